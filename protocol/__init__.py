@@ -1,0 +1,1 @@
+"""trustrl network side."""

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One-command, idempotent set-up of trustrl on a fresh machine (Linux x86_64, Python 3.11, Node 20).
+#
+#   scripts/setup.sh            the environment for `trustrl demo` and the roles
+#   scripts/setup.sh --test     also the test-only parts (the reference `toploc` built from its sdist)
+#
+# It creates .venv (torch 2.13.0 CPU first, then the project with its pinned dependencies from
+# constraints.txt), installs the npm parts into node_modules (solcjs, anvil, OpenZeppelin, js-ipfs),
+# and puts `solc` (a wrapper over solcjs) and `anvil` into .venv/bin, plus the solc file that
+# ape-solidity looks for in .solcx/. Every step is skipped when its inputs have not changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WITH_TEST=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1 ;;
+    *) echo "setup.sh: unknown option $arg (known: --test)" >&2; exit 2 ;;
+  esac
+done
+
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+STAMPS="$VENV/.stamps"
+SOLC_VERSION="$(node -p "require('./package.json').dependencies.solc")"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+digest() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+fresh() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+mark() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
+
+command -v node >/dev/null || { echo "setup.sh: node (>= 20) is required" >&2; exit 1; }
+command -v npm >/dev/null || { echo "setup.sh: npm is required" >&2; exit 1; }
+
+# 1. Python environment.
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip)
+if ! fresh torch "2.13.0"; then
+  log "installing torch 2.13.0 (CPU) first"
+  "${PIP[@]}" install -q "torch==2.13.0"
+  mark torch "2.13.0"
+fi
+PY_KEY="$(digest pyproject.toml constraints.txt)"
+if ! fresh python "$PY_KEY"; then
+  log "installing trustrl and its pinned dependencies"
+  "${PIP[@]}" install -q -c constraints.txt -e ".[dev]"
+  mark python "$PY_KEY"
+fi
+
+# 2. Node parts: solcjs, anvil, OpenZeppelin, js-ipfs (with the overrides its install needs here).
+NPM_KEY="$(digest package.json package-lock.json)"
+if ! fresh npm "$NPM_KEY" || [ ! -d node_modules/solc ]; then
+  log "installing npm parts (solc, anvil, OpenZeppelin, ipfs); the first time takes ~3 min"
+  if [ -f package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  mark npm "$NPM_KEY"
+fi
+
+# 3. Executables: solc over solcjs for py-solc-x and ape-solidity, anvil on the venv's PATH.
+ln -sf "$ROOT/bin/solc.js" "$VENV/bin/solc"
+ln -sf "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "$VENV/bin/anvil"
+mkdir -p "$ROOT/.solcx"
+ln -sf "$ROOT/bin/solc.js" "$ROOT/.solcx/solc-v$SOLC_VERSION"
+
+# 4. Test-only: the reference TOPLOC implementation (its wheel does not import with torch 2.13).
+if [ "$WITH_TEST" = 1 ] && ! fresh toploc "0.1.6"; then
+  log "building the reference toploc 0.1.6 from its sdist (~3 min the first time, cached after)"
+  "${PIP[@]}" install -q setuptools wheel ninja
+  "${PIP[@]}" install -q --no-build-isolation --no-binary toploc "toploc==0.1.6"
+  mark toploc "0.1.6"
+fi
+
+log "ready: $("$VENV/bin/solc" --version | tail -1); anvil $("$VENV/bin/anvil" --version | head -1 | awk '{print $2}')"

@@ -56,11 +56,9 @@ fi
 NPM_KEY="$(digest package.json package-lock.json)"
 if ! fresh npm "$NPM_KEY" || [ ! -d node_modules/solc ]; then
   log "installing npm parts (solc, anvil, OpenZeppelin, ipfs); the first time takes ~3 min"
-  if [ -f package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
-  else
-    npm install --no-audit --no-fund --loglevel=error
-  fi
+  # `npm install` honours package-lock.json; `npm ci` rejects the lock because of anvil's optional
+  # per-platform packages.
+  npm install --no-audit --no-fund --loglevel=error
   mark npm "$NPM_KEY"
 fi
 
@@ -78,4 +76,4 @@ if [ "$WITH_TEST" = 1 ] && ! fresh toploc "0.1.6"; then
   mark toploc "0.1.6"
 fi
 
-log "ready: $("$VENV/bin/solc" --version | tail -1); anvil $("$VENV/bin/anvil" --version | head -1 | awk '{print $2}')"
+log "ready: $("$VENV/bin/solc" --version | tail -1); anvil $("$VENV/bin/anvil" --version | head -1 | awk '{print $3}')"

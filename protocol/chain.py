@@ -1,0 +1,643 @@
+"""Chain access for every role: deploy, call and transact with clear errors.
+
+`ChainClient` wraps a web3.py HTTP connection and one local signing account:
+
+* transactions are built, signed locally (eth-account) and sent raw; the nonce is kept locally per
+  (RPC URL, address) for the whole process, so several clients and threads of one process can use
+  the same account, and it is re-read from the node after a nonce error or an `evm_revert`;
+* connection failures and timeouts are retried a few times with backoff, then raised as
+  `ChainError("RPC at URL unreachable ...")`;
+* reverts (at gas estimation, in `call`, or in a mined transaction with status 0, which is replayed
+  with eth_call to recover its revert data) become `ContractRevert(name, {arg: value})`, decoded with
+  the custom errors of every ABI the client knows plus `Error(string)` and `Panic(uint256)`.
+
+It also carries the test helpers of a dev node (anvil): time travel, mining, snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
+from urllib.parse import urlparse
+
+import requests
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils.abi import abi_to_signature, function_signature_to_4byte_selector, get_abi_input_types
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
+from web3.types import EventData, TxParams, TxReceipt
+
+from protocol.errors import ChainError, ConfigError, ContractRevert
+
+if TYPE_CHECKING:
+    from protocol.compile import CompiledContract
+
+__all__ = [
+    "ChainClient",
+    "RevertDecoder",
+    "load_keystore_account",
+    "save_keystore_account",
+]
+
+T = TypeVar("T")
+Transactable = ContractFunction | ContractConstructor
+AbiLike = Union["CompiledContract", Sequence[dict[str, Any]]]
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+PANIC_REASONS = {
+    0x00: "generic compiler panic",
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division or modulo by zero",
+    0x21: "invalid enum value",
+    0x22: "invalid storage byte array",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to a zero-initialized function",
+}
+_NONCE_ERRORS = ("nonce too low", "nonce too high", "invalid nonce", "replacement transaction underpriced",
+                 "already known", "known transaction")
+_TRANSIENT_MESSAGES = ("rate limit", "too many requests", "timeout", "temporarily unavailable")
+
+
+def _abi_of(source: AbiLike) -> list[dict[str, Any]]:
+    abi = getattr(source, "abi", source)
+    if not isinstance(abi, list | tuple):
+        raise ConfigError(
+            f"expected an ABI (a list of entries) or a CompiledContract, got {type(source).__name__}"
+        )
+    return list(abi)
+
+
+def _normalize(value: Any, abi_type: str) -> Any:
+    """Addresses as checksum strings, bytes as HexBytes, arrays element-wise; the rest as decoded."""
+    if abi_type == "address" and isinstance(value, str):
+        return to_checksum_address(value)
+    if isinstance(value, bytes):
+        return HexBytes(value)  # a bytes subclass that prints as 0x-hex
+    if abi_type.endswith("]") and isinstance(value, list | tuple):
+        inner = abi_type[: abi_type.rfind("[")]
+        return tuple(_normalize(v, inner) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    name: str
+    signature: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+class RevertDecoder:
+    """Maps revert data to `ContractRevert` using the custom errors of every registered ABI."""
+
+    def __init__(self) -> None:
+        self._errors: dict[bytes, _ErrorAbi] = {}
+        self._lock = threading.Lock()
+
+    def register(self, abi: Sequence[dict[str, Any]]) -> None:
+        """Learn the custom errors declared in `abi` (duplicates across ABIs are fine)."""
+        with self._lock:
+            for entry in abi:
+                if entry.get("type") != "error":
+                    continue
+                signature = abi_to_signature(entry)  # type: ignore[arg-type]
+                selector = function_signature_to_4byte_selector(signature)
+                types = tuple(get_abi_input_types(entry))  # type: ignore[arg-type]
+                names = tuple(
+                    str(inp.get("name") or f"arg{i}") for i, inp in enumerate(entry.get("inputs", []))
+                )
+                self._errors.setdefault(selector, _ErrorAbi(str(entry["name"]), signature, types, names))
+
+    def known(self) -> list[str]:
+        """Signatures of the custom errors the decoder knows, sorted."""
+        return sorted(e.signature for e in self._errors.values())
+
+    def decode(self, data: bytes, tx: str | None = None) -> ContractRevert:
+        """Turn raw revert data into a `ContractRevert` (never raises)."""
+        data = bytes(data)
+        selector, body = data[:4], data[4:]
+        try:
+            if selector == ERROR_SELECTOR:
+                (message,) = abi_decode(["string"], body)
+                return ContractRevert("Error", {"message": message}, tx=tx, raw=data)
+            if selector == PANIC_SELECTOR:
+                (code,) = abi_decode(["uint256"], body)
+                reason = PANIC_REASONS.get(code, "unknown panic code")
+                return ContractRevert("Panic", {"code": code, "reason": reason}, tx=tx, raw=data)
+            known = self._errors.get(selector) if len(data) >= 4 else None
+            if known is not None:
+                values = abi_decode(list(known.types), body)
+                args = {n: _normalize(v, t) for n, t, v in zip(known.names, known.types, values, strict=True)}
+                return ContractRevert(known.name, args, tx=tx, raw=data)
+        except (DecodingError, ValueError, TypeError, OverflowError):
+            pass  # malformed revert data: report it raw below
+        return ContractRevert("UnknownError", {"data": "0x" + data.hex()}, tx=tx, raw=data)
+
+
+def _revert_data(exc: BaseException) -> bytes | None:
+    """The revert data carried by a web3 exception, or None when it is not a revert."""
+    if isinstance(exc, ContractLogicError):
+        data = exc.data
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(data, str):
+            try:
+                return bytes(HexBytes(data))
+            except ValueError:
+                return b""
+        if isinstance(data, bytes | bytearray):
+            return bytes(data)
+        return b""
+    if isinstance(exc, Web3RPCError):
+        error = cast(dict[str, Any], (exc.rpc_response or {}).get("error") or {})
+        message = str(error.get("message", "")).lower()
+        if "revert" in message:
+            raw = error.get("data")
+            if isinstance(raw, dict):
+                raw = raw.get("data")
+            try:
+                return bytes(HexBytes(raw)) if isinstance(raw, str) else b""
+            except ValueError:
+                return b""
+    return None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError):
+        return True
+    if isinstance(exc, requests.exceptions.HTTPError):
+        status = exc.response.status_code if exc.response is not None else 0
+        return status == 429 or status >= 500
+    if isinstance(exc, Web3RPCError):
+        return any(m in str(exc).lower() for m in _TRANSIENT_MESSAGES)
+    return False
+
+
+def _is_nonce_error(exc: BaseException) -> bool:
+    return isinstance(exc, Web3RPCError | ValueError) and any(m in str(exc).lower() for m in _NONCE_ERRORS)
+
+
+class _NonceBook:
+    """Next nonce per (RPC URL, address), shared by every client of this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._next: dict[tuple[str, str], int] = {}
+
+    def lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def take(self, key: tuple[str, str], fetch: Callable[[], int]) -> int:
+        """Reserve the next nonce (caller holds `lock(key)`); reads the node when unknown."""
+        nonce = self._next.get(key)
+        if nonce is None:
+            nonce = fetch()
+        self._next[key] = nonce + 1
+        return nonce
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._next.pop(key, None)
+
+    def forget_url(self, url: str) -> None:
+        for key in [k for k in self._next if k[0] == url]:
+            self._next.pop(key, None)
+
+
+_NONCES = _NonceBook()
+
+
+class ChainClient:
+    """One account on one chain; see the module docstring.
+
+    `account`: a `LocalAccount` or a 0x private key. `abis`: ABIs whose custom errors to decode
+    (more via `register_abi`). `timeout`: seconds for one RPC request and for a receipt to appear.
+    `retries`: attempts for a transient RPC failure before `ChainError`.
+    """
+
+    def __init__(
+        self,
+        rpc_url: str,
+        account: LocalAccount | str,
+        *,
+        abis: Iterable[Sequence[dict[str, Any]]] = (),
+        timeout: float = 60,
+        retries: int = 3,
+        gas_margin: float = 1.2,
+        decoder: RevertDecoder | None = None,
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.account: LocalAccount = _as_account(account)
+        self.timeout = float(timeout)
+        self.retries = max(1, retries)
+        self.gas_margin = gas_margin
+        self.decoder = decoder or RevertDecoder()
+        # The client retries itself (bounded, so a dead URL fails fast); the provider must not.
+        request_kwargs: dict[str, Any] = {"timeout": self.timeout}
+        if urlparse(rpc_url).hostname in ("127.0.0.1", "localhost", "::1"):
+            request_kwargs["proxies"] = {"http": None, "https": None}  # never via an HTTP(S)_PROXY
+        provider = Web3.HTTPProvider(
+            rpc_url, request_kwargs=request_kwargs, exception_retry_configuration=None
+        )
+        self.w3 = Web3(provider)
+        self._chain_id: int | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None
+        for abi in abis:
+            self.register_abi(abi)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def address(self) -> ChecksumAddress:
+        """The checksum address of the client's account."""
+        return self.account.address
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (read once)."""
+        if self._chain_id is None:
+            self._chain_id = int(self._rpc(lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def with_account(self, account: LocalAccount | str) -> ChainClient:
+        """A client for another account on the same node sharing this one's known ABIs."""
+        return ChainClient(
+            self.rpc_url, account, timeout=self.timeout, retries=self.retries,
+            gas_margin=self.gas_margin, decoder=self.decoder,
+        )
+
+    def register_abi(self, abi: AbiLike) -> None:
+        """Make the custom errors of `abi` (or a CompiledContract) decodable in reverts."""
+        self.decoder.register(_abi_of(abi))
+
+    def _rpc(self, fn: Callable[[], T], what: str = "request") -> T:
+        """Run one RPC interaction, retrying transient failures with backoff."""
+        delay = 0.1
+        for attempt in range(self.retries):
+            try:
+                return fn()
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise
+                if attempt == self.retries - 1:
+                    raise ChainError(
+                        f"RPC at {self.rpc_url} unreachable ({what} failed {self.retries} times; last error: "
+                        f"{type(exc).__name__}: {str(exc)[:200]})"
+                    ) from None
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _make_request(self, method: str, params: list[Any]) -> Any:
+        response = self._rpc(lambda: self.w3.provider.make_request(method, params), method)  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"{method} failed at {self.rpc_url}: {response['error']}")
+        return response.get("result")
+
+    # ------------------------------------------------------------------ contracts
+    def contract(self, compiled_or_abi: AbiLike, address: str) -> Contract:
+        """A contract object at `address`; its ABI's errors become decodable."""
+        abi = _abi_of(compiled_or_abi)
+        self.decoder.register(abi)
+        try:
+            checksum = to_checksum_address(address)
+        except (ValueError, TypeError):
+            raise ConfigError(f"not an address: {address!r}") from None
+        return self.w3.eth.contract(address=checksum, abi=abi)
+
+    def deploy(
+        self, compiled: CompiledContract, *args: Any, value: int = 0, gas: int | None = None
+    ) -> Contract:
+        """Deploy `compiled` with constructor `args` and return the contract object."""
+        if not compiled.deployable:
+            raise ChainError(f"{compiled.name} has no bytecode (an interface or abstract contract)")
+        self.decoder.register(compiled.abi)
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        receipt = self.transact(factory.constructor(*args), value=value, gas=gas)
+        address = receipt.get("contractAddress")
+        if not address:
+            tx_id = receipt["transactionHash"].to_0x_hex()
+            raise ChainError(f"deploying {compiled.name} gave no contract address (tx {tx_id})")
+        return self.w3.eth.contract(address=address, abi=compiled.abi)
+
+    # ------------------------------------------------------------------ calls and transactions
+    def call(self, fn: ContractFunction, *, value: int = 0, block: int | str = "latest") -> Any:
+        """eth_call `fn` from this account; reverts raise `ContractRevert`."""
+        params: TxParams = {"from": self.account.address, "value": value}  # type: ignore[typeddict-item]
+        try:
+            return self._rpc(lambda: fn.call(params, block_identifier=block), f"eth_call {fn.fn_name}")  # type: ignore[arg-type]
+        except Web3Exception as exc:
+            data = _revert_data(exc)
+            if data is None:
+                raise ChainError(f"eth_call {fn.fn_name} failed: {exc}") from None
+            raise self.decoder.decode(data) from None
+
+    def estimate_gas(self, fn: Transactable, *, value: int = 0) -> int:
+        """Gas `fn` needs from this account; reverts raise `ContractRevert`."""
+        params: TxParams = {"from": self.account.address, "value": value}  # type: ignore[typeddict-item]
+        try:
+            return int(self._rpc(lambda: fn.estimate_gas(params), f"eth_estimateGas {_fn_name(fn)}"))
+        except Web3Exception as exc:
+            data = _revert_data(exc)
+            if data is None:
+                raise ChainError(f"estimating gas for {_fn_name(fn)} failed: {exc}") from None
+            raise self.decoder.decode(data) from None
+
+    def _fee_params(self) -> dict[str, int]:
+        # Fees change slowly; re-reading them for every transaction would double the RPC traffic.
+        now = time.monotonic()
+        if self._fees is not None and now - self._fees[0] < 2.0:
+            return self._fees[1]
+        block = self._rpc(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            fees = {"gasPrice": int(self._rpc(lambda: self.w3.eth.gas_price, "eth_gasPrice"))}
+        else:
+            tip = int(self._rpc(lambda: self.w3.eth.max_priority_fee, "eth_maxPriorityFeePerGas"))
+            fees = {"maxFeePerGas": 2 * int(base) + tip, "maxPriorityFeePerGas": tip}
+        self._fees = (now, fees)
+        return fees
+
+    def send(self, fn: Transactable, *, value: int = 0, gas: int | None = None) -> HexBytes:
+        """Sign and send `fn` without waiting; returns the transaction hash.
+
+        Without `gas`, the gas is estimated first, so a revert raises `ContractRevert` before
+        anything is sent. With `gas`, the transaction is sent as is (and may be mined reverted).
+        """
+        if gas is None:
+            gas = int(self.estimate_gas(fn, value=value) * self.gas_margin) + 10_000
+        fixed: dict[str, Any] = {"from": self.account.address, "value": value, "gas": gas}
+
+        def build(nonce: int, fees: dict[str, int]) -> dict[str, Any]:
+            params = cast(TxParams, {**fixed, **fees, "chainId": self.chain_id, "nonce": nonce})
+            return dict(fn.build_transaction(params))
+
+        return self._sign_and_send(build, _fn_name(fn))
+
+    def _sign_and_send(self, build: Callable[[int, dict[str, int]], dict[str, Any]], what: str) -> HexBytes:
+        """Reserve a nonce, build with it, sign and send; one rebuild after a nonce error."""
+        key = (self.rpc_url, self.address)
+        _ = self.chain_id  # read (and cache) before taking the nonce lock
+        for attempt in range(2):
+            fees = self._fee_params()
+            with _NONCES.lock(key):
+                nonce = _NONCES.take(key, self._pending_nonce)
+                try:
+                    signed = self.account.sign_transaction(cast(Any, build(nonce, fees)))
+                    return self._send_raw(bytes(signed.raw_transaction), HexBytes(signed.hash))
+                except Exception as exc:
+                    # The nonce may or may not be used now: read it from the node next time.
+                    _NONCES.forget(key)
+                    if _is_nonce_error(exc) and attempt == 0:
+                        continue
+                    if isinstance(exc, ChainError):
+                        raise
+                    raise ChainError(f"sending {what} from {self.address} failed: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _pending_nonce(self) -> int:
+        count = self._rpc(
+            lambda: self.w3.eth.get_transaction_count(self.account.address, "pending"),
+            "eth_getTransactionCount",
+        )
+        return int(count)
+
+    def _send_raw(self, raw: bytes, tx_hash: HexBytes) -> HexBytes:
+        try:
+            sent = self._rpc(lambda: self.w3.eth.send_raw_transaction(raw), "eth_sendRawTransaction")
+            return HexBytes(sent)
+        except Web3RPCError as exc:
+            # A retried send whose first attempt did reach the node: the transaction is there
+            # (pending: "already known"; mined: "nonce too low"). Sending it again would not help.
+            message = str(exc).lower()
+            if "already known" in message or "known transaction" in message:
+                return tx_hash
+            if "nonce too low" in message and self._known(tx_hash):
+                return tx_hash
+            raise
+
+    def _known(self, tx_hash: HexBytes) -> bool:
+        try:
+            self._rpc(lambda: self.w3.eth.get_transaction(tx_hash), "eth_getTransactionByHash")
+        except TransactionNotFound:
+            return False
+        return True
+
+    def wait(self, tx_hash: HexBytes | str, *, check: bool = True) -> TxReceipt:
+        """Wait for the receipt of `tx_hash`; with `check`, a reverted transaction raises
+        `ContractRevert` (decoded by replaying it with eth_call on the parent block)."""
+        tx_hash = HexBytes(tx_hash)
+        deadline = time.monotonic() + self.timeout
+        poll = 0.005
+        while True:
+            try:
+                receipt = self._rpc(
+                    lambda: self.w3.eth.get_transaction_receipt(tx_hash), "eth_getTransactionReceipt"
+                )
+                break
+            except (TransactionNotFound, TimeExhausted):
+                if time.monotonic() > deadline:
+                    raise ChainError(
+                        f"transaction {tx_hash.to_0x_hex()} not mined within {self.timeout:.0f} s "
+                        f"at {self.rpc_url}"
+                    ) from None
+                time.sleep(poll)
+                poll = min(poll * 2, 0.5)
+        if check and receipt["status"] != 1:
+            raise self._explain_failure(tx_hash, receipt)
+        return receipt
+
+    def transact(self, fn: Transactable, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+        """Send `fn` from this account and wait for it; reverts raise `ContractRevert`."""
+        return self.wait(self.send(fn, value=value, gas=gas))
+
+    def transfer(self, to: str, value: int) -> TxReceipt:
+        """Send `value` wei to `to` and wait for it."""
+        try:
+            recipient = to_checksum_address(to)
+        except (ValueError, TypeError):
+            raise ConfigError(f"not an address: {to!r}") from None
+
+        def build(nonce: int, fees: dict[str, int]) -> dict[str, Any]:
+            return {"to": recipient, "value": value, "gas": 21_000, "nonce": nonce, "chainId": self.chain_id,
+                    **fees}
+
+        return self.wait(self._sign_and_send(build, "a transfer"))
+
+    def balance(self, address: str | None = None) -> int:
+        """Ether balance in wei of `address` (default: this account)."""
+        who = to_checksum_address(address or self.address)
+        return int(self._rpc(lambda: self.w3.eth.get_balance(who), "eth_getBalance"))
+
+    def _explain_failure(self, tx_hash: HexBytes, receipt: TxReceipt) -> ChainError:
+        tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash), "eth_getTransactionByHash")
+        params: dict[str, Any] = {"from": tx["from"], "data": HexBytes(tx["input"]).to_0x_hex(),
+                                  "value": hex(tx["value"]), "gas": hex(tx["gas"])}
+        if tx.get("to"):
+            params["to"] = tx["to"]
+        parent = hex(max(0, receipt["blockNumber"] - 1))
+        response = self._rpc(lambda: self.w3.provider.make_request("eth_call", [params, parent]), "eth_call")  # type: ignore[arg-type]
+        error = response.get("error")
+        tx_id = tx_hash.to_0x_hex()
+        if error:
+            raw = error.get("data")
+            if isinstance(raw, dict):
+                raw = raw.get("data")
+            try:
+                data = bytes(HexBytes(raw)) if isinstance(raw, str) else b""
+            except ValueError:
+                data = b""
+            return self.decoder.decode(data, tx=tx_id)
+        if receipt["gasUsed"] >= tx["gas"]:
+            return ChainError(f"transaction {tx_id} ran out of gas ({tx['gas']} gas)")
+        return ContractRevert("UnknownError", {"data": "0x"}, tx=tx_id)
+
+    # ------------------------------------------------------------------ events
+    def get_logs(
+        self,
+        contract: Contract,
+        event_name: str,
+        from_block: int,
+        to_block: int | None = None,
+        page: int = 2000,
+        **filters: Any,
+    ) -> list[EventData]:
+        """Decoded `event_name` events of `contract` in blocks [from_block, to_block] (default:
+        the latest block), in chain order, fetched in pages of `page` blocks. Keyword filters match
+        event arguments. A node that refuses a page as too large gets smaller pages."""
+        try:
+            event = contract.events[event_name]
+        except (KeyError, AttributeError, Web3Exception):
+            raise ConfigError(f"contract has no event {event_name!r}") from None
+        if page < 1:
+            raise ConfigError(f"page must be >= 1, got {page}")
+        end = self.block_number() if to_block is None else to_block
+        out: list[EventData] = []
+        start, size = from_block, page
+        while start <= end:
+            stop = min(end, start + size - 1)
+            try:
+                logs = self._rpc(
+                    lambda a=start, b=stop: list(  # type: ignore[misc]
+                        event.get_logs(argument_filters=filters or None, from_block=a, to_block=b)
+                    ),
+                    "eth_getLogs",
+                )
+            except Web3RPCError as exc:
+                if size > 1 and any(m in str(exc).lower() for m in ("range", "too many", "limit", "exceed")):
+                    size = max(1, size // 2)
+                    continue
+                raise ChainError(f"eth_getLogs {event_name} [{start}, {stop}] failed: {exc}") from None
+            out.extend(sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])))
+            start = stop + 1
+        return out
+
+    # ------------------------------------------------------------------ node state and dev helpers
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self._rpc(lambda: self.w3.eth.block_number, "eth_blockNumber"))
+
+    def timestamp(self) -> int:
+        """The latest block's timestamp."""
+        return int(self._rpc(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")["timestamp"])
+
+    def increase_time(self, seconds: int) -> None:
+        """Move the dev node's clock forward by `seconds` and mine a block with the new time."""
+        self._make_request("evm_increaseTime", [int(seconds)])
+        self.mine(1)
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine `blocks` blocks on the dev node."""
+        self._make_request("anvil_mine", [hex(int(blocks))])
+
+    def snapshot(self) -> str:
+        """Snapshot the dev node's state; returns the id for `revert`."""
+        return str(self._make_request("evm_snapshot", []))
+
+    def revert(self, snapshot_id: str) -> None:
+        """Restore a snapshot (anvil deletes it: take a new one to revert again).
+
+        Nonces of every client of this process on this node are re-read afterwards.
+        """
+        ok = self._make_request("evm_revert", [snapshot_id])
+        _NONCES.forget_url(self.rpc_url)
+        self._fees = None
+        if not ok:
+            raise ChainError(f"evm_revert({snapshot_id}) failed: unknown snapshot id")
+
+
+def _as_account(account: LocalAccount | str) -> LocalAccount:
+    if not isinstance(account, str):
+        return account
+    try:
+        return Account.from_key(account)
+    except (ValueError, TypeError):
+        raise ConfigError("invalid private key (expected 32 bytes as 0x-hex)") from None
+
+
+def _fn_name(fn: Transactable) -> str:
+    return str(getattr(fn, "fn_name", None) or "constructor")
+
+
+def load_keystore_account(path: str | Path, password: str) -> LocalAccount:
+    """Decrypt an Ethereum JSON keystore (V3) file into a signing account."""
+    path = Path(path)
+    try:
+        keystore = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read keystore {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ConfigError(f"keystore {path} is not JSON") from None
+    if not isinstance(keystore, dict) or ("crypto" not in keystore and "Crypto" not in keystore):
+        raise ConfigError(f"keystore {path} is not an Ethereum V3 keystore (no 'crypto' section)")
+    try:
+        key = Account.decrypt(keystore, password)
+    except ValueError as exc:
+        if "mac mismatch" in str(exc).lower():
+            raise ConfigError(f"wrong password for keystore {path}") from None
+        raise ConfigError(f"keystore {path} cannot be decrypted: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"keystore {path} is malformed (missing {exc})") from None
+    return Account.from_key(key)
+
+
+def save_keystore_account(
+    account: LocalAccount | str, path: str | Path, password: str, *, iterations: int | None = None
+) -> str:
+    """Encrypt `account` into a V3 keystore at `path` (mode 0600); returns the address.
+
+    `iterations` lowers the scrypt cost (n) for tests; leave it None for real keys.
+    """
+    local = _as_account(account)
+    keystore = Account.encrypt(local.key, password, iterations=iterations)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd_path = path.with_suffix(path.suffix + ".tmp")
+    fd_path.write_text(json.dumps(keystore))
+    fd_path.chmod(0o600)
+    fd_path.replace(path)
+    return str(local.address)
+

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
+
+/// @title StakeManager
+/// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow.
+contract StakeManager is IStakeManager, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @inheritdoc IStakeManager
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+
+    /// @param bonded staked and not unbonding (allocated included)
+    /// @param allocated sum of the staker's allocations over all tasks
+    struct Bond {
+        uint128 bonded;
+        uint128 allocated;
+    }
+
+    /// @param amount tokens waiting for the end of the unbonding period
+    /// @param releaseTime when they can be withdrawn
+    struct Unbonding {
+        uint128 amount;
+        uint64 releaseTime;
+    }
+
+    IERC20 private immutable _token;
+    ITaskEscrow private immutable _escrow;
+    uint256 private immutable _unbondingPeriod;
+
+    mapping(address staker => Bond) private _bonds;
+    mapping(address staker => Unbonding) private _unbondings;
+    mapping(address staker => mapping(uint256 taskId => uint256 amount)) private _allocations;
+    uint256 private _totalStake;
+
+    /// @param token_ the deployment's ERC20
+    /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
+    /// @param unbondingPeriod_ seconds between an unstake request and the withdrawal
+    constructor(IERC20 token_, ITaskEscrow escrow_, uint256 unbondingPeriod_) {
+        _token = token_;
+        _escrow = escrow_;
+        _unbondingPeriod = unbondingPeriod_;
+    }
+
+    modifier onlyEscrow() {
+        if (msg.sender != address(_escrow)) revert OnlyTaskEscrow(msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IStakeManager
+    function stake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 before = _token.balanceOf(address(this));
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = _token.balanceOf(address(this)) - before;
+        if (received != amount) revert TokenTransferShortfall(amount, received);
+        _bonds[msg.sender].bonded += SafeCast.toUint128(amount);
+        _totalStake += amount;
+        emit Staked(msg.sender, amount);
+    }
+
+    /// @inheritdoc IStakeManager
+    function requestUnstake(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Bond storage bond = _bonds[msg.sender];
+        uint256 free = bond.bonded - bond.allocated;
+        if (amount > free) revert InsufficientFreeStake(msg.sender, free, amount);
+        // `amount <= free <= bonded`.
+        unchecked {
+            bond.bonded -= uint128(amount);
+        }
+        Unbonding storage unbonding = _unbondings[msg.sender];
+        unbonding.amount += uint128(amount);
+        uint256 releaseTime = block.timestamp + _unbondingPeriod;
+        unbonding.releaseTime = uint64(releaseTime);
+        emit UnstakeRequested(msg.sender, amount, releaseTime);
+    }
+
+    /// @inheritdoc IStakeManager
+    function withdraw() external nonReentrant returns (uint256 amount) {
+        Unbonding memory unbonding = _unbondings[msg.sender];
+        amount = unbonding.amount;
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        if (block.timestamp < unbonding.releaseTime) {
+            revert StillUnbonding(msg.sender, unbonding.releaseTime, block.timestamp);
+        }
+        delete _unbondings[msg.sender];
+        _totalStake -= amount;
+        emit Withdrawn(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IStakeManager
+    function allocate(uint256 taskId, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Bond storage bond = _bonds[msg.sender];
+        uint256 free = bond.bonded - bond.allocated;
+        if (amount > free) revert InsufficientFreeStake(msg.sender, free, amount);
+        // `amount <= free`, so the new total allocation stays <= bonded < 2^128.
+        unchecked {
+            bond.allocated += uint128(amount);
+            _allocations[msg.sender][taskId] += amount;
+        }
+        emit Allocated(msg.sender, taskId, amount);
+    }
+
+    /// @inheritdoc IStakeManager
+    function deallocate(uint256 taskId, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 allocation = _allocations[msg.sender][taskId];
+        if (amount > allocation) revert InsufficientAllocation(msg.sender, taskId, allocation, amount);
+        uint256 until = _escrow.lockedUntil(taskId, msg.sender);
+        if (block.timestamp < until) revert AllocationLocked(msg.sender, taskId, until);
+        // `amount <= allocation <= allocated`.
+        unchecked {
+            _allocations[msg.sender][taskId] = allocation - amount;
+            _bonds[msg.sender].allocated -= uint128(amount);
+        }
+        emit Deallocated(msg.sender, taskId, amount);
+    }
+
+    /// @inheritdoc IStakeManager
+    function slash(address staker, uint256 taskId, uint256 amount)
+        external
+        onlyEscrow
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        uint256 allocation = _allocations[staker][taskId];
+        slashed = amount < allocation ? amount : allocation;
+        if (slashed == 0) return 0;
+        // `slashed <= allocation <= allocated <= bonded <= totalStake`.
+        unchecked {
+            _allocations[staker][taskId] = allocation - slashed;
+            Bond storage bond = _bonds[staker];
+            bond.allocated -= uint128(slashed);
+            bond.bonded -= uint128(slashed);
+            _totalStake -= slashed;
+        }
+        emit Slashed(staker, taskId, slashed);
+        _token.safeTransfer(BURN_ADDRESS, slashed);
+    }
+
+    /// @inheritdoc IStakeManager
+    function stakeOf(address staker)
+        external
+        view
+        returns (uint256 bonded, uint256 allocated, uint256 unbonding, uint256 releaseTime)
+    {
+        Bond memory bond = _bonds[staker];
+        Unbonding memory u = _unbondings[staker];
+        return (bond.bonded, bond.allocated, u.amount, u.releaseTime);
+    }
+
+    /// @inheritdoc IStakeManager
+    function freeStakeOf(address staker) external view returns (uint256) {
+        Bond memory bond = _bonds[staker];
+        return bond.bonded - bond.allocated;
+    }
+
+    /// @inheritdoc IStakeManager
+    function allocationOf(address staker, uint256 taskId) external view returns (uint256) {
+        return _allocations[staker][taskId];
+    }
+
+    /// @inheritdoc IStakeManager
+    function totalStake() external view returns (uint256) {
+        return _totalStake;
+    }
+
+    /// @inheritdoc IStakeManager
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @inheritdoc IStakeManager
+    function taskEscrow() external view returns (address) {
+        return address(_escrow);
+    }
+
+    /// @inheritdoc IStakeManager
+    function unbondingPeriod() external view returns (uint256) {
+        return _unbondingPeriod;
+    }
+}

@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAttestationRegistry} from "./interfaces/IAttestationRegistry.sol";
+import {IRewardDistributor} from "./interfaces/IRewardDistributor.sol";
+import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
+import {Cohort} from "./Cohort.sol";
+
+/// @title TaskEscrow
+/// @notice Tasks, rounds, submissions, seeds, O(1) finalisation and per-participant settlement.
+///
+/// The current round lives in one slot per task (TaskState) that is rewritten, never re-created, so the
+/// per-round hot paths (submit, finalise) write few fresh slots: one per submission and one per finalised
+/// round with a payout.
+contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using Cohort for Cohort.Counter;
+
+    uint256 private constant _BPS = 10_000;
+    uint256 private constant _MAX_TRAINERS = 128;
+    uint256 private constant _MAX_VALIDATORS = 255;
+    uint256 private constant _MAX_SEED_DELAY = 256;
+    uint256 private constant _BLOCKHASH_WINDOW = 256;
+    /// @dev Times are stored as uint40; a start below half of that range leaves room for every deadline.
+    uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
+
+    /// @param submittedRound the last round the trainer submitted in, plus one
+    struct Participant {
+        Role role;
+        uint32 fromRound;
+        uint32 submittedRound;
+    }
+
+    struct Submission {
+        address trainer;
+        uint32 workUnits;
+        bool settled;
+    }
+
+    struct Funds {
+        uint128 remaining;
+        uint128 reserved;
+    }
+
+    /// @dev Written with `hadBallot` when the seed is drawn, so finalisation rewrites a nonzero slot.
+    /// Amounts fit in 120 bits because a task's deposit does.
+    struct RoundResult {
+        uint120 rate;
+        uint120 validatorShare;
+        bool hadBallot;
+    }
+
+    /// @dev What the ballot of a round decided, as read when finalising it.
+    struct Outcome {
+        uint256 acceptedWork;
+        uint256 revealed;
+        bool agreed;
+        bytes32 winner;
+    }
+
+    /// @dev A finalised round's money, as emitted in RoundFinalized.
+    struct Payout {
+        uint256 budget;
+        uint256 rate;
+        uint256 share;
+        uint256 carry;
+    }
+
+    IERC20 private immutable _token;
+    IStakeManager private immutable _stakes;
+    IRewardDistributor private immutable _distributor;
+    IAttestationRegistry private immutable _registry;
+    uint256 private immutable _settlementGrace;
+
+    uint256 private _taskCount;
+    mapping(uint256 taskId => TaskConfig) private _configs;
+    mapping(uint256 taskId => TaskState) private _states;
+    mapping(uint256 taskId => Funds) private _funds;
+    mapping(uint256 taskId => bytes32 modelHash) private _baseModels;
+    mapping(uint256 taskId => Cohort.Counter) private _trainers;
+    mapping(uint256 taskId => mapping(address account => Participant)) private _participants;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => Submission))) private _submissions;
+    mapping(uint256 taskId => mapping(uint256 round => RoundResult)) private _results;
+    mapping(uint256 taskId => mapping(uint256 round => bytes32 seed)) private _seeds;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _validatorSettled;
+
+    /// @param token_ the deployment's ERC20, for rewards and stakes
+    /// @param stakes_, distributor_, registry_ the other contracts of the deployment (addresses may be
+    /// computed before they are deployed)
+    /// @param settlementGrace_ seconds an allocation stays locked after its task ended
+    constructor(
+        IERC20 token_,
+        IStakeManager stakes_,
+        IRewardDistributor distributor_,
+        IAttestationRegistry registry_,
+        uint256 settlementGrace_
+    ) {
+        _token = token_;
+        _stakes = stakes_;
+        _distributor = distributor_;
+        _registry = registry_;
+        _settlementGrace = settlementGrace_;
+    }
+
+    // ---------------------------------------------------------------- tasks
+
+    /// @inheritdoc ITaskEscrow
+    function createTask(TaskParams calldata params) external nonReentrant returns (uint256 taskId) {
+        _validate(params);
+        uint256 deposit = uint256(params.rewardPerRound) * params.numRounds;
+        if (deposit > type(uint120).max) revert InvalidTaskParameter("rewardPerRound", params.rewardPerRound);
+
+        taskId = ++_taskCount;
+        _storeConfig(taskId, params);
+        TaskState storage state = _states[taskId];
+        state.roundStart = uint40(params.startTime);
+        state.submitEnd = uint40(params.startTime + params.submitDuration);
+        state.status = TaskStatus.Active;
+        _funds[taskId].remaining = uint128(deposit);
+        _baseModels[taskId] = params.initialModelHash;
+        _registry.initTask(taskId);
+        emit TaskCreated(taskId, msg.sender, params, deposit);
+
+        address vault = address(_distributor);
+        uint256 before = _token.balanceOf(vault);
+        _token.safeTransferFrom(msg.sender, vault, deposit);
+        uint256 received = _token.balanceOf(vault) - before;
+        if (received != deposit) revert TokenTransferShortfall(deposit, received);
+        _distributor.recordDeposit(taskId, msg.sender, deposit);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function cancelTask(uint256 taskId) external nonReentrant {
+        TaskState storage state = _states[taskId];
+        _requireActive(taskId, state.status);
+        TaskConfig storage config = _configs[taskId];
+        if (msg.sender != config.initiator) revert NotInitiator(taskId, msg.sender);
+        if (block.timestamp >= config.startTime) {
+            revert TaskAlreadyStarted(taskId, config.startTime, block.timestamp);
+        }
+        state.status = TaskStatus.Cancelled;
+        state.endedAt = uint40(block.timestamp);
+        emit TaskCancelled(taskId, state.round, CancelReason.ByInitiator);
+        _refund(taskId, state.round, config.initiator);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function joinTask(uint256 taskId, Role role) external nonReentrant returns (uint256 fromRound) {
+        if (role == Role.None) revert InvalidRole();
+        TaskState memory state = _states[taskId];
+        _requireActive(taskId, state.status);
+        Participant storage participant = _participants[taskId][msg.sender];
+        if (participant.role != Role.None) revert AlreadyJoined(taskId, msg.sender, participant.role);
+        TaskConfig storage config = _configs[taskId];
+        fromRound = block.timestamp < config.startTime ? 0 : uint256(state.round) + 1;
+        if (fromRound >= config.numRounds) revert NoRoundsLeft(taskId, fromRound, config.numRounds);
+        uint256 required = role == Role.Trainer ? config.minTrainerStake : config.minValidatorStake;
+        uint256 allocated = _stakes.allocationOf(msg.sender, taskId);
+        if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
+
+        participant.role = role;
+        participant.fromRound = uint32(fromRound);
+        if (role == Role.Trainer) {
+            Cohort.Counter storage trainers = _trainers[taskId];
+            if (trainers.total() >= config.maxTrainers) revert TooManyTrainers(taskId, config.maxTrainers);
+            trainers.add(fromRound);
+        } else {
+            _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
+        }
+        emit Joined(taskId, msg.sender, role, fromRound);
+    }
+
+    // ---------------------------------------------------------------- rounds
+
+    /// @inheritdoc ITaskEscrow
+    /// @dev No reentrancy guard: the only external call is a view of the StakeManager.
+    function submitWork(
+        uint256 taskId,
+        uint256 round,
+        bytes32 bundleHash,
+        string calldata bundleCid,
+        bytes32 updateHash,
+        string calldata updateCid,
+        bytes32 proofRoot,
+        bytes32 stateRoot,
+        uint256 workUnits
+    ) external returns (uint256 index) {
+        index = _recordSubmission(taskId, round, workUnits);
+        emit WorkSubmitted(
+            taskId,
+            round,
+            msg.sender,
+            index,
+            bundleHash,
+            bundleCid,
+            updateHash,
+            updateCid,
+            proofRoot,
+            stateRoot,
+            workUnits
+        );
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function drawSeed(uint256 taskId) external nonReentrant returns (bool drawn) {
+        TaskState storage state = _states[taskId];
+        TaskState memory s = state;
+        _requireActive(taskId, s.status);
+        if (s.seedDrawn) revert SeedAlreadyDrawn(taskId, s.round);
+        if (s.submissions == 0) revert NoSubmissions(taskId, s.round);
+        TaskConfig storage config = _configs[taskId];
+        if (s.seedBlock == 0) {
+            if (block.timestamp < s.submitEnd) revert SubmitPhaseOpen(taskId, s.round, s.submitEnd, block.timestamp);
+            _armSeed(state, taskId, s.round, config.seedDelay);
+            return false;
+        }
+        if (block.number <= s.seedBlock) revert SeedTooEarly(s.seedBlock, block.number);
+        if (block.number - s.seedBlock > _BLOCKHASH_WINDOW) {
+            _armSeed(state, taskId, s.round, config.seedDelay);
+            return false;
+        }
+        bytes32 seed = blockhash(s.seedBlock);
+        state.seedDrawn = true;
+        _seeds[taskId][s.round] = seed;
+        _results[taskId][s.round].hadBallot = true;
+        emit SeedDrawn(taskId, s.round, s.seedBlock, seed);
+        uint256 commitDeadline = block.timestamp + config.commitDuration;
+        uint256 revealDeadline = commitDeadline + config.revealDuration;
+        _registry.openRound(
+            taskId,
+            s.round,
+            s.submissions,
+            config.quorum,
+            commitDeadline,
+            revealDeadline,
+            revealDeadline + config.voteDuration
+        );
+        return true;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function finalizeRound(uint256 taskId) external nonReentrant {
+        TaskState memory s = _states[taskId];
+        _requireActive(taskId, s.status);
+        Outcome memory outcome;
+        if (s.submissions == 0) {
+            // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected.
+            bool open = block.timestamp < s.roundStart
+                || (block.timestamp < s.submitEnd && _trainers[taskId].activeAt(s.round) != 0);
+            if (open) revert SubmitPhaseOpen(taskId, s.round, s.submitEnd, block.timestamp);
+        } else {
+            if (!s.seedDrawn) revert SeedNotDrawn(taskId, s.round);
+            bool closed;
+            (closed, outcome.acceptedWork, outcome.revealed, outcome.agreed, outcome.winner) =
+                _registry.outcome(taskId, s.round);
+            if (!closed) revert VotingNotClosed(taskId, s.round);
+        }
+        _finalize(taskId, s, outcome);
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @inheritdoc ITaskEscrow
+    function settleSubmission(uint256 taskId, uint256 round, uint256 index) external nonReentrant {
+        _requireFinalized(taskId, round);
+        Submission storage submission = _submissions[taskId][round][index];
+        address trainer = submission.trainer;
+        if (trainer == address(0)) revert UnknownSubmission(taskId, round, index);
+        if (submission.settled) revert SubmissionAlreadySettled(taskId, round, index);
+        submission.settled = true;
+
+        IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, index);
+        uint256 reward;
+        uint256 slashed;
+        if (decision == IAttestationRegistry.Verdict.Accept) {
+            reward = uint256(_results[taskId][round].rate) * submission.workUnits;
+            // The round reserved `rate * workUnits` for every accepted submission.
+            unchecked {
+                _funds[taskId].reserved -= uint128(reward);
+            }
+        } else if (decision != IAttestationRegistry.Verdict.None) {
+            slashed = _slashFraction(trainer, taskId, _configs[taskId].trainerSlashBps);
+        }
+        emit SubmissionSettled(taskId, round, index, trainer, decision, reward, slashed);
+        if (reward != 0) {
+            _distributor.credit(trainer, reward, taskId, round, IRewardDistributor.CreditReason.TrainerReward);
+        }
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
+        TaskState memory s = _requireFinalized(taskId, round);
+        if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
+        (bool expected, bool revealed, bool agreed,) = _registry.validatorOutcome(taskId, round, validator);
+        if (!expected) revert NotExpected(taskId, round, validator);
+        _validatorSettled[taskId][round][validator] = true;
+
+        if (!revealed) {
+            uint256 slashed = _slashFraction(validator, taskId, _configs[taskId].validatorSlashBps);
+            emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Slashed, slashed);
+            return;
+        }
+        uint256 share = _results[taskId][round].validatorShare;
+        Funds storage funds = _funds[taskId];
+        // The round reserved `validatorShare` for every validator that revealed.
+        unchecked {
+            funds.reserved -= uint128(share);
+        }
+        if (agreed) {
+            emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Rewarded, share);
+            if (share != 0) {
+                _distributor.credit(validator, share, taskId, round, IRewardDistributor.CreditReason.ValidatorReward);
+            }
+            return;
+        }
+        emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Forfeited, share);
+        if (s.status == TaskStatus.Active) {
+            // Back to the task: part of the current round's carry. Bounded by the deposit (< 2^120).
+            unchecked {
+                funds.remaining += uint128(share);
+            }
+        } else if (share != 0) {
+            // The task has ended: the share goes to the initiator (Credited with reason Refund).
+            _distributor.credit(
+                _configs[taskId].initiator, share, taskId, round, IRewardDistributor.CreditReason.Refund
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc ITaskEscrow
+    function taskConfig(uint256 taskId) external view returns (TaskConfig memory) {
+        return _configs[taskId];
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function taskState(uint256 taskId) external view returns (TaskState memory) {
+        return _states[taskId];
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function fundsOf(uint256 taskId) external view returns (uint256 remaining, uint256 reserved) {
+        Funds memory funds = _funds[taskId];
+        return (funds.remaining, funds.reserved);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function baseModelOf(uint256 taskId) external view returns (bytes32) {
+        return _baseModels[taskId];
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function participantOf(uint256 taskId, address account) external view returns (Role role, uint256 fromRound) {
+        Participant memory participant = _participants[taskId][account];
+        return (participant.role, participant.fromRound);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function submissionOf(uint256 taskId, uint256 round, uint256 index)
+        external
+        view
+        returns (address trainer, uint256 workUnits, bool settled)
+    {
+        Submission memory submission = _submissions[taskId][round][index];
+        return (submission.trainer, submission.workUnits, submission.settled);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function roundResultOf(uint256 taskId, uint256 round)
+        external
+        view
+        returns (uint256 rate, uint256 validatorShare, bool hadBallot)
+    {
+        RoundResult memory result = _results[taskId][round];
+        return (result.rate, result.validatorShare, result.hadBallot);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function seedOf(uint256 taskId, uint256 round) external view returns (bytes32) {
+        return _seeds[taskId][round];
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function activeTrainers(uint256 taskId, uint256 round) external view returns (uint256) {
+        return _trainers[taskId].activeAt(round);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool) {
+        return _validatorSettled[taskId][round][validator];
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function lockedUntil(uint256 taskId, address staker) external view returns (uint256) {
+        if (_participants[taskId][staker].role == Role.None) return 0;
+        TaskState memory s = _states[taskId];
+        if (s.status == TaskStatus.Active) return type(uint256).max;
+        if (s.endedAt < _configs[taskId].startTime) return s.endedAt;
+        return uint256(s.endedAt) + _settlementGrace;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
+        external
+        view
+        returns (uint256 added, uint256 removed)
+    {
+        mapping(uint256 => Submission) storage submissions = _submissions[taskId][round];
+        return (_sumWork(submissions, addMask), _sumWork(submissions, subMask));
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function taskCount() external view returns (uint256) {
+        return _taskCount;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function settlementGrace() external view returns (uint256) {
+        return _settlementGrace;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function stakeManager() external view returns (address) {
+        return address(_stakes);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function rewardDistributor() external view returns (address) {
+        return address(_distributor);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function attestationRegistry() external view returns (address) {
+        return address(_registry);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _recordSubmission(uint256 taskId, uint256 round, uint256 workUnits) private returns (uint256 index) {
+        if (workUnits == 0 || workUnits > type(uint32).max) revert InvalidWorkUnits(workUnits);
+        TaskState storage state = _states[taskId];
+        TaskState memory s = state;
+        _requireActive(taskId, s.status);
+        if (round != s.round) revert WrongRound(taskId, s.round, round);
+        if (block.timestamp < s.roundStart || block.timestamp >= s.submitEnd) {
+            revert SubmitPhaseNotOpen(taskId, round, s.roundStart, s.submitEnd, block.timestamp);
+        }
+        Participant storage participant = _participants[taskId][msg.sender];
+        Participant memory p = participant;
+        if (p.role != Role.Trainer || p.fromRound > round) revert NotTrainer(taskId, round, msg.sender);
+        if (p.submittedRound == round + 1) revert AlreadySubmitted(taskId, round, msg.sender);
+        TaskConfig storage config = _configs[taskId];
+        uint256 minStake = config.minTrainerStake;
+        if (minStake != 0) {
+            uint256 allocated = _stakes.allocationOf(msg.sender, taskId);
+            if (allocated < minStake) revert StakeTooLow(taskId, msg.sender, allocated, minStake);
+        }
+
+        participant.submittedRound = uint32(round + 1);
+        index = s.submissions;
+        _submissions[taskId][round][index] = Submission(msg.sender, uint32(workUnits), false);
+        // At most maxTrainers (<= 128) trainers are active, each submits once.
+        unchecked {
+            s.submissions += 1;
+        }
+        state.submissions = s.submissions;
+        if (s.submissions == _trainers[taskId].activeAt(round)) {
+            // Every expected trainer submitted: close now and fix the seed block.
+            state.submitEnd = uint40(block.timestamp);
+            _armSeed(state, taskId, round, config.seedDelay);
+        }
+    }
+
+    function _armSeed(TaskState storage state, uint256 taskId, uint256 round, uint256 seedDelay) private {
+        uint256 seedBlock = block.number + seedDelay;
+        state.seedBlock = uint48(seedBlock);
+        emit SeedArmed(taskId, round, seedBlock);
+    }
+
+    /// @dev Books the round's payouts, rolls the rest over and opens the next round or ends the task.
+    function _finalize(uint256 taskId, TaskState memory s, Outcome memory outcome) private {
+        TaskConfig storage config = _configs[taskId];
+        uint256 round = s.round;
+        uint256 roundsAfter = uint256(config.numRounds) - round - 1;
+        Payout memory payout = _book(taskId, round, roundsAfter, outcome);
+
+        bytes32 nextBase;
+        if (outcome.agreed) {
+            nextBase = outcome.winner;
+            _baseModels[taskId] = nextBase;
+        } else {
+            nextBase = _baseModels[taskId];
+        }
+
+        s.emptyRounds = outcome.acceptedWork == 0 ? s.emptyRounds + 1 : 0;
+        s.round = uint32(round + 1);
+        s.submissions = 0;
+        s.seedBlock = 0;
+        s.seedDrawn = false;
+        uint256 maxEmpty = config.maxEmptyRounds;
+        uint256 nextDeadline;
+        if (roundsAfter == 0) {
+            s.status = TaskStatus.Completed;
+            s.endedAt = uint40(block.timestamp);
+        } else if (maxEmpty != 0 && s.emptyRounds >= maxEmpty) {
+            s.status = TaskStatus.Cancelled;
+            s.endedAt = uint40(block.timestamp);
+        } else {
+            nextDeadline = block.timestamp + config.submitDuration;
+            s.roundStart = uint40(block.timestamp);
+            s.submitEnd = uint40(nextDeadline);
+        }
+        _states[taskId] = s;
+        emit RoundFinalized(
+            taskId,
+            round,
+            payout.budget,
+            outcome.acceptedWork,
+            payout.rate,
+            outcome.revealed,
+            payout.share,
+            payout.carry,
+            nextBase,
+            nextDeadline
+        );
+        if (s.status == TaskStatus.Completed) {
+            emit TaskCompleted(taskId);
+            _refund(taskId, round, config.initiator);
+        } else if (s.status == TaskStatus.Cancelled) {
+            emit TaskCancelled(taskId, round, CancelReason.NoAcceptedWork);
+            _refund(taskId, round, config.initiator);
+        }
+    }
+
+    /// @dev Computes the round's budget, rate and validator share, and moves the payouts from remaining to
+    /// reserved. The floor divisions' dust stays in remaining: it is the next round's carry.
+    function _book(uint256 taskId, uint256 round, uint256 roundsAfter, Outcome memory outcome)
+        private
+        returns (Payout memory payout)
+    {
+        TaskConfig storage config = _configs[taskId];
+        Funds memory funds = _funds[taskId];
+        payout.budget = funds.remaining - uint256(config.rewardPerRound) * roundsAfter;
+        uint256 validatorCut = payout.budget * config.validatorShareBps / _BPS;
+        if (outcome.acceptedWork != 0) payout.rate = (payout.budget - validatorCut) / outcome.acceptedWork;
+        if (outcome.revealed != 0) payout.share = validatorCut / outcome.revealed;
+        uint256 paid = payout.rate * outcome.acceptedWork + payout.share * outcome.revealed;
+        payout.carry = payout.budget - paid;
+        if (paid != 0) {
+            // `paid <= budget <= remaining`, and remaining + reserved never exceed the deposit (< 2^120).
+            unchecked {
+                funds.remaining -= uint128(paid);
+                funds.reserved += uint128(paid);
+            }
+            _funds[taskId] = funds;
+            RoundResult storage result = _results[taskId][round];
+            result.rate = uint120(payout.rate);
+            result.validatorShare = uint120(payout.share);
+        }
+    }
+
+    /// @dev Credits everything not reserved to the initiator.
+    function _refund(uint256 taskId, uint256 round, address initiator) private {
+        Funds storage funds = _funds[taskId];
+        uint256 amount = funds.remaining;
+        if (amount == 0) return;
+        funds.remaining = 0;
+        emit Refunded(taskId, initiator, amount);
+        _distributor.credit(initiator, amount, taskId, round, IRewardDistributor.CreditReason.Refund);
+    }
+
+    /// @dev Slashes `fractionBps` of the staker's current allocation to the task (never reverts for lack
+    /// of stake: the StakeManager slashes at most what is left).
+    function _slashFraction(address staker, uint256 taskId, uint256 fractionBps) private returns (uint256) {
+        uint256 amount = _stakes.allocationOf(staker, taskId) * fractionBps / _BPS;
+        return _stakes.slash(staker, taskId, amount);
+    }
+
+    function _requireActive(uint256 taskId, TaskStatus status) private pure {
+        if (status == TaskStatus.Active) return;
+        if (status == TaskStatus.None) revert UnknownTask(taskId);
+        revert TaskNotActive(taskId, status);
+    }
+
+    function _requireFinalized(uint256 taskId, uint256 round) private view returns (TaskState memory s) {
+        s = _states[taskId];
+        if (s.status == TaskStatus.None) revert UnknownTask(taskId);
+        if (round >= s.round) revert RoundNotFinalized(taskId, round);
+    }
+
+    function _sumWork(mapping(uint256 => Submission) storage submissions, uint256 mask)
+        private
+        view
+        returns (uint256 total)
+    {
+        for (uint256 i = 0; mask != 0; ++i) {
+            if (mask & 1 == 1) total += submissions[i].workUnits;
+            mask >>= 1;
+        }
+    }
+
+    function _validate(TaskParams calldata p) private view {
+        if (p.specHash == 0) revert InvalidTaskParameter("specHash", 0);
+        if (p.initialModelHash == 0) revert InvalidTaskParameter("initialModelHash", 0);
+        if (p.numRounds == 0) revert InvalidTaskParameter("numRounds", 0);
+        if (p.rewardPerRound == 0) revert InvalidTaskParameter("rewardPerRound", 0);
+        if (p.validatorShareBps > _BPS) revert InvalidTaskParameter("validatorShareBps", p.validatorShareBps);
+        if (p.trainerSlashBps > _BPS) revert InvalidTaskParameter("trainerSlashBps", p.trainerSlashBps);
+        if (p.validatorSlashBps > _BPS) revert InvalidTaskParameter("validatorSlashBps", p.validatorSlashBps);
+        if (p.maxTrainers == 0 || p.maxTrainers > _MAX_TRAINERS) {
+            revert InvalidTaskParameter("maxTrainers", p.maxTrainers);
+        }
+        if (p.maxValidators == 0 || p.maxValidators > _MAX_VALIDATORS) {
+            revert InvalidTaskParameter("maxValidators", p.maxValidators);
+        }
+        if (p.quorum == 0 || p.quorum > p.maxValidators) revert InvalidTaskParameter("quorum", p.quorum);
+        if (p.submitDuration == 0) revert InvalidTaskParameter("submitDuration", 0);
+        if (p.commitDuration == 0) revert InvalidTaskParameter("commitDuration", 0);
+        if (p.revealDuration == 0) revert InvalidTaskParameter("revealDuration", 0);
+        if (p.voteDuration == 0) revert InvalidTaskParameter("voteDuration", 0);
+        if (p.seedDelay == 0 || p.seedDelay > _MAX_SEED_DELAY) revert InvalidTaskParameter("seedDelay", p.seedDelay);
+        if (p.sampleRollouts == 0) revert InvalidTaskParameter("sampleRollouts", 0);
+        if (p.sampleSteps == 0) revert InvalidTaskParameter("sampleSteps", 0);
+        if (p.startTime < block.timestamp || p.startTime > _MAX_START_TIME) {
+            revert InvalidTaskParameter("startTime", p.startTime);
+        }
+    }
+
+    function _storeConfig(uint256 taskId, TaskParams calldata p) private {
+        TaskConfig storage c = _configs[taskId];
+        c.rewardPerRound = p.rewardPerRound;
+        c.numRounds = p.numRounds;
+        c.submitDuration = p.submitDuration;
+        c.maxEmptyRounds = p.maxEmptyRounds;
+        c.validatorShareBps = p.validatorShareBps;
+        c.quorum = p.quorum;
+        c.maxTrainers = p.maxTrainers;
+        c.initiator = msg.sender;
+        c.trainerSlashBps = p.trainerSlashBps;
+        c.validatorSlashBps = p.validatorSlashBps;
+        c.commitDuration = p.commitDuration;
+        c.seedDelay = p.seedDelay;
+        c.minTrainerStake = p.minTrainerStake;
+        c.minValidatorStake = p.minValidatorStake;
+        c.startTime = p.startTime;
+        c.revealDuration = p.revealDuration;
+        c.voteDuration = p.voteDuration;
+        c.sampleRollouts = p.sampleRollouts;
+        c.sampleSteps = p.sampleSteps;
+        c.maxValidators = p.maxValidators;
+        c.specHash = p.specHash;
+    }
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title IAttestationRegistry
+/// @notice Per-round commit-reveal of validators' verdict vectors, two-thirds counting, and model-hash votes.
+///
+/// A round's ballot opens when the TaskEscrow draws the round's seed. Phases, each with a hard deadline
+/// fixed at opening and each closing early once everyone expected has acted:
+/// commit (until `commitEnd`; early when every expected validator committed), reveal (from the commit's end
+/// until `revealEnd`; early when every committer revealed), model vote (from the reveal's end until
+/// `voteEnd`; early when every revealer voted). A stored end is the deadline, or the time of the
+/// transaction that closed the phase early. A phase with nobody to act (no committer, no revealer) is
+/// closed as soon as the previous one is.
+///
+/// Verdict vector: 2 bits per submission index i at bits [2i, 2i+2) of a uint256 (so at most 128
+/// submissions): 1 ACCEPT, 2 REJECT, 3 UNAVAILABLE; every index below the round's submission count must
+/// carry a verdict and every bit above must be zero. Commitment:
+/// `keccak256(abi.encode(uint256 taskId, uint256 round, address validator, uint256 verdicts, bytes32 salt))`.
+///
+/// Decision of a submission: the verdict v with `3 * count(v) >= 2 * revealed`, provided
+/// `revealed >= quorum`; otherwise undecided (0). The registry keeps the tallies and the sum of the work
+/// units of the currently accepted submissions up to date at every reveal, so the round's outcome is
+/// read in O(1).
+interface IAttestationRegistry {
+    /// @notice A validator's verdict on one submission (0 also means "undecided" for a decision).
+    enum Verdict {
+        None,
+        Accept,
+        Reject,
+        Unavailable
+    }
+
+    /// @notice Where a round's ballot stands at a given time.
+    enum Phase {
+        NotOpen,
+        Commit,
+        Reveal,
+        Vote,
+        Closed
+    }
+
+    /// @notice A round's ballot (one storage slot).
+    /// @param commitEnd end of the commit phase (deadline, or the early close)
+    /// @param revealEnd end of the reveal phase (deadline, or the early close)
+    /// @param voteEnd end of the model vote (deadline, or the early close)
+    /// @param submissions number of submissions of the round (length of the verdict vectors)
+    /// @param expected validators active in the round
+    /// @param committed, revealed, voted counts of validators
+    /// @param quorum minimum revealed votes for any decision
+    /// @param agreed whether a model hash reached two thirds
+    /// @param acceptedWork sum of the work units of the currently accepted submissions
+    struct Ballot {
+        uint40 commitEnd;
+        uint40 revealEnd;
+        uint40 voteEnd;
+        uint8 submissions;
+        uint8 expected;
+        uint8 committed;
+        uint8 revealed;
+        uint8 voted;
+        uint8 quorum;
+        bool agreed;
+        uint64 acceptedWork;
+    }
+
+    /// @notice Round `round` of `taskId` opened for verdicts.
+    event VotingOpened(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        uint256 submissions,
+        uint256 expectedValidators,
+        uint256 quorum,
+        uint256 commitDeadline,
+        uint256 revealDeadline,
+        uint256 voteDeadline
+    );
+
+    /// @notice `validator` committed to a verdict vector.
+    event VerdictsCommitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 commitment
+    );
+
+    /// @notice `validator` revealed its verdict vector and salt (they hash to its commitment).
+    event VerdictsRevealed(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 verdicts, bytes32 salt
+    );
+
+    /// @notice `validator` attested the sha256 of the next global checkpoint; the CID locates it.
+    event ModelVoted(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 modelHash, string modelCid
+    );
+
+    /// @notice `modelHash` reached two thirds of the revealed validators (and the quorum) with `votes`.
+    event ModelAgreed(uint256 indexed taskId, uint256 indexed round, bytes32 modelHash, string modelCid, uint256 votes);
+
+    /// @notice Only the TaskEscrow of this deployment may call this function.
+    error OnlyTaskEscrow(address caller);
+
+    /// @notice The ballot of `round` has not been opened (its seed was not drawn).
+    error VotingNotOpen(uint256 taskId, uint256 round);
+
+    /// @notice The commit phase ended at `commitEnd` (`timestamp` is now).
+    error CommitPhaseClosed(uint256 taskId, uint256 round, uint256 commitEnd, uint256 timestamp);
+
+    /// @notice `account` is not a validator of `taskId` active in `round`.
+    error NotValidator(uint256 taskId, uint256 round, address account);
+
+    /// @notice `validator` already committed in this round.
+    error AlreadyCommitted(uint256 taskId, uint256 round, address validator);
+
+    /// @notice A commitment or model hash of zero is not allowed.
+    error ZeroHash();
+
+    /// @notice The reveal phase is not open: it opens at `opensAt`, closes at `closesAt` (or closed early
+    /// once every committer revealed); `timestamp` is now.
+    error RevealPhaseNotOpen(uint256 taskId, uint256 round, uint256 opensAt, uint256 closesAt, uint256 timestamp);
+
+    /// @notice `validator` has no commitment in this round.
+    error NotCommitted(uint256 taskId, uint256 round, address validator);
+
+    /// @notice `validator` already revealed in this round.
+    error AlreadyRevealed(uint256 taskId, uint256 round, address validator);
+
+    /// @notice The revealed values hash to `computed`, not to the stored `committed`.
+    error CommitmentMismatch(bytes32 committed, bytes32 computed);
+
+    /// @notice `verdicts` lacks a verdict for an index below `submissions` or sets bits above them.
+    error MalformedVerdicts(uint256 verdicts, uint256 submissions);
+
+    /// @notice The model vote is not open: it opens when the reveal phase ends and closes at `closesAt`
+    /// (or early once every revealer voted); `timestamp` is now.
+    error VotePhaseNotOpen(uint256 taskId, uint256 round, uint256 closesAt, uint256 timestamp);
+
+    /// @notice `validator` did not reveal in this round, so it may not vote on the model.
+    error NotRevealed(uint256 taskId, uint256 round, address validator);
+
+    /// @notice `validator` already voted on the model of this round.
+    error AlreadyVoted(uint256 taskId, uint256 round, address validator);
+
+    /// @notice The task already has `maxValidators` validators.
+    error TooManyValidators(uint256 taskId, uint256 maxValidators);
+
+    /// @notice `validator` is already registered for `taskId`.
+    error AlreadyRegistered(uint256 taskId, address validator);
+
+    /// @notice The ballot of `round` is already open.
+    error VotingAlreadyOpen(uint256 taskId, uint256 round);
+
+    /// @notice Commit to a verdict vector for `round` (commit phase, active validators only).
+    function commitVerdicts(uint256 taskId, uint256 round, bytes32 commitment) external;
+
+    /// @notice Reveal the committed verdict vector and salt (reveal phase).
+    /// @dev Updates the tallies, every submission's decision and the accepted work: O(submissions).
+    function revealVerdicts(uint256 taskId, uint256 round, uint256 verdicts, bytes32 salt) external;
+
+    /// @notice Attest the sha256 of the next global checkpoint (vote phase, validators that revealed, once).
+    function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid) external;
+
+    /// @notice Register `validator` for `taskId`, active from `fromRound` on (only the TaskEscrow).
+    /// @return index The validator's index within the task (join order).
+    function registerValidator(uint256 taskId, address validator, uint256 fromRound, uint256 maxValidators)
+        external
+        returns (uint256 index);
+
+    /// @notice Open the ballot of `round` with the given deadlines (only the TaskEscrow, when the seed is drawn).
+    function openRound(
+        uint256 taskId,
+        uint256 round,
+        uint256 submissions,
+        uint256 quorum,
+        uint256 commitDeadline,
+        uint256 revealDeadline,
+        uint256 voteDeadline
+    ) external;
+
+    /// @notice Prepare the task's storage (only the TaskEscrow, at task creation).
+    function initTask(uint256 taskId) external;
+
+    /// @notice The round's ballot; all zero if it never opened.
+    function ballotOf(uint256 taskId, uint256 round) external view returns (Ballot memory);
+
+    /// @notice The phase of `round`'s ballot now.
+    function phaseOf(uint256 taskId, uint256 round) external view returns (Phase);
+
+    /// @notice What the escrow needs to finalize `round`: whether the ballot is closed (the model vote is
+    /// over), the accepted work, the number of revealed validators, and the agreed model hash if any.
+    /// @dev `winner` is meaningful only while `round` is the task's latest ballot (the escrow reads it when it
+    /// finalizes that round); afterwards see the escrow's RoundFinalized events.
+    function outcome(uint256 taskId, uint256 round)
+        external
+        view
+        returns (bool closed, uint256 acceptedWork, uint256 revealed, bool agreed, bytes32 winner);
+
+    /// @notice The current decision on submission `index` of `round` (0 = undecided).
+    function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict);
+
+    /// @notice All current decisions of `round`, packed like a verdict vector (0 = undecided).
+    function decisionsOf(uint256 taskId, uint256 round) external view returns (uint256);
+
+    /// @notice The counts of ACCEPT, REJECT and UNAVAILABLE verdicts revealed for submission `index`.
+    function tallyOf(uint256 taskId, uint256 round, uint256 index)
+        external
+        view
+        returns (uint256 accepts, uint256 rejects, uint256 unavailables);
+
+    /// @notice `validator`'s stored word for `round`: its commitment before it reveals, its verdict vector
+    /// after (`revealed` tells which).
+    function verdictsOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (bytes32 word, bool revealed);
+
+    /// @notice How `validator` stands in `round`: active in it, revealed, agreed with every decided outcome
+    /// (false unless revealed), and its index within the task.
+    function validatorOutcome(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (bool expected, bool revealed, bool agreed, uint256 index);
+
+    /// @notice Number of votes for `modelHash` in `round`.
+    function modelVotesOf(uint256 taskId, uint256 round, bytes32 modelHash) external view returns (uint256);
+
+    /// @notice `validator`'s registration: whether registered, its index and its first active round.
+    function validatorInfo(uint256 taskId, address validator)
+        external
+        view
+        returns (bool registered, uint256 index, uint256 fromRound);
+
+    /// @notice Number of validators active in `round` (registered with a first round <= `round`).
+    function expectedValidators(uint256 taskId, uint256 round) external view returns (uint256);
+
+    /// @notice The commitment a validator must send: keccak256(abi.encode(taskId, round, validator,
+    /// verdicts, salt)).
+    function commitmentFor(uint256 taskId, uint256 round, address validator, uint256 verdicts, bytes32 salt)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice The TaskEscrow of this deployment.
+    function taskEscrow() external view returns (address);
+}

@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IAttestationRegistry} from "./IAttestationRegistry.sol";
+
+/// @title ITaskEscrow
+/// @notice Tasks, their escrowed reward, participants, rounds, submissions, seeds, finalisation and settlement.
+///
+/// Round r of an active task: the submit phase runs from the round's start (the task's `startTime` for
+/// round 0, the finalisation of round r-1 otherwise) until `roundStart + submitDuration`, or closes early
+/// when every trainer active in r has submitted. Closing fixes `seedBlock = block.number + seedDelay`
+/// (after a deadline close, the first {drawSeed} call fixes it). {drawSeed} then stores `blockhash(seedBlock)`
+/// and opens the round's ballot in the AttestationRegistry. When the ballot is closed (model vote over),
+/// anyone calls {finalizeRound} (O(1)); each participant's share is then settled by {settleSubmission} and
+/// {settleValidator}, and claimed from the RewardDistributor.
+///
+/// Money: a task's escrow is `remaining` (not yet assigned to any round's payouts: the reward of the
+/// rounds still to come plus the carry) and `reserved` (assigned by finalised rounds to payouts not yet
+/// settled). Round r's budget is `rewardPerRound + carry`, where
+/// `carry = remaining - rewardPerRound * (numRounds - r)`. When the last round is finalised or the task is
+/// cancelled, `remaining` is credited to the initiator.
+interface ITaskEscrow {
+    /// @notice The role of a task participant.
+    enum Role {
+        None,
+        Trainer,
+        Validator
+    }
+
+    /// @notice The life of a task. A task is Active from creation (joins are allowed before its start time)
+    /// until it completes its last round or is cancelled.
+    enum TaskStatus {
+        None,
+        Active,
+        Completed,
+        Cancelled
+    }
+
+    /// @notice Why a task was cancelled.
+    enum CancelReason {
+        ByInitiator,
+        NoAcceptedWork
+    }
+
+    /// @notice How a validator's round was settled.
+    enum ValidatorOutcome {
+        Rewarded,
+        Forfeited,
+        Slashed
+    }
+
+    /// @notice Parameters of a new task.
+    /// @param specHash sha256 of the task spec (the CID locates it)
+    /// @param initialModelHash sha256 of round 0's base checkpoint
+    /// @param numRounds number of rounds (>= 1)
+    /// @param rewardPerRound reward added to each round's budget (> 0); `numRounds * rewardPerRound` is escrowed
+    /// and must be below 2^120
+    /// @param validatorShareBps share of a round's budget for the validators, in basis points
+    /// @param minTrainerStake, minValidatorStake allocation to the task required to join in each role
+    /// @param quorum minimum revealed verdicts for any decision (1..maxValidators)
+    /// @param maxTrainers at most 128 (verdict vectors have 2 bits per submission)
+    /// @param maxValidators at most 255
+    /// @param submitDuration, commitDuration, revealDuration, voteDuration phase lengths in seconds (> 0)
+    /// @param seedDelay blocks between the close of submissions and the seed block (1..256)
+    /// @param sampleRollouts, sampleSteps how many rollouts and training steps the seed picks per submission
+    /// @param trainerSlashBps fraction of its allocation a REJECTED or UNAVAILABLE trainer loses
+    /// @param validatorSlashBps fraction of its allocation a validator that did not reveal loses
+    /// @param maxEmptyRounds consecutive rounds with no accepted work that cancel the task (0: never)
+    /// @param startTime when round 0's submit phase opens (>= now); joins before it count for round 0
+    struct TaskParams {
+        bytes32 specHash;
+        string specCid;
+        bytes32 initialModelHash;
+        string initialModelCid;
+        uint32 numRounds;
+        uint128 rewardPerRound;
+        uint16 validatorShareBps;
+        uint128 minTrainerStake;
+        uint128 minValidatorStake;
+        uint8 quorum;
+        uint8 maxTrainers;
+        uint8 maxValidators;
+        uint32 submitDuration;
+        uint32 commitDuration;
+        uint32 revealDuration;
+        uint32 voteDuration;
+        uint32 seedDelay;
+        uint16 sampleRollouts;
+        uint16 sampleSteps;
+        uint16 trainerSlashBps;
+        uint16 validatorSlashBps;
+        uint32 maxEmptyRounds;
+        uint64 startTime;
+    }
+
+    /// @notice The stored, immutable part of a task (the CIDs are only in TaskCreated). Fields are grouped by
+    /// storage slot: the first slot holds everything finalisation reads.
+    struct TaskConfig {
+        uint128 rewardPerRound;
+        uint32 numRounds;
+        uint32 submitDuration;
+        uint32 maxEmptyRounds;
+        uint16 validatorShareBps;
+        uint8 quorum;
+        uint8 maxTrainers;
+        address initiator;
+        uint16 trainerSlashBps;
+        uint16 validatorSlashBps;
+        uint32 commitDuration;
+        uint32 seedDelay;
+        uint128 minTrainerStake;
+        uint128 minValidatorStake;
+        uint64 startTime;
+        uint32 revealDuration;
+        uint32 voteDuration;
+        uint16 sampleRollouts;
+        uint16 sampleSteps;
+        uint8 maxValidators;
+        bytes32 specHash;
+    }
+
+    /// @notice The live state of a task (one storage slot).
+    /// @param round the current round (== numRounds once the last one is finalised)
+    /// @param roundStart when the current round's submit phase opened (or opens, for round 0)
+    /// @param submitEnd end of the submit phase: the deadline, or the time of the early close
+    /// @param submissions number of submissions in the current round
+    /// @param seedBlock the block whose hash seeds the round (0 until armed)
+    /// @param seedDrawn whether the seed of the current round was drawn (the ballot is open)
+    /// @param emptyRounds consecutive finalised rounds with no accepted work
+    /// @param endedAt when the task completed or was cancelled (0 while active)
+    struct TaskState {
+        uint32 round;
+        uint40 roundStart;
+        uint40 submitEnd;
+        uint8 submissions;
+        uint48 seedBlock;
+        bool seedDrawn;
+        TaskStatus status;
+        uint32 emptyRounds;
+        uint40 endedAt;
+    }
+
+    /// @notice A task was created and `deposit` (= numRounds * rewardPerRound) escrowed.
+    event TaskCreated(uint256 indexed taskId, address indexed initiator, TaskParams params, uint256 deposit);
+
+    /// @notice `account` joined `taskId` as `role`, active from round `fromRound` on.
+    event Joined(uint256 indexed taskId, address indexed account, Role role, uint256 fromRound);
+
+    /// @notice `trainer` committed its work for `round`; `index` is its position in the verdict vectors.
+    event WorkSubmitted(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed trainer,
+        uint256 index,
+        bytes32 bundleHash,
+        string bundleCid,
+        bytes32 updateHash,
+        string updateCid,
+        bytes32 proofRoot,
+        bytes32 stateRoot,
+        uint256 workUnits
+    );
+
+    /// @notice The submit phase of `round` is closed; the seed will be the hash of block `seedBlock`.
+    event SeedArmed(uint256 indexed taskId, uint256 indexed round, uint256 seedBlock);
+
+    /// @notice The seed of `round` was drawn: `seed = blockhash(seedBlock)`.
+    event SeedDrawn(uint256 indexed taskId, uint256 indexed round, uint256 seedBlock, bytes32 seed);
+
+    /// @notice `round` was finalised. Accepted submissions are paid `rate` per work unit, each validator that
+    /// revealed and agreed `validatorShare`; `rate * acceptedWork + validatorShare * revealed` moved from
+    /// remaining to reserved; `carry = budget - that` rolls over. `nextBase` is the base checkpoint of the
+    /// next round, whose submit phase ends at `nextSubmitDeadline` (0 when the task ended).
+    event RoundFinalized(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        uint256 budget,
+        uint256 acceptedWork,
+        uint256 rate,
+        uint256 revealed,
+        uint256 validatorShare,
+        uint256 carry,
+        bytes32 nextBase,
+        uint256 nextSubmitDeadline
+    );
+
+    /// @notice Submission `index` of `round` was settled: `reward` credited to `trainer` (ACCEPT), or
+    /// `slashed` from its allocation (REJECT, UNAVAILABLE); an undecided one gets neither.
+    event SubmissionSettled(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        uint256 indexed index,
+        address trainer,
+        IAttestationRegistry.Verdict decision,
+        uint256 reward,
+        uint256 slashed
+    );
+
+    /// @notice `validator`'s part in `round` was settled: Rewarded (`amount` credited from the reserve),
+    /// Forfeited (its share `amount` left the reserve: back to `remaining`, i.e. the carry, while the task
+    /// is active; credited to the initiator with reason Refund once it has ended), or Slashed (`amount`
+    /// slashed from its allocation for not revealing).
+    event ValidatorSettled(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed validator,
+        ValidatorOutcome outcome,
+        uint256 amount
+    );
+
+    /// @notice The task completed its last round.
+    event TaskCompleted(uint256 indexed taskId);
+
+    /// @notice The task was cancelled in `round`.
+    event TaskCancelled(uint256 indexed taskId, uint256 round, CancelReason reason);
+
+    /// @notice The task ended and its `remaining` escrow, `amount`, was credited to the initiator.
+    event Refunded(uint256 indexed taskId, address indexed initiator, uint256 amount);
+
+    /// @notice Task parameter `name` has the invalid value `value`.
+    error InvalidTaskParameter(string name, uint256 value);
+
+    /// @notice No task has id `taskId`.
+    error UnknownTask(uint256 taskId);
+
+    /// @notice The task is `status`, not Active.
+    error TaskNotActive(uint256 taskId, TaskStatus status);
+
+    /// @notice Only the task's initiator may do this.
+    error NotInitiator(uint256 taskId, address caller);
+
+    /// @notice The task started at `startTime` (`timestamp` is now).
+    error TaskAlreadyStarted(uint256 taskId, uint256 startTime, uint256 timestamp);
+
+    /// @notice `account` already joined `taskId` as `role`.
+    error AlreadyJoined(uint256 taskId, address account, Role role);
+
+    /// @notice Role None is not a role one can join as.
+    error InvalidRole();
+
+    /// @notice The task already has `maxTrainers` trainers.
+    error TooManyTrainers(uint256 taskId, uint256 maxTrainers);
+
+    /// @notice A join now would take effect in round `fromRound`, but the task has only `numRounds` rounds.
+    error NoRoundsLeft(uint256 taskId, uint256 fromRound, uint256 numRounds);
+
+    /// @notice `account` allocated `allocated` to the task; the role requires `required`.
+    error StakeTooLow(uint256 taskId, address account, uint256 allocated, uint256 required);
+
+    /// @notice The call names round `given` but the task is in round `current`.
+    error WrongRound(uint256 taskId, uint256 current, uint256 given);
+
+    /// @notice `account` is not a trainer of `taskId` active in `round`.
+    error NotTrainer(uint256 taskId, uint256 round, address account);
+
+    /// @notice The submit phase of `round` runs from `opensAt` to `closesAt` (`timestamp` is now).
+    error SubmitPhaseNotOpen(uint256 taskId, uint256 round, uint256 opensAt, uint256 closesAt, uint256 timestamp);
+
+    /// @notice `trainer` already submitted in `round`.
+    error AlreadySubmitted(uint256 taskId, uint256 round, address trainer);
+
+    /// @notice A submission needs at least one work unit and at most 2^32 - 1.
+    error InvalidWorkUnits(uint256 workUnits);
+
+    /// @notice The seed of `round` was already drawn.
+    error SeedAlreadyDrawn(uint256 taskId, uint256 round);
+
+    /// @notice `round` has no submission, so it needs no seed (it is finalised as an empty round).
+    error NoSubmissions(uint256 taskId, uint256 round);
+
+    /// @notice The submit phase of `round` is still open until `submitEnd` (`timestamp` is now).
+    error SubmitPhaseOpen(uint256 taskId, uint256 round, uint256 submitEnd, uint256 timestamp);
+
+    /// @notice The seed block `seedBlock` is not yet in the past (`blockNumber` is now).
+    error SeedTooEarly(uint256 seedBlock, uint256 blockNumber);
+
+    /// @notice `round` has submissions and its seed was not drawn yet.
+    error SeedNotDrawn(uint256 taskId, uint256 round);
+
+    /// @notice The ballot of `round` is not closed yet.
+    error VotingNotClosed(uint256 taskId, uint256 round);
+
+    /// @notice `round` is not finalised yet.
+    error RoundNotFinalized(uint256 taskId, uint256 round);
+
+    /// @notice `round` has no submission with index `index`.
+    error UnknownSubmission(uint256 taskId, uint256 round, uint256 index);
+
+    /// @notice Submission `index` of `round` is already settled.
+    error SubmissionAlreadySettled(uint256 taskId, uint256 round, uint256 index);
+
+    /// @notice `validator` is already settled for `round`.
+    error ValidatorAlreadySettled(uint256 taskId, uint256 round, address validator);
+
+    /// @notice `validator` was not an active validator of a round that had a ballot.
+    error NotExpected(uint256 taskId, uint256 round, address validator);
+
+    /// @notice A transfer in delivered `received` tokens instead of `expected`; fee-on-transfer tokens are
+    /// refused.
+    error TokenTransferShortfall(uint256 expected, uint256 received);
+
+    /// @notice Create a task and escrow `numRounds * rewardPerRound` from the caller (approve this contract
+    /// first; the tokens go to the RewardDistributor and must arrive in full).
+    function createTask(TaskParams calldata params) external returns (uint256 taskId);
+
+    /// @notice Cancel a task before its start time and refund its whole escrow (initiator only).
+    function cancelTask(uint256 taskId) external;
+
+    /// @notice Join `taskId` as `role` with at least the role's minimum stake allocated to it. Effective for
+    /// round 0 before the task's start time, otherwise from the next round.
+    /// @return fromRound The first round in which the caller takes part.
+    function joinTask(uint256 taskId, Role role) external returns (uint256 fromRound);
+
+    /// @notice Commit a trainer's work for `round` (one submission per trainer per round).
+    /// @param bundleHash, bundleCid sha256 and CID of the rollout bundle
+    /// @param updateHash, updateCid sha256 and CID of the update (pseudo-gradient)
+    /// @param proofRoot Merkle root over the rollout leaves
+    /// @param stateRoot Merkle root over the content hashes of the training states
+    /// @param workUnits generated tokens (EOS included, padding not), 1 .. 2^32 - 1
+    /// @return index The submission's position in the round's verdict vectors (order of arrival).
+    function submitWork(
+        uint256 taskId,
+        uint256 round,
+        bytes32 bundleHash,
+        string calldata bundleCid,
+        bytes32 updateHash,
+        string calldata updateCid,
+        bytes32 proofRoot,
+        bytes32 stateRoot,
+        uint256 workUnits
+    ) external returns (uint256 index);
+
+    /// @notice Arm or draw the current round's seed (permissionless). After the submit deadline with the seed
+    /// unarmed: arms it (`seedBlock = block.number + seedDelay`). Armed and `block.number <= seedBlock`:
+    /// reverts {SeedTooEarly}. More than 256 blocks after `seedBlock`: re-arms. Otherwise stores
+    /// `blockhash(seedBlock)` and opens the round's ballot.
+    /// @return drawn Whether the seed was drawn (false: it was armed or re-armed).
+    function drawSeed(uint256 taskId) external returns (bool drawn);
+
+    /// @notice Finalise the current round once its ballot is closed (or, with no submission, once its submit
+    /// phase is over); O(1), permissionless. Opens the next round, or ends the task and refunds the rest.
+    function finalizeRound(uint256 taskId) external;
+
+    /// @notice Settle submission `index` of a finalised round (permissionless, once): ACCEPT credits
+    /// `rate * workUnits` to the trainer, REJECT or UNAVAILABLE slashes `trainerSlashBps` of its allocation.
+    function settleSubmission(uint256 taskId, uint256 round, uint256 index) external;
+
+    /// @notice Settle `validator` for a finalised round with a ballot (permissionless, once): revealed and agreed
+    /// with every decided outcome: credit its share; revealed and disagreed: its share returns to the task;
+    /// active but never revealed: slash `validatorSlashBps` of its allocation.
+    function settleValidator(uint256 taskId, uint256 round, address validator) external;
+
+    /// @notice The task's immutable configuration.
+    function taskConfig(uint256 taskId) external view returns (TaskConfig memory);
+
+    /// @notice The task's live state.
+    function taskState(uint256 taskId) external view returns (TaskState memory);
+
+    /// @notice The task's escrow: not yet assigned (`remaining`) and assigned to unsettled payouts (`reserved`).
+    function fundsOf(uint256 taskId) external view returns (uint256 remaining, uint256 reserved);
+
+    /// @notice The base checkpoint hash of the current round (after the last round: of the final model).
+    function baseModelOf(uint256 taskId) external view returns (bytes32);
+
+    /// @notice `account`'s role in `taskId` and its first round.
+    function participantOf(uint256 taskId, address account) external view returns (Role role, uint256 fromRound);
+
+    /// @notice Submission `index` of `round`.
+    function submissionOf(uint256 taskId, uint256 round, uint256 index)
+        external
+        view
+        returns (address trainer, uint256 workUnits, bool settled);
+
+    /// @notice Rate per work unit and validator share of a finalised round, and whether the round had a
+    /// ballot (its seed was drawn).
+    function roundResultOf(uint256 taskId, uint256 round)
+        external
+        view
+        returns (uint256 rate, uint256 validatorShare, bool hadBallot);
+
+    /// @notice The seed of `round` (zero until drawn).
+    function seedOf(uint256 taskId, uint256 round) external view returns (bytes32);
+
+    /// @notice Number of trainers active in `round`.
+    function activeTrainers(uint256 taskId, uint256 round) external view returns (uint256);
+
+    /// @notice Whether `validator` is settled for `round`.
+    function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool);
+
+    /// @notice Until when `staker`'s allocation to `taskId` is locked: 0 if it never joined the task,
+    /// type(uint256).max while the task is active, and after the task ended its end time plus the
+    /// settlement grace (so that late settlements can still slash; no grace if it ended before it started).
+    function lockedUntil(uint256 taskId, address staker) external view returns (uint256);
+
+    /// @notice Sum of the work units of the submissions of `round` whose bits are set in `addMask`, and of
+    /// those set in `subMask` (the registry's accepted-work bookkeeping).
+    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
+        external
+        view
+        returns (uint256 added, uint256 removed);
+
+    /// @notice Number of tasks created; ids run from 1 to this.
+    function taskCount() external view returns (uint256);
+
+    /// @notice Seconds an allocation stays locked after its task ended.
+    function settlementGrace() external view returns (uint256);
+
+    /// @notice The deployment's ERC20.
+    function token() external view returns (address);
+
+    /// @notice The StakeManager of this deployment.
+    function stakeManager() external view returns (address);
+
+    /// @notice The RewardDistributor of this deployment.
+    function rewardDistributor() external view returns (address);
+
+    /// @notice The AttestationRegistry of this deployment.
+    function attestationRegistry() external view returns (address);
+}

@@ -1,0 +1,814 @@
+"""Typed access to trustrl's four contracts: deployment, transactions, views and the on-chain rules.
+
+    deployment = deploy_protocol(client)                  # TestToken + the four contracts, wired
+    alice = Protocol(client.with_account(key), deployment)
+    alice.approve(deployment.stake_manager.address, 10**21); alice.stake(10**21)
+    task_id = initiator.create_task(TaskParams(...))
+
+`Protocol` wraps one account: every transaction waits for its receipt and raises
+`protocol.errors.ContractRevert(name, values)` with the contract's custom error. The pure helpers
+(`pack_verdicts`, `verdict_commitment`, `decide`, `round_payout`) state the contracts' rules in
+Python, so that validators build their vectors and auditors recompute every number the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+import rlp
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from protocol.errors import ChainError, ConfigError
+
+if TYPE_CHECKING:
+    from protocol.chain import ChainClient
+    from protocol.compile import CompiledContract
+
+__all__ = [
+    "BPS",
+    "BURN_ADDRESS",
+    "DEFAULT_UNBONDING_PERIOD",
+    "MAX_SUBMISSIONS",
+    "MAX_VALIDATORS",
+    "Ballot",
+    "CancelReason",
+    "CreditReason",
+    "Deployment",
+    "DeploymentAddresses",
+    "Phase",
+    "Protocol",
+    "Role",
+    "RoundPayout",
+    "TaskConfig",
+    "TaskParams",
+    "TaskState",
+    "TaskStatus",
+    "ValidatorOutcome",
+    "Verdict",
+    "WorkSubmission",
+    "attach_protocol",
+    "decide",
+    "deploy_protocol",
+    "pack_verdicts",
+    "round_payout",
+    "unpack_verdicts",
+    "verdict_commitment",
+]
+
+BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+BPS = 10_000
+MAX_SUBMISSIONS = 128  # 2 bits per submission in a uint256 verdict vector
+MAX_VALIDATORS = 255
+MAX_WORK_UNITS = 2**32 - 1
+DEFAULT_UNBONDING_PERIOD = 7 * 24 * 3600
+_UINT128 = 2**128 - 1
+_UINT120 = 2**120 - 1
+
+
+class Verdict(IntEnum):
+    """A validator's verdict on a submission; as a decision, NONE means undecided."""
+
+    NONE = 0
+    ACCEPT = 1
+    REJECT = 2
+    UNAVAILABLE = 3
+
+
+class Role(IntEnum):
+    """A task participant's role."""
+
+    NONE = 0
+    TRAINER = 1
+    VALIDATOR = 2
+
+
+class TaskStatus(IntEnum):
+    """The life of a task."""
+
+    NONE = 0
+    ACTIVE = 1
+    COMPLETED = 2
+    CANCELLED = 3
+
+
+class CancelReason(IntEnum):
+    """Why a task was cancelled."""
+
+    BY_INITIATOR = 0
+    NO_ACCEPTED_WORK = 1
+
+
+class ValidatorOutcome(IntEnum):
+    """How a validator's round was settled."""
+
+    REWARDED = 0
+    FORFEITED = 1
+    SLASHED = 2
+
+
+class CreditReason(IntEnum):
+    """Why the RewardDistributor credited an account."""
+
+    TRAINER_REWARD = 0
+    VALIDATOR_REWARD = 1
+    REFUND = 2
+
+
+class Phase(IntEnum):
+    """Where a round's ballot stands."""
+
+    NOT_OPEN = 0
+    COMMIT = 1
+    REVEAL = 2
+    VOTE = 3
+    CLOSED = 4
+
+
+# ---------------------------------------------------------------------------- rules in Python
+
+
+def pack_verdicts(verdicts: Sequence[Verdict | int]) -> int:
+    """The uint256 verdict vector: verdict i at bits [2i, 2i+2). Every entry must be a verdict (1..3)."""
+    if len(verdicts) > MAX_SUBMISSIONS:
+        raise ConfigError(f"at most {MAX_SUBMISSIONS} verdicts fit in a vector, got {len(verdicts)}")
+    word = 0
+    for i, verdict in enumerate(verdicts):
+        code = int(verdict)
+        if code not in (1, 2, 3):
+            raise ConfigError(f"verdict {i} must be ACCEPT, REJECT or UNAVAILABLE, got {verdict!r}")
+        word |= code << (2 * i)
+    return word
+
+
+def unpack_verdicts(word: int, count: int) -> list[Verdict]:
+    """The first `count` entries of a packed verdict (or decision) vector."""
+    if not 0 <= count <= MAX_SUBMISSIONS:
+        raise ConfigError(f"count must be in [0, {MAX_SUBMISSIONS}], got {count}")
+    return [Verdict((word >> (2 * i)) & 3) for i in range(count)]
+
+
+def verdict_commitment(task_id: int, round_: int, validator: str, verdicts: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, round, validator, verdicts, salt)), what `commitVerdicts` stores."""
+    if len(salt) != 32:
+        raise ConfigError(f"salt must be 32 bytes, got {len(salt)}")
+    encoded = abi_encode(
+        ["uint256", "uint256", "address", "uint256", "bytes32"],
+        [task_id, round_, to_checksum_address(validator), verdicts, salt],
+    )
+    return keccak(encoded)
+
+
+def decide(accepts: int, rejects: int, unavailables: int, revealed: int, quorum: int) -> Verdict:
+    """The decision on one submission: the verdict with at least two thirds of the revealed votes
+    (`3 * count >= 2 * revealed`), provided `revealed >= quorum`; otherwise NONE (undecided)."""
+    if revealed == 0 or revealed < quorum:
+        return Verdict.NONE
+    for verdict, count in (
+        (Verdict.ACCEPT, accepts),
+        (Verdict.REJECT, rejects),
+        (Verdict.UNAVAILABLE, unavailables),
+    ):
+        if 3 * count >= 2 * revealed:
+            return verdict
+    return Verdict.NONE
+
+
+@dataclass(frozen=True)
+class RoundPayout:
+    """A finalised round's money: `rate` per accepted work unit, `share` per revealing validator, and the
+    `carry` that rolls over (`budget - rate * accepted_work - share * revealed`)."""
+
+    budget: int
+    rate: int
+    share: int
+    carry: int
+
+    @property
+    def reserved(self) -> int:
+        """What the round reserved for payouts."""
+        return self.budget - self.carry
+
+
+def round_payout(budget: int, validator_share_bps: int, accepted_work: int, revealed: int) -> RoundPayout:
+    """`finalizeRound`'s arithmetic: the validator cut is `budget * bps // 10000`; the trainers' pool (the
+    rest) is paid only if some work was accepted, the validators' only if someone revealed."""
+    validator_cut = budget * validator_share_bps // BPS
+    rate = (budget - validator_cut) // accepted_work if accepted_work else 0
+    share = validator_cut // revealed if revealed else 0
+    return RoundPayout(budget, rate, share, budget - rate * accepted_work - share * revealed)
+
+
+# ---------------------------------------------------------------------------- typed data
+
+
+def _bytes32(value: object, name: str) -> bytes:
+    if isinstance(value, str):
+        text = value[2:] if value.startswith(("0x", "0X")) else value
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"{name} must be 32 bytes or 0x-hex of 32 bytes") from None
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise ValueError(f"{name} must be 32 bytes or 0x-hex of 32 bytes")
+    return bytes(value)
+
+
+class TaskParams(BaseModel):
+    """Parameters of `createTask`; the bounds are the contract's, checked here before sending."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec_hash: bytes
+    """sha256 of the task spec (canonical bytes)."""
+    spec_cid: str
+    """Where the spec lives on IPFS (only in the TaskCreated event)."""
+    initial_model_hash: bytes
+    """sha256 of round 0's base checkpoint."""
+    initial_model_cid: str
+    """Where the initial checkpoint lives on IPFS."""
+    num_rounds: int = Field(ge=1, le=2**32 - 1)
+    """Number of rounds."""
+    reward_per_round: int = Field(ge=1, le=_UINT128)
+    """Reward added to each round's budget; `num_rounds * reward_per_round` is escrowed."""
+    validator_share_bps: int = Field(ge=0, le=BPS)
+    """Validators' share of a round's budget, in basis points."""
+    min_trainer_stake: int = Field(ge=0, le=_UINT128)
+    """Allocation to the task a trainer needs to join (and to submit)."""
+    min_validator_stake: int = Field(ge=0, le=_UINT128)
+    """Allocation to the task a validator needs to join."""
+    quorum: int = Field(ge=1, le=MAX_VALIDATORS)
+    """Minimum revealed verdicts for any decision."""
+    max_trainers: int = Field(ge=1, le=MAX_SUBMISSIONS)
+    """At most 128: a verdict vector has 2 bits per submission."""
+    max_validators: int = Field(ge=1, le=MAX_VALIDATORS)
+    """At most 255."""
+    submit_duration: int = Field(ge=1, le=2**32 - 1)
+    """Seconds of the submit phase."""
+    commit_duration: int = Field(ge=1, le=2**32 - 1)
+    """Seconds from the seed to the commit deadline."""
+    reveal_duration: int = Field(ge=1, le=2**32 - 1)
+    """Seconds from the commit deadline to the reveal deadline."""
+    vote_duration: int = Field(ge=1, le=2**32 - 1)
+    """Seconds from the reveal deadline to the model-vote deadline."""
+    seed_delay: int = Field(ge=1, le=256)
+    """Blocks between the close of submissions and the seed block."""
+    sample_rollouts: int = Field(ge=1, le=2**16 - 1)
+    """Rollouts per submission that the seed picks for re-checking."""
+    sample_steps: int = Field(ge=1, le=2**16 - 1)
+    """Training steps per submission that the seed picks for re-execution."""
+    trainer_slash_bps: int = Field(ge=0, le=BPS)
+    """Fraction of its allocation a rejected or unavailable trainer loses."""
+    validator_slash_bps: int = Field(ge=0, le=BPS)
+    """Fraction of its allocation a validator that did not reveal loses."""
+    max_empty_rounds: int = Field(ge=0, le=2**32 - 1)
+    """Consecutive rounds without accepted work that cancel the task (0: never)."""
+    start_time: int = Field(ge=0, le=(2**40 - 1) // 2)
+    """Unix time at which round 0's submit phase opens (not in the past when the task is created)."""
+
+    @field_validator("spec_hash", "initial_model_hash", mode="before")
+    @classmethod
+    def _hash32(cls, value: object) -> bytes:
+        return _bytes32(value, "a content hash")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskParams:
+        if self.quorum > self.max_validators:
+            raise ValueError(f"quorum ({self.quorum}) cannot exceed max_validators ({self.max_validators})")
+        if self.spec_hash == bytes(32) or self.initial_model_hash == bytes(32):
+            raise ValueError("spec_hash and initial_model_hash must not be zero")
+        if self.num_rounds * self.reward_per_round > _UINT120:
+            raise ValueError("num_rounds * reward_per_round (the deposit) must be below 2**120")
+        return self
+
+    @property
+    def deposit(self) -> int:
+        """The tokens `createTask` escrows."""
+        return self.num_rounds * self.reward_per_round
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The Solidity `TaskParams` struct, in field order."""
+        return tuple(getattr(self, name) for name in type(self).model_fields)
+
+
+class WorkSubmission(BaseModel):
+    """What a trainer commits with `submitWork`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bundle_hash: bytes
+    """sha256 of the rollout bundle."""
+    bundle_cid: str
+    """IPFS CID of the rollout bundle."""
+    update_hash: bytes
+    """sha256 of the update (pseudo-gradient)."""
+    update_cid: str
+    """IPFS CID of the update."""
+    proof_root: bytes
+    """Merkle root over the rollout leaves."""
+    state_root: bytes
+    """Merkle root over the training states' content hashes."""
+    work_units: int = Field(ge=1, le=MAX_WORK_UNITS)
+    """Generated tokens (EOS included, padding not)."""
+
+    @field_validator("bundle_hash", "update_hash", "proof_root", "state_root", mode="before")
+    @classmethod
+    def _hash32(cls, value: object) -> bytes:
+        return _bytes32(value, "a hash or root")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A task's stored configuration (`TaskEscrow.taskConfig`), in the contract's field order."""
+
+    reward_per_round: int
+    num_rounds: int
+    submit_duration: int
+    max_empty_rounds: int
+    validator_share_bps: int
+    quorum: int
+    max_trainers: int
+    initiator: str
+    trainer_slash_bps: int
+    validator_slash_bps: int
+    commit_duration: int
+    seed_delay: int
+    min_trainer_stake: int
+    min_validator_stake: int
+    start_time: int
+    reveal_duration: int
+    vote_duration: int
+    sample_rollouts: int
+    sample_steps: int
+    max_validators: int
+    spec_hash: bytes
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task's live state (`TaskEscrow.taskState`)."""
+
+    round: int
+    round_start: int
+    submit_end: int
+    submissions: int
+    seed_block: int
+    seed_drawn: bool
+    status: TaskStatus
+    empty_rounds: int
+    ended_at: int
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A round's ballot (`AttestationRegistry.ballotOf`)."""
+
+    commit_end: int
+    reveal_end: int
+    vote_end: int
+    submissions: int
+    expected: int
+    committed: int
+    revealed: int
+    voted: int
+    quorum: int
+    agreed: bool
+    accepted_work: int
+
+
+# ---------------------------------------------------------------------------- deployment
+
+
+class DeploymentAddresses(BaseModel):
+    """Where a deployment lives; JSON-serialisable for the CLI and the auditor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain_id: int
+    """The chain's id."""
+    block: int
+    """The block of the first contract's deployment (the auditor's first block to scan)."""
+    token: str
+    """The ERC20 of stakes and rewards."""
+    stake_manager: str
+    """StakeManager."""
+    reward_distributor: str
+    """RewardDistributor."""
+    attestation_registry: str
+    """AttestationRegistry."""
+    task_escrow: str
+    """TaskEscrow."""
+
+    @field_validator("token", "stake_manager", "reward_distributor", "attestation_registry", "task_escrow")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            return to_checksum_address(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"not an address: {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployed contracts as web3 objects, and where they live."""
+
+    addresses: DeploymentAddresses
+    token: Contract
+    stake_manager: Contract
+    reward_distributor: Contract
+    attestation_registry: Contract
+    task_escrow: Contract
+
+    @property
+    def block(self) -> int:
+        """The deployment block."""
+        return self.addresses.block
+
+    def contracts(self) -> dict[str, Contract]:
+        """The five contracts by role name."""
+        return {
+            "token": self.token,
+            "stake_manager": self.stake_manager,
+            "reward_distributor": self.reward_distributor,
+            "attestation_registry": self.attestation_registry,
+            "task_escrow": self.task_escrow,
+        }
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    """The address of the contract `sender` creates with its transaction number `nonce` (CREATE)."""
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+
+
+def _compiled_or_default(compiled: dict[str, CompiledContract] | None) -> dict[str, CompiledContract]:
+    if compiled is not None:
+        return compiled
+    from protocol.compile import compile_contracts
+
+    return compile_contracts()
+
+
+def deploy_protocol(
+    client: ChainClient,
+    token: str | Contract | None = None,
+    *,
+    unbonding_period: int = DEFAULT_UNBONDING_PERIOD,
+    settlement_grace: int | None = None,
+    compiled: dict[str, CompiledContract] | None = None,
+) -> Deployment:
+    """Deploy StakeManager, RewardDistributor, AttestationRegistry and TaskEscrow from `client`'s account
+    (and a TestToken first when `token` is None), wired to each other through constructor arguments.
+
+    The first three take the TaskEscrow's address, computed from the deployer's nonce; the escrow is
+    deployed last with the real addresses. The account must send nothing else meanwhile: the wiring is
+    verified afterwards and a mismatch raises `ChainError`. `settlement_grace` (how long allocations
+    stay locked after a task ends, so late settlements can still slash) defaults to `unbonding_period`.
+    """
+    if unbonding_period < 0:
+        raise ConfigError(f"unbonding_period must be >= 0, got {unbonding_period}")
+    grace = unbonding_period if settlement_grace is None else settlement_grace
+    if grace < 0:
+        raise ConfigError(f"settlement_grace must be >= 0, got {grace}")
+    artifacts = _compiled_or_default(compiled)
+    start_block = client.block_number() + 1
+    if token is None:
+        token_contract = client.deploy(artifacts["TestToken"])
+    else:
+        address = token if isinstance(token, str) else token.address
+        token_contract = client.contract(artifacts["TestToken"], address)
+
+    nonce = int(client.w3.eth.get_transaction_count(client.account.address, "pending"))
+    escrow_address = _create_address(client.address, nonce + 3)
+    stakes = client.deploy(
+        artifacts["StakeManager"], token_contract.address, escrow_address, unbonding_period
+    )
+    distributor = client.deploy(artifacts["RewardDistributor"], token_contract.address, escrow_address)
+    registry = client.deploy(artifacts["AttestationRegistry"], escrow_address)
+    escrow = client.deploy(
+        artifacts["TaskEscrow"],
+        token_contract.address,
+        stakes.address,
+        distributor.address,
+        registry.address,
+        grace,
+    )
+    if escrow.address != escrow_address:
+        raise ChainError(
+            f"TaskEscrow landed at {escrow.address}, not at the precomputed {escrow_address}: the deployer "
+            "sent another transaction during the deployment; deploy again from an idle account"
+        )
+    addresses = DeploymentAddresses(
+        chain_id=client.chain_id,
+        block=start_block,
+        token=token_contract.address,
+        stake_manager=stakes.address,
+        reward_distributor=distributor.address,
+        attestation_registry=registry.address,
+        task_escrow=escrow.address,
+    )
+    return attach_protocol(client, addresses, compiled=artifacts)
+
+
+def attach_protocol(
+    client: ChainClient,
+    addresses: DeploymentAddresses,
+    *,
+    compiled: dict[str, CompiledContract] | None = None,
+) -> Deployment:
+    """Contract objects for an existing deployment; checks that the contracts point at each other."""
+    artifacts = _compiled_or_default(compiled)
+    if client.chain_id != addresses.chain_id:
+        raise ConfigError(f"the deployment is on chain {addresses.chain_id}, the client on {client.chain_id}")
+    deployment = Deployment(
+        addresses=addresses,
+        token=client.contract(artifacts["TestToken"], addresses.token),
+        stake_manager=client.contract(artifacts["StakeManager"], addresses.stake_manager),
+        reward_distributor=client.contract(artifacts["RewardDistributor"], addresses.reward_distributor),
+        attestation_registry=client.contract(
+            artifacts["AttestationRegistry"], addresses.attestation_registry
+        ),
+        task_escrow=client.contract(artifacts["TaskEscrow"], addresses.task_escrow),
+    )
+    for name in ("TestToken", "FeeToken", "NoReturnToken", "FalseReturnToken", "ReentrantToken"):
+        if name in artifacts:
+            client.register_abi(artifacts[name])
+    _verify_wiring(client, deployment)
+    return deployment
+
+
+def _verify_wiring(client: ChainClient, d: Deployment) -> None:
+    escrow = d.addresses.task_escrow
+    expected = {
+        "StakeManager.taskEscrow": (d.stake_manager.functions.taskEscrow(), escrow),
+        "StakeManager.token": (d.stake_manager.functions.token(), d.addresses.token),
+        "RewardDistributor.taskEscrow": (d.reward_distributor.functions.taskEscrow(), escrow),
+        "RewardDistributor.token": (d.reward_distributor.functions.token(), d.addresses.token),
+        "AttestationRegistry.taskEscrow": (d.attestation_registry.functions.taskEscrow(), escrow),
+        "TaskEscrow.stakeManager": (d.task_escrow.functions.stakeManager(), d.addresses.stake_manager),
+        "TaskEscrow.rewardDistributor": (
+            d.task_escrow.functions.rewardDistributor(),
+            d.addresses.reward_distributor,
+        ),
+        "TaskEscrow.attestationRegistry": (
+            d.task_escrow.functions.attestationRegistry(),
+            d.addresses.attestation_registry,
+        ),
+        "TaskEscrow.token": (d.task_escrow.functions.token(), d.addresses.token),
+    }
+    for what, (fn, want) in expected.items():
+        try:
+            got = to_checksum_address(client.call(fn))
+        except ChainError as exc:
+            raise ChainError(f"deployment check {what} failed: {exc}") from None
+        if got != want:
+            raise ChainError(f"deployment is miswired: {what} is {got}, expected {want}")
+
+
+# ---------------------------------------------------------------------------- one account's view
+
+
+def _event_args(contract: Contract, receipt: TxReceipt, event: str) -> list[dict[str, Any]]:
+    logs = contract.events[event]().process_receipt(receipt, errors=DISCARD)
+    return [dict(log["args"]) for log in logs]
+
+
+class Protocol:
+    """One account's typed access to a deployment. Transactions wait for their receipt; reverts raise
+    `ContractRevert` with the custom error's name and values."""
+
+    def __init__(self, client: ChainClient, deployment: Deployment) -> None:
+        self.client = client
+        self.deployment = deployment
+        self.token = deployment.token
+        self.stakes = deployment.stake_manager
+        self.distributor = deployment.reward_distributor
+        self.registry = deployment.attestation_registry
+        self.escrow = deployment.task_escrow
+
+    @property
+    def address(self) -> str:
+        """The account's address."""
+        return self.client.address
+
+    def as_account(self, client: ChainClient) -> Protocol:
+        """The same deployment seen from another client's account."""
+        return Protocol(client, self.deployment)
+
+    # -------------------------------------------------------------- token
+    def approve(self, spender: str, amount: int) -> TxReceipt:
+        """ERC20 approve of the deployment's token."""
+        return self.client.transact(self.token.functions.approve(spender, amount))
+
+    def token_balance(self, account: str | None = None) -> int:
+        """Token balance of `account` (default: this account)."""
+        return int(self.client.call(self.token.functions.balanceOf(account or self.address)))
+
+    # -------------------------------------------------------------- stakes
+    def stake(self, amount: int) -> TxReceipt:
+        """Bond `amount` (approve the StakeManager first)."""
+        return self.client.transact(self.stakes.functions.stake(amount))
+
+    def request_unstake(self, amount: int) -> TxReceipt:
+        """Move `amount` of free stake to unbonding."""
+        return self.client.transact(self.stakes.functions.requestUnstake(amount))
+
+    def withdraw(self) -> TxReceipt:
+        """Withdraw the whole unbonding amount after its release time."""
+        return self.client.transact(self.stakes.functions.withdraw())
+
+    def allocate(self, task_id: int, amount: int) -> TxReceipt:
+        """Allocate free stake to a task."""
+        return self.client.transact(self.stakes.functions.allocate(task_id, amount))
+
+    def deallocate(self, task_id: int, amount: int) -> TxReceipt:
+        """Release an unlocked allocation."""
+        return self.client.transact(self.stakes.functions.deallocate(task_id, amount))
+
+    def stake_of(self, account: str | None = None) -> tuple[int, int, int, int]:
+        """(bonded, allocated, unbonding, release time) of `account`."""
+        bonded, allocated, unbonding, release = self.client.call(
+            self.stakes.functions.stakeOf(account or self.address)
+        )
+        return int(bonded), int(allocated), int(unbonding), int(release)
+
+    def free_stake_of(self, account: str | None = None) -> int:
+        """Bonded minus allocated stake of `account`."""
+        return int(self.client.call(self.stakes.functions.freeStakeOf(account or self.address)))
+
+    def allocation_of(self, task_id: int, account: str | None = None) -> int:
+        """`account`'s allocation to `task_id`."""
+        return int(self.client.call(self.stakes.functions.allocationOf(account or self.address, task_id)))
+
+    # -------------------------------------------------------------- tasks
+    def create_task(self, params: TaskParams) -> int:
+        """Create a task (approve the TaskEscrow for `params.deposit` first); returns its id."""
+        receipt = self.client.transact(self.escrow.functions.createTask(params.as_tuple()))
+        (created,) = _event_args(self.escrow, receipt, "TaskCreated")
+        return int(created["taskId"])
+
+    def cancel_task(self, task_id: int) -> TxReceipt:
+        """Cancel a task before its start (initiator)."""
+        return self.client.transact(self.escrow.functions.cancelTask(task_id))
+
+    def join_task(self, task_id: int, role: Role) -> int:
+        """Join as trainer or validator; returns the first round in which this account takes part."""
+        receipt = self.client.transact(self.escrow.functions.joinTask(task_id, int(role)))
+        (joined,) = _event_args(self.escrow, receipt, "Joined")
+        return int(joined["fromRound"])
+
+    def submit_work(self, task_id: int, round_: int, work: WorkSubmission) -> int:
+        """Commit work for `round_`; returns the submission index."""
+        receipt = self.client.transact(
+            self.escrow.functions.submitWork(
+                task_id,
+                round_,
+                work.bundle_hash,
+                work.bundle_cid,
+                work.update_hash,
+                work.update_cid,
+                work.proof_root,
+                work.state_root,
+                work.work_units,
+            )
+        )
+        (submitted,) = _event_args(self.escrow, receipt, "WorkSubmitted")
+        return int(submitted["index"])
+
+    def draw_seed(self, task_id: int) -> bytes | None:
+        """Arm or draw the current round's seed; returns the seed when drawn, None when (re-)armed."""
+        receipt = self.client.transact(self.escrow.functions.drawSeed(task_id))
+        drawn = _event_args(self.escrow, receipt, "SeedDrawn")
+        return bytes(drawn[0]["seed"]) if drawn else None
+
+    def finalize_round(self, task_id: int) -> TxReceipt:
+        """Finalise the current round."""
+        return self.client.transact(self.escrow.functions.finalizeRound(task_id))
+
+    def settle_submission(self, task_id: int, round_: int, index: int) -> TxReceipt:
+        """Settle one submission of a finalised round."""
+        return self.client.transact(self.escrow.functions.settleSubmission(task_id, round_, index))
+
+    def settle_validator(self, task_id: int, round_: int, validator: str) -> TxReceipt:
+        """Settle one validator of a finalised round."""
+        return self.client.transact(self.escrow.functions.settleValidator(task_id, round_, validator))
+
+    # -------------------------------------------------------------- attestations
+    def commit_verdicts(self, task_id: int, round_: int, verdicts: int, salt: bytes) -> TxReceipt:
+        """Commit to the packed `verdicts` with `salt` (keep both to reveal)."""
+        commitment = verdict_commitment(task_id, round_, self.address, verdicts, salt)
+        return self.client.transact(self.registry.functions.commitVerdicts(task_id, round_, commitment))
+
+    def reveal_verdicts(self, task_id: int, round_: int, verdicts: int, salt: bytes) -> TxReceipt:
+        """Reveal the committed vector."""
+        return self.client.transact(self.registry.functions.revealVerdicts(task_id, round_, verdicts, salt))
+
+    def vote_model(self, task_id: int, round_: int, model_hash: bytes, model_cid: str) -> TxReceipt:
+        """Attest the sha256 (and CID) of the next global checkpoint."""
+        return self.client.transact(self.registry.functions.voteModel(task_id, round_, model_hash, model_cid))
+
+    # -------------------------------------------------------------- rewards
+    def claim(self) -> int:
+        """Claim every credit of this account; returns the amount paid."""
+        receipt = self.client.transact(self.distributor.functions.claim())
+        (claimed,) = _event_args(self.distributor, receipt, "Claimed")
+        return int(claimed["amount"])
+
+    def credit_of(self, account: str | None = None) -> int:
+        """Unclaimed credit of `account`."""
+        return int(self.client.call(self.distributor.functions.creditOf(account or self.address)))
+
+    # -------------------------------------------------------------- views
+    def task_config(self, task_id: int) -> TaskConfig:
+        """A task's configuration."""
+        values = self.client.call(self.escrow.functions.taskConfig(task_id))
+        config = TaskConfig(*values)
+        return TaskConfig(
+            **{
+                **config.__dict__,
+                "initiator": to_checksum_address(config.initiator),
+                "spec_hash": bytes(config.spec_hash),
+            }
+        )
+
+    def task_state(self, task_id: int) -> TaskState:
+        """A task's live state."""
+        values = list(self.client.call(self.escrow.functions.taskState(task_id)))
+        values[6] = TaskStatus(values[6])
+        return TaskState(*values)
+
+    def funds_of(self, task_id: int) -> tuple[int, int]:
+        """(remaining, reserved) of a task's escrow."""
+        remaining, reserved = self.client.call(self.escrow.functions.fundsOf(task_id))
+        return int(remaining), int(reserved)
+
+    def participant_of(self, task_id: int, account: str | None = None) -> tuple[Role, int]:
+        """(role, first round) of `account` in a task."""
+        role, from_round = self.client.call(
+            self.escrow.functions.participantOf(task_id, account or self.address)
+        )
+        return Role(role), int(from_round)
+
+    def active_trainers(self, task_id: int, round_: int) -> int:
+        """Trainers active in `round_` (the current round or a later one)."""
+        return int(self.client.call(self.escrow.functions.activeTrainers(task_id, round_)))
+
+    def locked_until(self, task_id: int, account: str | None = None) -> int:
+        """Until when `account`'s allocation to the task is locked (2**256 - 1 while the task is active)."""
+        return int(self.client.call(self.escrow.functions.lockedUntil(task_id, account or self.address)))
+
+    def base_model_of(self, task_id: int) -> bytes:
+        """The current round's base checkpoint hash."""
+        return bytes(self.client.call(self.escrow.functions.baseModelOf(task_id)))
+
+    def seed_of(self, task_id: int, round_: int) -> bytes:
+        """The round's seed (zero until drawn)."""
+        return bytes(self.client.call(self.escrow.functions.seedOf(task_id, round_)))
+
+    def submission_of(self, task_id: int, round_: int, index: int) -> tuple[str, int, bool]:
+        """(trainer, work units, settled) of a submission."""
+        trainer, work, settled = self.client.call(self.escrow.functions.submissionOf(task_id, round_, index))
+        return to_checksum_address(trainer), int(work), bool(settled)
+
+    def round_result_of(self, task_id: int, round_: int) -> tuple[int, int, bool]:
+        """(rate per work unit, validator share, had a ballot) of a round."""
+        rate, share, had_ballot = self.client.call(self.escrow.functions.roundResultOf(task_id, round_))
+        return int(rate), int(share), bool(had_ballot)
+
+    def ballot_of(self, task_id: int, round_: int) -> Ballot:
+        """A round's ballot."""
+        return Ballot(*self.client.call(self.registry.functions.ballotOf(task_id, round_)))
+
+    def phase_of(self, task_id: int, round_: int) -> Phase:
+        """Where a round's ballot stands now."""
+        return Phase(self.client.call(self.registry.functions.phaseOf(task_id, round_)))
+
+    def verdicts_of(self, task_id: int, round_: int, validator: str | None = None) -> tuple[int, bool]:
+        """(stored word, revealed): the commitment before the reveal, the packed verdicts after."""
+        word, revealed = self.client.call(
+            self.registry.functions.verdictsOf(task_id, round_, validator or self.address)
+        )
+        return int.from_bytes(bytes(word), "big"), bool(revealed)
+
+    def validator_outcome(
+        self, task_id: int, round_: int, validator: str | None = None
+    ) -> tuple[bool, bool, bool]:
+        """(expected, revealed, agreed with every decided outcome) of a validator in a round."""
+        expected, revealed, agreed, _ = self.client.call(
+            self.registry.functions.validatorOutcome(task_id, round_, validator or self.address)
+        )
+        return bool(expected), bool(revealed), bool(agreed)
+
+    def decisions_of(self, task_id: int, round_: int) -> list[Verdict]:
+        """The current decision on every submission of the round."""
+        count = self.ballot_of(task_id, round_).submissions
+        return unpack_verdicts(
+            int(self.client.call(self.registry.functions.decisionsOf(task_id, round_))), count
+        )

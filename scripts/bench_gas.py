@@ -1,0 +1,197 @@
+"""Gas per operation of trustrl's contracts, measured from transaction receipts on a fresh anvil.
+
+    python scripts/bench_gas.py [--json PATH] [--trainers 4] [--validators 3]
+
+Deploys the protocol on its own anvil (started and stopped here) and runs a task of two full rounds:
+every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
+reveals and votes on the model; one trainer is rejected and one validator disagrees. The second round
+is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and unbonds.
+Prints the largest gasUsed per operation against the project's targets and writes
+`{"operation": gas, ...}`; exits 1 when an operation is over its target. Gas is deterministic for a given
+sequence of transactions, so the numbers are reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eth_utils.crypto import keccak
+from web3.contract.contract import ContractFunction
+
+from protocol.anvil import Anvil
+from protocol.chain import ChainClient
+from protocol.contracts import (
+    Deployment,
+    Protocol,
+    Role,
+    TaskParams,
+    Verdict,
+    deploy_protocol,
+    pack_verdicts,
+    verdict_commitment,
+)
+
+# Hard targets (gas) of the project; Prime Intellect's submitWork costs ~239k and claim ~87k.
+TARGETS = {
+    "submitWork": 90_000,
+    "commitVerdicts": 60_000,
+    "revealVerdicts": 80_000,
+    "voteModel": 70_000,
+    "finalizeRound": 120_000,
+    "claim": 50_000,
+}
+UNBONDING = 3_600
+TOKENS = 10**24
+STAKE = 10**21
+ROUNDS = 2
+CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # a CIDv1 (59 characters)
+
+
+def _hash(*parts: object) -> bytes:
+    return keccak(text=":".join(str(p) for p in parts))
+
+
+class Bench:
+    """Sends transactions and keeps every receipt's gasUsed by operation name."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.d = deployment
+        self.gas: dict[str, list[int]] = defaultdict(list)
+
+    def send(self, name: str, who: Protocol, fn: ContractFunction) -> Any:
+        receipt = who.client.transact(fn)
+        self.gas[name].append(int(receipt["gasUsed"]))
+        return receipt
+
+    def largest(self) -> dict[str, int]:
+        return {name: max(values) for name, values in self.gas.items()}
+
+
+def _params(start: int, trainers: int, validators: int) -> TaskParams:
+    return TaskParams(
+        spec_hash=_hash("spec"), spec_cid=CID, initial_model_hash=_hash("model", 0), initial_model_cid=CID,
+        num_rounds=ROUNDS, reward_per_round=10**20, validator_share_bps=2_000,
+        min_trainer_stake=STAKE // 2, min_validator_stake=STAKE // 2, quorum=min(2, validators),
+        max_trainers=trainers, max_validators=validators, submit_duration=600, commit_duration=300,
+        reveal_duration=300, vote_duration=300, seed_delay=2, sample_rollouts=4, sample_steps=2,
+        trainer_slash_bps=1_000, validator_slash_bps=500, max_empty_rounds=3, start_time=start,
+    )  # fmt: skip
+
+
+def _round(bench: Bench, anyone: Protocol, task_id: int, round_: int, trainers: Sequence[Protocol],
+           validators: Sequence[Protocol]) -> None:  # fmt: skip
+    escrow, registry = bench.d.task_escrow.functions, bench.d.attestation_registry.functions
+    for i, p in enumerate(trainers):
+        tag = (round_, i)
+        bench.send("submitWork", p, escrow.submitWork(
+            task_id, round_, _hash("bundle", tag), CID, _hash("update", tag), CID, _hash("proofs", tag),
+            _hash("states", tag), 40_000 + 1_000 * i))  # fmt: skip
+    anyone.client.mine(3)
+    bench.send("drawSeed", anyone, escrow.drawSeed(task_id))
+    # Everyone rejects the last trainer; the first validator also rejects trainer 0 (and so disagrees).
+    words = []
+    for v in range(len(validators)):
+        row = [Verdict.ACCEPT] * (len(trainers) - 1) + [Verdict.REJECT]
+        if v == 0 and len(trainers) > 1:
+            row[0] = Verdict.REJECT
+        words.append(pack_verdicts(row))
+    salts = [_hash("salt", round_, v) for v in range(len(validators))]
+    for p, word, salt in zip(validators, words, salts, strict=True):
+        commitment = verdict_commitment(task_id, round_, p.address, word, salt)
+        bench.send("commitVerdicts", p, registry.commitVerdicts(task_id, round_, commitment))
+    for p, word, salt in zip(validators, words, salts, strict=True):
+        bench.send("revealVerdicts", p, registry.revealVerdicts(task_id, round_, word, salt))
+    for p in validators:
+        bench.send("voteModel", p, registry.voteModel(task_id, round_, _hash("model", round_ + 1), CID))
+    bench.send("finalizeRound", anyone, escrow.finalizeRound(task_id))
+
+
+def run(trainers: int, validators: int) -> dict[str, int]:
+    """Run the scenario on a fresh anvil; returns the largest gasUsed per operation."""
+    with Anvil(accounts=1 + trainers + validators) as node:
+        keys = [key for _, key in node.accounts]
+        deployer = ChainClient(node.rpc_url, keys[0])
+        deployment = deploy_protocol(deployer, unbonding_period=UNBONDING)
+        bench = Bench(deployment)
+        initiator = Protocol(deployer, deployment)
+        people = [initiator.as_account(deployer.with_account(key)) for key in keys[1:]]
+        trainer_ps, validator_ps = people[:trainers], people[trainers:]
+        token, stakes = deployment.token.functions, deployment.stake_manager.functions
+        escrow, distributor = deployment.task_escrow.functions, deployment.reward_distributor.functions
+
+        for p in [initiator, *people]:
+            bench.send("mint", initiator, token.mint(p.address, TOKENS))
+        for p in people:
+            bench.send("approve", p, token.approve(deployment.stake_manager.address, STAKE))
+            bench.send("stake", p, stakes.stake(STAKE))
+        params = _params(deployer.timestamp() + 120, trainers, validators)
+        bench.send("approve", initiator, token.approve(deployment.task_escrow.address, params.deposit))
+        bench.send("createTask", initiator, escrow.createTask(params.as_tuple()))
+        task_id = 1
+        for p in people:
+            bench.send("allocate", p, stakes.allocate(task_id, STAKE))
+            role = Role.TRAINER if p in trainer_ps else Role.VALIDATOR
+            bench.send("joinTask", p, escrow.joinTask(task_id, role))
+        deployer.increase_time(params.start_time - deployer.timestamp())
+
+        for round_ in range(ROUNDS):
+            _round(bench, initiator, task_id, round_, trainer_ps, validator_ps)
+        for round_ in range(ROUNDS):
+            for index in range(trainers):
+                bench.send("settleSubmission", initiator, escrow.settleSubmission(task_id, round_, index))
+            for p in validator_ps:
+                bench.send("settleValidator", initiator, escrow.settleValidator(task_id, round_, p.address))
+        for p in [initiator, *people]:
+            if p.credit_of() > 0:
+                bench.send("claim", p, distributor.claim())
+
+        deployer.increase_time(UNBONDING)  # the settlement grace after the task's end
+        for p in people:
+            bench.send("deallocate", p, stakes.deallocate(task_id, p.allocation_of(task_id)))
+            bench.send("requestUnstake", p, stakes.requestUnstake(p.stake_of()[0]))
+        deployer.increase_time(UNBONDING)
+        for p in people:
+            bench.send("withdraw", p, stakes.withdraw())
+        return bench.largest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, write the JSON; 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--json", type=Path, help="write {operation: gas} here")
+    parser.add_argument("--trainers", type=int, default=4, help="trainers in the task (1..128)")
+    parser.add_argument("--validators", type=int, default=3, help="validators in the task (1..255)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.trainers <= 128 or not 1 <= args.validators <= 255:
+        parser.error("--trainers must be in [1, 128] and --validators in [1, 255]")
+    if args.trainers + args.validators > 200:
+        parser.error("at most 200 accounts in all")
+    results = run(args.trainers, args.validators)
+    print(f"largest gas per operation ({args.trainers} trainers, {args.validators} validators)")
+    print(f"{'operation':<18}{'gas':>9}{'target':>9}")
+    over = []
+    for name in sorted(results):
+        target = TARGETS.get(name)
+        mark = "" if target is None else ("  ok" if results[name] <= target else "  OVER")
+        if mark == "  OVER":
+            over.append(name)
+        print(f"{name:<18}{results[name]:>9}{target or '':>9}{mark}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if over:
+        print("over target: " + ", ".join(over), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""AttestationRegistry: commit-reveal of verdict vectors, two-thirds decisions, model votes, phases."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import pytest
+from chainworld import CID, COMMIT, REVEAL, VOTE, World, h, logs, reverts
+
+from protocol.contracts import Phase, Verdict, decide, pack_verdicts, unpack_verdicts, verdict_commitment
+
+if TYPE_CHECKING:
+    from protocol.chain import ChainClient
+    from protocol.compile import CompiledContract
+
+pytestmark = pytest.mark.chain
+
+A, R, U = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE
+
+
+def open_round(world: World, **overrides: object) -> int:
+    """A started task whose round 0 has three submissions (work 1000, 2000, 3000) and a drawn seed."""
+    task_id = world.setup_task(**overrides)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    return task_id
+
+
+def test_commit_records_and_the_last_expected_commit_closes_the_phase(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    registry = world.deployment.attestation_registry
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert (ballot.submissions, ballot.expected, ballot.quorum) == (3, 3, 2)
+    assert world.initiator.phase_of(task_id, 0) == Phase.COMMIT
+    salt = h("salt")
+    word = pack_verdicts([A, R, U])
+    commitment = verdict_commitment(task_id, 0, v0.address, word, salt)
+    assert (
+        world.chain.call(registry.functions.commitmentFor(task_id, 0, v0.address, word, salt)) == commitment
+    )
+    receipt = v0.commit_verdicts(task_id, 0, word, salt)
+    assert logs(registry, "VerdictsCommitted", receipt) == [
+        {"taskId": task_id, "round": 0, "validator": v0.address, "commitment": commitment}
+    ]
+    assert world.chain.call(registry.functions.verdictsOf(task_id, 0, v0.address)) == [commitment, False]
+    v1.commit_verdicts(task_id, 0, word, salt)
+    assert world.initiator.ballot_of(task_id, 0).commit_end == ballot.commit_end
+    receipt = v2.commit_verdicts(task_id, 0, word, salt)
+    closed_at = world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert (ballot.committed, ballot.commit_end) == (3, closed_at)
+    assert world.initiator.phase_of(task_id, 0) == Phase.REVEAL
+
+
+def test_commit_reverts(world: World) -> None:
+    task_id = world.setup_task()
+    v0 = world.validators[0]
+    registry = world.deployment.attestation_registry
+    reverts("VotingNotOpen", taskId=task_id, round=0)(lambda: v0.commit_verdicts(task_id, 0, 1, h("s")))
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    reverts("ZeroHash")(lambda: v0.client.transact(registry.functions.commitVerdicts(task_id, 0, bytes(32))))
+    for stranger in (world.trainers[0], world.outsider):
+        reverts("NotValidator", taskId=task_id, round=0, account=stranger.address)(
+            partial(stranger.commit_verdicts, task_id, 0, 1, h("s"))
+        )
+    v0.commit_verdicts(task_id, 0, 1, h("s"))
+    reverts("AlreadyCommitted", taskId=task_id, round=0, validator=v0.address)(
+        lambda: v0.commit_verdicts(task_id, 0, 1, h("t"))
+    )
+    commit_end = world.initiator.ballot_of(task_id, 0).commit_end
+    world.warp_to(commit_end)
+    v1 = world.validators[1]
+    reverts("CommitPhaseClosed", taskId=task_id, round=0, commitEnd=commit_end)(
+        lambda: v1.commit_verdicts(task_id, 0, 1, h("s"))
+    )
+
+
+def test_late_joining_validator_cannot_commit_in_the_current_round(world: World) -> None:
+    task_id = world.setup_task()
+    late = world.people[7]
+    world.join(task_id, validators=[late])
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    assert world.initiator.ballot_of(task_id, 0).expected == 3
+    reverts("NotValidator", account=late.address)(lambda: late.commit_verdicts(task_id, 0, 1, h("s")))
+
+
+def test_reveals_update_tallies_decisions_and_accepted_work(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    rows = {v0: [A, R, U], v1: [A, A, U], v2: [R, A, A]}
+    world.commit(task_id, 0, rows)
+    registry = world.deployment.attestation_registry
+
+    def accepted_work() -> int:
+        return world.initiator.ballot_of(task_id, 0).accepted_work
+
+    world.reveal(task_id, 0, {v0: rows[v0]})
+    # One revealed vote is below the quorum of 2: nothing is decided yet.
+    assert world.initiator.decisions_of(task_id, 0) == [Verdict.NONE] * 3
+    assert accepted_work() == 0
+    receipt = v1.reveal_verdicts(task_id, 0, pack_verdicts(rows[v1]), world.salts[(task_id, 0, v1.address)])
+    assert logs(registry, "VerdictsRevealed", receipt) == [
+        {
+            "taskId": task_id,
+            "round": 0,
+            "validator": v1.address,
+            "verdicts": pack_verdicts(rows[v1]),
+            "salt": world.salts[(task_id, 0, v1.address)],
+        }
+    ]
+    assert world.initiator.decisions_of(task_id, 0) == [A, Verdict.NONE, U]
+    assert accepted_work() == 1_000
+    world.reveal(task_id, 0, {v2: rows[v2]})
+    # 2 of 3 is two thirds: submission 1 becomes accepted, submission 0 stays accepted.
+    assert world.initiator.decisions_of(task_id, 0) == [A, A, U]
+    assert accepted_work() == 3_000
+    assert world.chain.call(registry.functions.tallyOf(task_id, 0, 1)) == [2, 1, 0]
+    assert world.chain.call(registry.functions.decisionOf(task_id, 0, 2)) == U
+    for i in range(3):
+        accepts, rejects, unavailables = world.chain.call(registry.functions.tallyOf(task_id, 0, i))
+        expected = decide(accepts, rejects, unavailables, revealed=3, quorum=2)
+        assert Verdict(world.chain.call(registry.functions.decisionOf(task_id, 0, i))) == expected
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert ballot.revealed == 3
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE  # every committer revealed: early close
+    assert v2.verdicts_of(task_id, 0) == (pack_verdicts(rows[v2]), True)
+    outcomes = [world.chain.call(registry.functions.validatorOutcome(task_id, 0, v.address)) for v in rows]
+    assert outcomes == [[True, True, False, 0], [True, True, True, 1], [True, True, False, 2]]
+    assert v1.validator_outcome(task_id, 0) == (True, True, True)
+    assert world.outsider.validator_outcome(task_id, 0) == (False, False, False)
+
+
+def test_a_reveal_can_take_acceptance_away(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    rows = {v0: [A, A, A], v1: [A, A, A], v2: [R, R, R]}
+    world.commit(task_id, 0, rows)
+    world.reveal(task_id, 0, {v0: rows[v0], v1: rows[v1]})
+    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000
+    world.reveal(task_id, 0, {v2: rows[v2]})  # 2 of 3 still accept
+    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000
+    task_id = open_round(world, quorum=1)
+    rows = {v0: [A, A, A], v1: [R, R, A], v2: [R, R, A]}
+    world.commit(task_id, 0, rows)
+    world.reveal(task_id, 0, {v0: rows[v0]})
+    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000  # quorum 1: one vote decides
+    world.reveal(task_id, 0, {v1: rows[v1]})  # 1 of 2 is less than two thirds: undecided again
+    assert world.initiator.decisions_of(task_id, 0) == [Verdict.NONE, Verdict.NONE, A]
+    assert world.initiator.ballot_of(task_id, 0).accepted_work == 3_000
+    world.reveal(task_id, 0, {v2: rows[v2]})
+    assert world.initiator.decisions_of(task_id, 0) == [R, R, A]
+    assert world.initiator.ballot_of(task_id, 0).accepted_work == 3_000
+
+
+def test_reveal_reverts(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    good = pack_verdicts([A, A, A])
+    v0.commit_verdicts(task_id, 0, good, h("s0"))
+    ballot = world.initiator.ballot_of(task_id, 0)
+    reverts(
+        "RevealPhaseNotOpen", taskId=task_id, round=0, opensAt=ballot.commit_end, closesAt=ballot.reveal_end
+    )(lambda: v0.reveal_verdicts(task_id, 0, good, h("s0")))
+    # v1 copies v0's commitment: it is bound to v0's address, so v1 cannot reveal it.
+    registry = world.deployment.attestation_registry
+    copied = verdict_commitment(task_id, 0, v0.address, good, h("s0"))
+    v1.client.transact(registry.functions.commitVerdicts(task_id, 0, copied))
+    missing = pack_verdicts([A, A])  # no verdict for submission 2
+    above = good | (1 << 6)  # a verdict for a fourth submission
+    v2.commit_verdicts(task_id, 0, missing, h("s2"))
+    world.warp_to(ballot.commit_end)
+    reverts("CommitmentMismatch", committed=copied)(lambda: v1.reveal_verdicts(task_id, 0, good, h("s0")))
+    reverts("CommitmentMismatch")(lambda: v0.reveal_verdicts(task_id, 0, good, h("wrong")))
+    reverts("MalformedVerdicts", verdicts=missing, submissions=3)(
+        lambda: v2.reveal_verdicts(task_id, 0, missing, h("s2"))
+    )
+    reverts("NotCommitted", taskId=task_id, round=0, validator=world.outsider.address)(
+        lambda: world.outsider.reveal_verdicts(task_id, 0, good, h("s"))
+    )
+    v0.reveal_verdicts(task_id, 0, good, h("s0"))
+    reverts("AlreadyRevealed", taskId=task_id, round=0, validator=v0.address)(
+        lambda: v0.reveal_verdicts(task_id, 0, good, h("s0"))
+    )
+    reverts("VotingNotOpen", taskId=task_id, round=1)(lambda: v0.reveal_verdicts(task_id, 1, good, h("s0")))
+    world.warp_to(ballot.reveal_end)
+    reverts("RevealPhaseNotOpen", closesAt=ballot.reveal_end)(
+        lambda: v2.reveal_verdicts(task_id, 0, missing, h("s2"))
+    )
+    # Bits above the last submission are refused too (checked with a fresh ballot).
+    task_id = open_round(world)
+    v0.commit_verdicts(task_id, 0, above, h("a"))
+    world.warp_to(world.initiator.ballot_of(task_id, 0).commit_end)
+    reverts("MalformedVerdicts", verdicts=above, submissions=3)(
+        lambda: v0.reveal_verdicts(task_id, 0, above, h("a"))
+    )
+
+
+def test_model_votes_two_thirds_agree(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    rows = {v: [A, A, A] for v in world.validators}
+    registry = world.deployment.attestation_registry
+    world.commit(task_id, 0, rows)
+    reverts("VotePhaseNotOpen", taskId=task_id, round=0)(lambda: v0.vote_model(task_id, 0, h("m"), CID))
+    world.reveal(task_id, 0, rows)
+    receipt = v0.vote_model(task_id, 0, h("m1"), CID)
+    assert logs(registry, "ModelVoted", receipt) == [
+        {"taskId": task_id, "round": 0, "validator": v0.address, "modelHash": h("m1"), "modelCid": CID}
+    ]
+    assert logs(registry, "ModelAgreed", receipt) == []
+    reverts("AlreadyVoted", taskId=task_id, round=0, validator=v0.address)(
+        lambda: v0.vote_model(task_id, 0, h("m1"), CID)
+    )
+    reverts("ZeroHash")(lambda: v1.vote_model(task_id, 0, bytes(32), CID))
+    reverts("NotRevealed", validator=world.outsider.address)(
+        lambda: world.outsider.vote_model(task_id, 0, h("m1"), CID)
+    )
+    receipt = v1.vote_model(task_id, 0, h("m1"), "bafy-other")
+    assert logs(registry, "ModelAgreed", receipt) == [
+        {"taskId": task_id, "round": 0, "modelHash": h("m1"), "modelCid": "bafy-other", "votes": 2}
+    ]
+    v2.vote_model(task_id, 0, h("m2"), CID)
+    assert world.chain.call(registry.functions.modelVotesOf(task_id, 0, h("m1"))) == 2
+    assert world.chain.call(registry.functions.outcome(task_id, 0)) == [True, 6_000, 3, True, h("m1")]
+    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED  # every revealer voted
+
+
+def test_no_model_agreement_and_vote_deadline(world: World) -> None:
+    task_id = open_round(world)
+    v0, v1, v2 = world.validators
+    rows = {v0: [A, A, A], v1: [A, A, A], v2: [A, A, A]}
+    world.commit(task_id, 0, rows)
+    world.reveal(task_id, 0, {v0: rows[v0], v1: rows[v1]})
+    ballot = world.initiator.ballot_of(task_id, 0)
+    world.warp_to(ballot.reveal_end)  # v2 never reveals
+    reverts("NotRevealed", validator=v2.address)(lambda: v2.vote_model(task_id, 0, h("m"), CID))
+    v0.vote_model(task_id, 0, h("a"), CID)
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE
+    world.warp_to(ballot.vote_end)
+    reverts("VotePhaseNotOpen", closesAt=ballot.vote_end)(lambda: v1.vote_model(task_id, 0, h("b"), CID))
+    assert world.chain.call(world.deployment.attestation_registry.functions.outcome(task_id, 0)) == [
+        True,
+        6_000,
+        2,
+        False,
+        bytes(32),
+    ]
+
+
+def test_deadlines_follow_the_seed(world: World) -> None:
+    task_id = world.setup_task()
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    drawn_at = world.now()
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert (ballot.commit_end, ballot.reveal_end, ballot.vote_end) == (
+        drawn_at + COMMIT,
+        drawn_at + COMMIT + REVEAL,
+        drawn_at + COMMIT + REVEAL + VOTE,
+    )
+
+
+def test_a_ballot_with_no_validator_closes_at_once(world: World) -> None:
+    task_id = world.create_task()
+    world.join(task_id, world.trainers)
+    world.start(task_id)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED
+    world.initiator.finalize_round(task_id)
+
+
+def test_escrow_only_functions(
+    chain: ChainClient, compiled: dict[str, CompiledContract], world: World
+) -> None:
+    registry = world.deployment.attestation_registry
+    mallory = world.people[7]
+    for fn in (
+        registry.functions.initTask(1),
+        registry.functions.registerValidator(1, mallory.address, 0, 5),
+        registry.functions.openRound(1, 0, 1, 1, 10**10, 10**10, 10**10),
+    ):
+        reverts("OnlyTaskEscrow", caller=mallory.address)(partial(mallory.client.transact, fn))
+    # A registry whose escrow is a plain account shows the checks the real escrow never trips.
+    escrow = world.people[8]
+    harness = chain.deploy(compiled["AttestationRegistry"], escrow.address)
+    escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1))
+    reverts("AlreadyRegistered", taskId=1, validator=mallory.address)(
+        lambda: escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1))
+    )
+    reverts("TooManyValidators", taskId=1, maxValidators=1)(
+        lambda: escrow.client.transact(harness.functions.registerValidator(1, escrow.address, 0, 1))
+    )
+    escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10))
+    reverts("VotingAlreadyOpen", taskId=1, round=0)(
+        lambda: escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10))
+    )
+
+
+def test_verdict_vectors_round_trip() -> None:
+    row = [A, R, U, A] * 32
+    assert unpack_verdicts(pack_verdicts(row), 128) == row
+    assert pack_verdicts([A, R]) == 0b1001

@@ -1,0 +1,172 @@
+"""StakeManager: stake, unbonding, allocations and their lazy lock, slashing to the burn address."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from chainworld import OUTSIDER, STAKE, UNBONDING, World, logs, reverts
+
+from protocol.contracts import BURN_ADDRESS
+
+if TYPE_CHECKING:
+    from protocol.chain import ChainClient
+    from protocol.compile import CompiledContract
+
+pytestmark = pytest.mark.chain
+
+
+def test_stake_bonds_tokens_and_emits(world: World) -> None:
+    p = world.people[7]
+    before = p.token_balance()
+    receipt = p.stake(123)
+    (event,) = logs(world.deployment.stake_manager, "Staked", receipt)
+    assert event["staker"] == p.address
+    assert event["amount"] == 123
+    assert p.stake_of() == (STAKE + 123, 0, 0, 0)
+    assert p.token_balance() == before - 123
+    world.assert_solvent()
+
+
+def test_stake_reverts(world: World) -> None:
+    reverts("ZeroAmount")(lambda: world.people[7].stake(0))
+    outsider = world.outsider
+    reverts(
+        "ERC20InsufficientAllowance", spender=world.deployment.stake_manager.address, allowance=0, needed=5
+    )(lambda: outsider.stake(5))
+
+
+def test_request_unstake_and_withdraw(world: World) -> None:
+    p = world.people[7]
+    receipt = p.request_unstake(400)
+    (event,) = logs(world.deployment.stake_manager, "UnstakeRequested", receipt)
+    release = event["releaseTime"]
+    assert release == world.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"] + UNBONDING
+    assert p.stake_of() == (STAKE - 400, 0, 400, release)
+    reverts("StillUnbonding", staker=p.address, releaseTime=release)(p.withdraw)
+
+    world.warp_to(release)
+    before = p.token_balance()
+    receipt = p.withdraw()
+    (event,) = logs(world.deployment.stake_manager, "Withdrawn", receipt)
+    assert event["amount"] == 400
+    assert p.token_balance() == before + 400
+    assert p.stake_of()[2] == 0
+    reverts("NothingToWithdraw", staker=p.address)(p.withdraw)
+    world.assert_solvent()
+
+
+def test_request_unstake_reverts(world: World) -> None:
+    p = world.people[7]
+    reverts("ZeroAmount")(lambda: p.request_unstake(0))
+    p.allocate(42, STAKE - 10)
+    reverts("InsufficientFreeStake", staker=p.address, free=10, needed=11)(lambda: p.request_unstake(11))
+
+
+def test_each_unstake_request_restarts_the_period(world: World) -> None:
+    p = world.people[7]
+    p.request_unstake(1)
+    world.chain.increase_time(UNBONDING // 2)
+    p.request_unstake(2)
+    _, _, unbonding, release = p.stake_of()
+    assert unbonding == 3
+    assert release >= world.now() + UNBONDING - 5
+
+
+def test_allocate_and_deallocate_unjoined_task(world: World) -> None:
+    p = world.people[7]
+    receipt = p.allocate(77, 300)
+    (event,) = logs(world.deployment.stake_manager, "Allocated", receipt)
+    assert (event["staker"], event["taskId"], event["amount"]) == (p.address, 77, 300)
+    assert p.allocation_of(77) == 300
+    assert p.stake_of()[:2] == (STAKE, 300)
+    assert p.free_stake_of() == STAKE - 300
+    receipt = p.deallocate(77, 100)
+    (event,) = logs(world.deployment.stake_manager, "Deallocated", receipt)
+    assert event["amount"] == 100
+    assert p.allocation_of(77) == 200
+
+
+def test_allocation_reverts(world: World) -> None:
+    p = world.people[7]
+    reverts("ZeroAmount")(lambda: p.allocate(1, 0))
+    reverts("InsufficientFreeStake", free=STAKE, needed=STAKE + 1)(lambda: p.allocate(1, STAKE + 1))
+    reverts("ZeroAmount")(lambda: p.deallocate(1, 0))
+    p.allocate(1, 5)
+    reverts("InsufficientAllocation", staker=p.address, taskId=1, allocated=5, needed=6)(
+        lambda: p.deallocate(1, 6)
+    )
+
+
+def test_allocation_is_locked_while_joined_and_active_then_for_the_grace(world: World) -> None:
+    task_id = world.create_task(num_rounds=1)
+    trainer = world.trainers[0]
+    world.join(task_id, [trainer])
+    reverts("AllocationLocked", staker=trainer.address, taskId=task_id, lockedUntil=2**256 - 1)(
+        lambda: trainer.deallocate(task_id, 1)
+    )
+    trainer.allocate(task_id, 10)  # topping up stays possible while locked
+    world.start(task_id)
+    world.warp_to(world.initiator.task_state(task_id).submit_end)
+    world.initiator.finalize_round(task_id)  # the only round: the task completes
+    ended = world.initiator.task_state(task_id).ended_at
+    assert trainer.locked_until(task_id) == ended + UNBONDING
+    assert world.people[7].locked_until(task_id) == 0  # never joined
+    reverts("AllocationLocked", lockedUntil=ended + UNBONDING)(lambda: trainer.deallocate(task_id, 1))
+    world.warp_to(ended + UNBONDING)
+    trainer.deallocate(task_id, trainer.allocation_of(task_id))
+    assert trainer.allocation_of(task_id) == 0
+
+
+def test_cancelled_before_start_unlocks_at_once(world: World) -> None:
+    task_id = world.create_task()
+    trainer = world.trainers[0]
+    world.join(task_id, [trainer])
+    world.initiator.cancel_task(task_id)
+    trainer.deallocate(task_id, trainer.allocation_of(task_id))
+
+
+def test_slash_only_by_escrow(world: World) -> None:
+    stakes = world.deployment.stake_manager
+    p = world.people[7]
+    reverts("OnlyTaskEscrow", caller=p.address)(
+        lambda: p.client.transact(stakes.functions.slash(p.address, 1, 1))
+    )
+
+
+def test_slash_takes_at_most_the_allocation_and_burns_it(
+    chain: ChainClient, compiled: dict[str, CompiledContract], world: World
+) -> None:
+    # A StakeManager whose "escrow" is a plain account, to call slash directly.
+    escrow_account = world.people[8]
+    stakes = chain.deploy(compiled["StakeManager"], world.deployment.token.address, escrow_account.address, 0)
+    staker = world.people[7]
+    staker.approve(stakes.address, 1_000)
+    staker.client.transact(stakes.functions.stake(1_000))
+    staker.client.transact(stakes.functions.allocate(5, 300))
+    burned = staker.token_balance(BURN_ADDRESS)
+
+    receipt = escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 120))
+    (event,) = logs(stakes, "Slashed", receipt)
+    assert (event["staker"], event["taskId"], event["amount"]) == (staker.address, 5, 120)
+    receipt = escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 10**30))
+    (event,) = logs(stakes, "Slashed", receipt)
+    assert event["amount"] == 180
+    receipt = escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 1))  # nothing left
+    assert logs(stakes, "Slashed", receipt) == []
+
+    assert staker.token_balance(BURN_ADDRESS) == burned + 300
+    assert tuple(chain.call(stakes.functions.stakeOf(staker.address))) == (700, 0, 0, 0)
+    assert chain.call(stakes.functions.totalStake()) == 700
+    assert staker.token_balance(stakes.address) == 700
+
+
+def test_views(world: World) -> None:
+    stakes = world.deployment.stake_manager
+    call = world.chain.call
+    assert call(stakes.functions.token()) == world.deployment.token.address
+    assert call(stakes.functions.taskEscrow()) == world.deployment.task_escrow.address
+    assert call(stakes.functions.unbondingPeriod()) == UNBONDING
+    assert call(stakes.functions.BURN_ADDRESS()) == BURN_ADDRESS
+    assert call(stakes.functions.totalStake()) == 8 * STAKE
+    assert world.people[OUTSIDER].stake_of() == (0, 0, 0, 0)

@@ -2,12 +2,14 @@
 # One-command, idempotent set-up of trustrl on a fresh machine (Linux x86_64, Python 3.11, Node 20).
 #
 #   scripts/setup.sh            the environment for `trustrl demo` and the roles
-#   scripts/setup.sh --test     also the test-only parts (the reference `toploc` built from its sdist)
+#   scripts/setup.sh --test     also the test-only parts: the reference `toploc` built from its sdist and
+#                               Debian's chromium (for the audit report's browser test; needs root + apt)
 #
 # It creates .venv (torch 2.13.0 CPU first, then the project with its pinned dependencies from
 # constraints.txt), installs the npm parts into node_modules (solcjs, anvil, OpenZeppelin, js-ipfs),
 # and puts `solc` (a wrapper over solcjs) and `anvil` into .venv/bin, plus the solc file that
-# ape-solidity looks for in .solcx/. Every step is skipped when its inputs have not changed.
+# ape-solidity looks for in .solcx/. Every step is skipped when its inputs have not changed; the
+# independent slow steps (npm, pip, toploc's compile, apt) run in parallel.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +25,7 @@ done
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 STAMPS="$VENV/.stamps"
-SOLC_VERSION="$(node -p "require('./package.json').dependencies.solc")"
+LOGS="$VENV/.setup-logs"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
@@ -33,13 +35,59 @@ mark() { mkdir -p "$STAMPS"; printf '%s' "$2" > "$STAMPS/$1"; }
 
 command -v node >/dev/null || { echo "setup.sh: node (>= 20) is required" >&2; exit 1; }
 command -v npm >/dev/null || { echo "setup.sh: npm is required" >&2; exit 1; }
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' \
+  || { echo "setup.sh: Python 3.11 or 3.12 is required (set PYTHON=...)" >&2; exit 1; }
 
-# 1. Python environment.
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv "$VENV"
 fi
+mkdir -p "$LOGS"
 PIP=("$VENV/bin/python" -m pip)
+SOLC_VERSION="$(node -p "require('./package.json').dependencies.solc")"
+
+# Each slow step runs as a background job writing its own log; `finish` waits and reports failures.
+pids=()
+names=()
+start_job() {  # name, function
+  local name="$1"; shift
+  ( "$@" ) > "$LOGS/$name.log" 2>&1 &
+  pids+=("$!"); names+=("$name")
+}
+finish() {
+  local failed=0
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      echo "setup.sh: step '${names[$i]}' failed; its log ($LOGS/${names[$i]}.log) ends with:" >&2
+      tail -n 25 "$LOGS/${names[$i]}.log" >&2
+      failed=1
+    fi
+  done
+  pids=(); names=()
+  [ "$failed" = 0 ] || exit 1
+}
+
+# 1. Node parts: solcjs, anvil, OpenZeppelin, js-ipfs (with the overrides its install needs here).
+#    `npm install` honours package-lock.json (`npm ci` rejects it: anvil's optional per-platform packages).
+NPM_KEY="$(digest package.json package-lock.json)"
+npm_step() { npm install --no-audit --no-fund --loglevel=error && mark npm "$NPM_KEY"; }
+if ! fresh npm "$NPM_KEY" || [ ! -d node_modules/solc ]; then
+  log "installing npm parts (solc, anvil, OpenZeppelin, ipfs) in the background; ~3 min the first time"
+  start_job npm npm_step
+fi
+
+# 2. Test-only system part: Debian chromium for the audit report's headless-browser test.
+apt_step() { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+if [ "$WITH_TEST" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian chromium in the background (for the HTML report test)"
+    start_job apt apt_step
+  else
+    log "chromium is missing and this is not root with apt: the browser test will be skipped"
+  fi
+fi
+
+# 3. Python environment: torch 2.13.0 (CPU wheel) first, then the project with pinned dependencies.
 if ! fresh torch "2.13.0"; then
   log "installing torch 2.13.0 (CPU) first"
   "${PIP[@]}" install -q "torch==2.13.0"
@@ -52,28 +100,24 @@ if ! fresh python "$PY_KEY"; then
   mark python "$PY_KEY"
 fi
 
-# 2. Node parts: solcjs, anvil, OpenZeppelin, js-ipfs (with the overrides its install needs here).
-NPM_KEY="$(digest package.json package-lock.json)"
-if ! fresh npm "$NPM_KEY" || [ ! -d node_modules/solc ]; then
-  log "installing npm parts (solc, anvil, OpenZeppelin, ipfs); the first time takes ~3 min"
-  # `npm install` honours package-lock.json; `npm ci` rejects the lock because of anvil's optional
-  # per-platform packages.
-  npm install --no-audit --no-fund --loglevel=error
-  mark npm "$NPM_KEY"
+# 4. Test-only: the reference TOPLOC implementation, compiled from its sdist against our torch
+#    (its wheel does not import with torch 2.13); pip caches the built wheel for later runs.
+toploc_step() {
+  "${PIP[@]}" install -q -c constraints.txt setuptools wheel ninja \
+    && "${PIP[@]}" install -q --no-build-isolation --no-binary toploc "toploc==0.1.6" \
+    && mark toploc "0.1.6"
+}
+if [ "$WITH_TEST" = 1 ] && ! fresh toploc "0.1.6"; then
+  log "building the reference toploc 0.1.6 from its sdist in the background (~3 min the first time)"
+  start_job toploc toploc_step
 fi
 
-# 3. Executables: solc over solcjs for py-solc-x and ape-solidity, anvil on the venv's PATH.
+finish
+
+# 5. Executables: solc over solcjs for py-solc-x and ape-solidity, anvil on the venv's PATH.
 ln -sf "$ROOT/bin/solc.js" "$VENV/bin/solc"
 ln -sf "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "$VENV/bin/anvil"
 mkdir -p "$ROOT/.solcx"
 ln -sf "$ROOT/bin/solc.js" "$ROOT/.solcx/solc-v$SOLC_VERSION"
-
-# 4. Test-only: the reference TOPLOC implementation (its wheel does not import with torch 2.13).
-if [ "$WITH_TEST" = 1 ] && ! fresh toploc "0.1.6"; then
-  log "building the reference toploc 0.1.6 from its sdist (~3 min the first time, cached after)"
-  "${PIP[@]}" install -q setuptools wheel ninja
-  "${PIP[@]}" install -q --no-build-isolation --no-binary toploc "toploc==0.1.6"
-  mark toploc "0.1.6"
-fi
 
 log "ready: $("$VENV/bin/solc" --version | tail -1); anvil $("$VENV/bin/anvil" --version | head -1 | awk '{print $3}')"

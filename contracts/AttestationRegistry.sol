@@ -92,6 +92,7 @@ contract AttestationRegistry is IAttestationRegistry {
         if (bitmap & bit != 0) revert AlreadyRevealed(taskId, round, msg.sender);
         bytes32 computed = keccak256(abi.encode(taskId, round, msg.sender, verdicts, salt));
         if (computed != stored) revert CommitmentMismatch(stored, computed);
+        _requireStake(taskId);
 
         _words[taskId][round][msg.sender] = bytes32(verdicts);
         _revealedBitmaps[taskId][round] = bitmap | bit;
@@ -360,6 +361,12 @@ contract AttestationRegistry is IAttestationRegistry {
             if (_decide(word >> shift, uint256(b.revealed) + 1, b.quorum) == _ACCEPT) isAccepted |= 1 << i;
         }
         return (word, wasAccepted, isAccepted);
+    }
+
+    /// @dev Reverts unless the caller's allocation to the task is at least the minimum validator stake.
+    function _requireStake(uint256 taskId) private view {
+        (uint256 allocated, uint256 required) = ITaskEscrow(_escrow).validatorStakeOf(taskId, msg.sender);
+        if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
     }
 
     /// @dev The decision given a submission's packed counts (low 24 bits) and the revealed count.

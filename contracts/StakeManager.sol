@@ -11,6 +11,8 @@ import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 
 /// @title StakeManager
 /// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow.
+/// A slash never reverts because of the token: a burn the token refuses is kept as `unburned` and retried
+/// by anyone through {flushBurn}.
 contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -39,6 +41,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     mapping(address staker => Unbonding) private _unbondings;
     mapping(address staker => mapping(uint256 taskId => uint256 amount)) private _allocations;
     uint256 private _totalStake;
+    uint256 private _unburned;
 
     /// @param token_ the deployment's ERC20
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
@@ -145,7 +148,21 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
             _totalStake -= slashed;
         }
         emit Slashed(staker, taskId, slashed);
-        _token.safeTransfer(BURN_ADDRESS, slashed);
+        // A token that refuses the burn address (a blocklist, a burn guard) must not make the slash revert.
+        if (!_token.trySafeTransfer(BURN_ADDRESS, slashed)) {
+            uint256 kept = _unburned + slashed;
+            _unburned = kept;
+            emit BurnDeferred(staker, taskId, slashed, kept);
+        }
+    }
+
+    /// @inheritdoc IStakeManager
+    function flushBurn() external nonReentrant returns (uint256 amount) {
+        amount = _unburned;
+        if (amount == 0) revert NothingToBurn();
+        _unburned = 0;
+        emit BurnFlushed(amount);
+        if (!_token.trySafeTransfer(BURN_ADDRESS, amount)) revert BurnRefused(amount);
     }
 
     /// @inheritdoc IStakeManager
@@ -173,6 +190,11 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     /// @inheritdoc IStakeManager
     function totalStake() external view returns (uint256) {
         return _totalStake;
+    }
+
+    /// @inheritdoc IStakeManager
+    function unburned() external view returns (uint256) {
+        return _unburned;
     }
 
     /// @inheritdoc IStakeManager

@@ -30,10 +30,12 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
 
     /// @param submittedRound the last round the trainer submitted in, plus one
+    /// @param unsettled the trainer's submissions not settled yet (they keep its allocation locked)
     struct Participant {
         Role role;
         uint32 fromRound;
         uint32 submittedRound;
+        uint32 unsettled;
     }
 
     struct Submission {
@@ -273,6 +275,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (trainer == address(0)) revert UnknownSubmission(taskId, round, index);
         if (submission.settled) revert SubmissionAlreadySettled(taskId, round, index);
         submission.settled = true;
+        // Each submission added one when it was recorded, and is settled once.
+        unchecked {
+            _participants[taskId][trainer].unsettled -= 1;
+        }
 
         IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, index);
         uint256 reward;
@@ -398,11 +404,26 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function lockedUntil(uint256 taskId, address staker) external view returns (uint256) {
-        if (_participants[taskId][staker].role == Role.None) return 0;
+        Participant memory participant = _participants[taskId][staker];
+        if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
-        if (s.status == TaskStatus.Active) return type(uint256).max;
+        if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
         if (s.endedAt < _configs[taskId].startTime) return s.endedAt;
         return uint256(s.endedAt) + _settlementGrace;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function unsettledOf(uint256 taskId, address trainer) external view returns (uint256) {
+        return _participants[taskId][trainer].unsettled;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function validatorStakeOf(uint256 taskId, address validator)
+        external
+        view
+        returns (uint256 allocated, uint256 required)
+    {
+        return (_stakes.allocationOf(validator, taskId), _configs[taskId].minValidatorStake);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -468,6 +489,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         participant.submittedRound = uint32(round + 1);
+        // One submission per round, so at most numRounds (< 2^32) unsettled ones.
+        unchecked {
+            participant.unsettled = p.unsettled + 1;
+        }
         index = s.submissions;
         _submissions[taskId][round][index] = Submission(msg.sender, uint32(workUnits), false);
         // At most maxTrainers (<= 128) trainers are active, each submits once.
@@ -544,7 +569,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     }
 
     /// @dev Computes the round's budget, rate and validator share, and moves the payouts from remaining to
-    /// reserved. The floor divisions' dust stays in remaining: it is the next round's carry.
+    /// reserved. The validators' cut comes out of the round's reward only, never out of the carry (unspent
+    /// trainer pools would otherwise be taxed again every round), and only when at least `quorum` revealed:
+    /// below it nothing can be decided, and the cut rolls over. The floor divisions' dust stays in
+    /// remaining: it is the next round's carry.
     function _book(uint256 taskId, uint256 round, uint256 roundsAfter, Outcome memory outcome)
         private
         returns (Payout memory payout)
@@ -552,9 +580,14 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         TaskConfig storage config = _configs[taskId];
         Funds memory funds = _funds[taskId];
         payout.budget = funds.remaining - uint256(config.rewardPerRound) * roundsAfter;
-        uint256 validatorCut = payout.budget * config.validatorShareBps / _BPS;
+        uint256 validatorCut;
+        // `quorum >= 1`, so `revealed != 0` below. The cut is at most rewardPerRound <= budget (a round
+        // never pays more than its budget, so `remaining` keeps the reward of every round still to come).
+        if (outcome.revealed >= config.quorum) {
+            validatorCut = uint256(config.rewardPerRound) * config.validatorShareBps / _BPS;
+            payout.share = validatorCut / outcome.revealed;
+        }
         if (outcome.acceptedWork != 0) payout.rate = (payout.budget - validatorCut) / outcome.acceptedWork;
-        if (outcome.revealed != 0) payout.share = validatorCut / outcome.revealed;
         uint256 paid = payout.rate * outcome.acceptedWork + payout.share * outcome.revealed;
         payout.carry = payout.budget - paid;
         if (paid != 0) {

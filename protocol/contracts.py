@@ -198,12 +198,31 @@ class RoundPayout:
         return self.budget - self.carry
 
 
-def round_payout(budget: int, validator_share_bps: int, accepted_work: int, revealed: int) -> RoundPayout:
-    """`finalizeRound`'s arithmetic: the validator cut is `budget * bps // 10000`; the trainers' pool (the
-    rest) is paid only if some work was accepted, the validators' only if someone revealed."""
-    validator_cut = budget * validator_share_bps // BPS
+def round_payout(
+    budget: int,
+    validator_share_bps: int,
+    accepted_work: int,
+    revealed: int,
+    reward_per_round: int | None = None,
+    quorum: int = 1,
+) -> RoundPayout:
+    """`finalizeRound`'s arithmetic. The validator cut is `reward_per_round * bps // 10000` (never taken
+    from the carry, `budget - reward_per_round`), and only when `revealed >= quorum`: otherwise nothing
+    could be decided and the cut rolls over. It is split equally among the `revealed` validators; the
+    rest of the budget is the trainers' pool, paid per accepted work unit if any work was accepted.
+
+    `reward_per_round` defaults to `budget` (a round with no carry), `quorum` to 1 (paid if anyone
+    revealed), so older callers that passed a carry-free budget get the same numbers."""
+    reward = budget if reward_per_round is None else reward_per_round
+    if min(budget, validator_share_bps, accepted_work, revealed, reward, quorum) < 0:
+        raise ConfigError("round_payout takes no negative amount")
+    if reward > budget:
+        raise ConfigError(f"a round's budget ({budget}) includes its reward ({reward}): it cannot be less")
+    if validator_share_bps > BPS:
+        raise ConfigError(f"validator_share_bps must be at most {BPS}, got {validator_share_bps}")
+    validator_cut = reward * validator_share_bps // BPS if revealed and revealed >= quorum else 0
     rate = (budget - validator_cut) // accepted_work if accepted_work else 0
-    share = validator_cut // revealed if revealed else 0
+    share = validator_cut // revealed if validator_cut else 0
     return RoundPayout(budget, rate, share, budget - rate * accepted_work - share * revealed)
 
 
@@ -537,7 +556,9 @@ def attach_protocol(
         ),
         task_escrow=client.contract(artifacts["TaskEscrow"], addresses.task_escrow),
     )
-    for name in ("TestToken", "FeeToken", "NoReturnToken", "FalseReturnToken", "ReentrantToken"):
+    for name in (
+        "TestToken", "FeeToken", "NoReturnToken", "FalseReturnToken", "ReentrantToken", "BurnBlockToken",
+    ):  # fmt: skip
         if name in artifacts:
             client.register_abi(artifacts[name])
     _verify_wiring(client, deployment)
@@ -631,6 +652,14 @@ class Protocol:
     def deallocate(self, task_id: int, amount: int) -> TxReceipt:
         """Release an unlocked allocation."""
         return self.client.transact(self.stakes.functions.deallocate(task_id, amount))
+
+    def flush_burn(self) -> TxReceipt:
+        """Send the slashed tokens the token refused to burn to the burn address (permissionless)."""
+        return self.client.transact(self.stakes.functions.flushBurn())
+
+    def unburned(self) -> int:
+        """Slashed tokens the StakeManager still holds because the token refused the burn address."""
+        return int(self.client.call(self.stakes.functions.unburned()))
 
     def stake_of(self, account: str | None = None) -> tuple[int, int, int, int]:
         """(bonded, allocated, unbonding, release time) of `account`."""
@@ -761,8 +790,21 @@ class Protocol:
         return int(self.client.call(self.escrow.functions.activeTrainers(task_id, round_)))
 
     def locked_until(self, task_id: int, account: str | None = None) -> int:
-        """Until when `account`'s allocation to the task is locked (2**256 - 1 while the task is active)."""
+        """Until when `account`'s allocation to the task is locked (2**256 - 1 while the task is active or
+        while `account` has an unsettled submission)."""
         return int(self.client.call(self.escrow.functions.lockedUntil(task_id, account or self.address)))
+
+    def unsettled_of(self, task_id: int, account: str | None = None) -> int:
+        """`account`'s submissions to the task not settled yet (they keep its allocation locked)."""
+        return int(self.client.call(self.escrow.functions.unsettledOf(task_id, account or self.address)))
+
+    def validator_stake_of(self, task_id: int, account: str | None = None) -> tuple[int, int]:
+        """(allocation, minimum validator stake) of `account` in the task: a reveal needs the first >= the
+        second."""
+        allocated, required = self.client.call(
+            self.escrow.functions.validatorStakeOf(task_id, account or self.address)
+        )
+        return int(allocated), int(required)
 
     def base_model_of(self, task_id: int) -> bytes:
         """The current round's base checkpoint hash."""

@@ -146,10 +146,18 @@ interface IAttestationRegistry {
     /// @notice The ballot of `round` is already open.
     error VotingAlreadyOpen(uint256 taskId, uint256 round);
 
+    /// @notice `account` has `allocated` allocated to the task, below the minimum validator stake `required`
+    /// (same error as the TaskEscrow's).
+    error StakeTooLow(uint256 taskId, address account, uint256 allocated, uint256 required);
+
     /// @notice Commit to a verdict vector for `round` (commit phase, active validators only).
     function commitVerdicts(uint256 taskId, uint256 round, bytes32 commitment) external;
 
-    /// @notice Reveal the committed verdict vector and salt (reveal phase).
+    /// @notice Reveal the committed verdict vector and salt (reveal phase). The validator's allocation to the
+    /// task must still be at least the task's minimum validator stake ({StakeTooLow} otherwise): one slashed
+    /// below it must top its allocation up first, or it is treated as a non-revealer (no say in the
+    /// decisions, no share, slashed when settled). The check is here and not at the commit, which is
+    /// pointless without a reveal and has the tighter gas budget.
     /// @dev Updates the tallies, every submission's decision and the accepted work: O(submissions).
     function revealVerdicts(uint256 taskId, uint256 round, uint256 verdicts, bytes32 salt) external;
 
@@ -227,6 +235,8 @@ interface IAttestationRegistry {
         returns (bool registered, uint256 index, uint256 fromRound);
 
     /// @notice Number of validators active in `round` (registered with a first round <= `round`).
+    /// @dev Exact only for the task's current round and later ones: validators that joined after `round`
+    /// may be counted for an earlier one. For a past round with a ballot, read `ballotOf(...).expected`.
     function expectedValidators(uint256 taskId, uint256 round) external view returns (uint256);
 
     /// @notice The commitment a validator must send: keccak256(abi.encode(taskId, round, validator,

@@ -12,7 +12,9 @@ pragma solidity ^0.8.28;
 /// Every balance change emits an event, so `bonded`, `allocated`, `unbonding` of every staker and the
 /// allocation per task can be rebuilt from events alone:
 /// Staked(+bonded), UnstakeRequested(-bonded, +unbonding), Withdrawn(-unbonding),
-/// Allocated(+allocation), Deallocated(-allocation), Slashed(-allocation, -bonded).
+/// Allocated(+allocation), Deallocated(-allocation), Slashed(-allocation, -bonded); and the slashed tokens
+/// still held because the token refused the burn: BurnDeferred(+unburned), BurnFlushed(-unburned).
+/// The contract holds `totalStake() + unburned()` tokens (plus any sent to it directly).
 interface IStakeManager {
     /// @notice Tokens arrived from `staker` and were bonded.
     event Staked(address indexed staker, uint256 amount);
@@ -31,8 +33,15 @@ interface IStakeManager {
     event Deallocated(address indexed staker, uint256 indexed taskId, uint256 amount);
 
     /// @notice `amount` was taken from the staker's allocation to `taskId` (and from its bonded stake) and
-    /// sent to the burn address.
+    /// sent to the burn address (unless a BurnDeferred of the same slash follows).
     event Slashed(address indexed staker, uint256 indexed taskId, uint256 amount);
+
+    /// @notice The token refused the transfer of the slash of `amount` (just emitted as Slashed) to the burn
+    /// address; the contract keeps it, and `unburned` is now the total kept, to be burned by {flushBurn}.
+    event BurnDeferred(address indexed staker, uint256 indexed taskId, uint256 amount, uint256 unburned);
+
+    /// @notice The whole unburned total, `amount`, was sent to the burn address.
+    event BurnFlushed(uint256 amount);
 
     /// @notice An amount of zero was given where a positive one is required.
     error ZeroAmount();
@@ -55,6 +64,12 @@ interface IStakeManager {
 
     /// @notice Only the TaskEscrow of this deployment may call this function.
     error OnlyTaskEscrow(address caller);
+
+    /// @notice {flushBurn} was called with nothing unburned.
+    error NothingToBurn();
+
+    /// @notice The token still refuses to transfer the unburned `amount` to the burn address.
+    error BurnRefused(uint256 amount);
 
     /// @notice A transfer in delivered `received` tokens instead of `expected` (a fee-on-transfer or
     /// otherwise non-standard token); such tokens are refused.
@@ -79,9 +94,17 @@ interface IStakeManager {
     function deallocate(uint256 taskId, uint256 amount) external;
 
     /// @notice Slash up to `amount` of `staker`'s allocation to `taskId` to the burn address.
-    /// @dev Only the TaskEscrow. Never reverts for lack of stake: it slashes `min(amount, allocation)`.
+    /// @dev Only the TaskEscrow. Never reverts for lack of stake: it slashes `min(amount, allocation)`; nor
+    /// because the token refuses the burn: the amount is then deducted all the same and kept as unburned
+    /// (BurnDeferred) until {flushBurn} succeeds.
     /// @return slashed The amount actually slashed.
     function slash(address staker, uint256 taskId, uint256 amount) external returns (uint256 slashed);
+
+    /// @notice Send every slashed token kept because the token refused the burn to the burn address
+    /// (permissionless). Reverts with {NothingToBurn} when there is none and {BurnRefused} when the token
+    /// still refuses.
+    /// @return amount The amount burned.
+    function flushBurn() external returns (uint256 amount);
 
     /// @notice The staker's bonded stake (allocated included), allocated total, unbonding amount and the
     /// time from which the unbonding amount can be withdrawn.
@@ -96,9 +119,13 @@ interface IStakeManager {
     /// @notice The staker's allocation to `taskId`.
     function allocationOf(address staker, uint256 taskId) external view returns (uint256);
 
-    /// @notice Everything the contract owes stakers: the sum of all bonded and unbonding stakes. Equals the
-    /// contract's token balance unless someone sent tokens to it directly.
+    /// @notice Everything the contract owes stakers: the sum of all bonded and unbonding stakes. Plus
+    /// {unburned}, equals the contract's token balance unless someone sent tokens to it directly.
     function totalStake() external view returns (uint256);
+
+    /// @notice Slashed tokens the contract still holds because the token refused their transfer to the burn
+    /// address (owed to nobody; {flushBurn} retries).
+    function unburned() external view returns (uint256);
 
     /// @notice The deployment's ERC20.
     function token() external view returns (address);

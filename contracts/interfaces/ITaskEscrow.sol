@@ -17,8 +17,11 @@ import {IAttestationRegistry} from "./IAttestationRegistry.sol";
 /// Money: a task's escrow is `remaining` (not yet assigned to any round's payouts: the reward of the
 /// rounds still to come plus the carry) and `reserved` (assigned by finalised rounds to payouts not yet
 /// settled). Round r's budget is `rewardPerRound + carry`, where
-/// `carry = remaining - rewardPerRound * (numRounds - r)`. When the last round is finalised or the task is
-/// cancelled, `remaining` is credited to the initiator.
+/// `carry = remaining - rewardPerRound * (numRounds - r)`. The validators' cut,
+/// `rewardPerRound * validatorShareBps / 10000`, is taken from it only when at least `quorum` validators
+/// revealed, and split equally among the revealers; the rest of the budget is the trainers' pool, paid
+/// pro rata to accepted work units. When the last round is finalised or the task is cancelled,
+/// `remaining` is credited to the initiator.
 interface ITaskEscrow {
     /// @notice The role of a task participant.
     enum Role {
@@ -55,7 +58,8 @@ interface ITaskEscrow {
     /// @param numRounds number of rounds (>= 1)
     /// @param rewardPerRound reward added to each round's budget (> 0); `numRounds * rewardPerRound` is escrowed
     /// and must be below 2^120
-    /// @param validatorShareBps share of a round's budget for the validators, in basis points
+    /// @param validatorShareBps share of `rewardPerRound` (never of the carry) for the validators, in basis
+    /// points; paid only in rounds where at least `quorum` validators revealed
     /// @param minTrainerStake, minValidatorStake allocation to the task required to join in each role
     /// @param quorum minimum revealed verdicts for any decision (1..maxValidators)
     /// @param maxTrainers at most 128 (verdict vectors have 2 bits per submission)
@@ -168,7 +172,7 @@ interface ITaskEscrow {
     event SeedDrawn(uint256 indexed taskId, uint256 indexed round, uint256 seedBlock, bytes32 seed);
 
     /// @notice `round` was finalised. Accepted submissions are paid `rate` per work unit, each validator that
-    /// revealed and agreed `validatorShare`; `rate * acceptedWork + validatorShare * revealed` moved from
+    /// revealed and agreed `validatorShare` (0 when fewer than `quorum` revealed); `rate * acceptedWork + validatorShare * revealed` moved from
     /// remaining to reserved; `carry = budget - that` rolls over. `nextBase` is the base checkpoint of the
     /// next round, whose submit phase ends at `nextSubmitDeadline` (0 when the task ended).
     event RoundFinalized(
@@ -343,6 +347,7 @@ interface ITaskEscrow {
 
     /// @notice Settle submission `index` of a finalised round (permissionless, once): ACCEPT credits
     /// `rate * workUnits` to the trainer, REJECT or UNAVAILABLE slashes `trainerSlashBps` of its allocation.
+    /// Either way the trainer has one unsettled submission less (see {lockedUntil}).
     function settleSubmission(uint256 taskId, uint256 round, uint256 index) external;
 
     /// @notice Settle `validator` for a finalised round with a ballot (permissionless, once): revealed and agreed
@@ -388,9 +393,21 @@ interface ITaskEscrow {
     function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool);
 
     /// @notice Until when `staker`'s allocation to `taskId` is locked: 0 if it never joined the task,
-    /// type(uint256).max while the task is active, and after the task ended its end time plus the
-    /// settlement grace (so that late settlements can still slash; no grace if it ended before it started).
+    /// type(uint256).max while the task is active or while the staker has a submission not yet settled (a
+    /// trainer frees its stake by settling its own submissions, its own slashes included), and otherwise,
+    /// after the task ended, its end time plus the settlement grace (so that late settlements can still
+    /// slash a validator that did not reveal; no grace if it ended before it started).
     function lockedUntil(uint256 taskId, address staker) external view returns (uint256);
+
+    /// @notice Number of `trainer`'s submissions to `taskId` not settled yet.
+    function unsettledOf(uint256 taskId, address trainer) external view returns (uint256);
+
+    /// @notice `validator`'s allocation to `taskId` and the task's minimum validator stake (what
+    /// {IAttestationRegistry-revealVerdicts} requires).
+    function validatorStakeOf(uint256 taskId, address validator)
+        external
+        view
+        returns (uint256 allocated, uint256 required);
 
     /// @notice Sum of the work units of the submissions of `round` whose bits are set in `addMask`, and of
     /// those set in `subMask` (the registry's accepted-work bookkeeping).

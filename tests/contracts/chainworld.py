@@ -231,11 +231,12 @@ class World:
         ) + self.initiator.token_balance(self.deployment.reward_distributor.address)
 
     def owed_total(self) -> int:
-        """Stakes + escrow + unclaimed credits, from the contracts' own totals."""
+        """Stakes + slashes not yet burned + escrow + unclaimed credits, from the contracts' own totals."""
         c = self.chain
         d = self.deployment
         return (
             int(c.call(d.stake_manager.functions.totalStake()))
+            + int(c.call(d.stake_manager.functions.unburned()))
             + int(c.call(d.reward_distributor.functions.totalEscrowed()))
             + int(c.call(d.reward_distributor.functions.totalCredits()))
         )
@@ -246,8 +247,9 @@ class World:
         return sum(sum(self.initiator.funds_of(t)) for t in range(1, count + 1))
 
     def assert_solvent(self) -> None:
-        """The invariant: tokens held == stakes + escrow + credits; the escrow's books agree with the
-        distributor's; and every balance rebuilt from the events alone equals the contracts' state."""
+        """The invariant: tokens held == stakes + unburned + escrow + credits; the escrow's books agree
+        with the distributor's; and every balance rebuilt from the events alone equals the contracts'
+        state."""
         assert self.token_total() == self.owed_total()
         escrowed = int(self.chain.call(self.deployment.reward_distributor.functions.totalEscrowed()))
         assert self.escrow_total() == escrowed
@@ -267,6 +269,7 @@ class World:
             assert p.credit_of(account) == amount
         d = self.deployment
         assert books.escrowed == int(self.chain.call(d.reward_distributor.functions.totalEscrowed()))
+        assert books.unburned == int(self.chain.call(d.stake_manager.functions.unburned()))
         assert sum(books.credits.values()) == int(
             self.chain.call(d.reward_distributor.functions.totalCredits())
         )
@@ -278,17 +281,22 @@ class World:
 @dataclass
 class Books:
     """Balances rebuilt from events: stakes (bonded, allocated, unbonding), allocations per task, task
-    escrow (remaining, reserved), credits, and the distributor's escrow total."""
+    escrow (remaining, reserved), credits, the distributor's escrow total, and the slashed tokens the
+    StakeManager holds because the token refused to burn them."""
 
     stakes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     allocations: dict[tuple[str, int], int] = field(default_factory=dict)
     tasks: dict[int, tuple[int, int]] = field(default_factory=dict)
     credits: dict[str, int] = field(default_factory=dict)
     escrowed: int = 0
+    unburned: int = 0
 
 
 _EVENTS = {
-    "stake_manager": ("Staked", "UnstakeRequested", "Withdrawn", "Allocated", "Deallocated", "Slashed"),
+    "stake_manager": (
+        "Staked", "UnstakeRequested", "Withdrawn", "Allocated", "Deallocated", "Slashed", "BurnDeferred",
+        "BurnFlushed",
+    ),
     "reward_distributor": ("Deposited", "Credited", "Claimed"),
     "task_escrow": (
         "TaskCreated", "RoundFinalized", "SubmissionSettled", "ValidatorSettled", "TaskCompleted",
@@ -333,6 +341,10 @@ def replay(chain: ChainClient, deployment: Deployment) -> Books:
             add_stake(
                 e["staker"], allocated=sign * e["amount"], bonded=-e["amount"] if name == "Slashed" else 0
             )
+        elif name == "BurnDeferred":
+            books.unburned += e["amount"]
+        elif name == "BurnFlushed":
+            books.unburned -= e["amount"]
         elif name == "Deposited":
             books.escrowed += e["amount"]
         elif name == "Credited":

@@ -6,9 +6,17 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import CID, COMMIT, REVEAL, VOTE, World, h, logs, reverts
+from chainworld import CID, COMMIT, REVEAL, STAKE, VOTE, World, h, logs, reverts
 
-from protocol.contracts import Phase, Verdict, decide, pack_verdicts, unpack_verdicts, verdict_commitment
+from protocol.contracts import (
+    Phase,
+    ValidatorOutcome,
+    Verdict,
+    decide,
+    pack_verdicts,
+    unpack_verdicts,
+    verdict_commitment,
+)
 
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
@@ -272,6 +280,39 @@ def test_a_ballot_with_no_validator_closes_at_once(world: World) -> None:
     world.draw(task_id)
     assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED
     world.initiator.finalize_round(task_id)
+
+
+def test_reveal_verdicts_refuses_a_validator_slashed_below_the_minimum_stake(world: World) -> None:
+    task_id = world.setup_task(num_rounds=3, validator_slash_bps=10_000, quorum=2)
+    v0, v1, v2 = world.validators
+    p = world.initiator
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    world.ballot(task_id, 0, {v0: [A, A, A], v1: [A, A, A]})  # v2 stays silent
+    world.close_ballot(task_id, 0)
+    p.finalize_round(task_id)
+    p.settle_validator(task_id, 0, v2.address)  # its whole allocation is slashed
+    assert v2.allocation_of(task_id) == 0
+
+    world.submit_all(task_id, 1)
+    world.draw(task_id)
+    rows = {v0: [A, A, A], v1: [A, A, A], v2: [A, A, A]}
+    world.commit(task_id, 1, rows)  # committing costs nothing to check and grants nothing
+    salt = world.salts[(task_id, 1, v2.address)]
+    reverts("StakeTooLow", taskId=task_id, account=v2.address, allocated=0, required=STAKE // 10)(
+        lambda: v2.reveal_verdicts(task_id, 1, pack_verdicts(rows[v2]), salt)
+    )
+    assert v2.validator_stake_of(task_id) == (0, STAKE // 10)
+    world.reveal(task_id, 1, {v0: rows[v0], v1: rows[v1]})
+    world.close_ballot(task_id, 1)
+    assert p.ballot_of(task_id, 1).revealed == 2
+    p.finalize_round(task_id)
+    # Treated as a non-revealer: no share, settled as Slashed (nothing left to take).
+    (event,) = logs(
+        world.deployment.task_escrow, "ValidatorSettled", p.settle_validator(task_id, 1, v2.address)
+    )
+    assert (event["outcome"], event["amount"]) == (ValidatorOutcome.SLASHED, 0)
+    assert v2.credit_of() == 0
 
 
 def test_escrow_only_functions(

@@ -45,7 +45,7 @@ def test_accept_reject_unavailable_undecided_slash_rollover_autocancel_refund(wo
     world.ballot(task_id, 0, rows, {v0: h("m1"), v1: h("m1"), v2: h("m9")})
     assert p.decisions_of(task_id, 0) == [A, R, U]
     receipt = p.finalize_round(task_id)
-    pay0 = round_payout(REWARD, 2_000, 1_000, 3)
+    pay0 = round_payout(REWARD, 2_000, 1_000, 3, reward_per_round=REWARD, quorum=2)
     (event,) = logs(escrow, "RoundFinalized", receipt)
     assert (event["budget"], event["acceptedWork"], event["rate"], event["revealed"]) == (
         REWARD,
@@ -92,7 +92,7 @@ def test_accept_reject_unavailable_undecided_slash_rollover_autocancel_refund(wo
     assert p.decisions_of(task_id, 1) == [A, NONE]
     budget1 = REWARD + pay0.carry + pay0.share
     receipt = p.finalize_round(task_id)
-    pay1 = round_payout(budget1, 2_000, 4_000, 2)
+    pay1 = round_payout(budget1, 2_000, 4_000, 2, reward_per_round=REWARD, quorum=2)
     (event,) = logs(escrow, "RoundFinalized", receipt)
     assert (event["budget"], event["rate"], event["validatorShare"], event["carry"]) == (
         budget1,
@@ -172,7 +172,7 @@ def test_completed_task_refunds_dust_and_a_late_forfeit(world: World) -> None:
         world.ballot(task_id, round_, rows, {v: h("model", round_ + 1) for v in rows})
         receipt = p.finalize_round(task_id)
     pay_first = round_payout(REWARD, 3_333, 31, 3)
-    pay_last = round_payout(REWARD + pay_first.carry, 3_333, 31, 3)
+    pay_last = round_payout(REWARD + pay_first.carry, 3_333, 31, 3, reward_per_round=REWARD)
     assert logs(escrow, "TaskCompleted", receipt) == [{"taskId": task_id}]
     assert logs(escrow, "Refunded", receipt)[0]["amount"] == pay_last.carry
     assert p.task_state(task_id).status == TaskStatus.COMPLETED

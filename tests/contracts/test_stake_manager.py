@@ -1,19 +1,23 @@
-"""StakeManager: stake, unbonding, allocations and their lazy lock, slashing to the burn address."""
+"""StakeManager: stake, unbonding, allocations and their lazy lock, slashing to the burn address (or to
+`unburned` when the token refuses it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import OUTSIDER, STAKE, UNBONDING, World, logs, reverts
+from chainworld import OUTSIDER, STAKE, UNBONDING, World, logs, make_world, reverts
 
-from protocol.contracts import BURN_ADDRESS
+from protocol.contracts import BURN_ADDRESS, Verdict
 
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
     from protocol.compile import CompiledContract
 
 pytestmark = pytest.mark.chain
+
+A, R = Verdict.ACCEPT, Verdict.REJECT
 
 
 def test_stake_bonds_tokens_and_emits(world: World) -> None:
@@ -170,3 +174,95 @@ def test_views(world: World) -> None:
     assert call(stakes.functions.BURN_ADDRESS()) == BURN_ADDRESS
     assert call(stakes.functions.totalStake()) == 8 * STAKE
     assert world.people[OUTSIDER].stake_of() == (0, 0, 0, 0)
+
+
+def test_slash_keeps_a_burn_the_token_refuses_as_unburned_until_flushed(
+    chain: ChainClient, compiled: dict[str, CompiledContract], world: World
+) -> None:
+    token = chain.deploy(compiled["BurnBlockToken"])
+    escrow_account, staker = world.people[8], world.people[7]
+    stakes = chain.deploy(compiled["StakeManager"], token.address, escrow_account.address, 0)
+    chain.transact(token.functions.mint(staker.address, 1_000))
+    staker.client.transact(token.functions.approve(stakes.address, 1_000))
+    staker.client.transact(stakes.functions.stake(1_000))
+    staker.client.transact(stakes.functions.allocate(5, 300))
+
+    receipt = escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 120))
+    assert logs(stakes, "Slashed", receipt)[0]["amount"] == 120  # deducted from the staker all the same
+    (deferred,) = logs(stakes, "BurnDeferred", receipt)
+    assert (deferred["staker"], deferred["taskId"], deferred["amount"], deferred["unburned"]) == (
+        staker.address,
+        5,
+        120,
+        120,
+    )
+    receipt = escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 30))
+    assert logs(stakes, "BurnDeferred", receipt)[0]["unburned"] == 150
+    assert tuple(chain.call(stakes.functions.stakeOf(staker.address))) == (850, 150, 0, 0)
+    assert (chain.call(stakes.functions.totalStake()), chain.call(stakes.functions.unburned())) == (850, 150)
+    assert int(chain.call(token.functions.balanceOf(stakes.address))) == 850 + 150
+
+    anyone = world.people[OUTSIDER]
+    flush = stakes.functions.flushBurn
+    reverts("BurnRefused", amount=150)(lambda: anyone.client.transact(flush()))
+    chain.transact(token.functions.setBlockBurn(False))
+    (flushed,) = logs(stakes, "BurnFlushed", anyone.client.transact(flush()))
+    assert flushed["amount"] == 150
+    assert int(chain.call(token.functions.balanceOf(BURN_ADDRESS))) == 150
+    assert int(chain.call(token.functions.balanceOf(stakes.address))) == 850
+    assert chain.call(stakes.functions.unburned()) == 0
+    reverts("NothingToBurn")(lambda: anyone.client.transact(flush()))
+
+
+def test_settle_slashes_without_reverting_when_the_token_refuses_the_burn(
+    chain: ChainClient, client_for: Callable[[int], ChainClient], compiled: dict[str, CompiledContract]
+) -> None:
+    token = chain.deploy(compiled["BurnBlockToken"])
+    w = make_world(chain, client_for, token=token.address)
+    task_id = w.setup_task(num_rounds=2, quorum=2)
+    v0, v1, v2 = w.validators
+    p = w.initiator
+    w.submit_all(task_id, 0)
+    w.draw(task_id)
+    w.ballot(task_id, 0, {v0: [A, R, A], v1: [A, R, A]})  # v2 does not reveal
+    w.close_ballot(task_id, 0)
+    p.finalize_round(task_id)
+    stakes = w.deployment.stake_manager
+    trainer_slash = logs(stakes, "BurnDeferred", p.settle_submission(task_id, 0, 1))[0]["amount"]
+    validator_slash = logs(stakes, "BurnDeferred", p.settle_validator(task_id, 0, v2.address))[0]["amount"]
+    assert trainer_slash > 0
+    assert validator_slash > 0
+    assert p.unburned() == trainer_slash + validator_slash
+    w.assert_solvent()  # tokens held == stakes + unburned + escrow + credits, and the events rebuild it
+    chain.transact(token.functions.setBlockBurn(False))
+    p.flush_burn()
+    assert p.unburned() == 0
+    assert p.token_balance(BURN_ADDRESS) == trainer_slash + validator_slash
+    w.assert_solvent()
+
+
+def test_deallocate_stays_locked_until_the_trainer_settles_its_submissions(world: World) -> None:
+    task_id = world.setup_task(num_rounds=1)
+    t0, t1, _ = world.trainers
+    v0, v1, v2 = world.validators
+    p = world.initiator
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    world.ballot(task_id, 0, {v: [A, R, A] for v in (v0, v1, v2)})
+    world.close_ballot(task_id, 0)
+    p.finalize_round(task_id)  # the only round: the task completes
+    ended = p.task_state(task_id).ended_at
+    world.warp_to(ended + UNBONDING)
+    # Nobody settled the rejected t1 within the grace: it still cannot leave with its stake.
+    assert t1.locked_until(task_id) == 2**256 - 1
+    reverts("AllocationLocked", staker=t1.address, taskId=task_id, lockedUntil=2**256 - 1)(
+        lambda: t1.deallocate(task_id, 1)
+    )
+    assert v0.locked_until(task_id) == ended + UNBONDING  # no submission: the grace alone
+    assert t1.unsettled_of(task_id) == 1
+    (settled,) = logs(world.deployment.task_escrow, "SubmissionSettled", t1.settle_submission(task_id, 0, 1))
+    assert settled["slashed"] == STAKE // 2 * 1_000 // 10_000
+    assert (t1.unsettled_of(task_id), t1.locked_until(task_id)) == (0, ended + UNBONDING)
+    t1.deallocate(task_id, t1.allocation_of(task_id))
+    assert t0.locked_until(task_id) == 2**256 - 1  # an accepted, unsettled submission locks too
+    world.assert_solvent()

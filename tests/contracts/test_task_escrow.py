@@ -427,6 +427,55 @@ def test_last_round_completes_the_task_and_refunds_the_rest(world: World) -> Non
     world.assert_solvent()
 
 
+def lone_reveal_rounds(world: World, task_id: int, rounds: int, row: list[Verdict]) -> list[dict[str, Any]]:
+    """Run `rounds` rounds where every trainer submits and only the first validator commits and reveals
+    `row`; returns the RoundFinalized events."""
+    v0 = world.validators[0]
+    p = world.initiator
+    events = []
+    for round_ in range(rounds):
+        world.submit_all(task_id, round_)
+        world.draw(task_id)
+        world.commit(task_id, round_, {v0: row})
+        world.warp_to(p.ballot_of(task_id, round_).commit_end)
+        world.reveal(task_id, round_, {v0: row})
+        world.close_ballot(task_id, round_)
+        events += logs(world.deployment.task_escrow, "RoundFinalized", p.finalize_round(task_id))
+    return events
+
+
+def test_finalize_round_takes_the_validator_cut_from_the_reward_not_the_carry(world: World) -> None:
+    # quorum 1: the lone revealer decides; it rejects everything, so each trainer pool rolls over.
+    task_id = world.setup_task(num_rounds=3, quorum=1, max_empty_rounds=0, validator_share_bps=2_000)
+    events = lone_reveal_rounds(world, task_id, 3, [R, R, R])
+    budget = REWARD
+    for event in events:
+        payout = round_payout(budget, 2_000, 0, 1, reward_per_round=REWARD, quorum=1)
+        assert event["budget"] == budget
+        assert (event["validatorShare"], event["carry"]) == (payout.share, payout.carry)
+        assert event["validatorShare"] == REWARD * 2_000 // 10_000  # never a share of the carry
+        budget = REWARD + payout.carry
+    v0 = world.validators[0]
+    for round_ in range(3):
+        world.initiator.settle_validator(task_id, round_, v0.address)
+    assert v0.credit_of() == 3 * REWARD * 2_000 // 10_000  # the design's validator pool, no more
+    assert world.initiator.credit_of() == 3 * REWARD - v0.credit_of()  # the rest is refunded
+    world.assert_solvent()
+
+
+def test_finalize_round_pays_no_validator_share_below_the_quorum(world: World) -> None:
+    # One reveal, quorum 2: nothing can be decided, and the validator cut rolls over with the rest.
+    task_id = world.setup_task(num_rounds=2, quorum=2, max_empty_rounds=0, validator_share_bps=2_000)
+    events = lone_reveal_rounds(world, task_id, 2, [A, A, A])
+    assert [(e["revealed"], e["validatorShare"], e["carry"]) for e in events] == [
+        (1, 0, REWARD),
+        (1, 0, 2 * REWARD),
+    ]
+    assert round_payout(2 * REWARD, 2_000, 0, 1, reward_per_round=REWARD, quorum=2).carry == 2 * REWARD
+    assert world.initiator.credit_of() == 2 * REWARD  # the whole deposit back
+    world.assert_solvent()
+
+
 # ------------------------------------------------------------------------------------------ settlement errors
 
 

@@ -1,0 +1,85 @@
+"""What an audit finds: a `Discrepancy` is one disagreement between what the rules and the evidence say
+and what the chain (or IPFS) shows, with the transaction or CID that shows it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Discrepancy", "Kind"]
+
+
+class Kind(StrEnum):
+    """The kinds of discrepancy, one per rule the auditor checks."""
+
+    EVENT_ORDER = "event_order"
+    """An event the rules do not allow where it stands (wrong round, twice, by someone not entitled)."""
+    COMMITMENT = "commitment"
+    """A revealed verdict vector does not hash to its commitment, or is malformed."""
+    SEED = "seed"
+    """A seed block or seed that is not what the rules give."""
+    VOTING = "voting"
+    """A ballot opened with other counts or deadlines than the task and its participants give."""
+    DECISION = "decision"
+    """A decision differs from the one recomputed from the revealed verdicts (2/3 + quorum)."""
+    MODEL_AGREEMENT = "model_agreement"
+    """A model-hash agreement the votes do not give, or one they give that the chain did not record."""
+    FINALIZATION = "finalization"
+    """A RoundFinalized number (budget, accepted work, rate, share, carry, next base) not recomputed."""
+    SETTLEMENT = "settlement"
+    """A settlement's decision, reward or outcome that is not recomputed."""
+    SLASH = "slash"
+    """A slash of another amount than the rules give, or one no settlement explains."""
+    CREDIT = "credit"
+    """A credit nobody earned, or an earned credit that never arrived."""
+    CLAIM = "claim"
+    """A claim that pays other than the account's whole credit."""
+    REFUND = "refund"
+    """An end-of-task refund of another amount than what remained."""
+    STAKE = "stake"
+    """A stake movement the stake rules do not allow."""
+    BALANCE = "balance"
+    """A contract's token balance differs from what the events say it owes."""
+    VIEW = "view"
+    """A contract view differs from the state rebuilt from events."""
+    VERDICT = "verdict"
+    """Re-verifying a submission gives another verdict than the chain decided."""
+    AGGREGATE = "aggregate"
+    """The finalised checkpoint is not the aggregate of the accepted updates."""
+    UNVERIFIABLE = "unverifiable"
+    """An artifact needed to re-verify is missing or unreadable: the work cannot be checked."""
+
+
+class Discrepancy(BaseModel):
+    """One disagreement. `evidence` is the transaction hash or CID that shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind
+    """Which rule."""
+    task: int | None
+    """The task (None for deployment-wide findings such as a contract's balance)."""
+    round: int | None
+    """The round, when the finding is about one."""
+    subject: str
+    """What disagrees, e.g. `RoundFinalized.rate` or `submission 2 (0xabc...)`."""
+    expected: str
+    """What the rules and the evidence give."""
+    actual: str
+    """What the chain (or IPFS) shows."""
+    evidence: str
+    """The transaction hash or CID that shows it."""
+    detail: str = ""
+    """More explanation, when useful."""
+
+    def line(self) -> str:
+        """A one-line description."""
+        where = (
+            ""
+            if self.task is None
+            else f"task {self.task}" + ("" if self.round is None else f" round {self.round}")
+        )
+        head = f"[{self.kind.value}] {where}: " if where else f"[{self.kind.value}] "
+        tail = f" — {self.detail}" if self.detail else ""
+        return f"{head}{self.subject}: expected {self.expected}, got {self.actual} ({self.evidence}){tail}"

@@ -1,0 +1,218 @@
+"""The history as the auditor rebuilds it from events: tasks, rounds, submissions, ballots, settlements and
+every account's token flows. Plain records filled by `protocol.audit.ledger.Ledger`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.contracts import CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict
+
+__all__ = [
+    "AccountBook",
+    "Finalization",
+    "Reveal",
+    "RoundRecord",
+    "SubmissionRecord",
+    "TaskRecord",
+    "ValidatorSettlement",
+]
+
+
+@dataclass
+class SubmissionRecord:
+    """One WorkSubmitted, with the decision recomputed from the reveals and its settlement."""
+
+    task: int
+    round: int
+    index: int
+    trainer: str
+    bundle_hash: bytes
+    bundle_cid: str
+    update_hash: bytes
+    update_cid: str
+    proof_root: bytes
+    state_root: bytes
+    work_units: int
+    tx: str
+    block: int
+    decision: Verdict = Verdict.NONE
+    """Recomputed from the revealed verdicts (2/3 of the revealed, at least `quorum` revealed)."""
+    tally: tuple[int, int, int] = (0, 0, 0)
+    """Revealed ACCEPT, REJECT and UNAVAILABLE verdicts."""
+    settled_decision: Verdict | None = None
+    reward: int | None = None
+    slashed: int | None = None
+    settle_tx: str | None = None
+
+
+@dataclass
+class Reveal:
+    """A validator's revealed verdict vector."""
+
+    validator: str
+    word: int
+    verdicts: list[Verdict]
+    salt: bytes
+    tx: str
+
+
+@dataclass
+class Finalization:
+    """A RoundFinalized event as emitted, and the values the auditor recomputed."""
+
+    budget: int
+    accepted_work: int
+    rate: int
+    revealed: int
+    share: int
+    carry: int
+    next_base: bytes
+    next_deadline: int
+    tx: str
+    block: int
+    expected: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ValidatorSettlement:
+    """A ValidatorSettled event and what the rules give."""
+
+    outcome: ValidatorOutcome
+    amount: int
+    expected_outcome: ValidatorOutcome
+    expected_amount: int
+    tx: str
+
+
+@dataclass
+class RoundRecord:
+    """One round of a task."""
+
+    task: int
+    number: int
+    base: bytes
+    """The base checkpoint's sha256 (the initial model, or the previous round's agreed hash)."""
+    submissions: list[SubmissionRecord] = field(default_factory=list)
+    armed: list[int] = field(default_factory=list)
+    """Seed blocks in the order armed."""
+    seed_block: int | None = None
+    seed: bytes | None = None
+    seed_tx: str | None = None
+    voting: dict[str, int] | None = None
+    """VotingOpened's counts and deadlines."""
+    expected_validators: list[str] = field(default_factory=list)
+    commits: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    reveals: dict[str, Reveal] = field(default_factory=dict)
+    votes: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
+    """validator -> (model hash, CID, tx)."""
+    vote_counts: dict[bytes, int] = field(default_factory=dict)
+    agreed: tuple[bytes, str, int] | None = None
+    """Recomputed: the first hash to reach 2/3 of the revealed and the quorum (hash, CID, votes)."""
+    agreed_tx: str | None = None
+    finalization: Finalization | None = None
+    validator_settlements: dict[str, ValidatorSettlement] = field(default_factory=dict)
+    gas_used: int = 0
+    """Gas of the transactions attributed to this round."""
+
+    @property
+    def decided(self) -> bool:
+        """Whether the round was finalised."""
+        return self.finalization is not None
+
+    def decisions(self) -> list[Verdict]:
+        """The recomputed decision of every submission, by index."""
+        return [s.decision for s in self.submissions]
+
+    @property
+    def accepted_work(self) -> int:
+        """Work units of the submissions recomputed as accepted."""
+        return sum(s.work_units for s in self.submissions if s.decision == Verdict.ACCEPT)
+
+
+@dataclass
+class TaskRecord:
+    """A task: its parameters (from TaskCreated), participants, rounds and escrow books."""
+
+    id: int
+    initiator: str
+    params: dict[str, Any]
+    deposit: int
+    tx: str
+    block: int
+    status: TaskStatus = TaskStatus.ACTIVE
+    participants: dict[str, tuple[Role, int]] = field(default_factory=dict)
+    validators: list[str] = field(default_factory=list)
+    """In join order (the registry's validator index)."""
+    trainers: list[str] = field(default_factory=list)
+    current_round: int = 0
+    rounds: dict[int, RoundRecord] = field(default_factory=dict)
+    remaining: int = 0
+    reserved: int = 0
+    empty_rounds: int = 0
+    base: bytes = b""
+    """The current base checkpoint hash (set from the initial model hash at creation)."""
+    refunded: int = 0
+    credited: dict[CreditReason, int] = field(default_factory=dict)
+    """What the task's escrow credited, by reason."""
+    ended_round: int | None = None
+    cancel_reason: int | None = None
+
+    def param(self, name: str) -> int:
+        """An integer task parameter by its Solidity name (`numRounds`, ...)."""
+        return int(self.params[name])
+
+    @property
+    def num_rounds(self) -> int:
+        """Rounds of the task."""
+        return self.param("numRounds")
+
+    def round(self, number: int) -> RoundRecord:
+        """Round `number`, created on its first event with the current base (rounds run one after the
+        other, so the base then is the round's base)."""
+        if number not in self.rounds:
+            self.rounds[number] = RoundRecord(task=self.id, number=number, base=self.base)
+        return self.rounds[number]
+
+    def validators_in(self, number: int) -> list[str]:
+        """Validators active in round `number` (joined from a round <= it), in join order."""
+        return [v for v in self.validators if self.participants[v][1] <= number]
+
+    def trainers_in(self, number: int) -> list[str]:
+        """Trainers active in round `number`."""
+        return [t for t in self.trainers if self.participants[t][1] <= number]
+
+
+@dataclass
+class AccountBook:
+    """One account's stake and credit, rebuilt from events, and its token flows with the protocol."""
+
+    address: str
+    bonded: int = 0
+    allocated: int = 0
+    unbonding: int = 0
+    allocations: dict[int, int] = field(default_factory=dict)
+    credit: int = 0
+    staked: int = 0
+    withdrawn: int = 0
+    slashed: int = 0
+    slashed_by_task: dict[int, int] = field(default_factory=dict)
+    credited: dict[CreditReason, int] = field(default_factory=dict)
+    credited_by_task: dict[int, int] = field(default_factory=dict)
+    claimed: int = 0
+    deposited: int = 0
+
+    @property
+    def paid_in(self) -> int:
+        """Tokens the account sent to the protocol: stakes and task deposits."""
+        return self.staked + self.deposited
+
+    @property
+    def paid_out(self) -> int:
+        """Tokens the protocol sent to the account: withdrawals and claims."""
+        return self.withdrawn + self.claimed
+
+    @property
+    def held(self) -> int:
+        """What the protocol holds for the account now: bonded + unbonding stake + unclaimed credit."""
+        return self.bonded + self.unbonding + self.credit

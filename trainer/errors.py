@@ -34,3 +34,7 @@ class EnvironmentNotFoundError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class HiddenStateError(TrainerError, ValueError):
+    """Hidden states cannot be proven (wrong shape, non-finite values after the bf16 cast)."""

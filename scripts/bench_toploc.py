@@ -1,0 +1,277 @@
+#!/usr/bin/env python
+"""Benchmark TOPLOC and the validator's re-checks on CPU; prints a table and writes JSON.
+
+    python scripts/bench_toploc.py --json out/bench_toploc.json
+
+Measures, with the project's real generation (`trainer.rollout.generate`) and real models:
+
+* proof_bytes_per_32_tokens: size of one proof;
+* proof_build_overhead_pct: share of rollout generation time spent building proofs (completions of
+  `--tokens` tokens, EOS disabled so that every completion has exactly that length);
+* validation_speedup: generation time (with proofs) / validation time (one batched prefill, TOPLOC
+  verification and the sampling replay) for the same rollouts;
+* verify_cost_ratio: one validator's whole verification of a submission (cheap checks on every
+  rollout, replay of `--check-rollouts` sampled rollouts on their steps' states, re-execution of
+  `--check-steps` steps, theta_0 and update checks) / the trainer's compute for that submission (the
+  whole inner loop: generation, proofs, GRPO steps, state hashing), at the task's sizes.
+
+The headline numbers are those of the task's default model (`ModelConfig()`); the table adds a
+shallower and a wider model. Timings depend on the machine and its load: see docs/toploc.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--tokens", type=int, default=128, help="completion length for the speed rows (>= 128)")
+    p.add_argument("--rollouts", type=int, default=64, help="rollouts per speed row (P x G)")
+    p.add_argument("--batch-size", type=int, default=16, help="validator prefill batch size")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=16, help="H of the submission for verify_cost_ratio")
+    p.add_argument("--prompts", type=int, default=8, help="P of the submission")
+    p.add_argument("--group", type=int, default=8, help="G of the submission")
+    p.add_argument("--max-new-tokens", type=int, default=8, help="max_new_tokens of the submission")
+    p.add_argument("--check-rollouts", type=int, default=16, help="rollouts a validator replays")
+    p.add_argument("--check-steps", type=int, default=1, help="steps a validator re-executes")
+    return p.parse_args(argv)
+
+
+class _NoEos:
+    """The tokenizer with an EOS id no model can emit: every completion runs to max_new_tokens."""
+
+    eos_token_id = -1
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
+
+def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from trainer.config import InnerConfig
+    from trainer.envs import get_env
+    from trainer.model import build_model, num_parameters
+    from trainer.rollout import GenerationStats, generate, make_requests
+    from trainer.tokenizer import build_tokenizer
+    from trainer.verify import SubmissionContext, replay_rollouts
+
+    env = get_env("addition")
+    tokenizer = build_tokenizer(env.alphabet)
+    model = build_model(model_cfg, tokenizer)
+    no_eos: Any = _NoEos(tokenizer)
+    group = 8
+    inner = InnerConfig(
+        steps=1, num_prompts=max(1, args.rollouts // group), group_size=group, max_new_tokens=args.tokens
+    )
+    ctx = SubmissionContext(task_id=1, round_=0, trainer="0x" + "22" * 20, inner=inner)
+    requests = make_requests(
+        env,
+        tokenizer,
+        task_id=1,
+        round_=0,
+        trainer=ctx.trainer,
+        step=0,
+        num_prompts=inner.num_prompts,
+        group_size=group,
+    )
+    # warm-up (first-call allocations, the inverse table)
+    generate(model, no_eos, env, requests[:2], max_new_tokens=40, temperature=1.0)
+    stats = GenerationStats()
+    t0 = time.perf_counter()
+    rollouts = generate(
+        model, no_eos, env, requests, max_new_tokens=args.tokens, temperature=1.0, stats=stats
+    )
+    gen_wall = time.perf_counter() - t0
+    tokens = sum(len(r.completion_ids) for r in rollouts)
+    t0 = time.perf_counter()
+    replays = replay_rollouts(model, rollouts, ctx, batch_size=args.batch_size)
+    verify_s = time.perf_counter() - t0
+    honest_ok = all(
+        r.proof is not None and r.proof.passes(_thresholds().toploc) and r.max_gap <= 0.1 for r in replays
+    )
+    del torch
+    return {
+        "model": name,
+        "parameters": num_parameters(model),
+        "rollouts": len(rollouts),
+        "tokens": tokens,
+        "generate_s": stats.generate_s,
+        "proof_s": stats.proof_s,
+        "generation_wall_s": gen_wall,
+        "proof_build_overhead_pct": 100.0 * stats.proof_s / (stats.generate_s + stats.proof_s),
+        "proof_us_per_chunk": 1e6 * stats.proof_s / max(1, sum(len(r.proofs) for r in rollouts)),
+        "validation_s": verify_s,
+        "validation_speedup": (stats.generate_s + stats.proof_s) / verify_s,
+        "honest_replays_pass": honest_ok,
+    }
+
+
+def _thresholds() -> Any:
+    from trainer.verify import VerifyThresholds
+
+    return VerifyThresholds()
+
+
+def _submission_row(args: argparse.Namespace) -> dict[str, Any]:
+    from trainer.checkpoint import model_weights
+    from trainer.config import InnerConfig, ModelConfig
+    from trainer.diloco import encode_update
+    from trainer.envs import get_env
+    from trainer.inner import run_inner_loop
+    from trainer.model import build_model
+    from trainer.tokenizer import build_tokenizer
+    from trainer.verify import SubmissionContext, decide, verify_submission
+
+    env = get_env("addition")
+    tokenizer = build_tokenizer(env.alphabet)
+    model = build_model(ModelConfig(), tokenizer)
+    inner = InnerConfig(
+        steps=args.steps, num_prompts=args.prompts, group_size=args.group, max_new_tokens=args.max_new_tokens
+    )
+    ctx = SubmissionContext(task_id=1, round_=0, trainer="0x" + "33" * 20, inner=inner)
+    base = {k: v.clone() for k, v in model_weights(model).items()}
+    states: dict[int, bytes] = {}
+    t0 = time.perf_counter()
+    result = run_inner_loop(
+        model,
+        tokenizer,
+        env,
+        base,
+        inner,
+        task_id=1,
+        round_=0,
+        trainer=ctx.trainer,
+        state_sink=lambda j, data: states.__setitem__(j, data),
+    )
+    update = encode_update(result.delta, inner.compression)
+    train_s = time.perf_counter() - t0
+    n = len(result.rollouts)
+    stride = max(1, n // args.check_rollouts)
+    sampled = list(range(0, n, stride))[: args.check_rollouts]
+    picked = [(k * 7 + 3) % inner.steps for k in range(args.check_steps)]
+    t0 = time.perf_counter()
+    report = verify_submission(
+        ctx=ctx,
+        policy_config=model.config,
+        tokenizer=tokenizer,
+        env=env,
+        base=base,
+        rollouts=result.rollouts,
+        sampled=sampled,
+        picked_steps=picked,
+        states=states,
+        update=update,
+        batch_size=args.batch_size,
+    )
+    verdict = decide(report, _thresholds())
+    verify_s = time.perf_counter() - t0
+    return {
+        "steps": inner.steps,
+        "rollouts": n,
+        "work_units": result.work_units,
+        "checked_rollouts": len(sampled),
+        "reexecuted_steps": len(set(picked)),
+        "trainer_s": train_s,
+        "validator_s": verify_s,
+        "verify_cost_ratio": verify_s / train_s,
+        "verdict": verdict.decision,
+        "reasons": list(verdict.reasons[:5]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.tokens < 1 or args.rollouts < 1:
+        print("--tokens and --rollouts must be positive", file=sys.stderr)
+        return 2
+    import torch
+
+    from trainer.config import ModelConfig
+    from trainer.toploc import PROOF_BYTES
+
+    torch.set_num_threads(args.threads)
+    rows = [
+        _speed_row(
+            "task default: hidden 128, 4 layers", ModelConfig(max_position_embeddings=args.tokens + 16), args
+        ),
+        _speed_row(
+            "hidden 128, 2 layers", ModelConfig(num_layers=2, max_position_embeddings=args.tokens + 16), args
+        ),
+        _speed_row(
+            "hidden 512, 2 layers",
+            ModelConfig(
+                hidden_size=512,
+                num_layers=2,
+                num_heads=8,
+                num_kv_heads=8,
+                intermediate_size=1024,
+                max_position_embeddings=args.tokens + 16,
+            ),
+            args,
+        ),
+    ]
+    submission = _submission_row(args)
+    head = rows[0]
+    results = {
+        "command": "python scripts/bench_toploc.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        },
+        "proof_bytes_per_32_tokens": PROOF_BYTES,
+        "proof_build_overhead_pct": head["proof_build_overhead_pct"],
+        "validation_speedup": head["validation_speedup"],
+        "verify_cost_ratio": submission["verify_cost_ratio"],
+        "completion_tokens": args.tokens,
+        "rows": rows,
+        "submission": submission,
+    }
+    print(
+        f"{'model':38s} {'params':>9s} {'tokens':>7s} {'gen s':>7s} {'proof s':>8s} {'proof %':>8s} "
+        f"{'us/chunk':>9s} {'verify s':>9s} {'speedup':>8s} {'honest ok':>9s}"
+    )
+    for r in rows:
+        print(
+            f"{r['model']:38s} {r['parameters']:9d} {r['tokens']:7d} {r['generate_s']:7.2f} "
+            f"{r['proof_s']:8.3f} "
+            f"{r['proof_build_overhead_pct']:8.2f} {r['proof_us_per_chunk']:9.0f} {r['validation_s']:9.3f} "
+            f"{r['validation_speedup']:8.1f} {r['honest_replays_pass']!s:>9s}"
+        )
+    s = submission
+    print(
+        f"submission: H={s['steps']}, {s['rollouts']} rollouts, {s['work_units']} tokens; trainer "
+        f"{s['trainer_s']:.2f} s, validator {s['validator_s']:.2f} s ({s['checked_rollouts']} replays, "
+        f"{s['reexecuted_steps']} steps) -> verify_cost_ratio {s['verify_cost_ratio']:.3f}, "
+        f"verdict {s['verdict']}"
+    )
+    print(
+        f"proof_bytes_per_32_tokens {PROOF_BYTES}, "
+        f"proof_build_overhead_pct {results['proof_build_overhead_pct']:.2f}, "
+        f"validation_speedup {results['validation_speedup']:.1f}, "
+        f"verify_cost_ratio {results['verify_cost_ratio']:.3f}"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The validator's re-checks on a real tiny model: each check's statistics and failure reasons."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import pytest
+import torch
+
+from trainer.checkpoint import model_weights
+from trainer.config import Compression, InnerConfig, ModelConfig
+from trainer.derive import sample_seed
+from trainer.diloco import encode_update, pseudo_gradient
+from trainer.envs import get_env
+from trainer.grpo import make_optimizer, train_step
+from trainer.inner import run_inner_loop
+from trainer.model import build_model
+from trainer.rollout import Rollout, generate, make_requests, prefill_hidden
+from trainer.state import fresh_optimizer, load_state, state_bytes
+from trainer.tokenizer import build_tokenizer
+from trainer.toploc import PROOF_BYTES
+from trainer.verify import (
+    SubmissionContext,
+    VerifyThresholds,
+    check_bundle,
+    check_initial_state,
+    check_rollout,
+    check_step,
+    check_update,
+    decide,
+    expected_keys,
+    prefill_batch,
+    replay_rollouts,
+    sampling_gaps,
+    verify_submission,
+)
+
+TRAINER = "0x" + "5a" * 20
+THRESHOLDS = VerifyThresholds()
+
+
+@dataclasses.dataclass
+class Setup:
+    env: Any
+    tokenizer: Any
+    model: Any
+    ctx: SubmissionContext
+    rollouts: list[Rollout]
+
+
+@pytest.fixture(scope="module")
+def setup() -> Setup:
+    torch.set_num_threads(2)
+    env = get_env("addition")
+    tokenizer = build_tokenizer(env.alphabet)
+    model = build_model(ModelConfig(num_layers=2), tokenizer)
+    inner = InnerConfig(steps=2, num_prompts=4, group_size=4, max_new_tokens=40)
+    ctx = SubmissionContext(task_id=3, round_=1, trainer=TRAINER, inner=inner)
+    requests = make_requests(
+        env, tokenizer, task_id=3, round_=1, trainer=TRAINER, step=0, num_prompts=4, group_size=4
+    )
+    rollouts = generate(model, tokenizer, env, requests, max_new_tokens=40, temperature=1.0)
+    return Setup(env, tokenizer, model, ctx, rollouts)
+
+
+def _replace(r: Rollout, **changes: Any) -> Rollout:
+    return dataclasses.replace(r, **changes)
+
+
+def _vocab(s: Setup) -> int:
+    return int(s.model.config.vocab_size)
+
+
+# --- cheap checks --------------------------------------------------------------------------------------
+
+
+def test_honest_rollouts_pass_the_cheap_checks(setup: Setup) -> None:
+    for r in setup.rollouts:
+        check = check_rollout(r, setup.ctx, setup.env, setup.tokenizer, _vocab(setup))
+        assert check.failures == (), check
+        assert check.recomputed_reward == r.reward
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r, s: {"prompt_ids": (*r.prompt_ids[:-2], r.prompt_ids[-1], r.prompt_ids[-2])}, "derived"),
+        (lambda r, s: {"step": 1}, "not a rollout step|derived"),
+        (lambda r, s: {"prompt_idx": 4}, "outside"),
+        (lambda r, s: {"g": -1}, "outside"),
+        (lambda r, s: {"reward": 1.0 - r.reward}, "reward"),
+        (lambda r, s: {"proofs": r.proofs[:-1]}, "proofs for"),
+        (lambda r, s: {"proofs": (*r.proofs, r.proofs[0])}, "proofs for"),
+        (lambda r, s: {"proofs": (r.proofs[0][:-1], *r.proofs[1:])}, f"not {PROOF_BYTES} bytes"),
+        (lambda r, s: {"completion_ids": (), "proofs": ()}, "empty"),
+        (lambda r, s: {"completion_ids": (*r.completion_ids[:-1], _vocab(s))}, "outside"),
+        (lambda r, s: {"finished": not r.finished}, "finished"),
+    ],
+)
+def test_cheap_checks_catch(setup: Setup, change: Any, reason: str) -> None:
+    r = setup.rollouts[0]
+    bad = _replace(r, **change(r, setup))
+    check = check_rollout(bad, setup.ctx, setup.env, setup.tokenizer, _vocab(setup))
+    assert any(re.search(reason, f) for f in check.failures), check.failures
+
+
+def test_termination_checks(setup: Setup) -> None:
+    eos = setup.tokenizer.eos_token_id
+    digit = setup.tokenizer.convert_tokens_to_ids("1")
+    limit = setup.ctx.inner.max_new_tokens
+
+    def failures(ids: list[int]) -> tuple[str, ...]:
+        r = _replace(
+            setup.rollouts[0],
+            completion_ids=tuple(ids),
+            finished=ids[-1] == eos,
+            proofs=(b"\0" * PROOF_BYTES,) * -(-len(ids) // 32),
+        )
+        return check_rollout(r, setup.ctx, setup.env, setup.tokenizer, _vocab(setup)).failures
+
+    assert not any("EOS" in f or "max_new_tokens" in f for f in failures([digit, eos]))
+    assert not any("EOS" in f or "max_new_tokens" in f for f in failures([digit] * limit))
+    assert any("without EOS" in f for f in failures([digit] * (limit - 1)))  # truncated
+    assert any("after EOS" in f for f in failures([digit, eos, digit, eos]))
+    assert any("> max_new_tokens" in f for f in failures([digit] * limit + [eos]))
+
+
+def test_bundle_coverage(setup: Setup) -> None:
+    inner = InnerConfig(steps=4, rollout_every=2, num_prompts=2, group_size=2)
+    ctx = SubmissionContext(task_id=3, round_=1, trainer=TRAINER, inner=inner)
+    assert expected_keys(inner) == [(j, p, g) for j in (0, 2) for p in (0, 1) for g in (0, 1)]
+    template = setup.rollouts[0]
+    full = [_replace(template, step=j, prompt_idx=p, g=g) for j, p, g in expected_keys(inner)]
+    ok = check_bundle(full, ctx)
+    assert ok.failures == ()
+    assert ok.work_units == len(full) * len(template.completion_ids)
+    assert any("missing" in f for f in check_bundle(full[1:], ctx).failures)
+    assert any("duplicated" in f for f in check_bundle([*full[1:], full[2]], ctx).failures)
+    assert any("not prescribed" in f for f in check_bundle([*full, _replace(template, step=1)], ctx).failures)
+
+
+# --- replay --------------------------------------------------------------------------------------------
+
+
+def test_batched_prefill_matches_the_generation_convention(setup: Setup) -> None:
+    rollouts = setup.rollouts
+    for batch_size in (1, 3, 16):
+        batched = prefill_batch(setup.model, rollouts, batch_size)
+        for r, (hidden, logits) in zip(rollouts, batched, strict=True):
+            ref_hidden, ref_logits = prefill_hidden(setup.model, r.prompt_ids, r.completion_ids)
+            assert hidden.shape == (len(r.completion_ids), setup.model.config.hidden_size)
+            assert torch.allclose(hidden, ref_hidden.float(), atol=1e-5)
+            assert torch.allclose(logits, ref_logits, atol=1e-4)
+
+
+def test_honest_replay_passes_at_every_batch_size(setup: Setup) -> None:
+    for batch_size in (1, 4, 16):
+        replays = replay_rollouts(setup.model, setup.rollouts, setup.ctx, batch_size=batch_size)
+        assert [rep.key for rep in replays] == [(r.step, r.prompt_idx, r.g) for r in setup.rollouts]
+        for rep in replays:
+            assert rep.proof is not None
+            assert rep.proof.passes(THRESHOLDS.toploc), rep
+            assert rep.max_gap <= 0
+            assert rep.gap_positions == 0
+            assert rep.failures == ()
+
+
+def test_sampling_gaps_mark_a_replaced_token(setup: Setup) -> None:
+    r = next(r for r in setup.rollouts if len(r.completion_ids) >= 3)
+    hidden_logits = prefill_batch(setup.model, [r])[0][1]
+    seed = sample_seed(3, 1, TRAINER, r.step, r.prompt_idx, r.g)
+    gaps = sampling_gaps(hidden_logits, r.completion_ids, seed, setup.ctx.inner.max_new_tokens, 1.0)
+    assert bool((gaps <= 0).all())
+    ids = list(r.completion_ids)
+    ids[1] = (ids[1] + 1) % _vocab(setup)
+    gaps = sampling_gaps(hidden_logits, ids, seed, setup.ctx.inner.max_new_tokens, 1.0)
+    assert float(gaps[1]) > 0
+    assert bool((gaps[[0, 2]] <= 0).all())
+    greedy = sampling_gaps(hidden_logits, hidden_logits.argmax(dim=1).tolist(), seed, 8, 0.0)
+    assert bool((greedy <= 0).all())
+
+
+def test_unreplayable_rollouts_fail_without_crashing(setup: Setup) -> None:
+    r = setup.rollouts[0]
+    bad = [
+        _replace(r, completion_ids=()),
+        _replace(r, completion_ids=(_vocab(setup) + 5,)),
+        _replace(r, completion_ids=(-1, 2)),
+        _replace(r, completion_ids=(4,) * 200),
+        _replace(r, prompt_ids=()),
+    ]
+    replays = replay_rollouts(setup.model, [*bad, r], setup.ctx, batch_size=4)
+    assert len(replays) == len(bad) + 1
+    for rep in replays[:-1]:
+        assert rep.failures
+        assert rep.proof is None
+        assert math.isinf(rep.max_gap)
+    assert replays[-1].failures == ()
+
+
+# --- states, steps and the update ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def submission(setup: Setup) -> dict[str, Any]:
+    inner = InnerConfig(steps=2, num_prompts=2, group_size=4, max_new_tokens=8)
+    ctx = SubmissionContext(task_id=3, round_=1, trainer=TRAINER, inner=inner)
+    base = {k: v.clone() for k, v in model_weights(setup.model).items()}
+    model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
+    states: dict[int, bytes] = {}
+    result = run_inner_loop(
+        model,
+        setup.tokenizer,
+        setup.env,
+        base,
+        inner,
+        task_id=3,
+        round_=1,
+        trainer=TRAINER,
+        state_sink=lambda j, data: states.__setitem__(j, data),
+    )
+    # rewards that differ within a group, so that a GRPO step moves the weights
+    rollouts = [dataclasses.replace(r, reward=float(r.g % 2)) for r in result.rollouts]
+    return {"ctx": ctx, "base": base, "states": states, "result": result, "rollouts": rollouts}
+
+
+def test_initial_state_must_be_the_base(setup: Setup, submission: dict[str, Any]) -> None:
+    config, base, states = setup.model.config, submission["base"], submission["states"]
+    inner = submission["ctx"].inner
+    assert check_initial_state(config, states[0], base, inner).exact
+    other = {k: v + 1e-3 for k, v in base.items()}
+    wrong = check_initial_state(config, states[0], other, inner)
+    assert not wrong.exact
+    assert wrong.failures
+    assert math.isclose(wrong.max_abs, 1e-3, rel_tol=1e-2)
+    assert check_initial_state(config, b"garbage", base, inner).failures
+
+
+def test_step_reexecution(setup: Setup, submission: dict[str, Any]) -> None:
+    config, states, inner = setup.model.config, submission["states"], submission["ctx"].inner
+    rollouts = [r for r in submission["rollouts"] if r.step == 0]
+    model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
+    opt = make_optimizer(model, inner.grpo)
+    load_state(states[0], model, opt)
+    train_step(model, opt, rollouts, inner.grpo)
+    honest_next = state_bytes(model, opt)
+    honest = check_step(config, 0, states[0], honest_next, rollouts, inner)
+    assert honest.exact
+    assert honest.failures == ()
+    skipped = check_step(config, 0, states[0], states[0], rollouts, inner)
+    assert not skipped.exact
+    assert skipped.rel_l2 == pytest.approx(1.0)
+    assert skipped.rel_l2 > THRESHOLDS.max_step_rel
+    assert check_step(config, 0, states[0], b"junk", rollouts, inner).failures
+    assert check_step(config, 0, b"junk", honest_next, rollouts, inner).failures
+    poisoned = [*rollouts[1:], dataclasses.replace(rollouts[0], completion_ids=(10**6,))]
+    assert check_step(config, 0, states[0], honest_next, poisoned, inner).failures
+    assert check_step(config, 0, states[0], honest_next, [], inner).failures
+
+
+@pytest.mark.parametrize(
+    "compression", [Compression(), Compression(kind="int8"), Compression(kind="int8", granularity="tensor")]
+)
+def test_update_consistency(setup: Setup, submission: dict[str, Any], compression: Compression) -> None:
+    inner = submission["ctx"].inner.model_copy(update={"compression": compression})
+    base = submission["base"]
+    gen = torch.Generator().manual_seed(1)
+    # a committed theta_H some way from the base, and the update that describes it
+    final = {k: v + 1e-3 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
+    model.load_state_dict(final)
+    state_h = state_bytes(model, fresh_optimizer(model, inner.grpo))
+    delta = pseudo_gradient(base, final)
+    update = encode_update(delta, compression)
+    assert check_update(base, state_h, update, inner).exact
+    scaled = check_update(
+        base, state_h, encode_update({k: v * 1.01 for k, v in delta.items()}, compression), inner
+    )
+    assert not scaled.exact
+    assert scaled.max_abs > 0
+    assert scaled.rel_l2 == pytest.approx(0.01, rel=0.2)
+    assert check_update(base, state_h, b"not an update", inner).failures
+    assert check_update(base, b"not a state", update, inner).failures
+
+
+def test_honest_submission_is_accepted_and_withholding_rejected(
+    setup: Setup, submission: dict[str, Any]
+) -> None:
+    ctx, base, states, result = (
+        submission["ctx"],
+        submission["base"],
+        submission["states"],
+        submission["result"],
+    )
+    update = encode_update(result.delta, ctx.inner.compression)
+    kwargs = dict(
+        ctx=ctx,
+        policy_config=setup.model.config,
+        tokenizer=setup.tokenizer,
+        env=setup.env,
+        base=base,
+        rollouts=result.rollouts,
+        sampled=[0, 3, 9],
+        picked_steps=[1],
+        update=update,
+        batch_size=4,
+    )
+    report = verify_submission(states=states, **kwargs)
+    verdict = decide(report, THRESHOLDS)
+    assert verdict.decision == "ACCEPT", verdict.reasons
+    assert len(report.replays) == 3
+    assert len(report.steps) == 1
+    assert report.steps[0].exact
+    partial = {j: b for j, b in states.items() if j != 2}
+    withheld = decide(verify_submission(states=partial, **kwargs), THRESHOLDS)
+    assert withheld.decision == "REJECT"
+    assert any("withheld" in reason for reason in withheld.reasons)
+
+
+def test_thresholds_model_is_strict() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        VerifyThresholds.model_validate({"max_sampling_gap": 0.1, "unknown": 1})
+    with pytest.raises(ValueError, match="greater than or equal"):
+        VerifyThresholds(max_sampling_gap=-1)
+    assert VerifyThresholds.model_validate_json(THRESHOLDS.model_dump_json()) == THRESHOLDS

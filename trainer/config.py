@@ -1,0 +1,132 @@
+"""Configuration models of the ML side (pydantic v2, frozen, unknown keys refused).
+
+A task spec (built by `protocol`) embeds these: `ModelConfig` says how to build the policy,
+`GrpoConfig` how one inner step trains, `InnerConfig` how a trainer spends a round, `OuterConfig`
+how validators aggregate. Everything a validator must reproduce bit for bit is in here; nothing
+machine-specific (threads, device) is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trainer.errors import ConfigError
+
+__all__ = [
+    "Compression",
+    "GrpoConfig",
+    "InnerConfig",
+    "ModelConfig",
+    "OuterConfig",
+    "parse_config",
+]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Frozen):
+    """A tiny decoder-only policy built from a Hugging Face config, with no download."""
+
+    arch: Literal["llama", "qwen2"] = "llama"
+    """Hugging Face architecture family (`LlamaForCausalLM` or `Qwen2ForCausalLM`)."""
+    hidden_size: int = Field(128, ge=8, le=8192)
+    """Width of the residual stream (also the size of every hidden state TOPLOC sees)."""
+    num_layers: int = Field(4, ge=1, le=128)
+    """Number of decoder layers."""
+    num_heads: int = Field(4, ge=1, le=128)
+    """Attention heads; must divide `hidden_size`."""
+    num_kv_heads: int = Field(4, ge=1, le=128)
+    """Key/value heads (grouped-query attention); must divide `num_heads`."""
+    intermediate_size: int = Field(256, ge=8, le=65536)
+    """Width of the MLP."""
+    max_position_embeddings: int = Field(128, ge=8, le=1 << 20)
+    """Longest prompt + completion the model accepts."""
+    rope_theta: float = Field(10000.0, gt=0)
+    """Rotary embedding base."""
+    init_seed: int = Field(0, ge=0, lt=1 << 63)
+    """Seed of the random initialisation (the warm start starts from it)."""
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}")
+        return self
+
+
+class GrpoConfig(_Frozen):
+    """One GRPO inner step: clipped-ratio token-level loss, AdamW."""
+
+    lr: float = Field(1e-4, gt=0, le=1.0)
+    """Inner AdamW learning rate (constant)."""
+    beta1: float = Field(0.9, ge=0, lt=1)
+    """AdamW first-moment decay."""
+    beta2: float = Field(0.999, ge=0, lt=1)
+    """AdamW second-moment decay."""
+    adam_eps: float = Field(1e-8, gt=0)
+    """AdamW epsilon."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW decoupled weight decay."""
+    clip_eps_low: float = Field(0.2, ge=0, lt=1)
+    """Lower clip of the probability ratio (1 - eps)."""
+    clip_eps_high: float = Field(0.2, ge=0)
+    """Upper clip of the probability ratio (1 + eps)."""
+    adv_eps: float = Field(1e-4, gt=0)
+    """Added to the group's reward standard deviation before dividing."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Global gradient-norm clip (None: no clipping)."""
+    temperature: float = Field(1.0, gt=0, le=100)
+    """Sampling temperature; the loss uses log-softmax(logits / temperature) to match it."""
+
+
+class Compression(_Frozen):
+    """How a pseudo-gradient travels: fp32, or int8 with per-row or per-tensor scales."""
+
+    kind: Literal["none", "int8"] = "none"
+    """`none`: raw fp32; `int8`: symmetric int8 with fp32 scales."""
+    granularity: Literal["row", "tensor"] = "row"
+    """For int8: one scale per row (first dimension) or one per tensor."""
+
+
+class InnerConfig(_Frozen):
+    """How a trainer spends a round: H GRPO steps from the round's base (DiLoCo inner loop)."""
+
+    steps: int = Field(32, ge=1, le=100_000)
+    """H, the number of local steps per round."""
+    rollout_every: int = Field(1, ge=1)
+    """Rollouts are regenerated from the current weights at every `rollout_every`-th step."""
+    num_prompts: int = Field(8, ge=1, le=100_000)
+    """P, prompts per rollout batch."""
+    group_size: int = Field(8, ge=2, le=1024)
+    """G, completions per prompt (one GRPO group)."""
+    max_new_tokens: int = Field(8, ge=1, le=100_000)
+    """Generation stops here if no EOS came."""
+    grpo: GrpoConfig = GrpoConfig()
+    """The inner step."""
+    compression: Compression = Compression()
+    """How the pseudo-gradient is encoded."""
+
+
+class OuterConfig(_Frozen):
+    """The validators' aggregation: outer Nesterov step on the work-weighted mean pseudo-gradient."""
+
+    lr: float = Field(1.0, gt=0, le=10)
+    """Outer learning rate (1.0 with momentum 0 is plain averaging)."""
+    momentum: float = Field(0.0, ge=0, lt=1)
+    """Outer Nesterov momentum (0: none, and no momentum is stored in the checkpoint)."""
+
+
+def parse_config(cls: type[_M], data: object) -> _M:
+    """Validate `data` as `cls`, turning pydantic's error into a `ConfigError` with its message."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {cls.__name__}: {exc}") from None

@@ -1,0 +1,131 @@
+"""The DiLoCo inner loop of one trainer in one round: H GRPO steps from the round's base.
+
+    theta_0 = base weights + fresh AdamW state
+    for j in 0..H-1:
+        if j % rollout_every == 0:
+            rollouts <- generate(theta_j, make_requests(task, round, trainer, step=j, P, G))
+        theta_{j+1} = train_step(theta_j, rollouts)        # the rollouts of step j - (j mod rollout_every)
+    delta = base - theta_H                                  (weights only)
+
+Every state theta_0..theta_H is serialized canonically (`trainer.state`) and hashed; the hashes are
+the leaves of the submission's stateRoot. `state_sink(j, bytes)` lets the caller keep the states a
+validator may later ask for (the seed picks them after the commitment).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from trainer.checkpoint import load_weights, model_weights
+from trainer.config import InnerConfig
+from trainer.diloco import pseudo_gradient
+from trainer.envs import Environment
+from trainer.grpo import train_step
+from trainer.rollout import GenerationStats, Rollout, generate, make_requests
+from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash
+
+__all__ = ["InnerResult", "rollout_step", "run_inner_loop", "step_rollouts"]
+
+StateSink = Callable[[int, bytes], None]
+
+
+@dataclass
+class InnerResult:
+    """What a trainer submits for a round (before encoding) and what it measured."""
+
+    rollouts: list[Rollout]
+    """Every rollout generated, in (step, prompt_idx, g) order: the bundle."""
+    state_hashes: list[bytes]
+    """sha256 of theta_0 .. theta_H (H + 1 leaves)."""
+    delta: dict[str, torch.Tensor]
+    """base - theta_H, fp32."""
+    work_units: int
+    """Generated tokens over all rollouts, EOS included."""
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    """One dict per inner step."""
+    generation: GenerationStats = field(default_factory=GenerationStats)
+    """Time spent generating and proving."""
+    train_s: float = 0.0
+    """Time spent in GRPO steps."""
+    state_s: float = 0.0
+    """Time spent serializing and hashing states."""
+
+
+def rollout_step(j: int, rollout_every: int) -> int:
+    """The step whose rollouts inner step j trains on: j - (j mod rollout_every)."""
+    return j - (j % rollout_every)
+
+
+def step_rollouts(rollouts: list[Rollout], j: int, rollout_every: int) -> list[Rollout]:
+    """The rollouts of a bundle that inner step j trains on (what a validator re-executes with)."""
+    source = rollout_step(j, rollout_every)
+    return [r for r in rollouts if r.step == source]
+
+
+def run_inner_loop(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env: Environment,
+    base: Mapping[str, torch.Tensor],
+    cfg: InnerConfig,
+    *,
+    task_id: int,
+    round_: int,
+    trainer: str | bytes,
+    build_proofs: bool = True,
+    state_sink: StateSink | None = None,
+) -> InnerResult:
+    """Run H inner steps of `trainer` from `base` (the model's weights are overwritten)."""
+    load_weights(model, base)
+    optimizer = fresh_optimizer(model, cfg.grpo)
+    result = InnerResult(rollouts=[], state_hashes=[], delta={}, work_units=0)
+
+    def record(j: int) -> None:
+        t0 = time.perf_counter()
+        if state_sink is not None:
+            data = state_bytes(model, optimizer)
+            result.state_hashes.append(state_hash(data))
+            state_sink(j, data)
+        else:
+            result.state_hashes.append(state_digest(model, optimizer))
+        result.state_s += time.perf_counter() - t0
+
+    record(0)
+    current: list[Rollout] = []
+    for j in range(cfg.steps):
+        if j % cfg.rollout_every == 0:
+            requests = make_requests(
+                env,
+                tokenizer,
+                task_id=task_id,
+                round_=round_,
+                trainer=trainer,
+                step=j,
+                num_prompts=cfg.num_prompts,
+                group_size=cfg.group_size,
+            )
+            current = generate(
+                model,
+                tokenizer,
+                env,
+                requests,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.grpo.temperature,
+                build_proofs=build_proofs,
+                stats=result.generation,
+            )
+            result.rollouts.extend(current)
+        t0 = time.perf_counter()
+        metrics = train_step(model, optimizer, current, cfg.grpo)
+        result.train_s += time.perf_counter() - t0
+        metrics["step"] = float(j)
+        result.metrics.append(metrics)
+        record(j + 1)
+    result.delta = pseudo_gradient(base, model_weights(model))
+    result.work_units = sum(r.work_units for r in result.rollouts)
+    return result

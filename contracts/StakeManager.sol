@@ -62,8 +62,11 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         uint256 before = _token.balanceOf(address(this));
         _token.safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = _token.balanceOf(address(this)) - before;
-        if (received != amount) revert TokenTransferShortfall(amount, received);
+        // Same form as TaskEscrow.createTask: a balance that fell during the transfer is a shortfall.
+        uint256 afterwards = _token.balanceOf(address(this));
+        if (afterwards != before + amount) {
+            revert TokenTransferShortfall(amount, afterwards > before ? afterwards - before : 0);
+        }
         _bonds[msg.sender].bonded += SafeCast.toUint128(amount);
         _totalStake += amount;
         emit Staked(msg.sender, amount);

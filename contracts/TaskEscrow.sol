@@ -131,8 +131,12 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         address vault = address(_distributor);
         uint256 before = _token.balanceOf(vault);
         _token.safeTransferFrom(msg.sender, vault, deposit);
-        uint256 received = _token.balanceOf(vault) - before;
-        if (received != deposit) revert TokenTransferShortfall(deposit, received);
+        // A token hook may move funds out of the vault during the transfer (a re-entrant claim): the
+        // balance can then fall below `before`, which is a shortfall too, not an underflow panic.
+        uint256 afterwards = _token.balanceOf(vault);
+        if (afterwards != before + deposit) {
+            revert TokenTransferShortfall(deposit, afterwards > before ? afterwards - before : 0);
+        }
         _distributor.recordDeposit(taskId, msg.sender, deposit);
     }
 

@@ -1,0 +1,1144 @@
+"""Random sequences over the whole protocol surface (a hypothesis `RuleBasedStateMachine` on the real anvil),
+checked against a ghost model that is rebuilt from events alone.
+
+After every transaction the ghost checks that each payment in it is owed (a claim pays the whole credit, a
+withdrawal the whole unbonding amount, a slash at most the allocation, a refund what remains), that every
+token movement into or out of the protocol, or to the burn address, is explained by one of its events, and
+that every credit is explained by a settlement or a refund. After every step it checks the chain's views
+against the ghost and the money invariant: the tokens held by the four contracts equal the total stake +
+the slashes whose burn the token refused (`unburned`) + the escrow of every task (remaining + reserved) +
+the unclaimed credits; every task's deposit equals what it credited plus what it still holds; nobody took
+out more than it put in or was credited; the burn address holds exactly the slashes. Each example ends
+with an auditor's rebuild of all the books from `eth_getLogs`, which must equal the ghost's.
+
+Every example starts from one EVM snapshot (taken after deployment and funding), and the node's clock
+stands still except when a rule moves it, so a run is deterministic (`derandomize=True`, no example
+database) and a transaction runs at the timestamp its pre-flight `eth_call` saw. Reverts are allowed but
+must be one of the custom errors the action can raise (never a Panic, a string or unknown data), and where
+the ghost knows the answer it must be exactly that error.
+
+Speed: transactions go over lean JSON-RPC from the node's unlocked dev accounts (no signing, no web3
+middleware: ~6x faster than `ChainClient.transact` on a loaded 2-core machine); reverts are found by an
+`eth_call` first and decoded by the project's `RevertDecoder`, and views are read in batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, cast
+
+import pytest
+import requests
+from chainworld import CID, STAKE, World, h
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic, function_abi_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from protocol.chain import RevertDecoder
+from protocol.contracts import (
+    BURN_ADDRESS,
+    CancelReason,
+    CreditReason,
+    Deployment,
+    Phase,
+    Role,
+    TaskParams,
+    TaskStatus,
+    ValidatorOutcome,
+    Verdict,
+    verdict_commitment,
+)
+from protocol.errors import ContractRevert
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
+
+# TRUSTRL_INVARIANT_EXAMPLES raises the count for a longer soak run; CI uses the default.
+EXAMPLES = int(os.environ.get("TRUSTRL_INVARIANT_EXAMPLES", "300"))
+STEPS = 12
+INITIATORS = (0, 8)  # account 8 also stakes: an initiator can take part in other tasks
+STAKERS = (1, 2, 3, 4, 5, 6, 7, 8)
+OUTSIDER = 9  # no tokens, no stake: permission checks and permissionless calls
+EVERYONE = tuple(range(OUTSIDER + 1))
+MAX_TASKS = 3
+NO_TASK = 99
+GAS = 5_000_000
+BURN = to_checksum_address(BURN_ADDRESS)
+ANY = "<any outcome>"  # `expect` when the ghost does not predict the outcome of a call
+# How often each action is drawn: the round lifecycle is what most steps should move.
+ACTIONS = {"advance": 6, "settle": 3, "claim": 2, "staking": 3, "join_task": 1, "create_task": 1,
+           "cancel_task": 1, "poke": 1, "warp": 1}  # fmt: skip
+
+# The custom errors each function may revert with; anything else (Panic, Error(string), unknown data,
+# another contract's error) fails the test.
+ALLOWED: dict[str, frozenset[str]] = {
+    name: frozenset(errors)
+    for name, errors in {
+        "stake": (),
+        "requestUnstake": ("ZeroAmount", "InsufficientFreeStake"),
+        "withdraw": ("NothingToWithdraw", "StillUnbonding"),
+        "allocate": ("ZeroAmount", "InsufficientFreeStake"),
+        "deallocate": ("ZeroAmount", "InsufficientAllocation", "AllocationLocked"),
+        "createTask": (),
+        "cancelTask": ("UnknownTask", "TaskNotActive", "NotInitiator", "TaskAlreadyStarted"),
+        "joinTask": (
+            "InvalidRole", "UnknownTask", "TaskNotActive", "AlreadyJoined", "NoRoundsLeft", "StakeTooLow",
+            "TooManyTrainers", "TooManyValidators",
+        ),
+        "submitWork": (
+            "InvalidWorkUnits", "UnknownTask", "TaskNotActive", "WrongRound", "SubmitPhaseNotOpen",
+            "NotTrainer", "AlreadySubmitted", "StakeTooLow",
+        ),
+        "drawSeed": (
+            "UnknownTask", "TaskNotActive", "SeedAlreadyDrawn", "NoSubmissions", "SubmitPhaseOpen",
+            "SeedTooEarly",
+        ),
+        "finalizeRound": (
+            "UnknownTask", "TaskNotActive", "SubmitPhaseOpen", "SeedNotDrawn", "VotingNotClosed",
+        ),
+        "settleSubmission": (
+            "UnknownTask", "RoundNotFinalized", "UnknownSubmission", "SubmissionAlreadySettled",
+        ),
+        "settleValidator": ("UnknownTask", "RoundNotFinalized", "ValidatorAlreadySettled", "NotExpected"),
+        "commitVerdicts": (
+            "ZeroHash", "VotingNotOpen", "CommitPhaseClosed", "NotValidator", "AlreadyCommitted",
+        ),
+        "revealVerdicts": (
+            "VotingNotOpen", "RevealPhaseNotOpen", "NotCommitted", "AlreadyRevealed", "CommitmentMismatch",
+            "StakeTooLow", "MalformedVerdicts",
+        ),
+        "voteModel": ("ZeroHash", "VotingNotOpen", "VotePhaseNotOpen", "NotRevealed", "AlreadyVoted"),
+        "claim": ("NothingToClaim",),
+        "flushBurn": ("NothingToBurn", "BurnRefused"),
+    }.items()
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- lean JSON-RPC
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decoded log: the event's name, its arguments, and its transaction."""
+
+    name: str
+    args: dict[str, Any]
+    tx: str
+
+
+def _types(inputs: Iterable[dict[str, Any]]) -> list[str]:
+    return [collapse_if_tuple(dict(i)) for i in inputs]
+
+
+def _value(abi_type: str, value: Any) -> Any:
+    return to_checksum_address(value) if abi_type == "address" else value
+
+
+class Node:
+    """The deployment over plain JSON-RPC: calldata and events encoded with eth-abi from the compiled ABIs,
+    transactions from the node's unlocked dev accounts, reverts decoded by the project's decoder."""
+
+    def __init__(self, url: str, deployment: Deployment, decoder: RevertDecoder) -> None:
+        self._url = url
+        self._session = requests.Session()
+        self._session.trust_env = False  # loopback: no proxy lookups
+        self._decoder = decoder
+        self.address = {role: c.address for role, c in deployment.contracts().items()}
+        self._functions: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        self._events: dict[tuple[str, str], tuple[str, list[tuple[str, str, bool]]]] = {}
+        for role, contract in deployment.contracts().items():
+            address = contract.address.lower()
+            for entry in cast(list[dict[str, Any]], contract.abi):
+                if entry.get("type") == "function":
+                    selector = "0x" + function_abi_to_4byte_selector(cast(Any, entry)).hex()
+                    self._functions[(role, entry["name"])] = (selector, _types(entry["inputs"]))
+                elif entry.get("type") == "event" and not entry.get("anonymous"):
+                    topic = "0x" + event_abi_to_log_topic(cast(Any, entry)).hex()
+                    fields = [
+                        (i["name"], collapse_if_tuple(dict(i)), bool(i["indexed"])) for i in entry["inputs"]
+                    ]
+                    self._events[(address, topic)] = (entry["name"], fields)
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        response = self._session.post(
+            self._url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30
+        ).json()
+        assert "error" not in response, f"{method} failed: {response['error']}"
+        return response["result"]
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        responses = sorted(
+            self._session.post(self._url, json=payload, timeout=30).json(), key=lambda r: r["id"]
+        )
+        for response in responses:
+            assert "error" not in response, f"{calls[response['id']]} failed: {response['error']}"
+        return [r["result"] for r in responses]
+
+    def calldata(self, role: str, fn: str, *args: Any) -> str:
+        selector, types = self._functions[(role, fn)]
+        return selector + abi_encode(types, list(args)).hex()
+
+    def views(self, calls: Sequence[tuple[str, str, tuple[Any, ...]]]) -> list[list[int]]:
+        """`(role, function, args)` views in one batch, each result as 32-byte words."""
+        results = self.batch(
+            [("eth_call", [{"to": self.address[r], "data": self.calldata(r, fn, *args)}, "latest"])
+             for r, fn, args in calls]
+        )  # fmt: skip
+        return [[int(raw[i : i + 64], 16) for i in range(2, len(raw), 64)] for raw in results]
+
+    def transact(self, sender: str, role: str, fn: str, *args: Any) -> list[Event]:
+        """Send a transaction and return its events; a revert raises `ContractRevert` (found by an
+        `eth_call` on the latest block first, so nothing is mined)."""
+        tx = {
+            "from": sender,
+            "to": self.address[role],
+            "data": self.calldata(role, fn, *args),
+            "gas": hex(GAS),
+        }
+        response = self._session.post(
+            self._url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [tx, "latest"]},
+            timeout=30,
+        ).json()
+        if "error" in response:
+            data = response["error"].get("data")
+            assert isinstance(data, str), f"{fn}: no revert data in {response['error']}"
+            raise self._decoder.decode(bytes.fromhex(data[2:]))
+        tx_hash = self.rpc("eth_sendTransaction", tx)
+        receipt = None
+        while receipt is None:
+            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
+        assert receipt["status"] == "0x1", f"{fn} passed eth_call but failed when mined: {receipt}"
+        return self.decode(receipt["logs"])
+
+    def decode(self, logs: Iterable[dict[str, Any]]) -> list[Event]:
+        out = []
+        for log in logs:
+            key = (log["address"].lower(), log["topics"][0])
+            assert key in self._events, f"a log nobody declared: {log}"
+            name, fields = self._events[key]
+            topics = iter(log["topics"][1:])
+            plain = [(n, t) for n, t, indexed in fields if not indexed]
+            values = dict(
+                zip([n for n, _ in plain], abi_decode([t for _, t in plain], bytes.fromhex(log["data"][2:])),
+                    strict=True)
+            )  # fmt: skip
+            args = {
+                n: _value(t, abi_decode([t], bytes.fromhex(next(topics)[2:]))[0] if indexed else values[n])
+                for n, t, indexed in fields
+            }
+            out.append(Event(name, args, log["transactionHash"]))
+        return out
+
+    def logs(self, from_block: int) -> list[Event]:
+        """Every event of the deployment from `from_block` on, in chain order (`eth_getLogs`)."""
+        logs = self.rpc("eth_getLogs", {"fromBlock": hex(from_block), "toBlock": "latest",
+                                        "address": list(self.address.values())})  # fmt: skip
+        return self.decode(
+            sorted(logs, key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
+        )
+
+    def head(self) -> tuple[int, int]:
+        """(number, timestamp) of the latest block."""
+        block = self.rpc("eth_getBlockByNumber", "latest", False)
+        return int(block["number"], 16), int(block["timestamp"], 16)
+
+    def mine(self, blocks: int) -> None:
+        self.rpc("anvil_mine", hex(blocks))
+
+    def warp_to(self, timestamp: int) -> None:
+        """Mine a block at `timestamp` if that is in the future (the clock then stands there)."""
+        if timestamp > self.head()[1]:
+            self.rpc("evm_setNextBlockTimestamp", timestamp)
+            self.mine(1)
+
+
+# ---------------------------------------------------------------------------- ghost model
+
+
+def _add(book: dict[Any, int], key: Any, amount: int) -> None:
+    book[key] = book.get(key, 0) + amount
+
+
+def _by_tx(events: Sequence[Event]) -> Iterable[list[Event]]:
+    group: list[Event] = []
+    for e in events:
+        if group and e.tx != group[0].tx:
+            yield group
+            group = []
+        group.append(e)
+    if group:
+        yield group
+
+
+@dataclass
+class Ghost:
+    """Every balance of the deployment, rebuilt from events only (what an auditor can see)."""
+
+    addresses: dict[str, str]  # role -> address
+    tokens: dict[str, int] = field(default_factory=dict)  # token balances, from Transfer events
+    bonded: dict[str, int] = field(default_factory=dict)
+    allocated: dict[str, int] = field(default_factory=dict)
+    unbonding: dict[str, int] = field(default_factory=dict)
+    release: dict[str, int] = field(default_factory=dict)
+    allocations: dict[tuple[str, int], int] = field(default_factory=dict)
+    staked: dict[str, int] = field(default_factory=dict)  # cumulative, per staker
+    withdrawn: dict[str, int] = field(default_factory=dict)
+    slashed: dict[str, int] = field(default_factory=dict)
+    deposited: dict[str, int] = field(default_factory=dict)  # task deposits, per initiator
+    credits: dict[str, int] = field(default_factory=dict)  # unclaimed
+    credited: dict[str, int] = field(default_factory=dict)  # cumulative
+    claimed: dict[str, int] = field(default_factory=dict)
+    escrowed: int = 0
+    deposits: dict[int, int] = field(default_factory=dict)  # per task
+    task_credited: dict[int, int] = field(default_factory=dict)
+    funds: dict[int, tuple[int, int]] = field(default_factory=dict)  # (remaining, reserved)
+    initiators: dict[int, str] = field(default_factory=dict)
+    ended: set[int] = field(default_factory=set)
+    burned: int = 0  # slashes that reached the burn address
+    unburned: int = 0  # slashes the StakeManager still holds because the token refused the burn
+
+    @classmethod
+    def from_events(cls, addresses: dict[str, str], events: Sequence[Event]) -> Ghost:
+        ghost = cls(addresses)
+        for tx_events in _by_tx(events):
+            ghost.apply(tx_events)
+        return ghost
+
+    def apply(self, events: Sequence[Event]) -> None:
+        """Apply one transaction's events, checking that every payment in it is owed and that the token
+        movements touching the protocol are exactly the ones its events explain."""
+        sm, rd = self.addresses["stake_manager"], self.addresses["reward_distributor"]
+        protocol = {sm, rd, self.addresses["task_escrow"], self.addresses["attestation_registry"], BURN}
+        moved: Counter[tuple[str, str, int]] = Counter()
+        explained: Counter[tuple[str, str, int]] = Counter()
+        credits_due: Counter[tuple[str, int, int, int]] = Counter()
+        credits_made: Counter[tuple[str, int, int, int]] = Counter()
+        for e in events:
+            a = e.args
+            if e.name == "Transfer":
+                source, to, value = a["from"], a["to"], a["value"]
+                _add(self.tokens, source, -value)
+                _add(self.tokens, to, value)
+                if source in protocol or to in protocol:
+                    moved[(source, to, value)] += 1
+            elif e.name == "Staked":
+                explained[(a["staker"], sm, a["amount"])] += 1
+                _add(self.bonded, a["staker"], a["amount"])
+                _add(self.staked, a["staker"], a["amount"])
+            elif e.name == "UnstakeRequested":
+                free = self.bonded.get(a["staker"], 0) - self.allocated.get(a["staker"], 0)
+                assert 0 < a["amount"] <= free, f"unstaked {a['amount']} of {free} free: {e}"
+                _add(self.bonded, a["staker"], -a["amount"])
+                _add(self.unbonding, a["staker"], a["amount"])
+                self.release[a["staker"]] = a["releaseTime"]
+            elif e.name == "Withdrawn":
+                owed = self.unbonding.get(a["staker"], 0)
+                assert a["amount"] == owed > 0, f"withdrew {a['amount']}, {owed} was unbonding"
+                explained[(sm, a["staker"], a["amount"])] += 1
+                self.unbonding[a["staker"]] = 0
+                self.release[a["staker"]] = 0
+                _add(self.withdrawn, a["staker"], a["amount"])
+            elif e.name in ("Allocated", "Deallocated", "Slashed"):
+                key = (a["staker"], a["taskId"])
+                sign = 1 if e.name == "Allocated" else -1
+                if sign < 0:
+                    held = self.allocations.get(key, 0)
+                    assert 0 < a["amount"] <= held, f"{e.name} {a['amount']} of an allocation of {held}"
+                _add(self.allocations, key, sign * a["amount"])
+                _add(self.allocated, a["staker"], sign * a["amount"])
+                if e.name == "Slashed":
+                    _add(self.bonded, a["staker"], -a["amount"])
+                    _add(self.slashed, a["staker"], a["amount"])
+                    self.burned += a["amount"]
+                    explained[(sm, BURN, a["amount"])] += 1
+            elif e.name == "BurnDeferred":  # the token refused the burn of the slash just emitted
+                explained[(sm, BURN, a["amount"])] -= 1
+                self.burned -= a["amount"]
+                self.unburned += a["amount"]
+                assert a["unburned"] == self.unburned, e
+            elif e.name == "BurnFlushed":
+                assert a["amount"] == self.unburned > 0, f"flushed {a['amount']} of {self.unburned} unburned"
+                explained[(sm, BURN, a["amount"])] += 1
+                self.burned += a["amount"]
+                self.unburned = 0
+            elif e.name == "Deposited":
+                explained[(a["from"], rd, a["amount"])] += 1
+                assert self.deposits.get(a["taskId"]) == a["amount"], "deposit differs from TaskCreated"
+                self.escrowed += a["amount"]
+                _add(self.deposited, a["from"], a["amount"])
+            elif e.name == "Credited":
+                assert 0 < a["amount"] <= self.escrowed, f"credit {a['amount']} of {self.escrowed} escrowed"
+                credits_made[(a["account"], a["taskId"], a["amount"], a["reason"])] += 1
+                self.escrowed -= a["amount"]
+                _add(self.credits, a["account"], a["amount"])
+                _add(self.credited, a["account"], a["amount"])
+                _add(self.task_credited, a["taskId"], a["amount"])
+            elif e.name == "Claimed":
+                owed = self.credits.get(a["account"], 0)
+                assert a["amount"] == owed > 0, f"claimed {a['amount']}, {owed} was credited"
+                explained[(rd, a["account"], a["amount"])] += 1
+                self.credits[a["account"]] = 0
+                _add(self.claimed, a["account"], a["amount"])
+            elif e.name == "TaskCreated":
+                self.deposits[a["taskId"]] = a["deposit"]
+                self.funds[a["taskId"]] = (a["deposit"], 0)
+                self.initiators[a["taskId"]] = a["initiator"]
+            elif e.name == "RoundFinalized":
+                paid = a["budget"] - a["carry"]
+                assert paid == a["rate"] * a["acceptedWork"] + a["validatorShare"] * a["revealed"], e
+                self._move(a["taskId"], -paid, paid)
+            elif e.name == "SubmissionSettled":
+                self._move(a["taskId"], 0, -a["reward"])
+                if a["reward"]:
+                    credits_due[(a["trainer"], a["taskId"], a["reward"], CreditReason.TRAINER_REWARD)] += 1
+            elif e.name == "ValidatorSettled" and a["outcome"] != ValidatorOutcome.SLASHED:
+                task_id, amount = a["taskId"], a["amount"]
+                back = (
+                    amount if a["outcome"] == ValidatorOutcome.FORFEITED and task_id not in self.ended else 0
+                )
+                self._move(task_id, back, -amount)
+                if amount and a["outcome"] == ValidatorOutcome.REWARDED:
+                    credits_due[(a["validator"], task_id, amount, CreditReason.VALIDATOR_REWARD)] += 1
+                elif amount and not back:
+                    credits_due[(self.initiators[task_id], task_id, amount, CreditReason.REFUND)] += 1
+            elif e.name in ("TaskCompleted", "TaskCancelled"):
+                self.ended.add(a["taskId"])
+            elif e.name == "Refunded":
+                remaining, _ = self.funds[a["taskId"]]
+                assert a["amount"] == remaining > 0, f"refunded {a['amount']} of {remaining} remaining"
+                self._move(a["taskId"], -a["amount"], 0)
+                credits_due[(a["initiator"], a["taskId"], a["amount"], CreditReason.REFUND)] += 1
+        assert moved == explained, f"token movements {dict(moved)}, but the events explain {dict(explained)}"
+        assert credits_made == credits_due, (
+            f"credits {dict(credits_made)}, settlements say {dict(credits_due)}"
+        )
+
+    def _move(self, task_id: int, remaining: int, reserved: int) -> None:
+        r, s = self.funds[task_id]
+        r, s = r + remaining, s + reserved
+        assert min(r, s) >= 0, f"task {task_id}'s escrow went negative: remaining {r}, reserved {s}"
+        self.funds[task_id] = (r, s)
+
+    def net_paid_in(self, account: str) -> int:
+        """Tokens `account` put into the protocol (stakes, task deposits) minus what it took out."""
+        paid_in = self.staked.get(account, 0) + self.deposited.get(account, 0)
+        return paid_in - self.withdrawn.get(account, 0) - self.claimed.get(account, 0)
+
+    def outside(self, accounts: Iterable[str]) -> dict[str, int]:
+        """What each account would hold had it never dealt with the protocol (and the burn address
+        without its slashes)."""
+        held = {a: self.tokens.get(a, 0) + self.net_paid_in(a) for a in accounts}
+        return {**held, BURN: self.tokens.get(BURN, 0) - self.burned}
+
+    def check_owed(self, accounts: Iterable[str], outside: dict[str, int]) -> None:
+        """Nobody took out more than it put in or was credited; every account's token balance moved only
+        by its payments to and from the protocol; the burn address holds exactly the slashes; every task's
+        deposit is what it credited plus what it still holds."""
+        for a in accounts:
+            withdrawn, claimed = self.withdrawn.get(a, 0), self.claimed.get(a, 0)
+            assert withdrawn <= self.staked.get(a, 0) - self.slashed.get(a, 0), f"{a} withdrew {withdrawn}"
+            assert claimed <= self.credited.get(a, 0), f"{a} claimed {claimed}"
+            assert self.tokens.get(a, 0) == outside[a] - self.net_paid_in(a), a
+        assert self.tokens.get(BURN, 0) == outside[BURN] + self.burned
+        for task_id, deposit in self.deposits.items():
+            remaining, reserved = self.funds[task_id]
+            assert deposit == self.task_credited.get(task_id, 0) + remaining + reserved, task_id
+
+
+# ---------------------------------------------------------------------------- workflow model
+
+
+@dataclass
+class RoundModel:
+    """What the machine knows of one round, from events, to choose its next actions."""
+
+    submitters: list[str] = field(default_factory=list)
+    ballot: bool = False
+    truth: list[int] | None = None
+    committed: set[str] = field(default_factory=set)
+    revealed: set[str] = field(default_factory=set)
+    voted: set[str] = field(default_factory=set)
+    stuck: set[str] = field(default_factory=set)  # committed what they cannot reveal
+    settled_submissions: set[int] = field(default_factory=set)
+    settled_validators: set[str] = field(default_factory=set)
+
+
+@dataclass
+class TaskModel:
+    task_id: int
+    initiator: str
+    params: TaskParams
+    trainers: dict[str, int] = field(default_factory=dict)  # address -> first round
+    validators: dict[str, int] = field(default_factory=dict)
+    rounds: dict[int, RoundModel] = field(default_factory=dict)
+    finalized: int = 0  # rounds finalised
+
+    def round(self, r: int) -> RoundModel:
+        return self.rounds.setdefault(r, RoundModel())
+
+    def apply(self, e: Event) -> None:
+        a = e.args
+        if e.name == "Joined":
+            (self.trainers if a["role"] == Role.TRAINER else self.validators)[a["account"]] = a["fromRound"]
+        elif e.name == "WorkSubmitted":
+            rm = self.round(a["round"])
+            assert a["index"] == len(rm.submitters)
+            rm.submitters.append(a["trainer"])
+        elif e.name == "SeedDrawn":
+            self.round(a["round"]).ballot = True
+        elif e.name == "VerdictsCommitted":
+            self.round(a["round"]).committed.add(a["validator"])
+        elif e.name == "VerdictsRevealed":
+            self.round(a["round"]).revealed.add(a["validator"])
+        elif e.name == "ModelVoted":
+            self.round(a["round"]).voted.add(a["validator"])
+        elif e.name == "RoundFinalized":
+            assert a["round"] == self.finalized
+            self.finalized += 1
+        elif e.name == "SubmissionSettled":
+            self.round(a["round"]).settled_submissions.add(a["index"])
+        elif e.name == "ValidatorSettled":
+            self.round(a["round"]).settled_validators.add(a["validator"])
+
+
+# ---------------------------------------------------------------------------- the harness
+
+
+@dataclass
+class Harness:
+    """What every example shares: the node, the snapshot to start from, the ghost at that snapshot,
+    and statistics over the whole run."""
+
+    world: World
+    node: Node
+    people: list[str]
+    snapshot: str
+    ghost: Ghost
+    outside: dict[str, int]  # token balances net of all dealings with the protocol
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        assert self.node.rpc("evm_revert", self.snapshot)  # anvil consumes the id: take a new one
+        self.snapshot = self.node.rpc("evm_snapshot")
+
+    def rebuild(self) -> Ghost:
+        """The books rebuilt from `eth_getLogs` over the whole deployment (the auditor's view)."""
+        return Ghost.from_events(self.ghost.addresses, self.node.logs(self.world.deployment.block))
+
+
+def word_is_malformed(word: int, n: int) -> bool:
+    """Whether a verdict vector lacks a verdict below `n` or has bits set above."""
+    return word >> (2 * n) != 0 or any((word >> (2 * i)) & 3 == 0 for i in range(n))
+
+
+def work_units() -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([1, 7, 1_000, 2**32 - 1]), st.integers(1, 10**6))
+
+
+def task_params(data: st.DataObject, now: int) -> TaskParams:
+    """Random parameters within the contract's valid ranges. Phases cost no wall time (the clock jumps to
+    a deadline); the ballot's are long so that other tasks' deadlines do not often skip them."""
+    max_validators = data.draw(st.integers(1, 5), label="maxValidators")
+    bps = st.one_of(st.sampled_from([0, 1, 3_333, 5_000, 10_000]), st.integers(0, 10_000))
+    stake = st.sampled_from([0, 1, STAKE // 20, STAKE // 8])
+    return TaskParams(
+        spec_hash=h("spec", now),
+        spec_cid=CID,
+        initial_model_hash=h("model", "initial"),
+        initial_model_cid=CID,
+        num_rounds=data.draw(st.integers(1, 3), label="numRounds"),
+        reward_per_round=data.draw(
+            st.one_of(st.sampled_from([1, 3, 10**6 + 1, 10**18]), st.integers(1, 10**18)), label="reward"
+        ),
+        validator_share_bps=data.draw(bps, label="validatorShareBps"),
+        min_trainer_stake=data.draw(stake, label="minTrainerStake"),
+        min_validator_stake=data.draw(stake, label="minValidatorStake"),
+        quorum=data.draw(st.integers(1, min(max_validators, 2)), label="quorum"),
+        max_trainers=data.draw(st.integers(1, 4), label="maxTrainers"),
+        max_validators=max_validators,
+        submit_duration=data.draw(st.integers(30, 600), label="submitDuration"),
+        commit_duration=data.draw(st.integers(200, 2_000), label="commitDuration"),
+        reveal_duration=data.draw(st.integers(200, 2_000), label="revealDuration"),
+        vote_duration=data.draw(st.integers(200, 2_000), label="voteDuration"),
+        seed_delay=data.draw(st.integers(1, 4), label="seedDelay"),
+        sample_rollouts=4,
+        sample_steps=2,
+        trainer_slash_bps=data.draw(bps, label="trainerSlashBps"),
+        validator_slash_bps=data.draw(bps, label="validatorSlashBps"),
+        max_empty_rounds=data.draw(st.integers(0, 2), label="maxEmptyRounds"),
+        start_time=now + data.draw(st.integers(2, 120), label="startDelay"),
+    )
+
+
+# ---------------------------------------------------------------------------- the state machine
+
+
+class ProtocolMachine(RuleBasedStateMachine):
+    """Eight stakers (trainers, validators), two initiators and an outsider acting at random."""
+
+    harness: ClassVar[Harness]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.h = self.harness
+        self.h.reset()
+        self.node = self.h.node
+        self.people = self.h.people
+        self.ghost = copy.deepcopy(self.h.ghost)
+        self.tasks: dict[int, TaskModel] = {}
+        self.salts: dict[tuple[int, int, str], tuple[int, bytes]] = {}
+
+    # ------------------------------------------------------------ plumbing
+    def send(self, who: str, role: str, fn: str, *args: Any, expect: str | None = ANY) -> list[Event] | None:
+        """Send `fn` from `who`; a revert must be one of the function's custom errors (exactly `expect`
+        when given). The events of a success go to the ghost (which checks them) and the workflow model."""
+        try:
+            events = self.node.transact(who, role, fn, *args)
+        except ContractRevert as exc:
+            reverted: ContractRevert | None = exc
+        else:
+            reverted = None
+        if reverted is not None:
+            assert reverted.error in ALLOWED[fn], f"{fn}{args} from {who}: unexpected revert {reverted}"
+            assert expect in (ANY, reverted.error), (
+                f"{fn}{args} from {who}: expected {expect}, got {reverted}"
+            )
+            self.h.stats[f"revert {fn} {reverted.error}"] += 1
+            return None
+        assert expect in (ANY, None), f"{fn}{args} from {who} succeeded, expected {expect}"
+        self.ghost.apply(events)
+        stats = self.h.stats
+        stats[f"ok {fn}"] += 1
+        for e in events:
+            task_id = e.args.get("taskId")
+            if task_id in self.tasks:
+                self.tasks[task_id].apply(e)
+            stats[f"event {e.name}"] += 1
+            if e.name == "SubmissionSettled":
+                stats[f"settled submission {Verdict(e.args['decision']).name}"] += 1
+                stats["slashed trainer"] += e.args["slashed"] > 0
+            elif e.name == "ValidatorSettled":
+                stats[f"settled validator {ValidatorOutcome(e.args['outcome']).name}"] += 1
+            elif e.name == "TaskCancelled":
+                stats[f"cancelled {CancelReason(e.args['reason']).name}"] += 1
+        return events
+
+    def now(self) -> int:
+        return self.node.head()[1]
+
+    def who(self, data: st.DataObject, indices: Sequence[int], label: str) -> str:
+        return self.people[data.draw(st.sampled_from(indices), label=label)]
+
+    def task(self, data: st.DataObject) -> TaskModel:
+        return self.tasks[data.draw(st.sampled_from(sorted(self.tasks)), label="task")]
+
+    def free(self, staker: str) -> int:
+        return self.ghost.bonded.get(staker, 0) - self.ghost.allocated.get(staker, 0)
+
+    # ------------------------------------------------------------ tasks and stakes
+    def create(self, data: st.DataObject) -> TaskModel:
+        initiator = self.who(data, INITIATORS, "initiator")
+        params = task_params(data, self.now())
+        events = self.send(initiator, "task_escrow", "createTask", params.as_tuple(), expect=None)
+        assert events is not None
+        (created,) = [e for e in events if e.name == "TaskCreated"]
+        task = TaskModel(created.args["taskId"], initiator, params)
+        self.tasks[task.task_id] = task
+        return task
+
+    def join(self, task_id: int, who: str, role: Role, allocation: int) -> None:
+        if allocation:
+            expect = "InsufficientFreeStake" if allocation > self.free(who) else None
+            self.send(who, "stake_manager", "allocate", task_id, allocation, expect=expect)
+        self.send(
+            who, "task_escrow", "joinTask", task_id, int(role), expect="InvalidRole" if not role else ANY
+        )
+
+    @initialize(data=st.data())
+    def open_task(self, data: st.DataObject) -> None:
+        """Every example starts with one task joined by some of the stakers."""
+        task = self.create(data)
+        order = data.draw(st.permutations(STAKERS), label="join order")
+        trainers = data.draw(st.integers(1, 3), label="trainers")
+        validators = data.draw(st.integers(1, 4), label="validators")
+        p = task.params
+        for index in order[:trainers]:
+            self.join(task.task_id, self.people[index], Role.TRAINER, max(p.min_trainer_stake, STAKE // 10))
+        for index in order[trainers : trainers + validators]:
+            self.join(
+                task.task_id, self.people[index], Role.VALIDATOR, max(p.min_validator_stake, STAKE // 10)
+            )
+
+    def cancel_task(self, data: st.DataObject) -> None:
+        """The initiator (or someone else) cancels a task: only before its start."""
+        task = self.task(data)
+        who = (
+            task.initiator
+            if data.draw(st.integers(0, 4), label="by the initiator")
+            else self.people[OUTSIDER]
+        )
+        expect = (
+            "TaskNotActive" if task.task_id in self.ghost.ended
+            else "NotInitiator" if who != task.initiator
+            else "TaskAlreadyStarted" if self.now() >= task.params.start_time
+            else None
+        )  # fmt: skip
+        self.send(who, "task_escrow", "cancelTask", task.task_id, expect=expect)
+
+    @rule(data=st.data())
+    def act(self, data: st.DataObject) -> None:
+        """One step: an action drawn with the weights of ACTIONS among those that can apply now. (One rule
+        that draws the action, because hypothesis picks among many rules far from evenly.)"""
+        finalized = any(t.finalized for t in self.tasks.values())
+        usable = {
+            "create_task": len(self.tasks) < MAX_TASKS,
+            "join_task": bool(self.tasks),
+            "cancel_task": bool(self.tasks),
+            "advance": bool(self.tasks),
+            "settle": finalized,
+        }
+        names = [name for name, weight in ACTIONS.items() if usable.get(name, True) for _ in range(weight)]
+        name = data.draw(st.sampled_from(names), label="action")
+        self.h.stats[f"action {name}"] += 1
+        getattr(self, name)(data)
+
+    def create_task(self, data: st.DataObject) -> None:
+        self.create(data)
+
+    def join_task(self, data: st.DataObject) -> None:
+        task = self.task(data)
+        who = self.who(data, STAKERS, "joiner")
+        role = data.draw(st.sampled_from([Role.TRAINER, Role.VALIDATOR, Role.NONE]), label="role")
+        minimum = task.params.min_trainer_stake if role == Role.TRAINER else task.params.min_validator_stake
+        choices = sorted({0, max(0, minimum - 1), minimum, STAKE // 10})
+        self.join(task.task_id, who, role, data.draw(st.sampled_from(choices), label="allocation"))
+
+    def staking(self, data: st.DataObject) -> None:
+        """Stake, request an unstake, withdraw (before or after the unbonding period), allocate or
+        deallocate, with the errors the ghost predicts."""
+        g = self.ghost
+        unbonding = [self.people[i] for i in STAKERS if g.unbonding.get(self.people[i], 0)]
+        choices = ["stake", "requestUnstake", "requestUnstake", "withdraw", "allocate", "deallocate"]
+        action = data.draw(st.sampled_from(choices + ["withdraw"] * 4 * bool(unbonding)), label="staking")
+        held = sorted(key for key, amount in g.allocations.items() if amount)
+        task_id = NO_TASK
+        if action == "withdraw" and unbonding and data.draw(st.integers(0, 4), label="one who unbonds"):
+            who = data.draw(st.sampled_from(unbonding), label="staker")
+        elif action == "deallocate" and held and data.draw(st.integers(0, 4), label="one who holds"):
+            who, task_id = data.draw(st.sampled_from(held), label="allocation")
+        else:
+            who = self.who(data, STAKERS, "staker")
+            task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+        free = self.free(who)
+        if action == "stake":
+            amount = data.draw(st.one_of(st.just(1), st.integers(1, STAKE)), label="amount")
+            self.send(who, "stake_manager", "stake", amount, expect=None)
+        elif action == "requestUnstake":
+            amount = data.draw(st.sampled_from([0, 1, free // 2, free, free + 1]), label="amount")
+            expect = "ZeroAmount" if amount == 0 else "InsufficientFreeStake" if amount > free else None
+            self.send(who, "stake_manager", "requestUnstake", amount, expect=expect)
+        elif action == "withdraw":
+            owed, release = g.unbonding.get(who, 0), g.release.get(who, 0)
+            if data.draw(st.integers(0, 2), label="wait for the release") and owed:
+                self.node.warp_to(release)
+            expect = "NothingToWithdraw" if not owed else "StillUnbonding" if self.now() < release else None
+            self.send(who, "stake_manager", "withdraw", expect=expect)
+        else:
+            allocation = g.allocations.get((who, task_id), 0)
+            if action == "allocate":
+                amount = data.draw(st.sampled_from([0, 1, STAKE // 10, free + 1]), label="amount")
+                expect = "ZeroAmount" if amount == 0 else "InsufficientFreeStake" if amount > free else None
+            else:
+                amount = data.draw(st.sampled_from([0, 1, allocation, allocation + 1]), label="amount")
+                expect = (
+                    "ZeroAmount" if amount == 0
+                    else "InsufficientAllocation" if amount > allocation
+                    else ANY  # AllocationLocked, or not
+                )  # fmt: skip
+            self.send(who, "stake_manager", action, task_id, amount, expect=expect)
+
+    def claim(self, data: st.DataObject) -> None:
+        owed = [a for a in self.people if self.ghost.credits.get(a, 0)]
+        if data.draw(st.integers(0, 4), label="one who is owed") and owed:
+            who = data.draw(st.sampled_from(owed), label="claimer")
+        else:
+            who = self.who(data, EVERYONE, "claimer")
+        expect = None if self.ghost.credits.get(who, 0) else "NothingToClaim"
+        self.send(who, "reward_distributor", "claim", expect=expect)
+
+    def warp(self, data: st.DataObject) -> None:
+        seconds = data.draw(st.sampled_from([1, 15, 60, 250, 250, 1_000, 3_700]), label="seconds")
+        self.node.warp_to(self.now() + seconds)
+
+    # ------------------------------------------------------------ rounds
+    def advance(self, data: st.DataObject) -> None:
+        """Take a task (most often one still active) through one to eight phases of its rounds, with random
+        choices in each."""
+        active = sorted(set(self.tasks) - self.ghost.ended)
+        if data.draw(st.integers(0, 4), label="an active task") and active:
+            task = self.tasks[data.draw(st.sampled_from(active), label="task")]
+        else:
+            task = self.task(data)
+        for _ in range(data.draw(st.integers(1, 8), label="phases")):
+            if not self.step_round(task, data):
+                break
+
+    def step_round(self, task: TaskModel, data: st.DataObject) -> bool:
+        """One phase of the task's current round; False once the task has ended."""
+        task_id, anyone = task.task_id, self.people[OUTSIDER]
+        (state,), (number, now) = (
+            self.node.views([("task_escrow", "taskState", (task_id,))]),
+            self.node.head(),
+        )
+        r, round_start, submit_end, submissions, seed_block, seed_drawn, status = state[:7]
+        if status != TaskStatus.ACTIVE:
+            return False
+        rm = task.round(r)
+        if not seed_drawn and seed_block == 0:
+            if now < round_start:
+                self.node.warp_to(round_start)
+            elif now < submit_end:
+                pending = [a for a, first in task.trainers.items() if first <= r and a not in rm.submitters]
+                if pending and data.draw(st.integers(0, 9), label="submit now") > 0:
+                    for trainer in self.some(pending, data):
+                        self.submit(task_id, r, trainer, data)
+                else:
+                    self.node.warp_to(submit_end)
+            elif submissions == 0:
+                self.send(anyone, "task_escrow", "finalizeRound", task_id, expect=None)
+            else:
+                self.send(anyone, "task_escrow", "drawSeed", task_id, expect=None)  # arms the seed
+            return True
+        if not seed_drawn:
+            # The pre-flight eth_call runs on the latest block: mine until it is past the seed block.
+            lag = seed_block - number + 1
+            how = data.draw(
+                st.sampled_from(["on time"] * 9 + ["late", "too early", "stale"]), label="seed"
+            )  # a stale seed costs 257 blocks (~0.25 s of mining): rare
+            if how == "too early" and lag >= 1:
+                self.send(anyone, "task_escrow", "drawSeed", task_id, expect="SeedTooEarly")
+                return True
+            mined = {"late": lag + 5, "stale": lag + 257}.get(how, lag)
+            if mined > 0:
+                self.node.mine(mined)
+            self.send(anyone, "task_escrow", "drawSeed", task_id, expect=None)  # draws, or re-arms if stale
+            self.h.stats[f"seed {how}"] += 1
+            return True
+        ballot, (phase,) = self.node.views(
+            [
+                ("attestation_registry", "ballotOf", (task_id, r)),
+                ("attestation_registry", "phaseOf", (task_id, r)),
+            ]
+        )
+        commit_end, reveal_end, vote_end, n = ballot[:4]
+        if phase == Phase.COMMIT:
+            pending = [v for v, first in task.validators.items() if first <= r and v not in rm.committed]
+            if pending and data.draw(st.integers(0, 9), label="commit now") > 0:
+                for validator in self.some(pending, data):
+                    self.commit(task, r, n, validator, data)
+            else:
+                self.node.warp_to(commit_end)
+        elif phase == Phase.REVEAL:
+            pending = sorted(rm.committed - rm.revealed - rm.stuck)
+            if pending and data.draw(st.integers(0, 9), label="reveal now") > 0:
+                for validator in self.some(pending, data):
+                    self.reveal(task, r, n, validator, (commit_end, reveal_end), data)
+            else:
+                self.node.warp_to(reveal_end)
+        elif phase == Phase.VOTE:
+            pending = sorted(rm.revealed - rm.voted)
+            if pending and data.draw(st.integers(0, 9), label="vote now") > 0:
+                for validator in self.some(pending, data):
+                    model = h("model", task_id, r, data.draw(st.sampled_from([0, 0, 1]), label="model"))
+                    self.send(validator, "attestation_registry", "voteModel", task_id, r, model, CID)
+            else:
+                self.node.warp_to(vote_end)
+        else:
+            assert phase == Phase.CLOSED, phase
+            self.send(anyone, "task_escrow", "finalizeRound", task_id, expect=None)
+            # Participants usually settle (anyone may) soon after the round is finalised.
+            entries = [e for e in self.unsettled() if e[1:3] == (task_id, r)]
+            how = data.draw(st.sampled_from(["all", "all", "some", "later"]), label="settle now")
+            if entries and how != "later":
+                self.settle_entries(entries, how, data)
+        return True
+
+    def some(self, pending: list[str], data: st.DataObject) -> list[str]:
+        """Everyone pending (most often: a phase then closes early), or a random part of them."""
+        if data.draw(st.integers(0, 2), label="everyone"):
+            return pending
+        return data.draw(st.lists(st.sampled_from(pending), min_size=1, unique=True), label="some")
+
+    def submit(self, task_id: int, r: int, trainer: str, data: st.DataObject) -> None:
+        invalid = data.draw(st.integers(0, 9), label="invalid work units") == 0
+        units = data.draw(st.sampled_from([0, 2**32]) if invalid else work_units(), label="workUnits")
+        tag = (task_id, r, trainer)
+        hashes = (h("bundle", tag), CID, h("update", tag), CID, h("proofs", tag), h("states", tag))
+        expect = "InvalidWorkUnits" if not 1 <= units < 2**32 else ANY
+        self.send(trainer, "task_escrow", "submitWork", task_id, r, *hashes, units, expect=expect)
+
+    def commit(self, task: TaskModel, r: int, n: int, validator: str, data: st.DataObject) -> None:
+        """Commit the round's "truth" (most often), the truth with one verdict changed, a random vector, or
+        a malformed one."""
+        rm = task.round(r)
+        vector = st.lists(st.sampled_from([1, 2, 3]), min_size=n, max_size=n)
+        if rm.truth is None:
+            rm.truth = data.draw(vector, label="truth")
+        kinds = ["truth", "flipped", "truth", "random", "truth", "malformed", "truth"]
+        kind = data.draw(st.sampled_from(kinds), label="verdicts")
+        row = list(rm.truth) if kind != "random" else data.draw(vector, label="row")
+        if kind == "flipped":  # disagrees with the others on one submission
+            i = data.draw(st.integers(0, n - 1), label="flipped")
+            row[i] = row[i] % 3 + 1
+        word = sum(code << (2 * i) for i, code in enumerate(row))
+        if kind == "malformed":
+            word = word & ~3 if n and data.draw(st.booleans(), label="hole") else word | 1 << (2 * n)
+        salt = h("salt", task.task_id, r, validator)
+        self.salts[(task.task_id, r, validator)] = (word, salt)
+        commitment = verdict_commitment(task.task_id, r, validator, word, salt)
+        self.send(validator, "attestation_registry", "commitVerdicts", task.task_id, r, commitment)
+
+    def reveal(
+        self, task: TaskModel, r: int, n: int, validator: str, window: tuple[int, int], data: st.DataObject
+    ) -> None:
+        """Reveal what was committed, sometimes with a wrong salt."""
+        task_id = task.task_id
+        known = (task_id, r, validator) in self.salts  # not when a poke committed a random hash
+        word, salt = self.salts.get((task_id, r, validator), (0, h("unknown")))
+        # A validator slashed below the minimum must top its allocation up before it may reveal.
+        low = self.ghost.allocations.get((validator, task_id), 0) < task.params.min_validator_stake
+        malformed = word_is_malformed(word, n)
+        if not known or low or malformed:
+            task.round(r).stuck.add(validator)  # one try, then the machine stops asking
+        wrong = data.draw(st.integers(0, 9), label="wrong salt") == 0 or not known
+        if wrong:
+            salt = h("wrong", salt)
+        expect: str | None = ANY
+        if window[0] <= self.now() < window[1]:
+            expect = (
+                "CommitmentMismatch" if wrong
+                else "StakeTooLow" if low
+                else "MalformedVerdicts" if malformed
+                else None
+            )  # fmt: skip
+        self.send(validator, "attestation_registry", "revealVerdicts", task_id, r, word, salt, expect=expect)
+
+    # ------------------------------------------------------------ settlement
+    def unsettled(self, settled: bool = False) -> list[tuple[str, int, int, int | str]]:
+        """(kind, task, round, index or validator) of every submission and expected validator of the
+        finalised rounds that is not settled yet (or, with `settled`, that is)."""
+        out: list[tuple[str, int, int, int | str]] = []
+        for task in self.tasks.values():
+            for r in range(task.finalized):
+                rm = task.round(r)
+                out += [
+                    ("Submission", task.task_id, r, i)
+                    for i in range(len(rm.submitters))
+                    if (i in rm.settled_submissions) == settled
+                ]
+                if rm.ballot:
+                    out += [
+                        ("Validator", task.task_id, r, v)
+                        for v, first in task.validators.items()
+                        if first <= r and (v in rm.settled_validators) == settled
+                    ]
+        return out  # fmt: skip
+
+    def settle_entries(
+        self, entries: list[tuple[str, int, int, int | str]], how: str, data: st.DataObject
+    ) -> None:
+        """Settle all `entries`, or some of them, each by a random account; every one must succeed."""
+        if how != "all":
+            entries = data.draw(st.lists(st.sampled_from(entries), min_size=1, unique=True), label="entries")
+        for kind, task_id, r, key in entries:
+            who = self.who(data, EVERYONE, "settler")
+            self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
+
+    def settle(self, data: st.DataObject) -> None:
+        """Settle some or all open submissions and validators of finalised rounds (anyone may), settle one
+        again, or try one that does not exist."""
+        who = self.who(data, EVERYONE, "settler")
+        open_, done = self.unsettled(), self.unsettled(settled=True)
+        how = data.draw(st.sampled_from(["some", "some", "all", "again", "stranger"]), label="settle")
+        if how in ("some", "all") and open_:
+            self.settle_entries(open_, how, data)
+        elif how == "again" and done:
+            kind, task_id, r, key = data.draw(st.sampled_from(done), label="settled")
+            expect = f"{kind}AlreadySettled"
+            self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=expect)
+        else:
+            task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+            r = data.draw(st.integers(0, 3), label="round")
+            if data.draw(st.booleans(), label="submission"):
+                self.send(who, "task_escrow", "settleSubmission", task_id, r, 100)
+            else:
+                self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
+
+    # ------------------------------------------------------------ anything, at any moment
+    def poke(self, data: st.DataObject) -> None:
+        """A lifecycle call at a random moment by a random account: it works, or it reverts with one of
+        the function's custom errors."""
+        task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+        who = self.who(data, EVERYONE, "caller")
+        r = data.draw(st.integers(0, 3), label="round")
+        fn = data.draw(
+            st.sampled_from(["submitWork", "drawSeed", "finalizeRound", "commitVerdicts", "revealVerdicts",
+                             "voteModel", "cancelTask", "cancelTask", "flushBurn"]),
+            label="function",
+        )  # fmt: skip
+        tag = h("poke", task_id, r, who)
+        if fn == "submitWork":
+            units = data.draw(work_units(), label="units")
+            self.send(who, "task_escrow", fn, task_id, r, tag, CID, tag, CID, tag, tag, units)
+        elif fn == "cancelTask" and task_id in self.tasks and data.draw(st.booleans(), label="by initiator"):
+            self.send(self.tasks[task_id].initiator, "task_escrow", fn, task_id)
+        elif fn in ("drawSeed", "finalizeRound", "cancelTask"):
+            self.send(who, "task_escrow", fn, task_id)
+        elif fn == "flushBurn":
+            self.send(who, "stake_manager", fn, expect="NothingToBurn" if not self.ghost.unburned else ANY)
+        elif fn == "commitVerdicts":
+            self.send(who, "attestation_registry", fn, task_id, r, tag)
+        elif fn == "revealVerdicts":
+            self.send(who, "attestation_registry", fn, task_id, r, 1, tag)
+        else:
+            self.send(who, "attestation_registry", fn, task_id, r, tag, CID)
+
+    # ------------------------------------------------------------ invariants
+    @invariant()
+    def books_balance(self) -> None:
+        """Tokens held == stakes + escrow + unclaimed credits, and every view equals the ghost's books."""
+        g, address = self.ghost, self.node.address
+        contracts = [address[r] for r in ("stake_manager", "reward_distributor", "task_escrow",
+                                           "attestation_registry")]  # fmt: skip
+        holders = [*contracts, BURN, *self.people]
+        task_ids = sorted(g.funds)
+        stakers = [self.people[i] for i in STAKERS]
+        allocations = sorted(g.allocations)
+        words = iter(
+            self.node.views(
+                [
+                    *(("token", "balanceOf", (a,)) for a in holders),
+                    ("stake_manager", "totalStake", ()),
+                    ("stake_manager", "unburned", ()),
+                    ("reward_distributor", "totalEscrowed", ()),
+                    ("reward_distributor", "totalCredits", ()),
+                    *(("task_escrow", "fundsOf", (t,)) for t in task_ids),
+                    *(("stake_manager", "stakeOf", (a,)) for a in stakers),
+                    *(("reward_distributor", "creditOf", (a,)) for a in self.people),
+                    *(("stake_manager", "allocationOf", key) for key in allocations),
+                ]
+            )
+        )
+        balances = {a: next(words)[0] for a in holders}
+        total_stake, unburned, escrowed, credits = (next(words)[0] for _ in range(4))
+        funds = {t: tuple(next(words)) for t in task_ids}
+        stakes = {a: tuple(next(words)) for a in stakers}
+        credit_views = {a: next(words)[0] for a in self.people}
+        allocation_views = {key: next(words)[0] for key in allocations}
+
+        sm, rd, te, ar = contracts
+        held = sum(balances[a] for a in contracts)
+        owed = total_stake + unburned + sum(r + s for r, s in funds.values()) + credits
+        assert held == owed, f"tokens held {held} != stakes + unburned slashes + escrow + credits {owed}"
+        assert balances[sm] == total_stake + unburned
+        assert balances[rd] == escrowed + credits
+        assert balances[te] == balances[ar] == 0
+        assert sum(r + s for r, s in funds.values()) == escrowed
+
+        assert balances == {a: g.tokens.get(a, 0) for a in holders}
+        assert total_stake == sum(g.bonded.values()) + sum(g.unbonding.values())
+        assert unburned == g.unburned
+        assert (escrowed, credits) == (g.escrowed, sum(g.credits.values()))
+        assert funds == {t: g.funds[t] for t in task_ids}
+        assert stakes == {
+            a: (g.bonded.get(a, 0), g.allocated.get(a, 0), g.unbonding.get(a, 0), g.release.get(a, 0))
+            for a in stakers
+        }
+        assert credit_views == {a: g.credits.get(a, 0) for a in self.people}
+        assert allocation_views == {key: g.allocations[key] for key in allocations}
+        g.check_owed(self.people, self.h.outside)
+
+    def teardown(self) -> None:
+        """The auditor: the same books rebuilt from `eth_getLogs` alone."""
+        assert vars(self.h.rebuild()) == vars(self.ghost), "the logs and the receipts tell different stories"
+        self.h.stats["examples"] += 1
+
+
+# ---------------------------------------------------------------------------- the test
+
+
+def prepare(world: World, node: Node) -> Harness:
+    """The second initiator's approval, and the ghost at the snapshot every example starts from."""
+    d = world.deployment
+    world.people[INITIATORS[1]].approve(d.task_escrow.address, 2**256 - 1)
+    people = [p.address for p in world.people]
+    ghost = Ghost.from_events({role: c.address for role, c in d.contracts().items()}, node.logs(d.block))
+    return Harness(world, node, people, node.rpc("evm_snapshot"), ghost, ghost.outside(people))
+
+
+def test_random_sequences_keep_the_books_balanced(world: World) -> None:
+    node = Node(world.chain.rpc_url, world.deployment, world.chain.decoder)
+    # The clock moves only when a rule moves it: the same sequence gives the same chain, and the pre-flight
+    # eth_call sees the timestamp its transaction runs at (otherwise a phase could end between the two).
+    node.rpc("anvil_setBlockTimestampInterval", 0)
+    try:
+        ProtocolMachine.harness = prepare(world, node)
+        started = time.monotonic()
+        run_state_machine_as_test(
+            ProtocolMachine,
+            settings=settings(
+                max_examples=EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            ),
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        node.rpc("anvil_removeBlockTimestampInterval")
+    stats = ProtocolMachine.harness.stats
+    print(f"\n{stats['examples']} sequences of {STEPS} steps in {elapsed:.1f} s")
+    for key, count in sorted(stats.items()):
+        print(f"  {count:6d}  {key}")
+    # The sequences must reach every corner of the money flow, not just bounce off reverts.
+    floors = {  # about a quarter of the least that the default run reached while it was tuned
+        "examples": EXAMPLES,
+        "event RoundFinalized": 120,
+        "event TaskCompleted": 40,
+        "event ModelAgreed": 20,
+        "cancelled BY_INITIATOR": 8,
+        "cancelled NO_ACCEPTED_WORK": 25,
+        "settled submission ACCEPT": 10,
+        "settled submission REJECT": 6,
+        "settled submission UNAVAILABLE": 6,
+        "settled submission NONE": 50,
+        "slashed trainer": 12,
+        "settled validator REWARDED": 40,
+        "settled validator SLASHED": 40,
+        "event Claimed": 15,
+        "event Withdrawn": 3,
+        "event Refunded": 70,
+        "revert revealVerdicts CommitmentMismatch": 10,
+        "revert revealVerdicts MalformedVerdicts": 4,
+    }
+    scale = EXAMPLES / 300
+    missing = {k: (stats[k], floor * scale) for k, floor in floors.items() if stats[k] < floor * scale}
+    assert not missing, f"the random sequences did not reach (got, wanted): {missing}"

@@ -7,7 +7,7 @@ demo:
 
 test:
 	./scripts/setup.sh --test
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n 2 --dist loadfile
 
 setup:
 	./scripts/setup.sh

@@ -1,0 +1,752 @@
+"""`trustrl demo`: the whole network on one machine, from nothing, and back to nothing.
+
+It starts its own anvil (1 s blocks, so seed blocks arrive on their own) and IPFS daemon, deploys the
+contracts, turns anvil dev accounts into encrypted keystores (the password travels to the children in
+an environment variable), mints and stakes, and starts 8 OS processes through the real CLI:
+
+    initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow)
+    trainer-1..3 trustrl train --task 1                         honest
+    cheater      trustrl train --task 1 --cheat poison          submits -4x its real update
+    validator-1..3 trustrl validate --task 1
+
+While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
+held-out accuracy of the round's global checkpoint, evaluated here). When the task has completed and
+everyone has settled and claimed, it reconciles every balance from chain events, checks the demo's
+claims (accuracy rose, the cheater was slashed and never paid, honest trainers were paid and never
+slashed, tokens conserved), stops every process it started by pid, and returns a JSON-ready summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from protocol.contracts import BURN_ADDRESS, Phase, TaskStatus
+from protocol.errors import ProtocolError
+
+__all__ = ["DEMO_TASK", "DemoError", "run_demo"]
+
+DEMO_TASK: dict[str, Any] = {
+    "description": "trustrl demo: 2-digit addition, a 0.08M-parameter policy, 3 honest trainers, a cheater",
+    "env": {"name": "addition", "params": {"digits": 2}},
+    "model": {
+        "hidden_size": 64,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_kv_heads": 4,
+        "intermediate_size": 128,
+        "max_position_embeddings": 32,
+    },
+    "inner": {
+        "steps": 8,
+        "rollout_every": 1,
+        "num_prompts": 8,
+        "group_size": 8,
+        "max_new_tokens": 4,
+        "grpo": {"lr": 1e-4},
+    },
+    "outer": {"lr": 1.0, "momentum": 0.0},
+    "sample_rollouts": 8,
+    "sample_steps": 1,
+    "heldout_size": 500,
+    "initial": {"warmstart": {"lr": 1e-3, "target_accuracy": 0.3, "eval_size": 200}},
+    "chain": {
+        "num_rounds": 5,
+        "reward_per_round": 100,
+        "validator_share_bps": 2000,
+        "min_trainer_stake": 10,
+        "min_validator_stake": 10,
+        "quorum": 2,
+        "max_trainers": 8,
+        "max_validators": 8,
+        "submit_duration": 90,
+        "commit_duration": 90,
+        "reveal_duration": 45,
+        "vote_duration": 45,
+        "seed_delay": 2,
+        "trainer_slash_bps": 1000,
+        "validator_slash_bps": 500,
+        "max_empty_rounds": 0,
+        "start_delay": 6,
+    },
+}
+"""The demo's task file (written to the demo directory as YAML for the initiator process)."""
+
+TOKENS = 10**18
+MINT = 1_000 * TOKENS
+STAKE = 100 * TOKENS
+KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
+HONEST_TRAINERS = 3
+VALIDATORS = 3
+TASK_ID = 1
+STARTUP_TIMEOUT = 240.0
+ROUND_TIMEOUT = 360.0
+WIND_DOWN_TIMEOUT = 120.0
+
+
+class DemoError(ProtocolError):
+    """The demo could not run to its end (a process failed, or it timed out)."""
+
+
+@dataclass
+class Participant:
+    """One account of the demo and the process that acts for it."""
+
+    name: str
+    role: str
+    address: str
+    key: str
+    keystore: Path
+    minted: int = 0
+    staked: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+
+@dataclass
+class RoundRow:
+    """One row of the live table."""
+
+    round: int
+    submissions: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    undecided: int = 0
+    paid: int = 0
+    slashed: int = 0
+    accuracy: float | None = None
+    model_changed: bool = False
+    settled: bool = False
+    finished_at: float = 0.0
+
+
+@dataclass
+class DemoState:
+    """What the monitor knows."""
+
+    started: float = field(default_factory=time.monotonic)
+    phase: str = "starting"
+    accuracy0: float | None = None
+    rows: dict[int, RoundRow] = field(default_factory=dict)
+    evaluated: dict[bytes, float] = field(default_factory=dict)
+
+
+def _fmt(amount: int) -> str:
+    from protocol.roles.base import tokens
+
+    text = tokens(amount)
+    if "." in text:
+        whole, frac = text.split(".")
+        text = f"{whole}.{frac[:2]}"
+    return text
+
+
+class Demo:
+    """One run of the demo (see the module docstring)."""
+
+    def __init__(self, *, rounds: int, console: Console, keep: bool = False) -> None:
+        self.rounds = rounds
+        self.console = console
+        self.keep = keep
+        self.dir = Path(tempfile.mkdtemp(prefix="trustrl-demo-"))
+        self.password = secrets.token_hex(16)
+        self.people: list[Participant] = []
+        self.state = DemoState()
+        self.anvil: Any = None
+        self.ipfs: Any = None
+        self.session: Any = None
+        self.view: Any = None
+        self._ml: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> dict[str, Any]:
+        """Run the demo; always stops everything it started."""
+        try:
+            self._start_infrastructure()
+            self._deploy_and_fund()
+            self._launch()
+            self._monitor()
+            return self._summary()
+        finally:
+            self._stop()
+
+    def say(self, message: str) -> None:
+        """A line for the person watching."""
+        elapsed = time.monotonic() - self.state.started
+        self.console.print(f"[dim]{elapsed:6.1f}s[/] {message}", highlight=False)
+
+    def _start_infrastructure(self) -> None:
+        from protocol.anvil import Anvil
+        from protocol.ipfs_daemon import IpfsDaemon
+
+        self.say(f"demo directory {self.dir}")
+        self.anvil = Anvil(block_time=1.0, accounts=10).start()
+        self.say(f"anvil pid {self.anvil.pid} at {self.anvil.rpc_url} (1 s blocks)")
+        # The IPFS daemon takes seconds to start: it does so while the contracts are deployed.
+        self.ipfs = IpfsDaemon(self.dir / "ipfs")
+        self._ipfs_error: BaseException | None = None
+
+        def start_ipfs() -> None:
+            try:
+                self.ipfs.start()
+            except BaseException as exc:  # re-raised in the main thread by _wait_ipfs
+                self._ipfs_error = exc
+
+        self._ipfs_thread = threading.Thread(target=start_ipfs, name="ipfs-start", daemon=True)
+        self._ipfs_thread.start()
+
+    def _wait_ipfs(self) -> None:
+        self._ipfs_thread.join()
+        if self._ipfs_error is not None:
+            raise self._ipfs_error
+        self.say(f"IPFS daemon pid {self.ipfs.pid} at {self.ipfs.api_url}")
+
+    def _deploy_and_fund(self) -> None:
+        from hexbytes import HexBytes
+
+        from protocol.chain import ChainClient, save_keystore_account
+        from protocol.compile import compile_contracts
+        from protocol.contracts import deploy_protocol
+        from protocol.network import NetworkConfig
+
+        compiled = compile_contracts()
+        accounts = self.anvil.accounts
+        deployer = ChainClient(self.anvil.rpc_url, accounts[0][1], abis=[c.abi for c in compiled.values()])
+        deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=30, compiled=compiled)
+        self._wait_ipfs()
+        self.config = NetworkConfig(
+            rpc_url=self.anvil.rpc_url, deployment=deployment.addresses, ipfs_api=self.ipfs.api_url
+        )
+        self.network_file = self.dir / "network.json"
+        self.network_file.write_text(self.config.model_dump_json(indent=2))
+        self.say(f"contracts deployed: TaskEscrow {deployment.addresses.task_escrow}")
+
+        roles = ["initiator"] + ["trainer"] * HONEST_TRAINERS + ["cheater"] + ["validator"] * VALIDATORS
+        counts: dict[str, int] = {}
+        keys = self.dir / "keys"
+        for i, role in enumerate(roles, start=1):
+            counts[role] = counts.get(role, 0) + 1
+            name = role if role in ("initiator", "cheater") else f"{role}-{counts[role]}"
+            address, key = accounts[i]
+            path = keys / f"{name}.json"
+            save_keystore_account(key, path, self.password, iterations=KEYSTORE_SCRYPT_N)
+            self.people.append(Participant(name, role, address, key, path))
+        # Mint to everyone, then approve + stake for the trainers and validators, pipelined: each
+        # account's transactions are ordered by nonce, so `stake` runs after its `approve`.
+        sent = [deployer.send(deployment.token.functions.mint(p.address, MINT)) for p in self.people]
+        for minted in sent:
+            deployer.wait(minted)
+        for p in self.people:
+            p.minted = MINT
+        staking: list[tuple[ChainClient, HexBytes]] = []
+        for p in self.people:
+            if p.role == "initiator":
+                continue
+            client = deployer.with_account(p.key)
+            approve = deployment.token.functions.approve(deployment.stake_manager.address, STAKE)
+            staking.append((client, client.send(approve)))
+            stake = deployment.stake_manager.functions.stake(STAKE)
+            staking.append((client, client.send(stake, gas=200_000)))  # no estimate: approve is not mined yet
+            p.staked = STAKE
+        for client, tx in staking:
+            client.wait(tx)
+        self.say(
+            f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts; "
+            f"{len(self.people) - 1} staked {STAKE // TOKENS}"
+        )
+        self._monitor_key = accounts[0][1]
+
+    def _launch(self) -> None:
+        task = dict(DEMO_TASK)
+        task["chain"] = {**DEMO_TASK["chain"], "num_rounds": self.rounds}
+        task_file = self.dir / "demo-task.yaml"
+        task_file.write_text(yaml.safe_dump(task, sort_keys=False))
+        env = {
+            **os.environ,
+            "TRUSTRL_PASSWORD": self.password,
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for key in (
+            "TRUSTRL_NETWORK",
+            "TRUSTRL_DEPLOYMENT",
+            "TRUSTRL_KEYSTORE",
+            "TRUSTRL_IPFS",
+            "TRUSTRL_HOME",
+        ):
+            env.pop(key, None)
+        logs = self.dir / "logs"
+        logs.mkdir()
+        for p in self.people:
+            common = [
+                "--network",
+                str(self.network_file),
+                "--keystore",
+                str(p.keystore),
+                "--home",
+                str(self.dir / f"home-{p.name}"),
+                "--threads",
+                "1",
+            ]
+            if p.role == "initiator":
+                args = ["task", "create", str(task_file), "--follow", *common]
+            elif p.role == "validator":
+                args = ["validate", "--task", str(TASK_ID), "--wait", *common]
+            else:
+                args = ["train", "--task", str(TASK_ID), "--wait", *common]
+                if p.role == "cheater":
+                    args += ["--cheat", "poison"]
+            p.log = logs / f"{p.name}.log"
+            with open(p.log, "wb") as log:
+                p.proc = subprocess.Popen(
+                    [sys.executable, "-m", "protocol.cli", *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+        self.say("started " + ", ".join(f"{p.name} (pid {p.proc.pid})" for p in self.people if p.proc))
+
+    def _stop(self) -> None:
+        for p in self.people:
+            if p.proc is not None and p.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for p in self.people:
+            if p.proc is None:
+                continue
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.proc.pid, signal.SIGKILL)
+                p.proc.wait()
+        if self.session is not None:
+            self.session.close()
+        if self.ipfs is not None:
+            self._ipfs_thread.join()
+            self.ipfs.stop()
+        if self.anvil is not None:
+            self.anvil.stop()
+        if self.keep:
+            self.say(f"kept {self.dir} (logs in {self.dir / 'logs'})")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ monitoring
+    def _check_children(self, ended: bool) -> bool:
+        """Raise if a process failed; True when every process has exited."""
+        for p in self.people:
+            assert p.proc is not None
+            code = p.proc.poll()
+            if code == 0 and not ended:  # it may have seen the task end after this loop read the state
+                ended = self.view.exists() and self.view.state().status != TaskStatus.ACTIVE
+            if code is not None and (code != 0 or not ended):
+                raise DemoError(f"{p.name} (pid {p.proc.pid}) exited with status {code}:\n{self._tail(p)}")
+        return all(p.proc is not None and p.proc.poll() is not None for p in self.people)
+
+    @staticmethod
+    def _tail(p: Participant, lines: int = 15) -> str:
+        if p.log is None or not p.log.exists():
+            return "(no log)"
+        return "\n".join(p.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def _accuracy(self, model_hash: bytes) -> float:
+        """Held-out accuracy (greedy, the spec's held-out size) of a global checkpoint."""
+        if model_hash in self.state.evaluated:
+            return self.state.evaluated[model_hash]
+        import torch
+
+        from trainer.checkpoint import load_weights
+        from trainer.derive import HELDOUT_DOMAIN
+        from trainer.diloco import load_global_checkpoint
+        from trainer.model import model_from_config
+        from trainer.rollout import evaluate_accuracy
+        from trainer.warmstart import problems
+
+        torch.set_num_threads(1)
+        view = self.view
+        env, tokenizer, hf = view.ml()
+        if self._ml is None:
+            self._ml = (model_from_config(hf), problems(env, HELDOUT_DOMAIN, view.spec.heldout_size))
+        model, heldout = self._ml
+        weights, _ = load_global_checkpoint(view.checkpoint(model_hash))
+        load_weights(model, weights)
+        value = evaluate_accuracy(model, tokenizer, env, heldout, max_new_tokens=env.max_answer_len + 1)
+        self.state.evaluated[model_hash] = value
+        return value
+
+    def _phase(self) -> str:
+        view, proto = self.view, self.view.proto
+        state = view.state()
+        r = state.round
+        if state.status != TaskStatus.ACTIVE:
+            return f"task {state.status.name.lower()}: settling and claiming"
+        now = view.now()
+        if now < state.round_start:
+            return f"round {r} opens in {state.round_start - now} s (joining)"
+        if not state.seed_drawn:
+            if state.seed_block:
+                return f"round {r}: {state.submissions} submitted; waiting for seed block {state.seed_block}"
+            active = int(proto.client.call(proto.escrow.functions.activeTrainers(TASK_ID, r)))
+            return f"round {r}: training ({state.submissions}/{active} submitted)"
+        ballot = proto.ballot_of(TASK_ID, r)
+        phase = proto.phase_of(TASK_ID, r)
+        if phase == Phase.COMMIT:
+            return f"round {r}: validators verifying ({ballot.committed}/{ballot.expected} committed)"
+        if phase == Phase.REVEAL:
+            return f"round {r}: revealing verdicts ({ballot.revealed}/{ballot.committed})"
+        if phase == Phase.VOTE:
+            return f"round {r}: voting the next model ({ballot.voted}/{ballot.revealed})"
+        return f"round {r}: finalising"
+
+    def _table(self) -> Group:
+        table = Table(title=f"trustrl demo: task {TASK_ID}, {self.rounds} rounds", expand=False)
+        for name, justify in (
+            ("round", "right"),
+            ("submissions", "right"),
+            ("accepted", "right"),
+            ("rejected", "right"),
+            ("rewards paid", "right"),
+            ("slashed", "right"),
+            ("held-out accuracy", "right"),
+            ("time", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        acc0 = self.state.accuracy0
+        table.add_row("0 (initial)", "", "", "", "", "", "…" if acc0 is None else f"{acc0:.3f}", "")
+        for r in sorted(self.state.rows):
+            row = self.state.rows[r]
+            acc = (
+                "…" if row.accuracy is None else f"{row.accuracy:.3f}" + ("" if row.model_changed else " (=)")
+            )
+            table.add_row(
+                str(r + 1),
+                str(row.submissions),
+                str(row.accepted),
+                f"[red]{row.rejected}[/]" if row.rejected else "0",
+                _fmt(row.paid),
+                f"[red]{_fmt(row.slashed)}[/]" if row.slashed else "0",
+                acc,
+                f"{row.finished_at:.0f}s" if row.finished_at else "",
+            )
+        return Group(table, Text(self.state.phase, style="cyan"))
+
+    def _update_rows(self) -> None:
+        from protocol.roles.report import summarize_rounds
+
+        for summary in summarize_rounds(self.view):
+            if not summary.finalized:
+                continue
+            row = self.state.rows.get(summary.round)
+            if row is None:
+                row = self.state.rows[summary.round] = RoundRow(summary.round)
+                row.finished_at = time.monotonic() - self.state.started
+            row.submissions = len(summary.submissions)
+            row.accepted, row.rejected, row.undecided = summary.accepted, summary.rejected, summary.undecided
+            row.paid, row.slashed, row.settled = summary.paid, summary.slashed, summary.settled
+            if row.accuracy is None:
+                previous = self._base_before(summary.round)
+                row.model_changed = summary.next_base != previous
+                row.accuracy = self._accuracy(summary.next_base)
+
+    def _print_rows(self, printed: set[int], *, final: bool = False) -> None:
+        """Print each round once it is settled (a log, where no live table can be drawn)."""
+        for r in sorted(self.state.rows):
+            row = self.state.rows[r]
+            if r in printed or row.accuracy is None or not (row.settled or final):
+                continue
+            printed.add(r)
+            self.say(
+                f"round {r + 1}: {row.submissions} submissions, {row.accepted} accepted, {row.rejected} "
+                f"rejected; paid {_fmt(row.paid)}, slashed {_fmt(row.slashed)}; "
+                f"held-out accuracy {row.accuracy:.3f}"
+            )
+
+    def _base_before(self, round_: int) -> bytes:
+        if round_ == 0:
+            return bytes(self.view.created["initialModelHash"])
+        for e in self.view.events("task_escrow", "RoundFinalized"):
+            if int(e["round"]) == round_ - 1:
+                return bytes(e["nextBase"])
+        return b""
+
+    @contextlib.contextmanager
+    def _display(self) -> Iterator[Any]:
+        if self.console.is_terminal:
+            with Live(self._table(), console=self.console, refresh_per_second=2, transient=False) as live:
+                yield live
+        else:
+            yield None
+
+    def _monitor(self) -> None:
+        from protocol.network import TaskView, connect
+
+        # Connecting imports the ML side (torch): done after the processes started, while they start up.
+        self.session = connect(self.config, self._monitor_key, self.dir / "home-monitor")
+        self.view = TaskView(self.session, TASK_ID)
+        printed: set[int] = set()
+        ended_at: float | None = None
+        last_progress = time.monotonic()
+        last_round = -1
+        with self._display() as live:
+            while True:
+                ended = False
+                if self.view.exists():
+                    if self.state.accuracy0 is None:
+                        self.state.accuracy0 = self._accuracy(bytes(self.view.created["initialModelHash"]))
+                        if live is None:
+                            self.say(f"task {TASK_ID} created; initial accuracy {self.state.accuracy0:.3f}")
+                    state = self.view.state()
+                    self.state.phase = self._phase()
+                    self._update_rows()
+                    ended = state.status != TaskStatus.ACTIVE
+                    if state.round != last_round:
+                        last_round, last_progress = state.round, time.monotonic()
+                    if ended and ended_at is None:
+                        ended_at = time.monotonic()
+                elif time.monotonic() - self.state.started > STARTUP_TIMEOUT:
+                    raise DemoError(
+                        f"task {TASK_ID} was not created within {STARTUP_TIMEOUT:.0f} s:\n"
+                        + self._tail(self.people[0])
+                    )
+                if live is not None:
+                    live.update(self._table())
+                else:
+                    self._print_rows(printed)
+                if self._check_children(ended):
+                    self._update_rows()
+                    if live is not None:
+                        live.update(self._table())
+                    else:
+                        self._print_rows(printed, final=True)
+                    break
+                if ended_at is not None and time.monotonic() - ended_at > WIND_DOWN_TIMEOUT:
+                    raise DemoError(
+                        "the processes did not finish settling and claiming "
+                        f"{WIND_DOWN_TIMEOUT:.0f} s after the task ended"
+                    )
+                if not ended and self.view.exists() and time.monotonic() - last_progress > ROUND_TIMEOUT:
+                    raise DemoError(
+                        f"round {last_round} made no progress for {ROUND_TIMEOUT:.0f} s ({self.state.phase})"
+                    )
+                time.sleep(1.0)
+        self.state.phase = "every process finished"
+        self.say("all processes finished; reconciling balances")
+
+    # ------------------------------------------------------------------ the end
+    def _summary(self) -> dict[str, Any]:
+        view, proto, client = self.view, self.session.proto, self.session.client
+        deployment = self.config.deployment
+        start = deployment.block
+
+        def events(contract: Any, name: str, **filters: Any) -> list[dict[str, Any]]:
+            return [dict(e["args"]) for e in client.get_logs(contract, name, start, **filters)]
+
+        credited = events(proto.distributor, "Credited")
+        slashed_events = events(proto.stakes, "Slashed")
+        deposits = events(proto.distributor, "Deposited")
+        rewards: dict[str, int] = {}
+        refunds: dict[str, int] = {}
+        for e in credited:
+            bucket = refunds if int(e["reason"]) == 2 else rewards
+            bucket[str(e["account"])] = bucket.get(str(e["account"]), 0) + int(e["amount"])
+        slashes: dict[str, int] = {}
+        for e in slashed_events:
+            slashes[str(e["staker"])] = slashes.get(str(e["staker"]), 0) + int(e["amount"])
+        deposited: dict[str, int] = {}
+        for e in deposits:
+            deposited[str(e["from"])] = deposited.get(str(e["from"]), 0) + int(e["amount"])
+
+        balances: dict[str, dict[str, Any]] = {}
+        reconciled = True
+        for p in self.people:
+            balance = proto.token_balance(p.address)
+            bonded, allocated, unbonding, _ = proto.stake_of(p.address)
+            credit = proto.credit_of(p.address)
+            expected = (
+                p.minted
+                + rewards.get(p.address, 0)
+                + refunds.get(p.address, 0)
+                - slashes.get(p.address, 0)
+                - deposited.get(p.address, 0)
+            )
+            actual = balance + bonded + unbonding + credit
+            ok = actual == expected
+            reconciled &= ok
+            balances[p.address] = {
+                "name": p.name,
+                "wallet": balance,
+                "staked": bonded,
+                "allocated": allocated,
+                "unbonding": unbonding,
+                "unclaimed": credit,
+                "minted": p.minted,
+                "rewards": rewards.get(p.address, 0),
+                "refund": refunds.get(p.address, 0),
+                "slashed": slashes.get(p.address, 0),
+                "deposited": deposited.get(p.address, 0),
+                "reconciled": ok,
+            }
+        remaining, reserved = proto.funds_of(TASK_ID)
+        deposit = sum(int(e["amount"]) for e in deposits if int(e["taskId"]) == TASK_ID)
+        task_credits = sum(int(e["amount"]) for e in credited if int(e["taskId"]) == TASK_ID)
+        holders = {p.address for p in self.people} | {
+            client.address,
+            deployment.stake_manager,
+            deployment.reward_distributor,
+            deployment.task_escrow,
+            deployment.attestation_registry,
+            BURN_ADDRESS,
+        }
+        supply = int(client.call(proto.token.functions.totalSupply()))
+        held = sum(proto.token_balance(a) for a in holders)
+        total_stake = int(client.call(proto.stakes.functions.totalStake()))
+        unburned = int(client.call(proto.stakes.functions.unburned()))
+        escrowed = int(client.call(proto.distributor.functions.totalEscrowed()))
+        credits = int(client.call(proto.distributor.functions.totalCredits()))
+        conservation = {
+            "task escrow fully paid out (deposit = credits, nothing left)": deposit == task_credits
+            and remaining == 0
+            and reserved == 0,
+            "token supply = sum of balances": supply == held,
+            "StakeManager holds the stakes (+ deferred burns)": proto.token_balance(deployment.stake_manager)
+            == total_stake + unburned,
+            "RewardDistributor holds escrow + unclaimed credits": proto.token_balance(
+                deployment.reward_distributor
+            )
+            == escrowed + credits,
+            "burned = slashed": proto.token_balance(BURN_ADDRESS) + unburned == sum(slashes.values()),
+        }
+        escrow_conserved = all(conservation.values())
+
+        accuracy = [self.state.accuracy0 or 0.0] + [
+            self.state.rows[r].accuracy or 0.0 for r in sorted(self.state.rows)
+        ]
+        cheaters = [p.address for p in self.people if p.role == "cheater"]
+        honest = [p.address for p in self.people if p.role == "trainer"]
+        validators = [p.address for p in self.people if p.role == "validator"]
+        slashed = sorted(a for a, v in slashes.items() if v > 0)
+        paid = {a: v for a, v in sorted(rewards.items()) if v > 0}
+        checks = {
+            f"held-out accuracy rose ({accuracy[0]:.3f} -> {accuracy[-1]:.3f})": accuracy[-1] > accuracy[0],
+            "the cheater was slashed": all(a in slashed for a in cheaters),
+            "the cheater was never paid": all(a not in paid for a in cheaters),
+            "every honest trainer was paid": all(a in paid for a in honest),
+            "no honest trainer was slashed": all(a not in slashed for a in honest),
+            "no validator was slashed": all(a not in slashed for a in validators),
+            "every balance reconciles": reconciled,
+            "tokens conserved": escrow_conserved,
+            f"all {self.rounds} rounds finalised": len(self.state.rows) == self.rounds,
+            "task completed": view.state().status == TaskStatus.COMPLETED,
+        }
+        self._print_end(balances, checks, conservation)
+        wall = time.monotonic() - self.state.started
+        return {
+            "ok": all(checks.values()),
+            "rounds": len(self.state.rows),
+            "accuracy": accuracy,
+            "slashed": slashed,
+            "paid": paid,
+            "refunded": refunds,
+            "escrow_conserved": escrow_conserved,
+            "deposit": deposit,
+            "cheaters": cheaters,
+            "honest_trainers": honest,
+            "validators": validators,
+            "initiator": next(p.address for p in self.people if p.role == "initiator"),
+            "balances": balances,
+            "checks": checks,
+            "conservation": conservation,
+            "per_round": [
+                {
+                    "round": r + 1,
+                    "submissions": row.submissions,
+                    "accepted": row.accepted,
+                    "rejected": row.rejected,
+                    "undecided": row.undecided,
+                    "paid": row.paid,
+                    "slashed": row.slashed,
+                    "accuracy": row.accuracy,
+                    "model_changed": row.model_changed,
+                    "finished_at_s": row.finished_at,
+                }
+                for r, row in sorted(self.state.rows.items())
+            ],
+            "wall_s": round(wall, 1),
+        }
+
+    def _print_end(
+        self, balances: dict[str, dict[str, Any]], checks: dict[str, bool], conservation: dict[str, bool]
+    ) -> None:
+        table = Table(title="balances (tokens)")
+        for name in (
+            "account",
+            "role",
+            "wallet",
+            "staked",
+            "unclaimed",
+            "rewards",
+            "refund",
+            "slashed",
+            "deposited",
+            "reconciled",
+        ):
+            table.add_column(name, justify="left" if name in ("account", "role") else "right")
+        for address, b in balances.items():
+            table.add_row(
+                address[:10] + "…",
+                b["name"],
+                _fmt(b["wallet"]),
+                _fmt(b["staked"]),
+                _fmt(b["unclaimed"]),
+                _fmt(b["rewards"]),
+                _fmt(b["refund"]),
+                _fmt(b["slashed"]),
+                _fmt(b["deposited"]),
+                "[green]yes[/]" if b["reconciled"] else "[red]NO[/]",
+            )
+        self.console.print(table)
+        for label, ok in {**conservation, **checks}.items():
+            mark = "[green]✓[/]" if ok else "[red]✗[/]"
+            self.console.print(f" {mark} {label}", highlight=False)
+
+
+def run_demo(*, rounds: int = 5, console: Console | None = None, keep: bool = False) -> dict[str, Any]:
+    """Run the demo (see the module docstring) and return its summary."""
+    console = console or Console()
+    demo = Demo(rounds=rounds, console=console, keep=keep)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread: no handler needed
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        return demo.run()
+    finally:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, previous)

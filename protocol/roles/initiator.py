@@ -1,0 +1,357 @@
+"""The task initiator: turn a task file into a task spec and an initial checkpoint on IPFS and a funded task
+on chain; then keep the task moving (seeds, finalisation, every settlement) and claim the refund.
+
+A task file (YAML) holds the spec's parts (environment, model, inner and outer loop, thresholds, sample
+sizes, limits, held-out size), how to make the initial model (a supervised warm start, or a checkpoint
+file), and the on-chain terms (rounds, reward, stakes, quorum, phase durations, slashing). Token amounts
+are in tokens (18 decimals). `create_task` is idempotent: the journal remembers which task a task file
+made, and an interrupted creation is reconciled with the TaskCreated events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from protocol.artifacts import upload_bytes, upload_json
+from protocol.contracts import TaskParams, TaskStatus
+from protocol.errors import ConfigError
+from protocol.ipfs import canonical_json
+from protocol.journal import Journal
+from protocol.network import Session
+from protocol.roles.base import Output, RoleNode, to_units, tokens
+from protocol.roles.settle import Keeper, claim_credit
+from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bytes_to_hex
+from trainer.config import InnerConfig, ModelConfig, OuterConfig
+from trainer.verify import VerifyThresholds
+from trainer.warmstart import WarmStartConfig
+
+__all__ = [
+    "ChainTerms",
+    "InitialModel",
+    "InitiatorNode",
+    "TaskFile",
+    "create_task",
+    "default_limits",
+    "load_task_file",
+    "make_initial_checkpoint",
+    "to_units",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChainTerms(_Strict):
+    """The task's on-chain terms."""
+
+    num_rounds: int = Field(ge=1, le=100_000)
+    """Rounds of training."""
+    reward_per_round: Decimal = Field(gt=0)
+    """Tokens paid per round (trainers and validators)."""
+    validator_share_bps: int = Field(default=2_000, ge=0, le=10_000)
+    """Validators' share of a round's budget (basis points)."""
+    min_trainer_stake: Decimal = Field(default=Decimal(10), ge=0)
+    """Tokens a trainer must allocate to the task (what a slash takes a fraction of)."""
+    min_validator_stake: Decimal = Field(default=Decimal(10), ge=0)
+    """Tokens a validator must allocate to the task."""
+    quorum: int = Field(default=2, ge=1, le=255)
+    """Minimum revealed verdicts for any decision."""
+    max_trainers: int = Field(default=16, ge=1, le=128)
+    """Most trainers."""
+    max_validators: int = Field(default=16, ge=1, le=255)
+    """Most validators."""
+    submit_duration: int = Field(default=600, ge=1)
+    """Seconds of a round's submit phase (it closes early when every trainer submitted)."""
+    commit_duration: int = Field(default=300, ge=1)
+    """Seconds from the seed to the commit deadline (verification happens in it)."""
+    reveal_duration: int = Field(default=120, ge=1)
+    """Seconds of the reveal phase."""
+    vote_duration: int = Field(default=120, ge=1)
+    """Seconds of the model vote."""
+    seed_delay: int = Field(default=2, ge=1, le=256)
+    """Blocks between the close of submissions and the seed block."""
+    trainer_slash_bps: int = Field(default=1_000, ge=0, le=10_000)
+    """Share of its allocation a rejected or unavailable trainer loses."""
+    validator_slash_bps: int = Field(default=500, ge=0, le=10_000)
+    """Share of its allocation a validator that does not reveal loses."""
+    max_empty_rounds: int = Field(default=3, ge=0)
+    """Consecutive rounds without accepted work that cancel the task (0: never)."""
+    start_delay: int = Field(default=60, ge=0, le=30 * 24 * 3600)
+    """Seconds from creation to round 0 (joins before it count for round 0)."""
+
+
+class InitialModel(_Strict):
+    """Where round 0's checkpoint comes from: a supervised warm start, or a file."""
+
+    warmstart: WarmStartConfig | None = None
+    """Warm start settings (the default when `checkpoint` is not given)."""
+    checkpoint: Path | None = None
+    """A canonical checkpoint file (`model/<name>` tensors, or a policy's plain weights)."""
+
+    @model_validator(mode="after")
+    def _one(self) -> InitialModel:
+        if self.warmstart is not None and self.checkpoint is not None:
+            raise ValueError("give either warmstart or checkpoint, not both")
+        return self
+
+
+class TaskFile(_Strict):
+    """A task file: the spec's parts, the initial model and the on-chain terms."""
+
+    description: str = ""
+    """Free text."""
+    env: EnvSpec
+    """Environment and parameters."""
+    model: ModelConfig = ModelConfig()
+    """Policy architecture."""
+    inner: InnerConfig = InnerConfig()
+    """Trainer's round."""
+    outer: OuterConfig = OuterConfig()
+    """Aggregation."""
+    verify: VerifyThresholds = VerifyThresholds()
+    """Validators' thresholds."""
+    sample_rollouts: int = Field(default=8, ge=1, le=2**16 - 1)
+    """Rollouts replayed per submission."""
+    sample_steps: int = Field(default=1, ge=1, le=2**16 - 1)
+    """Steps re-executed per submission."""
+    heldout_size: int = Field(default=500, ge=1, le=100_000)
+    """Held-out problems for accuracy reports."""
+    limits: SizeLimits | None = None
+    """Download limits (default: computed from the model)."""
+    initial: InitialModel = InitialModel()
+    """How to make round 0's checkpoint."""
+    chain: ChainTerms
+    """On-chain terms."""
+
+    @field_validator("initial", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+def load_task_file(path: Path) -> TaskFile:
+    """Parse a task file; a malformed one raises `ConfigError` naming the first bad field."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read task file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"task file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"task file {path} must be a mapping with env, chain, ... at the top level")
+    try:
+        task = TaskFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "<root>"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"task file {path}: {where}: {err['msg']}{more}") from None
+    if task.initial.checkpoint is not None and not task.initial.checkpoint.is_absolute():
+        task = task.model_copy(
+            update={"initial": InitialModel(checkpoint=Path(path).parent / task.initial.checkpoint)}
+        )
+    return task
+
+
+def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
+    """Round 0's checkpoint bytes (canonical `model/<name>` tensors), by warm start or from the file."""
+    from trainer.checkpoint import load_tensors, load_weights, model_weights
+    from trainer.diloco import global_checkpoint_bytes, load_global_checkpoint
+    from trainer.envs import get_env
+    from trainer.errors import TrustrlError
+    from trainer.model import build_model
+    from trainer.tokenizer import build_tokenizer
+    from trainer.warmstart import warm_start
+
+    env = get_env(task.env.name, task.env.params)
+    if task.initial.checkpoint is None:
+        cfg = task.initial.warmstart or WarmStartConfig()
+        out.log(f"warm start of the initial model (target accuracy {cfg.target_accuracy})")
+        result = warm_start(env, task.model, cfg, log=out.log)
+        out.log(
+            f"warm start: {result.steps} steps, accuracy {result.eval_accuracy:.3f}, {result.wall_s:.1f} s"
+        )
+        return global_checkpoint_bytes(model_weights(result.model))
+    path = task.initial.checkpoint
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the initial checkpoint {path}: {exc.strerror or exc}") from None
+    try:
+        tensors = load_tensors(data)
+        weights = load_global_checkpoint(data)[0] if any(k.startswith("model/") for k in tensors) else tensors
+        model = build_model(task.model, build_tokenizer(env.alphabet))
+        load_weights(model, weights)
+    except TrustrlError as exc:
+        raise ConfigError(f"initial checkpoint {path} does not fit the task's model: {exc}") from None
+    return global_checkpoint_bytes(model_weights(model))
+
+
+def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
+    """Download limits that fit this task's artifacts: exact sizes for states and updates (they depend only
+    on the model), a bound for bundles from the rollout counts and lengths."""
+    import torch
+
+    from trainer.diloco import encode_update
+    from trainer.envs import get_env
+    from trainer.model import build_model
+    from trainer.state import fresh_optimizer, state_bytes
+    from trainer.tokenizer import build_tokenizer
+
+    env = get_env(task.env.name, task.env.params)
+    model = build_model(task.model, build_tokenizer(env.alphabet))
+    state = len(state_bytes(model, fresh_optimizer(model, task.inner.grpo)))
+    zeros = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    update = len(encode_update(zeros, task.inner.compression))
+    inner = task.inner
+    rollouts = math.ceil(inner.steps / inner.rollout_every) * inner.num_prompts * inner.group_size
+    proofs = math.ceil(inner.max_new_tokens / 32)
+    per_rollout = 400 + 11 * task.model.max_position_embeddings + 520 * proofs
+    margin = 1 << 16
+    return SizeLimits(
+        checkpoint=2 * len(checkpoint) + margin,
+        state=state + margin,
+        update=update + margin,
+        bundle=rollouts * per_rollout + margin,
+    )
+
+
+def _params(
+    task: TaskFile,
+    spec_hash: bytes,
+    spec_cid: str,
+    checkpoint_sha: bytes,
+    checkpoint_cid: str,
+    start_time: int,
+) -> TaskParams:
+    terms = task.chain
+    try:
+        return TaskParams(
+            spec_hash=spec_hash,
+            spec_cid=spec_cid,
+            initial_model_hash=checkpoint_sha,
+            initial_model_cid=checkpoint_cid,
+            num_rounds=terms.num_rounds,
+            reward_per_round=to_units(terms.reward_per_round),
+            validator_share_bps=terms.validator_share_bps,
+            min_trainer_stake=to_units(terms.min_trainer_stake),
+            min_validator_stake=to_units(terms.min_validator_stake),
+            quorum=terms.quorum,
+            max_trainers=terms.max_trainers,
+            max_validators=terms.max_validators,
+            submit_duration=terms.submit_duration,
+            commit_duration=terms.commit_duration,
+            reveal_duration=terms.reveal_duration,
+            vote_duration=terms.vote_duration,
+            seed_delay=terms.seed_delay,
+            sample_rollouts=task.sample_rollouts,
+            sample_steps=task.sample_steps,
+            trainer_slash_bps=terms.trainer_slash_bps,
+            validator_slash_bps=terms.validator_slash_bps,
+            max_empty_rounds=terms.max_empty_rounds,
+            start_time=start_time,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"task terms: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+
+
+def create_task(session: Session, task: TaskFile, out: Output) -> int:
+    """Make the initial checkpoint, upload it and the spec, approve and create the funded task; returns its
+    id. Run again with the same task file, it returns the task it created before."""
+    proto = session.proto
+    key = hashlib.sha256(canonical_json(task)).hexdigest()[:32]
+    journal = Journal(session.chain_dir() / f"initiator-{session.address}.jsonl")
+    entry = journal.entry("create", key)
+    if entry is not None and entry.is_done:
+        out.log(f"this task file already created task {entry.data['task_id']}")
+        return int(entry.data["task_id"])
+    if entry is not None and "spec_hash" in entry.data:
+        for event in session.client.get_logs(
+            proto.escrow, "TaskCreated", session.config.deployment.block, initiator=session.address
+        ):
+            if bytes(event["args"]["params"]["specHash"]) == bytes.fromhex(str(entry.data["spec_hash"])[2:]):
+                task_id = int(event["args"]["taskId"])
+                journal.done("create", key, task_id=task_id, reconciled=True)
+                out.log(f"task {task_id} was created before the interruption")
+                return task_id
+    deposit = task.chain.num_rounds * to_units(task.chain.reward_per_round)
+    balance = proto.token_balance()
+    if balance < deposit:
+        raise ConfigError(
+            f"{session.address} holds {tokens(balance)} tokens; the task escrows {tokens(deposit)} "
+            f"({task.chain.num_rounds} rounds x {task.chain.reward_per_round})"
+        )
+    checkpoint = make_initial_checkpoint(task, out)
+    with out.progress("uploading the initial checkpoint and the task spec", 2) as advance:
+        checkpoint_ref = upload_bytes(session.store, checkpoint)
+        advance(1)
+        spec = TaskSpec(
+            description=task.description,
+            env=task.env,
+            model=task.model,
+            inner=task.inner,
+            outer=task.outer,
+            initial_checkpoint=checkpoint_ref,
+            verify=task.verify,
+            sample_rollouts=task.sample_rollouts,
+            sample_steps=task.sample_steps,
+            limits=task.limits or default_limits(task, checkpoint),
+            heldout_size=task.heldout_size,
+        )
+        spec_ref = upload_json(session.store, spec)
+        advance(1)
+    out.log(
+        f"task spec {spec_ref.cid}, initial checkpoint {checkpoint_ref.cid} ({checkpoint_ref.size} bytes)"
+    )
+    start_time = session.client.timestamp() + task.chain.start_delay + 3
+    params = _params(
+        task, spec_ref.digest, spec_ref.cid, checkpoint_ref.digest, checkpoint_ref.cid, start_time
+    )
+    allowance = int(
+        session.client.call(proto.token.functions.allowance(session.address, proto.escrow.address))
+    )
+    if allowance < deposit:
+        proto.approve(proto.escrow.address, deposit)
+    journal.intent("create", key, spec_hash=bytes_to_hex(spec_ref.digest), spec_cid=spec_ref.cid)
+    task_id = proto.create_task(params)
+    journal.done("create", key, task_id=task_id)
+    out.log(
+        f"created task {task_id}: {task.chain.num_rounds} rounds, {tokens(deposit)} tokens escrowed, "
+        f"round 0 opens in {start_time - session.client.timestamp()} s"
+    )
+    return task_id
+
+
+class InitiatorNode(RoleNode):
+    """Keeps a task moving until it ends: draws seeds, finalises rounds, settles everyone, claims refunds."""
+
+    role_name = "initiator"
+
+    def __init__(
+        self, session: Session, task_id: int, *, out: Output | None = None, wait: bool = True
+    ) -> None:
+        super().__init__(session, task_id, out=out, wait=wait)
+        self.keeper = Keeper(self.view, self.journal, self.out, settle_all=True)
+
+    def step(self) -> bool:
+        """Do the next due upkeep; finished once the task ended, everything is settled and claimed."""
+        if not self.task_ready():
+            return False
+        did = self.keeper.step() or claim_credit(self.view.proto, self.out) > 0
+        if not did:
+            state = self.view.state()
+            if state.status != TaskStatus.ACTIVE:
+                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
+                self._finished = True
+            else:
+                self.out.status(f"task {self.task_id}: round {state.round}")
+        return did

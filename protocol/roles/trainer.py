@@ -1,0 +1,348 @@
+"""The trainer node: each round, train from the round's base, publish, commit, and after the seed upload the
+training states the seed picked.
+
+Round r, as `step()` sees it:
+1. *prepare*: fetch the base checkpoint, run the DiLoCo inner loop (`trainer.inner.run_inner_loop`), keep
+   every state theta_0..theta_H on local disk and compute its CID without uploading it; upload the signed
+   rollout bundle, the pseudo-gradient and the update manifest (which lists every state's CID). The
+   journal records the references before anything is submitted.
+2. *submit*: `submitWork` (intent and done in the journal; `AlreadySubmitted` after a restart means the
+   earlier transaction went through).
+3. *states*: once the seed is drawn, upload the states it picked (`protocol.wire.required_states`),
+   each checked to land under the CID the manifest committed.
+4. settle its own submissions and claim its rewards (`Keeper`).
+
+A restart resumes from the journal and the chain: a round already prepared is not retrained, a submission
+on chain is not repeated, states already uploaded are not uploaded again.
+
+`cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update (the chain
+commitments stay consistent, the update does not match base - theta_H), `forge-rewards` claims reward 1
+for every rollout, `withhold` never uploads the picked states.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from protocol.artifacts import (
+    artifact_ref,
+    parse_wire,
+    proof_root,
+    record_from_rollout,
+    sign_bundle,
+    state_root,
+    upload_bytes,
+    upload_json,
+)
+from protocol.contracts import Role, TaskStatus, WorkSubmission
+from protocol.errors import ConfigError, ContractRevert
+from protocol.ipfs import canonical_json
+from protocol.network import Session
+from protocol.roles.base import Output, RoleNode, ensure_joined, top_up
+from protocol.roles.settle import Keeper, claim_credit
+from protocol.wire import (
+    ArtifactRef,
+    RolloutBundle,
+    UpdateManifest,
+    bytes_to_hex,
+    hex_to_bytes,
+    picked_steps,
+    required_states,
+    sampled_rollouts,
+)
+
+__all__ = ["CHEATS", "Cheat", "TrainerNode"]
+
+Cheat = Literal["poison", "forge-rewards", "withhold"]
+CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold")
+POISON_SCALE = -4.0
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    """Write a file so that it survives a crash once this returns (temp file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class TrainerNode(RoleNode):
+    """A trainer of one task (see the module docstring)."""
+
+    role_name = "trainer"
+
+    def __init__(
+        self,
+        session: Session,
+        task_id: int,
+        *,
+        out: Output | None = None,
+        wait: bool = True,
+        cheat: Cheat | None = None,
+        keep_rounds: int = 1,
+    ) -> None:
+        super().__init__(session, task_id, out=out, wait=wait)
+        if cheat is not None and cheat not in CHEATS:
+            raise ConfigError(f"unknown cheat {cheat!r}; known: {', '.join(CHEATS)}")
+        self.cheat = cheat
+        self.keep_rounds = keep_rounds
+        self.keeper = Keeper(
+            self.view, self.journal, self.out, settle_all=False, draw_seeds=True, finalize=False
+        )
+        self.from_round: int | None = None
+
+    # ---------------------------------------------------------------------- the loop
+    def step(self) -> bool:
+        """Do the next due action of this trainer (see the module docstring)."""
+        if not self.task_ready():
+            return False
+        view = self.view
+        _ = view.spec  # refuses a task whose spec does not match the chain
+        state = view.state()
+        if state.status != TaskStatus.ACTIVE:
+            did = self.keeper.step() or claim_credit(view.proto, self.out) > 0
+            if not did:
+                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
+                self._finished = True
+            return did
+        if self.from_round is None:
+            self.from_round = ensure_joined(view, Role.TRAINER, self.journal, self.out)
+            if self.from_round is None:
+                return False
+        round_ = state.round
+        if round_ >= self.from_round:
+            if self.submitted(round_):
+                if state.seed_drawn and not self.journal.is_done("states", str(round_)):
+                    self.upload_states(round_)
+                    return True
+                self.out.status(f"round {round_}: submitted; waiting for the seed and the verdicts")
+            elif not self.journal.is_done("missed", str(round_)):
+                now = view.now()
+                if now < state.round_start:
+                    self.out.status(f"round {round_} opens in {state.round_start - now} s")
+                elif now >= state.submit_end or state.seed_block != 0:
+                    self.journal.done("missed", str(round_))
+                    self.out.log(f"round {round_}: the submit phase closed before this trainer submitted")
+                elif not self.allocation_ok(round_):
+                    pass
+                elif not self.journal.is_done("prepare", str(round_)):
+                    self.prepare(round_)
+                    return True
+                else:
+                    self.submit(round_)
+                    return True
+        else:
+            self.out.status(f"joined from round {self.from_round}; the task is in round {round_}")
+        self.cleanup(round_)
+        return self.keeper.step() or claim_credit(view.proto, self.out) > 0
+
+    def allocation_ok(self, round_: int) -> bool:
+        """Whether this trainer's allocation meets the task's minimum (topping it up from free stake after a
+        slash when it can)."""
+        return top_up(
+            self.view, self.view.config.min_trainer_stake, self.journal, self.out, f"round {round_}"
+        )
+
+    def round_dir(self, round_: int) -> Path:
+        """Where this trainer keeps round `round_`'s states and artifacts."""
+        return self.dir / f"round-{round_}"
+
+    # ---------------------------------------------------------------------- 1. prepare
+    def prepare(self, round_: int) -> None:
+        """Train round `round_` from its base and publish the bundle, update and manifest (not the states)."""
+        from trainer.diloco import encode_update, load_global_checkpoint
+        from trainer.inner import run_inner_loop
+        from trainer.model import model_from_config
+
+        view, session = self.view, self.session
+        spec = view.spec
+        env, tokenizer, hf = view.ml()
+        base_hash = view.proto.base_model_of(self.task_id)
+        weights, _ = load_global_checkpoint(view.checkpoint(base_hash), max_bytes=spec.limits.checkpoint)
+        model = model_from_config(hf)
+        rdir = self.round_dir(round_)
+        shutil.rmtree(rdir, ignore_errors=True)
+        states_dir = rdir / "states"
+        states_dir.mkdir(parents=True)
+        refs: dict[int, ArtifactRef] = {}
+        steps = spec.inner.steps
+        with self.out.progress(
+            f"round {round_}: generating rollouts and training, {steps} steps", steps
+        ) as advance:
+
+            def sink(j: int, data: bytes) -> None:
+                _write_durable(states_dir / f"{j}.state", data)
+                refs[j] = artifact_ref(data)
+                if j > 0:
+                    advance(1)
+
+            result = run_inner_loop(
+                model,
+                tokenizer,
+                env,
+                weights,
+                spec.inner,
+                task_id=self.task_id,
+                round_=round_,
+                trainer=self.me,
+                state_sink=sink,
+            )
+        records = [record_from_rollout(r) for r in result.rollouts]
+        if self.cheat == "forge-rewards":
+            records = [r.model_copy(update={"reward": 1.0}) for r in records]
+        delta = result.delta
+        if self.cheat == "poison":
+            delta = {k: v * POISON_SCALE for k, v in delta.items()}
+        update = encode_update(delta, spec.inner.compression)
+        deployment = session.config.deployment
+        common = {
+            "chain_id": session.chain_id,
+            "escrow": deployment.task_escrow,
+            "task_id": self.task_id,
+            "round": round_,
+            "trainer": self.me,
+            "base_hash": bytes_to_hex(base_hash),
+        }
+        bundle = sign_bundle(RolloutBundle(**common, rollouts=records), session.client.account)
+        bundle_bytes = canonical_json(bundle)
+        state_refs = [refs[j] for j in range(steps + 1)]
+        for what, size, limit in (
+            ("rollout bundle", len(bundle_bytes), spec.limits.bundle),
+            ("update", len(update), spec.limits.update),
+            ("training state", max(r.size for r in state_refs), spec.limits.state),
+        ):
+            if size > limit:
+                raise ConfigError(f"this round's {what} is {size} bytes, over the task's limit of {limit}")
+        with self.out.progress(f"round {round_}: uploading bundle, update and manifest", 3) as advance:
+            bundle_ref = upload_bytes(session.store, bundle_bytes)
+            advance(1)
+            update_ref = upload_bytes(session.store, update)
+            advance(1)
+            manifest = UpdateManifest(
+                **common,
+                bundle=bundle_ref,
+                update=update_ref,
+                states=state_refs,
+                proof_root=bytes_to_hex(proof_root(records)),
+                state_root=bytes_to_hex(state_root([r.digest for r in state_refs])),
+                work_units=result.work_units,
+            )
+            manifest_ref = upload_json(session.store, manifest)
+            advance(1)
+        _write_durable(rdir / "bundle.json", bundle_bytes)
+        _write_durable(rdir / "manifest.json", canonical_json(manifest))
+        rewards = [r.reward for r in records]
+        self.journal.done(
+            "prepare",
+            str(round_),
+            base_hash=bytes_to_hex(base_hash),
+            bundle=bundle_ref.model_dump(),
+            manifest=manifest_ref.model_dump(),
+            work_units=result.work_units,
+        )
+        self.out.log(
+            f"round {round_}: {len(records)} rollouts, mean reward {sum(rewards) / len(rewards):.3f}, "
+            f"{result.work_units} work units; manifest {manifest_ref.cid}"
+            + (f" [cheating: {self.cheat}]" if self.cheat else "")
+        )
+
+    def _manifest(self, round_: int) -> UpdateManifest:
+        return parse_wire(
+            (self.round_dir(round_) / "manifest.json").read_bytes(), UpdateManifest, "own manifest"
+        )
+
+    # ---------------------------------------------------------------------- 2. submit
+    def submitted(self, round_: int) -> bool:
+        """Whether this trainer's submission for `round_` is on chain (reconciling the journal)."""
+        if self.journal.is_done("submit", str(round_)):
+            return True
+        for sub in self.view.submissions(round_):
+            if sub.trainer == self.me:
+                prepared = self.journal.entry("prepare", str(round_))
+                if prepared is not None and prepared.data.get("manifest", {}).get("cid") != sub.update_cid:
+                    self.out.log(f"round {round_}: the submission on chain is not the one prepared locally")
+                self.journal.done("submit", str(round_), index=sub.index, reconciled=True)
+                return True
+        return False
+
+    def submit(self, round_: int) -> None:
+        """Send `submitWork` for the prepared round."""
+        entry = self.journal.entry("prepare", str(round_))
+        assert entry is not None
+        manifest = self._manifest(round_)
+        manifest_ref = ArtifactRef.model_validate(entry.data["manifest"])
+        work = WorkSubmission(
+            bundle_hash=manifest.bundle.digest,
+            bundle_cid=manifest.bundle.cid,
+            update_hash=manifest_ref.digest,
+            update_cid=manifest_ref.cid,
+            proof_root=hex_to_bytes(manifest.proof_root),
+            state_root=hex_to_bytes(manifest.state_root),
+            work_units=manifest.work_units,
+        )
+        self.journal.intent("submit", str(round_), manifest=manifest_ref.cid)
+        try:
+            index = self.view.proto.submit_work(self.task_id, round_, work)
+        except ContractRevert as exc:
+            if exc.error == "AlreadySubmitted":
+                self.journal.done("submit", str(round_), reconciled=True)
+                return
+            if exc.error in ("SubmitPhaseNotOpen", "WrongRound"):
+                self.journal.done("missed", str(round_), error=exc.error)
+                self.out.log(f"round {round_}: too late to submit ({exc.error})")
+                return
+            raise
+        self.journal.done("submit", str(round_), index=index)
+        self.out.log(f"round {round_}: submitted as #{index}")
+
+    # ---------------------------------------------------------------------- 3. picked states
+    def upload_states(self, round_: int) -> None:
+        """Upload the training states the round's seed picked (each must land under its committed CID)."""
+        spec = self.view.spec
+        seed = self.view.proto.seed_of(self.task_id, round_)
+        manifest = self._manifest(round_)
+        bundle = parse_wire(
+            (self.round_dir(round_) / "bundle.json").read_bytes(), RolloutBundle, "own bundle"
+        )
+        sampled = sampled_rollouts(seed, self.me, spec.sample_rollouts, len(bundle.rollouts))
+        steps = picked_steps(seed, self.me, spec.sample_steps, spec.inner.steps)
+        needed = required_states(spec.inner, [bundle.rollouts[i].step for i in sampled], steps)
+        if self.cheat == "withhold":
+            self.journal.done("states", str(round_), uploaded=[], withheld=needed)
+            self.out.log(f"round {round_}: withholding the picked states {needed} [cheating]")
+            return
+        missing = []
+        with self.out.progress(
+            f"round {round_}: uploading {len(needed)} picked states", len(needed)
+        ) as advance:
+            for j in needed:
+                path = self.round_dir(round_) / "states" / f"{j}.state"
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    missing.append(j)
+                    continue
+                upload_bytes(self.session.store, data, expected=manifest.states[j])
+                advance(1)
+        self.journal.done(
+            "states", str(round_), uploaded=[j for j in needed if j not in missing], missing=missing
+        )
+        if missing:
+            self.out.log(f"round {round_}: states {missing} are missing on local disk: they cannot be served")
+        else:
+            self.out.log(f"round {round_}: uploaded the picked states {needed}")
+
+    def cleanup(self, current_round: int) -> None:
+        """Remove the local states of rounds that are over (keeping `keep_rounds` of them)."""
+        for path in self.dir.glob("round-*"):
+            try:
+                number = int(path.name.split("-", 1)[1])
+            except ValueError:
+                continue
+            if number < current_round - self.keep_rounds + 1 and (path / "states").exists():
+                shutil.rmtree(path / "states", ignore_errors=True)

@@ -1,0 +1,346 @@
+"""The validator node: verify every submission of a round, commit and reveal the verdicts, aggregate the
+accepted updates into the next global checkpoint and vote its hash; plus upkeep (seeds, finalisation,
+its own settlement) and claims.
+
+Round r, once its seed is drawn (`step()` does one of these per call):
+* commit phase: check the submissions one by one (`protocol.roles.verification`), journalling each
+  verdict; then journal the verdict vector and a fresh salt *before* `commitVerdicts`, so a restart
+  between commit and reveal can still reveal;
+* reveal phase: `revealVerdicts` with the journalled vector and salt; then publish the validation report;
+* vote phase: aggregate the updates the chain decided to ACCEPT (`trainer.diloco.aggregate`, canonical
+  bytes, identical on every honest validator), upload the checkpoint and `voteModel` its sha256. With no
+  accepted update the round's base is voted again (the model does not change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from eth_utils.address import to_checksum_address
+
+from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
+from protocol.contracts import (
+    Phase,
+    Role,
+    TaskStatus,
+    Verdict,
+    pack_verdicts,
+    unpack_verdicts,
+    verdict_commitment,
+)
+from protocol.errors import ContractRevert
+from protocol.network import Session, Submission
+from protocol.roles.base import Output, RoleNode, ensure_joined, top_up
+from protocol.roles.settle import Keeper, claim_credit
+from protocol.roles.verification import Checked, check_submission, fetch_update
+from protocol.wire import (
+    AcceptedUpdate,
+    AggregateManifest,
+    SubmissionVerdict,
+    ValidationReport,
+    bytes_to_hex,
+    hex_to_bytes,
+)
+
+__all__ = ["ValidatorNode"]
+
+
+class ValidatorNode(RoleNode):
+    """A validator of one task (see the module docstring). `unavailable_margin`: seconds before the commit
+    deadline at which artifacts still missing are judged UNAVAILABLE (default: a quarter of the commit
+    phase, at least 3 s)."""
+
+    role_name = "validator"
+
+    def __init__(
+        self,
+        session: Session,
+        task_id: int,
+        *,
+        out: Output | None = None,
+        wait: bool = True,
+        unavailable_margin: float | None = None,
+    ) -> None:
+        super().__init__(session, task_id, out=out, wait=wait)
+        self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
+        self.from_round: int | None = None
+        self.unavailable_margin = unavailable_margin
+
+    def step(self) -> bool:
+        """Do the next due action of this validator."""
+        if not self.task_ready():
+            return False
+        view = self.view
+        _ = view.spec  # refuses a task whose spec does not match the chain
+        state = view.state()
+        if state.status != TaskStatus.ACTIVE:
+            did = self.keeper.step() or claim_credit(view.proto, self.out) > 0
+            if not did:
+                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
+                self._finished = True
+            return did
+        if self.from_round is None:
+            self.from_round = ensure_joined(view, Role.VALIDATOR, self.journal, self.out)
+            if self.from_round is None:
+                return False
+        round_ = state.round
+        if state.seed_drawn and round_ >= self.from_round and self.ballot(round_):
+            return True
+        if not state.seed_drawn:
+            self.out.status(f"round {round_}: waiting for submissions and the seed")
+        return self.keeper.step() or claim_credit(view.proto, self.out) > 0
+
+    # ---------------------------------------------------------------------- the ballot
+    def ballot(self, round_: int) -> bool:
+        """The due ballot action of round `round_`; True if one was taken."""
+        proto = self.view.proto
+        phase = proto.phase_of(self.task_id, round_)
+        word, revealed = proto.client.call(proto.registry.functions.verdictsOf(self.task_id, round_, self.me))
+        committed = bytes(word) != bytes(32)
+        if phase == Phase.COMMIT and not committed:
+            return self.verify_and_commit(round_)
+        if phase == Phase.REVEAL and committed and not revealed:
+            return self.reveal(round_, bytes(word))
+        if phase == Phase.VOTE and revealed and not self.voted(round_):
+            return self.vote(round_)
+        if revealed and not self.journal.is_done("report", str(round_)):
+            return self.publish_report(round_)
+        if phase == Phase.COMMIT:
+            self.out.status(f"round {round_}: committed; waiting for the other validators")
+        elif phase == Phase.REVEAL:
+            self.out.status(f"round {round_}: revealed; waiting for the other validators")
+        elif phase == Phase.VOTE:
+            self.out.status(f"round {round_}: voted; waiting for the model vote to close")
+        return False
+
+    def _margin(self) -> float:
+        if self.unavailable_margin is not None:
+            return self.unavailable_margin
+        return max(3.0, self.view.config.commit_duration / 4)
+
+    def verify_and_commit(self, round_: int) -> bool:
+        """Check the next unchecked submission, or commit once all have a verdict."""
+        view, proto = self.view, self.view.proto
+        pending = self.journal.entry("commit", str(round_))
+        if pending is None:
+            ballot = proto.ballot_of(self.task_id, round_)
+            subs = view.submissions(round_)
+            if len(subs) != ballot.submissions:
+                return False  # the event scan lags behind the ballot: next poll
+            seed = proto.seed_of(self.task_id, round_)
+            base_hash = proto.base_model_of(self.task_id)
+            for sub in subs:
+                if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None:
+                    continue
+                checked = self._check(sub, seed, base_hash, ballot.commit_end)
+                if checked is None:
+                    return False
+                self._record(round_, sub, checked)
+                return True
+            verdicts = [
+                Verdict(int(self.journal.entry("verdict", f"{round_}:{s.index}").data["verdict"]))  # type: ignore[union-attr]
+                for s in subs
+            ]
+            salt = os.urandom(32)
+            self.journal.intent(
+                "commit",
+                str(round_),
+                verdicts=pack_verdicts(verdicts),
+                salt=bytes_to_hex(salt),
+                count=len(verdicts),
+            )
+            pending = self.journal.entry("commit", str(round_))
+            assert pending is not None
+        word, salt = int(pending.data["verdicts"]), hex_to_bytes(str(pending.data["salt"]))
+        try:
+            proto.commit_verdicts(self.task_id, round_, word, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyCommitted":
+                self.journal.done("commit", str(round_), reconciled=True)
+                return True
+            if exc.error == "CommitPhaseClosed":
+                self.out.log(f"round {round_}: the commit phase closed before this validator committed")
+                return False
+            raise
+        self.journal.done("commit", str(round_))
+        shown = ", ".join(v.name for v in unpack_verdicts(word, int(pending.data["count"])))
+        self.out.log(f"round {round_}: committed verdicts [{shown}]")
+        return True
+
+    def _check(self, sub: Submission, seed: bytes, base_hash: bytes, commit_end: int) -> Checked | None:
+        """Check one submission; None while an artifact is missing and the deadline is not near."""
+        try:
+            with self.out.progress(
+                f"round {sub.round}: checking submission {sub.index} of {sub.trainer}", 1
+            ) as adv:
+                checked = check_submission(self.view, sub, seed, base_hash)
+                adv(1)
+            return checked
+        except ArtifactUnavailableError as exc:
+            if self.view.now() < commit_end - self._margin():
+                self.out.status(
+                    f"round {sub.round}: waiting for an artifact of submission {sub.index}: {exc}"
+                )
+                return None
+            return Checked(Verdict.UNAVAILABLE, [str(exc)])
+
+    def _record(self, round_: int, sub: Submission, checked: Checked) -> None:
+        rdir = self.dir / f"round-{round_}"
+        rdir.mkdir(parents=True, exist_ok=True)
+        item = SubmissionVerdict(
+            index=sub.index,
+            trainer=sub.trainer,
+            verdict=checked.verdict.name,
+            reasons=checked.reasons[:50],
+            report=checked.report,
+        )
+        (rdir / f"verdict-{sub.index}.json").write_text(item.model_dump_json())
+        self.journal.fact(
+            "verdict", f"{round_}:{sub.index}", verdict=int(checked.verdict), reasons=checked.reasons[:3]
+        )
+        why = f": {checked.reasons[0]}" if checked.reasons else ""
+        more = f" (+{len(checked.reasons) - 1} more)" if len(checked.reasons) > 1 else ""
+        self.out.log(
+            f"round {round_}: submission {sub.index} of {sub.trainer}: {checked.verdict.name}{why}{more}"
+        )
+
+    def reveal(self, round_: int, word: bytes) -> bool:
+        """Reveal the journalled verdicts and salt."""
+        proto = self.view.proto
+        entry = self.journal.entry("commit", str(round_))
+        if entry is None:
+            self.out.status(
+                f"round {round_}: committed, but the journal lost the verdicts and salt: cannot reveal"
+            )
+            return False
+        verdicts, salt = int(entry.data["verdicts"]), hex_to_bytes(str(entry.data["salt"]))
+        if not top_up(
+            self.view, self.view.config.min_validator_stake, self.journal, self.out, f"round {round_}"
+        ):
+            return False
+        if verdict_commitment(self.task_id, round_, self.me, verdicts, salt) != word:
+            self.out.status(
+                f"round {round_}: the journalled verdicts do not match the commitment: cannot reveal"
+            )
+            return False
+        self.journal.intent("reveal", str(round_))
+        try:
+            proto.reveal_verdicts(self.task_id, round_, verdicts, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyRevealed":
+                self.journal.done("reveal", str(round_), reconciled=True)
+                return True
+            if exc.error == "RevealPhaseNotOpen":
+                return False
+            raise
+        self.journal.done("reveal", str(round_))
+        self.out.log(f"round {round_}: revealed")
+        return True
+
+    def publish_report(self, round_: int) -> bool:
+        """Upload this validator's report of the round (after the reveal: it shows the verdicts)."""
+        view = self.view
+        rdir = self.dir / f"round-{round_}"
+        items = []
+        for sub in view.submissions(round_):
+            path = rdir / f"verdict-{sub.index}.json"
+            if path.exists():
+                items.append(SubmissionVerdict.model_validate_json(path.read_text()))
+        report = ValidationReport(
+            chain_id=self.session.chain_id,
+            escrow=self.session.config.deployment.task_escrow,
+            task_id=self.task_id,
+            round=round_,
+            validator=self.me,
+            seed=bytes_to_hex(view.proto.seed_of(self.task_id, round_)),
+            submissions=items,
+        )
+        ref = upload_json(self.session.store, report)
+        self.journal.done("report", str(round_), cid=ref.cid)
+        return True
+
+    # ---------------------------------------------------------------------- the model vote
+    def voted(self, round_: int) -> bool:
+        """Whether this validator's model vote for `round_` is on chain (reconciling the journal)."""
+        if self.journal.is_done("vote", str(round_)):
+            return True
+        for e in self.view.events("attestation_registry", "ModelVoted"):
+            if int(e["round"]) == round_ and to_checksum_address(e["validator"]) == self.me:
+                self.journal.done("vote", str(round_), reconciled=True)
+                return True
+        return False
+
+    def aggregate(self, round_: int) -> tuple[bytes, str]:
+        """(sha256, CID) of the next global checkpoint: the accepted updates aggregated onto the base."""
+        from trainer.diloco import TrainerUpdate, aggregate, decode_update, load_global_checkpoint
+
+        view, proto = self.view, self.view.proto
+        entry = self.journal.entry("aggregate", str(round_))
+        if entry is not None:
+            return hex_to_bytes(str(entry.data["hash"])), str(entry.data["cid"])
+        spec = view.spec
+        base_hash = proto.base_model_of(self.task_id)
+        decisions = proto.decisions_of(self.task_id, round_)
+        accepted = [s for s in view.submissions(round_) if decisions[s.index] == Verdict.ACCEPT]
+        if not accepted:
+            model_hash, cid = base_hash, view.base_cid(base_hash)
+            self.journal.fact("aggregate", str(round_), hash=bytes_to_hex(model_hash), cid=cid, accepted=[])
+            return model_hash, cid
+        weights, momentum = load_global_checkpoint(
+            view.checkpoint(base_hash), max_bytes=spec.limits.checkpoint
+        )
+        shapes = {k: v.shape for k, v in weights.items()}
+        updates = []
+        used = []
+        for sub in accepted:
+            data = fetch_update(view, sub)
+            updates.append(TrainerUpdate(sub.trainer, sub.work_units, decode_update(data, shapes)))
+            used.append(
+                AcceptedUpdate(
+                    index=sub.index,
+                    trainer=sub.trainer,
+                    work_units=sub.work_units,
+                    update_sha256=bytes_to_hex(hashlib.sha256(data).digest()),
+                )
+            )
+        checkpoint = aggregate(weights, updates, spec.outer, momentum).to_bytes()
+        ref = upload_bytes(self.session.store, checkpoint)
+        view.cache.put(checkpoint)
+        manifest = AggregateManifest(
+            chain_id=self.session.chain_id,
+            escrow=self.session.config.deployment.task_escrow,
+            task_id=self.task_id,
+            round=round_,
+            base_hash=bytes_to_hex(base_hash),
+            accepted=sorted(used, key=lambda u: bytes.fromhex(u.trainer[2:])),
+            outer=spec.outer,
+            model=ref,
+        )
+        manifest_ref = upload_json(self.session.store, manifest)
+        self.journal.fact(
+            "aggregate",
+            str(round_),
+            hash=ref.sha256,
+            cid=ref.cid,
+            manifest=manifest_ref.cid,
+            accepted=[u.index for u in used],
+        )
+        return ref.digest, ref.cid
+
+    def vote(self, round_: int) -> bool:
+        """Vote the next global checkpoint's sha256."""
+        model_hash, cid = self.aggregate(round_)
+        self.journal.intent("vote", str(round_), hash=bytes_to_hex(model_hash), cid=cid)
+        try:
+            self.view.proto.vote_model(self.task_id, round_, model_hash, cid)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyVoted":
+                self.journal.done("vote", str(round_), reconciled=True)
+                return True
+            if exc.error in ("VotePhaseNotOpen", "NotRevealed"):
+                return False
+            raise
+        self.journal.done("vote", str(round_))
+        self.out.log(f"round {round_}: voted model {bytes_to_hex(model_hash)[:18]}… ({cid})")
+        return True

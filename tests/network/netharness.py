@@ -1,0 +1,310 @@
+"""The network tests' harness: one deployment on an interval-mining anvil, sessions for its dev accounts,
+a tiny task, and `drive`, which steps roles in-process (one thread, round robin) the way `run()` would.
+
+Keystores and CLI helpers let the same tests start real `trustrl` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from protocol.artifacts import ArtifactUnavailableError
+from protocol.errors import ChainError, IpfsError
+
+if TYPE_CHECKING:
+    from protocol.anvil import Anvil
+    from protocol.chain import ChainClient
+    from protocol.contracts import Deployment
+    from protocol.ipfs_daemon import IpfsDaemon
+    from protocol.network import NetworkConfig, Session
+    from protocol.roles.base import RoleNode
+    from protocol.roles.initiator import TaskFile
+
+BLOCK_TIME = 0.25
+NUM_ACCOUNTS = 24
+TOKENS = 10**18
+PASSWORD = "network-tests"
+REPO = Path(__file__).resolve().parents[2]
+
+WARMSTART = {
+    "lr": 0.01,
+    "target_accuracy": 0.3,
+    "batch_size": 32,
+    "eval_size": 50,
+    "eval_every": 10,
+    "max_steps": 400,
+}
+
+TINY_TASK: dict[str, Any] = {
+    "description": "network tests: 1-digit addition, a tiny policy",
+    "env": {"name": "addition", "params": {"digits": 1}},
+    "model": {
+        "hidden_size": 32,
+        "num_layers": 1,
+        "num_heads": 2,
+        "num_kv_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 16,
+    },
+    "inner": {"steps": 2, "rollout_every": 1, "num_prompts": 2, "group_size": 2, "max_new_tokens": 3},
+    "sample_rollouts": 2,
+    "sample_steps": 1,
+    "heldout_size": 8,
+    # ~1 s of warm start: the policy answers some prompts, so rewards differ and updates are not zero.
+    "initial": {"warmstart": WARMSTART},
+    "chain": {
+        "num_rounds": 1,
+        "reward_per_round": 10,
+        "min_trainer_stake": 10,
+        "min_validator_stake": 10,
+        "quorum": 2,
+        "submit_duration": 60,
+        "commit_duration": 30,
+        "reveal_duration": 20,
+        "vote_duration": 20,
+        "seed_delay": 1,
+        "start_delay": 600,
+        "max_empty_rounds": 0,
+    },
+}
+
+
+def tiny_task(checkpoint: Path | None = None, **chain: Any) -> dict[str, Any]:
+    """The tiny task file as a dict, with `chain` terms overridden; with `checkpoint`, the initial model is
+    that file instead of a warm start."""
+    initial = {"checkpoint": str(checkpoint)} if checkpoint is not None else TINY_TASK["initial"]
+    return {**TINY_TASK, "initial": initial, "chain": {**TINY_TASK["chain"], **chain}}
+
+
+@dataclass
+class Net:
+    """One deployment and what the tests need around it."""
+
+    anvil: Anvil
+    ipfs: IpfsDaemon
+    deployer: ChainClient
+    deployment: Deployment
+    config: NetworkConfig
+    files: Path
+    home: Path
+    _sessions: dict[int, Session] = field(default_factory=dict)
+
+    @classmethod
+    def deploy(cls, anvil: Anvil, ipfs: IpfsDaemon, files: Path) -> Net:
+        """Deploy the contracts; mint and stake 1000 tokens for every dev account but the deployer."""
+        from protocol.chain import ChainClient
+        from protocol.compile import compile_contracts
+        from protocol.contracts import deploy_protocol
+        from protocol.network import NetworkConfig
+
+        compiled = compile_contracts()
+        deployer = ChainClient(anvil.rpc_url, anvil.accounts[0][1], abis=[c.abi for c in compiled.values()])
+        deployment = deploy_protocol(deployer, unbonding_period=5, settlement_grace=1, compiled=compiled)
+        sent = [
+            deployer.send(deployment.token.functions.mint(a, 10_000 * TOKENS)) for a, _ in anvil.accounts[1:]
+        ]
+        for tx in sent:
+            deployer.wait(tx)
+        staking = []
+        for _, key in anvil.accounts[1:]:
+            client = deployer.with_account(key)
+            staking.append(
+                (
+                    client,
+                    client.send(
+                        deployment.token.functions.approve(deployment.stake_manager.address, 1_000 * TOKENS)
+                    ),
+                )
+            )
+            staking.append(
+                (client, client.send(deployment.stake_manager.functions.stake(1_000 * TOKENS), gas=200_000))
+            )
+        for client, tx in staking:
+            client.wait(tx)
+        config = NetworkConfig(
+            rpc_url=anvil.rpc_url, deployment=deployment.addresses, ipfs_api=ipfs.api_url, poll_interval=0.1
+        )
+        (files / "network.json").write_text(config.model_dump_json(indent=2))
+        return cls(anvil, ipfs, deployer, deployment, config, files, files / "home")
+
+    def for_test(self, home: Path) -> Net:
+        """The same deployment with its own home directory (journals, caches) and fresh sessions."""
+        return replace(self, home=home, _sessions={})
+
+    @property
+    def network_file(self) -> Path:
+        """The network file for the CLI."""
+        return self.files / "network.json"
+
+    def address(self, index: int) -> str:
+        """Dev account `index`'s address."""
+        return self.anvil.accounts[index][0]
+
+    def session(self, index: int, *, home: Path | None = None) -> Session:
+        """A session for dev account `index` (one per account and test, unless `home` is given)."""
+        from protocol.network import connect
+
+        key = self.anvil.accounts[index][1]
+        if home is not None:
+            return connect(self.config, key, home, ipfs_retries=1)
+        if index not in self._sessions:
+            self._sessions[index] = connect(self.config, key, self.home, ipfs_retries=1)
+        return self._sessions[index]
+
+    def keystore(self, index: int) -> Path:
+        """An encrypted keystore of dev account `index` (password PASSWORD)."""
+        from protocol.chain import save_keystore_account
+
+        path = self.files / f"key-{index}.json"
+        if not path.exists():
+            save_keystore_account(self.anvil.accounts[index][1], path, PASSWORD, iterations=1 << 10)
+        return path
+
+    @property
+    def checkpoint(self) -> Path:
+        """The tiny task's warm-started initial model, made once per session (later tasks start from it)."""
+        path = self.files / "initial.safetensors"
+        if not path.exists():
+            from protocol.roles.base import Output
+            from protocol.roles.initiator import TaskFile, make_initial_checkpoint
+
+            path.write_bytes(
+                make_initial_checkpoint(TaskFile.model_validate(TINY_TASK), Output("warm start"))
+            )
+        return path
+
+    def task_file(self, *, warm_start: bool = False, **chain: Any) -> TaskFile:
+        """The tiny task with `chain` terms overridden (starting from `checkpoint` unless `warm_start`)."""
+        from protocol.roles.initiator import TaskFile
+
+        return TaskFile.model_validate(tiny_task(None if warm_start else self.checkpoint, **chain))
+
+    def write_task_file(self, path: Path, **chain: Any) -> Path:
+        """The tiny task as a YAML file (starting from `checkpoint`)."""
+        path.write_text(yaml.safe_dump(tiny_task(self.checkpoint, **chain), sort_keys=False))
+        return path
+
+    def create_task(self, initiator: int, *, warm_start: bool = False, **chain: Any) -> int:
+        """Create the tiny task from dev account `initiator`; returns its id."""
+        from protocol.roles.base import Output
+        from protocol.roles.initiator import create_task
+
+        task = self.task_file(warm_start=warm_start, **chain)
+        return create_task(self.session(initiator), task, Output("initiator"))
+
+    def warp_to_start(self, task_id: int) -> None:
+        """Move the chain's clock to the task's start (everyone has joined by then)."""
+        state = self.session(1).proto.task_state(task_id)
+        delta = state.round_start - self.deployer.timestamp()
+        if delta > 0:
+            self.deployer.increase_time(delta)
+
+    def cli(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run `python -m protocol.cli ARGS` with the test password in the environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "protocol.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=cli_env(),
+            cwd=REPO,
+            check=check,
+        )
+
+    def spawn(self, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+        """Start `python -m protocol.cli ARGS` in the background, output to `log`."""
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "protocol.cli", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=cli_env(),
+                cwd=REPO,
+                start_new_session=True,
+            )
+
+    def common(self, index: int, home: Path) -> list[str]:
+        """The CLI options of dev account `index`."""
+        return [
+            "--network",
+            str(self.network_file),
+            "--keystore",
+            str(self.keystore(index)),
+            "--home",
+            str(home),
+        ]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI process: the keystore password, one torch thread."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTRL_")}
+    env.update(
+        {
+            "TRUSTRL_PASSWORD": PASSWORD,
+            "OMP_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+TRANSIENT = (ChainError, IpfsError, ArtifactUnavailableError)
+
+
+def drive(
+    roles: Sequence[RoleNode],
+    until: Callable[[], bool],
+    timeout: float = 120.0,
+    on_error: Callable[[RoleNode, Exception], None] | None = None,
+) -> None:
+    """Step `roles` round robin (as their `run()` loops would, transient errors retried) until `until()`."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not done within {timeout} s")
+        did = False
+        for role in roles:
+            if role.finished:
+                continue
+            try:
+                did = role.step() or did
+            except TRANSIENT as exc:
+                if on_error is not None:
+                    on_error(role, exc)
+        if not did:
+            time.sleep(0.1)
+
+
+def finished(roles: Sequence[RoleNode]) -> Callable[[], bool]:
+    """`until` for `drive`: every role finished."""
+    return lambda: all(r.finished for r in roles)
+
+
+def joined(roles: Sequence[RoleNode]) -> Callable[[], bool]:
+    """`until` for `drive`: every role has joined its task."""
+    return lambda: all(any(e.action == "join" and e.is_done for e in r.journal.entries()) for r in roles)
+
+
+def events(net: Net, contract: Any, name: str, **filters: Any) -> list[dict[str, Any]]:
+    """Decoded events of the deployment since its first block."""
+    return [
+        dict(e["args"])
+        for e in net.deployer.get_logs(contract, name, net.deployment.addresses.block, **filters)
+    ]
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file."""
+    return json.loads(path.read_text())

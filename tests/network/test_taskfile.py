@@ -1,0 +1,89 @@
+"""Task files: the shipped example and the demo's task parse; a malformed one names its field; token amounts;
+default size limits fit the artifacts they bound (no chain, no daemon)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from protocol.demo import DEMO_TASK
+from protocol.errors import ConfigError
+from protocol.roles.base import to_units
+from protocol.roles.initiator import TaskFile, default_limits, load_task_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_example_and_the_demo_task_are_valid() -> None:
+    example = load_task_file(REPO / "examples" / "task.yaml")
+    assert example.chain.num_rounds == 8
+    assert example.sample_rollouts == 16
+    demo = TaskFile.model_validate(DEMO_TASK)
+    assert demo.inner.steps == 8
+    assert demo.initial.warmstart is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"inner": {"steps": 0}}, "inner.steps: Input should be greater than or equal to 1"),
+        ({"env": {"name": "chess"}}, "env: Value error, unknown environment 'chess'"),
+        ({"chain": {"num_rounds": 1, "reward_per_round": 1, "surprise": 3}}, "chain.surprise: Extra inputs"),
+        ({"sample_rollouts": "many"}, "sample_rollouts: Input should be a valid integer"),
+        ({"model": {"hidden_size": 30, "num_heads": 4}}, "model: Value error, num_heads=4 must divide"),
+    ],
+)
+def test_a_malformed_task_file_names_its_field(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump({**DEMO_TASK, **change}))
+    with pytest.raises(ConfigError, match=r"task file .*task\.yaml: ") as info:
+        load_task_file(path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unreadable_task_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read task file"):
+        load_task_file(tmp_path / "absent.yaml")
+    (tmp_path / "broken.yaml").write_text("env: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_task_file(tmp_path / "broken.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_task_file(tmp_path / "list.yaml")
+
+
+def test_token_amounts() -> None:
+    assert to_units("1") == 10**18
+    assert to_units("0.5") == 5 * 10**17
+    assert to_units(100) == 100 * 10**18
+    with pytest.raises(ConfigError):
+        to_units("1e-19")
+    with pytest.raises(ConfigError):
+        to_units("-1")
+    with pytest.raises(ConfigError):
+        to_units("lots")
+
+
+def test_default_limits_fit_the_artifacts() -> None:
+    import torch
+
+    from trainer.diloco import encode_update, global_checkpoint_bytes
+    from trainer.envs import get_env
+    from trainer.model import build_model
+    from trainer.state import fresh_optimizer, state_bytes
+    from trainer.tokenizer import build_tokenizer
+
+    task = TaskFile.model_validate(DEMO_TASK)
+    model = build_model(task.model, build_tokenizer(get_env("addition", {"digits": 2}).alphabet))
+    checkpoint = global_checkpoint_bytes(dict(model.state_dict()))
+    limits = default_limits(task, checkpoint)
+    assert len(state_bytes(model, fresh_optimizer(model, task.inner.grpo))) <= limits.state
+    delta = {k: torch.ones_like(v) for k, v in model.state_dict().items()}
+    assert len(encode_update(delta, task.inner.compression)) <= limits.update
+    assert len(checkpoint) <= limits.checkpoint
+    assert limits.state < 2 * len(checkpoint) * 3  # bounded: a few times the model, not arbitrary

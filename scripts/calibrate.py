@@ -37,6 +37,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--warm-start-steps", type=int, default=300, help="warm start step cap")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--env", default="addition", help="environment of the task (default addition)")
+    p.add_argument("--env-params", default="{}", help="its parameters as JSON, e.g. '{\"digits\": 2}'")
+    p.add_argument(
+        "--model",
+        default="{}",
+        help="the task's ModelConfig as JSON (default: ModelConfig(), hidden 128, 4 layers)",
+    )
     return p.parse_args(argv)
 
 
@@ -51,14 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.verify import SubmissionContext, VerifyThresholds
 
     torch.manual_seed(args.seed)
-    env = get_env("addition")
+    env = get_env(args.env, json.loads(args.env_params))
     tokenizer = build_tokenizer(env.alphabet)
-    model_cfg = ModelConfig()
+    model_cfg = ModelConfig.model_validate_json(args.model)
     thresholds = VerifyThresholds()
     results: dict[str, Any] = {
         "command": "python scripts/calibrate.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
         "model": model_cfg.model_dump(),
+        "env": {"name": args.env, "params": json.loads(args.env_params)},
         "thresholds": thresholds.model_dump(),
         "models": {},
     }
@@ -79,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 steps=1, num_prompts=args.prompts, group_size=args.group, max_new_tokens=max_new
             )
             ctx = SubmissionContext(task_id=7, round_=0, trainer="0x" + "ab" * 20, inner=inner)
-            section[set_name] = _calibrate_rollouts(model, tokenizer, env, ctx, thresholds, args.seed)
+            section[set_name] = _calibrate_rollouts(
+                model, model_cfg, tokenizer, env, ctx, thresholds, args.seed
+            )
         inner = InnerConfig(steps=3, num_prompts=args.prompts, group_size=args.group, max_new_tokens=8)
         ctx = SubmissionContext(task_id=7, round_=0, trainer="0x" + "ab" * 20, inner=inner)
         section["steps"] = _calibrate_steps(model, tokenizer, env, ctx)
@@ -163,7 +173,7 @@ def _log(message: str) -> None:
 
 
 def _calibrate_rollouts(
-    model: Any, tokenizer: Any, env: Any, ctx: Any, thresholds: Any, seed: int
+    model: Any, model_cfg: Any, tokenizer: Any, env: Any, ctx: Any, thresholds: Any, seed: int
 ) -> dict[str, Any]:
     import torch
 
@@ -244,15 +254,17 @@ def _calibrate_rollouts(
             safe = torch.where(scale > 0, scale, torch.ones_like(scale))
             p.copy_(torch.round(p / safe).clamp(-127, 127) * safe)
 
-    from trainer.config import ModelConfig
     from trainer.model import build_model
 
     def paired(rollouts: list[Any]) -> list[tuple[Any, Any]]:
         return list(zip(honest, rollouts, strict=True))
 
     cheaters: dict[str, list[tuple[Any, Any]]] = {
-        "other model (init seed 99)": paired(
-            gen(build_model(ModelConfig(init_seed=99), tokenizer), requests)
+        "other model (another init seed)": paired(
+            gen(
+                build_model(model_cfg.model_copy(update={"init_seed": model_cfg.init_seed + 99}), tokenizer),
+                requests,
+            )
         ),
         "weights perturbed 1%": paired(gen(perturb(0.01), requests)),
         "weights perturbed 0.1% (not required)": paired(gen(perturb(0.001), requests)),

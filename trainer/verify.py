@@ -35,15 +35,21 @@ from trainer.checkpoint import load_tensors, load_weights
 from trainer.config import InnerConfig
 from trainer.derive import prompt_seed, sample_seed
 from trainer.diloco import decode_update, encode_update, pseudo_gradient
-from trainer.envs import Environment
+from trainer.envs import Environment, Problem
 from trainer.errors import TrainerError
 from trainer.inner import step_rollouts
 from trainer.model import model_from_config
-from trainer.rollout import Rollout, reward_of
+from trainer.rollout import Rollout
 from trainer.sampling import gumbel_noise, scores
-from trainer.state import fresh_optimizer, reexecute_step, state_bytes, state_weights
-from trainer.tokenizer import encode_prompt
-from trainer.toploc import PROOF_BYTES, ProofStats, ToplocThresholds, expected_proof_count, verify_proofs
+from trainer.state import fresh_optimizer, reexecute_step, state_bytes
+from trainer.tokenizer import decode_completion, encode_prompt
+from trainer.toploc import (
+    PROOF_BYTES,
+    ProofStats,
+    ToplocThresholds,
+    expected_proof_count,
+    verify_proofs_many,
+)
 
 __all__ = [
     "BundleCheck",
@@ -236,14 +242,44 @@ def check_bundle(rollouts: Sequence[Rollout], ctx: SubmissionContext) -> BundleC
     )
 
 
+PromptCache = dict[tuple[int, int], "tuple[Problem, tuple[int, ...]] | str"]
+"""(step, prompt_idx) -> (derived problem, its prompt ids), or why it cannot be derived."""
+
+
+def _derive_prompt(
+    ctx: SubmissionContext,
+    env: Environment,
+    tokenizer: PreTrainedTokenizerBase,
+    step: int,
+    prompt_idx: int,
+    cache: PromptCache | None,
+) -> tuple[Problem, tuple[int, ...]] | str:
+    key = (step, prompt_idx)
+    if cache is not None and key in cache:
+        return cache[key]
+    derived: tuple[Problem, tuple[int, ...]] | str
+    try:
+        problem = env.problem(prompt_seed(ctx.task_id, ctx.round_, ctx.trainer, step, prompt_idx))
+        derived = (problem, tuple(encode_prompt(tokenizer, problem.prompt)))
+    except (TrainerError, ValueError) as exc:  # e.g. a negative index the derivation refuses
+        derived = str(exc)
+    if cache is not None:
+        cache[key] = derived
+    return derived
+
+
 def check_rollout(
     rollout: Rollout,
     ctx: SubmissionContext,
     env: Environment,
     tokenizer: PreTrainedTokenizerBase,
     vocab_size: int,
+    prompts: PromptCache | None = None,
 ) -> RolloutCheck:
-    """Prompt derivation, indices, token range, termination, proof count and size, reward."""
+    """Prompt derivation, indices, token range, termination, proof count and size, reward.
+
+    `prompts` caches the derived prompts across the rollouts of a bundle (G completions share one).
+    """
     inner = ctx.inner
     failures: list[str] = []
     r = rollout
@@ -254,13 +290,12 @@ def check_rollout(
     if not 0 <= r.g < inner.group_size:
         failures.append(f"completion index {r.g} outside [0, {inner.group_size})")
 
+    derived = _derive_prompt(ctx, env, tokenizer, r.step, r.prompt_idx, prompts)
     prompt_ok = False
-    try:
-        problem = env.problem(prompt_seed(ctx.task_id, ctx.round_, ctx.trainer, r.step, r.prompt_idx))
-        prompt_ok = tuple(encode_prompt(tokenizer, problem.prompt)) == tuple(r.prompt_ids)
-    except (TrainerError, ValueError) as exc:  # e.g. a negative index the derivation refuses
-        failures.append(f"prompt cannot be derived: {exc}")
+    if isinstance(derived, str):
+        failures.append(f"prompt cannot be derived: {derived}")
     else:
+        prompt_ok = derived[1] == tuple(r.prompt_ids)
         if not prompt_ok:
             failures.append("prompt ids differ from the prompt derived from the seed")
 
@@ -295,9 +330,10 @@ def check_rollout(
         failures.append(f"proofs {bad_sizes[:_MAX_LISTED]} are not {PROOF_BYTES} bytes")
 
     recomputed: float | None = None
-    if prompt_ok and in_vocab:
+    if prompt_ok and in_vocab and not isinstance(derived, str):
         try:
-            recomputed = float(reward_of(env, tokenizer, r.prompt_ids, ids))
+            # the derived problem's reward: what `rollout.reward_of` computes from the same prompt ids
+            recomputed = float(env.reward(derived[0], decode_completion(tokenizer, ids)))
         except (TrainerError, ValueError) as exc:
             failures.append(f"reward cannot be recomputed: {exc}")
         else:
@@ -385,8 +421,14 @@ def replay_rollouts(
     temperature = ctx.inner.grpo.temperature
     stats: list[ReplayStats | None] = [None] * len(rollouts)
     runnable: list[int] = []
+    seeds: dict[int, bytes] = {}
     for i, r in enumerate(rollouts):
         problem = _unreplayable(r, vocab, max_positions, ctx.inner.max_new_tokens)
+        if not problem:
+            try:
+                seeds[i] = sample_seed(ctx.task_id, ctx.round_, ctx.trainer, r.step, r.prompt_idx, r.g)
+            except TrainerError as exc:  # indices the derivation refuses (negative, too large)
+                problem = f"no sampling seed: {exc}"
         if problem:
             stats[i] = ReplayStats(
                 key=_key(r),
@@ -399,11 +441,12 @@ def replay_rollouts(
         else:
             runnable.append(i)
     replayed = prefill_batch(model, [rollouts[i] for i in runnable], batch_size)
-    for i, (hidden, logits) in zip(runnable, replayed, strict=True):
+    proofs = verify_proofs_many(
+        [(list(rollouts[i].proofs), hidden) for i, (hidden, _) in zip(runnable, replayed, strict=True)]
+    )
+    for i, (_, logits), proof in zip(runnable, replayed, proofs, strict=True):
         r = rollouts[i]
-        proof = verify_proofs(list(r.proofs), hidden)
-        seed = sample_seed(ctx.task_id, ctx.round_, ctx.trainer, r.step, r.prompt_idx, r.g)
-        gaps = sampling_gaps(logits, r.completion_ids, seed, ctx.inner.max_new_tokens, temperature)
+        gaps = sampling_gaps(logits, r.completion_ids, seeds[i], ctx.inner.max_new_tokens, temperature)
         failures: tuple[str, ...] = ()
         max_gap = float(gaps.max())
         if not (bool(torch.isfinite(logits).all()) and math.isfinite(max_gap)):
@@ -545,7 +588,7 @@ def check_update(
 ) -> UpdateCheck:
     """The submitted update must decode to encode(base - theta_H) in the task's compression."""
     try:
-        final = state_weights(state_h)
+        final = _weights_of(load_tensors(state_h))
         expected_bytes = encode_update(pseudo_gradient(base, final), inner.compression)
     except TrainerError as exc:
         return UpdateCheck(
@@ -595,7 +638,8 @@ def verify_submission(
     failures: list[str] = []
     vocab = int(policy_config.vocab_size)
     bundle = check_bundle(rollouts, ctx)
-    checks = tuple(check_rollout(r, ctx, env, tokenizer, vocab) for r in rollouts)
+    prompts: PromptCache = {}
+    checks = tuple(check_rollout(r, ctx, env, tokenizer, vocab, prompts) for r in rollouts)
 
     needed = {0, inner.steps}
     picked = sorted(set(picked_steps))
@@ -620,7 +664,8 @@ def verify_submission(
         if j not in states:
             continue
         try:
-            load_weights(model, state_weights(states[j]))
+            # weights only; the state's bytes are hash-committed, so canonical form adds nothing here
+            load_weights(model, _weights_of(load_tensors(states[j])))
         except TrainerError as exc:
             failures.append(f"theta_{j} unusable for replay: {exc}")
             continue

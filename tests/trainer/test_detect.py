@@ -41,7 +41,7 @@ from trainer.warmstart import WarmStartConfig, warm_start
 
 TRAINER = "0x" + "c3" * 20
 THRESHOLDS = VerifyThresholds()
-INNER = InnerConfig(steps=2, num_prompts=16, group_size=8, max_new_tokens=8)
+INNER = InnerConfig(steps=2, num_prompts=32, group_size=8, max_new_tokens=8)
 CTX = SubmissionContext(task_id=11, round_=2, trainer=TRAINER, inner=INNER)
 
 
@@ -60,7 +60,7 @@ def world() -> World:
     env = get_env("addition", {"digits": 1})
     warm = warm_start(env, ModelConfig(), WarmStartConfig(target_accuracy=0.3, eval_size=50, eval_every=10))
     requests = make_requests(
-        env, warm.tokenizer, task_id=11, round_=2, trainer=TRAINER, step=0, num_prompts=16, group_size=8
+        env, warm.tokenizer, task_id=11, round_=2, trainer=TRAINER, step=0, num_prompts=32, group_size=8
     )
     honest = _generate(warm.model, warm.tokenizer, env, requests, batch_size=48)
     return World(env, warm.tokenizer, warm.model, requests, honest)
@@ -136,7 +136,8 @@ def test_honest_rollouts_are_never_flagged(world: World) -> None:
             assert not any(_flagged(rep) for rep in replays), (batch_size, threads)
             replayed += len(replays)
     torch.set_num_threads(2)
-    assert replayed >= 200
+    assert len(world.honest) >= 200
+    assert replayed == 6 * len(world.honest)
 
 
 def test_honest_submission_with_steps_is_accepted(world: World, steps: dict[str, Any]) -> None:
@@ -152,7 +153,7 @@ def test_honest_submission_with_steps_is_accepted(world: World, steps: dict[str,
             env=world.env,
             base=base,
             rollouts=result.rollouts,
-            sampled=list(range(0, 256, 9)),
+            sampled=list(range(0, 512, 9)),
             picked_steps=[0, 1],
             states=states,
             update=update,

@@ -26,6 +26,7 @@ from trainer.toploc import (
     expected_proof_count,
     parse_proof,
     verify_proofs,
+    verify_proofs_many,
 )
 
 STRICT = ToplocThresholds(
@@ -336,3 +337,15 @@ def test_bad_hidden_shapes_raise_clear_errors(hidden: object) -> None:
         build_proofs(hidden)  # type: ignore[arg-type]
     with pytest.raises(HiddenStateError):
         verify_proofs([], hidden)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3, 9, 40])
+def test_batched_verification_equals_one_by_one(n_chunks: int) -> None:
+    # few chunks and many chunks take different evaluation paths; both must agree with the reference
+    hidden = _hidden(32 * n_chunks - 5, 64, seed=22)
+    proofs = _ref_proofs(hidden)
+    replay = hidden + 0.01 * _hidden(32 * n_chunks - 5, 64, seed=23)
+    many = verify_proofs_many([(proofs, replay), (proofs[:1], replay[:32])])
+    assert many[0] == verify_proofs(proofs, replay)
+    assert _our_stats(many[0]) == _ref_stats(proofs, replay)
+    assert many[1] == verify_proofs(proofs[:1], replay[:32])

@@ -191,6 +191,8 @@ def test_unreplayable_rollouts_fail_without_crashing(setup: Setup) -> None:
         _replace(r, completion_ids=(-1, 2)),
         _replace(r, completion_ids=(4,) * 200),
         _replace(r, prompt_ids=()),
+        _replace(r, g=-1),
+        _replace(r, prompt_idx=2**300),
     ]
     replays = replay_rollouts(setup.model, [*bad, r], setup.ctx, batch_size=4)
     assert len(replays) == len(bad) + 1
@@ -326,3 +328,39 @@ def test_thresholds_model_is_strict() -> None:
     with pytest.raises(ValueError, match="greater than or equal"):
         VerifyThresholds(max_sampling_gap=-1)
     assert VerifyThresholds.model_validate_json(THRESHOLDS.model_dump_json()) == THRESHOLDS
+
+
+def test_malicious_bundle_is_rejected_without_crashing(setup: Setup, submission: dict[str, Any]) -> None:
+    ctx, base, states, result = (
+        submission["ctx"],
+        submission["base"],
+        submission["states"],
+        submission["result"],
+    )
+    rollouts = list(result.rollouts)
+    rollouts[0] = dataclasses.replace(rollouts[0], completion_ids=(10**6, -3), g=-1, proofs=(b"x",))
+    rollouts[1] = dataclasses.replace(rollouts[1], prompt_ids=(), proofs=("not bytes",))
+    report = verify_submission(
+        ctx=ctx,
+        policy_config=setup.model.config,
+        tokenizer=setup.tokenizer,
+        env=setup.env,
+        base=base,
+        rollouts=rollouts,
+        sampled=[0, 1, 2, 99],
+        picked_steps=[0, 7],
+        states=states,
+        update=b"junk",
+        batch_size=2,
+    )
+    verdict = decide(report, THRESHOLDS)
+    assert verdict.decision == "REJECT"
+    joined = "\n".join(verdict.reasons)
+    for expected in (
+        "outside the bundle",
+        "picked step 7",
+        "cannot re-execute",
+        "update unreadable",
+        "empty",
+    ):
+        assert expected in joined

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -32,16 +32,26 @@ from protocol.encoding import completion_hash, prompt_hash, proofs_hash, reward_
 from protocol.errors import ArtifactError, IpfsError, WireFormatError
 from protocol.ipfs import CHUNK_SIZE, ArtifactStore, canonical_json
 from protocol.merkle import MerkleTree, rollout_leaf, state_leaf
-from protocol.wire import ArtifactRef, RolloutBundle, RolloutRecord, bytes_to_hex, hex_to_bytes
+from protocol.wire import (
+    ArtifactRef,
+    RolloutBundle,
+    RolloutRecord,
+    UpdateManifest,
+    bytes_to_hex,
+    hex_to_bytes,
+)
 from trainer.rollout import Rollout
 
 __all__ = [
     "ArtifactCache",
     "ArtifactInvalidError",
     "ArtifactUnavailableError",
+    "CommittedWork",
     "artifact_ref",
+    "bundle_problems",
     "bundle_signer",
     "fetch_verified",
+    "manifest_problems",
     "parse_wire",
     "proof_root",
     "record_from_rollout",
@@ -315,3 +325,93 @@ def upload_bytes(store: ArtifactStore, data: bytes, *, expected: ArtifactRef | N
             "(the daemon does not use CIDv1, raw leaves and 256 KiB chunks)"
         )
     return ref
+
+
+class CommittedWork(Protocol):
+    """What a WorkSubmitted event committed (the validator's and the auditor's records both fit)."""
+
+    @property
+    def round(self) -> int: ...
+    @property
+    def trainer(self) -> str: ...
+    @property
+    def bundle_hash(self) -> bytes: ...
+    @property
+    def bundle_cid(self) -> str: ...
+    @property
+    def proof_root(self) -> bytes: ...
+    @property
+    def state_root(self) -> bytes: ...
+    @property
+    def work_units(self) -> int: ...
+
+
+def manifest_problems(
+    manifest: UpdateManifest,
+    sub: CommittedWork,
+    *,
+    chain_id: int,
+    escrow: str,
+    task_id: int,
+    base_hash: bytes,
+    steps: int,
+    update_limit: int,
+) -> list[str]:
+    """Every way an update manifest disagrees with its on-chain commitment and the task (empty: none).
+
+    One function for validators (`protocol.roles.verification`) and auditors (`protocol.audit`), so
+    both judge a manifest by the same rules.
+    """
+    expected = {
+        "chain_id": chain_id,
+        "escrow": escrow,
+        "task_id": task_id,
+        "round": sub.round,
+        "trainer": sub.trainer,
+        "base_hash": bytes_to_hex(base_hash),
+        "proof_root": bytes_to_hex(sub.proof_root),
+        "state_root": bytes_to_hex(sub.state_root),
+        "work_units": sub.work_units,
+    }
+    problems = [
+        f"manifest {name} is {getattr(manifest, name)!r}, the chain says {want!r}"
+        for name, want in expected.items()
+        if getattr(manifest, name) != want
+    ]
+    if manifest.bundle.cid != sub.bundle_cid or manifest.bundle.digest != sub.bundle_hash:
+        problems.append("the manifest names another rollout bundle than the one committed on chain")
+    if len(manifest.states) != steps + 1:
+        problems.append(f"the manifest lists {len(manifest.states)} states, expected {steps + 1}")
+    elif state_root([s.digest for s in manifest.states]) != sub.state_root:
+        problems.append("the manifest's state hashes do not give the committed stateRoot")
+    if manifest.update.size > update_limit:
+        problems.append(f"update of {manifest.update.size} bytes exceeds the limit {update_limit}")
+    return problems
+
+
+def bundle_problems(bundle: RolloutBundle, manifest: UpdateManifest, sub: CommittedWork) -> list[str]:
+    """Every way a rollout bundle disagrees with its manifest, its signer or the committed proofRoot."""
+    problems = [
+        f"bundle {name} is {getattr(bundle, name)!r}, the manifest says {getattr(manifest, name)!r}"
+        for name in ("chain_id", "escrow", "task_id", "round", "trainer", "base_hash")
+        if getattr(bundle, name) != getattr(manifest, name)
+    ]
+    try:
+        signer = bundle_signer(bundle)
+    except WireFormatError as exc:
+        problems.append(str(exc))
+    else:
+        if signer != sub.trainer:
+            problems.append(f"the bundle is signed by {signer}, not by the trainer {sub.trainer}")
+    keys = [(r.step, r.prompt_idx, r.g) for r in bundle.rollouts]
+    if keys != sorted(keys):
+        problems.append("bundle rollouts are not in (step, prompt_idx, g) order")
+    if not bundle.rollouts:
+        problems.append("the bundle holds no rollouts")
+    else:
+        try:
+            if proof_root(bundle.rollouts) != sub.proof_root:
+                problems.append("the bundle's rollout leaves do not give the committed proofRoot")
+        except WireFormatError as exc:
+            problems.append(f"bundle rollouts cannot be hashed: {exc}")
+    return problems

@@ -35,13 +35,13 @@ from protocol.audit.discrepancy import Discrepancy, Kind
 from protocol.audit.ledger import Ledger, fmt
 from protocol.audit.model import RoundRecord, SubmissionRecord, TaskRecord
 from protocol.contracts import Verdict
-from protocol.errors import ArtifactError, IpfsError, WireFormatError
+from protocol.errors import ArtifactError, IpfsError
 from trainer.errors import TrustrlError
 
 if TYPE_CHECKING:
     import torch
 
-    from protocol.wire import RolloutBundle, TaskSpec, UpdateManifest
+    from protocol.wire import TaskSpec, UpdateManifest
 
 __all__ = ["AggregateCheck", "ArtifactSource", "ReverifyResult", "SubmissionCheck", "reverify"]
 
@@ -294,71 +294,6 @@ class _Reverifier:
             raise _InvalidError(f"checkpoint {fmt(model_hash)} does not load: {exc}") from None
 
     # ------------------------------------------------------------------ one submission
-    def _manifest_problems(
-        self, task: _Task, rnd: RoundRecord, sub: SubmissionRecord, manifest: UpdateManifest
-    ) -> list[str]:
-        from protocol.artifacts import state_root
-        from protocol.wire import bytes_to_hex
-
-        expected = {
-            "chain_id": self.chain_id,
-            "escrow": self.escrow,
-            "task_id": task.record.id,
-            "round": rnd.number,
-            "trainer": sub.trainer,
-            "base_hash": bytes_to_hex(rnd.base),
-            "proof_root": bytes_to_hex(sub.proof_root),
-            "state_root": bytes_to_hex(sub.state_root),
-            "work_units": sub.work_units,
-        }
-        problems = [
-            f"manifest {k} is {getattr(manifest, k)!r}, the chain says {v!r}"
-            for k, v in expected.items()
-            if getattr(manifest, k) != v
-        ]
-        if manifest.bundle.cid != sub.bundle_cid or manifest.bundle.digest != sub.bundle_hash:
-            problems.append("the manifest names another rollout bundle than the one committed on chain")
-        steps = task.spec.inner.steps
-        if len(manifest.states) != steps + 1:
-            problems.append(f"the manifest lists {len(manifest.states)} states, expected {steps + 1}")
-        elif state_root([s.digest for s in manifest.states]) != sub.state_root:
-            problems.append("the manifest's state hashes do not give the committed stateRoot")
-        if manifest.update.size > task.spec.limits.update:
-            problems.append(
-                f"update of {manifest.update.size} bytes exceeds the limit {task.spec.limits.update}"
-            )
-        return problems
-
-    def _bundle_problems(
-        self, bundle: RolloutBundle, manifest: UpdateManifest, sub: SubmissionRecord
-    ) -> list[str]:
-        from protocol.artifacts import bundle_signer, proof_root
-
-        problems = [
-            f"bundle {k} is {getattr(bundle, k)!r}, the manifest says {getattr(manifest, k)!r}"
-            for k in ("chain_id", "escrow", "task_id", "round", "trainer", "base_hash")
-            if getattr(bundle, k) != getattr(manifest, k)
-        ]
-        try:
-            signer = bundle_signer(bundle)
-        except WireFormatError as exc:
-            problems.append(str(exc))
-        else:
-            if signer != sub.trainer:
-                problems.append(f"the bundle is signed by {signer}, not by the trainer {sub.trainer}")
-        keys = [(r.step, r.prompt_idx, r.g) for r in bundle.rollouts]
-        if keys != sorted(keys):
-            problems.append("bundle rollouts are not in (step, prompt_idx, g) order")
-        if not bundle.rollouts:
-            problems.append("the bundle holds no rollouts")
-        else:
-            try:
-                if proof_root(bundle.rollouts) != sub.proof_root:
-                    problems.append("the bundle's rollout leaves do not give the committed proofRoot")
-            except WireFormatError as exc:
-                problems.append(f"bundle rollouts cannot be hashed: {exc}")
-        return problems
-
     def manifest(self, task: _Task, sub: SubmissionRecord) -> UpdateManifest:
         from protocol.wire import UpdateManifest
 
@@ -376,7 +311,7 @@ class _Reverifier:
         self, task: _Task, rnd: RoundRecord, sub: SubmissionRecord, base: dict[str, torch.Tensor]
     ) -> tuple[Verdict, list[str], str | None]:
         """(verdict, reasons, the missing CID when UNAVAILABLE) of one submission."""
-        from protocol.artifacts import rollout_from_record
+        from protocol.artifacts import bundle_problems, manifest_problems, rollout_from_record
         from protocol.wire import RolloutBundle, picked_steps, required_states, sampled_rollouts
         from trainer.verify import SubmissionContext, decide, verify_submission
 
@@ -384,7 +319,16 @@ class _Reverifier:
         assert rnd.seed is not None
         try:
             manifest = self.manifest(task, sub)
-            problems = self._manifest_problems(task, rnd, sub, manifest)
+            problems = manifest_problems(
+                manifest,
+                sub,
+                chain_id=self.chain_id,
+                escrow=self.escrow,
+                task_id=task.record.id,
+                base_hash=rnd.base,
+                steps=task.spec.inner.steps,
+                update_limit=task.spec.limits.update,
+            )
             if problems:
                 return Verdict.REJECT, problems, None
             bundle = _parse(
@@ -392,7 +336,7 @@ class _Reverifier:
                 RolloutBundle,
                 "rollout bundle",
             )
-            problems = self._bundle_problems(bundle, manifest, sub)
+            problems = bundle_problems(bundle, manifest, sub)
             if problems:
                 return Verdict.REJECT, problems, None
             update = self.update(task, manifest)

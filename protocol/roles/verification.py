@@ -22,19 +22,16 @@ from typing import Any
 
 from protocol.artifacts import (
     ArtifactInvalidError,
-    bundle_signer,
+    bundle_problems,
+    manifest_problems,
     parse_wire,
-    proof_root,
     rollout_from_record,
-    state_root,
 )
 from protocol.contracts import Verdict
-from protocol.errors import WireFormatError
 from protocol.network import Submission, TaskView
 from protocol.wire import (
     RolloutBundle,
     UpdateManifest,
-    bytes_to_hex,
     picked_steps,
     required_states,
     sampled_rollouts,
@@ -55,65 +52,6 @@ class Checked:
 
 def _reject(*reasons: str) -> Checked:
     return Checked(Verdict.REJECT, list(reasons))
-
-
-def _manifest_problems(
-    manifest: UpdateManifest, sub: Submission, view: TaskView, base_hash: bytes
-) -> list[str]:
-    session = view.session
-    spec = view.spec
-    expected = {
-        "chain_id": session.chain_id,
-        "escrow": session.config.deployment.task_escrow,
-        "task_id": view.task_id,
-        "round": sub.round,
-        "trainer": sub.trainer,
-        "base_hash": bytes_to_hex(base_hash),
-        "proof_root": bytes_to_hex(sub.proof_root),
-        "state_root": bytes_to_hex(sub.state_root),
-        "work_units": sub.work_units,
-    }
-    problems = [
-        f"manifest {name} is {getattr(manifest, name)!r}, expected {want!r}"
-        for name, want in expected.items()
-        if getattr(manifest, name) != want
-    ]
-    if manifest.bundle.cid != sub.bundle_cid or manifest.bundle.digest != sub.bundle_hash:
-        problems.append("manifest names another rollout bundle than the one committed on chain")
-    if len(manifest.states) != spec.inner.steps + 1:
-        problems.append(f"manifest lists {len(manifest.states)} states, expected {spec.inner.steps + 1}")
-    elif state_root([s.digest for s in manifest.states]) != sub.state_root:
-        problems.append("the manifest's state hashes do not give the committed stateRoot")
-    if manifest.update.size > spec.limits.update:
-        problems.append(f"update of {manifest.update.size} bytes exceeds the limit {spec.limits.update}")
-    return problems
-
-
-def _bundle_problems(bundle: RolloutBundle, manifest: UpdateManifest, sub: Submission) -> list[str]:
-    problems = [
-        f"bundle {name} is {getattr(bundle, name)!r}, manifest says {getattr(manifest, name)!r}"
-        for name in ("chain_id", "escrow", "task_id", "round", "trainer", "base_hash")
-        if getattr(bundle, name) != getattr(manifest, name)
-    ]
-    try:
-        signer = bundle_signer(bundle)
-    except WireFormatError as exc:
-        problems.append(str(exc))
-    else:
-        if signer != sub.trainer:
-            problems.append(f"bundle is signed by {signer}, not by the trainer {sub.trainer}")
-    keys = [(r.step, r.prompt_idx, r.g) for r in bundle.rollouts]
-    if keys != sorted(keys):
-        problems.append("bundle rollouts are not in (step, prompt_idx, g) order")
-    if not bundle.rollouts:
-        problems.append("bundle holds no rollouts")
-    else:
-        try:
-            if proof_root(bundle.rollouts) != sub.proof_root:
-                problems.append("the bundle's rollout leaves do not give the committed proofRoot")
-        except WireFormatError as exc:
-            problems.append(f"bundle rollouts cannot be hashed: {exc}")
-    return problems
 
 
 def fetch_manifest(view: TaskView, sub: Submission) -> UpdateManifest:
@@ -149,14 +87,23 @@ def check_submission(view: TaskView, sub: Submission, seed: bytes, base_hash: by
     store, cache, limits = view.session.store, view.cache, spec.limits
     try:
         manifest = fetch_manifest(view, sub)
-        problems = _manifest_problems(manifest, sub, view, base_hash)
+        problems = manifest_problems(
+            manifest,
+            sub,
+            chain_id=view.session.chain_id,
+            escrow=view.session.config.deployment.task_escrow,
+            task_id=view.task_id,
+            base_hash=base_hash,
+            steps=view.spec.inner.steps,
+            update_limit=view.spec.limits.update,
+        )
         if problems:
             return _reject(*problems)
         bundle_bytes = cache.fetch(
             store, sub.bundle_cid, sub.bundle_hash, limits.bundle, f"rollout bundle of submission {sub.index}"
         )
         bundle = parse_wire(bundle_bytes, RolloutBundle, f"rollout bundle of submission {sub.index}")
-        problems = _bundle_problems(bundle, manifest, sub)
+        problems = bundle_problems(bundle, manifest, sub)
         if problems:
             return _reject(*problems)
         update = fetch_update(view, sub)

@@ -149,6 +149,16 @@ def test_two_rounds_through_the_cli_with_kill_9_and_restart(net: Net, tmp_path: 
     staked = net.cli("stake", "5", *net.common(1, home[1]))
     assert staked.returncode == 0, staked.stderr
     assert "staked 5" in staked.stdout
+    # A trainer leaves: its allocation is released after the task (+ 1 s grace), unbonded, then paid out.
+    net.deployer.increase_time(2)
+    unstaked = net.cli("unstake", "1", *net.common(2, home[2]))  # accounts are shared: leave it staked
+    assert unstaked.returncode == 0, unstaked.stderr
+    assert f"allocated to task {task_id}" in unstaked.stdout
+    assert "unbonding" in unstaked.stdout
+    net.deployer.increase_time(10)  # the deployment's unbonding period is 5 s
+    withdrawn = net.cli("unstake", "--withdraw", *net.common(2, home[2]))
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert net.session(2).proto.stake_of()[2] == 0  # nothing left unbonding
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:

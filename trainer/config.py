@@ -20,6 +20,9 @@ __all__ = [
     "InnerConfig",
     "ModelConfig",
     "OuterConfig",
+    "ToplocThresholds",
+    "VerifyThresholds",
+    "WarmStartConfig",
     "parse_config",
 ]
 
@@ -122,6 +125,57 @@ class OuterConfig(_Frozen):
     """Outer learning rate (1.0 with momentum 0 is plain averaging)."""
     momentum: float = Field(0.0, ge=0, lt=1)
     """Outer Nesterov momentum (0: none, and no momentum is stored in the checkpoint)."""
+
+
+class ToplocThresholds(_Frozen):
+    """Acceptance limits for one chunk's statistics (per 128 points; scaled down for shorter chunks).
+
+    The defaults are calibrated for the tiny CPU models of this project (docs/toploc.md: honest
+    maxima, the attacks' minima and the margin in between). A task spec sets its own.
+    """
+
+    max_exp_mismatches: int = Field(default=4, ge=0, le=128)
+    """Most top-k points whose bf16 exponent may differ (reference: 38; honest CPU replay: 0)."""
+    max_sign_mismatches: int = Field(default=2, ge=0, le=128)
+    """Most exponent-matched points whose sign may differ (the reference has no such check)."""
+    max_mant_err_mean: float = Field(default=0.05, ge=0)
+    """Largest mean |mantissa difference| over exponent-matched points (reference: 10; honest: < 0.01)."""
+    max_mant_err_median: float = Field(default=0.0, ge=0)
+    """Largest upper-median |mantissa difference| (reference: 8). A mean <= 0.05 already forces 0."""
+
+
+class VerifyThresholds(_Frozen):
+    """Acceptance limits of a validator; the defaults are calibrated in docs/toploc.md."""
+
+    toploc: ToplocThresholds = ToplocThresholds()
+    """Per-chunk limits of the TOPLOC statistics."""
+    max_sampling_gap: float = Field(default=0.1, ge=0)
+    """Largest allowed (best other score - chosen token's score) of logits/T + Gumbel noise."""
+    max_step_abs: float = Field(default=1e-5, ge=0)
+    """Largest |re-executed - committed| over every tensor of theta_j+1 (weights and AdamW moments)."""
+    max_step_rel: float = Field(default=1e-3, ge=0)
+    """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
+    max_update_abs: float = Field(default=0.0, ge=0)
+    """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
+
+
+class WarmStartConfig(_Frozen):
+    """How long and how hard the supervised warm start trains."""
+
+    seed: int = Field(0, ge=0, lt=1 << 63)
+    """Salt of the training examples' seeds."""
+    lr: float = Field(3e-3, gt=0, le=1)
+    """AdamW learning rate."""
+    batch_size: int = Field(64, ge=1, le=4096)
+    """Examples per step."""
+    max_steps: int = Field(2000, ge=1)
+    """Hard cap on steps."""
+    eval_every: int = Field(10, ge=1)
+    """Steps between accuracy checks."""
+    eval_size: int = Field(200, ge=1)
+    """Problems in the warm start's own evaluation set."""
+    target_accuracy: float = Field(0.3, gt=0, le=1)
+    """Stop once the evaluation accuracy reaches this."""
 
 
 def parse_config(cls: type[_M], data: object) -> _M:

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from trainer.config import ToplocThresholds
 from trainer.errors import HiddenStateError, ProofFormatError
 
 __all__ = [
@@ -89,25 +90,6 @@ class Proof:
         x = np.asarray(indices, dtype=np.int64).reshape(1, -1) % self.modulus
         coeffs = np.asarray(self.coeffs, dtype=np.int64).reshape(1, -1)
         return _evaluate(coeffs, x)[0]
-
-
-class ToplocThresholds(BaseModel):
-    """Acceptance limits for one chunk's statistics (per 128 points; scaled down for shorter chunks).
-
-    The defaults are calibrated for the tiny CPU models of this project (docs/toploc.md: honest
-    maxima, the attacks' minima and the margin in between). A task spec sets its own.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_exp_mismatches: int = Field(default=4, ge=0, le=TOPK)
-    """Most top-k points whose bf16 exponent may differ (reference: 38; honest CPU replay: 0)."""
-    max_sign_mismatches: int = Field(default=2, ge=0, le=TOPK)
-    """Most exponent-matched points whose sign may differ (the reference has no such check)."""
-    max_mant_err_mean: float = Field(default=0.05, ge=0)
-    """Largest mean |mantissa difference| over exponent-matched points (reference: 10; honest: < 0.01)."""
-    max_mant_err_median: float = Field(default=0.0, ge=0)
-    """Largest upper-median |mantissa difference| (reference: 8). A mean <= 0.05 already forces 0."""
 
 
 class ChunkStats(BaseModel):

@@ -32,13 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from trainer.checkpoint import load_tensors, load_weights
-from trainer.config import InnerConfig
+from trainer.config import InnerConfig, VerifyThresholds
 from trainer.derive import prompt_seed, sample_seed
 from trainer.diloco import decode_update, encode_update, pseudo_gradient
 from trainer.envs import Environment, Problem
 from trainer.errors import TrainerError
 from trainer.inner import step_rollouts
 from trainer.model import model_from_config
+from trainer.replay import Engine, prefill_logits
 from trainer.rollout import Rollout
 from trainer.sampling import gumbel_noise, scores
 from trainer.state import fresh_optimizer, reexecute_step, state_bytes
@@ -46,7 +47,6 @@ from trainer.tokenizer import decode_completion, encode_prompt
 from trainer.toploc import (
     PROOF_BYTES,
     ProofStats,
-    ToplocThresholds,
     expected_proof_count,
     verify_proofs_many,
 )
@@ -96,21 +96,6 @@ class SubmissionContext(_Frozen):
     """The trainer's address (0x-hex): the seeds are derived for it alone."""
     inner: InnerConfig
     """H, rollout_every, P, G, max_new_tokens, temperature, compression (from the task spec)."""
-
-
-class VerifyThresholds(_Frozen):
-    """Acceptance limits of a validator; the defaults are calibrated in docs/toploc.md."""
-
-    toploc: ToplocThresholds = ToplocThresholds()
-    """Per-chunk limits of the TOPLOC statistics."""
-    max_sampling_gap: float = Field(default=0.1, ge=0)
-    """Largest allowed (best other score - chosen token's score) of logits/T + Gumbel noise."""
-    max_step_abs: float = Field(default=1e-5, ge=0)
-    """Largest |re-executed - committed| over every tensor of theta_j+1 (weights and AdamW moments)."""
-    max_step_rel: float = Field(default=1e-3, ge=0)
-    """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
-    max_update_abs: float = Field(default=0.0, ge=0)
-    """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
 
 
 class RolloutCheck(_Frozen):
@@ -347,14 +332,15 @@ def check_rollout(
 
 @torch.inference_mode()
 def prefill_batch(
-    model: PreTrainedModel, rollouts: Sequence[Rollout], batch_size: int = 16
+    model: PreTrainedModel, rollouts: Sequence[Rollout], batch_size: int = 16, engine: Engine = "auto"
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(hidden [n, hidden_size], logits [n, vocab]) in fp32 for each rollout's n completion tokens.
 
     One forward pass per batch of `batch_size` rollouts over prompt + completion[:-1], right-padded
     (a causal model never looks at later positions, so padding changes no real position), rows
     len(prompt)-1 .. len(prompt)+n-2: the positions whose LM-head output chose each token
-    (docs/trainer.md). Rollouts are batched in order of length to keep padding small.
+    (docs/trainer.md). Rollouts are batched in order of length to keep padding small. `engine`
+    picks the forward (`trainer.replay`: the lean one for Llama/Qwen2 by default).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -369,23 +355,16 @@ def prefill_batch(
         seqs = [[*rollouts[i].prompt_ids, *rollouts[i].completion_ids[:-1]] for i in members]
         S = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), S), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), S), dtype=torch.long)
         for b, s in enumerate(seqs):
             ids[b, : len(s)] = torch.tensor(s, dtype=torch.long)
-            mask[b, : len(s)] = 1
-        result = model(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            use_cache=False,
-            output_hidden_states=True,
-        )
-        hidden = result.hidden_states[-1]  # [B, S, hidden]: the LM head's input
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+        hidden, logits = prefill_logits(model, ids.to(device), lengths, engine)  # hidden: the LM head's input
         for b, i in enumerate(members):
             first = len(rollouts[i].prompt_ids) - 1
             n = len(rollouts[i].completion_ids)
             out[i] = (
                 hidden[b, first : first + n].float().cpu().clone(),
-                result.logits[b, first : first + n].float().cpu().clone(),
+                logits[b, first : first + n].float().cpu().clone(),
             )
     return out
 
@@ -408,7 +387,12 @@ def sampling_gaps(
 
 
 def replay_rollouts(
-    model: PreTrainedModel, rollouts: Sequence[Rollout], ctx: SubmissionContext, *, batch_size: int = 16
+    model: PreTrainedModel,
+    rollouts: Sequence[Rollout],
+    ctx: SubmissionContext,
+    *,
+    batch_size: int = 16,
+    engine: Engine = "auto",
 ) -> list[ReplayStats]:
     """TOPLOC and sampling replay of rollouts generated with the weights `model` holds (theta_j).
 
@@ -440,7 +424,7 @@ def replay_rollouts(
             )
         else:
             runnable.append(i)
-    replayed = prefill_batch(model, [rollouts[i] for i in runnable], batch_size)
+    replayed = prefill_batch(model, [rollouts[i] for i in runnable], batch_size, engine)
     proofs = verify_proofs_many(
         [(list(rollouts[i].proofs), hidden) for i, (hidden, _) in zip(runnable, replayed, strict=True)]
     )

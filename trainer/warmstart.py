@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from trainer.config import ModelConfig
+from trainer.config import ModelConfig, WarmStartConfig
 from trainer.derive import EVAL_DOMAIN, WARMSTART_DOMAIN, indexed_seed
 from trainer.envs import Environment, Problem
 from trainer.model import build_model
@@ -26,27 +25,6 @@ from trainer.rollout import evaluate_accuracy
 from trainer.tokenizer import build_tokenizer, encode_prompt
 
 __all__ = ["WarmStartConfig", "WarmStartResult", "problems", "warm_start"]
-
-
-class WarmStartConfig(BaseModel):
-    """How long and how hard the supervised warm start trains."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(0, ge=0, lt=1 << 63)
-    """Salt of the training examples' seeds."""
-    lr: float = Field(3e-3, gt=0, le=1)
-    """AdamW learning rate."""
-    batch_size: int = Field(64, ge=1, le=4096)
-    """Examples per step."""
-    max_steps: int = Field(2000, ge=1)
-    """Hard cap on steps."""
-    eval_every: int = Field(10, ge=1)
-    """Steps between accuracy checks."""
-    eval_size: int = Field(200, ge=1)
-    """Problems in the warm start's own evaluation set."""
-    target_accuracy: float = Field(0.3, gt=0, le=1)
-    """Stop once the evaluation accuracy reaches this."""
 
 
 @dataclass

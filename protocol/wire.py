@@ -33,8 +33,7 @@ from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.errors import WireFormatError
-from trainer.config import InnerConfig, ModelConfig, OuterConfig
-from trainer.verify import VerifyThresholds
+from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -235,8 +234,8 @@ class RolloutRecord(_Wire):
         return value
 
 
-class RolloutBundle(_Wire):
-    """A trainer's rollouts of one round, in (step, prompt_idx, g) order, signed by the trainer."""
+class _RoundWire(_Wire):
+    """The fields every per-round artifact starts with: which deployment, task and round it belongs to."""
 
     version: Literal[1] = 1
     """Wire format version."""
@@ -248,6 +247,11 @@ class RolloutBundle(_Wire):
     """On-chain task id."""
     round: int = Field(ge=0)
     """Round number."""
+
+
+class RolloutBundle(_RoundWire):
+    """A trainer's rollouts of one round, in (step, prompt_idx, g) order, signed by the trainer."""
+
     trainer: Address
     """The trainer; every seed is derived for it."""
     base_hash: Hex32
@@ -264,19 +268,9 @@ class RolloutBundle(_Wire):
         return bytes(keccak(canonical_json(self.model_copy(update={"signature": "0x"}))))
 
 
-class UpdateManifest(_Wire):
+class UpdateManifest(_RoundWire):
     """A trainer's submission; its sha256 and CID are `updateHash` and `updateCid` on chain."""
 
-    version: Literal[1] = 1
-    """Wire format version."""
-    chain_id: int = Field(ge=1)
-    """Chain of the task."""
-    escrow: Address
-    """TaskEscrow of the deployment."""
-    task_id: int = Field(ge=1)
-    """On-chain task id."""
-    round: int = Field(ge=0)
-    """Round number."""
     trainer: Address
     """The submitting trainer."""
     base_hash: Hex32
@@ -310,19 +304,9 @@ class SubmissionVerdict(_Wire):
     """The statistics (`trainer.verify.SubmissionReport` as JSON; infinities as null)."""
 
 
-class ValidationReport(_Wire):
+class ValidationReport(_RoundWire):
     """One validator's verdicts for a round (published to IPFS for auditors)."""
 
-    version: Literal[1] = 1
-    """Wire format version."""
-    chain_id: int = Field(ge=1)
-    """Chain of the task."""
-    escrow: Address
-    """TaskEscrow of the deployment."""
-    task_id: int = Field(ge=1)
-    """On-chain task id."""
-    round: int = Field(ge=0)
-    """Round number."""
     validator: Address
     """Who checked."""
     seed: Hex32
@@ -344,19 +328,9 @@ class AcceptedUpdate(_Wire):
     """sha256 of the pseudo-gradient used."""
 
 
-class AggregateManifest(_Wire):
+class AggregateManifest(_RoundWire):
     """How the next global checkpoint of a round was computed (published to IPFS for auditors)."""
 
-    version: Literal[1] = 1
-    """Wire format version."""
-    chain_id: int = Field(ge=1)
-    """Chain of the task."""
-    escrow: Address
-    """TaskEscrow of the deployment."""
-    task_id: int = Field(ge=1)
-    """On-chain task id."""
-    round: int = Field(ge=0)
-    """Round number."""
     base_hash: Hex32
     """sha256 of the round's base checkpoint."""
     accepted: list[AcceptedUpdate]

@@ -6,7 +6,7 @@ commands do not load the ML side):
     protocol.roles.validator   ValidatorNode (its checks: protocol.roles.verification)
     protocol.roles.settle      Keeper (seeds, finalisation, settlement), claim_credit
     protocol.roles.report      summarize_rounds (what happened, from events)
-    protocol.roles.base        Output, RoleNode, ensure_joined, top_up
+    protocol.roles.base        Output, RoleNode, ParticipantNode, ensure_joined, top_up
 
 Each role is a class with `step()` (the next due action, testable in-process) and `run()` (the loop).
 """

@@ -5,6 +5,10 @@ one training round) and returns whether it did anything, and `run()`, which call
 role is finished, sleeping a poll interval when nothing was due. Transient failures (the RPC or IPFS
 node away, a race with another participant's transaction) are logged and retried by `run()`; errors in
 the configuration (a refused task, no stake) propagate.
+
+The roles that join a task with a stake (trainer, validator) derive from `ParticipantNode`: its `step()`
+waits for the task, joins it, and once the task has ended settles and claims until nothing is left; they
+only say what to do while the task is active (`act()`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -29,12 +33,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from protocol.contracts import Role, TaskStatus
+from protocol.contracts import Role, TaskState, TaskStatus
 from protocol.errors import ChainError, ConfigError, ContractRevert, IpfsError
 from protocol.journal import Journal
 from protocol.network import Session, TaskView
 
-__all__ = ["Output", "RoleNode", "ensure_joined", "to_units", "tokens", "top_up"]
+if TYPE_CHECKING:  # protocol.roles.settle imports this module
+    from protocol.roles.settle import Keeper
+
+__all__ = ["Output", "ParticipantNode", "RoleNode", "ensure_joined", "to_units", "tokens", "top_up"]
 
 Advance = Callable[[int], None]
 
@@ -151,6 +158,8 @@ class RoleNode:
     """Base of the long-running roles: a task view, a working directory, a journal, a run loop."""
 
     role_name = "role"
+    keeper: Keeper
+    """The task's upkeep this role does (each role's constructor sets it up)."""
 
     def __init__(
         self, session: Session, task_id: int, *, out: Output | None = None, wait: bool = True
@@ -198,6 +207,13 @@ class RoleNode:
         self.out.status(f"waiting for task {self.task_id} to be created")
         return False
 
+    def upkeep(self) -> bool:
+        """Send the next due upkeep transaction (`keeper`), else claim this account's credit; True if either
+        did something."""
+        from protocol.roles.settle import claim_credit  # settle imports this module
+
+        return self.keeper.step() or claim_credit(self.view.proto, self.out) > 0
+
     def run(self, *, timeout: float | None = None, stop: threading.Event | None = None) -> None:
         """Step until finished (or `timeout` seconds, or `stop` is set); transient errors are retried."""
         from protocol.artifacts import ArtifactUnavailableError
@@ -231,6 +247,45 @@ class RoleNode:
             kind = "revert" if isinstance(exc, ContractRevert) else "will retry"
             self.out.log(f"{kind}: {message}")
         time.sleep(min(5.0, self.session.poll_interval * (1 + min(count, 10))))
+
+
+class ParticipantNode(RoleNode):
+    """Base of the roles that join the task as `join_as` (trainer, validator). `step()` waits for the task and
+    refuses one whose spec does not match the chain; while the task is active it joins it (once) and calls
+    `act()`; once the task has ended it settles and claims until nothing is left, and is then finished."""
+
+    join_as: ClassVar[Role]
+
+    def __init__(
+        self, session: Session, task_id: int, *, out: Output | None = None, wait: bool = True
+    ) -> None:
+        super().__init__(session, task_id, out=out, wait=wait)
+        self.from_round: int | None = None
+        """The first round this account takes part in (None until it has joined)."""
+
+    def step(self) -> bool:
+        """Do the next due action; True if something was done."""
+        if not self.task_ready():
+            return False
+        view = self.view
+        _ = view.spec  # refuses a task whose spec does not match the chain
+        state = view.state()
+        if state.status != TaskStatus.ACTIVE:
+            did = self.upkeep()
+            if not did:
+                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
+                self._finished = True
+            return did
+        if self.from_round is None:
+            self.from_round = ensure_joined(view, self.join_as, self.journal, self.out)
+            if self.from_round is None:
+                return False
+        return self.act(state, self.from_round)
+
+    def act(self, state: TaskState, from_round: int) -> bool:
+        """Do the next due action in the active task, whose state is `state`, having joined it from round
+        `from_round`; True if something was done."""
+        raise NotImplementedError
 
 
 def ensure_joined(view: TaskView, role: Role, journal: Journal, out: Output) -> int | None:

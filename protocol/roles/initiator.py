@@ -24,11 +24,9 @@ from protocol.ipfs import canonical_json
 from protocol.journal import Journal
 from protocol.network import Session
 from protocol.roles.base import Output, RoleNode, to_units, tokens
-from protocol.roles.settle import Keeper, claim_credit
+from protocol.roles.settle import Keeper
 from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bytes_to_hex
-from trainer.config import InnerConfig, ModelConfig, OuterConfig
-from trainer.verify import VerifyThresholds
-from trainer.warmstart import WarmStartConfig
+from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, WarmStartConfig
 
 __all__ = [
     "ChainTerms",
@@ -346,7 +344,7 @@ class InitiatorNode(RoleNode):
         """Do the next due upkeep; finished once the task ended, everything is settled and claimed."""
         if not self.task_ready():
             return False
-        did = self.keeper.step() or claim_credit(self.view.proto, self.out) > 0
+        did = self.upkeep()
         if not did:
             state = self.view.state()
             if state.status != TaskStatus.ACTIVE:

@@ -37,12 +37,12 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
-from protocol.contracts import Role, TaskStatus, WorkSubmission
+from protocol.contracts import Role, TaskState, WorkSubmission
 from protocol.errors import ConfigError, ContractRevert
 from protocol.ipfs import canonical_json
 from protocol.network import Session
-from protocol.roles.base import Output, RoleNode, ensure_joined, top_up
-from protocol.roles.settle import Keeper, claim_credit
+from protocol.roles.base import Output, ParticipantNode, top_up
+from protocol.roles.settle import Keeper
 from protocol.wire import (
     ArtifactRef,
     RolloutBundle,
@@ -71,10 +71,11 @@ def _write_durable(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-class TrainerNode(RoleNode):
+class TrainerNode(ParticipantNode):
     """A trainer of one task (see the module docstring)."""
 
     role_name = "trainer"
+    join_as = Role.TRAINER
 
     def __init__(
         self,
@@ -94,28 +95,13 @@ class TrainerNode(RoleNode):
         self.keeper = Keeper(
             self.view, self.journal, self.out, settle_all=False, draw_seeds=True, finalize=False
         )
-        self.from_round: int | None = None
 
     # ---------------------------------------------------------------------- the loop
-    def step(self) -> bool:
-        """Do the next due action of this trainer (see the module docstring)."""
-        if not self.task_ready():
-            return False
+    def act(self, state: TaskState, from_round: int) -> bool:
+        """Do the next due action of this trainer in the active task (see the module docstring)."""
         view = self.view
-        _ = view.spec  # refuses a task whose spec does not match the chain
-        state = view.state()
-        if state.status != TaskStatus.ACTIVE:
-            did = self.keeper.step() or claim_credit(view.proto, self.out) > 0
-            if not did:
-                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
-                self._finished = True
-            return did
-        if self.from_round is None:
-            self.from_round = ensure_joined(view, Role.TRAINER, self.journal, self.out)
-            if self.from_round is None:
-                return False
         round_ = state.round
-        if round_ >= self.from_round:
+        if round_ >= from_round:
             if self.submitted(round_):
                 if state.seed_drawn and not self.journal.is_done("states", str(round_)):
                     self.upload_states(round_)
@@ -137,9 +123,9 @@ class TrainerNode(RoleNode):
                     self.submit(round_)
                     return True
         else:
-            self.out.status(f"joined from round {self.from_round}; the task is in round {round_}")
+            self.out.status(f"joined from round {from_round}; the task is in round {round_}")
         self.cleanup(round_)
-        return self.keeper.step() or claim_credit(view.proto, self.out) > 0
+        return self.upkeep()
 
     def allocation_ok(self, round_: int) -> bool:
         """Whether this trainer's allocation meets the task's minimum (topping it up from free stake after a

@@ -23,7 +23,7 @@ from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_js
 from protocol.contracts import (
     Phase,
     Role,
-    TaskStatus,
+    TaskState,
     Verdict,
     pack_verdicts,
     unpack_verdicts,
@@ -31,8 +31,8 @@ from protocol.contracts import (
 )
 from protocol.errors import ContractRevert
 from protocol.network import Session, Submission
-from protocol.roles.base import Output, RoleNode, ensure_joined, top_up
-from protocol.roles.settle import Keeper, claim_credit
+from protocol.roles.base import Output, ParticipantNode, top_up
+from protocol.roles.settle import Keeper
 from protocol.roles.verification import Checked, check_submission, fetch_update
 from protocol.wire import (
     AcceptedUpdate,
@@ -46,12 +46,13 @@ from protocol.wire import (
 __all__ = ["ValidatorNode"]
 
 
-class ValidatorNode(RoleNode):
+class ValidatorNode(ParticipantNode):
     """A validator of one task (see the module docstring). `unavailable_margin`: seconds before the commit
     deadline at which artifacts still missing are judged UNAVAILABLE (default: a quarter of the commit
     phase, at least 3 s)."""
 
     role_name = "validator"
+    join_as = Role.VALIDATOR
 
     def __init__(
         self,
@@ -64,32 +65,16 @@ class ValidatorNode(RoleNode):
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
-        self.from_round: int | None = None
         self.unavailable_margin = unavailable_margin
 
-    def step(self) -> bool:
-        """Do the next due action of this validator."""
-        if not self.task_ready():
-            return False
-        view = self.view
-        _ = view.spec  # refuses a task whose spec does not match the chain
-        state = view.state()
-        if state.status != TaskStatus.ACTIVE:
-            did = self.keeper.step() or claim_credit(view.proto, self.out) > 0
-            if not did:
-                self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
-                self._finished = True
-            return did
-        if self.from_round is None:
-            self.from_round = ensure_joined(view, Role.VALIDATOR, self.journal, self.out)
-            if self.from_round is None:
-                return False
+    def act(self, state: TaskState, from_round: int) -> bool:
+        """Do the next due action of this validator in the active task."""
         round_ = state.round
-        if state.seed_drawn and round_ >= self.from_round and self.ballot(round_):
+        if state.seed_drawn and round_ >= from_round and self.ballot(round_):
             return True
         if not state.seed_drawn:
             self.out.status(f"round {round_}: waiting for submissions and the seed")
-        return self.keeper.step() or claim_credit(view.proto, self.out) > 0
+        return self.upkeep()
 
     # ---------------------------------------------------------------------- the ballot
     def ballot(self, round_: int) -> bool:

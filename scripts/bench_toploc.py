@@ -15,8 +15,11 @@ Measures, with the project's real generation (`trainer.rollout.generate`) and re
   `--check-steps` steps, theta_0 and update checks) / the trainer's compute for that submission (the
   whole inner loop: generation, proofs, GRPO steps, state hashing), at the task's sizes.
 
-The headline numbers are those of the task's default model (`ModelConfig()`); the table adds a
-shallower and a wider model. Times are this process's CPU time with 1 torch thread by default, so
+The headline numbers are those of the task's default model (`ModelConfig()`), generated as the
+trainer generates a step (one batch of all the requests); the table adds a shallower and a wider
+model, and the default model generated in batches of 8 and of 1
+(`validation_speedup_by_generation_batch`: decoding bound by per-step costs, the regime of GPU
+decoding). Times are this process's CPU time with 1 torch thread by default, so
 that the ratios hold on a shared machine; `--clock wall --threads 2` measures wall time instead (on
 an otherwise idle machine). See docs/toploc.md for a run.
 """
@@ -67,7 +70,14 @@ class _NoEos:
         return len(self._tokenizer)
 
 
-def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _speed_row(
+    name: str,
+    model_cfg: Any,
+    args: argparse.Namespace,
+    *,
+    rollouts: int | None = None,
+    gen_batch: int | None = None,
+) -> dict[str, Any]:
     import torch
 
     from trainer.config import InnerConfig
@@ -83,8 +93,9 @@ def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str,
     model = build_model(model_cfg, tokenizer)
     no_eos: Any = _NoEos(tokenizer)
     group = 8
+    count = rollouts or args.rollouts
     inner = InnerConfig(
-        steps=1, num_prompts=max(1, args.rollouts // group), group_size=group, max_new_tokens=args.tokens
+        steps=1, num_prompts=max(1, count // group), group_size=group, max_new_tokens=args.tokens
     )
     ctx = SubmissionContext(task_id=1, round_=0, trainer="0x" + "22" * 20, inner=inner)
     requests = make_requests(
@@ -99,7 +110,8 @@ def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str,
     )
     clock = _clock(args)
     # warm-up (first-call allocations, the inverse table)
-    generate(model, no_eos, env, requests[:2], max_new_tokens=40, temperature=1.0)
+    warm = generate(model, no_eos, env, requests[:2], max_new_tokens=40, temperature=1.0)
+    replay_rollouts(model, warm, ctx, batch_size=args.batch_size)
     t0 = clock()
     plain, hiddens = generate(
         model,
@@ -110,6 +122,7 @@ def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str,
         temperature=1.0,
         build_proofs=False,
         return_hidden=True,
+        batch_size=gen_batch,  # None: every request in one batch, as the trainer does (P x G per step)
     )
     generate_s = clock() - t0
     t0 = clock()
@@ -126,6 +139,7 @@ def _speed_row(name: str, model_cfg: Any, args: argparse.Namespace) -> dict[str,
     del torch
     return {
         "model": name,
+        "generation_batch": gen_batch or len(requests),
         "parameters": num_parameters(model),
         "rollouts": len(rollouts),
         "tokens": tokens,
@@ -250,6 +264,15 @@ def main(argv: list[str] | None = None) -> int:
             args,
         ),
     ]
+    # the same model when the trainer generates in smaller batches: decoding is then bound by per-step
+    # costs that the validator's prefill does not pay (the regime GPU decoding is in at every batch size)
+    default = ModelConfig(max_position_embeddings=args.tokens + 16)
+    sweep = [
+        rows[0],
+        _speed_row("task default, generation batch 8", default, args, gen_batch=8),
+        _speed_row("task default, generation batch 1", default, args, rollouts=8, gen_batch=1),
+    ]
+    rows += sweep[1:]
     submission = _submission_row(args)
     head = rows[0]
     results = {
@@ -264,17 +287,22 @@ def main(argv: list[str] | None = None) -> int:
         "proof_build_overhead_pct": head["proof_build_overhead_pct"],
         "validation_speedup": head["validation_speedup"],
         "verify_cost_ratio": submission["verify_cost_ratio"],
+        "validation_speedup_by_generation_batch": {
+            str(r["generation_batch"]): r["validation_speedup"] for r in sweep
+        },
         "completion_tokens": args.tokens,
         "rows": rows,
         "submission": submission,
     }
     print(
-        f"{'model':38s} {'params':>9s} {'tokens':>7s} {'gen s':>7s} {'proof s':>8s} {'proof %':>8s} "
+        f"{'model':38s} {'gen batch':>9s} {'params':>9s} {'tokens':>7s} {'gen s':>7s} "
+        f"{'proof s':>8s} {'proof %':>8s} "
         f"{'us/chunk':>9s} {'verify s':>9s} {'speedup':>8s} {'honest ok':>9s}"
     )
     for r in rows:
         print(
-            f"{r['model']:38s} {r['parameters']:9d} {r['tokens']:7d} {r['generate_s']:7.2f} "
+            f"{r['model']:38s} {r['generation_batch']:9d} {r['parameters']:9d} {r['tokens']:7d} "
+            f"{r['generate_s']:7.2f} "
             f"{r['proof_s']:8.3f} "
             f"{r['proof_build_overhead_pct']:8.2f} {r['proof_us_per_chunk']:9.0f} {r['validation_s']:9.3f} "
             f"{r['validation_speedup']:8.1f} {r['honest_replays_pass']!s:>9s}"

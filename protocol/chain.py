@@ -7,9 +7,13 @@
   the same account, and it is re-read from the node after a nonce error or an `evm_revert`;
 * connection failures and timeouts are retried a few times with backoff, then raised as
   `ChainError("RPC at URL unreachable ...")`;
-* reverts (at gas estimation, in `call`, or in a mined transaction with status 0, which is replayed
-  with eth_call to recover its revert data) become `ContractRevert(name, {arg: value})`, decoded with
-  the custom errors of every ABI the client knows plus `Error(string)` and `Panic(uint256)`.
+* reverts (at gas estimation, in `call`, or in a mined transaction with status 0) become
+  `ContractRevert(name, {arg: value})`, decoded with the custom errors of every ABI the client knows
+  plus `Error(string)` and `Panic(uint256)`. The revert data of a mined transaction comes from
+  `debug_traceTransaction` (call tracer: the data it really reverted with, in its own block after the
+  transactions before it); a node without debug APIs gets an eth_call replay on the parent block with
+  the mined block's number and timestamp as block overrides, and one without those a plain replay
+  (which can miss a revert that depends on the block or on earlier transactions of the same block).
 
 It also carries the test helpers of a dev node (anvil): time travel, mining, snapshots.
 """
@@ -76,8 +80,14 @@ PANIC_REASONS = {
     0x41: "out of memory",
     0x51: "call to a zero-initialized function",
 }
-_NONCE_ERRORS = ("nonce too low", "nonce too high", "invalid nonce", "replacement transaction underpriced",
-                 "already known", "known transaction")
+_NONCE_ERRORS = (
+    "nonce too low",
+    "nonce too high",
+    "invalid nonce",
+    "replacement transaction underpriced",
+    "already known",
+    "known transaction",
+)
 _TRANSIENT_MESSAGES = ("rate limit", "too many requests", "timeout", "temporarily unavailable")
 
 
@@ -185,6 +195,26 @@ def _revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
+def _rpc_error_revert_data(error: Any) -> bytes | None:
+    """The revert data in a JSON-RPC error object (`{"code", "message", "data"}`), or None when the
+    error is not a revert (invalid parameters, an unknown method, ...)."""
+    if not isinstance(error, dict):
+        return None
+    raw = error.get("data")
+    if isinstance(raw, dict):
+        raw = raw.get("data")
+    if isinstance(raw, str) and raw.lower().startswith("reverted "):  # Nethermind: "Reverted 0x..."
+        raw = raw[len("reverted ") :]
+    message = str(error.get("message", "")).lower()
+    carries_data = isinstance(raw, str) and raw.startswith("0x") and len(raw) > 2
+    if "revert" not in message and error.get("code") != 3 and not carries_data:
+        return None
+    try:
+        return bytes(HexBytes(raw)) if isinstance(raw, str) else b""
+    except ValueError:
+        return b""
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError):
         return True
@@ -285,8 +315,12 @@ class ChainClient:
     def with_account(self, account: LocalAccount | str) -> ChainClient:
         """A client for another account on the same node sharing this one's known ABIs."""
         return ChainClient(
-            self.rpc_url, account, timeout=self.timeout, retries=self.retries,
-            gas_margin=self.gas_margin, decoder=self.decoder,
+            self.rpc_url,
+            account,
+            timeout=self.timeout,
+            retries=self.retries,
+            gas_margin=self.gas_margin,
+            decoder=self.decoder,
         )
 
     def register_abi(self, abi: AbiLike) -> None:
@@ -448,7 +482,8 @@ class ChainClient:
 
     def wait(self, tx_hash: HexBytes | str, *, check: bool = True) -> TxReceipt:
         """Wait for the receipt of `tx_hash`; with `check`, a reverted transaction raises
-        `ContractRevert` (decoded by replaying it with eth_call on the parent block)."""
+        `ContractRevert` (its revert data traced, or replayed where the node cannot trace: see
+        `explain_failure`)."""
         tx_hash = HexBytes(tx_hash)
         deadline = time.monotonic() + self.timeout
         poll = 0.005
@@ -467,7 +502,7 @@ class ChainClient:
                 time.sleep(poll)
                 poll = min(poll * 2, 0.5)
         if check and receipt["status"] != 1:
-            raise self._explain_failure(tx_hash, receipt)
+            raise self.explain_failure(tx_hash, receipt)
         return receipt
 
     def transact(self, fn: Transactable, *, value: int = 0, gas: int | None = None) -> TxReceipt:
@@ -482,8 +517,14 @@ class ChainClient:
             raise ConfigError(f"not an address: {to!r}") from None
 
         def build(nonce: int, fees: dict[str, int]) -> dict[str, Any]:
-            return {"to": recipient, "value": value, "gas": 21_000, "nonce": nonce, "chainId": self.chain_id,
-                    **fees}
+            return {
+                "to": recipient,
+                "value": value,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": self.chain_id,
+                **fees,
+            }
 
         return self.wait(self._sign_and_send(build, "a transfer"))
 
@@ -492,28 +533,99 @@ class ChainClient:
         who = to_checksum_address(address or self.address)
         return int(self._rpc(lambda: self.w3.eth.get_balance(who), "eth_getBalance"))
 
-    def _explain_failure(self, tx_hash: HexBytes, receipt: TxReceipt) -> ChainError:
-        tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash), "eth_getTransactionByHash")
-        params: dict[str, Any] = {"from": tx["from"], "data": HexBytes(tx["input"]).to_0x_hex(),
-                                  "value": hex(tx["value"]), "gas": hex(tx["gas"])}
-        if tx.get("to"):
-            params["to"] = tx["to"]
-        parent = hex(max(0, receipt["blockNumber"] - 1))
-        response = self._rpc(lambda: self.w3.provider.make_request("eth_call", [params, parent]), "eth_call")  # type: ignore[arg-type]
-        error = response.get("error")
+    def explain_failure(self, tx_hash: HexBytes | str, receipt: TxReceipt | None = None) -> ChainError:
+        """Why the mined transaction `tx_hash` failed: a decoded `ContractRevert` (with `tx` set), or a
+        `ChainError` when it ran out of gas.
+
+        The revert data is the one the transaction really reverted with, from `debug_traceTransaction`
+        (call tracer, top call only). Where the node has no debug APIs (most public RPCs), the
+        transaction is replayed with eth_call on the parent block, with the mined block's number and
+        timestamp as block overrides (plain where the node refuses those): a replay sees neither the
+        transactions mined before it in the same block nor, without overrides, its block's time."""
+        tx_hash = HexBytes(tx_hash)
         tx_id = tx_hash.to_0x_hex()
-        if error:
-            raw = error.get("data")
-            if isinstance(raw, dict):
-                raw = raw.get("data")
-            try:
-                data = bytes(HexBytes(raw)) if isinstance(raw, str) else b""
-            except ValueError:
-                data = b""
+        if receipt is None:
+            receipt = self.wait(tx_hash, check=False)
+        tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash), "eth_getTransactionByHash")
+        out_of_gas = ChainError(f"transaction {tx_id} ran out of gas ({tx['gas']} gas)")
+        traced = self._trace_top_call(tx_id)
+        if traced is not None:
+            error, output = traced
+            if output or "revert" in error.lower():
+                return self.decoder.decode(output, tx=tx_id)
+            if "out of gas" in error.lower():
+                return out_of_gas
+            if error:  # an invalid opcode, a stack error, ...: no revert data to decode
+                return ContractRevert("UnknownError", {"data": "0x", "error": error}, tx=tx_id)
+        data = self._replay_revert_data(tx, receipt)
+        if data is not None:
             return self.decoder.decode(data, tx=tx_id)
         if receipt["gasUsed"] >= tx["gas"]:
-            return ChainError(f"transaction {tx_id} ran out of gas ({tx['gas']} gas)")
+            return out_of_gas
         return ContractRevert("UnknownError", {"data": "0x"}, tx=tx_id)
+
+    def _trace_top_call(self, tx_id: str) -> tuple[str, bytes] | None:
+        """(error, output) of the transaction's top call from the node's call tracer, or None when the
+        node cannot trace it (no debug namespace, no call tracer, pruned state) or the trace shows no
+        failure."""
+        config = {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": True}}
+        try:
+            response = self._rpc(
+                lambda: self.w3.provider.make_request(
+                    "debug_traceTransaction",  # type: ignore[arg-type]
+                    [tx_id, config],
+                ),
+                "debug_traceTransaction",
+            )
+        except (ChainError, Web3Exception, requests.exceptions.RequestException, ValueError):
+            return None  # e.g. HTTP 403/405 from a provider that blocks debug_*: replay instead
+        result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict):
+            return None
+        error = str(result.get("error") or "")
+        raw = result.get("output")
+        try:
+            output = bytes(HexBytes(raw)) if isinstance(raw, str) and raw not in ("", "0x") else b""
+        except ValueError:
+            output = b""
+        if not error and not output:
+            return None
+        return error, output
+
+    def _replay_revert_data(self, tx: Any, receipt: TxReceipt) -> bytes | None:
+        """The revert data of `tx` replayed with eth_call on its parent block (first with the mined
+        block's number and timestamp as block overrides, then without them if the node refuses them);
+        None when the replay does not revert."""
+        call: dict[str, Any] = {
+            "from": tx["from"],
+            "data": HexBytes(tx["input"]).to_0x_hex(),
+            "value": hex(tx["value"]),
+            "gas": hex(tx["gas"]),
+        }
+        if tx.get("to"):
+            call["to"] = tx["to"]
+        mined = receipt["blockNumber"]
+        parent = hex(max(0, mined - 1))
+        try:
+            block = self._rpc(lambda: self.w3.eth.get_block(mined), "eth_getBlockByNumber")
+            overrides: dict[str, str] | None = {"number": hex(mined), "time": hex(int(block["timestamp"]))}
+        except (Web3Exception, KeyError):
+            overrides = None
+        attempts: list[list[Any]] = [[call, parent, None, overrides]] if overrides else []
+        attempts.append([call, parent])
+        for params in attempts:
+            response = self._rpc(
+                lambda p=params: self.w3.provider.make_request("eth_call", p),  # type: ignore[misc,arg-type]
+                "eth_call",
+            )
+            error = response.get("error")
+            if not error:
+                return None  # the replay went through: the revert depended on what it cannot see
+            data = _rpc_error_revert_data(error)
+            if data is not None:
+                return data
+            # Not a revert: the node refused the block overrides (or the call); try without them.
+        return b""
 
     # ------------------------------------------------------------------ events
     def get_logs(
@@ -568,6 +680,10 @@ class ChainClient:
         """Move the dev node's clock forward by `seconds` and mine a block with the new time."""
         self._make_request("evm_increaseTime", [int(seconds)])
         self.mine(1)
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """Give the dev node's next block this timestamp (nothing is mined now)."""
+        self._make_request("evm_setNextBlockTimestamp", [int(timestamp)])
 
     def mine(self, blocks: int = 1) -> None:
         """Mine `blocks` blocks on the dev node."""
@@ -640,4 +756,3 @@ def save_keystore_account(
     fd_path.chmod(0o600)
     fd_path.replace(path)
     return str(local.address)
-

@@ -16,11 +16,15 @@ as one clear line and exits with status 1; a traceback means a bug.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -113,21 +117,79 @@ def _output(name: str) -> Output:
     return Output(name, rich=console.is_terminal)
 
 
-def _session(
-    network: str, deployment: Path | None, ipfs: str | None, keystore: Path, password_env: str, home: Path
-) -> Session:
-    from protocol.network import connect, load_account, load_network
-
-    config = load_network(network, deployment=deployment, ipfs_api=ipfs)
-    account = load_account(keystore, _password(password_env))
-    return connect(config, account, home)
-
-
 def _threads(threads: int | None) -> None:
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class AccountOptions:
+    """The options of every command that acts as an account (see `_account_options`)."""
+
+    network: str
+    keystore: Path
+    deployment: Path | None
+    ipfs: str | None
+    password_env: str
+    home: Path
+    threads: int | None = None
+
+    def session(self) -> Session:
+        """Set torch's threads (when given), load the network, decrypt the keystore and connect."""
+        from protocol.network import connect, load_account, load_network
+
+        _threads(self.threads)
+        config = load_network(self.network, deployment=self.deployment, ipfs_api=self.ipfs)
+        account = load_account(self.keystore, _password(self.password_env))
+        return connect(config, account, self.home)
+
+
+def _option(name: str, annotation: object, default: object = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation
+    )
+
+
+_ACCOUNT_LEAD = (_option("network", NetworkOpt), _option("keystore", KeystoreOpt))
+_ACCOUNT_TAIL = (
+    _option("deployment", DeploymentOpt, None),
+    _option("ipfs", IpfsOpt, None),
+    _option("password_env", PasswordEnvOpt, DEFAULT_PASSWORD_ENV),
+    _option("home", HomeOpt, DEFAULT_HOME),
+)
+_THREADS = _option("threads", ThreadsOpt, None)
+
+
+def _account_options(
+    *, threads: bool = False, tail_before: str | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the account options in place of its `opts: AccountOptions` parameter.
+
+    `--network` and `--keystore` take the place of `opts`; `--deployment`, `--ipfs`, `--password-env`,
+    `--home` (and `--threads` with `threads`) follow the command's own options, or come before the
+    option named `tail_before`. The command gets them as one `AccountOptions`."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "opts"]
+        at = list(signature.parameters).index("opts")
+        cut = [p.name for p in own].index(tail_before) if tail_before is not None else len(own)
+        tail = (*_ACCOUNT_TAIL, _THREADS) if threads else _ACCOUNT_TAIL
+        params = [*own[:at], *_ACCOUNT_LEAD, *own[at:cut], *tail, *own[cut:]]
+        shared = [p.name for p in (*_ACCOUNT_LEAD, *tail)]
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            opts = AccountOptions(**{name: values.pop(name) for name in shared})
+            command(opts=opts, **values)
+
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        return run
+
+    return decorate
 
 
 def _units(amount: str) -> int:
@@ -219,40 +281,32 @@ def deploy(
 
 
 @app.command()
+@_account_options()
 def mint(
     amount: Annotated[str, typer.Argument(help="Tokens to mint (TestToken deployments only).")],
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
+    opts: AccountOptions,
     to: Annotated[str | None, typer.Option(help="Recipient (default: the keystore's account).")] = None,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
 ) -> None:
     """Mint test tokens (the TestToken of a test deployment lets anyone mint)."""
     from protocol.network import checksum
 
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     recipient = checksum(to) if to else session.address
     session.client.transact(session.proto.token.functions.mint(recipient, _units(amount)))
     console.print(f"minted {amount} tokens to {recipient}")
 
 
 @app.command()
+@_account_options()
 def stake(
     amount: Annotated[str, typer.Argument(help="Tokens to stake.")],
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
+    opts: AccountOptions,
 ) -> None:
     """Bond tokens in the StakeManager (a trainer or validator allocates from them when it joins a task)."""
     from protocol.errors import ConfigError
     from protocol.roles.base import tokens
 
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     proto, units = session.proto, _units(amount)
     if units == 0:
         raise ConfigError("stake a positive amount")
@@ -269,21 +323,17 @@ def stake(
 
 
 @app.command()
+@_account_options()
 def unstake(
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
+    opts: AccountOptions,
     amount: Annotated[str | None, typer.Argument(help="Tokens to unbond (default: all free stake).")] = None,
     withdraw: Annotated[bool, typer.Option("--withdraw", help="Withdraw what finished unbonding.")] = False,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
 ) -> None:
     """Release allocations of ended tasks, move free stake to unbonding; `--withdraw` pays it out later."""
     from protocol.errors import ConfigError
     from protocol.roles.base import tokens
 
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     proto, client = session.proto, session.client
     if withdraw:
         paid = proto.withdraw()
@@ -315,16 +365,12 @@ def unstake(
 
 
 @app.command()
+@_account_options()
 def claim(
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
+    opts: AccountOptions,
     task: Annotated[
         int | None, typer.Option("--task", help="Settle this account's part of a task first.")
     ] = None,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
 ) -> None:
     """Claim every reward (and refund) credited to this account."""
     from protocol.journal import Journal
@@ -332,7 +378,7 @@ def claim(
     from protocol.roles.base import tokens
     from protocol.roles.settle import Keeper, claim_credit
 
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     out = _output("claim")
     if task is not None:
         view = TaskView(session, task)
@@ -354,25 +400,19 @@ def claim(
 
 
 @task_app.command("create")
+@_account_options(threads=True)
 def task_create(
     task_file: Annotated[Path, typer.Argument(help="Task YAML (see examples/task.yaml).")],
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
+    opts: AccountOptions,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running as the task's keeper until it ends.")
     ] = False,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
-    threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
     from protocol.roles.initiator import InitiatorNode, create_task, load_task_file
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
-    _threads(threads)
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     out = _output("initiator")
     with out.live():
         task_id = create_task(session, task, out)
@@ -456,15 +496,10 @@ def task_status(
 
 
 @app.command()
+@_account_options(threads=True, tail_before="wait")
 def train(
     task: Annotated[int, typer.Option("--task", help="Task id.")],
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
-    threads: ThreadsOpt = None,
+    opts: AccountOptions,
     wait: WaitOpt = False,
     cheat: Annotated[
         str | None, typer.Option(hidden=True, help="poison | forge-rewards | withhold (demos).")
@@ -477,28 +512,21 @@ def train(
         from protocol.errors import ConfigError
 
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
-    _threads(threads)
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     TrainerNode(session, task, out=_output("trainer"), wait=wait, cheat=cheat).run()  # type: ignore[arg-type]
 
 
 @app.command()
+@_account_options(threads=True, tail_before="wait")
 def validate(
     task: Annotated[int, typer.Option("--task", help="Task id.")],
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
-    deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
-    home: HomeOpt = DEFAULT_HOME,
-    threads: ThreadsOpt = None,
+    opts: AccountOptions,
     wait: WaitOpt = False,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
     from protocol.roles.validator import ValidatorNode
 
-    _threads(threads)
-    session = _session(network, deployment, ipfs, keystore, password_env, home)
+    session = opts.session()
     ValidatorNode(session, task, out=_output("validator"), wait=wait).run()
 
 
@@ -512,20 +540,30 @@ def demo(
     ] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of the demo task.", min=1)] = 5,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's directory (logs, journals).")] = False,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit/--no-audit",
+            help="At the end, audit the history from chain events and IPFS (re-verifying every "
+            "submission); exit status 3 if it finds a discrepancy.",
+        ),
+    ] = True,
 ) -> None:
     """Run the whole network here: anvil, IPFS, contracts, 1 initiator, 3 honest trainers, 1 cheater and
-    3 validators as separate processes; show each round; reconcile every balance; stop everything."""
-    from protocol.demo import run_demo
+    3 validators as separate processes; show each round; reconcile every balance; audit the history;
+    stop everything. Exit status 1 if a check fails, 3 if the audit finds a discrepancy."""
+    from protocol.demo import exit_status, run_demo
 
     # Logs and CI are not terminals: give the tables room instead of rich's default 80 columns.
     shown = console if console.is_terminal else Console(width=120)
-    summary = run_demo(rounds=rounds, console=shown, keep=keep)
+    summary = run_demo(rounds=rounds, console=shown, keep=keep, audit=audit)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         console.print(f"summary written to {json_path}")
-    if not summary.get("ok", False):
-        raise typer.Exit(1)
+    code = exit_status(summary)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

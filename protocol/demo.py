@@ -13,7 +13,11 @@ While they run, it shows a table per round (submissions accepted / rejected, rew
 held-out accuracy of the round's global checkpoint, evaluated here). When the task has completed and
 everyone has settled and claimed, it reconciles every balance from chain events, checks the demo's
 claims (accuracy rose, the cheater was slashed and never paid, honest trainers were paid and never
-slashed, tokens conserved), stops every process it started by pid, and returns a JSON-ready summary.
+slashed, tokens conserved). With `audit`, the auditor (protocol/audit) then replays the task's history
+from the chain's events and IPFS while both still run: it rebuilds every payout, slash and balance,
+re-verifies every submission and aggregate, and must reproduce the demo's own numbers. Last, it stops
+every process it started by pid, and returns a JSON-ready summary (`exit_status` maps it to the exit
+status of `trustrl demo`).
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from protocol.audit.cli import EXIT_DISCREPANCIES
 from protocol.contracts import BURN_ADDRESS, Phase, TaskStatus
 from protocol.errors import ProtocolError
 
-__all__ = ["DEMO_TASK", "DemoError", "run_demo"]
+__all__ = ["DEMO_TASK", "DemoError", "exit_status", "run_demo"]
 
 DEMO_TASK: dict[str, Any] = {
     "description": "trustrl demo: 2-digit addition, a 0.08M-parameter policy, 3 honest trainers, a cheater",
@@ -100,6 +105,8 @@ TASK_ID = 1
 STARTUP_TIMEOUT = 240.0
 ROUND_TIMEOUT = 360.0
 WIND_DOWN_TIMEOUT = 120.0
+AUDIT_LINES = 12
+"""Discrepancies printed at the end of the demo (all of them are in the summary)."""
 
 
 class DemoError(ProtocolError):
@@ -162,10 +169,11 @@ def _fmt(amount: int) -> str:
 class Demo:
     """One run of the demo (see the module docstring)."""
 
-    def __init__(self, *, rounds: int, console: Console, keep: bool = False) -> None:
+    def __init__(self, *, rounds: int, console: Console, keep: bool = False, audit: bool = False) -> None:
         self.rounds = rounds
         self.console = console
         self.keep = keep
+        self.audit = audit
         self.dir = Path(tempfile.mkdtemp(prefix="trustrl-demo-"))
         self.password = secrets.token_hex(16)
         self.people: list[Participant] = []
@@ -184,7 +192,11 @@ class Demo:
             self._deploy_and_fund()
             self._launch()
             self._monitor()
-            return self._summary()
+            summary = self._summary()
+            if self.audit:
+                summary["audit"] = self._audit(summary)
+                summary["ok"] = summary["ok"] and summary["audit"]["ok"]
+            return summary
         finally:
             self._stop()
 
@@ -733,11 +745,87 @@ class Demo:
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
             self.console.print(f" {mark} {label}", highlight=False)
 
+    # ------------------------------------------------------------------ the audit
+    def _audit(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Audit the task's history (protocol/audit: events, balances, every submission re-verified from
+        IPFS), compare it with the demo's own numbers, print a short verdict; the summary's `audit`."""
+        from rich.markup import escape
 
-def run_demo(*, rounds: int = 5, console: Console | None = None, keep: bool = False) -> dict[str, Any]:
-    """Run the demo (see the module docstring) and return its summary."""
+        from protocol.audit.demo_history import compare_with_demo
+        from protocol.audit.report import summarize
+        from protocol.audit.runner import audit, open_target
+        from protocol.errors import TrustrlError
+        from protocol.ipfs import ArtifactStore
+
+        self.say("auditing the history: chain events, balances, every submission re-verified from IPFS")
+        started = time.perf_counter()
+        try:
+            target = open_target(self.anvil.rpc_url, self.config.deployment)
+            with ArtifactStore(self.ipfs.api_url, retries=2, backoff=0.25, find_timeout=5.0) as store:
+                result = audit(target, task=TASK_ID, store=store, progress=self.say)
+        except TrustrlError as exc:
+            self.console.print(f" [red]✗[/] the audit could not run: {escape(str(exc))}", highlight=False)
+            return {"ok": False, "error": str(exc), "wall_s": round(time.perf_counter() - started, 1)}
+        report = summarize(result)
+        mismatches = compare_with_demo(summary, report, task=TASK_ID)
+        found = [d.line() for d in result.discrepancies]
+        checks = result.reverify.submissions if result.reverify is not None else []
+        aggregates = result.reverify.aggregates if result.reverify is not None else []
+        agree = sum(1 for c in checks if c.auditor == c.chain)
+        rejected = sum(1 for c in checks if c.auditor is not None and c.auditor.name == "REJECT")
+        matched = sum(1 for a in aggregates if a.status == "match")
+        wall = time.perf_counter() - started
+        ok = not found and not mismatches
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        verdict = {0: "no discrepancy", 1: "1 discrepancy"}.get(len(found), f"{len(found)} discrepancies")
+        numbers = f"{len(mismatches)} numbers differ" if mismatches else "the demo's numbers reproduced"
+        self.console.print(
+            f" {mark} audit: {verdict} in {report['events']} events ({report['transactions']} transactions); "
+            f"verdicts re-checked {agree}/{len(checks)} agree with the chain ({rejected} REJECT), "
+            f"aggregates recomputed {matched}/{len(aggregates)}; {numbers} ({wall:.1f} s)",
+            highlight=False,
+        )
+        for line in [*found, *(f"the demo and the audit disagree: {m}" for m in mismatches)][:AUDIT_LINES]:
+            self.console.print(f"   [red]•[/] {escape(line)}", highlight=False)
+        if len(found) + len(mismatches) > AUDIT_LINES:
+            self.console.print(f"   … and {len(found) + len(mismatches) - AUDIT_LINES} more (see --json)")
+        return {
+            "ok": ok,
+            "discrepancy_count": len(found),
+            "discrepancy_kinds": report["discrepancy_kinds"],
+            "discrepancies": found,
+            "mismatches": mismatches,
+            "verified": report["verified"],
+            "events": report["events"],
+            "transactions": report["transactions"],
+            "verdicts_rechecked": len(checks),
+            "verdicts_agree": agree,
+            "aggregates_recomputed": len(aggregates),
+            "aggregates_match": matched,
+            "timings": report["timings"],
+            "wall_s": round(wall, 1),
+        }
+
+
+def exit_status(summary: dict[str, Any]) -> int:
+    """The exit status of `trustrl demo` for its summary: 0 all good; 1 a check of the demo failed (or the
+    audit could not run); `EXIT_DISCREPANCIES` (3) the checks passed but the audit found discrepancies."""
+    if summary.get("ok", False):
+        return 0
+    audit = summary.get("audit")
+    checks_passed = all(dict(summary.get("checks", {})).values())
+    if checks_passed and isinstance(audit, dict) and "error" not in audit and not audit.get("ok", False):
+        return EXIT_DISCREPANCIES
+    return 1
+
+
+def run_demo(
+    *, rounds: int = 5, console: Console | None = None, keep: bool = False, audit: bool = True
+) -> dict[str, Any]:
+    """Run the demo (see the module docstring) and return its summary; `audit`: audit the history at
+    the end (the summary's `audit`; its `ok` then includes the audit's)."""
     console = console or Console()
-    demo = Demo(rounds=rounds, console=console, keep=keep)
+    demo = Demo(rounds=rounds, console=console, keep=keep, audit=audit)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: object) -> None:

@@ -10,7 +10,8 @@ timeout. js-ipfs locks its repo with a `repo.lock` directory that survives a cra
 start for 20 s; the daemon records its pid (and the kernel's start time for it, against pid reuse) in
 `trustrl-daemon.json`, and a lock is removed only when that owner is dead.
 
-Run `python -m protocol.ipfs_daemon [--repo DIR] [--api-port N]` to keep one running in a terminal.
+Run `python -m protocol.ipfs_daemon [--repo DIR] [--api-port N]` to keep one running in a terminal; it
+stops the daemon and exits 0 on Ctrl-C (SIGINT), SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -395,14 +396,34 @@ class IpfsDaemon:
         return data[-_TAIL_BYTES:].decode(errors="replace").strip() or "(no daemon output)"
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _StopRequested(Exception):
+    """A stop signal arrived (raised by the handler `main` installs)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _request_stop(signum: int, frame: object) -> None:
+    # Later signals must not interrupt the stop itself (that could leave the daemon running): the
+    # daemon gets SIGTERM, then SIGKILL after its stop timeout, whatever else arrives meanwhile.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise _StopRequested(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a local daemon in the foreground until Ctrl-C (for manual local runs)."""
+    """Run a local daemon in the foreground until Ctrl-C, SIGTERM or SIGHUP (for manual local runs)."""
     parser = argparse.ArgumentParser(prog="python -m protocol.ipfs_daemon", description=main.__doc__)
     parser.add_argument("--repo", type=Path, default=Path.home() / ".trustrl" / "ipfs", help="repo directory")
     parser.add_argument("--api-port", type=int, default=5001)
     parser.add_argument("--gateway-port", type=int, default=8080)
     args = parser.parse_args(argv)
     daemon = IpfsDaemon(args.repo, args.api_port, args.gateway_port)
+    previous = {sig: signal.signal(sig, _request_stop) for sig in _STOP_SIGNALS}
     try:
         with daemon:
             print(
@@ -417,8 +438,13 @@ def main(argv: list[str] | None = None) -> int:
     except IpfsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except _StopRequested as stop:
+        # The `with` block has stopped the daemon by now (SIGTERM to its pid, SIGKILL after a timeout).
+        print(f"{stop}: IPFS daemon stopped", file=sys.stderr, flush=True)
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

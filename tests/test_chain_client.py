@@ -97,6 +97,126 @@ def test_mined_revert_is_replayed_and_decoded(chain: ChainClient, probe: Any, ch
     assert chain.transact(probe.functions.poke(1))["status"] == 1
 
 
+@pytest.fixture(scope="module")
+def gate(chain: ChainClient, compiled: dict[str, CompiledContract]) -> Any:
+    return chain.deploy(compiled["TimeGate"])
+
+
+def test_mined_revert_that_depends_on_its_block_is_traced(
+    chain: ChainClient, gate: Any, chain_snapshot: str
+) -> None:
+    # A deadline check: the transaction is mined in a block 100 s later than its parent, past the
+    # deadline; replayed on the parent block it would go through (and decode as nothing).
+    now = chain.timestamp()
+    chain.set_next_block_timestamp(now + 100)
+    err = _revert(lambda: chain.transact(gate.functions.beforeTime(now + 50), gas=100_000))
+    assert (err.error, err.values) == ("Expired", {"deadline": now + 50, "timestamp": now + 100})
+    assert err.tx is not None
+    receipt = chain.wait(err.tx, check=False)
+    assert receipt["status"] == 0
+    parent = receipt["blockNumber"] - 1
+    assert chain.call(gate.functions.beforeTime(now + 50), block=parent) == []  # the parent lets it pass
+
+    # The same with block.number: mined one block after the last allowed one.
+    last = chain.block_number()
+    err = _revert(lambda: chain.transact(gate.functions.beforeBlock(last), gas=100_000))
+    assert (err.error, err.values) == ("TooLate", {"lastBlock": last, "blockNumber": last + 1})
+    assert chain.call(gate.functions.beforeBlock(last), block=last) == []
+    assert chain.call(gate.functions.hits()) == 0
+
+
+def test_mined_out_of_gas_is_not_a_revert(chain: ChainClient, probe: Any, chain_snapshot: str) -> None:
+    with pytest.raises(ChainError, match="ran out of gas") as info:
+        chain.transact(probe.functions.pokeMany(100), gas=30_000)
+    assert not isinstance(info.value, ContractRevert)
+
+
+class _NoDebugRpc:
+    """A JSON-RPC proxy in front of anvil that answers like a public RPC without debug APIs
+    (`debug_*`: method not found), and optionally like an older node that takes no block overrides in
+    eth_call. It records the methods it was asked for."""
+
+    def __init__(self, upstream: str, *, overrides: bool) -> None:
+        import json
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.methods: list[str] = []
+        methods = self.methods
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = json.loads(body)
+                method, params = request["method"], request.get("params") or []
+                methods.append(method)
+                refusal = None
+                if method.startswith("debug_"):
+                    refusal = {
+                        "code": -32601,
+                        "message": f"the method {method} does not exist/is not available",
+                    }
+                elif method == "eth_call" and len(params) > 2 and not overrides:
+                    refusal = {"code": -32602, "message": "too many arguments, want at most 2"}
+                if refusal is not None:
+                    answer = json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": refusal}).encode()
+                else:
+                    forwarded = urllib.request.Request(
+                        upstream, data=body, headers={"Content-Type": "application/json"}
+                    )
+                    with opener.open(forwarded, timeout=30) as response:
+                        answer = response.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("overrides", [True, False], ids=["block-overrides", "plain-eth_call"])
+def test_mined_revert_without_debug_apis_is_replayed(
+    chain: ChainClient,
+    gate: Any,
+    probe: Any,
+    accounts: list[tuple[str, str]],
+    chain_snapshot: str,
+    overrides: bool,
+) -> None:
+    proxy = _NoDebugRpc(chain.rpc_url, overrides=overrides)
+    try:
+        client = ChainClient(proxy.url, accounts[11][1], decoder=chain.decoder, timeout=10)
+        # A revert that does not depend on its block decodes either way.
+        err = _revert(lambda: client.transact(probe.functions.failCustom(7), gas=100_000))
+        assert (err.error, err.values) == ("TooSmall", {"given": 7, "minimum": 8})
+        assert "debug_traceTransaction" in proxy.methods  # asked first, refused, then replayed
+
+        now = client.timestamp()
+        chain.set_next_block_timestamp(now + 100)
+        err = _revert(lambda: client.transact(gate.functions.beforeTime(now + 50), gas=100_000))
+        if overrides:  # replayed on the parent block with the mined block's number and time
+            assert (err.error, err.values) == ("Expired", {"deadline": now + 50, "timestamp": now + 100})
+        else:  # the documented limit of a plain replay: the parent block lets the call pass
+            assert (err.error, err.values) == ("UnknownError", {"data": "0x"})
+        assert err.tx is not None
+        assert client.wait(err.tx, check=False)["status"] == 0
+    finally:
+        proxy.close()
+
+
 def test_many_quick_transactions_keep_nonces(
     chain: ChainClient, probe: Any, accounts: list[tuple[str, str]], chain_snapshot: str
 ) -> None:
@@ -145,7 +265,10 @@ def test_nonce_resyncs_after_outside_use(
 
 
 def test_lost_send_response_is_not_sent_twice(
-    chain: ChainClient, probe: Any, accounts: list[tuple[str, str]], chain_snapshot: str,
+    chain: ChainClient,
+    probe: Any,
+    accounts: list[tuple[str, str]],
+    chain_snapshot: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import requests
@@ -262,14 +385,22 @@ def test_decoder_handles_tuples_and_arrays() -> None:
     from eth_utils.address import to_checksum_address
 
     decoder = RevertDecoder()
-    decoder.register([{
-        "type": "error", "name": "Bad",
-        "inputs": [
-            {"name": "who", "type": "address[]"},
-            {"name": "pair", "type": "tuple", "components": [{"name": "a", "type": "uint8"},
-                                                             {"name": "b", "type": "bool"}]},
-        ],
-    }])
+    decoder.register(
+        [
+            {
+                "type": "error",
+                "name": "Bad",
+                "inputs": [
+                    {"name": "who", "type": "address[]"},
+                    {
+                        "name": "pair",
+                        "type": "tuple",
+                        "components": [{"name": "a", "type": "uint8"}, {"name": "b", "type": "bool"}],
+                    },
+                ],
+            }
+        ]
+    )
     assert decoder.known() == ["Bad(address[],(uint8,bool))"]
     selector = function_signature_to_4byte_selector("Bad(address[],(uint8,bool))")
     who = "0x" + "ab" * 20

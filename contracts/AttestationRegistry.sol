@@ -25,11 +25,15 @@ contract AttestationRegistry is IAttestationRegistry {
     bytes32 private constant _NO_WINNER = bytes32(uint256(1));
 
     /// @param votedRound the last round in which the validator voted on the model, plus one
+    /// @param ballotsBefore ballots opened, when the validator joined, in the rounds before `fromRound - 1`
+    /// (those rounds were finalised by then; round `fromRound - 1`, the one under way, may open its ballot
+    /// after the join, so {expectedRoundsOf} looks at it separately)
     struct ValidatorRecord {
         bool registered;
         uint8 index;
         uint32 fromRound;
         uint32 votedRound;
+        uint32 ballotsBefore;
     }
 
     address private immutable _escrow;
@@ -165,10 +169,20 @@ contract AttestationRegistry is IAttestationRegistry {
         Cohort.Counter storage cohort = _cohorts[taskId];
         index = cohort.total();
         if (index >= maxValidators) revert TooManyValidators(taskId, maxValidators);
+        uint256 ballotsBefore = cohort.ballots;
         cohort.add(fromRound);
+        // Every ballot opened so far is in a round <= fromRound - 1, the current one (a ballot opened, so
+        // the task started and fromRound >= 1); leave that round's out: expectedRoundsOf counts it apart,
+        // whether it opens before or after this join.
+        if (ballotsBefore != 0 && _ballots[taskId][fromRound - 1].commitEnd != 0) {
+            unchecked {
+                ballotsBefore -= 1;
+            }
+        }
         record.registered = true;
         record.index = uint8(index);
         record.fromRound = uint32(fromRound);
+        record.ballotsBefore = uint32(ballotsBefore);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -183,7 +197,9 @@ contract AttestationRegistry is IAttestationRegistry {
     ) external onlyEscrow {
         Ballot storage ballot = _ballots[taskId][round];
         if (ballot.commitEnd != 0) revert VotingAlreadyOpen(taskId, round);
-        uint256 expected = _cohorts[taskId].activeAt(round);
+        Cohort.Counter storage cohort = _cohorts[taskId];
+        uint256 expected = cohort.activeAt(round);
+        cohort.markBallot();
         // With no validator to wait for, the commit phase is over at once (and so are the others).
         ballot.commitEnd = uint40(expected == 0 ? block.timestamp : commitDeadline);
         ballot.revealEnd = uint40(revealDeadline);
@@ -300,6 +316,20 @@ contract AttestationRegistry is IAttestationRegistry {
     {
         ValidatorRecord memory v = _validators[taskId][validator];
         return (v.registered, v.index, v.fromRound);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function expectedRoundsOf(uint256 taskId, address validator) external view returns (uint256) {
+        ValidatorRecord memory v = _validators[taskId][validator];
+        if (!v.registered) return 0;
+        uint256 before = v.ballotsBefore;
+        if (v.fromRound != 0 && _ballots[taskId][v.fromRound - 1].commitEnd != 0) before += 1;
+        return _cohorts[taskId].ballots - before;
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function ballotsOpened(uint256 taskId) external view returns (uint256) {
+        return _cohorts[taskId].ballots;
     }
 
     /// @inheritdoc IAttestationRegistry

@@ -7,14 +7,20 @@ pragma solidity ^0.8.28;
 /// Members join with a first round that never decreases over time (round 0 before the task starts, then
 /// always the next round). Those whose first round is the latest one seen wait in `pending`; a join with a
 /// later first round folds them into `active`, because by then their first round has begun.
+///
+/// `ballots` counts the rounds in which the cohort was called to vote ({markBallot}): the
+/// AttestationRegistry's validator cohort counts the task's opened ballots there (the TaskEscrow's trainer
+/// cohort leaves it at 0). It shares the slot that opening a ballot and registering a validator read anyway.
 library Cohort {
     /// @param active members whose first round is at most the current round
     /// @param pending members whose first round is `pendingFrom`
     /// @param pendingFrom first round of the pending members
+    /// @param ballots rounds whose ballot opened (one per round at most, so fewer than 2^32)
     struct Counter {
         uint16 active;
         uint16 pending;
         uint32 pendingFrom;
+        uint32 ballots;
     }
 
     /// @notice Add a member active from `fromRound` on (not less than any earlier member's first round).
@@ -31,13 +37,20 @@ library Cohort {
         counter.pendingFrom = c.pendingFrom;
     }
 
+    /// @notice Count one more round whose ballot opened.
+    function markBallot(Counter storage counter) internal {
+        counter.ballots += 1;
+    }
+
     /// @notice Members active in `round`, for the current round or a later one.
-    function activeAt(Counter memory c, uint256 round) internal pure returns (uint256) {
+    /// @dev Reads the fields from storage: copying the whole struct to memory cost every submission a few
+    /// hundred gas more.
+    function activeAt(Counter storage c, uint256 round) internal view returns (uint256) {
         return c.pendingFrom <= round ? uint256(c.active) + c.pending : c.active;
     }
 
     /// @notice All members ever added.
-    function total(Counter memory c) internal pure returns (uint256) {
+    function total(Counter storage c) internal view returns (uint256) {
         return uint256(c.active) + c.pending;
     }
 }

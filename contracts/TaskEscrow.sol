@@ -31,11 +31,14 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @param submittedRound the last round the trainer submitted in, plus one
     /// @param unsettled the trainer's submissions not settled yet (they keep its allocation locked)
+    /// @param settledRounds the validator's rounds settled by {settleValidator}; the rounds it is expected
+    /// in and not settled keep its allocation locked (see {lockedUntil})
     struct Participant {
         Role role;
         uint32 fromRound;
         uint32 submittedRound;
         uint32 unsettled;
+        uint32 settledRounds;
     }
 
     struct Submission {
@@ -309,6 +312,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         (bool expected, bool revealed, bool agreed,) = _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
         _validatorSettled[taskId][round][validator] = true;
+        // Once per round with a ballot (fewer than 2^32 rounds).
+        unchecked {
+            _participants[taskId][validator].settledRounds += 1;
+        }
 
         if (!revealed) {
             uint256 slashed = _slashFraction(validator, taskId, _configs[taskId].validatorSlashBps);
@@ -412,6 +419,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
         if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
+        if (participant.role == Role.Validator && _validatorUnsettled(taskId, staker, participant, s) != 0) {
+            return type(uint256).max;
+        }
         if (s.endedAt < _configs[taskId].startTime) return s.endedAt;
         return uint256(s.endedAt) + _settlementGrace;
     }
@@ -419,6 +429,13 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function unsettledOf(uint256 taskId, address trainer) external view returns (uint256) {
         return _participants[taskId][trainer].unsettled;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function validatorUnsettledOf(uint256 taskId, address validator) external view returns (uint256) {
+        Participant memory participant = _participants[taskId][validator];
+        if (participant.role != Role.Validator) return 0;
+        return _validatorUnsettled(taskId, validator, participant, _states[taskId]);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -622,6 +639,21 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function _slashFraction(address staker, uint256 taskId, uint256 fractionBps) private returns (uint256) {
         uint256 amount = _stakes.allocationOf(staker, taskId) * fractionBps / _BPS;
         return _stakes.slash(staker, taskId, amount);
+    }
+
+    /// @dev The finalised rounds in which `validator` is expected and that are not settled: the rounds the
+    /// registry expects it in, less the current one while its ballot is open (not finalised yet), less the
+    /// settled ones. Once the task has ended, every opened ballot belongs to a finalised round: the task
+    /// ends by finalising its current round (completion, or too many empty rounds), or by {cancelTask}
+    /// before its start, when no ballot can have opened.
+    function _validatorUnsettled(uint256 taskId, address validator, Participant memory p, TaskState memory s)
+        private
+        view
+        returns (uint256)
+    {
+        uint256 expected = _registry.expectedRoundsOf(taskId, validator);
+        if (s.seedDrawn && s.round >= p.fromRound) expected -= 1;
+        return expected - p.settledRounds;
     }
 
     function _requireActive(uint256 taskId, TaskStatus status) private pure {

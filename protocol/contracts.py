@@ -790,13 +790,32 @@ class Protocol:
         return int(self.client.call(self.escrow.functions.activeTrainers(task_id, round_)))
 
     def locked_until(self, task_id: int, account: str | None = None) -> int:
-        """Until when `account`'s allocation to the task is locked (2**256 - 1 while the task is active or
-        while `account` has an unsettled submission)."""
+        """Until when `account`'s allocation to the task is locked (2**256 - 1 while the task is active,
+        while `account` has an unsettled submission, or while it has a finalised validator round not yet
+        settled)."""
         return int(self.client.call(self.escrow.functions.lockedUntil(task_id, account or self.address)))
 
     def unsettled_of(self, task_id: int, account: str | None = None) -> int:
         """`account`'s submissions to the task not settled yet (they keep its allocation locked)."""
         return int(self.client.call(self.escrow.functions.unsettledOf(task_id, account or self.address)))
+
+    def validator_unsettled_of(self, task_id: int, account: str | None = None) -> int:
+        """Finalised rounds in which validator `account` was expected and that are not settled yet (after
+        the task ended, they keep its allocation locked; `settle_validator` settles one)."""
+        return int(
+            self.client.call(self.escrow.functions.validatorUnsettledOf(task_id, account or self.address))
+        )
+
+    def expected_rounds_of(self, task_id: int, validator: str | None = None) -> int:
+        """Rounds in which `validator` is expected: from its first round on, those whose ballot opened (the
+        current one included once its seed is drawn)."""
+        return int(
+            self.client.call(self.registry.functions.expectedRoundsOf(task_id, validator or self.address))
+        )
+
+    def ballots_opened(self, task_id: int) -> int:
+        """Rounds of the task whose ballot opened (whose seed was drawn)."""
+        return int(self.client.call(self.registry.functions.ballotsOpened(task_id)))
 
     def validator_stake_of(self, task_id: int, account: str | None = None) -> tuple[int, int]:
         """(allocation, minimum validator stake) of `account` in the task: a reveal needs the first >= the

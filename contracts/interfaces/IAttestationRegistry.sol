@@ -234,6 +234,18 @@ interface IAttestationRegistry {
         view
         returns (bool registered, uint256 index, uint256 fromRound);
 
+    /// @notice Number of rounds in which `validator` is expected (see {validatorOutcome}): the rounds from
+    /// its first one on whose ballot opened, the current round's included once its seed is drawn; 0 if it
+    /// is not registered. Once the task has ended, every one of them is finalised and must be settled
+    /// ({ITaskEscrow-settleValidator}) before the validator's allocation is released.
+    /// @dev O(1): the task's count of opened ballots minus those opened in rounds before `fromRound`
+    /// (snapshotted at registration; the ballot of round `fromRound - 1`, under way at the join, is read
+    /// apart because it may open after it).
+    function expectedRoundsOf(uint256 taskId, address validator) external view returns (uint256);
+
+    /// @notice Number of rounds of `taskId` whose ballot opened (whose seed was drawn).
+    function ballotsOpened(uint256 taskId) external view returns (uint256);
+
     /// @notice Number of validators active in `round` (registered with a first round <= `round`).
     /// @dev Exact only for the task's current round and later ones: validators that joined after `round`
     /// may be counted for an earlier one. For a past round with a ballot, read `ballotOf(...).expected`.

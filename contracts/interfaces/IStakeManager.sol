@@ -52,8 +52,10 @@ interface IStakeManager {
     /// @notice The staker has `allocated` allocated to `taskId`, less than the `needed` amount.
     error InsufficientAllocation(address staker, uint256 taskId, uint256 allocated, uint256 needed);
 
-    /// @notice The staker's allocation to `taskId` is locked until `lockedUntil` (type(uint256).max while
-    /// the task is active).
+    /// @notice The staker's allocation to `taskId` is locked until `lockedUntil`, the TaskEscrow's
+    /// `lockedUntil(taskId, staker)`: type(uint256).max while the task is active or while the staker has
+    /// something unsettled in it (a trainer's submissions: `unsettledOf`; a validator's rounds:
+    /// `validatorUnsettledOf`), else the task's end plus the settlement grace.
     error AllocationLocked(address staker, uint256 taskId, uint256 lockedUntil);
 
     /// @notice The staker has nothing unbonding.

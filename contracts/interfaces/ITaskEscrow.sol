@@ -352,7 +352,8 @@ interface ITaskEscrow {
 
     /// @notice Settle `validator` for a finalised round with a ballot (permissionless, once): revealed and agreed
     /// with every decided outcome: credit its share; revealed and disagreed: its share returns to the task;
-    /// active but never revealed: slash `validatorSlashBps` of its allocation.
+    /// active but never revealed: slash `validatorSlashBps` of its allocation. Either way the validator has
+    /// one unsettled round less (see {validatorUnsettledOf}, {lockedUntil}).
     function settleValidator(uint256 taskId, uint256 round, address validator) external;
 
     /// @notice The task's immutable configuration.
@@ -392,15 +393,25 @@ interface ITaskEscrow {
     /// @notice Whether `validator` is settled for `round`.
     function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool);
 
-    /// @notice Until when `staker`'s allocation to `taskId` is locked: 0 if it never joined the task,
-    /// type(uint256).max while the task is active or while the staker has a submission not yet settled (a
-    /// trainer frees its stake by settling its own submissions, its own slashes included), and otherwise,
-    /// after the task ended, its end time plus the settlement grace (so that late settlements can still
-    /// slash a validator that did not reveal; no grace if it ended before it started).
+    /// @notice Until when `staker`'s allocation to `taskId` is locked: 0 if it never joined the task;
+    /// type(uint256).max while the task is active, while the staker is a trainer with a submission not yet
+    /// settled ({unsettledOf}), or while it is a validator with a round it was expected in that is not yet
+    /// settled ({validatorUnsettledOf}): a participant frees its stake by settling its own part, its own
+    /// slashes included, so nobody leaves unslashed because nobody settled it in time. Otherwise, after the
+    /// task ended, its end time plus the settlement grace (no grace if it ended before it started).
     function lockedUntil(uint256 taskId, address staker) external view returns (uint256);
 
     /// @notice Number of `trainer`'s submissions to `taskId` not settled yet.
     function unsettledOf(uint256 taskId, address trainer) external view returns (uint256);
+
+    /// @notice Number of finalised rounds of `taskId` in which `validator` was expected (a ballot opened and
+    /// its first round had come, see {IAttestationRegistry-validatorOutcome}) and that {settleValidator} has
+    /// not settled yet; 0 for an account that is not a validator of the task. After the task ended, its
+    /// allocation stays locked while this is not 0 (the current round, whose ballot may be open, is not
+    /// finalised and not counted; every round is finalised once the task has ended).
+    /// @dev O(1): {IAttestationRegistry-expectedRoundsOf} minus the open round minus the validator's
+    /// settlements.
+    function validatorUnsettledOf(uint256 taskId, address validator) external view returns (uint256);
 
     /// @notice `validator`'s allocation to `taskId` and the task's minimum validator stake (what
     /// {IAttestationRegistry-revealVerdicts} requires).

@@ -4,12 +4,16 @@ checked against a ghost model that is rebuilt from events alone.
 After every transaction the ghost checks that each payment in it is owed (a claim pays the whole credit, a
 withdrawal the whole unbonding amount, a slash at most the allocation, a refund what remains), that every
 token movement into or out of the protocol, or to the burn address, is explained by one of its events, and
-that every credit is explained by a settlement or a refund. After every step it checks the chain's views
-against the ghost and the money invariant: the tokens held by the four contracts equal the total stake +
-the slashes whose burn the token refused (`unburned`) + the escrow of every task (remaining + reserved) +
-the unclaimed credits; every task's deposit equals what it credited plus what it still holds; nobody took
-out more than it put in or was credited; the burn address holds exactly the slashes. Each example ends
-with an auditor's rebuild of all the books from `eth_getLogs`, which must equal the ghost's.
+that every credit is explained by a settlement or a refund, and that no allocation is released while its
+owner still owes a settlement of a finalised round (an unsettled submission, or a round with a ballot from
+a validator's first round on that is not settled for it). After every step it checks the chain's views
+against the ghost (every validator's expected and unsettled rounds included: while one is unsettled, its
+allocation stays locked) and the money invariant: the tokens held by the four contracts equal the total
+stake + the slashes whose burn the token refused (`unburned`) + the escrow of every task (remaining +
+reserved) + the unclaimed credits; every task's deposit equals what it credited plus what it still
+holds; nobody took out more than it put in or was credited; the burn address holds exactly the slashes.
+Each example ends with an auditor's rebuild of all the books from `eth_getLogs`, which must equal the
+ghost's.
 
 Every example starts from one EVM snapshot (taken after deployment and funding), and the node's clock
 stands still except when a rule moves it, so a run is deterministic (`derandomize=True`, no example
@@ -34,7 +38,7 @@ from typing import Any, ClassVar, cast
 
 import pytest
 import requests
-from chainworld import CID, STAKE, World, h
+from chainworld import CID, STAKE, UNBONDING, World, h
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic, function_abi_to_4byte_selector
@@ -81,7 +85,7 @@ BURN = to_checksum_address(BURN_ADDRESS)
 ANY = "<any outcome>"  # `expect` when the ghost does not predict the outcome of a call
 # How often each action is drawn: the round lifecycle is what most steps should move.
 ACTIONS = {"advance": 6, "settle": 3, "claim": 2, "staking": 3, "join_task": 1, "create_task": 1,
-           "cancel_task": 1, "poke": 1, "warp": 1}  # fmt: skip
+           "cancel_task": 1, "poke": 1, "warp": 1, "leave": 1}  # fmt: skip
 
 # The custom errors each function may revert with; anything else (Panic, Error(string), unknown data,
 # another contract's error) fails the test.
@@ -622,6 +626,10 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.h.stats[f"revert {fn} {reverted.error}"] += 1
             return None
         assert expect in (ANY, None), f"{fn}{args} from {who} succeeded, expected {expect}"
+        for e in events:
+            if e.name == "Deallocated":
+                owed = self.owed_settlements(e.args["taskId"], e.args["staker"])
+                assert not owed, f"{e.args['staker']} released its allocation with {owed} unsettled: {e}"
         self.ghost.apply(events)
         stats = self.h.stats
         stats[f"ok {fn}"] += 1
@@ -637,6 +645,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                 stats[f"settled validator {ValidatorOutcome(e.args['outcome']).name}"] += 1
             elif e.name == "TaskCancelled":
                 stats[f"cancelled {CancelReason(e.args['reason']).name}"] += 1
+            elif e.name == "Joined" and e.args["role"] == Role.VALIDATOR and e.args["fromRound"]:
+                opened = self.tasks[task_id].round(e.args["fromRound"] - 1).ballot
+                stats[f"validator joined mid-task, {'after' if opened else 'before'} the ballot"] += 1
         return events
 
     def now(self) -> int:
@@ -712,6 +723,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             "cancel_task": bool(self.tasks),
             "advance": bool(self.tasks),
             "settle": finalized,
+            "leave": bool(self.ghost.ended & set(self.tasks)),
         }
         names = [name for name, weight in ACTIONS.items() if usable.get(name, True) for _ in range(weight)]
         name = data.draw(st.sampled_from(names), label="action")
@@ -766,12 +778,53 @@ class ProtocolMachine(RuleBasedStateMachine):
                 expect = "ZeroAmount" if amount == 0 else "InsufficientFreeStake" if amount > free else None
             else:
                 amount = data.draw(st.sampled_from([0, 1, allocation, allocation + 1]), label="amount")
+                owed = self.owed_settlements(task_id, who)
                 expect = (
                     "ZeroAmount" if amount == 0
                     else "InsufficientAllocation" if amount > allocation
-                    else ANY  # AllocationLocked, or not
+                    else "AllocationLocked" if owed
+                    else ANY  # AllocationLocked (active task, grace), or not
                 )  # fmt: skip
             self.send(who, "stake_manager", action, task_id, amount, expect=expect)
+
+    def leave(self, data: st.DataObject) -> None:
+        """A participant of an ended task takes its whole allocation back, often after the settlement
+        grace, sometimes after settling its own part first: refused (AllocationLocked) while it owes a
+        settlement, whatever the time; granted once it owes none and the grace is over."""
+        ended = sorted(set(self.tasks) & self.ghost.ended)
+        self.leave_task(self.tasks[data.draw(st.sampled_from(ended), label="task")], data)
+
+    def leave_task(self, task: TaskModel, data: st.DataObject) -> None:
+        """A participant of `task`, which has ended, tries to leave (see `leave`)."""
+        members = sorted({*task.trainers, *task.validators})
+        if not members:
+            return
+        # Most often one that owes a settlement, a validator if there is one (the silent validator case).
+        owing = [m for m in members if self.owed_settlements(task.task_id, m)]
+        owing = [m for m in owing if m in task.validators] or owing
+        if owing and data.draw(st.integers(0, 3), label="one who owes"):
+            members = owing
+        who = data.draw(st.sampled_from(members), label="leaver")
+        after_grace = data.draw(st.booleans(), label="after the grace")
+        if after_grace:  # the task ended at or before now; the settlement grace is the unbonding period
+            self.node.warp_to(self.now() + UNBONDING)
+        if self.owed_settlements(task.task_id, who) and not data.draw(st.integers(0, 2), label="settles"):
+            self.h.stats["leave after settling its part"] += 1
+            for kind, task_id, r, key in self.unsettled():
+                mine = key == who if kind == "Validator" else task.round(r).submitters[cast(int, key)] == who
+                if task_id == task.task_id and mine:
+                    self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
+        owed = self.owed_settlements(task.task_id, who)
+        allocation = self.ghost.allocations.get((who, task.task_id), 0)
+        role = "validator" if who in task.validators else "trainer"
+        self.h.stats[f"leave {'owing' if owed else 'settled'} {role}"] += 1
+        expect = (
+            "ZeroAmount" if not allocation
+            else "AllocationLocked" if owed
+            else None if after_grace
+            else ANY  # within the grace, or not
+        )  # fmt: skip
+        self.send(who, "stake_manager", "deallocate", task.task_id, allocation, expect=expect)
 
     def claim(self, data: st.DataObject) -> None:
         owed = [a for a in self.people if self.ghost.credits.get(a, 0)]
@@ -809,6 +862,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         r, round_start, submit_end, submissions, seed_block, seed_drawn, status = state[:7]
         if status != TaskStatus.ACTIVE:
             return False
+        if r + 1 < task.params.num_rounds and not data.draw(st.integers(0, 7), label="someone joins now"):
+            self.join_now(task, data)
         rm = task.round(r)
         if not seed_drawn and seed_block == 0:
             if now < round_start:
@@ -877,7 +932,23 @@ class ProtocolMachine(RuleBasedStateMachine):
             how = data.draw(st.sampled_from(["all", "all", "some", "later"]), label="settle now")
             if entries and how != "later":
                 self.settle_entries(entries, how, data)
+            if task_id in self.ghost.ended and data.draw(st.booleans(), label="someone leaves at once"):
+                self.leave_task(task, data)
         return True
+
+    def join_now(self, task: TaskModel, data: st.DataObject) -> None:
+        """A staker not in the task joins it during a round (from the next one on), most often as a
+        validator: before or after the round's ballot opens, which its count of expected rounds must tell
+        apart."""
+        newcomers = [self.people[i] for i in STAKERS]
+        newcomers = [a for a in newcomers if a not in task.trainers and a not in task.validators]
+        if not newcomers:
+            return
+        who = data.draw(st.sampled_from(newcomers), label="newcomer")
+        role = data.draw(st.sampled_from([Role.VALIDATOR, Role.VALIDATOR, Role.TRAINER]), label="role")
+        p = task.params
+        minimum = p.min_trainer_stake if role == Role.TRAINER else p.min_validator_stake
+        self.join(task.task_id, who, role, max(minimum, STAKE // 10))
 
     def some(self, pending: list[str], data: st.DataObject) -> list[str]:
         """Everyone pending (most often: a phase then closes early), or a random part of them."""
@@ -959,6 +1030,23 @@ class ProtocolMachine(RuleBasedStateMachine):
                         if first <= r and (v in rm.settled_validators) == settled
                     ]
         return out  # fmt: skip
+
+    def owed_settlements(self, task_id: int, account: str) -> int:
+        """How many settlements of finalised rounds `account` still owes task `task_id`: its unsettled
+        submissions, and, for a validator, the rounds with a ballot from its first round on that are not
+        settled for it. While there is one, its allocation must stay locked, the task ended or not."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return 0
+        owed = 0
+        for r in range(task.finalized):
+            rm = task.round(r)
+            owed += sum(
+                1 for i, t in enumerate(rm.submitters) if t == account and i not in rm.settled_submissions
+            )
+            first = task.validators.get(account)
+            owed += first is not None and first <= r and rm.ballot and account not in rm.settled_validators
+        return owed
 
     def settle_entries(
         self, entries: list[tuple[str, int, int, int | str]], how: str, data: st.DataObject
@@ -1074,6 +1162,34 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert allocation_views == {key: g.allocations[key] for key in allocations}
         g.check_owed(self.people, self.h.outside)
 
+    @invariant()
+    def validators_stay_locked_while_unsettled(self) -> None:
+        """For every validator of every task, the registry's expected rounds and the escrow's unsettled
+        rounds equal what the events say (rounds with a ballot from its first round on; those of them that
+        are finalised and not settled), and while one is unsettled its allocation is locked for good
+        (lockedUntil == 2^256 - 1), past any grace."""
+        rows = [(task, v, first) for task in self.tasks.values() for v, first in task.validators.items()]
+        if not rows:
+            return
+        words = iter(
+            self.node.views(
+                [(role, fn, (task.task_id, v))
+                 for task, v, _ in rows
+                 for role, fn in (("attestation_registry", "expectedRoundsOf"),
+                                  ("task_escrow", "validatorUnsettledOf"), ("task_escrow", "lockedUntil"))]
+            )
+        )  # fmt: skip
+        for task, v, first in rows:
+            (expected,), (unsettled,), (locked,) = next(words), next(words), next(words)
+            ballots = sum(1 for r, rm in task.rounds.items() if r >= first and rm.ballot)
+            owed = self.owed_settlements(task.task_id, v)
+            where = f"task {task.task_id}, validator {v} from round {first}"
+            assert (expected, unsettled) == (ballots, owed), f"{where}: views {expected, unsettled}"
+            if owed:
+                assert locked == 2**256 - 1, (task.task_id, v, owed, locked)
+                if task.task_id in self.ghost.ended:
+                    self.h.stats["locked validator with unsettled rounds after the end"] += 1
+
     def teardown(self) -> None:
         """The auditor: the same books rebuilt from `eth_getLogs` alone."""
         assert vars(self.h.rebuild()) == vars(self.ghost), "the logs and the receipts tell different stories"
@@ -1138,6 +1254,9 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "event Refunded": 70,
         "revert revealVerdicts CommitmentMismatch": 10,
         "revert revealVerdicts MalformedVerdicts": 4,
+        "locked validator with unsettled rounds after the end": 20,
+        "validator joined mid-task, before the ballot": 10,
+        "validator joined mid-task, after the ballot": 10,
     }
     scale = EXAMPLES / 300
     missing = {k: (stats[k], floor * scale) for k, floor in floors.items() if stats[k] < floor * scale}

@@ -33,6 +33,7 @@ from protocol.audit.cli import register_audit
 from trainer.errors import TrustrlError
 
 if TYPE_CHECKING:
+    from protocol.contracts import Protocol
     from protocol.network import Session
     from protocol.roles.base import Output
 
@@ -346,22 +347,44 @@ def unstake(
             proto.stakes, "Allocated", session.config.deployment.block, staker=session.address
         )
     }
+    held: list[str] = []
     for task_id in sorted(tasks):
         allocated = proto.allocation_of(task_id)
-        locked = int(client.call(proto.escrow.functions.lockedUntil(task_id, session.address)))
-        if allocated and locked <= now:
+        if not allocated:
+            continue
+        locked = proto.locked_until(task_id)
+        if locked <= now:
             proto.deallocate(task_id, allocated)
             console.print(f"released {tokens(allocated)} allocated to task {task_id}")
+        else:
+            held.append(f"{tokens(allocated)} in task {task_id} ({_lock_reason(proto, task_id, locked)})")
     free = int(client.call(proto.stakes.functions.freeStakeOf(session.address)))
     units = free if amount is None else _units(amount)
     if units == 0 or units > free:
-        raise ConfigError(f"free stake is {tokens(free)} tokens (the rest is allocated to active tasks)")
+        where = "; ".join(held) if held else "nothing is allocated"
+        raise ConfigError(f"free stake is {tokens(free)} tokens; still allocated: {where}")
     proto.request_unstake(units)
     _, _, unbonding, release = proto.stake_of()
     console.print(
         f"unbonding {tokens(unbonding)} tokens; withdraw after unix time {release} "
         f"(`trustrl unstake --withdraw`)"
     )
+
+
+def _lock_reason(proto: Protocol, task_id: int, locked: int) -> str:
+    """Why this account's allocation to a task cannot be released yet, and what releases it."""
+    from protocol.contracts import TaskStatus
+
+    if proto.task_state(task_id).status == TaskStatus.ACTIVE:
+        return "the task is active"
+    unsettled = proto.unsettled_of(task_id)
+    rounds = proto.validator_unsettled_of(task_id)
+    if unsettled or rounds:
+        what = (
+            f"{unsettled} unsettled submission(s)" if unsettled else f"{rounds} unsettled validator round(s)"
+        )
+        return f"{what}: `trustrl claim --task {task_id}` settles them"
+    return f"settlement grace until unix time {locked}"
 
 
 @app.command()

@@ -452,11 +452,20 @@ class Ledger:
                 0 if task is None else sum(1 for r in task.rounds.values() for sub in r.submissions
                                            if sub.trainer == book.address and sub.settle_tx is None)
             )  # fmt: skip
-            if task is not None and book.address in task.participants and unsettled:
+            # a validator's finalised rounds with a ballot it was expected in, not settled (they lock it too)
+            owed_rounds = (
+                0 if task is None else sum(1 for r in task.rounds.values()
+                                           if r.finalization is not None and r.voting is not None
+                                           and book.address in r.expected_validators
+                                           and book.address not in r.validator_settlements)
+            )  # fmt: skip
+            if task is not None and book.address in task.participants and (unsettled or owed_rounds):
+                what = f"{owed_rounds} unsettled rounds" if owed_rounds else ""
+                what = f"{unsettled} unsettled submissions" if unsettled else what
                 self.flag(
                     Kind.STAKE,
                     e,
-                    f"deallocation of {book.address} with {unsettled} unsettled submissions",
+                    f"deallocation of {book.address} with {what}",
                     "locked until they are settled",
                     "released",
                     task=task_id,

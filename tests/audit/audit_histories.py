@@ -13,8 +13,8 @@ def rich_history(world: World) -> int:
     """Every kind of event: two tasks, one cancelled by its initiator before its start; in the other,
     accepted, rejected, unavailable and undecided submissions, a validator that disagrees (forfeits), one
     that never reveals (slashed), an agreed and a failed model vote, two empty rounds that cancel the task,
-    a forfeit settled after the end (refunded), claims, an unstake and a withdrawal, a deallocation after
-    the settlement grace. Returns the main task's id."""
+    a forfeit settled after the end (refunded), claims, an unstake and a withdrawal, a trainer's and a
+    validator's deallocation after the settlement grace. Returns the main task's id."""
     p = world.initiator
     t0, t1, _ = world.trainers
     v0, v1, v2 = world.validators
@@ -65,6 +65,7 @@ def rich_history(world: World) -> int:
     world.warp_to(world.now() + 4_000)
     spare.withdraw()
     t1.deallocate(task_id, t1.allocation_of(task_id))
+    v2.deallocate(task_id, v2.allocation_of(task_id))  # settled (and slashed) in both its rounds first
     assert REWARD > 0
     return task_id
 

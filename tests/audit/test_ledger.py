@@ -132,6 +132,10 @@ CASES: dict[str, tuple[Callable[[list[ChainEvent], World], list[ChainEvent]], Ki
         lambda ev, w: _tamper(ev, "Staked", _any, amount=1), Kind.BALANCE, "StakeManager token balance"),
     "refund": (
         lambda ev, w: _tamper(ev, "Refunded", _any, amount=1), Kind.REFUND, "Refunded.amount"),
+    "validator released with a round unsettled": (
+        lambda ev, w: _tamper(ev, "ValidatorSettled",
+                              lambda e: e.args["outcome"] == ValidatorOutcome.SLASHED),
+        Kind.STAKE, "1 unsettled rounds"),
     "submission after the seed": (
         lambda ev, w: _move_after(ev, "WorkSubmitted", "SeedDrawn"), Kind.EVENT_ORDER, "after the seed"),
 }  # fmt: skip

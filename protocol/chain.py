@@ -588,14 +588,14 @@ class ChainClient:
             output = bytes(HexBytes(raw)) if isinstance(raw, str) and raw not in ("", "0x") else b""
         except ValueError:
             output = b""
-        if not error and not output:
+        if not error:  # the top call did not fail: its output is a return value, not revert data
             return None
         return error, output
 
     def _replay_revert_data(self, tx: Any, receipt: TxReceipt) -> bytes | None:
         """The revert data of `tx` replayed with eth_call on its parent block (first with the mined
         block's number and timestamp as block overrides, then without them if the node refuses them);
-        None when the replay does not revert."""
+        None when the replay does not revert or fails without revert data (e.g. out of gas)."""
         call: dict[str, Any] = {
             "from": tx["from"],
             "data": HexBytes(tx["input"]).to_0x_hex(),
@@ -624,8 +624,9 @@ class ChainClient:
             data = _rpc_error_revert_data(error)
             if data is not None:
                 return data
-            # Not a revert: the node refused the block overrides (or the call); try without them.
-        return b""
+            # Not a revert: the node refused the block overrides (or the call), or the replay ran out of
+            # gas too; try without them.
+        return None  # no revert data: the caller tells an out-of-gas from an unknown failure
 
     # ------------------------------------------------------------------ events
     def get_logs(

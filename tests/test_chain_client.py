@@ -213,6 +213,11 @@ def test_mined_revert_without_debug_apis_is_replayed(
             assert (err.error, err.values) == ("UnknownError", {"data": "0x"})
         assert err.tx is not None
         assert client.wait(err.tx, check=False)["status"] == 0
+
+        # Out of gas is told apart from a revert without a trace too (the replay fails without data).
+        with pytest.raises(ChainError, match="ran out of gas") as info:
+            client.transact(probe.functions.pokeMany(100), gas=30_000)
+        assert not isinstance(info.value, ContractRevert)
     finally:
         proxy.close()
 

@@ -16,8 +16,8 @@ The result equals the Hugging Face forward up to float32 rounding (max |diff| ~2
 states of the tested models, far inside one bf16 unit, which is what TOPLOC compares), and is ~1.4x
 faster on a CPU core for the task's default model (`scripts/bench_toploc.py`). Any other model, or
 a configuration this forward does not reproduce (another activation, sliding-window attention,
-tensor-parallel Llama slices, extra norms), goes through the Hugging Face forward: `fast_path_reason`
-says why.
+tensor-parallel Llama slices, extra norms, parameters other than float32), goes through the Hugging
+Face forward: `fast_path_reason` says why.
 """
 
 from __future__ import annotations
@@ -55,8 +55,15 @@ def fast_path_reason(model: PreTrainedModel) -> str:
         return "layers other than full attention"
     if model.training:
         return "the model is in training mode"
+    dtypes = {p.dtype for p in model.parameters()}
+    if dtypes != {torch.float32}:
+        return f"parameters in {sorted(str(d) for d in dtypes)} (the lean forward is exact for float32 only)"
+    if len(model.model.layers) != int(cfg.num_hidden_layers):
+        return f"{len(model.model.layers)} layers for num_hidden_layers={cfg.num_hidden_layers}"
     for layer in model.model.layers:
         attn, mlp = layer.self_attn, layer.mlp
+        if getattr(attn, "sliding_window", None) is not None:
+            return "sliding-window attention"
         if any(hasattr(attn, name) for name in ("q_norm", "k_norm")):
             return "per-head q/k norms"
         if not all(hasattr(mlp, name) for name in ("gate_proj", "up_proj", "down_proj")):

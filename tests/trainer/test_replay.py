@@ -102,6 +102,9 @@ def test_unsupported_models_fall_back_to_the_hugging_face_forward(one_thread: No
     ok, _, _ = tiny_policy()
     ok.train()
     assert "training" in fast_path_reason(ok)
+    ok.eval()
+    # nor one in another precision (HF's RMSNorm computes in float32 whatever the weights' dtype)
+    assert "float32 only" in fast_path_reason(ok.to(torch.bfloat16))
 
 
 def test_bad_shapes_are_refused() -> None:

@@ -55,21 +55,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class _NoEos:
-    """The tokenizer with an EOS id no model can emit: every completion runs to max_new_tokens."""
-
-    eos_token_id = -1
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tokenizer, name)
-
-    def __len__(self) -> int:
-        return len(self._tokenizer)
-
-
 def _speed_row(
     name: str,
     model_cfg: Any,
@@ -84,14 +69,14 @@ def _speed_row(
     from trainer.envs import get_env
     from trainer.model import build_model, num_parameters
     from trainer.rollout import generate, make_requests
-    from trainer.tokenizer import build_tokenizer
+    from trainer.tokenizer import WithoutEos, build_tokenizer
     from trainer.toploc import build_proofs_many
     from trainer.verify import SubmissionContext, replay_rollouts
 
     env = get_env("addition")
     tokenizer = build_tokenizer(env.alphabet)
     model = build_model(model_cfg, tokenizer)
-    no_eos: Any = _NoEos(tokenizer)
+    no_eos: Any = WithoutEos(tokenizer)
     group = 8
     count = rollouts or args.rollouts
     inner = InnerConfig(

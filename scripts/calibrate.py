@@ -153,21 +153,6 @@ def _num(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-class _NoEos:
-    """The tokenizer with an EOS id no model emits, so that generation runs to max_new_tokens."""
-
-    eos_token_id = -1
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._tokenizer, name)
-
-    def __len__(self) -> int:
-        return len(self._tokenizer)
-
-
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -178,6 +163,7 @@ def _calibrate_rollouts(
     import torch
 
     from trainer.rollout import Rollout, RolloutRequest, generate, make_requests
+    from trainer.tokenizer import WithoutEos
     from trainer.toploc import build_proofs
     from trainer.verify import prefill_batch, replay_rollouts
 
@@ -194,7 +180,7 @@ def _calibrate_rollouts(
     )
 
     # the long set runs every completion to max_new_tokens (multi-chunk proofs, partial last chunks)
-    gen_tokenizer: Any = _NoEos(tokenizer) if inner.max_new_tokens > 8 else tokenizer
+    gen_tokenizer: Any = WithoutEos(tokenizer) if inner.max_new_tokens > 8 else tokenizer
 
     def gen(m: Any, reqs: list[Any], batch_size: int | None = None) -> list[Any]:
         return generate(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -23,6 +24,7 @@ __all__ = [
     "PAD",
     "SPECIAL_TOKENS",
     "UNK",
+    "WithoutEos",
     "build_tokenizer",
     "decode_completion",
     "decode_prompt",
@@ -105,3 +107,19 @@ def decode_prompt(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str
     if body and tokenizer.bos_token_id is not None and body[0] == tokenizer.bos_token_id:
         body = body[1:]
     return decode_completion(tokenizer, body)
+
+
+class WithoutEos:
+    """`tokenizer` with an EOS id no model can emit, so that `trainer.rollout.generate` runs every
+    completion to `max_new_tokens` (fixed-length completions for benchmarks and calibration)."""
+
+    eos_token_id = -1
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self._tokenizer = tokenizer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)

@@ -18,7 +18,7 @@ from trainer.rollout import (
     reward_of,
 )
 from trainer.sampling import gumbel_noise, scores
-from trainer.tokenizer import decode_completion, encode_prompt
+from trainer.tokenizer import WithoutEos, decode_completion, encode_prompt
 from trainer.toploc import PROOF_BYTES
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
@@ -114,6 +114,20 @@ def test_termination_work_units_and_rewards(policy) -> None:  # type: ignore[no-
         assert ro.reward == reward_of(env, tok, ro.prompt_ids, ro.completion_ids)
     assert stats.tokens == sum(r.work_units for r in rollouts)
     assert stats.sequences == 24
+
+
+def test_without_eos_every_completion_runs_to_the_end(policy) -> None:  # type: ignore[no-untyped-def]
+    model, tok, env = policy
+    requests = _requests(policy, 6, 4)
+    normal = generate(model, tok, env, requests, max_new_tokens=12, temperature=1.5, build_proofs=False)
+    assert any(r.finished for r in normal)  # this policy does stop early at T = 1.5
+    fixed = generate(
+        model, WithoutEos(tok), env, requests, max_new_tokens=12, temperature=1.5, build_proofs=False
+    )
+    assert all(len(r.completion_ids) == 12 and not r.finished for r in fixed)
+    # until its first EOS a completion is the same: the sampling does not depend on the EOS id
+    for a, b in zip(normal, fixed, strict=True):
+        assert b.completion_ids[: len(a.completion_ids)] == a.completion_ids
 
 
 def test_rewards_of_correct_completions(policy) -> None:  # type: ignore[no-untyped-def]

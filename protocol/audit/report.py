@@ -541,38 +541,11 @@ def render_html(summary: Mapping[str, Any]) -> str:
     parts.append("<h2>Verified</h2>")
     parts.append(_table(["what", "count"], [[k, str(v)] for k, v in summary["verified"].items()]))
     parts.append("<h2>Accounts</h2>")
+    amounts = ("bonded", "allocated", "unbonding", "credit", "staked", "withdrawn", "slashed", "claimed")
     parts.append(
         _table(
-            [
-                "account",
-                "bonded",
-                "allocated",
-                "unbonding",
-                "credit",
-                "staked",
-                "withdrawn",
-                "slashed",
-                "claimed",
-            ],
-            [
-                [
-                    a["address"],
-                    *(
-                        _tokens(a[k], decimals)
-                        for k in (
-                            "bonded",
-                            "allocated",
-                            "unbonding",
-                            "credit",
-                            "staked",
-                            "withdrawn",
-                            "slashed",
-                            "claimed",
-                        )
-                    ),
-                ]
-                for a in summary["accounts"]
-            ],
+            ["account", *amounts],
+            [[a["address"], *(_tokens(a[k], decimals) for k in amounts)] for a in summary["accounts"]],
         )
     )
     timings = summary["timings"]

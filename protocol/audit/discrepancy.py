@@ -3,11 +3,23 @@ and what the chain (or IPFS) shows, with the transaction or CID that shows it.""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Discrepancy", "Kind"]
+__all__ = ["Discrepancy", "Kind", "fmt"]
+
+
+def fmt(value: Any) -> str:
+    """A value as a discrepancy shows it: bytes as 0x-hex, enums by name, the rest as str."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, IntEnum):
+        return value.name
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)
 
 
 class Kind(StrEnum):

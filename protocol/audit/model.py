@@ -1,12 +1,13 @@
 """The history as the auditor rebuilds it from events: tasks, rounds, submissions, ballots, settlements and
-every account's token flows. Plain records filled by `protocol.audit.ledger.Ledger`."""
+every account's token flows. Plain records filled by the books of `protocol.audit.books`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.contracts import CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict
+from protocol.contracts import CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict, decide
 
 __all__ = [
     "AccountBook",
@@ -128,6 +129,16 @@ class RoundRecord:
     def accepted_work(self) -> int:
         """Work units of the submissions recomputed as accepted."""
         return sum(s.work_units for s in self.submissions if s.decision == Verdict.ACCEPT)
+
+    def recount(self, quorum: int) -> None:
+        """Recompute every submission's tally and decision from the reveals so far."""
+        revealed = len(self.reveals)
+        for sub in self.submissions:
+            counts = Counter(
+                r.verdicts[sub.index] for r in self.reveals.values() if sub.index < len(r.verdicts)
+            )
+            sub.tally = (counts[Verdict.ACCEPT], counts[Verdict.REJECT], counts[Verdict.UNAVAILABLE])
+            sub.decision = decide(*sub.tally, revealed, quorum)
 
 
 @dataclass

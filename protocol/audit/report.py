@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from protocol.audit.ledger import fmt
+from protocol.audit.discrepancy import fmt
 from protocol.audit.model import TaskRecord
 from protocol.audit.svg import Series, bar_chart, line_chart
 from protocol.contracts import CreditReason, Role, ValidatorOutcome, Verdict

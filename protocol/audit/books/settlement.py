@@ -1,0 +1,149 @@
+"""The TaskEscrow's settlements of a finalised round: each submission (decision, reward `rate * workUnits`,
+slash `allocation * bps / 10000` of a REJECT or UNAVAILABLE) and each validator expected in the ballot
+(REWARDED with its share when its reveal agreed with every decision, FORFEITED when not, SLASHED when it
+never revealed). Each reward and each forfeit after the task's end must be credited in the same transaction;
+each slash must match the StakeManager's Slashed event of the same transaction."""
+
+from __future__ import annotations
+
+from eth_utils.address import to_checksum_address
+
+from protocol.audit.books.state import At, Books, Handler
+from protocol.audit.discrepancy import Kind
+from protocol.audit.events import ChainEvent
+from protocol.audit.model import Finalization, RoundRecord, ValidatorSettlement
+from protocol.contracts import BPS, CreditReason, TaskStatus, ValidatorOutcome, Verdict
+
+__all__ = ["HANDLERS"]
+
+
+def _check_slash(b: Books, at: At, staker: str, task_id: int, bps: int, reported: int, subject: str) -> None:
+    """A settlement's slash: `allocation * bps / 10000` of the allocation before it, and the StakeManager's
+    Slashed event of the same transaction must say the same."""
+    pending = b.slashes.pop((staker, task_id), None)
+    before = pending.allocation_before if pending else b.account(staker).allocations.get(task_id, 0)
+    expected = min(before * bps // BPS, before)
+    at.compare(Kind.SLASH, f"{subject} slashed", expected, reported)
+    at.compare(Kind.SLASH, f"{subject}: Slashed event amount", expected, pending.amount if pending else 0)
+
+
+def submission_settled(b: Books, e: ChainEvent) -> None:
+    """A finalised round's submission, settled once: its decision, reward and slash; its credit."""
+    a = e.args
+    round_no, index = int(a["round"]), int(a["index"])
+    task = b.task_of(e, round_no)
+    at = b.at(e, task.id, round_no)
+    reward, slashed = int(a["reward"]), int(a["slashed"])
+    with b.item("settlements"):
+        rnd, finalization = b.finalized_round(e, task)
+        if not 0 <= index < len(rnd.submissions):
+            at.flag(Kind.EVENT_ORDER, "settled submission index", f"< {len(rnd.submissions)}", index)
+            return
+        sub = rnd.submissions[index]
+        label = f"submission {index} ({sub.trainer})"
+        if sub.settle_tx is not None:
+            at.flag(Kind.EVENT_ORDER, f"second settlement of {label}", "one", "two")
+            return
+        at.compare(Kind.SETTLEMENT, f"trainer of {label}", sub.trainer, to_checksum_address(a["trainer"]))
+        decision = Verdict(int(a["decision"]))
+        tally = f"2/3 of {len(rnd.reveals)} revealed, tally {sub.tally}"
+        at.compare(Kind.DECISION, f"decision on {label} ({tally})", sub.decision, decision)
+        rate = int(finalization.expected["rate"])
+        want_reward = rate * sub.work_units if sub.decision == Verdict.ACCEPT else 0
+        at.compare(Kind.SETTLEMENT, f"reward of {label}", want_reward, reward)
+        if sub.decision in (Verdict.REJECT, Verdict.UNAVAILABLE):
+            _check_slash(b, at, sub.trainer, task.id, task.param("trainerSlashBps"), slashed, label)
+        elif slashed or (sub.trainer, task.id) in b.slashes:
+            at.flag(Kind.SLASH, f"slash of {label}", 0, slashed)
+            b.slashes.pop((sub.trainer, task.id), None)
+        sub.settled_decision, sub.reward, sub.slashed, sub.settle_tx = decision, reward, slashed, e.tx_hash
+    task.reserved -= reward
+    if reward:
+        b.expect(
+            "Credited",
+            (to_checksum_address(a["trainer"]), task.id, round_no, CreditReason.TRAINER_REWARD),
+            {"amount": reward},
+            task=task.id,
+            round_=round_no,
+            subject=f"reward of submission {index}",
+        )
+
+
+def _validator_expectation(
+    rnd: RoundRecord, finalization: Finalization, validator: str
+) -> tuple[ValidatorOutcome, int]:
+    """(outcome, amount) the rules give a validator of a finalised round; the amount of a slash is checked
+    by `_check_slash`."""
+    reveal = rnd.reveals.get(validator)
+    if reveal is None:
+        return ValidatorOutcome.SLASHED, 0
+    agreed = all(
+        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] == sub.decision for sub in rnd.submissions
+    )
+    return (ValidatorOutcome.REWARDED if agreed else ValidatorOutcome.FORFEITED), int(
+        finalization.expected["share"]
+    )
+
+
+def validator_settled(b: Books, e: ChainEvent) -> None:
+    """A validator of a finalised round's ballot, settled once: its outcome, share or slash; its credit."""
+    a = e.args
+    round_no = int(a["round"])
+    task = b.task_of(e, round_no)
+    validator, at = to_checksum_address(a["validator"]), b.at(e, task.id, round_no)
+    outcome, amount = ValidatorOutcome(int(a["outcome"])), int(a["amount"])
+    with b.item("settlements"):
+        rnd, finalization = b.finalized_round(e, task)
+        label = f"validator {validator}"
+        if rnd.voting is None or validator not in rnd.expected_validators:
+            at.flag(
+                Kind.EVENT_ORDER,
+                f"settlement of {label}",
+                "a validator expected in the ballot",
+                "not expected",
+            )
+            return
+        if validator in rnd.validator_settlements:
+            at.flag(Kind.EVENT_ORDER, f"second settlement of {label}", "one", "two")
+            return
+        want_outcome, want_amount = _validator_expectation(rnd, finalization, validator)
+        at.compare(Kind.SETTLEMENT, f"outcome of {label}", want_outcome, outcome)
+        if want_outcome == ValidatorOutcome.SLASHED:
+            _check_slash(b, at, validator, task.id, task.param("validatorSlashBps"), amount, label)
+        else:
+            at.compare(Kind.SETTLEMENT, f"share of {label}", want_amount, amount)
+            if (validator, task.id) in b.slashes:
+                at.flag(Kind.SLASH, f"slash of {label}", 0, b.slashes.pop((validator, task.id)).amount)
+        rnd.validator_settlements[validator] = ValidatorSettlement(
+            outcome, amount, want_outcome, want_amount, e.tx_hash
+        )
+    if outcome == ValidatorOutcome.REWARDED:
+        task.reserved -= amount
+        if amount:
+            b.expect(
+                "Credited",
+                (validator, task.id, round_no, CreditReason.VALIDATOR_REWARD),
+                {"amount": amount},
+                task=task.id,
+                round_=round_no,
+                subject=f"share of {validator}",
+            )
+    elif outcome == ValidatorOutcome.FORFEITED:
+        task.reserved -= amount
+        if task.status == TaskStatus.ACTIVE:
+            task.remaining += amount
+        elif amount:
+            b.expect(
+                "Credited",
+                (task.initiator, task.id, round_no, CreditReason.REFUND),
+                {"amount": amount},
+                task=task.id,
+                round_=round_no,
+                subject=f"forfeited share of {validator} after the task ended",
+            )
+
+
+HANDLERS: dict[str, Handler] = {
+    "SubmissionSettled": submission_settled,
+    "ValidatorSettled": validator_settled,
+}

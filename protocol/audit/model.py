@@ -189,10 +189,6 @@ class TaskRecord:
         """Validators active in round `number` (joined from a round <= it), in join order."""
         return [v for v in self.validators if self.participants[v][1] <= number]
 
-    def trainers_in(self, number: int) -> list[str]:
-        """Trainers active in round `number`."""
-        return [t for t in self.trainers if self.participants[t][1] <= number]
-
 
 @dataclass
 class AccountBook:
@@ -217,11 +213,6 @@ class AccountBook:
     def paid_in(self) -> int:
         """Tokens the account sent to the protocol: stakes and task deposits."""
         return self.staked + self.deposited
-
-    @property
-    def paid_out(self) -> int:
-        """Tokens the protocol sent to the account: withdrawals and claims."""
-        return self.withdrawn + self.claimed
 
     @property
     def held(self) -> int:

@@ -39,10 +39,6 @@ COLORS = {
 """Chart colours, one set per chart, so that a screenshot shows which chart rendered."""
 
 
-def _short(address: str) -> str:
-    return f"{address[:6]}…{address[-4:]}"
-
-
 def _short_cid(cid: str | None) -> str:
     if not cid:
         return "-"

@@ -183,6 +183,9 @@ class Demo:
         self.session: Any = None
         self.view: Any = None
         self._ml: Any = None
+        self.audit_result: Any = None
+        """The `AuditResult` of the audit at the end (with `audit`), for callers that want more than the
+        summary."""
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> dict[str, Any]:
@@ -766,6 +769,7 @@ class Demo:
         except TrustrlError as exc:
             self.console.print(f" [red]✗[/] the audit could not run: {escape(str(exc))}", highlight=False)
             return {"ok": False, "error": str(exc), "wall_s": round(time.perf_counter() - started, 1)}
+        self.audit_result = result
         report = summarize(result)
         mismatches = compare_with_demo(summary, report, task=TASK_ID)
         found = [d.line() for d in result.discrepancies]

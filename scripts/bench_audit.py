@@ -2,7 +2,7 @@
 """Benchmark of the auditor: make a `trustrl demo` history, audit it (events, balances, re-verification of
 every submission and aggregate, held-out accuracy), print a table and write JSON.
 
-    python scripts/bench_audit.py --json audit-bench.json [--rounds 2] [--sample K] [--report out.html]
+    python scripts/bench_audit.py --json audit-bench.json [--rounds 2] [--report out.html]
 
 Reports at least `discrepancies` (count; 0 expected), `events_per_s` (events per second of the whole
 audit; `ledger_events_per_s`: fetching and replaying only), `audit_wall_s` (the audit, end to end),
@@ -25,20 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the demo task (default 2)")
-    parser.add_argument(
-        "--sample", type=int, default=None, help="submissions re-verified per round (default all)"
-    )
     parser.add_argument("--report", type=Path, help="also write the audit's HTML report here")
     args = parser.parse_args(argv)
 
     from rich.console import Console
     from rich.table import Table
 
-    from protocol.audit.demo_history import audit_demo, compare_with_demo
+    from protocol.audit.demo_history import compare_with_demo
     from protocol.audit.report import summarize, write_html
+    from protocol.demo import Demo
 
     console = Console(stderr=True)
-    demo, result = audit_demo(rounds=args.rounds, console=console, sample=args.sample)
+    run = Demo(rounds=args.rounds, console=console, audit=True)
+    demo = run.run()
+    result = run.audit_result
+    if result is None:
+        console.print(f"[red]the audit did not run:[/] {demo['audit'].get('error')}")
+        return 1
     summary = summarize(result)
     mismatches = compare_with_demo(demo, summary)
     timings = result.timings

@@ -1,55 +1,19 @@
-"""Audit the history a `trustrl demo` run leaves behind, and compare the audit's numbers with the demo's.
+"""Compare the audit of a `trustrl demo` history with the demo's own numbers.
 
-The demo stops its anvil and IPFS daemon when it ends, so the audit runs inside it: once every process
-has finished and the demo has written its summary (the `_summary` step), while the chain and the IPFS
-node still hold the whole history.
+The demo stops its anvil and IPFS daemon when it ends, so it audits its history itself, before it stops
+them (`Demo(audit=True)`, `trustrl demo --audit`), and calls this on the two summaries:
 
-    demo_summary, result = audit_demo(rounds=2)
-    mismatches = compare_with_demo(demo_summary, summarize(result))   # [] when every number agrees
+    mismatches = compare_with_demo(demo_summary, summarize(demo.audit_result))   # [] when all agree
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from protocol.contracts import CreditReason
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from protocol.audit.runner import AuditResult
-
-__all__ = ["audit_demo", "compare_with_demo"]
-
-
-def audit_demo(
-    *, rounds: int, console: Console | None = None, sample: int | None = None, keep: bool = False
-) -> tuple[dict[str, Any], AuditResult]:
-    """Run `trustrl demo` with `rounds` rounds, audit its task before it stops; returns (the demo's
-    summary, the audit)."""
-    from rich.console import Console
-
-    from protocol.audit.runner import audit, open_target
-    from protocol.demo import TASK_ID, Demo
-    from protocol.ipfs import ArtifactStore
-
-    class AuditedDemo(Demo):
-        result: AuditResult | None = None
-
-        def _summary(self) -> dict[str, Any]:
-            summary = super()._summary()
-            target = open_target(self.anvil.rpc_url, self.config.deployment)
-            self.say("auditing the history (chain events + IPFS)")
-            with ArtifactStore(self.ipfs.api_url, retries=2, backoff=0.25, find_timeout=5.0) as store:
-                self.result = audit(target, task=TASK_ID, store=store, sample=sample,
-                                    progress=lambda m: self.say(m))  # fmt: skip
-            return summary
-
-    demo = AuditedDemo(rounds=rounds, console=console or Console(), keep=keep)
-    summary = demo.run()
-    assert demo.result is not None
-    return summary, demo.result
+__all__ = ["compare_with_demo"]
 
 
 def compare_with_demo(demo: Mapping[str, Any], audit: Mapping[str, Any], *, task: int = 1) -> list[str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.audit.demo_history import audit_demo, compare_with_demo
+from protocol.audit.demo_history import compare_with_demo
 from protocol.audit.report import summarize
+from protocol.demo import Demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.chain, pytest.mark.ipfs]
 
@@ -19,9 +20,12 @@ ROUNDS = 2
 def test_demo_history_audits_clean_and_matches_the_demo() -> None:
     from rich.console import Console
 
-    demo, result = audit_demo(rounds=ROUNDS, console=Console(quiet=True))
-    assert demo["ok"], demo["checks"]
+    run = Demo(rounds=ROUNDS, console=Console(quiet=True), audit=True)
+    demo = run.run()
+    result = run.audit_result
+    assert result is not None, demo["audit"]
     assert result.discrepancies == [], "\n".join(d.line() for d in result.discrepancies)
+    assert demo["ok"], (demo["checks"], demo["audit"]["mismatches"])
     summary = summarize(result)
     assert compare_with_demo(demo, summary) == []
     assert result.reverify is not None

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TextIO
+from typing import ClassVar, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -37,9 +37,6 @@ from protocol.contracts import Role, TaskState, TaskStatus
 from protocol.errors import ChainError, ConfigError, ContractRevert, IpfsError
 from protocol.journal import Journal
 from protocol.network import Session, TaskView
-
-if TYPE_CHECKING:  # protocol.roles.settle imports this module
-    from protocol.roles.settle import Keeper
 
 __all__ = ["Output", "ParticipantNode", "RoleNode", "ensure_joined", "to_units", "tokens", "top_up"]
 
@@ -154,11 +151,19 @@ class Output:
         self.log(f"{what}: done in {time.monotonic() - started:.1f} s")
 
 
+class Upkeep(Protocol):
+    """A task's upkeep (`protocol.roles.settle.Keeper`, which builds on this module)."""
+
+    def upkeep(self) -> bool:
+        """Send the next due upkeep transaction, else claim this account's credit; True if either did."""
+        ...
+
+
 class RoleNode:
     """Base of the long-running roles: a task view, a working directory, a journal, a run loop."""
 
     role_name = "role"
-    keeper: Keeper
+    keeper: Upkeep
     """The task's upkeep this role does (each role's constructor sets it up)."""
 
     def __init__(
@@ -210,9 +215,7 @@ class RoleNode:
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`keeper`), else claim this account's credit; True if either
         did something."""
-        from protocol.roles.settle import claim_credit  # settle imports this module
-
-        return self.keeper.step() or claim_credit(self.view.proto, self.out) > 0
+        return self.keeper.upkeep()
 
     def run(self, *, timeout: float | None = None, stop: threading.Event | None = None) -> None:
         """Step until finished (or `timeout` seconds, or `stop` is set); transient errors are retried."""

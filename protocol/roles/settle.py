@@ -122,6 +122,11 @@ class Keeper:
         # Rounds 0 .. state.round - 1 are finalised, whether the task is active, completed or cancelled.
         return self._settle_up_to(state.round) or did
 
+    def upkeep(self) -> bool:
+        """Send the next due upkeep transaction (`step`), else claim this account's credit; True if either
+        did something."""
+        return self.step() or claim_credit(self.view.proto, self.out) > 0
+
     def _settle_up_to(self, end: int) -> bool:
         """Settle what is due in the finalised rounds before `end` (one transaction per call)."""
         for round_ in range(end):

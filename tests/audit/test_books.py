@@ -38,4 +38,3 @@ def test_an_event_of_an_unknown_task_is_flagged_once_and_not_applied() -> None:
     assert ledger.tasks == {}
     assert ledger.tx_scope == {}
     assert ledger.counts() == {"events": 2}
-

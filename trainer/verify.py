@@ -15,12 +15,12 @@ A validator checks, for one trainer's submission of a round (DESIGN.md, "Verify"
 * the ends of the inner loop (`check_initial_state`, `check_update`): theta_0 is the base with a fresh
   optimizer, and the submitted update is base - theta_H in the task's encoding.
 
-Before any of that, `verify_submission` holds every revealed state to the tensor rules
-(`trainer.checkpoint`: the layout of theta_0, finite values, |x| <= MAX_ABS): a state that breaks them
-is a failure and is not used; its checks do not run on it. `verify_submission` runs all of them;
-`decide` turns the report into ACCEPT or REJECT with reasons, applying `VerifyThresholds`. Nothing here
-raises on a trainer's bad data: it becomes a failure in the report. Statistics are floats compared only
-against thresholds, written so that NaN fails (`not x <= limit`); verdicts are exact.
+`verify_submission` runs all of them, after holding every revealed state to the tensor rules
+(`usable_states`; `trainer.checkpoint`: the layout of theta_0, finite values, |x| <= MAX_ABS): a state
+that breaks them is a failure and no check runs on it. `decide` turns the report into ACCEPT or REJECT
+with reasons, applying `VerifyThresholds`. Nothing here raises on a trainer's bad data: it becomes a
+failure in the report. Statistics are floats compared only against thresholds, written so that NaN fails
+(`not x <= limit`); verdicts are exact.
 """
 
 from __future__ import annotations

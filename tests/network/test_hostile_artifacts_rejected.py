@@ -55,11 +55,7 @@ SUBNORMAL = 1e-40
 VALUES = {"nan": math.nan, "+inf": math.inf, "-inf": -math.inf, "1e38": 1e38, "-1e38": -1e38,
           "past the bound": 2 * MAX_ABS, "subnormal": SUBNORMAL}  # fmt: skip
 DTYPES = [torch.float64, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8, torch.bool]
-FUZZ = settings(
-    max_examples=int(__import__("os").environ.get("FUZZ_N", "30")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @dataclass(repr=False)

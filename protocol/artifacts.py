@@ -5,9 +5,10 @@
   a trainer can commit to the CIDs of all its training states and upload only those the seed picks.
 * Rollout bundles: conversion from and to `trainer.rollout.Rollout`, the Merkle leaves and roots that
   go on chain, and the trainer's EIP-191 signature.
-* `fetch_verified`: a bounded download checked against the committed sha256, whose failures are
-  classified: `ArtifactUnavailableError` (not found, daemon down: maybe later) or `ArtifactInvalidError`
-  (too large, wrong hash, malformed: the publisher's fault, for good).
+* `fetch_verified`: THE download of a committed artifact (validators, aggregators, auditors): bounded,
+  checked against the committed sha256, its failures classified: `ArtifactUnavailableError` (not
+  found, daemon down: maybe later; it names the CID) or `ArtifactInvalidError` (too large, wrong hash,
+  malformed: the publisher's fault, for good).
 * `ArtifactCache`: verified artifacts kept on local disk by sha256, so restarts do not download again.
 """
 
@@ -45,6 +46,7 @@ from trainer.rollout import Rollout
 __all__ = [
     "ArtifactCache",
     "ArtifactInvalidError",
+    "ArtifactSource",
     "ArtifactUnavailableError",
     "CommittedWork",
     "artifact_ref",
@@ -72,6 +74,11 @@ MAX_LINKS = 174
 
 class ArtifactUnavailableError(ArtifactError):
     """An artifact could not be fetched now (not found, or the daemon is down); it may appear later."""
+
+    def __init__(self, message: str, cid: str = "") -> None:
+        super().__init__(message)
+        self.cid = cid
+        """The artifact that is missing."""
 
 
 class ArtifactInvalidError(ArtifactError):
@@ -235,18 +242,27 @@ def parse_wire(data: bytes, model: type[M], what: str) -> M:
         raise ArtifactInvalidError(f"{what} is not a valid {model.__name__}: {problems}") from None
 
 
-def fetch_verified(store: ArtifactStore, cid: str, sha256: bytes, limit: int, what: str) -> bytes:
+class ArtifactSource(Protocol):
+    """Where artifacts are read from: an `ArtifactStore`, or anything with its `get_bytes`."""
+
+    def get_bytes(self, cid: str, *, max_size: int, expected_sha256: bytes | None = None) -> bytes:
+        """The content, at most `max_size` bytes, checked against its CID (and `expected_sha256`)."""
+        ...
+
+
+def fetch_verified(store: ArtifactSource, cid: str, sha256: bytes, limit: int, what: str) -> bytes:
     """Download `cid` (at most `limit` bytes, refused before download when larger) and check that its
     sha256 is `sha256`. Raises `ArtifactUnavailableError` or `ArtifactInvalidError` naming `what`."""
     try:
         data = store.get_bytes(cid, max_size=limit)
     except IpfsError as exc:
-        raise ArtifactUnavailableError(f"{what} {cid}: {exc}") from None
+        raise ArtifactUnavailableError(f"{what} {cid}: {exc}", cid) from None
     except ArtifactError as exc:
         # The store reports a CID nobody serves as "not found"; everything else it refuses (too large,
         # malformed, blocks that do not match their CID) is wrong content.
-        kind = ArtifactUnavailableError if "not found" in str(exc) else ArtifactInvalidError
-        raise kind(f"{what}: {exc}") from None
+        if "not found" in str(exc):
+            raise ArtifactUnavailableError(f"{what}: {exc}", cid) from None
+        raise ArtifactInvalidError(f"{what}: {exc}") from None
     digest = hashlib.sha256(data).digest()
     if digest != sha256:
         raise ArtifactInvalidError(
@@ -294,7 +310,7 @@ class ArtifactCache:
                 os.unlink(tmp)
         return digest
 
-    def fetch(self, store: ArtifactStore, cid: str, sha256: bytes, limit: int, what: str) -> bytes:
+    def fetch(self, store: ArtifactSource, cid: str, sha256: bytes, limit: int, what: str) -> bytes:
         """The cached content, or `fetch_verified` it and keep it."""
         cached = self.get(sha256)
         if cached is not None:
@@ -328,10 +344,17 @@ def upload_bytes(store: ArtifactStore, data: bytes, *, expected: ArtifactRef | N
 
 
 class CommittedWork(Protocol):
-    """What a WorkSubmitted event committed (the validator's and the auditor's records both fit)."""
+    """What a WorkSubmitted event committed (`protocol.network.Submission` and the auditor's
+    `SubmissionRecord` both fit)."""
 
     @property
     def round(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def update_hash(self) -> bytes: ...
+    @property
+    def update_cid(self) -> str: ...
     @property
     def trainer(self) -> str: ...
     @property
@@ -359,8 +382,7 @@ def manifest_problems(
 ) -> list[str]:
     """Every way an update manifest disagrees with its on-chain commitment and the task (empty: none).
 
-    One function for validators (`protocol.roles.verification`) and auditors (`protocol.audit`), so
-    both judge a manifest by the same rules.
+    Part of `protocol.verification`, the one pipeline of validators and auditors.
     """
     expected = {
         "chain_id": chain_id,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -375,7 +376,7 @@ class TaskView:
                 spec = parse_wire(data, TaskSpec, f"its spec {cid}")
             except ArtifactInvalidError as exc:
                 raise ConfigError(f"refusing task {self.task_id}: {exc}") from None
-            check_spec(spec, self.config, created)
+            check_spec(spec, created)
             self._spec = spec
         return self._spec
 
@@ -458,15 +459,13 @@ class TaskView:
         return self.session.client.timestamp()
 
 
-def check_spec(spec: TaskSpec, config: TaskConfig, created: dict[str, Any]) -> None:
-    """Refuse a task whose spec and on-chain parameters disagree (`ConfigError` naming the field)."""
+def check_spec(spec: TaskSpec, created: Mapping[str, Any]) -> None:
+    """Refuse a task whose spec and on-chain parameters (TaskCreated's) disagree (`ConfigError` naming the
+    field); validators and auditors alike."""
     problems = []
-    if spec.sample_rollouts != config.sample_rollouts:
-        problems.append(
-            f"sample_rollouts is {spec.sample_rollouts} in the spec, {config.sample_rollouts} on chain"
-        )
-    if spec.sample_steps != config.sample_steps:
-        problems.append(f"sample_steps is {spec.sample_steps} in the spec, {config.sample_steps} on chain")
+    for name, param in (("sample_rollouts", "sampleRollouts"), ("sample_steps", "sampleSteps")):
+        if getattr(spec, name) != int(created[param]):
+            problems.append(f"{name} is {getattr(spec, name)} in the spec, {created[param]} on chain")
     if spec.initial_checkpoint.digest != bytes(created["initialModelHash"]):
         problems.append("initial_checkpoint.sha256 differs from the on-chain initialModelHash")
     if spec.initial_checkpoint.cid != str(created["initialModelCid"]):

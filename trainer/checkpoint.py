@@ -10,6 +10,14 @@ padded with spaces to a multiple of 8 bytes. The data holds every tensor, row-ma
 in the same sorted order, back to back with no gap. Checkpoints come from strangers, so
 `load_tensors` validates everything and never unpickles.
 
+The tensor rules, in one place, for every update, state and checkpoint a validator, an aggregator or an
+auditor reads (`load_tensors` applies the value rule to everything it loads):
+
+    values  every floating-point element finite and |x| <= MAX_ABS     (`check_values`; NaN fails it)
+    layout  the expected names, and per name the expected shape and dtype   (`check_layout`)
+
+Subnormal values are allowed: AdamW's second moments of an honest run decay into them.
+
 A policy directory is `config.json` + the tokenizer's files + `model.safetensors` (canonical).
 """
 
@@ -25,13 +33,16 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from trainer.errors import CheckpointError, ConfigError
+from trainer.errors import AbsurdValueError, CheckpointError, ConfigError
 
 __all__ = [
     "DTYPES",
+    "MAX_ABS",
     "MODEL_FILE",
     "canonical_bytes",
     "canonical_hash",
+    "check_layout",
+    "check_values",
     "content_hash",
     "load_policy",
     "load_tensors",
@@ -56,6 +67,10 @@ DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool,
 }
 _NAMES = {v: k for k, v in DTYPES.items()}
+MAX_ABS = 1e6
+"""The largest magnitude any element of a weight, optimizer moment, update or momentum may have. Honest
+values are far below it (weights O(1), gradients clipped to norm 1, so AdamW moments <= 1); it keeps
+every later product, square and fp32 rounding of the aggregation finite."""
 _MAX_HEADER = 100 * 1024 * 1024
 _MAX_NAME = 1024
 _MAX_RANK = 16
@@ -126,8 +141,43 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def check_values(tensors: Mapping[str, torch.Tensor], *, max_abs: float = MAX_ABS) -> None:
+    """Every floating-point element finite with |x| <= `max_abs`, else `AbsurdValueError` naming the first
+    tensor that breaks it and how. max |x| is exact in any dtype and NaN propagates through it; the bound
+    is compared as a Python float (in fp16 it would round to inf)."""
+    for name in sorted(tensors):
+        t = tensors[name]
+        if not t.is_floating_point() or t.numel() == 0:
+            continue
+        worst = float(t.abs().max())
+        if not worst <= max_abs:
+            nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            big = int((t.abs().double() > max_abs).sum()) - inf
+            counts = {"NaN": nan, "infinite": inf, f"beyond |x| <= {max_abs:g}": big}
+            shown = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            raise AbsurdValueError(f"{name} holds {shown} of {t.numel()} values")
+
+
+def check_layout(tensors: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor]) -> None:
+    """The names of `like`, each with its shape and dtype, else `CheckpointError` naming the difference."""
+    missing = sorted(set(like) - set(tensors))
+    extra = sorted(set(tensors) - set(like))
+    if missing or extra:
+        raise CheckpointError(f"tensors do not match: missing {missing[:5]}, unexpected {extra[:5]}")
+    for name in sorted(like):
+        got, want = tensors[name], like[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise CheckpointError(
+                f"{name}: got {tuple(got.shape)} {got.dtype}, expected {tuple(want.shape)} {want.dtype}"
+            )
+
+
 def load_tensors(
-    data: bytes, *, max_bytes: int | None = None, require_canonical: bool = False
+    data: bytes,
+    *,
+    max_bytes: int | None = None,
+    require_canonical: bool = False,
+    like: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Parse a safetensors blob strictly; every defect raises `CheckpointError`.
 
@@ -135,7 +185,8 @@ def load_tensors(
     keys, dtype names, shapes, that each entry's byte range matches its shape and dtype, and that
     the ranges tile the data section exactly (no gap, no overlap, nothing after). `__metadata__`
     (string to string) is accepted unless `require_canonical`, which also demands that the blob is
-    byte-for-byte what `canonical_bytes` writes for its tensors.
+    byte-for-byte what `canonical_bytes` writes for its tensors. Then the tensor rules (module
+    docstring): the values always (`AbsurdValueError`), the layout of `like` when given.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CheckpointError(f"checkpoint data must be bytes, got {type(data).__name__}")
@@ -217,6 +268,9 @@ def load_tensors(
         tensors[name] = t
     if require_canonical and canonical_bytes(tensors) != data:
         raise CheckpointError("checkpoint is not in canonical form")
+    if like is not None:
+        check_layout(tensors, like)
+    check_values(tensors)
     return tensors
 
 
@@ -233,18 +287,10 @@ def weights_bytes(model: torch.nn.Module) -> bytes:
 def load_weights(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
     """Copy `tensors` into `model`, which must have exactly these names, shapes and dtypes."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    extra = sorted(set(tensors) - set(own))
-    if missing or extra:
-        raise CheckpointError(
-            f"weights do not match the model: missing {missing[:5]}, unexpected {extra[:5]}"
-        )
-    for name, target in own.items():
-        src = tensors[name]
-        if src.shape != target.shape or src.dtype != target.dtype:
-            raise CheckpointError(
-                f"{name}: got {tuple(src.shape)} {src.dtype}, model has {tuple(target.shape)} {target.dtype}"
-            )
+    try:
+        check_layout(tensors, own)
+    except CheckpointError as exc:
+        raise CheckpointError(f"weights do not match the model: {exc}") from None
     with torch.no_grad():
         for name, target in own.items():
             target.copy_(tensors[name])

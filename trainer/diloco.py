@@ -21,6 +21,10 @@ used, `outer_momentum/<name>`.
 Updates travel as canonical bytes too: `delta/<name>` (fp32), or for int8 `q/<name>` (int8, the
 tensor's shape) and `scale/<name>` (fp32, [rows] for per-row scales, [1] per tensor), where
 value = fp32(q) * scale, scale = max|row| / 127 and q = round-half-even(x / scale) in [-127, 127].
+
+Everything loaded here obeys the tensor rules (`trainer.checkpoint`: fp32, finite, |x| <= MAX_ABS), the
+decoded update and the aggregate included; a breach raises `CheckpointError` (`AbsurdValueError` for
+values), never reaches the model.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainer.checkpoint import canonical_bytes, load_tensors
+from trainer.checkpoint import canonical_bytes, check_values, load_tensors
 from trainer.config import Compression, OuterConfig
 from trainer.derive import address_bytes
 from trainer.errors import CheckpointError, ConfigError
@@ -171,9 +175,7 @@ def decode_update(
         delta = decompress_int8(qs, scales)
     else:
         raise CheckpointError("update holds neither delta/* nor q/* + scale/* tensors only")
-    for name, t in delta.items():
-        if not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{name}: update holds NaN or inf")
+    check_values(delta)
     if shapes is not None:
         if set(shapes) != set(delta):
             raise CheckpointError("update names do not match the model's weights")
@@ -189,7 +191,8 @@ def aggregate(
     cfg: OuterConfig = OuterConfig(),
     momentum: Tensors | None = None,
 ) -> GlobalState:
-    """The next global state from the accepted updates (order of `updates` does not matter)."""
+    """The next global state from the accepted updates (order of `updates` does not matter). A state
+    that breaks the tensor rules (outer steps can grow values) raises `AbsurdValueError`."""
     if not updates:
         raise ConfigError("aggregation needs at least one accepted update")
     keyed = sorted(((address_bytes(u.address), u) for u in updates), key=lambda x: x[0])
@@ -238,6 +241,8 @@ def aggregate(
             step = avg
         new = torch.sub(b.to(torch.float64), torch.mul(step, lr))
         weights[name] = new.to(torch.float32).contiguous()
+    check_values(weights)
+    check_values(new_momentum)
     return GlobalState(weights=weights, momentum=new_momentum if use_momentum else None)
 
 
@@ -252,8 +257,11 @@ def global_checkpoint_bytes(weights: Tensors, momentum: Tensors | None = None) -
 def load_global_checkpoint(
     data: bytes, *, max_bytes: int | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
-    """(weights, momentum or None) of a global checkpoint's bytes."""
+    """(weights, momentum or None) of a global checkpoint's bytes: fp32 tensors under the tensor rules."""
     tensors = load_tensors(data, max_bytes=max_bytes, require_canonical=True)
+    for name, t in tensors.items():
+        if t.dtype != torch.float32:
+            raise CheckpointError(f"{name}: a global checkpoint is fp32, got {t.dtype}")
     weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     momentum = {k[len("outer_momentum/") :]: v for k, v in tensors.items() if k.startswith("outer_momentum/")}
     if len(weights) + len(momentum) != len(tensors) or not weights:

@@ -25,6 +25,10 @@ class CheckpointError(TrainerError, ValueError):
     """A checkpoint or training-state blob is corrupt, too large or does not match its description."""
 
 
+class AbsurdValueError(CheckpointError):
+    """A tensor holds NaN, an infinity or a magnitude beyond `trainer.checkpoint.MAX_ABS`."""
+
+
 class ProofFormatError(TrainerError, ValueError):
     """TOPLOC proof bytes are malformed (wrong size, bad modulus, wrong count for the completion)."""
 

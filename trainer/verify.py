@@ -15,9 +15,12 @@ A validator checks, for one trainer's submission of a round (DESIGN.md, "Verify"
 * the ends of the inner loop (`check_initial_state`, `check_update`): theta_0 is the base with a fresh
   optimizer, and the submitted update is base - theta_H in the task's encoding.
 
-`verify_submission` runs all of them; `decide` turns the report into ACCEPT or REJECT with reasons,
-applying `VerifyThresholds`. Nothing here raises on a trainer's bad data: it becomes a failure in
-the report. Statistics are floats compared only against thresholds; verdicts are exact.
+`verify_submission` runs all of them, after holding every revealed state to the tensor rules
+(`usable_states`; `trainer.checkpoint`: the layout of theta_0, finite values, |x| <= MAX_ABS): a state
+that breaks them is a failure and no check runs on it. `decide` turns the report into ACCEPT or REJECT
+with reasons, applying `VerifyThresholds`. Nothing here raises on a trainer's bad data: it becomes a
+failure in the report. Statistics are floats compared only against thresholds, written so that NaN fails
+(`not x <= limit`); verdicts are exact.
 """
 
 from __future__ import annotations
@@ -31,18 +34,18 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from trainer.checkpoint import load_tensors, load_weights
+from trainer.checkpoint import canonical_bytes, load_tensors, load_weights
 from trainer.config import InnerConfig, VerifyThresholds
 from trainer.derive import prompt_seed, sample_seed
 from trainer.diloco import decode_update, encode_update, pseudo_gradient
 from trainer.envs import Environment, Problem
-from trainer.errors import TrainerError
+from trainer.errors import AbsurdValueError, TrainerError
 from trainer.inner import step_rollouts
 from trainer.model import model_from_config
 from trainer.replay import Engine, prefill_logits
 from trainer.rollout import Rollout
 from trainer.sampling import gumbel_noise, scores
-from trainer.state import fresh_optimizer, reexecute_step, state_bytes
+from trainer.state import fresh_optimizer, reexecute_step, state_tensors
 from trainer.tokenizer import decode_completion, encode_prompt
 from trainer.toploc import (
     PROOF_BYTES,
@@ -69,9 +72,11 @@ __all__ = [
     "check_update",
     "decide",
     "expected_keys",
+    "initial_state",
     "prefill_batch",
     "replay_rollouts",
     "sampling_gaps",
+    "usable_states",
     "verify_submission",
 ]
 
@@ -173,7 +178,10 @@ class SubmissionReport(_Frozen):
     initial_state: StateCheck
     update: UpdateCheck
     failures: tuple[str, ...] = ()
-    """Missing artifacts (a withheld state is a fault)."""
+    """Missing or unusable artifacts (a withheld state is a fault)."""
+    hostile: tuple[str, ...] = ()
+    """Non-finite or absurd values found in the artifacts (also among `failures`): an attack or a broken
+    node, which an auditor reports whatever the verdict."""
 
 
 class Verdict(_Frozen):
@@ -466,21 +474,34 @@ def _weights_of(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
 
 
+def _finite_or_inf(value: float) -> float:
+    """`value`, or inf when it is NaN or infinite: a statistic that NaN touched fails every threshold."""
+    return value if math.isfinite(value) else math.inf
+
+
 def _max_abs(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float:
+    """max |a - b| over every element (fp64); inf when the names or shapes differ or a NaN/inf is met."""
     if set(a) != set(b) or any(a[k].shape != b[k].shape for k in a):
         return math.inf
     worst = 0.0
     for k in a:
         if a[k].numel():
-            worst = max(worst, float((a[k].double() - b[k].double()).abs().max()))
+            diff = _finite_or_inf(float((a[k].double() - b[k].double()).abs().max()))
+            worst = diff if diff > worst else worst
     return worst
 
 
 def _l2(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float:
+    """||a - b|| over every element (fp64); inf when a NaN/inf is met."""
     total = 0.0
     for k in a:
         total += float(((a[k].double() - b[k].double()) ** 2).sum())
-    return math.sqrt(total)
+    return _finite_or_inf(math.sqrt(total))
+
+
+def _exceeds(value: float, limit: float) -> bool:
+    """`value` is not within `limit` (NaN never is)."""
+    return not value <= limit
 
 
 def check_step(
@@ -543,23 +564,30 @@ def check_step(
     return StepStats(step=step, exact=False, max_abs=max_abs, rel_l2=rel, failures=())
 
 
+def initial_state(
+    policy_config: PretrainedConfig, base: Mapping[str, torch.Tensor], inner: InnerConfig
+) -> dict[str, torch.Tensor]:
+    """theta_0's tensors: the base weights with a fresh AdamW state (every state has its layout)."""
+    model = model_from_config(policy_config)
+    load_weights(model, base)
+    return state_tensors(model, fresh_optimizer(model, inner.grpo))
+
+
 def check_initial_state(
     policy_config: PretrainedConfig, state_0: bytes, base: Mapping[str, torch.Tensor], inner: InnerConfig
 ) -> StateCheck:
     """theta_0 must be the base weights with a fresh AdamW state, byte for byte."""
     try:
-        model = model_from_config(policy_config)
-        load_weights(model, base)
-        expected = state_bytes(model, fresh_optimizer(model, inner.grpo))
+        expected = initial_state(policy_config, base, inner)
     except TrainerError as exc:
         return StateCheck(exact=False, max_abs=math.inf, failures=(f"base does not fit the model: {exc}",))
-    if expected == state_0:
+    if canonical_bytes(expected) == state_0:
         return StateCheck(exact=True, max_abs=0.0, failures=())
     try:
         got = load_tensors(state_0, require_canonical=True)
     except TrainerError as exc:
         return StateCheck(exact=False, max_abs=math.inf, failures=(f"theta_0 unreadable: {exc}",))
-    max_abs = _max_abs(load_tensors(expected), got)
+    max_abs = _max_abs(expected, got)
     return StateCheck(
         exact=False,
         max_abs=max_abs,
@@ -570,23 +598,25 @@ def check_initial_state(
 def check_update(
     base: Mapping[str, torch.Tensor], state_h: bytes, update: bytes, inner: InnerConfig
 ) -> UpdateCheck:
-    """The submitted update must decode to encode(base - theta_H) in the task's compression."""
-    try:
-        final = _weights_of(load_tensors(state_h))
-        expected_bytes = encode_update(pseudo_gradient(base, final), inner.compression)
-    except TrainerError as exc:
-        return UpdateCheck(
-            exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"theta_H unusable: {exc}",)
-        )
-    if expected_bytes == update:
-        return UpdateCheck(exact=True, max_abs=0.0, rel_l2=0.0, failures=())
-    expected = decode_update(expected_bytes)
+    """The submitted update must decode to encode(base - theta_H) in the task's compression; decoding it
+    as an aggregator will (names and shapes of the base, the tensor rules) comes first, so that an
+    accepted update is always one that aggregation can use."""
     try:
         got = decode_update(update, {k: v.shape for k, v in base.items()})
     except TrainerError as exc:
         return UpdateCheck(
             exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"update unreadable: {exc}",)
         )
+    try:
+        final = _weights_of(load_tensors(state_h))
+        expected_bytes = encode_update(pseudo_gradient(base, final), inner.compression)
+        expected = decode_update(expected_bytes)
+    except TrainerError as exc:
+        return UpdateCheck(
+            exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"theta_H unusable: {exc}",)
+        )
+    if expected_bytes == update:
+        return UpdateCheck(exact=True, max_abs=0.0, rel_l2=0.0, failures=())
     max_abs = _max_abs(got, expected)
     norm = _l2(expected, {k: torch.zeros_like(v) for k, v in expected.items()})
     diff = _l2(got, expected)
@@ -615,8 +645,9 @@ def verify_submission(
 
     `sampled` indexes `rollouts` (the rollouts the seed picked for replay); `picked_steps` are the inner
     steps j to re-execute; `states` maps j to the revealed theta_j bytes and must hold 0, H, the steps
-    of the sampled rollouts and j, j+1 of every picked step (a missing one is a failure). Run with
-    the thread count the calibration used (docs/toploc.md).
+    of the sampled rollouts and j, j+1 of every picked step (a missing one is a failure). Every state is
+    held to the tensor rules first (`usable_states`); one that breaks them is a failure and is not used.
+    Run with the thread count the calibration used (docs/toploc.md).
     """
     inner = ctx.inner
     failures: list[str] = []
@@ -638,6 +669,14 @@ def verify_submission(
     withheld = sorted(needed - set(states))
     if withheld:
         failures.append(f"training states withheld: {withheld}")
+    usable, problems, hostile = usable_states(policy_config, base, inner, states)
+    failures += problems
+    try:
+        decode_update(update, {k: v.shape for k, v in base.items()})
+    except AbsurdValueError as exc:
+        hostile.append(f"update: {exc}")
+    except TrainerError:
+        pass  # `check_update` reports it
 
     replays: list[ReplayStats] = []
     by_step: dict[int, list[Rollout]] = {}
@@ -645,29 +684,32 @@ def verify_submission(
         by_step.setdefault(rollouts[i].step, []).append(rollouts[i])
     model = model_from_config(policy_config)
     for j, group in sorted(by_step.items()):
-        if j not in states:
-            continue
-        try:
-            # weights only; the state's bytes are hash-committed, so canonical form adds nothing here
-            load_weights(model, _weights_of(load_tensors(states[j])))
-        except TrainerError as exc:
-            failures.append(f"theta_{j} unusable for replay: {exc}")
-            continue
-        replays.extend(replay_rollouts(model, group, ctx, batch_size=batch_size))
+        if j in usable:
+            load_weights(model, _weights_of(usable[j]))
+            replays.extend(replay_rollouts(model, group, ctx, batch_size=batch_size))
 
     steps: list[StepStats] = []
     for j in picked:
-        if j in states and j + 1 in states:
+        if j in usable and j + 1 in usable:
             train_on = step_rollouts(list(rollouts), j, inner.rollout_every)
-            steps.append(check_step(policy_config, j, states[j], states[j + 1], train_on, inner))
+            try:
+                steps.append(check_step(policy_config, j, states[j], states[j + 1], train_on, inner))
+            except TrainerError as exc:  # e.g. a re-executed state that breaks the tensor rules
+                failures.append(f"step {j} cannot be re-executed: {exc}")
 
-    missing_state = StateCheck(exact=False, max_abs=math.inf, failures=("state withheld",))
-    initial = check_initial_state(policy_config, states[0], base, inner) if 0 in states else missing_state
-    if inner.steps in states:
+    def unusable(j: int) -> str:
+        return "state unusable" if j in states else "state withheld"
+
+    initial = (
+        check_initial_state(policy_config, states[0], base, inner)
+        if 0 in usable
+        else StateCheck(exact=False, max_abs=math.inf, failures=(unusable(0),))
+    )
+    if inner.steps in usable:
         update_check = check_update(base, states[inner.steps], update, inner)
     else:
         update_check = UpdateCheck(
-            exact=False, max_abs=math.inf, rel_l2=math.inf, failures=("theta_H withheld",)
+            exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"theta_H: {unusable(inner.steps)}",)
         )
     return SubmissionReport(
         bundle=bundle,
@@ -677,7 +719,33 @@ def verify_submission(
         initial_state=initial,
         update=update_check,
         failures=tuple(failures),
+        hostile=tuple(hostile),
     )
+
+
+def usable_states(
+    policy_config: PretrainedConfig,
+    base: Mapping[str, torch.Tensor],
+    inner: InnerConfig,
+    states: Mapping[int, bytes],
+) -> tuple[dict[int, dict[str, torch.Tensor]], list[str], list[str]]:
+    """(the states that obey the tensor rules, loaded; why the others do not; the non-finite or absurd
+    values among those reasons). The layout every state must have is theta_0's."""
+    try:
+        layout = initial_state(policy_config, base, inner)
+    except TrainerError as exc:
+        return {}, [f"no state can be checked: the base does not fit the model: {exc}"], []
+    usable: dict[int, dict[str, torch.Tensor]] = {}
+    problems: list[str] = []
+    hostile: list[str] = []
+    for j in sorted(states):
+        try:
+            usable[j] = load_tensors(states[j], like=layout)
+        except TrainerError as exc:
+            problems.append(f"theta_{j} unusable: {exc}")
+            if isinstance(exc, AbsurdValueError):
+                hostile.append(f"theta_{j}: {exc}")
+    return usable, problems, hostile
 
 
 def decide(report: SubmissionReport, thresholds: VerifyThresholds) -> Verdict:
@@ -690,7 +758,7 @@ def decide(report: SubmissionReport, thresholds: VerifyThresholds) -> Verdict:
         reasons += [f"replay {rep.key}: {f}" for f in rep.failures]
         if rep.proof is not None:
             reasons += [f"toploc {rep.key}: {f}" for f in rep.proof.failures(thresholds.toploc)]
-        if rep.max_gap > thresholds.max_sampling_gap:
+        if _exceeds(rep.max_gap, thresholds.max_sampling_gap):
             reasons.append(
                 f"sampling {rep.key}: score gap {rep.max_gap:.3g} > {thresholds.max_sampling_gap}"
                 f" ({rep.gap_positions} tokens not the argmax)"
@@ -707,7 +775,7 @@ def decide(report: SubmissionReport, thresholds: VerifyThresholds) -> Verdict:
             )
     reasons += [f"theta_0: {f}" for f in report.initial_state.failures]
     reasons += [f"update: {f}" for f in report.update.failures]
-    if report.update.max_abs > thresholds.max_update_abs:
+    if _exceeds(report.update.max_abs, thresholds.max_update_abs):
         reasons.append(
             f"update: max |update - (base - theta_H)| {report.update.max_abs:.3g}"
             f" > {thresholds.max_update_abs}"

@@ -61,6 +61,11 @@ class Kind(StrEnum):
     """The finalised checkpoint is not the aggregate of the accepted updates."""
     UNVERIFIABLE = "unverifiable"
     """An artifact needed to re-verify is missing or unreadable: the work cannot be checked."""
+    HOSTILE_VALUES = "hostile_values"
+    """An artifact holds non-finite or absurd values (NaN, an infinity, beyond the tensor rules' bound):
+    an attack or a broken node, reported whatever the chain decided."""
+    NO_AGREEMENT = "no_agreement"
+    """A round with submissions ended without an agreed model (the detail says why)."""
 
 
 class Discrepancy(BaseModel):

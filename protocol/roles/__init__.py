@@ -3,7 +3,7 @@ commands do not load the ML side):
 
     protocol.roles.initiator   TaskFile, create_task, InitiatorNode
     protocol.roles.trainer     TrainerNode
-    protocol.roles.validator   ValidatorNode (its checks: protocol.roles.verification)
+    protocol.roles.validator   ValidatorNode (its checks: protocol.verification)
     protocol.roles.settle      Keeper (seeds, finalisation, settlement), claim_credit
     protocol.roles.report      summarize_rounds (what happened, from events)
     protocol.roles.base        Output, RoleNode, ParticipantNode, ensure_joined, top_up

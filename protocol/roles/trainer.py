@@ -17,7 +17,8 @@ on chain is not repeated, states already uploaded are not uploaded again.
 
 `cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update (the chain
 commitments stay consistent, the update does not match base - theta_H), `forge-rewards` claims reward 1
-for every rollout, `withhold` never uploads the picked states.
+for every rollout, `withhold` never uploads the picked states, `nan-state` / `inf-state` write one NaN /
++inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from protocol.artifacts import (
     artifact_ref,
@@ -56,8 +57,8 @@ from protocol.wire import (
 
 __all__ = ["CHEATS", "Cheat", "TrainerNode"]
 
-Cheat = Literal["poison", "forge-rewards", "withhold"]
-CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold")
+Cheat = Literal["poison", "forge-rewards", "withhold", "nan-state", "inf-state"]
+CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state")
 POISON_SCALE = -4.0
 
 
@@ -182,6 +183,8 @@ class TrainerNode(ParticipantNode):
         if self.cheat == "forge-rewards":
             records = [r.model_copy(update={"reward": 1.0}) for r in records]
         delta = result.delta
+        if self.cheat in ("nan-state", "inf-state"):
+            delta = self._spoil_last_state(states_dir / f"{steps}.state", refs, weights)
         if self.cheat == "poison":
             delta = {k: v * POISON_SCALE for k, v in delta.items()}
         update = encode_update(delta, spec.inner.compression)
@@ -235,6 +238,22 @@ class TrainerNode(ParticipantNode):
             f"round {round_}: {len(records)} rollouts, mean reward {sum(rewards) / len(rewards):.3f}, "
             f"{result.work_units} work units; manifest {manifest_ref.cid}"
             + (f" [cheating: {self.cheat}]" if self.cheat else "")
+        )
+
+    def _spoil_last_state(self, path: Path, refs: dict[int, ArtifactRef], base: dict[str, Any]) -> Any:
+        """The `nan-state` / `inf-state` cheat: theta_H rewritten with a NaN / +inf as the first element of
+        every tensor (and its reference updated); returns base - theta_H."""
+        from trainer.checkpoint import canonical_bytes, load_tensors
+        from trainer.diloco import pseudo_gradient
+
+        tensors = {k: v.clone() for k, v in load_tensors(path.read_bytes()).items()}
+        for t in tensors.values():
+            t.view(-1)[0] = float("nan") if self.cheat == "nan-state" else float("inf")
+        data = canonical_bytes(tensors)
+        _write_durable(path, data)
+        refs[max(refs)] = artifact_ref(data)
+        return pseudo_gradient(
+            base, {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
         )
 
     def _manifest(self, round_: int) -> UpdateManifest:

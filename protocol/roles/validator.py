@@ -3,19 +3,21 @@ accepted updates into the next global checkpoint and vote its hash; plus upkeep 
 its own settlement) and claims.
 
 Round r, once its seed is drawn (`step()` does one of these per call):
-* commit phase: check the submissions one by one (`protocol.roles.verification`), journalling each
-  verdict; then journal the verdict vector and a fresh salt *before* `commitVerdicts`, so a restart
-  between commit and reveal can still reveal;
+* commit phase: check the submissions one by one (`protocol.verification.verify`: a verdict whatever
+  their content; missing data is waited for until `unavailable_margin` before the deadline, then
+  UNAVAILABLE), journalling each verdict; then journal the verdict vector and a fresh salt *before*
+  `commitVerdicts`, so a restart between commit and reveal can still reveal;
 * reveal phase: `revealVerdicts` with the journalled vector and salt; then publish the validation report;
-* vote phase: aggregate the updates the chain decided to ACCEPT (`trainer.diloco.aggregate`, canonical
-  bytes, identical on every honest validator), upload the checkpoint and `voteModel` its sha256. With no
-  accepted update the round's base is voted again (the model does not change).
+* vote phase: aggregate the updates the chain decided to ACCEPT (`protocol.verification.aggregate_accepted`:
+  canonical bytes, identical on every honest validator and the auditor; an update that breaks the tensor
+  rules is left out), upload the checkpoint and `voteModel` its sha256. With nothing to aggregate the
+  round's base is voted again (the model does not change).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+from functools import partial
 
 from eth_utils.address import to_checksum_address
 
@@ -33,7 +35,7 @@ from protocol.errors import ContractRevert
 from protocol.network import Session, Submission
 from protocol.roles.base import Output, ParticipantNode, top_up
 from protocol.roles.settle import Keeper
-from protocol.roles.verification import Checked, check_submission, fetch_update
+from protocol.verification import Checked, Fetch, TaskContext, aggregate_accepted, verify
 from protocol.wire import (
     AcceptedUpdate,
     AggregateManifest,
@@ -66,6 +68,22 @@ class ValidatorNode(ParticipantNode):
         super().__init__(session, task_id, out=out, wait=wait)
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
         self.unavailable_margin = unavailable_margin
+        self._task: TaskContext | None = None
+
+    @property
+    def fetch(self) -> Fetch:
+        """`protocol.artifacts.fetch_verified` through this node's disk cache."""
+        return partial(self.view.cache.fetch, self.session.store)
+
+    @property
+    def task(self) -> TaskContext:
+        """The task as the verification pipeline needs it."""
+        if self._task is None:
+            deployment = self.session.config.deployment
+            self._task = TaskContext(
+                self.session.chain_id, deployment.task_escrow, self.task_id, self.view.spec
+            )
+        return self._task
 
     def act(self, state: TaskState, from_round: int) -> bool:
         """Do the next due action of this validator in the active task."""
@@ -155,11 +173,16 @@ class ValidatorNode(ParticipantNode):
 
     def _check(self, sub: Submission, seed: bytes, base_hash: bytes, commit_end: int) -> Checked | None:
         """Check one submission; None while an artifact is missing and the deadline is not near."""
+        from trainer.diloco import load_global_checkpoint
+
         try:
             with self.out.progress(
                 f"round {sub.round}: checking submission {sub.index} of {sub.trainer}", 1
             ) as adv:
-                checked = check_submission(self.view, sub, seed, base_hash)
+                base, _ = load_global_checkpoint(
+                    self.view.checkpoint(base_hash), max_bytes=self.view.spec.limits.checkpoint
+                )
+                checked = verify(self.fetch, self.task, sub, seed, base_hash, base)
                 adv(1)
             return checked
         except ArtifactUnavailableError as exc:
@@ -258,8 +281,6 @@ class ValidatorNode(ParticipantNode):
 
     def aggregate(self, round_: int) -> tuple[bytes, str]:
         """(sha256, CID) of the next global checkpoint: the accepted updates aggregated onto the base."""
-        from trainer.diloco import TrainerUpdate, aggregate, decode_update, load_global_checkpoint
-
         view, proto = self.view, self.view.proto
         entry = self.journal.entry("aggregate", str(round_))
         if entry is not None:
@@ -268,30 +289,24 @@ class ValidatorNode(ParticipantNode):
         base_hash = proto.base_model_of(self.task_id)
         decisions = proto.decisions_of(self.task_id, round_)
         accepted = [s for s in view.submissions(round_) if decisions[s.index] == Verdict.ACCEPT]
-        if not accepted:
+        result = aggregate_accepted(self.fetch, spec, view.checkpoint(base_hash), accepted)
+        for why in result.left_out:
+            self.out.log(f"round {round_}: {why}")
+        if not result.used:
             model_hash, cid = base_hash, view.base_cid(base_hash)
             self.journal.fact("aggregate", str(round_), hash=bytes_to_hex(model_hash), cid=cid, accepted=[])
             return model_hash, cid
-        weights, momentum = load_global_checkpoint(
-            view.checkpoint(base_hash), max_bytes=spec.limits.checkpoint
-        )
-        shapes = {k: v.shape for k, v in weights.items()}
-        updates = []
-        used = []
-        for sub in accepted:
-            data = fetch_update(view, sub)
-            updates.append(TrainerUpdate(sub.trainer, sub.work_units, decode_update(data, shapes)))
-            used.append(
-                AcceptedUpdate(
-                    index=sub.index,
-                    trainer=sub.trainer,
-                    work_units=sub.work_units,
-                    update_sha256=bytes_to_hex(hashlib.sha256(data).digest()),
-                )
+        ref = upload_bytes(self.session.store, result.checkpoint)
+        view.cache.put(result.checkpoint)
+        used = [
+            AcceptedUpdate(
+                index=sub.index,
+                trainer=sub.trainer,
+                work_units=sub.work_units,
+                update_sha256=bytes_to_hex(digest),
             )
-        checkpoint = aggregate(weights, updates, spec.outer, momentum).to_bytes()
-        ref = upload_bytes(self.session.store, checkpoint)
-        view.cache.put(checkpoint)
+            for sub, digest in result.used
+        ]
         manifest = AggregateManifest(
             chain_id=self.session.chain_id,
             escrow=self.session.config.deployment.task_escrow,

@@ -1,0 +1,269 @@
+"""One submission's verification and one round's aggregate, for validators and auditors alike.
+
+`verify(fetch, task, sub, seed, base)`, from the chain's commitments to a verdict:
+
+    1. manifest = fetch(updateCid, updateHash)   an UpdateManifest that describes this submission
+                                                 (`manifest_problems`: chain, escrow, task, round,
+                                                 trainer, base, bundle, proofRoot, stateRoot, workUnits)
+    2. bundle   = fetch(bundleCid, bundleHash)   a RolloutBundle with the same header, signed by the trainer,
+                                                 whose leaves give proofRoot (`bundle_problems`)
+    3. update   = fetch(manifest.update)         every fetched artifact has the size its reference states
+    4. the seed's picks (`protocol.wire`); states = fetch(manifest.states[j]) for every required j
+    5. report   = trainer.verify.verify_submission(...) (the tensor rules first, then every re-check);
+       reasons  = decide(report, spec.verify) + the work-units rule (the bundle's tokens = workUnits)
+
+Anything wrong with what the trainer published (too large, other bytes, malformed, inconsistent,
+non-finite or absurd tensors, data the checks cannot digest) is a REJECT with its reasons. Missing data
+raises `ArtifactUnavailableError` (naming the CID): a validator waits for it and votes UNAVAILABLE near
+the deadline, an auditor reports the work unverifiable.
+
+`aggregate_accepted(fetch, spec, base, accepted)`: the next global checkpoint from the updates the chain
+accepted, each decoded under the tensor rules. One that breaks them (only validators that accepted it
+unchecked can bring it here) is left out with its reason; with none left, or an aggregate that breaks the
+rules, the model does not change. Every honest validator and the auditor get the same bytes.
+
+`fetch(cid, sha256, limit, what)` is `protocol.artifacts.fetch_verified` over a store (a validator's goes
+through its disk cache).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protocol.artifacts import (
+    ArtifactInvalidError,
+    ArtifactUnavailableError,
+    CommittedWork,
+    bundle_problems,
+    manifest_problems,
+    parse_wire,
+    rollout_from_record,
+)
+from protocol.contracts import Verdict
+from protocol.wire import (
+    ArtifactRef,
+    RolloutBundle,
+    TaskSpec,
+    UpdateManifest,
+    picked_steps,
+    required_states,
+    sampled_rollouts,
+)
+from trainer.errors import TrainerError, TrustrlError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CONTENT_ERRORS",
+    "Aggregate",
+    "Checked",
+    "Fetch",
+    "TaskContext",
+    "aggregate_accepted",
+    "fetch_manifest",
+    "verify",
+]
+
+Fetch = Callable[[str, bytes, int, str], bytes]
+"""(cid, sha256, size limit, what) -> the bytes; `ArtifactUnavailableError` or `ArtifactInvalidError`."""
+
+CONTENT_ERRORS = (TrustrlError, ValueError, RuntimeError, ArithmeticError, LookupError)
+"""What checking a stranger's data may raise: the project's refusals and what torch, pydantic and json
+raise on data they cannot digest. Not running out of memory (the checker's problem, not the trainer's),
+nor errors only a bug raises (TypeError, ...)."""
+
+
+@dataclass
+class TaskContext:
+    """What checking a task's submissions needs: where it lives, its spec, and the model the spec builds
+    (`TrustrlError` if it builds none)."""
+
+    chain_id: int
+    escrow: str
+    task_id: int
+    spec: TaskSpec
+    env: Any = field(init=False)
+    tokenizer: Any = field(init=False)
+    hf: Any = field(init=False)
+    """The policy's Hugging Face config."""
+
+    def __post_init__(self) -> None:
+        from trainer.envs import get_env
+        from trainer.model import hf_config
+        from trainer.tokenizer import build_tokenizer
+
+        self.env = get_env(self.spec.env.name, self.spec.env.params)
+        self.tokenizer = build_tokenizer(self.env.alphabet)
+        self.hf = hf_config(self.spec.model, self.tokenizer)
+
+
+@dataclass
+class Checked:
+    """A verdict on one submission, why, and the statistics behind it."""
+
+    verdict: Verdict
+    reasons: list[str] = field(default_factory=list)
+    report: dict[str, Any] | None = None
+    """`trainer.verify.SubmissionReport` as JSON, when the re-checks ran."""
+    hostile: list[str] = field(default_factory=list)
+    """Non-finite or absurd values met in the artifacts."""
+    verify_s: float = 0.0
+    """Seconds spent in the re-checks."""
+
+
+def _reject(*reasons: str) -> Checked:
+    return Checked(Verdict.REJECT, list(reasons))
+
+
+def _fetch_ref(fetch: Fetch, ref: ArtifactRef, limit: int, what: str) -> bytes:
+    """The artifact a manifest references, which must have the size the reference states."""
+    data = fetch(ref.cid, ref.digest, limit, what)
+    if len(data) != ref.size:
+        raise ArtifactInvalidError(f"{what} {ref.cid} is {len(data)} bytes, the manifest says {ref.size}")
+    return data
+
+
+def fetch_manifest(fetch: Fetch, spec: TaskSpec, sub: CommittedWork) -> UpdateManifest:
+    """The submission's update manifest; `ArtifactInvalidError` / `ArtifactUnavailableError`."""
+    what = f"update manifest of submission {sub.index}"
+    return parse_wire(
+        fetch(sub.update_cid, sub.update_hash, spec.limits.manifest, what), UpdateManifest, what
+    )
+
+
+def verify(
+    fetch: Fetch,
+    task: TaskContext,
+    sub: CommittedWork,
+    seed: bytes,
+    base_hash: bytes,
+    base: Mapping[str, torch.Tensor],
+) -> Checked:
+    """ACCEPT or REJECT one submission of a round with seed `seed` and base checkpoint `base_hash` (whose
+    weights are `base`); see the module docstring. Raises `ArtifactUnavailableError` for missing data."""
+    import torch
+
+    try:
+        return _verify(fetch, task, sub, seed, base_hash, base)
+    except (ArtifactUnavailableError, MemoryError, torch.OutOfMemoryError):
+        raise
+    except CONTENT_ERRORS as exc:
+        return _reject(f"submission {sub.index} could not be checked: {type(exc).__name__}: {exc}")
+
+
+def _verify(
+    fetch: Fetch,
+    task: TaskContext,
+    sub: CommittedWork,
+    seed: bytes,
+    base_hash: bytes,
+    base: Mapping[str, torch.Tensor],
+) -> Checked:
+    from trainer.verify import SubmissionContext, decide, verify_submission
+
+    spec, limits, label = task.spec, task.spec.limits, f"of submission {sub.index}"
+    try:
+        manifest = fetch_manifest(fetch, spec, sub)
+        problems = manifest_problems(
+            manifest,
+            sub,
+            chain_id=task.chain_id,
+            escrow=task.escrow,
+            task_id=task.task_id,
+            base_hash=base_hash,
+            steps=spec.inner.steps,
+            update_limit=limits.update,
+        )
+        if problems:
+            return _reject(*problems)
+        bundle_bytes = _fetch_ref(fetch, manifest.bundle, limits.bundle, f"rollout bundle {label}")
+        bundle = parse_wire(bundle_bytes, RolloutBundle, f"rollout bundle {label}")
+        problems = bundle_problems(bundle, manifest, sub)
+        if problems:
+            return _reject(*problems)
+        update = _fetch_ref(fetch, manifest.update, limits.update, f"update {label}")
+        sampled = sampled_rollouts(seed, sub.trainer, spec.sample_rollouts, len(bundle.rollouts))
+        steps = picked_steps(seed, sub.trainer, spec.sample_steps, spec.inner.steps)
+        needed = required_states(spec.inner, [bundle.rollouts[i].step for i in sampled], steps)
+        states = {
+            j: _fetch_ref(fetch, manifest.states[j], limits.state, f"training state {j} {label}")
+            for j in needed
+        }
+    except ArtifactInvalidError as exc:
+        return _reject(str(exc))
+    started = time.perf_counter()
+    report = verify_submission(
+        ctx=SubmissionContext(task_id=task.task_id, round_=sub.round, trainer=sub.trainer, inner=spec.inner),
+        policy_config=task.hf,
+        tokenizer=task.tokenizer,
+        env=task.env,
+        base=base,
+        rollouts=[rollout_from_record(r) for r in bundle.rollouts],
+        sampled=sampled,
+        picked_steps=steps,
+        states=states,
+        update=update,
+    )
+    reasons = list(decide(report, spec.verify).reasons)
+    if report.bundle.work_units != sub.work_units:
+        reasons.append(
+            f"workUnits {sub.work_units} on chain, {report.bundle.work_units} tokens in the bundle"
+        )
+    return Checked(
+        Verdict.REJECT if reasons else Verdict.ACCEPT,
+        reasons,
+        json.loads(report.model_dump_json()),
+        list(report.hostile),
+        time.perf_counter() - started,
+    )
+
+
+@dataclass
+class Aggregate:
+    """The next global checkpoint of a round and what went into it."""
+
+    checkpoint: bytes
+    """Canonical bytes (the base's own when nothing was aggregated)."""
+    used: list[tuple[CommittedWork, bytes]]
+    """(submission, sha256 of its update) of every update aggregated."""
+    left_out: list[str]
+    """Why an accepted update, or the aggregate itself, was not used."""
+
+
+def aggregate_accepted(
+    fetch: Fetch, spec: TaskSpec, base: bytes, accepted: Sequence[CommittedWork]
+) -> Aggregate:
+    """The next global checkpoint from the base checkpoint's bytes and the accepted submissions (see the
+    module docstring). Raises `ArtifactUnavailableError` while an accepted update is missing."""
+    import hashlib
+
+    from trainer.diloco import TrainerUpdate, aggregate, decode_update, load_global_checkpoint
+
+    weights, momentum = load_global_checkpoint(base, max_bytes=spec.limits.checkpoint)
+    shapes = {k: v.shape for k, v in weights.items()}
+    updates: list[TrainerUpdate] = []
+    used: list[tuple[CommittedWork, bytes]] = []
+    left_out: list[str] = []
+    for sub in accepted:
+        try:
+            manifest = fetch_manifest(fetch, spec, sub)
+            data = _fetch_ref(fetch, manifest.update, spec.limits.update, f"update of submission {sub.index}")
+            delta = decode_update(data, shapes, max_bytes=spec.limits.update)
+        except (ArtifactInvalidError, TrainerError) as exc:
+            left_out.append(f"accepted submission {sub.index} ({sub.trainer}) left out: {exc}")
+            continue
+        updates.append(TrainerUpdate(sub.trainer, sub.work_units, delta))
+        used.append((sub, hashlib.sha256(data).digest()))
+    if not updates:
+        return Aggregate(base, [], left_out)
+    try:
+        checkpoint = aggregate(weights, updates, spec.outer, momentum).to_bytes()
+    except TrainerError as exc:
+        left_out.append(f"the aggregate breaks the tensor rules ({exc}): the model does not change")
+        return Aggregate(base, [], left_out)
+    return Aggregate(checkpoint, used, left_out)

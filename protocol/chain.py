@@ -224,6 +224,7 @@ def _is_transient(exc: BaseException) -> bool:
         requests.exceptions.ConnectionError
         | requests.exceptions.Timeout
         | requests.exceptions.ChunkedEncodingError  # the connection dropped in the middle of the answer
+        | json.JSONDecodeError  # an answer cut short (in its headers, the body is empty) or garbled
         | TimeoutError,
     ):
         return True
@@ -729,6 +730,10 @@ class ChainClient:
     def timestamp(self) -> int:
         """The latest block's timestamp."""
         return int(self._rpc(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")["timestamp"])
+
+    def block_timestamp(self, number: int) -> int:
+        """The timestamp of block `number`."""
+        return int(self._rpc(lambda: self.w3.eth.get_block(number), "eth_getBlockByNumber")["timestamp"])
 
     def increase_time(self, seconds: int) -> None:
         """Move the dev node's clock forward by `seconds` and mine a block with the new time."""

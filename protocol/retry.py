@@ -64,7 +64,7 @@ class RetryPolicy:
     attempts: int = 5
     first_wait: float = 0.25
     max_wait: float = 2.0
-    budget: float = 12.0
+    budget: float = 15.0
 
     def __post_init__(self) -> None:
         if min(self.connect_timeout, self.read_timeout, self.budget) <= 0 or self.attempts < 1:
@@ -110,7 +110,9 @@ class RetryPolicy:
 
         retrying = Retrying(
             stop=stop,
-            wait=wait_exponential_jitter(multiplier=self.first_wait, max=self.max_wait, jitter=self.first_wait),
+            wait=wait_exponential_jitter(
+                multiplier=self.first_wait, max=self.max_wait, jitter=self.first_wait
+            ),
             retry=retry_if_exception(transient),
             before=before,
             before_sleep=before_sleep,

@@ -31,7 +31,7 @@ from protocol.contracts import (
     unpack_verdicts,
     verdict_commitment,
 )
-from protocol.errors import ContractRevert
+from protocol.errors import ContractRevert, IpfsError
 from protocol.network import Session, Submission
 from protocol.roles.base import Output, ParticipantNode, top_up
 from protocol.roles.settle import Keeper
@@ -69,7 +69,8 @@ def reveal_gas(proto: Protocol, fn: ContractFunction, submissions: int) -> int:
 class ValidatorNode(ParticipantNode):
     """A validator of one task (see the module docstring). `unavailable_margin`: seconds before the commit
     deadline at which artifacts still missing are judged UNAVAILABLE (default: a quarter of the commit
-    phase, at least 3 s)."""
+    phase, at least 3 s); while its own IPFS node does not answer at all, it waits until half that margin
+    is left (it cannot tell a missing artifact from its own outage), keeping the other half to commit."""
 
     role_name = "validator"
     join_as = Role.VALIDATOR
@@ -104,11 +105,14 @@ class ValidatorNode(ParticipantNode):
         word, revealed = proto.client.call(proto.registry.functions.verdictsOf(self.task_id, round_, self.me))
         committed = bytes(word) != bytes(32)
         if phase == Phase.COMMIT and not committed:
-            return self.verify_and_commit(round_)
+            with self.until(proto.ballot_of(self.task_id, round_).commit_end):
+                return self.verify_and_commit(round_)
         if phase == Phase.REVEAL and committed and not revealed:
-            return self.reveal(round_, bytes(word))
+            with self.until(proto.ballot_of(self.task_id, round_).reveal_end):
+                return self.reveal(round_, bytes(word))
         if phase == Phase.VOTE and revealed and not self.voted(round_):
-            return self.vote(round_)
+            with self.until(proto.ballot_of(self.task_id, round_).vote_end):
+                return self.vote(round_)
         if revealed and not self.journal.is_done("report", str(round_)):
             return self.publish_report(round_)
         if phase == Phase.COMMIT:
@@ -183,12 +187,27 @@ class ValidatorNode(ParticipantNode):
                 adv(1)
             return checked
         except ArtifactUnavailableError as exc:
-            if self.view.now() < commit_end - self._margin():
+            now = self.view.now()
+            if now < commit_end - self._margin():
                 self.out.status(
                     f"round {sub.round}: waiting for an artifact of submission {sub.index}: {exc}"
                 )
                 return None
+            if now < commit_end - self._margin() / 2 and not self._ipfs_answers():
+                # This validator's own IPFS node is away: it cannot tell whether the artifact is served.
+                self.out.status(
+                    f"round {sub.round}: waiting for the IPFS node to judge submission {sub.index}"
+                )
+                return None
             return Checked(Verdict.UNAVAILABLE, [str(exc)])
+
+    def _ipfs_answers(self) -> bool:
+        """Whether this validator's IPFS node answers at all."""
+        try:
+            self.session.store.version()
+        except IpfsError:
+            return False
+        return True
 
     def _record(self, round_: int, sub: Submission, checked: Checked) -> None:
         rdir = self.dir / f"round-{round_}"

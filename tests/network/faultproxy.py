@@ -7,7 +7,7 @@
 Modes (a fault also applies to the connections already open when it starts: `refuse` and `drop` cut them,
 `blackhole` and `slow` hold what they carry):
 * `pass`: forward both ways.
-* `refuse`: the listening socket is closed, so new connections are refused; open ones are cut.
+* `refuse`: the port stops listening (it stays bound), so new connections are refused; open ones are cut.
 * `blackhole`: connections are accepted and nothing is ever answered (what arrives is read and dropped), as a
   dead host behind a live load balancer or a lost route would do.
 * `slow`: every chunk of an answer waits `delay` seconds (uniform in [`slow_min`, `slow_max`]) first.
@@ -77,10 +77,10 @@ class FaultProxy:
             if mode in ("refuse", "drop") and previous != mode:
                 self._cut_open()
             if mode == "refuse" and previous != "refuse":
-                with contextlib.suppress(OSError):
-                    self.server.close()
+                self._stop_listening()
             elif mode != "refuse" and previous == "refuse" and not self.closed:
-                self._relisten()
+                self.server.listen(64)
+                threading.Thread(target=self._serve, args=(self.server,), daemon=True).start()
 
     def fault(self, mode: Mode, seconds: float) -> None:
         """Switch to `mode` for `seconds`, then back to `pass` (on a timer thread)."""
@@ -109,16 +109,15 @@ class FaultProxy:
                 s.close()
         self.open.clear()
 
-    def _relisten(self) -> None:
-        for _ in range(50):  # the port was just released: rebinding may need a moment
-            try:
-                self.server = self._listen(self.port)
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise OSError(f"cannot listen on port {self.port} again")
-        threading.Thread(target=self._serve, args=(self.server,), daemon=True).start()
+    def _stop_listening(self) -> None:
+        """Close the listener and bind the port again at once without listening (connections to a bound,
+        non-listening port are refused, and no other socket can take the port meanwhile)."""
+        with contextlib.suppress(OSError):
+            self.server.close()
+        placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        placeholder.bind(("127.0.0.1", self.port))
+        self.server = placeholder
 
     # ------------------------------------------------------------------ forwarding
     def _serve(self, server: socket.socket) -> None:

@@ -32,10 +32,14 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 
 def _gas_by_function(client: Any, contracts: list[Any], first: int, last: int) -> dict[str, dict[str, int]]:
+    from eth_utils.abi import abi_to_signature, function_signature_to_4byte_selector
+
     selectors: dict[bytes, str] = {}
     for contract in contracts:
-        for fn in contract.all_functions():
-            selectors[bytes.fromhex(fn.selector[2:])] = fn.fn_name
+        for entry in contract.abi:
+            if entry.get("type") == "function":
+                selector = function_signature_to_4byte_selector(abi_to_signature(entry))
+                selectors[selector] = str(entry["name"])
     out: dict[str, dict[str, int]] = {}
     w3 = client.w3
     for number in range(first, last + 1):

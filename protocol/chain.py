@@ -436,10 +436,20 @@ class ChainClient:
             raise self.decoder.decode(data) from None
 
     def estimate_gas(self, fn: Transactable, *, value: int = 0) -> int:
-        """Gas `fn` needs from this account; reverts raise `ContractRevert`."""
+        """Gas `fn` needs from this account; reverts raise `ContractRevert`.
+
+        The estimate runs on the pending state (the node's mempool applied to the latest block), so a
+        transaction that someone else's pending one already makes pointless (a seed drawn, a submission
+        settled) reverts here and is never sent; a node without a pending state is asked on the latest."""
         params: TxParams = {"from": self.account.address, "value": value}  # type: ignore[typeddict-item]
+        what = f"eth_estimateGas {_fn_name(fn)}"
         try:
-            return int(self._rpc(lambda: fn.estimate_gas(params), f"eth_estimateGas {_fn_name(fn)}"))
+            try:
+                return int(self._rpc(lambda: fn.estimate_gas(params, block_identifier="pending"), what))
+            except Web3Exception as exc:
+                if _revert_data(exc) is not None:
+                    raise
+                return int(self._rpc(lambda: fn.estimate_gas(params), what))
         except Web3Exception as exc:
             data = _revert_data(exc)
             if data is None:

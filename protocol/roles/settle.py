@@ -2,8 +2,8 @@
 
 Any participant may run a `Keeper`; validators and the initiator do (the initiator settles everything,
 the others their own part, trainers also draw seeds). Every call is only sent when the chain says it is
-due, and its gas is estimated first, so a call that the current state makes pointless reverts at the
-estimate and costs nothing.
+due, and its gas is estimated first on the pending state, so a call that the chain, or another keeper's
+pending transaction, already made pointless reverts at the estimate and costs nothing.
 
 What is left is the race of keepers that see the same duty due and send in the same block: all but one
 revert, mined. Duties are therefore taken in turn (`rotation`): the candidates of a duty (for a seed:

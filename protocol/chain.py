@@ -50,7 +50,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import EventData, TxParams, TxReceipt
+from web3.types import BlockIdentifier, EventData, TxParams, TxReceipt
 
 from protocol.errors import ChainError, ConfigError, ContractRevert
 from protocol.retry import DEFAULT_POLICY, RetryPolicy, current_deadline
@@ -297,6 +297,9 @@ class ChainClient:
     `protocol.retry.deadline` cuts it shorter).
     """
 
+    estimate_block: BlockIdentifier = "pending"
+    """The block gas estimates run on (see `estimate_gas`)."""
+
     def __init__(
         self,
         rpc_url: str,
@@ -445,7 +448,9 @@ class ChainClient:
         what = f"eth_estimateGas {_fn_name(fn)}"
         try:
             try:
-                return int(self._rpc(lambda: fn.estimate_gas(params, block_identifier="pending"), what))
+                return int(
+                    self._rpc(lambda: fn.estimate_gas(params, block_identifier=self.estimate_block), what)
+                )
             except Web3Exception as exc:
                 if _revert_data(exc) is not None:
                     raise

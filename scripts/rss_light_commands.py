@@ -33,7 +33,7 @@ TASK = {
     },
     "inner": {"steps": 2, "rollout_every": 1, "num_prompts": 2, "group_size": 2, "max_new_tokens": 3},
     "heldout_size": 8,
-    "initial": {"warmstart": {"max_steps": 1, "eval_size": 8, "eval_every": 1, "target_accuracy": 0.0}},
+    "initial": {"warmstart": {"max_steps": 1, "eval_size": 8, "eval_every": 1, "target_accuracy": 0.01}},
     "chain": {
         "num_rounds": 1,
         "reward_per_round": 10,
@@ -109,9 +109,10 @@ def main() -> None:
                 [
                     sys.executable,
                     "-c",
-                    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=False, "
-                    "capture_output=True, timeout=300); "
-                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                    "import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], check=False, "
+                    "capture_output=True, text=True, timeout=300); "
+                    "print(p.stdout[-300:], p.stderr[-300:], file=sys.stderr); "
+                    "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
                     sys.executable,
                     "-m",
                     "protocol.cli",
@@ -122,7 +123,10 @@ def main() -> None:
                 text=True,
                 timeout=320,
             )
-            results[name] = round(int(probe.stdout.strip().splitlines()[-1]) / 1024, 1)
+            code, peak = probe.stdout.split()[-2:]
+            if code != "0":
+                raise SystemExit(f"{name} exited with {code}: {probe.stderr[-600:]}")
+            results[name] = round(int(peak) / 1024, 1)
             print(f"{name:<48}{results[name]:>8.1f} MB peak RSS")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

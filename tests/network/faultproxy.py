@@ -113,6 +113,8 @@ class FaultProxy:
         """Close the listener and bind the port again at once without listening (connections to a bound,
         non-listening port are refused, and no other socket can take the port meanwhile)."""
         with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # ends the accept() blocked in another thread
+        with contextlib.suppress(OSError):
             self.server.close()
         placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

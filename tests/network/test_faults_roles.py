@@ -9,7 +9,7 @@ ends with: the task completed, no honest participant slashed, every submission a
 (every event and balance replayed and reconciled, every verdict and aggregate re-verified) clean.
 
 The normal suite runs two cases (the RPC black-holed at the reveal, the tightest margin before; IPFS refused
-at the commit, where validators judge availability); the whole matrix is marked `slow` and, at ~2.5 h, runs
+at the commit, where validators judge availability); the whole matrix is marked `slow` and, at ~1.5 h, runs
 only with TRUSTRL_FAULT_MATRIX=1 (CI's budget is 90 min).
 """
 
@@ -211,7 +211,7 @@ MATRIX_ENV = "TRUSTRL_FAULT_MATRIX"
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get(MATRIX_ENV) != "1",
-    reason=f"the whole fault matrix takes ~2.5 h, past CI's budget: set {MATRIX_ENV}=1 to run it",
+    reason=f"the whole fault matrix takes ~1.5 h, past CI's budget: set {MATRIX_ENV}=1 to run it",
 )
 @pytest.mark.parametrize(
     ("target", "mode", "phase", "seconds"), MATRIX, ids=[f"{t}-{m}-{p}-{s}s" for t, m, p, s in MATRIX]

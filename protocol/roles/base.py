@@ -284,7 +284,7 @@ class ParticipantNode(RoleNode):
         state = view.state()
         if state.status != TaskStatus.ACTIVE:
             did = self.upkeep()
-            if not did:
+            if not did and not self.keeper.waiting:
                 self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
                 self._finished = True
             return did

@@ -102,6 +102,9 @@ class Keeper:
         self.finalize = finalize
         self._due_since: dict[tuple[str, int], float] = {}
         self._slot: float | None = None
+        self.waiting = False
+        """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
+        keeper's work is not done although it sent nothing)."""
 
     @property
     def me(self) -> str:
@@ -141,7 +144,10 @@ class Keeper:
         if rank == 0:
             return True
         since = self._due_since.setdefault((duty, round_), time.monotonic())
-        return time.monotonic() - since >= rank * self.slot
+        if time.monotonic() - since >= rank * self.slot:
+            return True
+        self.waiting = True
+        return False
 
     def _try(self, what: str, action: object) -> bool:
         try:
@@ -158,6 +164,7 @@ class Keeper:
     def step(self) -> bool:
         """Send the next due upkeep transaction, if any; True if one was sent."""
         view, proto = self.view, self.view.proto
+        self.waiting = False
         state = view.state()
         did = False
         if state.status == TaskStatus.ACTIVE:

@@ -158,6 +158,9 @@ class Output:
 class Upkeep(Protocol):
     """A task's upkeep (`protocol.roles.settle.Keeper`, which builds on this module)."""
 
+    waiting: bool
+    """Whether a due duty was left to a keeper before this one in turn (so this role is not done yet)."""
+
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction, else claim this account's credit; True if either did."""
         ...

@@ -40,7 +40,7 @@ def test_forge_unit_fuzz_and_invariant_tests_pass() -> None:
     assert summary is not None, output[-3_000:]
     passed, failed, skipped = map(int, summary.groups())
     assert (failed, skipped) == (0, 0)
-    assert passed >= 15, output[-3_000:]
+    assert passed >= 14, output[-3_000:]
     # The invariant campaign ran as configured (the CI profile: 48 runs of depth 40) and made its calls.
     campaign = CAMPAIGN.search(output)
     assert campaign is not None, output[-3_000:]

@@ -175,7 +175,7 @@ contract TaskEscrowTest is ProtocolFixture {
         // commits, so it is slashed when settled.
         uint256 allButTheLast = type(uint256).max & ~uint256(3 << 10);
         for (uint256 step = 0; step < 12; ++step) {
-            h.advance(0, allButTheLast);
+            h.advance(0, allButTheLast, 0);
         }
         for (uint256 i = 0; i < 3; ++i) {
             h.settleSubmission(0, 0, i);

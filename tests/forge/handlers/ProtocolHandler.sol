@@ -323,15 +323,23 @@ contract ProtocolHandler {
         calls["finalizeRound"]++;
     }
 
-    /// @notice Move a task's current round one phase on, as its participants would: in the submit phase,
-    /// the commit, reveal and vote phases, each actor that may act does so (about three in four of them,
-    /// by `choice`), or the clock moves to the phase's end when nobody is left; then the seed is armed
-    /// and drawn, and the round finalised.
-    function advance(uint256 taskSeed, uint256 choice) external onChainTime {
+    /// @notice Move a task's current round on by 1 to 8 phases (`phases`), as its participants would: in
+    /// the submit phase and in the commit, reveal and vote phases, each actor that may act does so (about
+    /// three in four of them, by `choice`), or the clock moves to the phase's end when nobody is left;
+    /// then the seed is armed and drawn, and the round finalised.
+    function advance(uint256 taskSeed, uint256 choice, uint256 phases) external onChainTime {
         if (tasks.length == 0) return;
         uint256 taskId = _task(taskSeed);
+        for (uint256 i = 0; i <= phases % 8; ++i) {
+            if (!_advanceOnce(taskId, choice)) break;
+        }
+        calls["advance"]++;
+    }
+
+    /// @dev One phase of `advance`; false once the task has ended.
+    function _advanceOnce(uint256 taskId, uint256 choice) internal returns (bool) {
         ITaskEscrow.TaskState memory s = escrow.taskState(taskId);
-        if (s.status != ITaskEscrow.TaskStatus.Active) return;
+        if (s.status != ITaskEscrow.TaskStatus.Active) return false;
         if (block.timestamp < s.roundStart) {
             vm.warp(s.roundStart);
         } else if (!s.seedDrawn && s.seedBlock == 0) {
@@ -348,7 +356,7 @@ contract ProtocolHandler {
         } else {
             _advanceBallot(taskId, s.round, choice);
         }
-        calls["advance"]++;
+        return true;
     }
 
     function _advanceBallot(uint256 taskId, uint256 round, uint256 choice) internal {

@@ -881,11 +881,17 @@ class ProtocolMachine(RuleBasedStateMachine):
         task_id, anyone = task.task_id, self.people[OUTSIDER]
         if task_id in self.ghost.ended:
             return False
-        # A join mines blocks, so it comes before the chain is read: nothing below works from a stale head.
+        # A join or a call out of turn mines blocks, so they come before the chain is read: nothing below
+        # works from a stale head. Out of turn in the round's own phase reaches the checks past "wrong
+        # phase" (submitted twice, not a validator, not committed, ...).
         if task.finalized + 1 < task.params.num_rounds and not data.draw(
             st.integers(0, 7), label="someone joins now"
         ):
             self.join_now(task, data)
+        if not data.draw(st.integers(0, 7), label="someone out of turn"):
+            self.out_of_turn(task_id, task.finalized, data)
+            if task_id in self.ghost.ended:
+                return False
         (state,) = self.node.views([("task_escrow", "taskState", (task_id,))])
         now = self.now()
         r, round_start, submit_end, submissions, seed_block, seed_drawn, status = state[:7]
@@ -1144,6 +1150,12 @@ class ProtocolMachine(RuleBasedStateMachine):
         task = self.tasks.get(task_id)
         current = task.finalized if task else 0
         r = data.draw(st.sampled_from([current] * 4 + [max(current - 1, 0), current + 1, 3]), label="round")
+        self.out_of_turn(task_id, r, data)
+
+    def out_of_turn(self, task_id: int, r: int, data: st.DataObject) -> None:
+        """One function of POKES on task `task_id` (or one that does not exist) and round `r`, by one of the
+        task's participants (2 in 3) or anyone."""
+        task = self.tasks.get(task_id)
         members = sorted({*task.trainers, *task.validators}) if task else []
         if members and data.draw(st.integers(0, 2), label="a participant"):
             who = data.draw(st.sampled_from(members), label="caller")

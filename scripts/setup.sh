@@ -2,12 +2,13 @@
 # One-command, idempotent set-up of trustrl on a fresh machine (Linux x86_64, Python 3.11, Node 20).
 #
 #   scripts/setup.sh            the environment for `trustrl demo` and the roles
-#   scripts/setup.sh --test     also the test-only parts: the reference `toploc` built from its sdist and
-#                               Debian's chromium (for the audit report's browser test; needs root + apt)
+#   scripts/setup.sh --test     also the test-only parts: the reference `toploc` built from its sdist,
+#                               slither (static analysis of the contracts) and Debian's chromium (for the
+#                               audit report's browser test; needs root + apt)
 #
 # It creates .venv (torch 2.13.0 CPU first, then the project with its pinned dependencies from
 # constraints.txt), installs the npm parts into node_modules (solcjs, anvil, OpenZeppelin, js-ipfs),
-# and puts `solc` (a wrapper over solcjs) and `anvil` into .venv/bin, plus the solc file that
+# and puts `solc` (a wrapper over solcjs), `anvil` and `forge` into .venv/bin, plus the solc file that
 # ape-solidity looks for in .solcx/. Every step is skipped when its inputs have not changed; the
 # independent slow steps (npm, pip, toploc's compile, apt) run in parallel.
 set -euo pipefail
@@ -67,12 +68,12 @@ finish() {
   [ "$failed" = 0 ] || exit 1
 }
 
-# 1. Node parts: solcjs, anvil, OpenZeppelin, js-ipfs (with the overrides its install needs here).
+# 1. Node parts: solcjs, anvil, forge, OpenZeppelin, js-ipfs (with the overrides its install needs here).
 #    `npm install` honours package-lock.json (`npm ci` rejects it: anvil's optional per-platform packages).
 NPM_KEY="$(digest package.json package-lock.json)"
 npm_step() { npm install --no-audit --no-fund --loglevel=error && mark npm "$NPM_KEY"; }
 if ! fresh npm "$NPM_KEY" || [ ! -d node_modules/solc ]; then
-  log "installing npm parts (solc, anvil, OpenZeppelin, ipfs) in the background; ~3 min the first time"
+  log "installing npm parts (solc, anvil, forge, OpenZeppelin, ipfs) in the background; ~3 min the first time"
   start_job npm npm_step
 fi
 
@@ -100,6 +101,14 @@ if ! fresh python "$PY_KEY"; then
   mark python "$PY_KEY"
 fi
 
+# 3b. Test-only: slither (scripts/slither_gate.py). In the foreground: no other pip runs at the same time.
+#     Its dependency solc-select installs a `solc` of its own into .venv/bin; step 5 puts ours back.
+if [ "$WITH_TEST" = 1 ] && ! fresh slither "$PY_KEY"; then
+  log "installing slither (static analysis of the contracts)"
+  "${PIP[@]}" install -q -c constraints.txt -e ".[analysis]"
+  mark slither "$PY_KEY"
+fi
+
 # 4. Test-only: the reference TOPLOC implementation, compiled from its sdist against our torch
 #    (its wheel does not import with torch 2.13); pip caches the built wheel for later runs.
 toploc_step() {
@@ -114,9 +123,10 @@ fi
 
 finish
 
-# 5. Executables: solc over solcjs for py-solc-x and ape-solidity, anvil on the venv's PATH.
+# 5. Executables: solc over solcjs for py-solc-x and ape-solidity, anvil and forge on the venv's PATH.
 ln -sf "$ROOT/bin/solc.js" "$VENV/bin/solc"
 ln -sf "$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" "$VENV/bin/anvil"
+ln -sf "$ROOT/bin/forge" "$VENV/bin/forge"
 mkdir -p "$ROOT/.solcx"
 ln -sf "$ROOT/bin/solc.js" "$ROOT/.solcx/solc-v$SOLC_VERSION"
 

@@ -8,11 +8,11 @@ faster" (SeedAlreadyDrawn, SubmissionAlreadySettled, ...) are expected and ignor
 
 from __future__ import annotations
 
-from protocol.contracts import Phase, Protocol, Role, TaskStatus
+from protocol.contracts import Phase, Role, TaskStatus
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
-from protocol.network import TaskView
-from protocol.roles.base import Output, tokens
+from protocol.network import Session, TaskView
+from protocol.roles.base import Output
 
 __all__ = ["RACE_ERRORS", "Keeper", "claim_credit"]
 
@@ -35,8 +35,9 @@ RACE_ERRORS = frozenset(
 """Reverts that only mean another keeper acted first (or the chain moved on meanwhile)."""
 
 
-def claim_credit(proto: Protocol, out: Output) -> int:
+def claim_credit(session: Session, out: Output) -> int:
     """Claim this account's whole credit if it has one; returns the amount paid (0 if none)."""
+    proto = session.proto
     if proto.credit_of() == 0:
         return 0
     try:
@@ -45,7 +46,8 @@ def claim_credit(proto: Protocol, out: Output) -> int:
         if exc.error != "NothingToClaim":
             raise
         return 0
-    out.log(f"claimed {tokens(amount)} tokens")
+    balance = proto.token_balance()
+    out.log(f"claimed {session.tokens(amount)} tokens; wallet balance {session.tokens(balance)}")
     return amount
 
 

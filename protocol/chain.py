@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ChainClient",
     "RevertDecoder",
+    "keystore_exists_message",
     "load_keystore_account",
     "save_keystore_account",
 ]
@@ -761,7 +762,7 @@ def save_keystore_account(
     local = _as_account(account)
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ConfigError(_exists_message(path))
+        raise ConfigError(keystore_exists_message(path))
     keystore = Account.encrypt(local.key, password, iterations=iterations)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -777,13 +778,14 @@ def save_keystore_account(
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise ConfigError(_exists_message(path)) from None
+                raise ConfigError(keystore_exists_message(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return str(local.address)
 
 
-def _exists_message(path: Path) -> str:
+def keystore_exists_message(path: Path) -> str:
+    """Why a keystore is not written over `path` (naming the address the file holds, if a keystore)."""
     try:
         held = json.loads(path.read_text()).get("address")
     except (OSError, ValueError, AttributeError):

@@ -323,11 +323,11 @@ def _stop_report(out: Output, exc: Interrupted, node: RoleNode | None, before: s
 
 
 def _write_keystore(key: Any, out: Path, password_env: str, force: bool) -> None:
-    from protocol.chain import save_keystore_account
+    from protocol.chain import keystore_exists_message, save_keystore_account
     from protocol.errors import ConfigError
 
     if out.exists() and not force:  # before asking for a password
-        raise ConfigError(f"keystore {out} exists: not overwritten (--force replaces it; its key is lost)")
+        raise ConfigError(keystore_exists_message(out))
     address = save_keystore_account(key, out, _password(password_env, confirm=True), overwrite=force)
     console.print(f"{address} -> {out}")
 

@@ -133,9 +133,7 @@ def test_two_rounds_through_the_cli_with_kill_9_and_restart(net: Net, tmp_path: 
     assert _has(_journal(home[2], task_id, "trainer"), "submit", "0", "done")
     assert _has(_journal(home[4], task_id, "validator"), "reveal", "0", "done")
 
-    status = net.cli(
-        "task", "status", str(task_id), "--network", str(net.network_file), "--json"
-    )
+    status = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json")
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["status"] == "COMPLETED"

@@ -60,8 +60,8 @@ app.add_typer(task_app, name="task")
 app.add_typer(account_app, name="account")
 register_audit(app)  # `trustrl audit` (protocol/audit/cli.py)
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a result is one line in a log, never folded at 80 columns
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_INTERRUPTED = 130
 """Exit status after SIGINT or SIGTERM (128 + SIGINT, the shell's convention)."""

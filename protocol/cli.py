@@ -788,7 +788,7 @@ def task_status(
             tokens(r.slashed),
             "yes" if r.finalized else "no",
         )
-    console.print(table)
+    console.print(table, width=None if console.is_terminal else 120)
     console.print(
         "budget = the round's reward + what earlier rounds carried on (rounding dust, unspent pools, "
         "forfeited shares); what a round does not pay is carried on to the next, or refunded at the end. "

@@ -116,6 +116,7 @@ class Output:
         self._status_task: TaskID | None = None
         self._last_status = ""
         self._last_status_logged = (0.0, "")
+        self._unfinished: dict[str, float] = {}  # step -> when its last start line was logged
         self._lock = threading.RLock()
 
     def _emit(self, event: str, message: str, **fields: object) -> None:
@@ -204,7 +205,13 @@ class Output:
                     progress.remove_task(task)
             else:
                 step = Step(lambda n: None, lambda text: None)
-                self._emit("start", f"{what}: started", step=what, done=0, total=total)
+                # A step retried every poll (an artifact not there yet) logs its start line once per
+                # `every` seconds, not once per attempt.
+                last = self._unfinished.get(what)
+                if last is None or started - last >= self.every:
+                    self._unfinished[what] = started
+                    again = "" if last is None else " (again: the last attempt did not finish)"
+                    self._emit("start", f"{what}: started{again}", step=what, done=0, total=total)
 
                 def tick() -> None:
                     elapsed = time.monotonic() - started
@@ -222,6 +229,7 @@ class Output:
                 with _Ticker(self.every, tick):
                     yield step
         elapsed = time.monotonic() - started
+        self._unfinished.pop(what, None)
         self._emit("done", f"{what}: done in {elapsed:.1f} s", step=what, elapsed_s=round(elapsed, 1))
 
 

@@ -73,3 +73,21 @@ def test_json_lines_carry_the_same_events() -> None:
     assert records[2]["message"].endswith("; step 100: loss 1.2, eval accuracy 0.1")
     assert records[-2]["step"] == "warm start"
     assert records[-2]["elapsed_s"] >= 0.3
+
+
+def test_a_step_retried_every_poll_logs_its_start_once_per_period() -> None:
+    """A validator waiting for an artifact retries its check every poll: one start line, not one a poll."""
+    stream = io.StringIO()
+    out = Output("validator", every=60, stream=stream)
+    for _ in range(5):
+        try:
+            with out.progress("round 0: checking submission 0", 1):
+                raise LookupError("artifact not there yet")
+        except LookupError:
+            pass
+    with out.progress("round 0: checking submission 0", 1) as step:
+        step(1)
+    lines = [re.sub(STAMP, "T", line) for line in stream.getvalue().splitlines()]
+    assert lines[0] == "T validator: round 0: checking submission 0: started"
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"T validator: round 0: checking submission 0: done in \d\.\d s", lines[1])

@@ -703,7 +703,7 @@ def task_status(
     from rich.table import Table
 
     from protocol.contracts import TaskStatus
-    from protocol.display import when
+    from protocol.display import amount, when
     from protocol.network import TaskView, connect, load_network
     from protocol.roles.report import summarize_rounds
 
@@ -775,6 +775,9 @@ def task_status(
         "slashed",
         "finalised",
     )
+    def cell(units: int) -> str:
+        return amount(units, session.decimals, dust=False)
+
     for r in rounds:
         table.add_row(
             str(r.round),
@@ -782,10 +785,10 @@ def task_status(
             str(r.accepted),
             str(r.rejected),
             str(r.unavailable),
-            tokens(r.budget) if r.finalized else "",
-            tokens(r.paid),
-            tokens(r.carry) if r.finalized else "",
-            tokens(r.slashed),
+            cell(r.budget) if r.finalized else "",
+            cell(r.paid),
+            cell(r.carry) if r.finalized else "",
+            cell(r.slashed),
             "yes" if r.finalized else "no",
         )
     console.print(table, width=None if console.is_terminal else 120)

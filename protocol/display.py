@@ -36,13 +36,13 @@ def to_units(value: Decimal | int | str, decimals: int) -> int:
     return int(scaled)
 
 
-def amount(units: int, decimals: int, *, places: int = PLACES) -> str:
+def amount(units: int, decimals: int, *, places: int = PLACES, dust: bool = True) -> str:
     """Base units as tokens with thousands separators and at most `places` decimals, trailing zeros
     trimmed; `~` in front when rounding changed the value (`~80` for 79.999999999999999062). Dust that
-    would round to 0 is shown exactly (`0.000000000000000868`)."""
+    would round to 0 is shown exactly (`0.000000000000000868`), or as `~0` without `dust` (tables)."""
     exact = Decimal(int(units)).scaleb(-decimals)
     shown = exact.quantize(Decimal(1).scaleb(-min(places, decimals)), rounding=ROUND_HALF_EVEN)
-    if shown == 0 and exact != 0:
+    if dust and shown == 0 and exact != 0:
         shown = exact
     whole, _, frac = f"{abs(shown):f}".partition(".")
     frac = frac.rstrip("0")

@@ -54,6 +54,11 @@ def test_amounts_show_four_decimals_marked_when_rounded(units: int, decimals: in
     assert amount(units, decimals) == shown
 
 
+def test_tables_show_dust_as_about_zero() -> None:
+    assert amount(418, 18, dust=False) == "~0"
+    assert amount(0, 18, dust=False) == "0"
+
+
 def test_times_are_utc_with_how_far_away() -> None:
     now = 1_796_468_504  # 2026-12-05 11:01:44 UTC
     assert when(now + 21, now) == "11:02:05 UTC (in 21 s)"

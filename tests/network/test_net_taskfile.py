@@ -20,7 +20,7 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
     assert example.chain.num_rounds == 8
     assert example.sample_rollouts == 16
     demo = TaskFile.model_validate(DEMO_TASK)
-    assert demo.inner.steps == 8
+    assert demo.inner.steps == 32
     assert demo.initial.warmstart is not None
 
 

@@ -62,8 +62,9 @@ DEMO_TASK: dict[str, Any] = {
         "intermediate_size": 128,
         "max_position_embeddings": 32,
     },
-    # H = 32 small steps (lr 5e-5): the distance of 8 steps of 1e-4 a round, with four times the rollouts
-    # behind it (held-out gain +23 / +33 points under avx512 / avx2 kernels; scripts/demo_learning.py).
+    # H = 32 small steps (lr 5e-5) a round rather than 8 of 1e-4: AdamW goes about twice as far, in steps
+    # half as long, with four times the rollouts behind it (held-out gain +23 / +33 points under the
+    # avx512 / avx2 kernels, where 8 steps gave +14 / +18; scripts/demo_learning.py).
     "inner": {
         "steps": 32,
         "rollout_every": 1,

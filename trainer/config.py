@@ -119,12 +119,16 @@ class InnerConfig(_Frozen):
 
 
 class OuterConfig(_Frozen):
-    """The validators' aggregation: outer Nesterov step on the work-weighted mean pseudo-gradient."""
+    """The validators' aggregation: outer Nesterov step on the work-weighted mean of the accepted
+    pseudo-gradients, each clipped to `clip` x their median norm."""
 
     lr: float = Field(1.0, gt=0, le=10)
     """Outer learning rate (1.0 with momentum 0 is plain averaging)."""
     momentum: float = Field(0.0, ge=0, lt=1)
     """Outer Nesterov momentum (0: none, and no momentum is stored in the checkpoint)."""
+    clip: float | None = Field(None, ge=1.0, le=100.0)
+    """Robust aggregation: each accepted update's L2 norm is clipped to `clip` x the median norm of the
+    round's accepted updates before averaging (`trainer.diloco.aggregate`); None: no clipping."""
 
 
 class ToplocThresholds(_Frozen):

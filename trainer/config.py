@@ -161,6 +161,9 @@ class VerifyThresholds(_Frozen):
     """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
     max_update_abs: float = Field(default=0.0, ge=0)
     """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
+    max_quality_drop: float = Field(default=0.05, ge=0)
+    """Largest drop of the reference answers' mean log-probability per token from the base to
+    base - update, on the round's seed-derived problems (`trainer.quality`; nats)."""
 
 
 class WarmStartConfig(_Frozen):

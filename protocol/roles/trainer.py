@@ -48,6 +48,7 @@ from protocol.wire import (
     ArtifactRef,
     RolloutBundle,
     UpdateManifest,
+    bundle_size,
     bytes_to_hex,
     hex_to_bytes,
     picked_steps,
@@ -219,7 +220,7 @@ class TrainerNode(ParticipantNode):
                 states=state_refs,
                 proof_root=bytes_to_hex(proof_root(records)),
                 state_root=bytes_to_hex(state_root([r.digest for r in state_refs])),
-                work_units=result.work_units,
+                work_units=bundle_size(spec.inner),
             )
             manifest_ref = upload_json(session.store, manifest)
             advance(1)
@@ -232,11 +233,11 @@ class TrainerNode(ParticipantNode):
             base_hash=bytes_to_hex(base_hash),
             bundle=bundle_ref.model_dump(),
             manifest=manifest_ref.model_dump(),
-            work_units=result.work_units,
+            work_units=manifest.work_units,
         )
         self.out.log(
             f"round {round_}: {len(records)} rollouts, mean reward {sum(rewards) / len(rewards):.3f}, "
-            f"{result.work_units} work units; manifest {manifest_ref.cid}"
+            f"{result.work_units} tokens; manifest {manifest_ref.cid}"
             + (f" [cheating: {self.cheat}]" if self.cheat else "")
         )
 

@@ -68,16 +68,16 @@ DEMO_TASK: dict[str, Any] = {
         "max_new_tokens": 4,
         "grpo": {"lr": 1e-4},
     },
-    "outer": {"lr": 1.0, "momentum": 0.0},
-    "sample_rollouts": 8,
-    "sample_steps": 1,
+    "outer": {"lr": 1.0, "momentum": 0.0, "clip": 1.0},
+    "sample_rollouts": "all",
+    "sample_steps": 4,
     "heldout_size": 500,
     "initial": {"warmstart": {"lr": 1e-3, "target_accuracy": 0.3, "eval_size": 200}},
     "chain": {
         "num_rounds": 5,
         "reward_per_round": 100,
         "validator_share_bps": 2000,
-        "min_trainer_stake": 10,
+        "min_trainer_stake": 200,
         "min_validator_stake": 10,
         "quorum": 2,
         "max_trainers": 8,
@@ -87,7 +87,7 @@ DEMO_TASK: dict[str, Any] = {
         "reveal_duration": 45,
         "vote_duration": 45,
         "seed_delay": 2,
-        "trainer_slash_bps": 1000,
+        "trainer_slash_bps": 10_000,
         "validator_slash_bps": 500,
         "max_empty_rounds": 0,
         "start_delay": 6,
@@ -96,8 +96,8 @@ DEMO_TASK: dict[str, Any] = {
 """The demo's task file (written to the demo directory as YAML for the initiator process)."""
 
 TOKENS = 10**18
-MINT = 1_000 * TOKENS
-STAKE = 100 * TOKENS
+MINT = 2_000 * TOKENS
+STAKE = 1_000 * TOKENS
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3

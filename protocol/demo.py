@@ -6,7 +6,8 @@ an environment variable), mints and stakes, and starts 8 OS processes through th
 
     initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow)
     trainer-1..3 trustrl train --task 1                         honest
-    cheater      trustrl train --task 1 --cheat poison          submits -4x its real update
+    cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
+                                                                fabricates one rollout per step
     validator-1..3 trustrl validate --task 1
 
 While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
@@ -330,7 +331,7 @@ class Demo:
             else:
                 args = ["train", "--task", str(TASK_ID), "--wait", *common]
                 if p.role == "cheater":
-                    args += ["--cheat", "poison"]
+                    args += ["--cheat", "stealthy"]
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(

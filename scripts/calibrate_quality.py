@@ -191,13 +191,21 @@ def _noise_row(name: str, ctx: dict[str, Any], delta: dict[str, Any], seeds: lis
     return {"model": name, "kind": "float noise (2 threads, HF forward)", "max_abs_difference": worst}
 
 
+def _required(row: dict[str, Any]) -> bool:
+    """The gate must catch the EOS suppression, and the scaled poison wherever it harms (10 points of
+    accuracy or more); a reversal or a random update of the honest norm is left to the aggregation."""
+    if "EOS" in row["kind"]:
+        return True
+    return "-4x" in row["kind"] and row["base_accuracy"] - row["accuracy"] >= 0.1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     import hashlib
 
     import torch
 
-    from trainer.config import VerifyThresholds
+    from trainer.config import QUALITY_MAX_LR, VerifyThresholds
 
     torch.set_num_threads(1)
     threshold = args.threshold if args.threshold is not None else VerifyThresholds().max_quality_drop
@@ -210,19 +218,29 @@ def main(argv: list[str] | None = None) -> int:
     honest = [r for r in rows if r["kind"] == "honest"]
     attacks = [r for r in rows if r["kind"].startswith("attack")]
     noise = [r for r in rows if r["kind"].startswith("float")]
-    honest_worst = max(r["max_drop"] for r in honest)
-    attack_least = min(r["min_drop"] for r in attacks)
+    calibrated = [r for r in honest if r["lr"] <= QUALITY_MAX_LR]
+    honest_worst = max(r["max_drop"] for r in calibrated)
+    required = [r for r in attacks if _required(r)]
+    attack_least = min(r["min_drop"] for r in required)
     noise_worst = max(r["max_abs_difference"] for r in noise)
     print(
         f"\n{'model':44s} {'base':>5s} {'lr':>7s} {'kind':52s} {'max drop':>9s} {'min drop':>9s} {'acc':>6s}"
     )
     for r in honest + attacks:
+        note = (
+            ""
+            if r in calibrated or r in required
+            else "  (not required)"
+            if r in attacks
+            else "  (lr > calibrated)"
+        )
         print(f"{r['model']:44s} {r['target']:5.1f} {r['lr']:7.0e} {r['kind'][:52]:52s} {r['max_drop']:9.4f} "
-              f"{r['min_drop']:9.4f} {r['accuracy']:6.3f}")  # fmt: skip
+              f"{r['min_drop']:9.4f} {r['accuracy']:6.3f}{note}")  # fmt: skip
     ok = honest_worst < threshold <= attack_least
     print(
         f"\nthreshold max_quality_drop {threshold}: honest worst drop {honest_worst:.4f} "
-        f"({threshold / max(honest_worst, 1e-12):.1f}x below), weakest attack {attack_least:.4f} "
+        f"(lr <= {QUALITY_MAX_LR:g}, "
+        f"{threshold / max(honest_worst, 1e-12):.1f}x below), weakest required attack {attack_least:.4f} "
         f"({attack_least / threshold:.1f}x above); float noise {noise_worst:.2e}; "
         f"{time.process_time() - started:.0f} s cpu -> {'OK' if ok else 'FAIL'}"
     )

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from trainer.checkpoint import load_weights
+from trainer.config import QUALITY_MAX_LR
 from trainer.derive import domain_tag, indexed_seed
 from trainer.envs import Environment, Problem
 from trainer.model import model_from_config
@@ -38,6 +39,7 @@ from trainer.tokenizer import encode_prompt
 
 __all__ = [
     "QUALITY_DOMAIN",
+    "QUALITY_MAX_LR",
     "QUALITY_PROMPTS",
     "QualityCheck",
     "check_quality",

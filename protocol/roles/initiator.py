@@ -28,7 +28,14 @@ from protocol.network import Session
 from protocol.roles.base import Output, RoleNode, to_units, tokens
 from protocol.roles.settle import Keeper
 from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, WarmStartConfig
+from trainer.config import (
+    QUALITY_MAX_LR,
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    WarmStartConfig,
+)
 
 __all__ = [
     "ChainTerms",
@@ -318,6 +325,11 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
                 journal.done("create", key, task_id=task_id, reconciled=True)
                 out.log(f"task {task_id} was created before the interruption")
                 return task_id
+    if task.inner.grpo.lr > QUALITY_MAX_LR:
+        raise ConfigError(
+            f"inner.grpo.lr {task.inner.grpo.lr:g} is above {QUALITY_MAX_LR:g}, the largest the quality gate "
+            "is calibrated for (honest updates at 3e-4 already wreck the project's models: docs/protocol.md)"
+        )
     check = task.deterrence()
     for line in check.lines():
         out.log(line)

@@ -18,7 +18,11 @@ on chain is not repeated, states already uploaded are not uploaded again.
 `cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update (the chain
 commitments stay consistent, the update does not match base - theta_H), `forge-rewards` claims reward 1
 for every rollout, `withhold` never uploads the picked states, `nan-state` / `inf-state` write one NaN /
-+inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only).
++inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only); from the
+cheat library (`protocol.cheats.node_edits`): `poison-step` negates the LM head's EOS row after step 0 and
+trains on honestly (the step escapes re-execution unless the seed picks it), `fabricate` replaces one
+rollout per step by "answer + EOS" with reward 1 and junk proofs and trains on it, `stealthy` does both
+(the demo's cheater).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
+from protocol.cheats import NODE_CHEATS, node_edits
 from protocol.contracts import Role, TaskState, WorkSubmission
 from protocol.errors import ConfigError, ContractRevert
 from protocol.ipfs import canonical_json
@@ -58,8 +63,10 @@ from protocol.wire import (
 
 __all__ = ["CHEATS", "Cheat", "TrainerNode"]
 
-Cheat = Literal["poison", "forge-rewards", "withhold", "nan-state", "inf-state"]
-CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state")
+Cheat = Literal[
+    "poison", "forge-rewards", "withhold", "nan-state", "inf-state", "poison-step", "fabricate", "stealthy"
+]
+CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state", *NODE_CHEATS)
 POISON_SCALE = -4.0
 
 
@@ -169,6 +176,7 @@ class TrainerNode(ParticipantNode):
                 if j > 0:
                     advance(1)
 
+            edit_rollouts, edit_step = node_edits(self.cheat or "", env, tokenizer)
             result = run_inner_loop(
                 model,
                 tokenizer,
@@ -179,6 +187,8 @@ class TrainerNode(ParticipantNode):
                 round_=round_,
                 trainer=self.me,
                 state_sink=sink,
+                edit_rollouts=edit_rollouts,
+                edit_step=edit_step,
             )
         records = [record_from_rollout(r) for r in result.rollouts]
         if self.cheat == "forge-rewards":

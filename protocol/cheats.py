@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from trainer.rollout import Rollout
 
 __all__ = [
+    "ALL_STEPS",
     "NODE_CHEATS",
     "STRATEGIES",
     "Arena",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 Role = Literal["trainer", "validator", "keeper"]
+ALL_STEPS = -1
+"""`Strategy.altered_steps` of a strategy that alters every step."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Submission:
 
     artifacts: dict[str, bytes]
     commitment: Commitment
+    notes: dict[str, float] = field(default_factory=dict)
+    """What the strategy chose (e.g. a gate-tuned attacker's scale), for reports."""
 
 
 class MemoryStore:
@@ -274,7 +279,8 @@ class Strategy:
     build: Callable[[Arena], Submission]
     role: Role = "trainer"
     altered_steps: int = 0
-    """Steps whose re-execution fails (0: caught whatever the seed picks, or honest)."""
+    """Steps whose re-execution fails: 0 when something else catches it whatever the seed picks (or it is
+    honest), `ALL_STEPS` when every step does."""
     gate: bool = False
     """Tuned to pass the quality gate: what it does when it passes is what the aggregation bounds."""
     honest: bool = False
@@ -610,10 +616,12 @@ def _gate_tuned(kind: Any, arena: Arena) -> Submission:
                 return False
         return True
 
-    alpha = gate_tuned_scale(passes, limit=20 * max(total_norm(delta), 1e-6))
-    return arena.publish(
-        _with_final_weights(arena, work, trainer_weights(base, combined(delta, direction, alpha)))
-    )
+    norm = max(total_norm(delta), 1e-6)
+    alpha = gate_tuned_scale(passes, limit=20 * norm)
+    final = trainer_weights(base, combined(delta, direction, alpha))
+    sub = arena.publish(_with_final_weights(arena, work, final))
+    sub.notes = {"alpha": alpha, "alpha_over_update_norm": alpha / norm}
+    return sub
 
 
 def _honest(arena: Arena) -> Submission:
@@ -637,7 +645,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("skipped-step", "the last step not done (theta_H = theta_H-1)", "re-execution of step H-1",
                  _skipped_step, altered_steps=1),
         Strategy("lazy", "no training: every state theta_0, rollouts of the base, a zero update",
-                 "re-execution of every step", _lazy),
+                 "re-execution of every step", _lazy, altered_steps=ALL_STEPS),
         Strategy("poison-update", "-4 x its update (the old demo cheater)", "update = base - theta_H",
                  partial(_update_replaced, partial(_scaled_update, -4.0))),
         Strategy("random-update", "a random update as large as the honest one", "update = base - theta_H",

@@ -17,11 +17,14 @@ from its warm start. Three honest trainers and one attacker per strategy. For ea
 * profit per round: E = P(pass) x pay - P(caught) x slash, pay = the trainer pool / 4 trainers (equal
   work units), slash = the task's; under the demo's terms and examples/task.yaml's (closed form for its
   H = 32, s = 8, with the gate's measured rate);
-* damage (points of held-out accuracy, 500 problems, greedy), for every strategy that ever passes: the
+* damage (points of held-out accuracy, `--heldout` problems, greedy), for every strategy that ever passes: the
   attacker submits it in every one of `--rounds` rounds and is accepted every time (the worst case), the
-  model follows; per round, accuracy of the aggregate without it minus with it, and after the last round
-  the honest-only trajectory's accuracy minus the attacked one's; `damage_points` is the larger. For the
-  strategies that never pass, `damage_if_accepted`: one round as if a validator cartel had accepted it.
+  model follows; per round, accuracy of the aggregate without it minus with it: `damage_points` is the mean
+  over the rounds (what the attack costs per round), `damage_worst_round_points` the worst round, and
+  `damage_cumulative_points` the honest-only trajectory's final accuracy minus the attacked one's. The
+  honest row measures the same for a fourth honest trainer: how much two honest aggregates differ by chance
+  (about 2 points at these sizes). For the strategies that never pass, `damage_if_accepted`: one round as
+  if a validator cartel had accepted it.
 
 Targets (exit 1 when one is missed): every cheat's expected profit < 0 and damage <= 2 points; honest
 trainers 0 false rejections and a positive profit; every cross-check agrees.
@@ -49,7 +52,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=128, help="round seeds per strategy (>= 100 for the record)")
     p.add_argument("--cross-check", type=int, default=3, help="seeds per strategy verified for real")
     p.add_argument("--rounds", type=int, default=3, help="rounds of the damage measurement")
-    p.add_argument("--heldout", type=int, default=500, help="held-out problems")
+    p.add_argument("--heldout", type=int, default=2000, help="held-out problems (noise ~1 point at 500)")
     p.add_argument("--only", nargs="*", help="only these strategies (names in protocol.cheats.STRATEGIES)")
     p.add_argument(
         "--quick", action="store_true", help="H = 4, P x G = 4 x 4, 5 strategies, 12 seeds, 1 round"
@@ -274,8 +277,13 @@ def _damage(setup: Setup, strategy: Any, rounds: int, honest_curve: list[float])
         base = with_it
     final = per_round[-1]["with"] if per_round else honest_curve[0]
     cumulative = honest_curve[rounds] - final
-    worst = max([cumulative, *(p["damage"] for p in per_round)])
-    return {"per_round": per_round, "cumulative": cumulative, "damage_points": 100 * worst}
+    mean = sum(p["damage"] for p in per_round) / max(1, len(per_round))
+    return {
+        "per_round": per_round,
+        "damage_points": round(100 * mean, 6),
+        "damage_worst_round_points": round(100 * max(p["damage"] for p in per_round), 6),
+        "damage_cumulative_points": round(100 * cumulative, 6),
+    }
 
 
 def _honest_curve(setup: Setup, rounds: int) -> list[float]:
@@ -298,7 +306,7 @@ def _damage_if_accepted(setup: Setup, sub: Any, honest: list[Any], honest_acc: f
     except Exception as exc:
         print(f"  (not aggregable: {type(exc).__name__})")
         return None
-    return 100 * (honest_acc - _accuracy(setup, with_it))
+    return round(100 * (honest_acc - _accuracy(setup, with_it)), 6)
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -323,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         args.heldout = min(args.heldout, 200)
     import torch
 
-    from protocol.cheats import STRATEGIES
+    from protocol.cheats import ALL_STEPS, STRATEGIES
     from protocol.deterrence import catch_probability, expected_profit
     from protocol.roles.initiator import load_task_file
 
@@ -370,14 +378,17 @@ def main(argv: list[str] | None = None) -> int:
         mismatches += [f"{name}: {m}" for m in det.mismatches]
         p = sum(det.caught) / len(det.caught)
         k = strategy.altered_steps
-        closed = 0.0 if strategy.honest else (float(catch_probability(demo["H"], demo["s"], k)) if k else 1.0)
+        closed = 0.0 if strategy.honest else 1.0
+        if k:
+            closed = float(catch_probability(demo["H"], demo["s"], demo["H"] if k == ALL_STEPS else k))
         gate_rate = det.gate_caught / len(setup.seeds)
         if det.always:
             p_yaml = 1.0
         elif strategy.honest:
             p_yaml = p
         else:
-            step_p = float(catch_probability(yaml_terms["H"], yaml_terms["s"], max(k, 1)))
+            altered = yaml_terms["H"] if k == ALL_STEPS else max(k, 1)
+            step_p = float(catch_probability(yaml_terms["H"], yaml_terms["s"], altered))
             p_yaml = 1 - (1 - step_p) * (1 - gate_rate)
         row: dict[str, Any] = {
             "name": name,
@@ -395,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             "failing_steps": sorted(det.steps),
             "seeds": len(det.caught),
             "cross_checked": det.cross_checked,
+            "notes": sub.notes,
         }
         if strategy.honest or p < 1:
             row.update(_damage(setup, strategy, args.rounds, honest_curve))
@@ -484,7 +496,7 @@ def _print_table(cheats: list[dict], honest: list[dict], demo: dict, yaml_terms:
     )
     head = (
         f"{'strategy':28s} {'role':8s} {'P(caught)':>9s} {'closed':>7s} {'P yaml':>7s} {'E demo':>8s} "
-        f"{'E yaml':>8s} {'damage':>7s}  caught by"
+        f"{'E yaml':>8s} {'damage':>7s} {'worst':>6s}  caught by"
     )
     print(head)
     print("-" * len(head))
@@ -492,13 +504,14 @@ def _print_table(cheats: list[dict], honest: list[dict], demo: dict, yaml_terms:
         print(
             f"{c['name']:28s} {c['role']:8s} {c['detection_probability']:9.3f} {c['closed_form']:7.3f} "
             f"{c['detection_probability_task_yaml']:7.3f} {c['expected_profit']:8.2f} "
-            f"{c['expected_profit_task_yaml']:8.2f} {c['damage_points']:7.2f}  {c['caught_by']}"
+            f"{c['expected_profit_task_yaml']:8.2f} {c['damage_points']:7.2f} "
+            f"{c.get('damage_worst_round_points', 0.0):6.2f}  {c['caught_by']}"
         )
     for h in honest:
         print(
             f"{h['name']:28s} {h['role']:8s} {'FR ' + str(h['false_rejections']):>9s} {'':7s} {'':7s} "
             f"{h['expected_profit']:8.2f} {h['expected_profit_task_yaml']:8.2f} "
-            f"{h.get('damage_points', 0.0):7.2f}"
+            f"{h.get('damage_points', 0.0):7.2f} {h.get('damage_worst_round_points', 0.0):6.2f}"
         )
 
 

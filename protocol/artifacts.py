@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -41,7 +41,9 @@ from protocol.wire import (
     bytes_to_hex,
     hex_to_bytes,
 )
-from trainer.rollout import Rollout
+
+if TYPE_CHECKING:
+    from trainer.rollout import Rollout
 
 __all__ = [
     "ArtifactCache",
@@ -170,6 +172,8 @@ def record_from_rollout(r: Rollout) -> RolloutRecord:
 
 def rollout_from_record(record: RolloutRecord) -> Rollout:
     """The trainer-side form of a wire rollout."""
+    from trainer.rollout import Rollout  # torch: only the roles that replay rollouts import it
+
     return Rollout(
         step=record.step,
         prompt_idx=record.prompt_idx,

@@ -5,8 +5,10 @@
 * transactions are built, signed locally (eth-account) and sent raw; the nonce is kept locally per
   (RPC URL, address) for the whole process, so several clients and threads of one process can use
   the same account, and it is re-read from the node after a nonce error or an `evm_revert`;
-* connection failures and timeouts are retried a few times with backoff, then raised as
-  `ChainError("RPC at URL unreachable ...")`;
+* every request has short timeouts and is retried on a new connection under the one retry policy of
+  `protocol.retry` (connection refused or reset, timeouts, HTTP 429/5xx, rate limits); an operator's
+  fallback endpoints are tried in turn after a failure; when the policy gives up the error is
+  `ChainError("RPC at URL unreachable ...")`, within seconds on a dead endpoint;
 * reverts (at gas estimation, in `call`, or in a mined transaction with status 0) become
   `ContractRevert(name, {arg: value})`, decoded with the custom errors of every ABI the client knows
   plus `Error(string)` and `Panic(uint256)`. The revert data of a mined transaction comes from
@@ -34,11 +36,11 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
+from eth_typing import URI, ChecksumAddress
 from eth_utils.abi import abi_to_signature, function_signature_to_4byte_selector, get_abi_input_types
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
@@ -48,9 +50,10 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import EventData, TxParams, TxReceipt
+from web3.types import BlockIdentifier, EventData, TxParams, TxReceipt
 
 from protocol.errors import ChainError, ConfigError, ContractRevert
+from protocol.retry import DEFAULT_POLICY, RetryPolicy, current_deadline
 
 if TYPE_CHECKING:
     from protocol.compile import CompiledContract
@@ -216,7 +219,14 @@ def _rpc_error_revert_data(error: Any) -> bytes | None:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | TimeoutError):
+    if isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.ChunkedEncodingError  # the connection dropped in the middle of the answer
+        | json.JSONDecodeError  # an answer cut short (in its headers, the body is empty) or garbled
+        | TimeoutError,
+    ):
         return True
     if isinstance(exc, requests.exceptions.HTTPError):
         status = exc.response.status_code if exc.response is not None else 0
@@ -261,13 +271,34 @@ class _NonceBook:
 _NONCES = _NonceBook()
 
 
+class _FailoverProvider(HTTPProvider):
+    """An HTTP provider over several endpoints of one chain: requests go to the current one; `switch()`
+    moves to the next (after a transient failure)."""
+
+    def __init__(self, urls: Sequence[str], request_kwargs: dict[str, Any]) -> None:
+        super().__init__(urls[0], request_kwargs=request_kwargs, exception_retry_configuration=None)
+        self.urls = list(urls)
+        self.current = 0
+
+    def switch(self) -> None:
+        """Send the next requests to the next endpoint (round robin)."""
+        if len(self.urls) > 1:
+            self.current = (self.current + 1) % len(self.urls)
+            self.endpoint_uri = URI(self.urls[self.current])
+
+
 class ChainClient:
     """One account on one chain; see the module docstring.
 
     `account`: a `LocalAccount` or a 0x private key. `abis`: ABIs whose custom errors to decode
-    (more via `register_abi`). `timeout`: seconds for one RPC request and for a receipt to appear.
-    `retries`: attempts for a transient RPC failure before `ChainError`.
+    (more via `register_abi`). `fallbacks`: more RPC URLs of the same chain, used in turn when a request
+    to the current one fails. `policy`: timeouts and retries of each request (`protocol.retry`; `retries`
+    overrides its attempts). `timeout`: seconds to wait for a receipt (the innermost
+    `protocol.retry.deadline` cuts it shorter).
     """
+
+    estimate_block: BlockIdentifier = "pending"
+    """The block gas estimates run on (see `estimate_gas`)."""
 
     def __init__(
         self,
@@ -276,28 +307,40 @@ class ChainClient:
         *,
         abis: Iterable[Sequence[dict[str, Any]]] = (),
         timeout: float = 60,
-        retries: int = 3,
+        retries: int | None = None,
         gas_margin: float = 1.2,
         decoder: RevertDecoder | None = None,
+        fallbacks: Sequence[str] = (),
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.rpc_url = rpc_url
+        self.fallbacks = tuple(u for u in fallbacks if u != rpc_url)
         self.account: LocalAccount = _as_account(account)
         self.timeout = float(timeout)
-        self.retries = max(1, retries)
+        self.policy = (policy or DEFAULT_POLICY).with_(attempts=retries)
         self.gas_margin = gas_margin
         self.decoder = decoder or RevertDecoder()
-        # The client retries itself (bounded, so a dead URL fails fast); the provider must not.
-        request_kwargs: dict[str, Any] = {"timeout": self.timeout}
-        if urlparse(rpc_url).hostname in ("127.0.0.1", "localhost", "::1"):
+        # The policy retries (bounded, so a dead URL fails fast); the provider must not.
+        request_kwargs: dict[str, Any] = {"timeout": (self.policy.connect_timeout, self.policy.read_timeout)}
+        urls = (rpc_url, *self.fallbacks)
+        if all(urlparse(u).hostname in ("127.0.0.1", "localhost", "::1") for u in urls):
             request_kwargs["proxies"] = {"http": None, "https": None}  # never via an HTTP(S)_PROXY
-        provider = Web3.HTTPProvider(
-            rpc_url, request_kwargs=request_kwargs, exception_retry_configuration=None
-        )
-        self.w3 = Web3(provider)
+        self._provider = _FailoverProvider(urls, request_kwargs)
+        self.w3 = Web3(self._provider)
         self._chain_id: int | None = None
         self._fees: tuple[float, dict[str, int]] | None = None
         for abi in abis:
             self.register_abi(abi)
+
+    @property
+    def retries(self) -> int:
+        """Tries per request (the policy's attempts)."""
+        return self.policy.attempts
+
+    @property
+    def endpoint(self) -> str:
+        """The RPC URL requests go to now (the primary or a fallback)."""
+        return str(self._provider.endpoint_uri)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -318,9 +361,10 @@ class ChainClient:
             self.rpc_url,
             account,
             timeout=self.timeout,
-            retries=self.retries,
             gas_margin=self.gas_margin,
             decoder=self.decoder,
+            fallbacks=self.fallbacks,
+            policy=self.policy,
         )
 
     def register_abi(self, abi: AbiLike) -> None:
@@ -328,22 +372,27 @@ class ChainClient:
         self.decoder.register(_abi_of(abi))
 
     def _rpc(self, fn: Callable[[], T], what: str = "request") -> T:
-        """Run one RPC interaction, retrying transient failures with backoff."""
-        delay = 0.1
-        for attempt in range(self.retries):
-            try:
-                return fn()
-            except Exception as exc:
-                if not _is_transient(exc):
-                    raise
-                if attempt == self.retries - 1:
-                    raise ChainError(
-                        f"RPC at {self.rpc_url} unreachable ({what} failed {self.retries} times; last error: "
-                        f"{type(exc).__name__}: {str(exc)[:200]})"
-                    ) from None
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        """Run one RPC interaction under the retry policy (switching endpoints after a failure)."""
+        tries = 0
+
+        def attempt() -> T:
+            nonlocal tries
+            tries += 1
+            return fn()
+
+        try:
+            return self.policy.call(
+                attempt, transient=_is_transient, on_retry=lambda e, n: self._provider.switch()
+            )
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            self._provider.switch()  # the next request starts on another endpoint
+            where = ", ".join((self.rpc_url, *self.fallbacks))
+            raise ChainError(
+                f"RPC at {where} unreachable ({what} failed {tries} times; last error: "
+                f"{type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
 
     def _make_request(self, method: str, params: list[Any]) -> Any:
         response = self._rpc(lambda: self.w3.provider.make_request(method, params), method)  # type: ignore[arg-type]
@@ -390,10 +439,22 @@ class ChainClient:
             raise self.decoder.decode(data) from None
 
     def estimate_gas(self, fn: Transactable, *, value: int = 0) -> int:
-        """Gas `fn` needs from this account; reverts raise `ContractRevert`."""
+        """Gas `fn` needs from this account; reverts raise `ContractRevert`.
+
+        The estimate runs on the pending state (the node's mempool applied to the latest block), so a
+        transaction that someone else's pending one already makes pointless (a seed drawn, a submission
+        settled) reverts here and is never sent; a node without a pending state is asked on the latest."""
         params: TxParams = {"from": self.account.address, "value": value}  # type: ignore[typeddict-item]
+        what = f"eth_estimateGas {_fn_name(fn)}"
         try:
-            return int(self._rpc(lambda: fn.estimate_gas(params), f"eth_estimateGas {_fn_name(fn)}"))
+            try:
+                return int(
+                    self._rpc(lambda: fn.estimate_gas(params, block_identifier=self.estimate_block), what)
+                )
+            except Web3Exception as exc:
+                if _revert_data(exc) is not None:
+                    raise
+                return int(self._rpc(lambda: fn.estimate_gas(params), what))
         except Web3Exception as exc:
             data = _revert_data(exc)
             if data is None:
@@ -483,9 +544,15 @@ class ChainClient:
     def wait(self, tx_hash: HexBytes | str, *, check: bool = True) -> TxReceipt:
         """Wait for the receipt of `tx_hash`; with `check`, a reverted transaction raises
         `ContractRevert` (its revert data traced, or replayed where the node cannot trace: see
-        `explain_failure`)."""
+        `explain_failure`).
+
+        It waits `timeout` seconds, or until the innermost `protocol.retry.deadline` if that is sooner,
+        polling through RPC outages (the transaction was sent: sending it again would only revert)."""
         tx_hash = HexBytes(tx_hash)
-        deadline = time.monotonic() + self.timeout
+        limit = time.monotonic() + self.timeout
+        outer = current_deadline()
+        if outer is not None:
+            limit = min(limit, outer)
         poll = 0.005
         while True:
             try:
@@ -493,11 +560,13 @@ class ChainClient:
                     lambda: self.w3.eth.get_transaction_receipt(tx_hash), "eth_getTransactionReceipt"
                 )
                 break
-            except (TransactionNotFound, TimeExhausted):
-                if time.monotonic() > deadline:
+            except (TransactionNotFound, TimeExhausted, ChainError) as exc:
+                if time.monotonic() > limit:
+                    if isinstance(exc, ChainError):
+                        raise
                     raise ChainError(
                         f"transaction {tx_hash.to_0x_hex()} not mined within {self.timeout:.0f} s "
-                        f"at {self.rpc_url}"
+                        f"at {self.endpoint}"
                     ) from None
                 time.sleep(poll)
                 poll = min(poll * 2, 0.5)
@@ -676,6 +745,10 @@ class ChainClient:
     def timestamp(self) -> int:
         """The latest block's timestamp."""
         return int(self._rpc(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")["timestamp"])
+
+    def block_timestamp(self, number: int) -> int:
+        """The timestamp of block `number`."""
+        return int(self._rpc(lambda: self.w3.eth.get_block(number), "eth_getBlockByNumber")["timestamp"])
 
     def increase_time(self, seconds: int) -> None:
         """Move the dev node's clock forward by `seconds` and mine a block with the new time."""

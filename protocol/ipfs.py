@@ -10,8 +10,10 @@ verified root node) and again while reading, so a lying daemon cannot make a rea
 
 Errors: `IpfsError` when the daemon cannot be reached after retries or refuses a request;
 `ArtifactError` for a malformed, missing, too large or corrupted artifact; `WireFormatError` for JSON
-that does not validate. Connection errors and 5xx answers are retried with exponential backoff;
-4xx answers and bad artifacts are not.
+that does not validate. Each request has short timeouts; connection errors, timeouts, answers cut off in
+the middle and 5xx answers are retried on a new connection under the one retry policy of
+`protocol.retry` (exponential jittered waits, bounded tries and time); 4xx answers and bad artifacts are
+not.
 
 Why httpx and not `ipfshttpclient`: that client is unmaintained, rejects every current daemon in
 `connect()`, reads whole responses into memory and retries nothing; the few endpoints used here
@@ -36,6 +38,7 @@ from multiformats import CID, multihash
 from pydantic import BaseModel, ValidationError
 
 from protocol.errors import ArtifactError, ConfigError, IpfsError, WireFormatError
+from protocol.retry import DEFAULT_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -278,40 +281,76 @@ class _NotFoundError(Exception):
     """Internal: the daemon could not find a CID within the time it was given."""
 
 
+class _ServerError(Exception):
+    """Internal: a 5xx answer (retried)."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TransportError | _ServerError)
+
+
 # -- the store -----------------------------------------------------------------------------------------
 
 
 class ArtifactStore:
     """Put and get verified artifacts through an IPFS daemon's RPC API.
 
-    `timeout` bounds each HTTP read/write (s); `retries` extra attempts after a connection error or a
-    5xx answer, sleeping `backoff`, 2x`backoff`, 4x`backoff`... (at most `max_backoff`) between them;
-    `find_timeout` is how long
-    the daemon may look for a CID before it counts as not found. `transport` replaces the HTTP
-    transport (tests).
+    `policy`: timeouts and retries of each request (`protocol.retry.DEFAULT_POLICY` by default); `timeout`
+    (its read timeout), `retries` (tries after the first), `backoff` (first wait), `max_backoff` and
+    `budget` override parts of it. `find_timeout` is how long the daemon may look for a CID before it
+    counts as not found. `transport` replaces the HTTP transport (tests).
     """
 
     def __init__(
         self,
         api_url: str,
         *,
-        timeout: float = 30.0,
-        retries: int = 4,
-        backoff: float = 0.5,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
         find_timeout: float = 10.0,
-        max_backoff: float = 8.0,
+        max_backoff: float | None = None,
+        budget: float | None = None,
+        policy: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if timeout <= 0 or find_timeout <= 0 or backoff < 0 or retries < 0:
+        if (
+            (timeout is not None and timeout <= 0)
+            or find_timeout <= 0
+            or (backoff is not None and backoff < 0)
+            or (retries is not None and retries < 0)
+        ):
             raise ConfigError("timeout and find_timeout must be > 0, backoff and retries >= 0")
         self.api_url = api_url_from(api_url)
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
+        base = policy or DEFAULT_POLICY
+        first = backoff if backoff is not None else base.first_wait
+        try:
+            self.policy = base.with_(
+                read_timeout=timeout,
+                attempts=None if retries is None else retries + 1,
+                first_wait=first,
+                max_wait=max(first, max_backoff if max_backoff is not None else base.max_wait),
+                budget=budget,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"IPFS retry policy: {exc}") from None
         self.find_timeout = find_timeout
-        self.max_backoff = max_backoff
         # trust_env=False: a proxy set for package registries must not intercept a loopback daemon.
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False, transport=transport)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
+            trust_env=False,
+            transport=transport,
+        )
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for an answer to one request (the policy's read timeout)."""
+        return self.policy.read_timeout
+
+    @property
+    def retries(self) -> int:
+        """Tries after the first."""
+        return self.policy.attempts - 1
 
     def __enter__(self) -> ArtifactStore:
         return self
@@ -699,13 +738,14 @@ class ArtifactStore:
         if find:
             limit = find_timeout if find_timeout is not None else self.find_timeout
             query["timeout"] = f"{max(1, round(limit * 1000))}ms"
-            timeout = httpx.Timeout(max(self.timeout, limit + 5.0))
-        started = time.monotonic()
-        last = ""
-        retryable_http = False
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+            timeout = httpx.Timeout(
+                max(self.policy.read_timeout, limit + 5.0), connect=self.policy.connect_timeout
+            )
+        tries = 0
+
+        def attempt() -> bytes:
+            nonlocal tries
+            tries += 1
             opened = upload() if upload is not None else None
             try:
                 files = None if opened is None else {"file": ("data", opened, "application/octet-stream")}
@@ -722,21 +762,25 @@ class ArtifactStore:
                         )
                     if find and any(hint in message.lower() for hint in _NOT_FOUND_HINTS):
                         raise _NotFoundError(message)
-                    last = f"HTTP {response.status_code} from {endpoint}: {message}"
-                    retryable_http = True
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {str(exc) or 'no detail'}"
-                retryable_http = False
+                    raise _ServerError(f"HTTP {response.status_code} from {endpoint}: {message}")
             finally:
                 if opened is not None and not isinstance(opened, bytes):
                     opened.close()
-        elapsed = time.monotonic() - started
-        tries = f"{self.retries + 1} attempts in {elapsed:.1f} s"
-        if retryable_http:
-            raise IpfsError(f"IPFS daemon at {self.api_url} keeps failing {endpoint}: {last} ({tries})")
-        raise IpfsError(
-            f"IPFS daemon at {self.api_url} is not answering: {last} ({tries}); start it or pass --ipfs"
-        )
+
+        started = time.monotonic()
+        try:
+            return self.policy.call(attempt, transient=_is_transient)
+        except _ServerError as exc:
+            tried = f"{tries} attempts in {time.monotonic() - started:.1f} s"
+            raise IpfsError(
+                f"IPFS daemon at {self.api_url} keeps failing {endpoint}: {exc} ({tried})"
+            ) from None
+        except httpx.TransportError as exc:
+            tried = f"{tries} attempts in {time.monotonic() - started:.1f} s"
+            raise IpfsError(
+                f"IPFS daemon at {self.api_url} is not answering: {type(exc).__name__}: "
+                f"{str(exc) or 'no detail'} ({tried}); start it or pass --ipfs"
+            ) from None
 
 
 def _read_capped(response: httpx.Response, cap: int) -> bytes:

@@ -5,9 +5,10 @@
     task = TaskView(session, task_id)          # chain config + the verified task spec + event caches
 
 A network is named by `--network`: a network file (JSON or YAML with `rpc_url`, `deployment`,
-`ipfs_api`, as `trustrl deploy` writes it), an RPC URL (then `--deployment FILE` says where the
-contracts are), or `local` (anvil's default `http://127.0.0.1:8545`). Accounts come only from
-encrypted keystores; the password comes from an environment variable or a prompt, never a file.
+`ipfs_api`, as `trustrl deploy` writes it; optionally `rpc_fallbacks`, more endpoints of the same chain,
+and `rpc_timeout`), an RPC URL (then `--deployment FILE` says where the contracts are), or `local`
+(anvil's default `http://127.0.0.1:8545`). Accounts come only from encrypted keystores; the password
+comes from an environment variable or a prompt, never a file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from protocol.contracts import (
 )
 from protocol.errors import ConfigError
 from protocol.ipfs import ArtifactStore
+from protocol.retry import DEFAULT_POLICY, RetryPolicy
 
 if TYPE_CHECKING:
     from protocol.artifacts import ArtifactCache
@@ -54,6 +56,7 @@ __all__ = [
     "load_deployment",
     "load_network",
     "password_from_env",
+    "policy_of",
 ]
 
 LOCAL_RPC = "http://127.0.0.1:8545"
@@ -68,6 +71,11 @@ class NetworkConfig(BaseModel):
 
     rpc_url: str = Field(min_length=1)
     """JSON-RPC endpoint of the chain."""
+    rpc_fallbacks: tuple[str, ...] = ()
+    """More JSON-RPC endpoints of the same chain, tried in turn when a request to the current one fails."""
+    rpc_timeout: float | None = Field(default=None, gt=0, le=300)
+    """Seconds to wait for the answer to one RPC or IPFS request (default: `protocol.retry.DEFAULT_POLICY`,
+    6 s); raise it for a slow endpoint, at the cost of noticing a dead one later."""
     deployment: DeploymentAddresses
     """The contracts (as `trustrl deploy` writes them)."""
     ipfs_api: str = DEFAULT_IPFS
@@ -162,7 +170,7 @@ class Session:
         proto: Protocol,
         home: Path,
         *,
-        ipfs_retries: int = 4,
+        ipfs_retries: int | None = None,
         find_timeout: float | None = None,
     ) -> None:
         self.config = config
@@ -191,8 +199,8 @@ class Session:
         if self._store is None:
             self._store = ArtifactStore(
                 self.config.ipfs_api,
+                policy=self.client.policy,
                 retries=self._ipfs_retries,
-                backoff=0.25,
                 find_timeout=self._find_timeout,
             )
         return self._store
@@ -220,20 +228,35 @@ class Session:
             self._store = None
 
 
+def policy_of(config: NetworkConfig) -> RetryPolicy:
+    """The retry policy of a network's requests: the default, with the network file's timeout."""
+    return DEFAULT_POLICY.with_(read_timeout=config.rpc_timeout)
+
+
 def connect(
     config: NetworkConfig,
     account: LocalAccount | str,
     home: Path,
     *,
-    timeout: float = 120.0,
-    ipfs_retries: int = 4,
+    timeout: float = 60.0,
+    ipfs_retries: int | None = None,
     find_timeout: float | None = None,
 ) -> Session:
-    """Open a session: the chain client (checked against the deployment) and the contracts."""
+    """Open a session: the chain client (checked against the deployment) and the contracts.
+
+    `timeout`: seconds to wait for a receipt. Every request has the short timeouts and bounded retries of
+    `policy_of(config)` (`ipfs_retries` overrides the tries of IPFS requests)."""
     from protocol.compile import compile_contracts
 
     compiled = compile_contracts()
-    client = ChainClient(config.rpc_url, account, abis=[c.abi for c in compiled.values()], timeout=timeout)
+    client = ChainClient(
+        config.rpc_url,
+        account,
+        abis=[c.abi for c in compiled.values()],
+        timeout=timeout,
+        fallbacks=config.rpc_fallbacks,
+        policy=policy_of(config),
+    )
     deployment = attach_protocol(client, config.deployment, compiled=compiled)
     return Session(
         config,

@@ -37,10 +37,14 @@ from protocol.contracts import Role, TaskState, TaskStatus
 from protocol.errors import ChainError, ConfigError, ContractRevert, IpfsError
 from protocol.journal import Journal
 from protocol.network import Session, TaskView
+from protocol.retry import deadline
 
 __all__ = ["Output", "ParticipantNode", "RoleNode", "ensure_joined", "to_units", "tokens", "top_up"]
 
 Advance = Callable[[int], None]
+
+TRANSIENT_PAUSE = 2.0
+"""Longest pause of the run loop after a transient failure (seconds)."""
 
 
 DECIMALS = 18
@@ -154,6 +158,9 @@ class Output:
 class Upkeep(Protocol):
     """A task's upkeep (`protocol.roles.settle.Keeper`, which builds on this module)."""
 
+    waiting: bool
+    """Whether a due duty was left to a keeper before this one in turn (so this role is not done yet)."""
+
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction, else claim this account's credit; True if either did."""
         ...
@@ -242,14 +249,22 @@ class RoleNode:
                     time.sleep(self.session.poll_interval)
 
     def _transient(self, exc: Exception) -> None:
-        """Log a transient failure (the same message at most every 20th time) and back off a little."""
+        """Log a transient failure (the same message at most every 20th time) and back off a little: at most
+        `TRANSIENT_PAUSE` s, so that a role is back at most that long after an outage ends (each request
+        already waited its own retries)."""
         message = f"{type(exc).__name__}: {exc}"
         count = self._errors.get(message, 0)
         self._errors[message] = count + 1
         if count % 20 == 0:
             kind = "revert" if isinstance(exc, ContractRevert) else "will retry"
             self.out.log(f"{kind}: {message}")
-        time.sleep(min(5.0, self.session.poll_interval * (1 + min(count, 10))))
+        time.sleep(min(TRANSIENT_PAUSE, self.session.poll_interval * (1 + min(count, 10))))
+
+    def until(self, chain_time: int) -> contextlib.AbstractContextManager[None]:
+        """A block within which retries and receipt waits end by the chain time `chain_time` (a phase
+        deadline this role works toward): what is not done by then is pointless."""
+        left = chain_time - self.view.now()
+        return deadline(time.monotonic() + max(0.0, float(left)))
 
 
 class ParticipantNode(RoleNode):
@@ -275,7 +290,7 @@ class ParticipantNode(RoleNode):
         state = view.state()
         if state.status != TaskStatus.ACTIVE:
             did = self.upkeep()
-            if not did:
+            if not did and not self.keeper.waiting:
                 self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
                 self._finished = True
             return did

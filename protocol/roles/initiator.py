@@ -401,7 +401,7 @@ class InitiatorNode(RoleNode):
         did = self.upkeep()
         if not did:
             state = self.view.state()
-            if state.status != TaskStatus.ACTIVE:
+            if state.status != TaskStatus.ACTIVE and not self.keeper.waiting:
                 self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
                 self._finished = True
             else:

@@ -1,12 +1,28 @@
 """Settlement and the permissionless upkeep of a task: draw seeds, finalise rounds, settle, claim.
 
 Any participant may run a `Keeper`; validators and the initiator do (the initiator settles everything,
-the others their own part, trainers also draw seeds). Every call is safe to repeat and to race with
-another keeper: it is only sent when the chain says it is due, and the reverts that mean "someone was
-faster" (SeedAlreadyDrawn, SubmissionAlreadySettled, ...) are expected and ignored.
+the others their own part, trainers also draw seeds). Every call is only sent when the chain says it is
+due, and its gas is estimated first on the pending state, so a call that the chain, or another keeper's
+pending transaction, already made pointless reverts at the estimate and costs nothing.
+
+What is left is the race of keepers that see the same duty due and send in the same block: all but one
+revert, mined. Duties are therefore taken in turn (`rotation`): the candidates of a duty (for a seed:
+the initiator, the trainers and the validators; for a finalisation: the initiator and the validators;
+for a settlement: its owner, then the initiator) are sorted and rotated by keccak(task, round, duty), and
+the k-th in that order acts only once the duty has been due for k `slot`s (measured locally from when
+this keeper first saw it due), so the next one steps in when the designated keeper is late or gone. A
+slot is two block intervals plus two poll intervals (at least 2 s): time for the designated keeper to
+notice the duty and get its transaction mined. The reverts that still happen when a late keeper and
+its fallback meet in one block (SeedAlreadyDrawn, SubmissionAlreadySettled, ...) are expected and
+ignored.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from eth_utils.crypto import keccak
 
 from protocol.contracts import Phase, Protocol, Role, TaskStatus
 from protocol.errors import ContractRevert
@@ -14,7 +30,10 @@ from protocol.journal import Journal
 from protocol.network import TaskView
 from protocol.roles.base import Output, tokens
 
-__all__ = ["RACE_ERRORS", "Keeper", "claim_credit"]
+__all__ = ["MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
+
+MIN_SLOT = 2.0
+"""Shortest keeper slot (seconds)."""
 
 RACE_ERRORS = frozenset(
     {
@@ -49,6 +68,18 @@ def claim_credit(proto: Protocol, out: Output) -> int:
     return amount
 
 
+def rotation(task_id: int, round_: int, duty: str, candidates: Sequence[str]) -> list[str]:
+    """The order in which `candidates` (addresses) take `duty` in round `round_` of the task: sorted (by
+    lower-case address, duplicates dropped), then rotated left by keccak256("task:round:duty") mod their
+    number, so every keeper computes the same order and the first place moves from round to round."""
+    unique = sorted({c.lower(): c for c in candidates}.items())
+    ordered = [address for _, address in unique]
+    if not ordered:
+        return []
+    offset = int.from_bytes(keccak(text=f"{task_id}:{round_}:{duty}"), "big") % len(ordered)
+    return ordered[offset:] + ordered[:offset]
+
+
 class Keeper:
     """Does the task's due upkeep. `settle_all`: settle every submission and validator (else only this
     account's own); `draw_seeds`, `finalize`: whether to draw seeds and finalise rounds."""
@@ -69,11 +100,54 @@ class Keeper:
         self.settle_all = settle_all
         self.draw_seeds = draw_seeds
         self.finalize = finalize
+        self._due_since: dict[tuple[str, int], float] = {}
+        self._slot: float | None = None
+        self.waiting = False
+        """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
+        keeper's work is not done although it sent nothing)."""
 
     @property
     def me(self) -> str:
         """This keeper's address."""
         return self.view.proto.address
+
+    @property
+    def slot(self) -> float:
+        """Seconds each keeper of a rotation waits after the one before it: two block intervals (from the
+        last 8 blocks' timestamps) and two poll intervals, at least `MIN_SLOT`."""
+        if self._slot is None:
+            client = self.view.session.client
+            latest = client.block_number()
+            first = max(0, latest - 8)
+            interval = 0.0
+            if latest > first:
+                span = client.block_timestamp(latest) - client.block_timestamp(first)
+                interval = span / (latest - first)
+            self._slot = max(MIN_SLOT, 2 * interval + 2 * self.view.session.poll_interval)
+        return self._slot
+
+    def order(self, duty: str, round_: int) -> list[str]:
+        """The `rotation` of the keepers of `duty` in round `round_`: the initiator and the validators, and
+        for a seed ("arm", "draw@...") the trainers too (those taking part in the round)."""
+        view = self.view
+        roles = (Role.VALIDATOR,) if duty == "finalize" else (Role.TRAINER, Role.VALIDATOR)
+        candidates = [str(view.created["initiator"])]
+        for role in roles:
+            candidates += [a for a, first in view.participants(role) if first <= round_]
+        return rotation(view.task_id, round_, duty, candidates)
+
+    def my_turn(self, duty: str, round_: int, order: Sequence[str]) -> bool:
+        """Whether this keeper may send `duty` of `round_` now: its place in `order` times `slot` has passed
+        since it first saw the duty due (one not in `order` comes last)."""
+        mine = [i for i, a in enumerate(order) if a.lower() == self.me.lower()]
+        rank = mine[0] if mine else len(order)
+        if rank == 0:
+            return True
+        since = self._due_since.setdefault((duty, round_), time.monotonic())
+        if time.monotonic() - since >= rank * self.slot:
+            return True
+        self.waiting = True
+        return False
 
     def _try(self, what: str, action: object) -> bool:
         try:
@@ -90,21 +164,24 @@ class Keeper:
     def step(self) -> bool:
         """Send the next due upkeep transaction, if any; True if one was sent."""
         view, proto = self.view, self.view.proto
+        self.waiting = False
         state = view.state()
         did = False
         if state.status == TaskStatus.ACTIVE:
             now = view.now()
             round_ = state.round
             if self.draw_seeds and not state.seed_drawn and state.submissions > 0:
-                due = (state.seed_block == 0 and now >= state.submit_end) or (
-                    state.seed_block != 0 and proto.client.block_number() > state.seed_block
-                )
-                if due:
+                arm = state.seed_block == 0 and now >= state.submit_end
+                draw = state.seed_block != 0 and proto.client.block_number() > state.seed_block
+                duty = "arm" if arm else f"draw@{state.seed_block}"
+                if (arm or draw) and self.my_turn(duty, round_, self.order(duty, round_)):
                     did = self._try(
                         f"drew the seed of round {round_}", lambda: proto.draw_seed(self.view.task_id)
                     )
             elif self.finalize and state.seed_drawn:
-                if proto.phase_of(view.task_id, round_) == Phase.CLOSED:
+                if proto.phase_of(view.task_id, round_) == Phase.CLOSED and self.my_turn(
+                    "finalize", round_, self.order("finalize", round_)
+                ):
                     did = self._try(
                         f"finalised round {round_}", lambda: proto.finalize_round(self.view.task_id)
                     )
@@ -114,7 +191,8 @@ class Keeper:
                 # sooner; with nobody waiting for the next round either, it runs to its deadline instead of
                 # burning the task's rounds before anyone arrives.
                 waiting = any(first <= round_ + 1 for _, first in view.participants(Role.TRAINER))
-                if now >= state.submit_end or (active == 0 and waiting):
+                due = now >= state.submit_end or (active == 0 and waiting)
+                if due and self.my_turn("finalize", round_, self.order("finalize", round_)):
                     did = self._try(
                         f"finalised round {round_} (no submissions)",
                         lambda: proto.finalize_round(view.task_id),
@@ -128,7 +206,8 @@ class Keeper:
         return self.step() or claim_credit(self.view.proto, self.out) > 0
 
     def _settle_up_to(self, end: int) -> bool:
-        """Settle what is due in the finalised rounds before `end` (one transaction per call)."""
+        """Settle what is due in the finalised rounds before `end` (one transaction per call): first what
+        this account owns, others' parts (with `settle_all`) once their owner had a slot to do it."""
         for round_ in range(end):
             key = f"{round_}:{'all' if self.settle_all else 'own'}"
             if self.journal.is_done("settled", key):
@@ -137,16 +216,17 @@ class Keeper:
             if not pending:
                 self.journal.done("settled", key)
                 continue
-            what, action = pending[0]
-            self._try(what, action)
-            return True
+            for owner, what, action in pending:
+                if self.my_turn(f"settle:{owner}", round_, [owner]):
+                    self._try(what, action)
+                    return True
         return False
 
-    def _pending(self, round_: int) -> list[tuple[str, object]]:
-        """The settlements of a finalised round that this keeper should still send."""
+    def _pending(self, round_: int) -> list[tuple[str, str, Callable[[], object]]]:
+        """The settlements of a finalised round that this keeper should still send: (owner, what, send)."""
         view, proto = self.view, self.view.proto
         task = view.task_id
-        out: list[tuple[str, object]] = []
+        out: list[tuple[str, str, Callable[[], object]]] = []
         try:
             _, _, had_ballot = proto.round_result_of(task, round_)
         except ContractRevert:
@@ -158,8 +238,9 @@ class Keeper:
             if not settled:
                 out.append(
                     (
+                        sub.trainer,
                         f"settled submission {sub.index} of round {round_} ({sub.trainer})",
-                        lambda i=sub.index: proto.settle_submission(task, round_, i),
+                        lambda i=sub.index: proto.settle_submission(task, round_, i),  # type: ignore[misc]
                     )
                 )
         if had_ballot:
@@ -172,8 +253,9 @@ class Keeper:
                 if not done:
                     out.append(
                         (
+                            validator,
                             f"settled validator {validator} for round {round_}",
-                            lambda v=validator: proto.settle_validator(task, round_, v),
+                            lambda v=validator: proto.settle_validator(task, round_, v),  # type: ignore[misc]
                         )
                     )
-        return out
+        return sorted(out, key=lambda item: item[0].lower() != self.me.lower())

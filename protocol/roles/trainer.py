@@ -129,7 +129,8 @@ class TrainerNode(ParticipantNode):
                     self.prepare(round_)
                     return True
                 else:
-                    self.submit(round_)
+                    with self.until(state.submit_end):
+                        self.submit(round_)
                     return True
         else:
             self.out.status(f"joined from round {from_round}; the task is in round {round_}")

@@ -20,10 +20,12 @@ import os
 from functools import partial
 
 from eth_utils.address import to_checksum_address
+from web3.contract.contract import ContractFunction
 
 from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
 from protocol.contracts import (
     Phase,
+    Protocol,
     Role,
     TaskState,
     Verdict,
@@ -31,7 +33,7 @@ from protocol.contracts import (
     unpack_verdicts,
     verdict_commitment,
 )
-from protocol.errors import ContractRevert
+from protocol.errors import ContractRevert, IpfsError
 from protocol.network import Session, Submission
 from protocol.roles.base import Output, ParticipantNode, top_up
 from protocol.roles.settle import Keeper
@@ -45,13 +47,32 @@ from protocol.wire import (
     hex_to_bytes,
 )
 
-__all__ = ["ValidatorNode"]
+__all__ = ["REVEAL_GAS_PER_SUBMISSION", "ValidatorNode", "reveal_gas"]
+
+REVEAL_GAS_PER_SUBMISSION = 4_000
+"""Gas a reveal may need per submission of the round beyond what it needs as the first revealer. The reveal
+that reaches the quorum (and any later one that changes a decision) adds the work units of every submission
+whose decision it changes; measured on anvil 1.7.1: +2.7k to +2.85k per submission (1 to 40 submissions),
++1.4k fixed (the call that sums them)."""
+
+
+def reveal_gas(proto: Protocol, fn: ContractFunction, submissions: int) -> int:
+    """A gas limit for the reveal `fn` that holds whatever the order of the reveals in a block.
+
+    An estimate says what the reveal costs on the state it is made on, typically before the other
+    validators' reveals of the same block: as the first revealer, the cheapest position once a round has
+    more than ~9 submissions. The limit adds the worst case of every later position on top (estimate x
+    the client's margin + 10k, + `REVEAL_GAS_PER_SUBMISSION` per submission). Only the gas used is paid.
+    Raises `ContractRevert` when the reveal would revert now (nothing is sent)."""
+    estimate = proto.client.estimate_gas(fn)
+    return int(estimate * proto.client.gas_margin) + 10_000 + REVEAL_GAS_PER_SUBMISSION * submissions
 
 
 class ValidatorNode(ParticipantNode):
     """A validator of one task (see the module docstring). `unavailable_margin`: seconds before the commit
     deadline at which artifacts still missing are judged UNAVAILABLE (default: a quarter of the commit
-    phase, at least 3 s)."""
+    phase, at least 3 s); while its own IPFS node does not answer at all, it waits until half that margin
+    is left (it cannot tell a missing artifact from its own outage), keeping the other half to commit."""
 
     role_name = "validator"
     join_as = Role.VALIDATOR
@@ -102,11 +123,14 @@ class ValidatorNode(ParticipantNode):
         word, revealed = proto.client.call(proto.registry.functions.verdictsOf(self.task_id, round_, self.me))
         committed = bytes(word) != bytes(32)
         if phase == Phase.COMMIT and not committed:
-            return self.verify_and_commit(round_)
+            with self.until(proto.ballot_of(self.task_id, round_).commit_end):
+                return self.verify_and_commit(round_)
         if phase == Phase.REVEAL and committed and not revealed:
-            return self.reveal(round_, bytes(word))
+            with self.until(proto.ballot_of(self.task_id, round_).reveal_end):
+                return self.reveal(round_, bytes(word))
         if phase == Phase.VOTE and revealed and not self.voted(round_):
-            return self.vote(round_)
+            with self.until(proto.ballot_of(self.task_id, round_).vote_end):
+                return self.vote(round_)
         if revealed and not self.journal.is_done("report", str(round_)):
             return self.publish_report(round_)
         if phase == Phase.COMMIT:
@@ -186,12 +210,27 @@ class ValidatorNode(ParticipantNode):
                 adv(1)
             return checked
         except ArtifactUnavailableError as exc:
-            if self.view.now() < commit_end - self._margin():
+            now = self.view.now()
+            if now < commit_end - self._margin():
                 self.out.status(
                     f"round {sub.round}: waiting for an artifact of submission {sub.index}: {exc}"
                 )
                 return None
+            if now < commit_end - self._margin() / 2 and not self._ipfs_answers():
+                # This validator's own IPFS node is away: it cannot tell whether the artifact is served.
+                self.out.status(
+                    f"round {sub.round}: waiting for the IPFS node to judge submission {sub.index}"
+                )
+                return None
             return Checked(Verdict.UNAVAILABLE, [str(exc)])
+
+    def _ipfs_answers(self) -> bool:
+        """Whether this validator's IPFS node answers at all."""
+        try:
+            self.session.store.version()
+        except IpfsError:
+            return False
+        return True
 
     def _record(self, round_: int, sub: Submission, checked: Checked) -> None:
         rdir = self.dir / f"round-{round_}"
@@ -233,8 +272,9 @@ class ValidatorNode(ParticipantNode):
             )
             return False
         self.journal.intent("reveal", str(round_))
+        fn = proto.registry.functions.revealVerdicts(self.task_id, round_, verdicts, salt)
         try:
-            proto.reveal_verdicts(self.task_id, round_, verdicts, salt)
+            proto.client.transact(fn, gas=reveal_gas(proto, fn, int(entry.data["count"])))
         except ContractRevert as exc:
             if exc.error == "AlreadyRevealed":
                 self.journal.done("reveal", str(round_), reconciled=True)

@@ -85,7 +85,9 @@ def test_stopped_daemon_is_a_clear_error_and_a_restart_loses_nothing(daemon: Ipf
         quick.put_bytes(b"lost?")
 
     # The daemon comes back while a patient reader is retrying: the read succeeds, nothing is lost.
-    patient = ArtifactStore(daemon.api_url, retries=60, backoff=0.1, max_backoff=0.5, find_timeout=1.0)
+    patient = ArtifactStore(
+        daemon.api_url, retries=60, backoff=0.1, max_backoff=0.5, budget=60, find_timeout=1.0
+    )
     restarter = threading.Timer(0.2, daemon.start)
     restarter.start()
     try:

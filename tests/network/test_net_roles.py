@@ -183,7 +183,7 @@ def test_state_upload_after_a_restart_and_an_ipfs_restart(net: Net) -> None:
     drive(roles, lambda: all(t.journal.is_done("submit", "0") for t in trainers), timeout=60)
     net.ipfs.stop()
     errors: list[str] = []
-    drive(roles, lambda: len(errors) >= 2, timeout=60, on_error=lambda r, e: errors.append(f"{e}"))
+    drive(roles, lambda: len(errors) >= 2, timeout=150, on_error=lambda r, e: errors.append(f"{e}"))
     assert any("IPFS daemon" in e or "not answering" in e for e in errors), errors
     assert not any(t.journal.is_done("states", "0") for t in trainers)
     # A trainer restarted meanwhile still uploads its states (from disk) once IPFS is back.

@@ -1,0 +1,134 @@
+"""Validators that reveal (and vote) in the same block all get through: the reveal that reaches the quorum
+costs more than the first one, and every validator's gas limit covers whichever position it lands in.
+
+Its own anvil (automine off while the block fills) with 20 submissions, past the ~9 at which the old limit
+(1.2 x the first-revealer estimate + 10k) ran out of gas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chainworld import CID, h, work
+
+from protocol.contracts import Protocol, Role, TaskParams, Verdict, pack_verdicts
+from protocol.roles.validator import reveal_gas
+
+pytestmark = pytest.mark.chain
+
+SUBMISSIONS = 20
+VALIDATORS = 3
+
+
+@pytest.fixture(autouse=True)
+def _isolated() -> None:
+    """This module has its own node (the package's shared deployment is not used)."""
+
+
+@pytest.fixture(scope="module")
+def crowd() -> Iterator[tuple[Any, list[Protocol]]]:
+    from protocol.anvil import Anvil
+    from protocol.chain import ChainClient
+    from protocol.compile import compile_contracts
+    from protocol.contracts import deploy_protocol
+
+    with Anvil(accounts=SUBMISSIONS + VALIDATORS + 1) as node:
+        compiled = compile_contracts()
+        chain = ChainClient(node.rpc_url, node.accounts[0][1], abis=[c.abi for c in compiled.values()])
+        d = deploy_protocol(chain, unbonding_period=60, compiled=compiled)
+        people = [Protocol(chain.with_account(key), d) for _, key in node.accounts]
+        for p in people:
+            chain.transact(d.token.functions.mint(p.address, 10**24))
+        people[0].approve(d.task_escrow.address, 2**256 - 1)
+        for p in people[1:]:
+            p.approve(d.stake_manager.address, 2**256 - 1)
+            p.stake(10**21)
+        yield chain, people
+
+
+def _one_block(chain: Any, send: list[Any]) -> list[Any]:
+    """Send the transactions (callables returning a hash) with automine off, then mine them in one block."""
+    chain._make_request("evm_setAutomine", [False])
+    try:
+        hashes = [s() for s in send]
+        chain.mine(1)
+    finally:
+        chain._make_request("evm_setAutomine", [True])
+    receipts = [chain.wait(tx, check=False) for tx in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return receipts
+
+
+def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[Protocol]]) -> None:
+    chain, people = crowd
+    initiator, validators, trainers = people[0], people[1 : 1 + VALIDATORS], people[1 + VALIDATORS :]
+    params = TaskParams(
+        spec_hash=h("spec"),
+        spec_cid=CID,
+        initial_model_hash=h("model"),
+        initial_model_cid=CID,
+        num_rounds=1,
+        reward_per_round=10**18,
+        validator_share_bps=2_000,
+        min_trainer_stake=10**18,
+        min_validator_stake=10**18,
+        quorum=2,
+        max_trainers=SUBMISSIONS,
+        max_validators=VALIDATORS,
+        submit_duration=600,
+        commit_duration=300,
+        reveal_duration=300,
+        vote_duration=300,
+        seed_delay=1,
+        sample_rollouts=1,
+        sample_steps=1,
+        trainer_slash_bps=1_000,
+        validator_slash_bps=500,
+        max_empty_rounds=0,
+        start_time=chain.timestamp() + 1_000,
+    )
+    task = initiator.create_task(params)
+    for p in [*validators, *trainers]:
+        p.allocate(task, 10**19)
+        p.join_task(task, Role.VALIDATOR if p in validators else Role.TRAINER)
+    chain.increase_time(1_000)
+    for i, p in enumerate(trainers):
+        p.submit_work(task, 0, work((task, i), 1_000 + i))
+    if initiator.task_state(task).seed_block == 0:
+        initiator.draw_seed(task)
+    chain.mine(2)
+    assert initiator.draw_seed(task) is not None
+    word = pack_verdicts([Verdict.ACCEPT] * SUBMISSIONS)
+    for v in validators:
+        v.commit_verdicts(task, 0, word, h("salt", v.address))
+
+    fns = [v.registry.functions.revealVerdicts(task, 0, word, h("salt", v.address)) for v in validators]
+    # Every estimate is made before any reveal is mined: each prices the first position.
+    estimates = [v.client.estimate_gas(fn) for v, fn in zip(validators, fns, strict=True)]
+    limits = [reveal_gas(v, fn, SUBMISSIONS) for v, fn in zip(validators, fns, strict=True)]
+    receipts = _one_block(
+        chain,
+        [
+            lambda v=v, fn=fn, g=g: v.client.send(fn, gas=g)
+            for v, fn, g in zip(validators, fns, limits, strict=True)
+        ],
+    )
+    assert [r["status"] for r in receipts] == [1] * VALIDATORS
+    used = [int(r["gasUsed"]) for r in receipts]
+    # The case this guards against: the quorum reveal needs more than the old limit gave it.
+    old_limit = int(estimates[1] * 1.2) + 10_000
+    assert used[1] > old_limit, (used, old_limit)
+    assert all(u <= g for u, g in zip(used, limits, strict=True))
+    assert initiator.decisions_of(task, 0) == [Verdict.ACCEPT] * SUBMISSIONS
+
+    # The votes of the same block: the one that reaches agreement costs the most; the default limit holds.
+    ballot = initiator.ballot_of(task, 0)
+    if chain.timestamp() < ballot.reveal_end and ballot.revealed < ballot.committed:
+        chain.increase_time(ballot.reveal_end - chain.timestamp())
+    model = h("next model")
+    votes = _one_block(
+        chain,
+        [lambda v=v: v.client.send(v.registry.functions.voteModel(task, 0, model, CID)) for v in validators],
+    )
+    assert [r["status"] for r in votes] == [1] * VALIDATORS

@@ -1,0 +1,77 @@
+"""Keepers take their duties in turn: one of them sends each seed, finalisation and settlement, so a round's
+gas is not burnt by transactions that lose a race (every participant used to send `drawSeed` and every
+validator `finalizeRound` into the same block)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from netharness import Net, drive, joined
+
+from protocol.roles.base import Output, RoleNode
+from protocol.roles.initiator import InitiatorNode
+from protocol.roles.settle import rotation
+from protocol.roles.trainer import TrainerNode
+from protocol.roles.validator import ValidatorNode
+
+ADDRESSES = [f"0x{i:040x}" for i in range(1, 6)]
+
+
+def test_rotation_is_a_permutation_every_keeper_computes_alike() -> None:
+    order = rotation(3, 7, "finalize", ADDRESSES)
+    assert sorted(order) == sorted(ADDRESSES)
+    assert rotation(3, 7, "finalize", [*reversed(ADDRESSES), ADDRESSES[0]]) == order
+    assert rotation(3, 7, "finalize", []) == []
+
+
+def test_rotation_moves_the_first_place_from_round_to_round() -> None:
+    firsts = Counter(rotation(1, r, "arm", ADDRESSES)[0] for r in range(200))
+    assert set(firsts) == set(ADDRESSES)
+    assert max(firsts.values()) < 70  # roughly fair: 40 each on average
+    assert any(rotation(1, r, "arm", ADDRESSES) != rotation(1, r, "finalize", ADDRESSES) for r in range(10))
+
+
+@pytest.mark.chain
+@pytest.mark.ipfs
+def test_a_round_sends_no_transaction_that_reverts(net: Net) -> None:
+    """Each role's `run()` in its own thread, as separate processes would: the keepers of a duty see it due
+    at the same time (without turns, several sent it into the same block)."""
+    task_id = net.create_task(13)
+    first = net.deployer.block_number()
+    trainers = [TrainerNode(net.session(i), task_id, out=Output(f"trainer-{i}")) for i in (14, 15)]
+    validators = [ValidatorNode(net.session(i), task_id, out=Output(f"validator-{i}")) for i in (16, 17, 18)]
+    roles: list[RoleNode] = [InitiatorNode(net.session(13), task_id), *trainers, *validators]
+    drive(roles, joined([*trainers, *validators]), timeout=60)
+    net.warp_to_start(task_id)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run(role: RoleNode) -> None:
+        try:
+            role.run(timeout=240, stop=stop)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r,), daemon=True) for r in roles]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    stop.set()
+    assert not errors, errors
+    assert all(r.finished for r in roles)
+    w3 = net.deployer.w3
+    mine = {r.me.lower() for r in roles}
+    sent = Counter[str]()
+    reverted = []
+    for number in range(first, net.deployer.block_number() + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if str(tx["from"]).lower() not in mine:
+                continue
+            sent[str(tx["from"])] += 1
+            if w3.eth.get_transaction_receipt(tx["hash"])["status"] != 1:
+                reverted.append(tx["hash"].to_0x_hex())
+    assert sum(sent.values()) > 15  # joins, submissions, the seed, the ballot, finalisation, settlements
+    assert reverted == []

@@ -138,11 +138,11 @@ class TrainerNode(ParticipantNode):
         return self.upkeep()
 
     def allocation_ok(self, round_: int) -> bool:
-        """Whether this trainer's allocation meets the task's minimum (topping it up from free stake after a
-        slash when it can)."""
-        return top_up(
-            self.view, self.view.config.min_trainer_stake, self.journal, self.out, f"round {round_}"
-        )
+        """Whether this trainer's allocation meets what a submission needs: the task's minimum for it and
+        for each of its submissions not yet settled (topping it up from free stake when it can)."""
+        unsettled = self.view.proto.unsettled_of(self.task_id)
+        need = self.view.config.min_trainer_stake * (1 + unsettled)
+        return top_up(self.view, need, self.journal, self.out, f"round {round_}")
 
     def round_dir(self, round_: int) -> Path:
         """Where this trainer keeps round `round_`'s states and artifacts."""

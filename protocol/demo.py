@@ -98,7 +98,7 @@ DEMO_TASK: dict[str, Any] = {
 
 TOKENS = 10**18
 MINT = 2_000 * TOKENS
-STAKE = 1_000 * TOKENS
+STAKE = 1_200 * TOKENS
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3

@@ -14,6 +14,9 @@ import {Cohort} from "./Cohort.sol";
 /// a nonzero marker (bit 255, never a counter or validator bit) into the bitmap and the tally slots, so
 /// that reveals only ever rewrite nonzero slots.
 contract AttestationRegistry is IAttestationRegistry {
+    // slither-disable-start timestamp
+    // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
+    // meaningfully; slither also counts comparisons of other fields of structs that hold a time)
     using Cohort for Cohort.Counter;
 
     uint256 private constant _MARKER = 1 << 255;
@@ -49,6 +52,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
     constructor(address escrow_) {
+        // slither-disable-next-line missing-zero-check computed from the deployer's nonce, checked by deploy_protocol
         _escrow = escrow_;
     }
 
@@ -225,6 +229,7 @@ contract AttestationRegistry is IAttestationRegistry {
     /// @inheritdoc IAttestationRegistry
     function phaseOf(uint256 taskId, uint256 round) external view returns (Phase) {
         Ballot memory b = _ballots[taskId][round];
+        // slither-disable-next-line incorrect-equality commitEnd == 0 is the never-opened marker, not a time
         if (b.commitEnd == 0) return Phase.NotOpen;
         if (block.timestamp < b.commitEnd) return Phase.Commit;
         if (!_revealClosed(b)) return Phase.Reveal;
@@ -401,6 +406,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @dev The decision given a submission's packed counts (low 24 bits) and the revealed count.
     function _decide(uint256 counts, uint256 revealed, uint256 quorum) private pure returns (uint256) {
+        // slither-disable-next-line incorrect-equality a count of reveals, not a balance: == is exact
         if (revealed < quorum || revealed == 0) return 0;
         uint256 twoThirds = 2 * revealed;
         if (3 * (counts & _COUNT_MASK) >= twoThirds) return 1;
@@ -411,6 +417,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     function _decisions(uint256 taskId, uint256 round, Ballot memory b) private view returns (uint256 decisions) {
         mapping(uint256 => uint256) storage tallies = _tallies[taskId][round];
+        // slither-disable-next-line uninitialized-local loaded from the first tally slot (i == 0) before any read
         uint256 word;
         for (uint256 i = 0; i < b.submissions; ++i) {
             uint256 position = i % _PER_SLOT;
@@ -427,11 +434,14 @@ contract AttestationRegistry is IAttestationRegistry {
     /// @dev The reveal phase is over: its end passed, or every committer revealed (once commits closed).
     function _revealClosed(Ballot memory b) private view returns (bool) {
         if (block.timestamp < b.commitEnd) return false;
+        // slither-disable-next-line incorrect-equality counters that move by one: == is exact
         return block.timestamp >= b.revealEnd || b.revealed == b.committed;
     }
 
     /// @dev The model vote is over (given the reveal phase is): its end passed, or every revealer voted.
     function _voteClosed(Ballot memory b) private view returns (bool) {
+        // slither-disable-next-line incorrect-equality counters that move by one: == is exact
         return block.timestamp >= b.voteEnd || b.voted == b.revealed;
     }
+    // slither-disable-end timestamp
 }

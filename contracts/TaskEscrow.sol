@@ -18,6 +18,9 @@ import {Cohort} from "./Cohort.sol";
 /// per-round hot paths (submit, finalise) write few fresh slots: one per submission and one per finalised
 /// round with a payout.
 contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
+    // slither-disable-start timestamp
+    // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
+    // meaningfully; slither also counts comparisons of other fields of structs that hold a time)
     using SafeERC20 for IERC20;
     using Cohort for Cohort.Counter;
 
@@ -179,6 +182,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             if (trainers.total() >= config.maxTrainers) revert TooManyTrainers(taskId, config.maxTrainers);
             trainers.add(fromRound);
         } else {
+            // slither-disable-next-line unused-return the validator's index matters only to the registry
             _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
         }
         emit Joined(taskId, msg.sender, role, fromRound);
@@ -256,6 +260,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function finalizeRound(uint256 taskId) external nonReentrant {
         TaskState memory s = _states[taskId];
         _requireActive(taskId, s.status);
+        // slither-disable-next-line uninitialized-local an empty round's outcome is all zeros
         Outcome memory outcome;
         if (s.submissions == 0) {
             // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected.
@@ -288,7 +293,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, index);
+        // slither-disable-next-line uninitialized-local 0 unless the submission was accepted
         uint256 reward;
+        // slither-disable-next-line uninitialized-local 0 unless the submission was rejected or unavailable
         uint256 slashed;
         if (decision == IAttestationRegistry.Verdict.Accept) {
             reward = uint256(_results[taskId][round].rate) * submission.workUnits;
@@ -309,6 +316,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
         TaskState memory s = _requireFinalized(taskId, round);
         if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
+        // slither-disable-next-line unused-return the validator's index is not needed to settle it
         (bool expected, bool revealed, bool agreed,) = _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
         _validatorSettled[taskId][round][validator] = true;
@@ -336,6 +344,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             return;
         }
         emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Forfeited, share);
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Active) {
             // Back to the task: part of the current round's carry. Bounded by the deposit (< 2^120).
             unchecked {
@@ -418,6 +427,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         Participant memory participant = _participants[taskId][staker];
         if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
         if (participant.role == Role.Validator && _validatorUnsettled(taskId, staker, participant, s) != 0) {
             return type(uint256).max;
@@ -559,6 +569,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         s.seedBlock = 0;
         s.seedDrawn = false;
         uint256 maxEmpty = config.maxEmptyRounds;
+        // slither-disable-next-line uninitialized-local 0 is the documented nextSubmitDeadline of a task that ended
         uint256 nextDeadline;
         if (roundsAfter == 0) {
             s.status = TaskStatus.Completed;
@@ -584,9 +595,11 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             nextBase,
             nextDeadline
         );
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Completed) {
             emit TaskCompleted(taskId);
             _refund(taskId, round, config.initiator);
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         } else if (s.status == TaskStatus.Cancelled) {
             emit TaskCancelled(taskId, round, CancelReason.NoAcceptedWork);
             _refund(taskId, round, config.initiator);
@@ -605,6 +618,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         TaskConfig storage config = _configs[taskId];
         Funds memory funds = _funds[taskId];
         payout.budget = funds.remaining - uint256(config.rewardPerRound) * roundsAfter;
+        // slither-disable-next-line uninitialized-local no validator cut unless the quorum revealed
         uint256 validatorCut;
         // `quorum >= 1`, so `revealed != 0` below. The cut is at most rewardPerRound <= budget (a round
         // never pays more than its budget, so `remaining` keeps the reward of every round still to come).
@@ -668,6 +682,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     function _requireFinalized(uint256 taskId, uint256 round) private view returns (TaskState memory s) {
         s = _states[taskId];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.None) revert UnknownTask(taskId);
         if (round >= s.round) revert RoundNotFinalized(taskId, round);
     }
@@ -683,6 +698,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
     }
 
+    // slither-disable-next-line cyclomatic-complexity one flat check per task parameter, each with its own error
     function _validate(TaskParams calldata p) private view {
         if (p.specHash == 0) revert InvalidTaskParameter("specHash", 0);
         if (p.initialModelHash == 0) revert InvalidTaskParameter("initialModelHash", 0);
@@ -734,4 +750,5 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         c.maxValidators = p.maxValidators;
         c.specHash = p.specHash;
     }
+    // slither-disable-end timestamp
 }

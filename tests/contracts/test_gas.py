@@ -15,14 +15,7 @@ from protocol.contracts import Verdict
 pytestmark = pytest.mark.chain
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = {
-    "submitWork": 90_000,
-    "commitVerdicts": 60_000,
-    "revealVerdicts": 80_000,
-    "voteModel": 70_000,
-    "finalizeRound": 120_000,
-    "claim": 50_000,
-}
+TARGETS: dict[str, int] = json.loads((ROOT / "contracts" / "gas-targets.json").read_text())["targets"]
 REQUIRED = {
     "stake",
     "createTask",
@@ -45,7 +38,7 @@ def test_benchmark_meets_the_targets(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "scripts" / "bench_gas.py"), "--json", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # ~40 s on an idle machine; a loaded one is several times slower
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr

@@ -1,8 +1,8 @@
 """The TaskEscrow's book of tasks and rounds: creation (parameters, deposit), joins, submissions, seeds, round
 finalisation (budget from the task's own books, accepted work, rate, validator share, carry, next base, the
 end of the task, with `protocol.contracts.round_payout`'s arithmetic), the end of a task and its refund.
-Settlements are `protocol.audit.books.settlement`'s. A submission needs the minimum trainer stake allocated for
-itself and for each of its trainer's submissions not yet settled."""
+Settlements are `protocol.audit.books.settlement`'s. A submission needs the minimum trainer stake allocated
+for itself and for each of its trainer's submissions not yet settled."""
 
 from __future__ import annotations
 

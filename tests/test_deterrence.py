@@ -95,6 +95,6 @@ def test_sample_rollouts_all_is_the_default_and_numbers_stay_bounded() -> None:
     del file["sample_rollouts"]
     task = TaskFile.model_validate(file)
     assert task.sample_rollouts == "all"
-    assert task.replayed_rollouts == bundle_size(task.inner) == 8 * 8 * 8
+    assert task.replayed_rollouts == bundle_size(task.inner) == 32 * 8 * 8
     with pytest.raises(ValueError, match="65535"):
         TaskFile.model_validate({**DEMO_TASK, "sample_rollouts": 70_000})

@@ -14,7 +14,8 @@ the sha256 of those bytes. Byte strings travel as lower-case `0x`-hex, addresses
 
 On chain (`submitWork`): `bundleHash`/`bundleCid` are the RolloutBundle's, `updateHash`/`updateCid` the
 UpdateManifest's, `proofRoot` the Merkle root over the rollout leaves, `stateRoot` the Merkle root over
-the states' sha256 (protocol.merkle), `workUnits` the generated tokens.
+the states' sha256 (protocol.merkle), `workUnits` the number of rollouts in the bundle (`bundle_size`: the
+same for every complete submission, so a model that never stops cannot inflate its pay or its weight).
 
 The seed of a round picks, per submission, the rollouts to replay and the steps to re-execute with
 `pick_indices` (one function for trainers and validators; docs/network.md states it exactly).
@@ -51,6 +52,7 @@ __all__ = [
     "TaskSpec",
     "UpdateManifest",
     "ValidationReport",
+    "bundle_size",
     "bytes_to_hex",
     "hex_to_bytes",
     "pick_indices",
@@ -286,7 +288,7 @@ class UpdateManifest(_RoundWire):
     state_root: Hex32
     """Merkle root over the states' sha256 (= on-chain stateRoot)."""
     work_units: int = Field(ge=1, le=_UINT32)
-    """Generated tokens over all rollouts (= on-chain workUnits)."""
+    """Rollouts in the bundle, `bundle_size(inner)` (= on-chain workUnits)."""
 
 
 class SubmissionVerdict(_Wire):
@@ -383,6 +385,13 @@ def sampled_rollouts(seed: bytes, trainer: str, count: int, n_rollouts: int) -> 
 def picked_steps(seed: bytes, trainer: str, count: int, steps: int) -> list[int]:
     """Inner steps j (0..H-1) whose theta_j -> theta_j+1 validators re-execute, sorted."""
     return sorted(pick_indices(PICK_STEPS_DOMAIN, seed, trainer, count, steps))
+
+
+def bundle_size(inner: InnerConfig) -> int:
+    """Rollouts in a submission's bundle: P x G at every `rollout_every`-th of the H steps. It is also the
+    submission's workUnits: pay and aggregation weight count prescribed rollouts, not generated tokens,
+    so a model that never emits EOS earns no more than one that answers and stops."""
+    return math.ceil(inner.steps / inner.rollout_every) * inner.num_prompts * inner.group_size
 
 
 def required_states(inner: InnerConfig, rollout_steps: Iterable[int], steps: Sequence[int]) -> list[int]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from trainer.errors import ConfigError
 
 __all__ = [
+    "QUALITY_MAX_LR",
     "Compression",
     "GrpoConfig",
     "InnerConfig",
@@ -119,12 +120,16 @@ class InnerConfig(_Frozen):
 
 
 class OuterConfig(_Frozen):
-    """The validators' aggregation: outer Nesterov step on the work-weighted mean pseudo-gradient."""
+    """The validators' aggregation: outer Nesterov step on the work-weighted mean of the accepted
+    pseudo-gradients, each clipped to `clip` x their median norm."""
 
     lr: float = Field(1.0, gt=0, le=10)
     """Outer learning rate (1.0 with momentum 0 is plain averaging)."""
     momentum: float = Field(0.0, ge=0, lt=1)
     """Outer Nesterov momentum (0: none, and no momentum is stored in the checkpoint)."""
+    clip: float | None = Field(None, ge=1.0, le=100.0)
+    """Robust aggregation: each accepted update's L2 norm is clipped to `clip` x the median norm of the
+    round's accepted updates before averaging (`trainer.diloco.aggregate`); None: no clipping."""
 
 
 class ToplocThresholds(_Frozen):
@@ -157,6 +162,17 @@ class VerifyThresholds(_Frozen):
     """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
     max_update_abs: float = Field(default=0.0, ge=0)
     """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
+    max_quality_drop: float = Field(default=0.3, ge=0)
+    """Largest drop of the reference answers' mean log-probability per token from the base to
+    base - update, on the round's seed-derived problems (`trainer.quality`; nats). Calibrated for inner
+    learning rates up to 1e-4 (scripts/calibrate_quality.py: honest worst 0.095)."""
+
+
+QUALITY_MAX_LR = 1e-4
+"""The largest inner learning rate `VerifyThresholds.max_quality_drop` is calibrated for (`trainer.quality`):
+at 3e-4 honest training alone lowers the gate's score by up to 2.9 nats/token (and held-out accuracy to near
+0) on the project's models, as much as the attacks the gate exists for (scripts/calibrate_quality.py), so no
+threshold separates them."""
 
 
 class WarmStartConfig(_Frozen):

@@ -9,7 +9,9 @@
 
 Every state theta_0..theta_H is serialized canonically (`trainer.state`) and hashed; the hashes are
 the leaves of the submission's stateRoot. `state_sink(j, bytes)` lets the caller keep the states a
-validator may later ask for (the seed picks them after the commitment).
+validator may later ask for (the seed picks them after the commitment). `edit_rollouts` and `edit_step`
+exist for the cheat library (`trainer.cheats`): a dishonest trainer rewrites step j's rollouts before it
+trains on them, or theta_{j+1} right after step j; an honest one passes neither.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ from trainer.grpo import train_step
 from trainer.rollout import GenerationStats, Rollout, generate, make_requests
 from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash
 
-__all__ = ["InnerResult", "rollout_step", "run_inner_loop", "step_rollouts"]
+__all__ = ["InnerResult", "RolloutEdit", "StepEdit", "rollout_step", "run_inner_loop", "step_rollouts"]
 
 StateSink = Callable[[int, bytes], None]
+RolloutEdit = Callable[[int, list[Rollout]], list[Rollout]]
+"""(j, the rollouts generated at step j) -> the rollouts to train on and publish instead."""
+StepEdit = Callable[[int, PreTrainedModel], None]
+"""(j, the model holding theta_{j+1}) -> None, after changing the weights in place."""
 
 
 @dataclass
@@ -79,6 +85,8 @@ def run_inner_loop(
     trainer: str | bytes,
     build_proofs: bool = True,
     state_sink: StateSink | None = None,
+    edit_rollouts: RolloutEdit | None = None,
+    edit_step: StepEdit | None = None,
 ) -> InnerResult:
     """Run H inner steps of `trainer` from `base` (the model's weights are overwritten)."""
     load_weights(model, base)
@@ -119,12 +127,17 @@ def run_inner_loop(
                 build_proofs=build_proofs,
                 stats=result.generation,
             )
+            if edit_rollouts is not None:
+                current = edit_rollouts(j, current)
             result.rollouts.extend(current)
         t0 = time.perf_counter()
         metrics = train_step(model, optimizer, current, cfg.grpo)
         result.train_s += time.perf_counter() - t0
         metrics["step"] = float(j)
         result.metrics.append(metrics)
+        if edit_step is not None:
+            with torch.no_grad():
+                edit_step(j, model)
         record(j + 1)
     result.delta = pseudo_gradient(base, model_weights(model))
     result.work_units = sum(r.work_units for r in result.rollouts)

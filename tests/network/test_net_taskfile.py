@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_example_and_the_demo_task_are_valid() -> None:
     example = load_task_file(REPO / "examples" / "task.yaml")
     assert example.chain.num_rounds == 8
-    assert example.sample_rollouts == 16
+    assert example.sample_rollouts == "all"
     demo = TaskFile.model_validate(DEMO_TASK)
     assert demo.inner.steps == 32
     assert demo.initial.warmstart is not None
@@ -30,7 +30,7 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
         ({"inner": {"steps": 0}}, "inner.steps: Input should be greater than or equal to 1"),
         ({"env": {"name": "chess"}}, "env: Value error, unknown environment 'chess'"),
         ({"chain": {"num_rounds": 1, "reward_per_round": 1, "surprise": 3}}, "chain.surprise: Extra inputs"),
-        ({"sample_rollouts": "many"}, "sample_rollouts: Input should be a valid integer"),
+        ({"sample_rollouts": "many"}, "sample_rollouts: Value error, must be 'all' or a number of rollouts"),
         ({"model": {"hidden_size": 30, "num_heads": 4}}, "model: Value error, num_heads=4 must divide"),
     ],
 )

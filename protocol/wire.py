@@ -33,7 +33,7 @@ from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.errors import WireFormatError
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds
+from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, rollout_step
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -387,10 +387,11 @@ def picked_steps(seed: bytes, trainer: str, count: int, steps: int) -> list[int]
 
 def required_states(inner: InnerConfig, rollout_steps: Iterable[int], steps: Sequence[int]) -> list[int]:
     """The training states a trainer uploads after the seed: theta_0 and theta_H, theta_j of every
-    sampled rollout's step j, and theta_j, theta_j+1 of every picked step j (sorted)."""
+    sampled rollout's step j, and theta_j0, theta_j, theta_j+1 of every picked step j, where theta_j0
+    (j0 = j - j mod rollout_every) generated the rollouts step j trains on (sorted)."""
     needed = {0, inner.steps}
     needed.update(j for j in rollout_steps if 0 <= j <= inner.steps)
     for j in steps:
         if 0 <= j < inner.steps:
-            needed.update((j, j + 1))
+            needed.update((rollout_step(j, inner.rollout_every), j, j + 1))
     return sorted(needed)

@@ -24,6 +24,7 @@ __all__ = [
     "VerifyThresholds",
     "WarmStartConfig",
     "parse_config",
+    "rollout_step",
 ]
 
 
@@ -31,7 +32,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Frozen):
@@ -118,6 +119,11 @@ class InnerConfig(_Frozen):
     """How the pseudo-gradient is encoded."""
 
 
+def rollout_step(j: int, rollout_every: int) -> int:
+    """j0 = j - (j mod rollout_every): the step whose weights generated the rollouts step j trains on."""
+    return j - (j % rollout_every)
+
+
 class OuterConfig(_Frozen):
     """The validators' aggregation: outer Nesterov step on the work-weighted mean pseudo-gradient."""
 
@@ -151,10 +157,15 @@ class VerifyThresholds(_Frozen):
     """Per-chunk limits of the TOPLOC statistics."""
     max_sampling_gap: float = Field(default=0.1, ge=0)
     """Largest allowed (best other score - chosen token's score) of logits/T + Gumbel noise."""
-    max_step_abs: float = Field(default=1e-5, ge=0)
-    """Largest |re-executed - committed| over every tensor of theta_j+1 (weights and AdamW moments)."""
     max_step_rel: float = Field(default=1e-3, ge=0)
-    """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
+    """Largest ||W_o - W_c|| / ||W_o - W_j||: re-executed vs committed weights in units of the step."""
+    max_step_lr: float = Field(default=1.0, ge=0)
+    """Largest max |W_o - W_c| / lr: re-executed vs committed weights in units of one Adam step."""
+    max_step_moments: float = Field(default=1e-3, ge=0)
+    """Largest relative L2 of the committed AdamW moments against the re-executed ones, in units of
+    the step's own gradient term (`trainer.state.step_distances`)."""
+    max_step_ulps: float = Field(default=16.0, ge=0)
+    """Largest |committed weights - AdamW(committed moments)| in float32 ulps of |W_j| + |step|."""
     max_update_abs: float = Field(default=0.0, ge=0)
     """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
 

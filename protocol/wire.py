@@ -33,7 +33,14 @@ from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.errors import WireFormatError
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, rollout_step
+from trainer.config import (
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    outside_calibration,
+    rollout_step,
+)
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -204,6 +211,13 @@ class TaskSpec(_Wire):
     """Download limits per artifact kind."""
     heldout_size: int = Field(default=500, ge=1, le=100_000)
     """Held-out problems (`HELDOUT_DOMAIN`) on which the global checkpoint's accuracy is reported."""
+
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskSpec:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class RolloutRecord(_Wire):

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from trainer.errors import ConfigError
 
 __all__ = [
+    "CALIBRATED_LRS",
+    "MIN_CALIBRATED_ADAM_EPS",
     "Compression",
     "GrpoConfig",
     "InnerConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "ToplocThresholds",
     "VerifyThresholds",
     "WarmStartConfig",
+    "outside_calibration",
     "parse_config",
     "rollout_step",
 ]
@@ -168,6 +171,48 @@ class VerifyThresholds(_Frozen):
     """Largest |committed weights - AdamW(committed moments)| in float32 ulps of |W_j| + |step|."""
     max_update_abs: float = Field(default=0.0, ge=0)
     """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
+
+
+CALIBRATED_LRS = (1e-5, 1e-3)
+"""Inner learning rates over which the default thresholds were calibrated (scripts/calibrate.py)."""
+MIN_CALIBRATED_ADAM_EPS = 1e-8
+"""Smallest AdamW epsilon calibrated (a smaller one widens the regime where rounding moves weights)."""
+
+
+def _limits(thresholds: BaseModel, prefix: str) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for name, value in thresholds:
+        if isinstance(value, BaseModel):
+            out += _limits(value, f"{prefix}{name}.")
+        else:
+            out.append((prefix + name, float(value)))
+    return out
+
+
+def outside_calibration(inner: InnerConfig, verify: VerifyThresholds) -> str | None:
+    """Why a task's settings lie outside what the thresholds were calibrated for, or None.
+
+    Calibrated (docs/toploc.md): inner learning rates in `CALIBRATED_LRS`, AdamW epsilon at least
+    `MIN_CALIBRATED_ADAM_EPS`, and limits no tighter than the defaults (a tighter limit would reject
+    honest trainers on other hardware; a looser one only lets more through).
+    """
+    low, high = CALIBRATED_LRS
+    lr = inner.grpo.lr
+    if not low <= lr <= high:
+        return f"inner.grpo.lr {lr:g} is outside the calibrated range [{low:g}, {high:g}] (docs/toploc.md)"
+    if inner.grpo.adam_eps < MIN_CALIBRATED_ADAM_EPS:
+        return (
+            f"inner.grpo.adam_eps {inner.grpo.adam_eps:g} is below the calibrated {MIN_CALIBRATED_ADAM_EPS:g}"
+            " (docs/toploc.md)"
+        )
+    calibrated = dict(_limits(VerifyThresholds(), "verify."))
+    for name, value in _limits(verify, "verify."):
+        if value < calibrated[name]:
+            return (
+                f"{name} {value:g} is tighter than the calibrated {calibrated[name]:g}: honest trainers on"
+                " other hardware would be rejected (docs/toploc.md)"
+            )
+    return None
 
 
 class WarmStartConfig(_Frozen):

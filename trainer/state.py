@@ -167,26 +167,32 @@ def max_abs_diff(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -
     return worst
 
 
+def _on(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
+    return torch.nn.Module.to(model, device)  # transformers' typing of `to` hides nn.Module's
+
+
 def reexecute_step(
     policy_config: PretrainedConfig,
     state_j: bytes,
     rollouts_j: Sequence[Rollout],
     grpo_cfg: GrpoConfig,
     behaviour_state: bytes | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> bytes:
     """Re-run one inner step from theta_j's bytes on the step's rollouts; returns theta_{j+1}'s bytes.
 
     `behaviour_state`: theta_{j0}'s bytes when the rollouts came from an earlier state (j0 < j, see
-    `trainer.grpo`); None when they are theta_j's own.
+    `trainer.grpo`); None when they are theta_j's own. `device`: where the step runs.
     """
     from trainer.model import model_from_config
 
     old_logprobs = None
     if behaviour_state is not None:
-        behaviour = model_from_config(policy_config)
+        behaviour = _on(model_from_config(policy_config), device)
         load_state(behaviour_state, behaviour, make_optimizer(behaviour, grpo_cfg))  # checks it whole
         old_logprobs = behaviour_logprobs(behaviour, rollouts_j, grpo_cfg)
-    model = model_from_config(policy_config)
+    model = _on(model_from_config(policy_config), device)
     optimizer = make_optimizer(model, grpo_cfg)
     load_state(state_j, model, optimizer)
     train_step(model, optimizer, rollouts_j, grpo_cfg, old_logprobs)
@@ -201,8 +207,9 @@ def reexecute_step(
 
 _U = 2.0**-24
 """Unit roundoff of float32: the largest relative error of one correctly rounded operation."""
-_MOMENT_FLOOR = 8 * 2 * _U
-"""Rounding floor of the moments' own elementwise update (8 float32 ulps of the moment, in L2)."""
+_MOMENT_ROUNDING = 4 * 2 * _U
+"""Rounding allowance of the moments' own elementwise update, relative to the moment (in L2): 4 float32
+ulps, twice what two implementations of `lerp` / `addcmul` (with or without FMA) can differ by."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,7 @@ class StepDistances:
     """max |W_o - W_c| / lr: the largest weight distance in units of one nominal Adam step."""
     moment_rel: float
     """max over (X, beta) = (exp_avg, beta1), (exp_avg_sq, beta2) of
-    ||X_o - X_c|| / (||X_o - beta X_j|| + 16u ||X_o||)."""
+    max(0, ||X_o - X_c|| - 8u ||X_o||) / ||X_o - beta X_j||: beyond rounding, in units of the step's term."""
     adam_ulps: float
     """max_i |W_c - AdamW(W_j; committed moments)| / (u (|W_j| + |W_c - W_j|)), u = 2^-24."""
     step_counts_match: bool
@@ -282,9 +289,9 @@ def step_distances(
     """Distances of a committed state from the re-executed one (theta_j `before`, all three laid out as
     `state_tensors`), each scaled by what the step itself changes:
 
-    * the moments, against the step's own gradient term (X_o - beta X_j = (1 - beta) g or g^2) plus a
-      rounding floor: linear in the gradient, so honest hardware differs only by the gradient's
-      rounding (~1e-5 relative), never amplified;
+    * the moments, beyond their own elementwise rounding, against the step's own gradient term
+      (X_o - beta X_j = (1 - beta) g or g^2): linear in the gradient, so honest hardware differs only
+      by the gradient's rounding (~1e-5 relative), never amplified;
     * the committed weights, against AdamW applied to the committed moments: elementwise operations
       only, so an honest trainer is within a few float32 ulps on any hardware;
     * the weights, against the re-executed ones, in units of the step's update (L2) and of lr (max):
@@ -320,7 +327,9 @@ def step_distances(
             num.append(_norm(x_o - x_c))
             own.append(_norm(x_o - beta * _f64(before[f"optim/{n}/{key}"])))
             size.append(_norm(x_o))
-        moment_rel = max(moment_rel, _ratio(_l2_over(num), _l2_over(own) + _MOMENT_FLOOR * _l2_over(size)))
+        dist, scale = _l2_over(num), _l2_over(size)
+        excess = max(0.0, dist - _MOMENT_ROUNDING * scale) if math.isfinite(dist + scale) else math.inf
+        moment_rel = max(moment_rel, _ratio(excess, _l2_over(own)))
     adam_ulps = 0.0
     for n in params:
         w_j, w_c = before[f"model/{n}"], committed[f"model/{n}"]

@@ -529,11 +529,13 @@ def check_step(
     rollouts_j: Sequence[Rollout],
     inner: InnerConfig,
     state_j0: bytes | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> StepStats:
     """Re-execute inner step `step` from theta_j on its rollouts and compare with the committed theta_j+1.
 
     `state_j0` is theta_{j0}, the behaviour policy of the step's rollouts (j0 = step - step mod
-    rollout_every); it is needed, and only read, when j0 < step.
+    rollout_every); it is needed, and only read, when j0 < step. `device`: where the step re-runs.
     """
     vocab = int(policy_config.vocab_size)
     max_positions = int(getattr(policy_config, "max_position_embeddings", 1 << 30))
@@ -546,7 +548,7 @@ def check_step(
         return _step_failure(step, f"theta_{j0} (the rollouts' behaviour policy) withheld")
     try:
         recomputed = reexecute_step(
-            policy_config, state_j, rollouts_j, inner.grpo, state_j0 if j0 != step else None
+            policy_config, state_j, rollouts_j, inner.grpo, state_j0 if j0 != step else None, device=device
         )
     except TrainerError as exc:
         return _step_failure(step, f"cannot re-execute: {exc}")

@@ -26,7 +26,14 @@ from protocol.network import Session
 from protocol.roles.base import Output, RoleNode, to_units, tokens
 from protocol.roles.settle import Keeper
 from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bytes_to_hex
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, WarmStartConfig
+from trainer.config import (
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    WarmStartConfig,
+    outside_calibration,
+)
 
 __all__ = [
     "ChainTerms",
@@ -131,6 +138,13 @@ class TaskFile(_Strict):
     @classmethod
     def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskFile:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 def load_task_file(path: Path) -> TaskFile:

@@ -33,6 +33,20 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
         ({"chain": {"num_rounds": 1, "reward_per_round": 1, "surprise": 3}}, "chain.surprise: Extra inputs"),
         ({"sample_rollouts": "many"}, "sample_rollouts: Input should be a valid integer"),
         ({"model": {"hidden_size": 30, "num_heads": 4}}, "model: Value error, num_heads=4 must divide"),
+        (
+            {"inner": {"grpo": {"lr": 1e-2}}},
+            "<root>: Value error, inner.grpo.lr 0.01 is outside the calibrated range [1e-05, 0.001]",
+        ),
+        ({"inner": {"grpo": {"lr": 1e-6}}}, "inner.grpo.lr 1e-06 is outside the calibrated range"),
+        ({"inner": {"grpo": {"adam_eps": 1e-10}}}, "inner.grpo.adam_eps 1e-10 is below the calibrated 1e-08"),
+        (
+            {"verify": {"max_step_rel": 1e-4}},
+            "verify.max_step_rel 0.0001 is tighter than the calibrated 0.001",
+        ),
+        (
+            {"verify": {"toploc": {"max_exp_mismatches": 1}}},
+            "verify.toploc.max_exp_mismatches 1 is tighter than the calibrated 4",
+        ),
     ],
 )
 def test_a_malformed_task_file_names_its_field(

@@ -160,10 +160,10 @@ class VerifyThresholds(_Frozen):
     """Per-chunk limits of the TOPLOC statistics."""
     max_sampling_gap: float = Field(default=0.1, ge=0)
     """Largest allowed (best other score - chosen token's score) of logits/T + Gumbel noise."""
-    max_step_rel: float = Field(default=1e-3, ge=0)
+    max_step_rel: float = Field(default=1e-2, ge=0)
     """Largest ||W_o - W_c|| / ||W_o - W_j||: re-executed vs committed weights in units of the step."""
     max_step_lr: float = Field(default=1.0, ge=0)
-    """Largest max |W_o - W_c| / lr: re-executed vs committed weights in units of one Adam step."""
+    """Largest max |W_o - W_c| / lr: no weight may differ by more than one nominal Adam step."""
     max_step_moments: float = Field(default=1e-3, ge=0)
     """Largest relative L2 of the committed AdamW moments against the re-executed ones, in units of
     the step's own gradient term (`trainer.state.step_distances`)."""

@@ -41,7 +41,7 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
         ({"inner": {"grpo": {"adam_eps": 1e-10}}}, "inner.grpo.adam_eps 1e-10 is below the calibrated 1e-08"),
         (
             {"verify": {"max_step_rel": 1e-4}},
-            "verify.max_step_rel 0.0001 is tighter than the calibrated 0.001",
+            "verify.max_step_rel 0.0001 is tighter than the calibrated 0.01",
         ),
         (
             {"verify": {"toploc": {"max_exp_mismatches": 1}}},

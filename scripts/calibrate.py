@@ -482,7 +482,7 @@ def _calibrate_rollouts(
                 honest_flags += _flagged(replays, thresholds)
                 n_replays += len(replays)
                 out["honest"][f"{set_name}, replay batch {batch_size}, threads {threads}"] = _extremes(rows)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     out["honest_all"] = _extremes(honest_rows)
     out["honest_replays"] = n_replays
     out["honest_flagged"] = sum(honest_flags)
@@ -830,7 +830,7 @@ def _calibrate_steps(
                 s = check_step(config, j, states[j], states[j + 1], train_on, inner, states[j0])
                 row = {"lr": lr, "step": j, "threads": threads, **_step_row(s), "over": s.over(thresholds)}
                 out["honest"].append(row)
-        torch.set_num_threads(2)
+        torch.set_num_threads(1)
         for j in (1, 2):
             before, after = load_tensors(states[j]), load_tensors(states[j + 1])
             moved = any(not torch.equal(before[k], after[k]) for k in before if k.startswith("model/"))
@@ -1222,7 +1222,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.warmstart import WarmStartConfig, warm_start
 
     torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     env, tokenizer, model_cfg = _task_parts(args.env, json.loads(args.env_params), args.model)
     model_json = ModelConfig.model_validate(model_cfg).model_dump_json()
     lrs = [float(x) for x in args.lrs.split(",")]

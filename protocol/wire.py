@@ -34,7 +34,14 @@ from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.errors import WireFormatError
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds
+from trainer.config import (
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    outside_calibration,
+    rollout_step,
+)
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -206,6 +213,13 @@ class TaskSpec(_Wire):
     """Download limits per artifact kind."""
     heldout_size: int = Field(default=500, ge=1, le=100_000)
     """Held-out problems (`HELDOUT_DOMAIN`) on which the global checkpoint's accuracy is reported."""
+
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskSpec:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class RolloutRecord(_Wire):
@@ -396,10 +410,11 @@ def bundle_size(inner: InnerConfig) -> int:
 
 def required_states(inner: InnerConfig, rollout_steps: Iterable[int], steps: Sequence[int]) -> list[int]:
     """The training states a trainer uploads after the seed: theta_0 and theta_H, theta_j of every
-    sampled rollout's step j, and theta_j, theta_j+1 of every picked step j (sorted)."""
+    sampled rollout's step j, and theta_j0, theta_j, theta_j+1 of every picked step j, where theta_j0
+    (j0 = j - j mod rollout_every) generated the rollouts step j trains on (sorted)."""
     needed = {0, inner.steps}
     needed.update(j for j in rollout_steps if 0 <= j <= inner.steps)
     for j in steps:
         if 0 <= j < inner.steps:
-            needed.update((j, j + 1))
+            needed.update((rollout_step(j, inner.rollout_every), j, j + 1))
     return sorted(needed)

@@ -2,9 +2,13 @@
 
     theta_0 = base weights + fresh AdamW state
     for j in 0..H-1:
-        if j % rollout_every == 0:
+        j0 = j - (j mod rollout_every)
+        if j == j0:
             rollouts <- generate(theta_j, make_requests(task, round, trainer, step=j, P, G))
-        theta_{j+1} = train_step(theta_j, rollouts)        # the rollouts of step j - (j mod rollout_every)
+            old_logp <- behaviour_logprobs(theta_j, rollouts)          (only when rollout_every > 1)
+            theta_{j+1} = train_step(theta_j, rollouts)                  on-policy: rho = 1
+        else:
+            theta_{j+1} = train_step(theta_j, rollouts, old_logp)        off-policy: rho = pi_j / pi_j0
     delta = base - theta_H                                  (weights only)
 
 Every state theta_0..theta_H is serialized canonically (`trainer.state`) and hashed; the hashes are
@@ -24,10 +28,10 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from trainer.checkpoint import load_weights, model_weights
-from trainer.config import InnerConfig
+from trainer.config import InnerConfig, rollout_step
 from trainer.diloco import pseudo_gradient
 from trainer.envs import Environment
-from trainer.grpo import train_step
+from trainer.grpo import behaviour_logprobs, train_step
 from trainer.rollout import GenerationStats, Rollout, generate, make_requests
 from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash
 
@@ -60,11 +64,6 @@ class InnerResult:
     """Time spent in GRPO steps."""
     state_s: float = 0.0
     """Time spent serializing and hashing states."""
-
-
-def rollout_step(j: int, rollout_every: int) -> int:
-    """The step whose rollouts inner step j trains on: j - (j mod rollout_every)."""
-    return j - (j % rollout_every)
 
 
 def step_rollouts(rollouts: list[Rollout], j: int, rollout_every: int) -> list[Rollout]:
@@ -105,8 +104,10 @@ def run_inner_loop(
 
     record(0)
     current: list[Rollout] = []
+    old_logprobs: torch.Tensor | None = None
     for j in range(cfg.steps):
-        if j % cfg.rollout_every == 0:
+        on_policy = rollout_step(j, cfg.rollout_every) == j
+        if on_policy:
             requests = make_requests(
                 env,
                 tokenizer,
@@ -131,7 +132,9 @@ def run_inner_loop(
                 current = edit_rollouts(j, current)
             result.rollouts.extend(current)
         t0 = time.perf_counter()
-        metrics = train_step(model, optimizer, current, cfg.grpo)
+        if on_policy and cfg.rollout_every > 1:
+            old_logprobs = behaviour_logprobs(model, current, cfg.grpo)
+        metrics = train_step(model, optimizer, current, cfg.grpo, None if on_policy else old_logprobs)
         result.train_s += time.perf_counter() - t0
         metrics["step"] = float(j)
         result.metrics.append(metrics)

@@ -32,12 +32,12 @@ from protocol.roles.base import Output, RoleNode
 from protocol.roles.settle import Keeper
 from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
 from trainer.config import (
-    QUALITY_MAX_LR,
     InnerConfig,
     ModelConfig,
     OuterConfig,
     VerifyThresholds,
     WarmStartConfig,
+    outside_calibration,
 )
 
 __all__ = [
@@ -177,6 +177,13 @@ class TaskFile(_Strict):
     @classmethod
     def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskFile:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 def load_task_file(path: Path) -> TaskFile:
@@ -331,11 +338,6 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
                 journal.done("create", key, task_id=task_id, reconciled=True)
                 out.log(f"task {task_id} was created before the interruption")
                 return task_id
-    if task.inner.grpo.lr > QUALITY_MAX_LR:
-        raise ConfigError(
-            f"inner.grpo.lr {task.inner.grpo.lr:g} is above {QUALITY_MAX_LR:g}, the largest the quality gate "
-            "is calibrated for (honest updates at 3e-4 already wreck the project's models: docs/protocol.md)"
-        )
     check = task.deterrence()
     for line in check.lines():
         out.log(line)

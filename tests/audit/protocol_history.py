@@ -49,6 +49,10 @@ from trainer.model import build_model, hf_config, model_from_config
 from trainer.tokenizer import build_tokenizer
 from trainer.verify import VerifyThresholds
 
+# lr 1e-3 (an update that is never zero in two steps) is above what the quality gate's default limit is
+# calibrated for (trainer.config.QUALITY_MAX_LR), so the spec loosens the gate, as such a task must.
+GATE_LOOSENED = VerifyThresholds(max_quality_drop=5.0)
+
 # Reverse a one-letter string over {a, b} in one token: a random policy is right about one time in
 # seven, so GRPO groups have differing rewards and every update is nonzero without a warm start.
 ENV = EnvSpec(name="reverse", params={"min_len": 1, "max_len": 1, "letters": "ab"})
@@ -99,7 +103,7 @@ def make_task(
     initial = upload_bytes(store, checkpoint)
     spec = TaskSpec(
         description="audit test task", env=ENV, model=MODEL,
-        inner=INNER, outer=OuterConfig(), initial_checkpoint=initial, verify=VerifyThresholds(),
+        inner=INNER, outer=OuterConfig(), initial_checkpoint=initial, verify=GATE_LOOSENED,
         sample_rollouts=4, sample_steps=1, heldout_size=50,
         limits=SizeLimits(checkpoint=2 * len(checkpoint), state=8 * len(checkpoint),
                           update=2 * len(checkpoint), bundle=1 << 22),

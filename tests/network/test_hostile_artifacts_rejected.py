@@ -50,6 +50,10 @@ from trainer.diloco import (
 from trainer.model import build_model
 from trainer.verify import VerifyThresholds
 
+# lr 1e-3 (an update that is never zero in two steps) is above what the quality gate's default limit is
+# calibrated for (trainer.config.QUALITY_MAX_LR), so the spec loosens the gate, as such a task must.
+GATE_LOOSENED = VerifyThresholds(max_quality_drop=5.0)
+
 SEED = hashlib.sha256(b"the round's seed").digest()
 SUBNORMAL = 1e-40
 VALUES = {"nan": math.nan, "+inf": math.inf, "-inf": -math.inf, "1e38": 1e38, "-1e38": -1e38,
@@ -98,7 +102,7 @@ def world() -> Iterator[World]:
     )
     n = len(base)
     spec = TaskSpec(
-        env=spec_env, model=model_cfg, inner=inner, outer=OuterConfig(), verify=VerifyThresholds(),
+        env=spec_env, model=model_cfg, inner=inner, outer=OuterConfig(), verify=GATE_LOOSENED,
         initial_checkpoint=artifact_ref(base), sample_rollouts=2, sample_steps=1, heldout_size=8,
         limits=SizeLimits(checkpoint=2 * n, state=4 * n, update=2 * n, bundle=1 << 20),
     )  # fmt: skip

@@ -20,6 +20,7 @@ prefill of `trainer.replay` replays it where `fast_path_reason` allows, else the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ from transformers import (
     Qwen2Config,
 )
 
+from trainer.config import WarmStartConfig
+from trainer.envs import Environment
 from trainer.errors import CheckpointError, ConfigError
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_WEIGHT_BYTES",
     "MODEL_FILES",
+    "TOKENIZER_TEXTS_DOMAIN",
     "load_pretrained_files",
     "make_offline_model",
     "parse_pretrained_config",
@@ -193,11 +197,17 @@ def pretrained_weights(directory: str | Path, config: PretrainedConfig) -> dict[
     return model_weights(model)
 
 
+TOKENIZER_TEXTS_DOMAIN = hashlib.sha256(b"trustrl/pretrained/tokenizer-texts").digest()
+"""Domain of the problems whose text `make_offline_model` trains its BPE tokenizer on."""
+
+
 def make_offline_model(
     directory: str | Path,
-    texts: list[str],
+    env: Environment,
     *,
     arch: str = "llama",
+    warmstart: WarmStartConfig | None = None,
+    texts: int = 2000,
     vocab_size: int = 320,
     hidden_size: int = 64,
     num_layers: int = 2,
@@ -208,11 +218,13 @@ def make_offline_model(
     seed: int = 0,
 ) -> Path:
     """Write a small Hugging Face causal LM directory made with no download: a byte-level BPE tokenizer
-    (`tokenizers`, special tokens `<pad>` `<bos>` `<eos>`) trained on `texts`, and a randomly initialised
-    Llama or Qwen2 (seed `seed`) over its vocabulary, saved with `save_pretrained` (safetensors)."""
+    (`tokenizers`, special tokens `<pad>` `<bos>` `<eos>`) trained on the text of `texts` problems of
+    `env`, and a Llama or Qwen2 over its vocabulary initialised from `seed` and, with `warmstart`,
+    trained on `env`'s answers (`trainer.warmstart.supervise`); saved with `save_pretrained`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     from trainer.model import model_from_config
+    from trainer.warmstart import problems, supervise
 
     if arch not in ARCHITECTURES:
         raise ConfigError(f"arch {arch!r} is not one of {', '.join(ARCHITECTURES)}")
@@ -222,7 +234,7 @@ def make_offline_model(
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     core.train_from_iterator(
-        texts,
+        [p.prompt + p.answer for p in problems(env, TOKENIZER_TEXTS_DOMAIN, texts)],
         trainers.BpeTrainer(
             vocab_size=vocab_size,
             special_tokens=["<pad>", "<bos>", "<eos>"],
@@ -257,6 +269,8 @@ def make_offline_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_from_config(config)
+    if warmstart is not None:
+        supervise(model, tokenizer, env, warmstart)
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path

@@ -13,7 +13,7 @@ import pytest
 from protocol.artifacts import ArtifactInvalidError, ArtifactUnavailableError, artifact_ref
 from protocol.errors import ConfigError
 from protocol.ipfs import canonical_json
-from protocol.roles.initiator import InitialModel, TaskFile
+from protocol.roles.initiator import InitialModel, TaskFile, load_task_file
 from protocol.verification import Fetch, TaskContext, policy_of
 from protocol.wire import EnvSpec, PretrainedSpec, SizeLimits, TaskSpec
 from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds
@@ -126,3 +126,10 @@ def test_a_task_file_names_the_directory_under_initial() -> None:
         TaskFile.model_validate({**base, "model": {"hidden_size": 64}, "initial": {"pretrained": "/m"}})
     with pytest.raises(ValueError, match="give one of warmstart, checkpoint and pretrained"):
         TaskFile.model_validate({**base, "initial": {"pretrained": "/m", "checkpoint": "/c"}})
+
+
+def test_the_example_task_file_names_its_model_relative_to_itself() -> None:
+    path = Path(__file__).resolve().parents[1] / "examples" / "task-pretrained.yaml"
+    task = load_task_file(path)
+    assert task.initial.pretrained == path.parent / "../out/hf-qwen2"
+    assert task.deterrence().ok

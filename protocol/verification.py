@@ -112,8 +112,10 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
 
     Without `spec.pretrained`: the tiny model `spec.model` describes, with the environment's character
     tokenizer. With it: config.json, tokenizer.json and tokenizer_config.json fetched by CID (each at most
-    its pinned size, its sha256 checked) and loaded by `trainer.pretrained.load_pretrained_files`. A file
-    that is missing raises `ArtifactUnavailableError`; one that is corrupt or does not load, `TrustrlError`.
+    its pinned size, its sha256 checked) and loaded by `trainer.pretrained.load_pretrained_files`; a config
+    whose float32 weights would exceed the task's checkpoint limit is refused before any model is built. A
+    file that is missing raises `ArtifactUnavailableError`; one that is corrupt or does not load (or a model
+    too large), `TrustrlError`.
     """
     from trainer.envs import get_env
 
@@ -125,7 +127,7 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
         tokenizer = build_tokenizer(env.alphabet)
         return env, tokenizer, hf_config(spec.model, tokenizer)
     from protocol.errors import ConfigError
-    from trainer.pretrained import load_pretrained_files
+    from trainer.pretrained import load_pretrained_files, parameter_count
 
     if fetch is None:
         raise ConfigError("a task with a pretrained model needs its files fetched from IPFS")
@@ -139,6 +141,12 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
         config, pretrained_tokenizer = load_pretrained_files(files)
     except TrustrlError as exc:
         raise ConfigError(f"the task's pretrained model is unusable: {exc}") from None
+    weight_bytes = 4 * parameter_count(config)
+    if weight_bytes > spec.limits.checkpoint:
+        raise ConfigError(
+            f"the task's pretrained model is unusable: config.json describes {weight_bytes} bytes of float32"
+            f" weights, over the task's checkpoint limit of {spec.limits.checkpoint}"
+        )
     if config.model_type != spec.pretrained.arch:
         raise ConfigError(
             f"the task's pretrained model is unusable: config.json is {config.model_type!r}, the spec says "

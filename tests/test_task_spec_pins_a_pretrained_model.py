@@ -102,6 +102,13 @@ def test_a_wrong_or_missing_file_gives_one_clear_error(offline_hf_models: dict[s
     missing = {k: v for k, v in blobs.items() if k != spec.pretrained.config.cid}  # type: ignore[union-attr]
     with pytest.raises(ArtifactUnavailableError, match=r"config\.json"):
         policy_of(spec, _fetch(missing))
+    small = _spec(_pinned(files)).model_copy(
+        update={"limits": LIMITS.model_copy(update={"checkpoint": 1000})}
+    )
+    with pytest.raises(
+        ConfigError, match="bytes of float32 weights, over the task's checkpoint limit of 1000"
+    ):
+        policy_of(small, _fetch(blobs))
     wrong_arch = _spec(_pinned(files, "qwen2"))
     with pytest.raises(ConfigError, match=r"config\.json is 'llama', the spec says 'qwen2'"):
         policy_of(wrong_arch, _fetch(blobs))

@@ -48,6 +48,7 @@ __all__ = [
     "TOKENIZER_TEXTS_DOMAIN",
     "load_pretrained_files",
     "make_offline_model",
+    "parameter_count",
     "parse_pretrained_config",
     "pretrained_weights",
     "read_pretrained_files",
@@ -120,6 +121,16 @@ def parse_pretrained_config(data: bytes) -> PretrainedConfig:
         )
     config._attn_implementation = "eager"
     return config
+
+
+def parameter_count(config: PretrainedConfig) -> int:
+    """Scalars of the model `config` describes, counted on the meta device (nothing is allocated)."""
+    from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+
+    cls = Qwen2ForCausalLM if isinstance(config, Qwen2Config) else LlamaForCausalLM
+    with torch.device("meta"):
+        model = cls(config)
+    return sum(p.numel() for p in model.parameters())
 
 
 def load_pretrained_files(files: Mapping[str, bytes]) -> tuple[PretrainedConfig, PreTrainedTokenizerBase]:

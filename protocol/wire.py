@@ -44,6 +44,7 @@ from pydantic import (
 
 from protocol.errors import WireFormatError
 from trainer.config import (
+    MAX_MODEL_FILE_BYTES,
     InnerConfig,
     ModelConfig,
     OuterConfig,
@@ -194,10 +195,6 @@ class SizeLimits(_Wire):
     """An update manifest (JSON)."""
     report: int = Field(default=4 << 20, ge=1, le=1 << 30)
     """A validation report or aggregate manifest (JSON)."""
-
-
-MAX_MODEL_FILE_BYTES = 64 << 20
-"""Largest config or tokenizer file a pretrained spec may pin (`trainer.pretrained.MAX_FILE_BYTES`)."""
 
 
 class PretrainedSpec(_Wire):

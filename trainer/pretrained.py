@@ -36,13 +36,12 @@ from transformers import (
     Qwen2Config,
 )
 
-from trainer.config import WarmStartConfig
+from trainer.config import MAX_MODEL_FILE_BYTES, WarmStartConfig
 from trainer.envs import Environment
 from trainer.errors import CheckpointError, ConfigError
 
 __all__ = [
     "ARCHITECTURES",
-    "MAX_FILE_BYTES",
     "MAX_WEIGHT_BYTES",
     "MODEL_FILES",
     "TOKENIZER_TEXTS_DOMAIN",
@@ -58,8 +57,6 @@ MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 """The files of a pretrained directory that define the policy (besides its weights)."""
 ARCHITECTURES: dict[str, type[PretrainedConfig]] = {"llama": LlamaConfig, "qwen2": Qwen2Config}
 """`model_type` -> config class: the architectures whose replay, TOPLOC and re-execution are tested."""
-MAX_FILE_BYTES = 64 << 20
-"""Largest config or tokenizer file (a 150k-token BPE tokenizer.json is ~10 MiB)."""
 MAX_WEIGHT_BYTES = 16 << 30
 """Largest total of safetensors weight files the initiator reads."""
 
@@ -74,8 +71,8 @@ def read_pretrained_files(directory: str | Path) -> dict[str, bytes]:
         file = path / name
         if not file.is_file():
             raise ConfigError(f"pretrained model {path} has no {name} (needs {', '.join(MODEL_FILES)})")
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"{file} is over {MAX_FILE_BYTES} bytes")
+        if file.stat().st_size > MAX_MODEL_FILE_BYTES:
+            raise ConfigError(f"{file} is over {MAX_MODEL_FILE_BYTES} bytes")
         out[name] = file.read_bytes()
     return out
 

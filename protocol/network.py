@@ -445,14 +445,11 @@ class TaskView:
     def ml(self) -> tuple[Any, Any, Any]:
         """(environment, tokenizer, Hugging Face config) of the task's policy."""
         if self._ml is None:
-            from trainer.envs import get_env
-            from trainer.model import hf_config
-            from trainer.tokenizer import build_tokenizer
+            from functools import partial
 
-            spec = self.spec
-            env = get_env(spec.env.name, spec.env.params)
-            tokenizer = build_tokenizer(env.alphabet)
-            self._ml = (env, tokenizer, hf_config(spec.model, tokenizer))
+            from protocol.verification import policy_of
+
+            self._ml = policy_of(self.spec, partial(self.cache.fetch, self.session.store))
         return self._ml
 
     # ---------------------------------------------------------------------- events

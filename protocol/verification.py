@@ -71,6 +71,7 @@ __all__ = [
     "TaskContext",
     "aggregate_accepted",
     "fetch_manifest",
+    "policy_of",
     "quality_gate",
     "verify",
 ]
@@ -93,6 +94,8 @@ class TaskContext:
     escrow: str
     task_id: int
     spec: TaskSpec
+    fetch: Fetch | None = None
+    """How the files of a pretrained model are fetched (only a spec with `pretrained` needs it)."""
     env: Any = field(init=False)
     tokenizer: Any = field(init=False)
     hf: Any = field(init=False)
@@ -101,13 +104,55 @@ class TaskContext:
     """The quality gate's score of a base on a seed's problems, by (base sha256, seed)."""
 
     def __post_init__(self) -> None:
-        from trainer.envs import get_env
+        self.env, self.tokenizer, self.hf = policy_of(self.spec, self.fetch)
+
+
+def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
+    """(environment, tokenizer, Hugging Face config) of a task's policy, for every role.
+
+    Without `spec.pretrained`: the tiny model `spec.model` describes, with the environment's character
+    tokenizer. With it: config.json, tokenizer.json and tokenizer_config.json fetched by CID (each at most
+    its pinned size, its sha256 checked) and loaded by `trainer.pretrained.load_pretrained_files`; a config
+    whose float32 weights would exceed the task's checkpoint limit is refused before any model is built. A
+    file that is missing raises `ArtifactUnavailableError`; one that is corrupt or does not load (or a model
+    too large), `TrustrlError`.
+    """
+    from trainer.envs import get_env
+
+    env = get_env(spec.env.name, spec.env.params)
+    if spec.pretrained is None:
         from trainer.model import hf_config
         from trainer.tokenizer import build_tokenizer
 
-        self.env = get_env(self.spec.env.name, self.spec.env.params)
-        self.tokenizer = build_tokenizer(self.env.alphabet)
-        self.hf = hf_config(self.spec.model, self.tokenizer)
+        tokenizer = build_tokenizer(env.alphabet)
+        return env, tokenizer, hf_config(spec.model, tokenizer)
+    from protocol.errors import ConfigError
+    from trainer.pretrained import load_pretrained_files, parameter_count
+
+    if fetch is None:
+        raise ConfigError("a task with a pretrained model needs its files fetched from IPFS")
+    files: dict[str, bytes] = {}
+    for name, ref in spec.pretrained.files().items():
+        try:
+            files[name] = _fetch_ref(fetch, ref, ref.size, f"pretrained model file {name}")
+        except ArtifactInvalidError as exc:
+            raise ConfigError(f"the task's pretrained model is unusable: {exc}") from None
+    try:
+        config, pretrained_tokenizer = load_pretrained_files(files)
+    except TrustrlError as exc:
+        raise ConfigError(f"the task's pretrained model is unusable: {exc}") from None
+    weight_bytes = 4 * parameter_count(config)
+    if weight_bytes > spec.limits.checkpoint:
+        raise ConfigError(
+            f"the task's pretrained model is unusable: config.json describes {weight_bytes} bytes of float32"
+            f" weights, over the task's checkpoint limit of {spec.limits.checkpoint}"
+        )
+    if config.model_type != spec.pretrained.arch:
+        raise ConfigError(
+            f"the task's pretrained model is unusable: config.json is {config.model_type!r}, the spec says "
+            f"{spec.pretrained.arch!r}"
+        )
+    return env, pretrained_tokenizer, config
 
 
 @dataclass

@@ -31,10 +31,20 @@ from typing import Annotated, Any, Literal
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from protocol.errors import WireFormatError
 from trainer.config import (
+    MAX_MODEL_FILE_BYTES,
     InnerConfig,
     ModelConfig,
     OuterConfig,
@@ -52,6 +62,7 @@ __all__ = [
     "AggregateManifest",
     "ArtifactRef",
     "EnvSpec",
+    "PretrainedSpec",
     "RolloutBundle",
     "RolloutRecord",
     "SizeLimits",
@@ -186,6 +197,36 @@ class SizeLimits(_Wire):
     """A validation report or aggregate manifest (JSON)."""
 
 
+class PretrainedSpec(_Wire):
+    """A task's own Hugging Face model (`trainer.pretrained`): the files that define the policy, pinned by
+    CID, sha256 and size. Its weights are the task's initial checkpoint."""
+
+    arch: Literal["llama", "qwen2"]
+    """config.json's `model_type` (checked again when the config is loaded)."""
+    config: ArtifactRef
+    """config.json."""
+    tokenizer: ArtifactRef
+    """tokenizer.json (read by the `tokenizers` library)."""
+    tokenizer_config: ArtifactRef
+    """tokenizer_config.json (special tokens)."""
+
+    @model_validator(mode="after")
+    def _small(self) -> PretrainedSpec:
+        for name in ("config", "tokenizer", "tokenizer_config"):
+            ref: ArtifactRef = getattr(self, name)
+            if ref.size > MAX_MODEL_FILE_BYTES:
+                raise ValueError(f"{name} is {ref.size} bytes, over {MAX_MODEL_FILE_BYTES}")
+        return self
+
+    def files(self) -> dict[str, ArtifactRef]:
+        """File name -> its reference (the names of `trainer.pretrained.MODEL_FILES`)."""
+        return {
+            "config.json": self.config,
+            "tokenizer.json": self.tokenizer,
+            "tokenizer_config.json": self.tokenizer_config,
+        }
+
+
 class TaskSpec(_Wire):
     """Everything a trainer needs to train and a validator to re-check; its sha256 is on chain."""
 
@@ -196,7 +237,8 @@ class TaskSpec(_Wire):
     env: EnvSpec
     """The environment and its reward function."""
     model: ModelConfig
-    """The policy architecture (the tokenizer follows from the environment's alphabet)."""
+    """The policy architecture (the tokenizer follows from the environment's alphabet); with `pretrained`
+    it must be left at its default and is not used."""
     inner: InnerConfig
     """H, rollout_every, P, G, max_new_tokens, GRPO and the update's compression."""
     outer: OuterConfig
@@ -213,13 +255,28 @@ class TaskSpec(_Wire):
     """Download limits per artifact kind."""
     heldout_size: int = Field(default=500, ge=1, le=100_000)
     """Held-out problems (`HELDOUT_DOMAIN`) on which the global checkpoint's accuracy is reported."""
+    pretrained: PretrainedSpec | None = None
+    """The task's own Hugging Face model (docs/models.md); None: the tiny model `model` builds with the
+    environment's character tokenizer. Left out of the canonical JSON when None, so a spec without it has
+    the bytes it always had."""
 
     @model_validator(mode="after")
     def _calibrated(self) -> TaskSpec:
         problem = outside_calibration(self.inner, self.verify)
         if problem:
             raise ValueError(problem)
+        if self.pretrained is not None and self.model != ModelConfig():
+            raise ValueError(
+                "model must be left at its default with pretrained (config.json defines the policy)"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_pretrained(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.pretrained is None:
+            data.pop("pretrained", None)
+        return data
 
 
 class RolloutRecord(_Wire):

@@ -9,6 +9,7 @@ nothing for web3 or solc.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -76,3 +77,16 @@ def chain_snapshot(chain: ChainClient) -> Iterator[str]:
     snapshot_id = chain.snapshot()
     yield snapshot_id
     chain.revert(snapshot_id)
+
+
+@pytest.fixture(scope="session")
+def offline_hf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny Llama and a tiny Qwen2 in the real Hugging Face format, made offline (no download): a
+    byte-level BPE tokenizer trained on 1-digit addition problems, random weights (hidden 64, 2 layers),
+    saved with `save_pretrained` (`trainer.pretrained.make_offline_model`)."""
+    from trainer.envs import get_env
+    from trainer.pretrained import make_offline_model
+
+    env = get_env("addition", {"digits": 1})
+    root = tmp_path_factory.mktemp("hf-models")
+    return {arch: make_offline_model(root / arch, env, arch=arch, seed=3) for arch in ("llama", "qwen2")}

@@ -16,6 +16,7 @@ from trainer.errors import ConfigError
 
 __all__ = [
     "CALIBRATED_LRS",
+    "MAX_MODEL_FILE_BYTES",
     "MIN_CALIBRATED_ADAM_EPS",
     "QUALITY_MAX_LR",
     "Compression",
@@ -180,6 +181,11 @@ class VerifyThresholds(_Frozen):
     """Largest drop of the reference answers' mean log-probability per token from the base to
     base - update, on the round's seed-derived problems (`trainer.quality`; nats). Calibrated for inner
     learning rates up to 1e-4 (scripts/calibrate_quality.py: honest worst 0.095)."""
+
+
+MAX_MODEL_FILE_BYTES = 64 << 20
+"""Largest config or tokenizer file of a pretrained model (`trainer.pretrained`; a 150k-token BPE
+tokenizer.json is ~10 MiB)."""
 
 
 QUALITY_MAX_LR = 1e-4

@@ -71,6 +71,27 @@ def warm_start(
     t_start = time.perf_counter()
     tokenizer = build_tokenizer(env.alphabet)
     model = build_model(model_cfg, tokenizer)
+    step, accuracy, curve = supervise(model, tokenizer, env, cfg, log=log)
+    return WarmStartResult(
+        model=model,
+        tokenizer=tokenizer,
+        steps=step,
+        eval_accuracy=accuracy,
+        wall_s=time.perf_counter() - t_start,
+        curve=curve,
+    )
+
+
+def supervise(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env: Environment,
+    cfg: WarmStartConfig,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> tuple[int, float, list[tuple[int, float]]]:
+    """Train `model` in place on reference answers (AdamW, masked cross-entropy on answer tokens and EOS)
+    until `cfg.target_accuracy` or `cfg.max_steps`; returns (steps, eval accuracy, curve). Eval mode after."""
     eval_set = problems(env, EVAL_DOMAIN, cfg.eval_size, cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, foreach=False)
     budget = env.max_answer_len + 1
@@ -100,11 +121,4 @@ def warm_start(
                 log(f"warm start step {step}: loss {float(loss.detach()):.3f}, eval accuracy {accuracy:.3f}")
     optimizer.zero_grad(set_to_none=True)
     model.eval()
-    return WarmStartResult(
-        model=model,
-        tokenizer=tokenizer,
-        steps=step,
-        eval_accuracy=accuracy,
-        wall_s=time.perf_counter() - t_start,
-        curve=curve,
-    )
+    return step, accuracy, curve

@@ -178,7 +178,7 @@ class _Reverifier:
             return None
         try:
             check_spec(spec, record.params)
-            task = _Task(record, TaskContext(self.chain_id, self.escrow, record.id, spec))
+            task = _Task(record, TaskContext(self.chain_id, self.escrow, record.id, spec, self.fetch))
         except TrustrlError as exc:
             self.flag(
                 Kind.UNVERIFIABLE, record.id, None, "task spec", "a task validators take", str(exc), cid

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -30,7 +30,7 @@ from protocol.journal import Journal
 from protocol.network import Session, yaml_error
 from protocol.roles.base import Output, RoleNode
 from protocol.roles.settle import Keeper
-from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
+from protocol.wire import EnvSpec, PretrainedSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
 from trainer.config import (
     InnerConfig,
     ModelConfig,
@@ -49,6 +49,8 @@ __all__ = [
     "default_limits",
     "load_task_file",
     "make_initial_checkpoint",
+    "pretrained_parts",
+    "upload_pretrained",
 ]
 
 
@@ -96,17 +98,21 @@ class ChainTerms(_Strict):
 
 
 class InitialModel(_Strict):
-    """Where round 0's checkpoint comes from: a supervised warm start, or a file."""
+    """Where round 0's checkpoint comes from: a supervised warm start, a file, or a pretrained model."""
 
     warmstart: WarmStartConfig | None = None
-    """Warm start settings (the default when `checkpoint` is not given)."""
+    """Warm start settings (the default when nothing else is given)."""
     checkpoint: Path | None = None
     """A canonical checkpoint file (`model/<name>` tensors, or a policy's plain weights)."""
+    pretrained: Path | None = None
+    """A local Hugging Face causal LM directory (`trainer.pretrained`, docs/models.md): its config and
+    tokenizer define the policy (pinned in the spec), its safetensors weights are round 0's checkpoint."""
 
     @model_validator(mode="after")
     def _one(self) -> InitialModel:
-        if self.warmstart is not None and self.checkpoint is not None:
-            raise ValueError("give either warmstart or checkpoint, not both")
+        given = [n for n in ("warmstart", "checkpoint", "pretrained") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of warmstart, checkpoint and pretrained, not {' and '.join(given)}")
         return self
 
 
@@ -183,6 +189,10 @@ class TaskFile(_Strict):
         problem = outside_calibration(self.inner, self.verify)
         if problem:
             raise ValueError(problem)
+        if self.initial.pretrained is not None and "model" in self.model_fields_set:
+            raise ValueError(
+                "leave model out with initial.pretrained: the directory's config.json defines the policy"
+            )
         return self
 
 
@@ -205,11 +215,30 @@ def load_task_file(path: Path) -> TaskFile:
         where = ".".join(str(p) for p in err["loc"]) or "<root>"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise ConfigError(f"task file {path}: {where}: {err['msg']}{more}") from None
-    if task.initial.checkpoint is not None and not task.initial.checkpoint.is_absolute():
+    initial = task.initial
+    if initial.checkpoint is not None and not initial.checkpoint.is_absolute():
         task = task.model_copy(
-            update={"initial": InitialModel(checkpoint=Path(path).parent / task.initial.checkpoint)}
+            update={"initial": InitialModel(checkpoint=Path(path).parent / initial.checkpoint)}
+        )
+    if initial.pretrained is not None and not initial.pretrained.is_absolute():
+        task = task.model_copy(
+            update={"initial": InitialModel(pretrained=Path(path).parent / initial.pretrained)}
         )
     return task
+
+
+def pretrained_parts(directory: Path) -> tuple[dict[str, bytes], Any, Any]:
+    """(the files of `trainer.pretrained.MODEL_FILES`, config, tokenizer) of a pretrained directory, loaded
+    the way every node loads them from IPFS (`ConfigError` when they do not load)."""
+    from trainer.errors import TrustrlError
+    from trainer.pretrained import load_pretrained_files, read_pretrained_files
+
+    try:
+        files = read_pretrained_files(directory)
+        config, tokenizer = load_pretrained_files(files)
+    except TrustrlError as exc:
+        raise ConfigError(f"pretrained model {directory}: {exc}") from None
+    return files, config, tokenizer
 
 
 def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
@@ -223,6 +252,15 @@ def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
     from trainer.warmstart import warm_start
 
     env = get_env(task.env.name, task.env.params)
+    if task.initial.pretrained is not None:
+        from trainer.pretrained import pretrained_weights
+
+        config = pretrained_parts(task.initial.pretrained)[1]
+        try:
+            weights = pretrained_weights(task.initial.pretrained, config)
+        except TrustrlError as exc:
+            raise ConfigError(f"pretrained model {task.initial.pretrained}: {exc}") from None
+        return global_checkpoint_bytes(weights)
     if task.initial.checkpoint is None:
         cfg = task.initial.warmstart or WarmStartConfig()
         what = f"warm start (to accuracy {cfg.target_accuracy}, at most {cfg.max_steps} steps)"
@@ -256,25 +294,41 @@ def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
 
     from trainer.diloco import encode_update
     from trainer.envs import get_env
-    from trainer.model import build_model
+    from trainer.model import build_model, model_from_config
     from trainer.state import fresh_optimizer, state_bytes
     from trainer.tokenizer import build_tokenizer
 
-    env = get_env(task.env.name, task.env.params)
-    model = build_model(task.model, build_tokenizer(env.alphabet))
+    if task.initial.pretrained is not None:
+        model = model_from_config(pretrained_parts(task.initial.pretrained)[1])
+    else:
+        model = build_model(task.model, build_tokenizer(get_env(task.env.name, task.env.params).alphabet))
+    positions = int(model.config.max_position_embeddings)
     state = len(state_bytes(model, fresh_optimizer(model, task.inner.grpo)))
     zeros = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
     update = len(encode_update(zeros, task.inner.compression))
     inner = task.inner
     rollouts = bundle_size(inner)
     proofs = math.ceil(inner.max_new_tokens / 32)
-    per_rollout = 400 + 11 * task.model.max_position_embeddings + 520 * proofs
+    per_rollout = 400 + 11 * positions + 520 * proofs
     margin = 1 << 16
     return SizeLimits(
         checkpoint=2 * len(checkpoint) + margin,
         state=state + margin,
         update=update + margin,
         bundle=rollouts * per_rollout + margin,
+    )
+
+
+def upload_pretrained(session: Session, directory: Path) -> PretrainedSpec:
+    """Put a pretrained directory's config and tokenizer files on IPFS and pin them (their weights travel
+    as the initial checkpoint)."""
+    files, config, _ = pretrained_parts(directory)
+    refs = {name: upload_bytes(session.store, data) for name, data in files.items()}
+    return PretrainedSpec(
+        arch=config.model_type,
+        config=refs["config.json"],
+        tokenizer=refs["tokenizer.json"],
+        tokenizer_config=refs["tokenizer_config.json"],
     )
 
 
@@ -354,6 +408,9 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
     checkpoint = make_initial_checkpoint(task, out)
     with out.progress("uploading the initial checkpoint and the task spec", 2) as advance:
         checkpoint_ref = upload_bytes(session.store, checkpoint)
+        pretrained = (
+            None if task.initial.pretrained is None else upload_pretrained(session, task.initial.pretrained)
+        )
         advance(1)
         spec = TaskSpec(
             description=task.description,
@@ -367,6 +424,7 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
             sample_steps=task.sample_steps,
             limits=task.limits or default_limits(task, checkpoint),
             heldout_size=task.heldout_size,
+            pretrained=pretrained,
         )
         spec_ref = upload_json(session.store, spec)
         advance(1)

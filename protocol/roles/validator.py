@@ -104,7 +104,7 @@ class ValidatorNode(ParticipantNode):
         if self._task is None:
             deployment = self.session.config.deployment
             self._task = TaskContext(
-                self.session.chain_id, deployment.task_escrow, self.task_id, self.view.spec
+                self.session.chain_id, deployment.task_escrow, self.task_id, self.view.spec, self.fetch
             )
         return self._task
 

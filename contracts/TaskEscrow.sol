@@ -16,7 +16,9 @@ import {Cohort} from "./Cohort.sol";
 ///
 /// The current round lives in one slot per task (TaskState) that is rewritten, never re-created, so the
 /// per-round hot paths (submit, finalise) write few fresh slots: one per submission and one per finalised
-/// round with a payout.
+/// round with a payout. The current round's work units are also kept packed, eight per slot, in slots of
+/// the task that every round reuses (written when the task is created), so that finalisation sums the
+/// accepted work with one read per eight submissions.
 contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using Cohort for Cohort.Counter;
@@ -28,6 +30,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     uint256 private constant _BLOCKHASH_WINDOW = 256;
     /// @dev Times are stored as uint40; a start below half of that range leaves room for every deadline.
     uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
+    uint256 private constant _WORK_PER_SLOT = 8;
+    uint256 private constant _WORK_BITS = 32;
+    uint256 private constant _WORK_MASK = type(uint32).max;
+    uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
 
     /// @param submittedRound the last round the trainer submitted in, plus one
     /// @param unsettled the trainer's submissions not settled yet (they keep its allocation locked)
@@ -90,6 +96,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     mapping(uint256 taskId => Cohort.Counter) private _trainers;
     mapping(uint256 taskId => mapping(address account => Participant)) private _participants;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => Submission))) private _submissions;
+    mapping(uint256 taskId => mapping(uint256 slot => uint256 units)) private _roundWork;
     mapping(uint256 taskId => mapping(uint256 round => RoundResult)) private _results;
     mapping(uint256 taskId => mapping(uint256 round => bytes32 seed)) private _seeds;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _validatorSettled;
@@ -128,7 +135,11 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         state.status = TaskStatus.Active;
         _funds[taskId].remaining = uint128(deposit);
         _baseModels[taskId] = params.initialModelHash;
-        _registry.initTask(taskId);
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        for (uint256 slot = 0; slot * _WORK_PER_SLOT < params.maxTrainers; ++slot) {
+            work[slot] = type(uint256).max;
+        }
+        _registry.initTask(taskId, params.maxTrainers);
         emit TaskCreated(taskId, msg.sender, params, deposit);
 
         address vault = address(_distributor);
@@ -178,6 +189,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             Cohort.Counter storage trainers = _trainers[taskId];
             if (trainers.total() >= config.maxTrainers) revert TooManyTrainers(taskId, config.maxTrainers);
             trainers.add(fromRound);
+            // A join before the start is active in round 0, the current round (at most 128 trainers).
+            if (fromRound == state.round) _states[taskId].trainers = state.trainers + 1;
         } else {
             _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
         }
@@ -259,15 +272,16 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         Outcome memory outcome;
         if (s.submissions == 0) {
             // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected.
-            bool open = block.timestamp < s.roundStart
-                || (block.timestamp < s.submitEnd && _trainers[taskId].activeAt(s.round) != 0);
+            bool open = block.timestamp < s.roundStart || (block.timestamp < s.submitEnd && s.trainers != 0);
             if (open) revert SubmitPhaseOpen(taskId, s.round, s.submitEnd, block.timestamp);
         } else {
             if (!s.seedDrawn) revert SeedNotDrawn(taskId, s.round);
             bool closed;
-            (closed, outcome.acceptedWork, outcome.revealed, outcome.agreed, outcome.winner) =
+            uint256 decisions;
+            (closed, outcome.revealed, outcome.agreed, outcome.winner, decisions) =
                 _registry.outcome(taskId, s.round);
             if (!closed) revert VotingNotClosed(taskId, s.round);
+            outcome.acceptedWork = _acceptedWork(taskId, s.submissions, decisions);
         }
         _finalize(taskId, s, outcome);
     }
@@ -448,16 +462,6 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ITaskEscrow
-    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
-        external
-        view
-        returns (uint256 added, uint256 removed)
-    {
-        mapping(uint256 => Submission) storage submissions = _submissions[taskId][round];
-        return (_sumWork(submissions, addMask), _sumWork(submissions, subMask));
-    }
-
-    /// @inheritdoc ITaskEscrow
     function taskCount() external view returns (uint256) {
         return _taskCount;
     }
@@ -516,12 +520,15 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
         index = s.submissions;
         _submissions[taskId][round][index] = Submission(msg.sender, uint32(workUnits), false);
+        uint256 shift = (index % _WORK_PER_SLOT) * _WORK_BITS;
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        work[index / _WORK_PER_SLOT] = (work[index / _WORK_PER_SLOT] & ~(_WORK_MASK << shift)) | (workUnits << shift);
         // At most maxTrainers (<= 128) trainers are active, each submits once.
         unchecked {
             s.submissions += 1;
         }
         state.submissions = s.submissions;
-        if (s.submissions == _trainers[taskId].activeAt(round)) {
+        if (s.submissions == s.trainers) {
             // Every expected trainer submitted: close now and fix the seed block.
             state.submitEnd = uint40(block.timestamp);
             _armSeed(state, taskId, round, config.seedDelay);
@@ -530,7 +537,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     function _armSeed(TaskState storage state, uint256 taskId, uint256 round, uint256 seedDelay) private {
         uint256 seedBlock = block.number + seedDelay;
-        state.seedBlock = uint48(seedBlock);
+        state.seedBlock = uint40(seedBlock);
         emit SeedArmed(taskId, round, seedBlock);
     }
 
@@ -566,6 +573,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             nextDeadline = block.timestamp + config.submitDuration;
             s.roundStart = uint40(block.timestamp);
             s.submitEnd = uint40(nextDeadline);
+            s.trainers = uint8(_trainers[taskId].activeAt(round + 1));
         }
         _states[taskId] = s;
         emit RoundFinalized(
@@ -668,14 +676,22 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (round >= s.round) revert RoundNotFinalized(taskId, round);
     }
 
-    function _sumWork(mapping(uint256 => Submission) storage submissions, uint256 mask)
-        private
-        view
-        returns (uint256 total)
-    {
-        for (uint256 i = 0; mask != 0; ++i) {
-            if (mask & 1 == 1) total += submissions[i].workUnits;
-            mask >>= 1;
+    /// @dev The work units of the current round's submissions that `decisions` accepts: one read of the
+    /// packed work units per eight submissions.
+    function _acceptedWork(uint256 taskId, uint256 n, uint256 decisions) private view returns (uint256 total) {
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        // The accept bit of each submission: the low bit of a field set and the high bit clear.
+        uint256 accepted = decisions & ~(decisions >> 1) & _LOW_BITS;
+        // At most 128 submissions of less than 2^32 units each: no overflow.
+        unchecked {
+            for (uint256 first = 0; first < n && accepted >> (2 * first) != 0; first += _WORK_PER_SLOT) {
+                uint256 bits = (accepted >> (2 * first)) & 0xffff;
+                if (bits == 0) continue;
+                uint256 word = work[first / _WORK_PER_SLOT];
+                for (uint256 k = 0; k < _WORK_PER_SLOT; ++k) {
+                    if ((bits >> (2 * k)) & 1 == 1) total += (word >> (k * _WORK_BITS)) & _WORK_MASK;
+                }
+            }
         }
     }
 

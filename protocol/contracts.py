@@ -384,6 +384,8 @@ class TaskState:
     status: TaskStatus
     empty_rounds: int
     ended_at: int
+    trainers: int
+    """Trainers active in the current round."""
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,6 @@ class Ballot:
     voted: int
     quorum: int
     agreed: bool
-    accepted_work: int
 
 
 # ---------------------------------------------------------------------------- deployment

@@ -132,16 +132,19 @@ interface ITaskEscrow {
     /// @param seedDrawn whether the seed of the current round was drawn (the ballot is open)
     /// @param emptyRounds consecutive finalised rounds with no accepted work
     /// @param endedAt when the task completed or was cancelled (0 while active)
+    /// @param trainers trainers active in the current round ({activeTrainers} of it, kept here so that a
+    /// submission reads no other slot to know whether it is the last one expected)
     struct TaskState {
         uint32 round;
         uint40 roundStart;
         uint40 submitEnd;
         uint8 submissions;
-        uint48 seedBlock;
+        uint40 seedBlock;
         bool seedDrawn;
         TaskStatus status;
         uint32 emptyRounds;
         uint40 endedAt;
+        uint8 trainers;
     }
 
     /// @notice A task was created and `deposit` (= numRounds * rewardPerRound) escrowed.
@@ -419,13 +422,6 @@ interface ITaskEscrow {
         external
         view
         returns (uint256 allocated, uint256 required);
-
-    /// @notice Sum of the work units of the submissions of `round` whose bits are set in `addMask`, and of
-    /// those set in `subMask` (the registry's accepted-work bookkeeping).
-    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
-        external
-        view
-        returns (uint256 added, uint256 removed);
 
     /// @notice Number of tasks created; ids run from 1 to this.
     function taskCount() external view returns (uint256);

@@ -40,6 +40,16 @@ library Cohort {
         counter.pendingFrom = c.pendingFrom;
     }
 
+    /// @notice Remove a member added with `fromRound` (its seat is freed). Members whose first round is
+    /// `pendingFrom` are pending, the others active.
+    function remove(Counter storage counter, uint256 fromRound) internal {
+        if (fromRound == counter.pendingFrom) {
+            counter.pending -= 1;
+        } else {
+            counter.active -= 1;
+        }
+    }
+
     /// @notice Count one more round whose ballot opened: `round`.
     function markBallot(Counter storage counter, uint256 round) internal {
         counter.ballots += 1;

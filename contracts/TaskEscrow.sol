@@ -10,6 +10,7 @@ import {IRewardDistributor} from "./interfaces/IRewardDistributor.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 import {Cohort} from "./Cohort.sol";
+import {TaskRules} from "./TaskRules.sol";
 
 /// @title TaskEscrow
 /// @notice Tasks, rounds, submissions, seeds, O(1) finalisation and per-participant settlement.
@@ -24,12 +25,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     using Cohort for Cohort.Counter;
 
     uint256 private constant _BPS = 10_000;
-    uint256 private constant _MAX_TRAINERS = 128;
-    uint256 private constant _MAX_VALIDATORS = 255;
-    uint256 private constant _MAX_SEED_DELAY = 256;
     uint256 private constant _BLOCKHASH_WINDOW = 256;
-    /// @dev Times are stored as uint40; a start below half of that range leaves room for every deadline.
-    uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
     uint256 private constant _WORK_PER_SLOT = 8;
     uint256 private constant _WORK_BITS = 32;
     uint256 private constant _WORK_MASK = type(uint32).max;
@@ -38,13 +34,18 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @param submittedRound the last round the trainer submitted in, plus one
     /// @param unsettled the trainer's submissions not settled yet (they keep its allocation locked)
     /// @param settledRounds the validator's rounds settled by {settleValidator}; the rounds it is expected
-    /// in and not settled keep its allocation locked (see {lockedUntil})
+    /// in and not settled keep its allocation locked (see {lockedUntil}). For a trainer: its no-shows
+    /// settled by {settleNoShows}.
+    /// @param submissions the trainer's submissions
+    /// @param leftRound the round in which the trainer's seat was freed, plus one (0 while it holds it)
     struct Participant {
         Role role;
         uint32 fromRound;
         uint32 submittedRound;
         uint32 unsettled;
         uint32 settledRounds;
+        uint32 submissions;
+        uint32 leftRound;
     }
 
     struct Submission {
@@ -123,12 +124,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function createTask(TaskParams calldata params) external nonReentrant returns (uint256 taskId) {
-        _validate(params);
-        uint256 deposit = uint256(params.rewardPerRound) * params.numRounds;
-        if (deposit > type(uint120).max) revert InvalidTaskParameter("rewardPerRound", params.rewardPerRound);
-
         taskId = ++_taskCount;
-        _storeConfig(taskId, params);
+        uint256 deposit = TaskRules.configure(_configs[taskId], params);
         TaskState storage state = _states[taskId];
         state.roundStart = uint40(params.startTime);
         state.submitEnd = uint40(params.startTime + params.submitDuration);
@@ -271,8 +268,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         _requireActive(taskId, s.status);
         Outcome memory outcome;
         if (s.submissions == 0) {
-            // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected.
-            bool open = block.timestamp < s.roundStart || (block.timestamp < s.submitEnd && s.trainers != 0);
+            // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected
+            // in it and someone waits for a later round or the task already had accepted work.
+            bool early = s.trainers == 0 && (s.round > s.emptyRounds || _trainers[taskId].total() != 0);
+            bool open = block.timestamp < s.roundStart || (block.timestamp < s.submitEnd && !early);
             if (open) revert SubmitPhaseOpen(taskId, s.round, s.submitEnd, block.timestamp);
         } else {
             if (!s.seedDrawn) revert SeedNotDrawn(taskId, s.round);
@@ -316,6 +315,44 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         emit SubmissionSettled(taskId, round, index, trainer, decision, reward, slashed);
         if (reward != 0) {
             _distributor.credit(trainer, reward, taskId, round, IRewardDistributor.CreditReason.TrainerReward);
+        }
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function settleNoShows(uint256 taskId, address trainer) external nonReentrant {
+        TaskState storage state = _states[taskId];
+        TaskState memory s = state;
+        if (s.status == TaskStatus.None) revert UnknownTask(taskId);
+        Participant storage participant = _participants[taskId][trainer];
+        Participant memory p = participant;
+        if (p.role != Role.Trainer) revert NotTrainer(taskId, s.round, trainer);
+        TaskConfig storage config = _configs[taskId];
+        (uint256 missed, uint256 inARow) = _noShows(p, s);
+        uint256 maxNoShows = config.maxNoShows;
+        bool free = p.leftRound == 0 && s.status == TaskStatus.Active && maxNoShows != 0 && inARow >= maxNoShows;
+        if (missed == 0 && !free) revert NothingToSettle(taskId, trainer, inARow, maxNoShows);
+        if (missed != 0) {
+            // Fewer than 2^32 rounds.
+            participant.settledRounds = uint32(p.settledRounds + missed);
+            uint256 bps = missed * config.noShowSlashBps;
+            uint256 slashed = _slashFraction(trainer, taskId, bps < _BPS ? bps : _BPS);
+            emit NoShowsSettled(taskId, trainer, missed, slashed);
+        }
+        if (free) {
+            participant.leftRound = uint32(s.round + 1);
+            _trainers[taskId].remove(p.fromRound);
+            if (p.fromRound <= s.round) {
+                // It was counted active in the current round (and did not submit in it: it missed it in a
+                // row); the others may all have submitted, which closes the phase as a submission would.
+                s.trainers -= 1;
+                state.trainers = s.trainers;
+                bool open = s.seedBlock == 0 && block.timestamp >= s.roundStart && block.timestamp < s.submitEnd;
+                if (open && s.submissions != 0 && s.submissions == s.trainers) {
+                    state.submitEnd = uint40(block.timestamp);
+                    _armSeed(state, taskId, s.round, config.seedDelay);
+                }
+            }
+            emit SeatFreed(taskId, trainer, s.round, inARow);
         }
     }
 
@@ -433,6 +470,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
         if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
+        if (participant.role == Role.Trainer && _configs[taskId].noShowSlashBps != 0) {
+            (uint256 noShows,) = _noShows(participant, s);
+            if (noShows != 0) return type(uint256).max;
+        }
         if (participant.role == Role.Validator && _validatorUnsettled(taskId, staker, participant, s) != 0) {
             return type(uint256).max;
         }
@@ -443,6 +484,18 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function unsettledOf(uint256 taskId, address trainer) external view returns (uint256) {
         return _participants[taskId][trainer].unsettled;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function noShowsOf(uint256 taskId, address trainer)
+        external
+        view
+        returns (uint256 unsettled, uint256 missedInARow, bool seated)
+    {
+        Participant memory p = _participants[taskId][trainer];
+        if (p.role != Role.Trainer) return (0, 0, false);
+        (unsettled, missedInARow) = _noShows(p, _states[taskId]);
+        return (unsettled, missedInARow, p.leftRound == 0);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -504,7 +557,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
         Participant storage participant = _participants[taskId][msg.sender];
         Participant memory p = participant;
-        if (p.role != Role.Trainer || p.fromRound > round) revert NotTrainer(taskId, round, msg.sender);
+        if (p.role != Role.Trainer || p.fromRound > round || p.leftRound != 0) {
+            revert NotTrainer(taskId, round, msg.sender);
+        }
         if (p.submittedRound == round + 1) revert AlreadySubmitted(taskId, round, msg.sender);
         TaskConfig storage config = _configs[taskId];
         uint256 minStake = config.minTrainerStake;
@@ -514,9 +569,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         participant.submittedRound = uint32(round + 1);
-        // One submission per round, so at most numRounds (< 2^32) unsettled ones.
+        // One submission per round, so at most numRounds (< 2^32) of them.
         unchecked {
             participant.unsettled = p.unsettled + 1;
+            participant.submissions = p.submissions + 1;
         }
         index = s.submissions;
         _submissions[taskId][round][index] = Submission(msg.sender, uint32(workUnits), false);
@@ -664,6 +720,19 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         return expected - p.settledRounds;
     }
 
+    /// @dev A trainer's no-shows not settled yet, and the rounds it missed in a row: the rounds it was
+    /// active in are those from its first round to the last finalised one (`s.round - 1`), or to the round
+    /// before the one in which its seat was freed; it submitted at most once in each (its submission in the
+    /// current round, not finalised, is left out); it last submitted in `submittedRound - 1`.
+    function _noShows(Participant memory p, TaskState memory s) private pure returns (uint256, uint256) {
+        uint256 end = p.leftRound != 0 && p.leftRound - 1 < s.round ? p.leftRound - 1 : s.round;
+        if (end <= p.fromRound) return (0, 0);
+        uint256 submitted = p.submissions;
+        if (p.submittedRound > end) submitted -= 1;
+        uint256 since = p.submittedRound > p.fromRound ? p.submittedRound : p.fromRound;
+        return (end - p.fromRound - submitted - p.settledRounds, since < end ? end - since : 0);
+    }
+
     function _requireActive(uint256 taskId, TaskStatus status) private pure {
         if (status == TaskStatus.Active) return;
         if (status == TaskStatus.None) revert UnknownTask(taskId);
@@ -695,55 +764,4 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
     }
 
-    function _validate(TaskParams calldata p) private view {
-        if (p.specHash == 0) revert InvalidTaskParameter("specHash", 0);
-        if (p.initialModelHash == 0) revert InvalidTaskParameter("initialModelHash", 0);
-        if (p.numRounds == 0) revert InvalidTaskParameter("numRounds", 0);
-        if (p.rewardPerRound == 0) revert InvalidTaskParameter("rewardPerRound", 0);
-        if (p.validatorShareBps > _BPS) revert InvalidTaskParameter("validatorShareBps", p.validatorShareBps);
-        if (p.trainerSlashBps > _BPS) revert InvalidTaskParameter("trainerSlashBps", p.trainerSlashBps);
-        if (p.validatorSlashBps > _BPS) revert InvalidTaskParameter("validatorSlashBps", p.validatorSlashBps);
-        if (p.maxTrainers == 0 || p.maxTrainers > _MAX_TRAINERS) {
-            revert InvalidTaskParameter("maxTrainers", p.maxTrainers);
-        }
-        if (p.maxValidators == 0 || p.maxValidators > _MAX_VALIDATORS) {
-            revert InvalidTaskParameter("maxValidators", p.maxValidators);
-        }
-        if (p.quorum == 0 || p.quorum > p.maxValidators) revert InvalidTaskParameter("quorum", p.quorum);
-        if (p.submitDuration == 0) revert InvalidTaskParameter("submitDuration", 0);
-        if (p.commitDuration == 0) revert InvalidTaskParameter("commitDuration", 0);
-        if (p.revealDuration == 0) revert InvalidTaskParameter("revealDuration", 0);
-        if (p.voteDuration == 0) revert InvalidTaskParameter("voteDuration", 0);
-        if (p.seedDelay == 0 || p.seedDelay > _MAX_SEED_DELAY) revert InvalidTaskParameter("seedDelay", p.seedDelay);
-        if (p.sampleRollouts == 0) revert InvalidTaskParameter("sampleRollouts", 0);
-        if (p.sampleSteps == 0) revert InvalidTaskParameter("sampleSteps", 0);
-        if (p.startTime < block.timestamp || p.startTime > _MAX_START_TIME) {
-            revert InvalidTaskParameter("startTime", p.startTime);
-        }
-    }
-
-    function _storeConfig(uint256 taskId, TaskParams calldata p) private {
-        TaskConfig storage c = _configs[taskId];
-        c.rewardPerRound = p.rewardPerRound;
-        c.numRounds = p.numRounds;
-        c.submitDuration = p.submitDuration;
-        c.maxEmptyRounds = p.maxEmptyRounds;
-        c.validatorShareBps = p.validatorShareBps;
-        c.quorum = p.quorum;
-        c.maxTrainers = p.maxTrainers;
-        c.initiator = msg.sender;
-        c.trainerSlashBps = p.trainerSlashBps;
-        c.validatorSlashBps = p.validatorSlashBps;
-        c.commitDuration = p.commitDuration;
-        c.seedDelay = p.seedDelay;
-        c.minTrainerStake = p.minTrainerStake;
-        c.minValidatorStake = p.minValidatorStake;
-        c.startTime = p.startTime;
-        c.revealDuration = p.revealDuration;
-        c.voteDuration = p.voteDuration;
-        c.sampleRollouts = p.sampleRollouts;
-        c.sampleSteps = p.sampleSteps;
-        c.maxValidators = p.maxValidators;
-        c.specHash = p.specHash;
-    }
 }

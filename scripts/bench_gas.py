@@ -5,7 +5,8 @@
 Deploys the protocol on its own anvil (started and stopped here) and runs a task of two full rounds:
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
 reveals and votes on the model; one trainer is rejected and one validator disagrees. The second round
-is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and unbonds.
+is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and unbonds. A
+second task measures `settleNoShows`: a squatter's seat freed after a missed round.
 Prints the largest gasUsed per operation against the project's targets (`targets_for`: the default
 scenario's, and at any size the bounds of the calls that grow with the round's submissions) and writes
 `{"operation": gas, ...}`; exits 1 when an operation is over its target. `--trainers 128` measures the
@@ -50,6 +51,7 @@ TARGETS = {
     "voteModel": 70_000,
     "finalizeRound": 120_000,
     "claim": 50_000,
+    "settleNoShows": 120_000,
 }
 # Calls whose cost grows with the round's submissions N (O(N): the reveal updates every submission's tally
 # and decision, finalisation sums the accepted work); the default scenario's target does not bound them
@@ -193,10 +195,45 @@ def run(trainers: int, validators: int) -> dict[str, int]:
         bench.send_all(
             "deallocate", [(p, stakes.deallocate(task_id, p.allocation_of(task_id))) for p in people]
         )
-        bench.send_all("requestUnstake", [(p, stakes.requestUnstake(p.stake_of()[0])) for p in people])
+        bench.send_all("requestUnstake", [(p, stakes.requestUnstake(p.free_stake_of())) for p in people])
         deployer.increase_time(UNBONDING)
         bench.send_all("withdraw", [(p, stakes.withdraw()) for p in people])
+        if trainers >= 2:
+            _squatter(bench, initiator, trainer_ps[0], trainer_ps[1])
         return bench.largest()
+
+
+def _squatter(bench: Bench, initiator: Protocol, worker: Protocol, squatter: Protocol) -> None:
+    """A second task (no validators: its ballots close at once) where `squatter` takes a seat and never
+    submits: after one round missed (maxNoShows 1) `settleNoShows` slashes it and frees its seat while
+    `worker` has submitted, which also closes the submit phase (the costliest case). Only settleNoShows is
+    recorded."""
+    d = bench.d
+    escrow, stakes = d.task_escrow.functions, d.stake_manager.functions
+    for p in (worker, squatter):
+        p.client.transact(d.token.functions.approve(d.stake_manager.address, STAKE))
+        p.client.transact(stakes.stake(STAKE))
+    params = _params(initiator.client.timestamp() + 60, 2, 1).model_copy(
+        update={"num_rounds": 3, "no_show_slash_bps": 500, "max_no_shows": 1, "max_empty_rounds": 0}
+    )
+    initiator.client.transact(d.token.functions.approve(d.task_escrow.address, params.deposit))
+    task_id = initiator.create_task(params)
+    for p in (worker, squatter):
+        p.client.transact(stakes.allocate(task_id, STAKE))
+        p.client.transact(escrow.joinTask(task_id, Role.TRAINER))
+    initiator.client.increase_time(params.start_time - initiator.client.timestamp())
+    for round_ in range(2):
+        tag = ("squat", round_)
+        worker.client.transact(escrow.submitWork(task_id, round_, _hash("b", tag), CID, _hash("u", tag), CID,
+                                                 _hash("p", tag), _hash("s", tag), 1_000))  # fmt: skip
+        if round_ == 1:
+            bench.send("settleNoShows", initiator, escrow.settleNoShows(task_id, squatter.address))
+        else:
+            initiator.client.increase_time(params.submit_duration)
+            initiator.draw_seed(task_id)  # arms it after the deadline
+        initiator.client.mine(3)
+        initiator.draw_seed(task_id)
+        initiator.finalize_round(task_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -380,10 +380,12 @@ def test_empty_round_finalizes_after_its_deadline_and_rolls_everything_over(worl
     assert event["budget"] == 2 * REWARD
 
 
-def test_round_without_trainers_can_finalize_once_started(world: World) -> None:
+def test_round_without_trainers_ends_early_once_started_if_a_trainer_waits(world: World) -> None:
     task_id = world.create_task()
     reverts("SubmitPhaseOpen", taskId=task_id, round=0)(lambda: world.initiator.finalize_round(task_id))
     world.start(task_id)
+    reverts("SubmitPhaseOpen", taskId=task_id, round=0)(lambda: world.initiator.finalize_round(task_id))
+    world.join(task_id, world.trainers[:1])  # from round 1
     world.initiator.finalize_round(task_id)
     assert world.initiator.task_state(task_id).round == 1
 

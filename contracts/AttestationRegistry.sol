@@ -18,6 +18,9 @@ import {Cohort} from "./Cohort.sol";
 /// zero, so every reveal of a round reads and writes the same slots at the same price, whatever its place
 /// in the order (the stamp changes every decision slot at every reveal).
 contract AttestationRegistry is IAttestationRegistry {
+    // slither-disable-start timestamp
+    // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
+    // meaningfully; slither also counts comparisons of other fields of structs that hold a time)
     using Cohort for Cohort.Counter;
 
     uint256 private constant _MARKER = 1 << 255;
@@ -58,6 +61,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
     constructor(address escrow_) {
+        // slither-disable-next-line missing-zero-check computed from the deployer's nonce, checked by deploy_protocol
         _escrow = escrow_;
     }
 
@@ -229,6 +233,7 @@ contract AttestationRegistry is IAttestationRegistry {
     /// @inheritdoc IAttestationRegistry
     function phaseOf(uint256 taskId, uint256 round) external view returns (Phase) {
         Ballot memory b = _ballots[taskId][round];
+        // slither-disable-next-line incorrect-equality commitEnd == 0 is the never-opened marker, not a time
         if (b.commitEnd == 0) return Phase.NotOpen;
         if (block.timestamp < b.commitEnd) return Phase.Commit;
         if (!_revealClosed(b)) return Phase.Reveal;
@@ -267,6 +272,7 @@ contract AttestationRegistry is IAttestationRegistry {
         returns (uint256 accepts, uint256 rejects, uint256 unavailables)
     {
         Ballot memory b = _ballots[taskId][round];
+        // slither-disable-next-line incorrect-equality a count of reveals, not a balance: == is exact
         if (index >= b.submissions || b.revealed == 0 || _cohorts[taskId].lastBallot != round + 1) {
             return (0, 0, 0);
         }
@@ -434,6 +440,7 @@ contract AttestationRegistry is IAttestationRegistry {
     /// n >= 1, so the sum `1 * [accepts] + 2 * [rejects] + 3 * [unavailables]` is the decision; computed
     /// without branches so that every reveal costs the same.
     function _decide(uint256 counts, uint256 quorum) private pure returns (uint256 decision) {
+        // slither-disable-next-line assembly comparisons as 0/1 without branches, so every reveal costs the same
         assembly ("memory-safe") {
             let accepts := and(counts, 0xff)
             let rejects := and(shr(8, counts), 0xff)
@@ -465,11 +472,14 @@ contract AttestationRegistry is IAttestationRegistry {
     /// @dev The reveal phase is over: its end passed, or every committer revealed (once commits closed).
     function _revealClosed(Ballot memory b) private view returns (bool) {
         if (block.timestamp < b.commitEnd) return false;
+        // slither-disable-next-line incorrect-equality counters that move by one: == is exact
         return block.timestamp >= b.revealEnd || b.revealed == b.committed;
     }
 
     /// @dev The model vote is over (given the reveal phase is): its end passed, or every revealer voted.
     function _voteClosed(Ballot memory b) private view returns (bool) {
+        // slither-disable-next-line incorrect-equality counters that move by one: == is exact
         return block.timestamp >= b.voteEnd || b.voted == b.revealed;
     }
+    // slither-disable-end timestamp
 }

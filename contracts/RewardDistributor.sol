@@ -29,6 +29,7 @@ contract RewardDistributor is IRewardDistributor, ReentrancyGuardTransient {
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
     constructor(IERC20 token_, address escrow_) {
         _token = token_;
+        // slither-disable-next-line missing-zero-check computed from the deployer's nonce, checked by deploy_protocol
         _escrow = escrow_;
     }
 

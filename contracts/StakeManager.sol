@@ -14,6 +14,9 @@ import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 /// A slash never reverts because of the token: a burn the token refuses is kept as `unburned` and retried
 /// by anyone through {flushBurn}.
 contract StakeManager is IStakeManager, ReentrancyGuardTransient {
+    // slither-disable-start timestamp
+    // (the unbonding period and the allocation lock end at a block.timestamp by design: a proposer's seconds
+    // of skew matter nothing against periods of hours)
     using SafeERC20 for IERC20;
 
     /// @inheritdoc IStakeManager
@@ -214,4 +217,5 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     function unbondingPeriod() external view returns (uint256) {
         return _unbondingPeriod;
     }
+    // slither-disable-end timestamp
 }

@@ -21,6 +21,9 @@ import {TaskRules} from "./TaskRules.sol";
 /// the task that every round reuses (written when the task is created), so that finalisation sums the
 /// accepted work with one read per eight submissions.
 contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
+    // slither-disable-start timestamp
+    // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
+    // meaningfully; slither also counts comparisons of other fields of structs that hold a time)
     using SafeERC20 for IERC20;
     using Cohort for Cohort.Counter;
 
@@ -189,6 +192,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             // A join before the start is active in round 0, the current round (at most 128 trainers).
             if (fromRound == state.round) _states[taskId].trainers = state.trainers + 1;
         } else {
+            // slither-disable-next-line unused-return the validator's index matters only to the registry
             _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
         }
         emit Joined(taskId, msg.sender, role, fromRound);
@@ -266,6 +270,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function finalizeRound(uint256 taskId) external nonReentrant {
         TaskState memory s = _states[taskId];
         _requireActive(taskId, s.status);
+        // slither-disable-next-line uninitialized-local an empty round's outcome is all zeros
         Outcome memory outcome;
         if (s.submissions == 0) {
             // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected
@@ -301,7 +306,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, index);
+        // slither-disable-next-line uninitialized-local 0 unless the submission was accepted
         uint256 reward;
+        // slither-disable-next-line uninitialized-local 0 unless the submission was rejected or unavailable
         uint256 slashed;
         if (decision == IAttestationRegistry.Verdict.Accept) {
             reward = uint256(_results[taskId][round].rate) * submission.workUnits;
@@ -330,14 +337,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         (uint256 missed, uint256 inARow) = _noShows(p, s);
         uint256 maxNoShows = config.maxNoShows;
         bool free = p.leftRound == 0 && s.status == TaskStatus.Active && maxNoShows != 0 && inARow >= maxNoShows;
+        // slither-disable-next-line incorrect-equality a count of rounds, not a balance: == is exact
         if (missed == 0 && !free) revert NothingToSettle(taskId, trainer, inARow, maxNoShows);
-        if (missed != 0) {
-            // Fewer than 2^32 rounds.
-            participant.settledRounds = uint32(p.settledRounds + missed);
-            uint256 bps = missed * config.noShowSlashBps;
-            uint256 slashed = _slashFraction(trainer, taskId, bps < _BPS ? bps : _BPS);
-            emit NoShowsSettled(taskId, trainer, missed, slashed);
-        }
+        // Fewer than 2^32 rounds.
+        participant.settledRounds = uint32(p.settledRounds + missed);
         if (free) {
             participant.leftRound = uint32(s.round + 1);
             _trainers[taskId].remove(p.fromRound);
@@ -352,14 +355,20 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
                     _armSeed(state, taskId, s.round, config.seedDelay);
                 }
             }
-            emit SeatFreed(taskId, trainer, s.round, inARow);
         }
+        if (missed != 0) {
+            uint256 bps = missed * config.noShowSlashBps;
+            uint256 slashed = _slashFraction(trainer, taskId, bps < _BPS ? bps : _BPS);
+            emit NoShowsSettled(taskId, trainer, missed, slashed);
+        }
+        if (free) emit SeatFreed(taskId, trainer, s.round, inARow);
     }
 
     /// @inheritdoc ITaskEscrow
     function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
         TaskState memory s = _requireFinalized(taskId, round);
         if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
+        // slither-disable-next-line unused-return the validator's index is not needed to settle it
         (bool expected, bool revealed, bool agreed,) = _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
         _validatorSettled[taskId][round][validator] = true;
@@ -387,6 +396,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             return;
         }
         emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Forfeited, share);
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Active) {
             // Back to the task: part of the current round's carry. Bounded by the deposit (< 2^120).
             unchecked {
@@ -467,13 +477,17 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function lockedUntil(uint256 taskId, address staker) external view returns (uint256) {
         Participant memory participant = _participants[taskId][staker];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (participant.role == Role.Trainer && _configs[taskId].noShowSlashBps != 0) {
             (uint256 noShows,) = _noShows(participant, s);
             if (noShows != 0) return type(uint256).max;
         }
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (participant.role == Role.Validator && _validatorUnsettled(taskId, staker, participant, s) != 0) {
             return type(uint256).max;
         }
@@ -495,6 +509,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         Participant memory p = _participants[taskId][trainer];
         if (p.role != Role.Trainer) return (0, 0, false);
         (unsettled, missedInARow) = _noShows(p, _states[taskId]);
+        // slither-disable-next-line incorrect-equality a round number's marker (0: the seat is held), not a balance
         return (unsettled, missedInARow, p.leftRound == 0);
     }
 
@@ -618,6 +633,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         s.seedBlock = 0;
         s.seedDrawn = false;
         uint256 maxEmpty = config.maxEmptyRounds;
+        // slither-disable-next-line uninitialized-local 0 is the documented nextSubmitDeadline of a task that ended
         uint256 nextDeadline;
         if (roundsAfter == 0) {
             s.status = TaskStatus.Completed;
@@ -644,9 +660,11 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             nextBase,
             nextDeadline
         );
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Completed) {
             emit TaskCompleted(taskId);
             _refund(taskId, round, config.initiator);
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         } else if (s.status == TaskStatus.Cancelled) {
             emit TaskCancelled(taskId, round, CancelReason.NoAcceptedWork);
             _refund(taskId, round, config.initiator);
@@ -665,6 +683,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         TaskConfig storage config = _configs[taskId];
         Funds memory funds = _funds[taskId];
         payout.budget = funds.remaining - uint256(config.rewardPerRound) * roundsAfter;
+        // slither-disable-next-line uninitialized-local no validator cut unless the quorum revealed
         uint256 validatorCut;
         // `quorum >= 1`, so `revealed != 0` below. The cut is at most rewardPerRound <= budget (a round
         // never pays more than its budget, so `remaining` keeps the reward of every round still to come).
@@ -741,6 +760,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     function _requireFinalized(uint256 taskId, uint256 round) private view returns (TaskState memory s) {
         s = _states[taskId];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.None) revert UnknownTask(taskId);
         if (round >= s.round) revert RoundNotFinalized(taskId, round);
     }
@@ -764,4 +784,5 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
     }
 
+    // slither-disable-end timestamp
 }

@@ -52,6 +52,7 @@ library TaskRules {
     }
 
     /// @notice Revert unless every parameter of `p` is valid (see {ITaskEscrow-TaskParams}).
+    // slither-disable-next-line cyclomatic-complexity one flat check per task parameter, each with its own error
     function validate(ITaskEscrow.TaskParams calldata p) public view {
         if (p.specHash == 0) revert ITaskEscrow.InvalidTaskParameter("specHash", 0);
         if (p.initialModelHash == 0) revert ITaskEscrow.InvalidTaskParameter("initialModelHash", 0);
@@ -75,6 +76,7 @@ library TaskRules {
         if (p.sampleRollouts == 0) revert ITaskEscrow.InvalidTaskParameter("sampleRollouts", 0);
         if (p.sampleSteps == 0) revert ITaskEscrow.InvalidTaskParameter("sampleSteps", 0);
         if (p.noShowSlashBps > _BPS) revert ITaskEscrow.InvalidTaskParameter("noShowSlashBps", p.noShowSlashBps);
+        // slither-disable-next-line timestamp a start not in the past: a proposer's seconds of skew change nothing
         if (p.startTime < block.timestamp || p.startTime > _MAX_START_TIME) {
             revert ITaskEscrow.InvalidTaskParameter("startTime", p.startTime);
         }

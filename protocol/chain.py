@@ -23,6 +23,7 @@ It also carries the test helpers of a dev node (anvil): time travel, mining, sna
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ChainClient",
     "RevertDecoder",
+    "keystore_exists_message",
     "load_keystore_account",
     "save_keystore_account",
 ]
@@ -391,7 +393,7 @@ class ChainClient:
             where = ", ".join((self.rpc_url, *self.fallbacks))
             raise ChainError(
                 f"RPC at {where} unreachable ({what} failed {tries} times; last error: "
-                f"{type(exc).__name__}: {str(exc)[:200]})"
+                f"{type(exc).__name__}: {exc})"
             ) from None
 
     def _make_request(self, method: str, params: list[Any]) -> Any:
@@ -817,18 +819,54 @@ def load_keystore_account(path: str | Path, password: str) -> LocalAccount:
 
 
 def save_keystore_account(
-    account: LocalAccount | str, path: str | Path, password: str, *, iterations: int | None = None
+    account: LocalAccount | str,
+    path: str | Path,
+    password: str,
+    *,
+    iterations: int | None = None,
+    overwrite: bool = False,
 ) -> str:
-    """Encrypt `account` into a V3 keystore at `path` (mode 0600); returns the address.
+    """Encrypt `account` into a V3 keystore at `path`, readable by its owner only (mode 0600); returns the
+    address.
 
+    An existing file is never replaced unless `overwrite` (`ConfigError` naming the address it holds): the
+    keystore is written and fsync'd under a temporary name, then hard-linked to `path`, which fails if
+    `path` exists (no window in which two writers both succeed), or renamed over it with `overwrite`.
     `iterations` lowers the scrypt cost (n) for tests; leave it None for real keys.
     """
     local = _as_account(account)
-    keystore = Account.encrypt(local.key, password, iterations=iterations)
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise ConfigError(keystore_exists_message(path))
+    keystore = Account.encrypt(local.key, password, iterations=iterations)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd_path = path.with_suffix(path.suffix + ".tmp")
-    fd_path.write_text(json.dumps(keystore))
-    fd_path.chmod(0o600)
-    fd_path.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(keystore))
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ConfigError(keystore_exists_message(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return str(local.address)
+
+
+def keystore_exists_message(path: Path) -> str:
+    """Why a keystore is not written over `path` (naming the address the file holds, if a keystore)."""
+    try:
+        held = json.loads(path.read_text()).get("address")
+    except (OSError, ValueError, AttributeError):
+        held = None
+    holds = f" (it holds 0x{held})" if isinstance(held, str) else ""
+    return (
+        f"keystore {path} exists{holds}: not overwritten. Choose another file, or pass --force to replace "
+        "it (its key is lost unless it is kept elsewhere)"
+    )

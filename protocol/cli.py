@@ -7,21 +7,27 @@
     trustrl task create FILE / task status N       fund a task / show it
     trustrl train --task N / validate --task N     run a trainer / validator node
 
-Every command that touches the chain takes `--network` (a network file, an RPC URL with `--deployment`,
-or `local`), `--keystore` (an encrypted V3 keystore; the password comes from `$TRUSTRL_PASSWORD` or a
-prompt) and `--ipfs` (the IPFS node's API). Heavy modules (torch, web3, the contracts) are imported inside
-the commands, so `trustrl --help` is instant. Every error raised on purpose (`TrustrlError`) is printed
-as one clear line and exits with status 1; a traceback means a bug.
+Every command that acts as an account takes `--network` (a network file, an RPC URL with `--deployment`,
+or `local`) and `--keystore` (an encrypted V3 keystore; the password comes from `$TRUSTRL_PASSWORD` or a
+prompt); the nodes also take `--ipfs`, `--home` and `--threads`. Each command declares its own options,
+with help texts that say what they mean for it. Heavy modules (torch, web3, the contracts) are imported
+inside the commands, so `trustrl --help` is instant.
+
+Amounts are typed and shown in tokens of the token's own `decimals()`; `--json` gives exact base units.
+Times are the chain's, in UTC. Rounds are numbered from 0, as on chain. Every error raised on purpose
+(`TrustrlError`) is printed as one line and exits with status 1 (`-v` adds the raw error underneath, e.g.
+the contract's revert with its values); a traceback means a bug. SIGINT (Ctrl-C) and SIGTERM stop a
+command with status 130; the nodes stop at a safe point and say what is pending and by when
+(`protocol.stopping`).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,12 +36,14 @@ import typer
 from rich.console import Console
 
 from protocol.audit.cli import register_audit
+from protocol.stopping import Interrupted, stop_on_signals
 from trainer.errors import TrustrlError
 
 if TYPE_CHECKING:
     from protocol.contracts import Protocol
+    from protocol.errors import ContractRevert
     from protocol.network import Session
-    from protocol.roles.base import Output
+    from protocol.roles.base import Output, RoleNode
 
 app = typer.Typer(
     name="trustrl",
@@ -52,8 +60,29 @@ app.add_typer(task_app, name="task")
 app.add_typer(account_app, name="account")
 register_audit(app)  # `trustrl audit` (protocol/audit/cli.py)
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a result is one line in a log, never folded at 80 columns
+err_console = Console(stderr=True, soft_wrap=True)
+
+EXIT_INTERRUPTED = 130
+"""Exit status after SIGINT or SIGTERM (128 + SIGINT, the shell's convention)."""
+
+DEFAULT_HOME = Path.home() / ".trustrl"
+DEFAULT_PASSWORD_ENV = "TRUSTRL_PASSWORD"
+
+
+@dataclass
+class Settings:
+    """The global options (`trustrl [-v] [--log-json] [--log-every S] COMMAND`)."""
+
+    verbose: bool = False
+    log_json: bool = False
+    log_every: float = 30.0
+
+
+SETTINGS = Settings()
+
+# ---------------------------------------------------------------------------------------------- options
+# One alias per option and meaning; a command whose option means something else declares its own.
 
 NetworkOpt = Annotated[
     str,
@@ -67,7 +96,9 @@ NetworkOpt = Annotated[
 DeploymentOpt = Annotated[
     Path | None,
     typer.Option(
-        "--deployment", envvar="TRUSTRL_DEPLOYMENT", help="Deployment JSON, when --network is an RPC URL."
+        "--deployment",
+        envvar="TRUSTRL_DEPLOYMENT",
+        help="Deployment JSON (contract addresses), when --network is an RPC URL.",
     ),
 ]
 IpfsOpt = Annotated[
@@ -75,29 +106,79 @@ IpfsOpt = Annotated[
     typer.Option(
         "--ipfs",
         envvar="TRUSTRL_IPFS",
-        help="IPFS API, e.g. http://127.0.0.1:5001 (default: the network file's).",
+        help="IPFS API of the node that stores and fetches artifacts (default: the network file's).",
     ),
 ]
 KeystoreOpt = Annotated[
     Path,
-    typer.Option("--keystore", "-k", envvar="TRUSTRL_KEYSTORE", help="Encrypted V3 keystore of the account."),
+    typer.Option(
+        "--keystore",
+        "-k",
+        envvar="TRUSTRL_KEYSTORE",
+        help="Encrypted V3 keystore of the account that signs and pays the gas.",
+    ),
 ]
 PasswordEnvOpt = Annotated[
     str,
     typer.Option(
-        "--password-env", help="Environment variable holding the keystore password (else a prompt)."
+        "--password-env",
+        help="Environment variable holding the keystore password (else a prompt in a terminal).",
     ),
 ]
-HomeOpt = Annotated[Path, typer.Option("--home", envvar="TRUSTRL_HOME", help="Journals, states and caches.")]
+HomeOpt = Annotated[
+    Path,
+    typer.Option(
+        "--home", envvar="TRUSTRL_HOME", help="Where the node keeps its journals, training states and caches."
+    ),
+]
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")
 ]
+TaskOpt = Annotated[int, typer.Option("--task", min=1, help="Task id.")]
 WaitOpt = Annotated[
-    bool, typer.Option("--wait/--no-wait", help="Wait for a task id that does not exist yet.")
+    bool, typer.Option("--wait/--no-wait", help="Wait for the task if it does not exist yet.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (amounts in exact base units).")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing keystore file (its key is lost).")
 ]
 
-DEFAULT_HOME = Path.home() / ".trustrl"
-DEFAULT_PASSWORD_ENV = "TRUSTRL_PASSWORD"
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            envvar="TRUSTRL_VERBOSE",
+            help="After an error's sentence, show the raw error (a contract's revert with its values).",
+        ),
+    ] = False,
+    log_json: Annotated[
+        bool,
+        typer.Option(
+            "--log-json",
+            envvar="TRUSTRL_LOG_JSON",
+            help="Nodes log one JSON object a line (time, role, event, message, ...) for log collectors.",
+        ),
+    ] = False,
+    log_every: Annotated[
+        float,
+        typer.Option(
+            "--log-every",
+            min=1.0,
+            envvar="TRUSTRL_LOG_EVERY",
+            help="Seconds between progress lines of a long step, and between lines of a countdown, when "
+            "the output is not a terminal.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Verifiable, decentralized RL training with on-chain incentives."""
+    SETTINGS.verbose, SETTINGS.log_json, SETTINGS.log_every = verbose, log_json, log_every
+
+
+# ---------------------------------------------------------------------------------------------- helpers
 
 
 def _password(env: str, *, confirm: bool = False) -> str:
@@ -115,133 +196,179 @@ def _password(env: str, *, confirm: bool = False) -> str:
 def _output(name: str) -> Output:
     from protocol.roles.base import Output
 
-    return Output(name, rich=console.is_terminal)
+    return Output(
+        name,
+        rich=console.is_terminal and not SETTINGS.log_json,
+        json_lines=SETTINGS.log_json,
+        every=SETTINGS.log_every,
+    )
 
 
-def _threads(threads: int | None) -> None:
+def _session(
+    network: str,
+    keystore: Path,
+    password_env: str,
+    *,
+    deployment: Path | None = None,
+    ipfs: str | None = None,
+    home: Path = DEFAULT_HOME,
+    threads: int | None = None,
+) -> Session:
+    """Set torch's threads (when given), load the network, decrypt the keystore and connect."""
+    from protocol.network import connect, load_account, load_network
+
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    config = load_network(network, deployment=deployment, ipfs_api=ipfs)
+    account = load_account(keystore, _password(password_env))
+    return connect(config, account, home)
 
 
-@dataclass(frozen=True)
-class AccountOptions:
-    """The options of every command that acts as an account (see `_account_options`)."""
-
-    network: str
-    keystore: Path
-    deployment: Path | None
-    ipfs: str | None
-    password_env: str
-    home: Path
-    threads: int | None = None
-
-    def session(self) -> Session:
-        """Set torch's threads (when given), load the network, decrypt the keystore and connect."""
-        from protocol.network import connect, load_account, load_network
-
-        _threads(self.threads)
-        config = load_network(self.network, deployment=self.deployment, ipfs_api=self.ipfs)
-        account = load_account(self.keystore, _password(self.password_env))
-        return connect(config, account, self.home)
+def _print_json(data: dict[str, Any]) -> None:
+    console.print_json(json.dumps(data))
 
 
-def _option(name: str, annotation: object, default: object = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(
-        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation
-    )
+@contextlib.contextmanager
+def _explained(session: Session) -> Iterator[None]:
+    """Turn the expected reverts of a command into sentences (`explain_revert`); the raw revert stays the
+    error's cause, which `-v` prints."""
+    from protocol.errors import ConfigError, ContractRevert
+
+    try:
+        yield
+    except ContractRevert as exc:
+        sentence = explain_revert(exc, session)
+        if sentence is None:
+            raise
+        raise ConfigError(sentence) from exc
 
 
-_ACCOUNT_LEAD = (_option("network", NetworkOpt), _option("keystore", KeystoreOpt))
-_ACCOUNT_TAIL = (
-    _option("deployment", DeploymentOpt, None),
-    _option("ipfs", IpfsOpt, None),
-    _option("password_env", PasswordEnvOpt, DEFAULT_PASSWORD_ENV),
-    _option("home", HomeOpt, DEFAULT_HOME),
-)
-_THREADS = _option("threads", ThreadsOpt, None)
+def explain_revert(exc: ContractRevert, session: Session) -> str | None:
+    """A sentence for a revert a person can cause and fix (None for the others, which are shown raw)."""
+    from protocol.display import when
+
+    v = exc.values
+    n = {k: int(x) for k, x in v.items() if isinstance(x, int)}
+    tokens = session.tokens
+
+    def at(key: str) -> str:
+        return when(n[key], n["timestamp"] if "timestamp" in n else session.client.timestamp())
+
+    sentences: dict[str, Callable[[], str]] = {
+        "StillUnbonding": lambda: (
+            f"the unbonding of {v['staker']} ends {at('releaseTime')}: withdraw after it"
+        ),
+        "NothingToWithdraw": lambda: (
+            f"{v['staker']} has nothing unbonded to withdraw (`trustrl unstake` starts the unbonding)"
+        ),
+        "InsufficientFreeStake": lambda: (
+            f"{v['staker']} has {tokens(n['free'])} tokens of free stake; {tokens(n['needed'])} are needed"
+        ),
+        "AllocationLocked": lambda: (
+            f"the allocation of {v['staker']} to task {n['taskId']} is locked until {at('lockedUntil')}"
+        ),
+        "NothingToClaim": lambda: f"{v['account']} has nothing to claim",
+        "ZeroAmount": lambda: "the amount must be more than 0",
+        "ERC20InsufficientBalance": lambda: (
+            f"{v['sender']} holds {tokens(n['balance'])} tokens; {tokens(n['needed'])} are needed"
+        ),
+        "ERC20InsufficientAllowance": lambda: (
+            f"the allowance of {v['spender']} is {tokens(n['allowance'])} tokens; "
+            f"{tokens(n['needed'])} are needed"
+        ),
+        "InvalidTaskParameter": lambda: f"the contract refuses the task's {v['name']} = {v['value']}",
+        "UnknownTask": lambda: f"task {n['taskId']} does not exist on this deployment",
+        "TaskNotActive": lambda: f"task {n['taskId']} has ended (it is no longer active)",
+        "NotInitiator": lambda: f"only the initiator of task {n['taskId']} may do that, not {v['caller']}",
+        "TaskAlreadyStarted": lambda: f"task {n['taskId']} already started ({at('startTime')})",
+        "AlreadyJoined": lambda: f"{v['account']} already joined task {n['taskId']}",
+        "TooManyTrainers": lambda: (
+            f"task {n['taskId']} is full: it takes at most {n['maxTrainers']} trainers"
+        ),
+        "TooManyValidators": lambda: (
+            f"task {n['taskId']} is full: it takes at most {n['maxValidators']} validators"
+        ),
+        "NoRoundsLeft": lambda: (
+            f"task {n['taskId']} has no round left to join: a join now would count from round "
+            f"{n['fromRound']}, and its rounds are 0 to {n['numRounds'] - 1}"
+        ),
+        "StakeTooLow": lambda: (
+            f"{v['account']} has {tokens(n['allocated'])} tokens allocated to task {n['taskId']}; it "
+            f"requires {tokens(n['required'])} (`trustrl stake` more)"
+        ),
+    }
+    make = sentences.get(exc.error)
+    return None if make is None else make()
 
 
-def _account_options(
-    *, threads: bool = False, tail_before: str | None = None
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the account options in place of its `opts: AccountOptions` parameter.
-
-    `--network` and `--keystore` take the place of `opts`; `--deployment`, `--ipfs`, `--password-env`,
-    `--home` (and `--threads` with `threads`) follow the command's own options, or come before the
-    option named `tail_before`. The command gets them as one `AccountOptions`."""
-
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        signature = inspect.signature(command, eval_str=True)
-        own = [p for p in signature.parameters.values() if p.name != "opts"]
-        at = list(signature.parameters).index("opts")
-        cut = [p.name for p in own].index(tail_before) if tail_before is not None else len(own)
-        tail = (*_ACCOUNT_TAIL, _THREADS) if threads else _ACCOUNT_TAIL
-        params = [*own[:at], *_ACCOUNT_LEAD, *own[at:cut], *tail, *own[cut:]]
-        shared = [p.name for p in (*_ACCOUNT_LEAD, *tail)]
-
-        @functools.wraps(command)
-        def run(**values: Any) -> None:
-            opts = AccountOptions(**{name: values.pop(name) for name in shared})
-            command(opts=opts, **values)
-
-        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
-        return run
-
-    return decorate
-
-
-def _units(amount: str) -> int:
-    from protocol.roles.base import to_units
-
-    return to_units(amount)
+def _stop_report(out: Output, exc: Interrupted, node: RoleNode | None, before: str) -> None:
+    """What a stopped node says: where it stopped and what is pending, with deadlines."""
+    out.log(f"stopped by {exc.signal_name} at a safe point")
+    if node is None:
+        out.log(before)
+        return
+    try:
+        lines = node.pending()
+    except TrustrlError as err:
+        lines = [f"(the chain could not be read to say what is pending: {err})"]
+    for line in lines:
+        out.log(f"pending: {line}")
+    if not lines:
+        out.log("nothing is pending: restart any time; the journal resumes where this node stopped")
 
 
 # ---------------------------------------------------------------------------------------------- accounts
 
 
+def _write_keystore(key: Any, out: Path, password_env: str, force: bool) -> None:
+    from protocol.chain import keystore_exists_message, save_keystore_account
+    from protocol.errors import ConfigError
+
+    if out.exists() and not force:  # before asking for a password
+        raise ConfigError(keystore_exists_message(out))
+    address = save_keystore_account(key, out, _password(password_env, confirm=True), overwrite=force)
+    console.print(f"{address} -> {out}")
+
+
+KeystoreOutArg = Annotated[Path, typer.Argument(help="Where to write the keystore (never overwritten).")]
+
+
 @account_app.command("new")
 def account_new(
-    out: Annotated[Path, typer.Argument(help="Where to write the keystore.")],
+    out: KeystoreOutArg,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    force: ForceOpt = False,
 ) -> None:
-    """Create a new random account and write it as an encrypted keystore."""
+    """Create a new random account and write it as an encrypted keystore (mode 0600)."""
     from eth_account import Account
 
-    from protocol.chain import save_keystore_account
-
-    address = save_keystore_account(Account.create(), out, _password(password_env, confirm=True))
-    console.print(f"{address} -> {out}")
+    _write_keystore(Account.create(), out, password_env, force)
 
 
 @account_app.command("import")
 def account_import(
-    out: Annotated[Path, typer.Argument(help="Where to write the keystore.")],
+    out: KeystoreOutArg,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    force: ForceOpt = False,
 ) -> None:
     """Encrypt an existing private key (from a hidden prompt or stdin, never a file) into a keystore."""
-    from protocol.chain import save_keystore_account
-
     key = typer.prompt("private key (0x...)", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline()
-    address = save_keystore_account(key.strip(), out, _password(password_env, confirm=True))
-    console.print(f"{address} -> {out}")
+    _write_keystore(key.strip(), out, password_env, force)
 
 
 @account_app.command("dev")
 def account_dev(
     index: Annotated[int, typer.Argument(min=0, max=99, help="anvil dev account number (0-9 by default).")],
-    out: Annotated[Path, typer.Argument(help="Where to write the keystore.")],
+    out: KeystoreOutArg,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    force: ForceOpt = False,
 ) -> None:
     """Keystore of one of anvil's well-known dev accounts (local chains only: their keys are public)."""
     from protocol.anvil import dev_accounts
-    from protocol.chain import save_keystore_account
 
-    _, key = dev_accounts(index + 1)[index]
-    address = save_keystore_account(key, out, _password(password_env, confirm=True))
-    console.print(f"{address} -> {out}")
+    _write_keystore(dev_accounts(index + 1)[index][1], out, password_env, force)
 
 
 # ---------------------------------------------------------------------------------------------- deploy
@@ -249,25 +376,58 @@ def account_dev(
 
 @app.command()
 def deploy(
-    network: NetworkOpt,
-    keystore: KeystoreOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Network file to write.")] = Path("network.json"),
-    token: Annotated[str | None, typer.Option(help="Existing ERC20 (default: deploy a TestToken).")] = None,
-    unbonding: Annotated[int, typer.Option(help="Unbonding period in seconds.", min=0)] = 7 * 24 * 3600,
-    ipfs: IpfsOpt = None,
+    network: Annotated[
+        str,
+        typer.Option(
+            "--network",
+            "-n",
+            help="RPC URL of the chain to deploy to (http://... or https://...), or `local` "
+            "(http://127.0.0.1:8545). A network file is what this command writes (--out).",
+        ),
+    ],
+    keystore: Annotated[
+        Path,
+        typer.Option(
+            "--keystore",
+            "-k",
+            envvar="TRUSTRL_KEYSTORE",
+            help="Encrypted V3 keystore of the deployer (pays the gas of five deployments).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Network file to write (never overwritten without --force).")
+    ] = Path("network.json"),
+    token: Annotated[
+        str | None,
+        typer.Option(help="An existing ERC20 for stakes and rewards (default: deploy a mintable TestToken)."),
+    ] = None,
+    unbonding: Annotated[int, typer.Option(help="Seconds from `unstake` to `unstake --withdraw`.", min=0)] = 7
+    * 24
+    * 3600,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            "--ipfs", help="IPFS API to write into the network file (default http://127.0.0.1:5001)."
+        ),
+    ] = None,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing network file.")] = False,
 ) -> None:
     """Deploy the four contracts (and a TestToken) and write a network file for every other command."""
     from protocol.chain import ChainClient
     from protocol.compile import compile_contracts
     from protocol.contracts import deploy_protocol
+    from protocol.errors import ConfigError
     from protocol.network import DEFAULT_IPFS, LOCAL_RPC, NetworkConfig, load_account
 
     rpc = LOCAL_RPC if network == "local" else network
     if not rpc.startswith(("http://", "https://")):
-        from protocol.errors import ConfigError
-
-        raise ConfigError("deploy needs --network as an RPC URL (http://...) or `local`")
+        raise ConfigError(
+            f"deploy needs --network as an RPC URL (http://...) or `local`, not {network!r}: the network "
+            "file is what deploy writes"
+        )
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists: not overwritten (--out NEW.json, or --force)")
     account = load_account(keystore, _password(password_env))
     compiled = compile_contracts()
     client = ChainClient(rpc, account, abis=[c.abi for c in compiled.values()], timeout=300)
@@ -282,63 +442,107 @@ def deploy(
 
 
 @app.command()
-@_account_options()
 def mint(
     amount: Annotated[str, typer.Argument(help="Tokens to mint (TestToken deployments only).")],
-    opts: AccountOptions,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     to: Annotated[str | None, typer.Option(help="Recipient (default: the keystore's account).")] = None,
+    deployment: DeploymentOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    as_json: JsonOpt = False,
 ) -> None:
     """Mint test tokens (the TestToken of a test deployment lets anyone mint)."""
+    from protocol.errors import ConfigError, ContractRevert
     from protocol.network import checksum
 
-    session = opts.session()
+    session = _session(network, keystore, password_env, deployment=deployment)
     recipient = checksum(to) if to else session.address
-    session.client.transact(session.proto.token.functions.mint(recipient, _units(amount)))
-    console.print(f"minted {amount} tokens to {recipient}")
+    units = session.units(amount)
+    with _explained(session):
+        try:
+            session.client.transact(session.proto.token.functions.mint(recipient, units))
+        except ContractRevert as exc:
+            if exc.error in ("UnknownError", "EmptyRevert"):
+                raise ConfigError(
+                    f"the token {session.proto.token.address} refused to mint: only a TestToken lets "
+                    "anyone mint (-v shows the raw error)"
+                ) from exc
+            raise
+    balance = session.proto.token_balance(recipient)
+    if as_json:
+        _print_json({"minted": units, "to": recipient, "balance": balance, "decimals": session.decimals})
+        return
+    console.print(f"minted {session.tokens(units)} tokens to {recipient}; balance {session.tokens(balance)}")
 
 
 @app.command()
-@_account_options()
 def stake(
-    amount: Annotated[str, typer.Argument(help="Tokens to stake.")],
-    opts: AccountOptions,
+    amount: Annotated[str, typer.Argument(help="Tokens to bond.")],
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
+    deployment: DeploymentOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    as_json: JsonOpt = False,
 ) -> None:
     """Bond tokens in the StakeManager (a trainer or validator allocates from them when it joins a task)."""
     from protocol.errors import ConfigError
-    from protocol.roles.base import tokens
 
-    session = opts.session()
-    proto, units = session.proto, _units(amount)
+    session = _session(network, keystore, password_env, deployment=deployment)
+    proto, units, tokens = session.proto, session.units(amount), session.tokens
     if units == 0:
         raise ConfigError("stake a positive amount")
     balance = proto.token_balance()
     if balance < units:
-        raise ConfigError(f"{session.address} holds {tokens(balance)} tokens, cannot stake {amount}")
-    proto.approve(proto.stakes.address, units)
-    proto.stake(units)
+        raise ConfigError(f"{session.address} holds {tokens(balance)} tokens, cannot stake {tokens(units)}")
+    with _explained(session):
+        proto.approve(proto.stakes.address, units)
+        proto.stake(units)
     bonded, allocated, unbonding, _ = proto.stake_of()
+    if as_json:
+        _print_json(
+            {
+                "staked": units,
+                "bonded": bonded,
+                "allocated": allocated,
+                "unbonding": unbonding,
+                "decimals": session.decimals,
+            }
+        )
+        return
     console.print(
-        f"staked {amount}: bonded {tokens(bonded)}, allocated {tokens(allocated)}, "
+        f"staked {tokens(units)}: bonded {tokens(bonded)} (of which allocated to tasks {tokens(allocated)}), "
         f"unbonding {tokens(unbonding)}"
     )
 
 
 @app.command()
-@_account_options()
 def unstake(
-    opts: AccountOptions,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     amount: Annotated[str | None, typer.Argument(help="Tokens to unbond (default: all free stake).")] = None,
-    withdraw: Annotated[bool, typer.Option("--withdraw", help="Withdraw what finished unbonding.")] = False,
+    withdraw: Annotated[
+        bool, typer.Option("--withdraw", help="Withdraw what finished unbonding to the wallet.")
+    ] = False,
+    deployment: DeploymentOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    as_json: JsonOpt = False,
 ) -> None:
     """Release allocations of ended tasks, move free stake to unbonding; `--withdraw` pays it out later."""
+    from protocol.display import when
     from protocol.errors import ConfigError
-    from protocol.roles.base import tokens
 
-    session = opts.session()
-    proto, client = session.proto, session.client
+    session = _session(network, keystore, password_env, deployment=deployment)
+    proto, client, tokens = session.proto, session.client, session.tokens
     if withdraw:
-        paid = proto.withdraw()
-        console.print(f"withdrew: tx {paid['transactionHash'].to_0x_hex()}")
+        before = proto.token_balance()
+        with _explained(session):
+            receipt = proto.withdraw()
+        paid = proto.token_balance() - before
+        tx = receipt["transactionHash"].to_0x_hex()
+        if as_json:
+            _print_json({"withdrawn": paid, "tx": tx, "decimals": session.decimals})
+            return
+        console.print(f"withdrew {tokens(paid)} tokens to {session.address} (tx {tx})")
         return
     now = client.timestamp()
     tasks = {
@@ -348,32 +552,49 @@ def unstake(
         )
     }
     held: list[str] = []
-    for task_id in sorted(tasks):
-        allocated = proto.allocation_of(task_id)
-        if not allocated:
-            continue
-        locked = proto.locked_until(task_id)
-        if locked <= now:
-            proto.deallocate(task_id, allocated)
-            console.print(f"released {tokens(allocated)} allocated to task {task_id}")
-        else:
-            held.append(f"{tokens(allocated)} in task {task_id} ({_lock_reason(proto, task_id, locked)})")
-    free = int(client.call(proto.stakes.functions.freeStakeOf(session.address)))
-    units = free if amount is None else _units(amount)
-    if units == 0 or units > free:
-        where = "; ".join(held) if held else "nothing is allocated"
-        raise ConfigError(f"free stake is {tokens(free)} tokens; still allocated: {where}")
-    proto.request_unstake(units)
+    released: dict[int, int] = {}
+    with _explained(session):
+        for task_id in sorted(tasks):
+            allocated = proto.allocation_of(task_id)
+            if not allocated:
+                continue
+            locked = proto.locked_until(task_id)
+            if locked <= now:
+                proto.deallocate(task_id, allocated)
+                released[task_id] = allocated
+                if not as_json:
+                    console.print(f"released {tokens(allocated)} tokens allocated to task {task_id}")
+            else:
+                held.append(
+                    f"{tokens(allocated)} in task {task_id} ({_lock_reason(proto, task_id, locked, now)})"
+                )
+        free = proto.free_stake_of()
+        units = free if amount is None else session.units(amount)
+        if units == 0 or units > free:
+            where = "; ".join(held) if held else "nothing is allocated"
+            raise ConfigError(f"free stake is {tokens(free)} tokens; still allocated: {where}")
+        proto.request_unstake(units)
     _, _, unbonding, release = proto.stake_of()
+    if as_json:
+        _print_json(
+            {
+                "released": {str(k): v for k, v in released.items()},
+                "unbonding": unbonding,
+                "release_time": release,
+                "decimals": session.decimals,
+            }
+        )
+        return
     console.print(
-        f"unbonding {tokens(unbonding)} tokens; withdraw after unix time {release} "
-        f"(`trustrl unstake --withdraw`)"
+        f"unbonding {tokens(unbonding)} tokens; withdraw after {when(release, client.timestamp())} "
+        "(`trustrl unstake --withdraw`)"
     )
 
 
-def _lock_reason(proto: Protocol, task_id: int, locked: int) -> str:
+def _lock_reason(proto: Protocol, task_id: int, locked: int, now: int) -> str:
     """Why this account's allocation to a task cannot be released yet, and what releases it."""
     from protocol.contracts import TaskStatus
+    from protocol.display import when
 
     if proto.task_state(task_id).status == TaskStatus.ACTIVE:
         return "the task is active"
@@ -384,64 +605,90 @@ def _lock_reason(proto: Protocol, task_id: int, locked: int) -> str:
             f"{unsettled} unsettled submission(s)" if unsettled else f"{rounds} unsettled validator round(s)"
         )
         return f"{what}: `trustrl claim --task {task_id}` settles them"
-    return f"settlement grace until unix time {locked}"
+    return f"the settlement grace ends {when(locked, now)}"
 
 
 @app.command()
-@_account_options()
 def claim(
-    opts: AccountOptions,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     task: Annotated[
         int | None, typer.Option("--task", help="Settle this account's part of a task first.")
     ] = None,
+    deployment: DeploymentOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    home: HomeOpt = DEFAULT_HOME,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Claim every reward (and refund) credited to this account."""
+    """Claim every reward (and refund) credited to this account (with --task: settle its part first)."""
     from protocol.journal import Journal
     from protocol.network import TaskView
-    from protocol.roles.base import tokens
     from protocol.roles.settle import Keeper, claim_credit
 
-    session = opts.session()
+    session = _session(network, keystore, password_env, deployment=deployment, home=home)
     out = _output("claim")
-    if task is not None:
-        view = TaskView(session, task)
-        keeper = Keeper(
-            view,
-            Journal(session.task_dir(task, "claim") / "journal.jsonl"),
-            out,
-            draw_seeds=False,
-            finalize=False,
-        )
-        while keeper.step():
-            pass
-    paid = claim_credit(session.proto, out)
-    if paid == 0:
-        console.print(f"nothing to claim; token balance {tokens(session.proto.token_balance())}")
+    with _explained(session):
+        if task is not None:
+            view = TaskView(session, task)
+            keeper = Keeper(
+                view,
+                Journal(session.task_dir(task, "claim") / "journal.jsonl"),
+                out,
+                draw_seeds=False,
+                finalize=False,
+            )
+            while keeper.step():
+                pass
+        paid = claim_credit(session, out)
+    balance = session.proto.token_balance()
+    if as_json:
+        _print_json({"claimed": paid, "balance": balance, "decimals": session.decimals})
+    elif paid == 0:
+        console.print(f"nothing to claim; wallet balance {session.tokens(balance)} tokens")
 
 
 # ---------------------------------------------------------------------------------------------- tasks
 
 
 @task_app.command("create")
-@_account_options(threads=True)
 def task_create(
     task_file: Annotated[Path, typer.Argument(help="Task YAML (see examples/task.yaml).")],
-    opts: AccountOptions,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running as the task's keeper until it ends.")
     ] = False,
+    deployment: DeploymentOpt = None,
+    ipfs: IpfsOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    home: HomeOpt = DEFAULT_HOME,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
     from protocol.roles.initiator import InitiatorNode, create_task, load_task_file
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
-    session = opts.session()
     out = _output("initiator")
-    with out.live():
-        task_id = create_task(session, task, out)
-    console.print(f"task {task_id}")
-    if follow:
-        InitiatorNode(session, task_id, out=out).run()
+    node: list[RoleNode] = []
+    with stop_on_signals(defer=True):
+        try:
+            session = _session(
+                network, keystore, password_env, deployment=deployment, ipfs=ipfs, home=home, threads=threads
+            )
+            with out.live(), _explained(session):
+                task_id = create_task(session, task, out)
+            console.print(f"task {task_id}")
+            if follow:
+                node.append(InitiatorNode(session, task_id, out=out))
+                node[0].run()
+        except Interrupted as exc:
+            _stop_report(
+                out,
+                exc,
+                node[0] if node else None,
+                "the task was not created (or the journal will find it: run the same command again)",
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 @task_app.command("status")
@@ -449,108 +696,226 @@ def task_status(
     task: Annotated[int, typer.Argument(help="Task id.")],
     network: NetworkOpt,
     deployment: DeploymentOpt = None,
-    ipfs: IpfsOpt = None,
-    home: HomeOpt = DEFAULT_HOME,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a task: its terms, where it stands, and every round's outcome (from chain events)."""
     from eth_account import Account
     from rich.table import Table
 
+    from protocol.contracts import TaskStatus
+    from protocol.display import amount, when
     from protocol.network import TaskView, connect, load_network
-    from protocol.roles.base import tokens
     from protocol.roles.report import summarize_rounds
 
-    config = load_network(network, deployment=deployment, ipfs_api=ipfs)
-    session = connect(config, Account.create(), home)  # read-only: a throwaway key signs nothing
+    config = load_network(network, deployment=deployment)
+    session = connect(config, Account.create(), DEFAULT_HOME)  # read-only: a throwaway key signs nothing
     view = TaskView(session, task)
     cfg, state = view.config, view.state()
     remaining, reserved = view.proto.funds_of(task)
     rounds = summarize_rounds(view)
+    tokens, now = session.tokens, view.now()
     if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "task": task,
-                    "status": state.status.name,
-                    "round": state.round,
-                    "num_rounds": cfg.num_rounds,
-                    "remaining": remaining,
-                    "reserved": reserved,
-                    "rounds": [
-                        {
-                            "round": r.round,
-                            "finalized": r.finalized,
-                            "accepted": r.accepted,
-                            "rejected": r.rejected,
-                            "paid": r.paid,
-                            "slashed": r.slashed,
-                        }
-                        for r in rounds
-                    ],
-                }
-            )
+        _print_json(
+            {
+                "task": task,
+                "status": state.status.name,
+                "round": state.round,
+                "num_rounds": cfg.num_rounds,
+                "decimals": session.decimals,
+                "reward_per_round": cfg.reward_per_round,
+                "remaining": remaining,
+                "reserved": reserved,
+                "rounds": [
+                    {
+                        "round": r.round,
+                        "finalized": r.finalized,
+                        "submissions": len(r.submissions),
+                        "accepted": r.accepted,
+                        "rejected": r.rejected,
+                        "unavailable": r.unavailable,
+                        "undecided": r.undecided,
+                        "budget": r.budget,
+                        "paid": r.paid,
+                        "carry": r.carry,
+                        "slashed": r.slashed,
+                    }
+                    for r in rounds
+                ],
+            }
         )
         return
+    last = cfg.num_rounds - 1
+    if state.status == TaskStatus.ACTIVE:
+        where = f"active, in round {state.round} of rounds 0 to {last}"
+        if now < state.round_start:
+            where += f"; it opens {when(state.round_start, now)}"
+        elif not state.seed_drawn and state.seed_block == 0:
+            where += f"; submissions close {when(state.submit_end, now)} ({state.submissions} so far)"
+    else:
+        where = f"{state.status.name.lower()} after {state.round} of {cfg.num_rounds} rounds (0 to {last})"
+        if state.ended_at:
+            where += f", ended {when(state.ended_at, now)}"
+    console.print(f"task {task}: {where}; initiator {cfg.initiator}", highlight=False)
     console.print(
-        f"task {task}: {state.status.name.lower()}, round {state.round} of {cfg.num_rounds}; "
-        f"initiator {cfg.initiator}"
+        f"reward {tokens(cfg.reward_per_round)} tokens a round ({cfg.validator_share_bps / 100:g}% to "
+        f"validators); escrow remaining {tokens(remaining)}, reserved for settlement {tokens(reserved)}; "
+        f"quorum {cfg.quorum}; each submission re-checked on {cfg.sample_rollouts} rollouts and "
+        f"{cfg.sample_steps} step(s)",
+        highlight=False,
     )
-    console.print(
-        f"reward {tokens(cfg.reward_per_round)}/round, escrow remaining {tokens(remaining)}, "
-        f"reserved {tokens(reserved)}; quorum {cfg.quorum}; samples {cfg.sample_rollouts} rollouts, "
-        f"{cfg.sample_steps} steps"
+    table = Table(
+        "round",
+        "submissions",
+        "accepted",
+        "rejected",
+        "unavailable",
+        "budget",
+        "paid",
+        "carried on",
+        "slashed",
+        "finalised",
     )
-    table = Table("round", "submissions", "accepted", "rejected", "paid", "slashed", "finalized")
+    def cell(units: int) -> str:
+        return amount(units, session.decimals, dust=False)
+
     for r in rounds:
         table.add_row(
             str(r.round),
             str(len(r.submissions)),
             str(r.accepted),
             str(r.rejected),
-            tokens(r.paid),
-            tokens(r.slashed),
+            str(r.unavailable),
+            cell(r.budget) if r.finalized else "",
+            cell(r.paid),
+            cell(r.carry) if r.finalized else "",
+            cell(r.slashed),
             "yes" if r.finalized else "no",
         )
-    console.print(table)
+    console.print(table, width=None if console.is_terminal else 120)
+    console.print(
+        "budget = the round's reward + what earlier rounds carried on (rounding dust, unspent pools, "
+        "forfeited shares); what a round does not pay is carried on to the next, or refunded at the end. "
+        "REJECT: the work was checked and found wrong; UNAVAILABLE: what had to be checked was not served "
+        "in time. Both are slashed. Exact base units: --json.",
+        style="dim",
+        highlight=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- nodes
 
 
+def _run_node(
+    role: str,
+    make: Callable[[Session, Output], RoleNode],
+    *,
+    network: str,
+    keystore: Path,
+    deployment: Path | None,
+    ipfs: str | None,
+    password_env: str,
+    home: Path,
+    threads: int | None,
+) -> None:
+    """Run a node until it is finished; SIGINT or SIGTERM stop it at a safe point with what is pending."""
+    out = _output(role)
+    node: RoleNode | None = None
+    with stop_on_signals(defer=True):
+        try:
+            session = _session(
+                network, keystore, password_env, deployment=deployment, ipfs=ipfs, home=home, threads=threads
+            )
+            node = make(session, out)
+            with _explained(session):
+                node.run()
+        except Interrupted as exc:
+            _stop_report(out, exc, node, "nothing was done yet")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 @app.command()
-@_account_options(threads=True, tail_before="wait")
 def train(
-    task: Annotated[int, typer.Option("--task", help="Task id.")],
-    opts: AccountOptions,
+    task: TaskOpt,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     wait: WaitOpt = False,
+    deployment: DeploymentOpt = None,
+    ipfs: IpfsOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    home: HomeOpt = DEFAULT_HOME,
+    threads: ThreadsOpt = None,
     cheat: Annotated[
         str | None, typer.Option(hidden=True, help="poison | forge-rewards | withhold (demos).")
     ] = None,
 ) -> None:
     """Run a trainer node: join the task, train every round, submit, upload the picked states, claim."""
-    from protocol.roles.trainer import CHEATS, TrainerNode
+    from protocol.errors import ConfigError
 
-    if cheat is not None and cheat not in CHEATS:
-        from protocol.errors import ConfigError
+    known = ("poison", "forge-rewards", "withhold")
+    if cheat is not None and cheat not in known:
+        raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(known)}")
 
-        raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
-    session = opts.session()
-    TrainerNode(session, task, out=_output("trainer"), wait=wait, cheat=cheat).run()  # type: ignore[arg-type]
+    def make(session: Session, out: Output) -> RoleNode:
+        from protocol.network import TaskView
+
+        if not wait and not TaskView(session, task).exists():  # before torch is imported
+            raise ConfigError(
+                f"task {task} does not exist on this deployment (yet: `--wait` waits for it to be created)"
+            )
+        from protocol.roles.trainer import TrainerNode
+
+        return TrainerNode(session, task, out=out, wait=wait, cheat=cheat)  # type: ignore[arg-type]
+
+    _run_node(
+        "trainer",
+        make,
+        network=network,
+        keystore=keystore,
+        deployment=deployment,
+        ipfs=ipfs,
+        password_env=password_env,
+        home=home,
+        threads=threads,
+    )
 
 
 @app.command()
-@_account_options(threads=True, tail_before="wait")
 def validate(
-    task: Annotated[int, typer.Option("--task", help="Task id.")],
-    opts: AccountOptions,
+    task: TaskOpt,
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
     wait: WaitOpt = False,
+    deployment: DeploymentOpt = None,
+    ipfs: IpfsOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    home: HomeOpt = DEFAULT_HOME,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
-    from protocol.roles.validator import ValidatorNode
 
-    session = opts.session()
-    ValidatorNode(session, task, out=_output("validator"), wait=wait).run()
+    def make(session: Session, out: Output) -> RoleNode:
+        from protocol.errors import ConfigError
+        from protocol.network import TaskView
+
+        if not wait and not TaskView(session, task).exists():  # before torch is imported
+            raise ConfigError(
+                f"task {task} does not exist on this deployment (yet: `--wait` waits for it to be created)"
+            )
+        from protocol.roles.validator import ValidatorNode
+
+        return ValidatorNode(session, task, out=out, wait=wait)
+
+    _run_node(
+        "validator",
+        make,
+        network=network,
+        keystore=keystore,
+        deployment=deployment,
+        ipfs=ipfs,
+        password_env=password_env,
+        home=home,
+        threads=threads,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- demo
@@ -562,7 +927,30 @@ def demo(
         Path | None, typer.Option("--json", help="Write a JSON summary of the run to this path.")
     ] = None,
     rounds: Annotated[int, typer.Option(help="Rounds of the demo task.", min=1)] = 5,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's directory (logs, journals).")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="Keep the demo's directory: logs, journals, keystores, the IPFS repo and anvil's state "
+            "(`trustrl demo --resume DIR` serves them again).",
+        ),
+    ] = False,
+    stay: Annotated[
+        bool,
+        typer.Option(
+            "--stay",
+            help="At the end, keep anvil and IPFS running (and the directory) until Ctrl-C, to query and "
+            "audit the deployment.",
+        ),
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Serve a kept demo directory again: restart anvil from its state and IPFS from its repo, "
+            "until Ctrl-C.",
+        ),
+    ] = None,
     audit: Annotated[
         bool,
         typer.Option(
@@ -574,12 +962,20 @@ def demo(
 ) -> None:
     """Run the whole network here: anvil, IPFS, contracts, 1 initiator, 3 honest trainers, 1 cheater and
     3 validators as separate processes; show each round; reconcile every balance; audit the history;
-    stop everything. Exit status 1 if a check fails, 3 if the audit finds a discrepancy."""
-    from protocol.demo import exit_status, run_demo
+    stop everything. Exit status 1 if a check fails, 3 if the audit finds a discrepancy, 130 if stopped."""
+    from protocol.demo import exit_status, run_demo, serve_kept
 
     # Logs and CI are not terminals: give the tables room instead of rich's default 80 columns.
     shown = console if console.is_terminal else Console(width=120)
-    summary = run_demo(rounds=rounds, console=shown, keep=keep, audit=audit)
+    with stop_on_signals(defer=False):
+        try:
+            if resume is not None:
+                serve_kept(resume, console=shown)
+                return
+            summary = run_demo(rounds=rounds, console=shown, keep=keep or stay, audit=audit, stay=stay)
+        except Interrupted as exc:
+            shown.print(f"stopped by {exc.signal_name}; every process the demo started is stopped")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -590,17 +986,24 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning trustrl errors into one line."""
-    try:
-        app()
-    except TrustrlError as exc:
-        from rich.markup import escape
+    """Console-script entry point: run the app, turning trustrl errors into one line (and the raw error
+    under it with -v) and SIGINT / SIGTERM into exit status 130."""
+    from rich.markup import escape
 
+    try:
+        with stop_on_signals(defer=False):
+            app()
+    except TrustrlError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        cause = exc.__cause__
+        if SETTINGS.verbose and cause is not None:
+            err_console.print(
+                f"  raw: {escape(f'{type(cause).__name__}: {cause}')}", highlight=False, soft_wrap=True
+            )
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+    except Interrupted as exc:
+        err_console.print(f"interrupted by {exc.signal_name}", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

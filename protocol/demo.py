@@ -45,9 +45,11 @@ from rich.text import Text
 
 from protocol.audit.cli import EXIT_DISCREPANCIES
 from protocol.contracts import BURN_ADDRESS, Phase, TaskStatus
+from protocol.display import amount
 from protocol.errors import ProtocolError
+from protocol.stopping import Interrupted, deferred_signals, stop_on_signals
 
-__all__ = ["DEMO_TASK", "DemoError", "exit_status", "run_demo"]
+__all__ = ["DEMO_TASK", "DemoError", "exit_status", "run_demo", "serve_kept"]
 
 DEMO_TASK: dict[str, Any] = {
     "description": "trustrl demo: 2-digit addition, a 0.08M-parameter policy, 3 honest trainers, a cheater",
@@ -60,13 +62,16 @@ DEMO_TASK: dict[str, Any] = {
         "intermediate_size": 128,
         "max_position_embeddings": 32,
     },
+    # H = 32 small steps (lr 5e-5) a round rather than 8 of 1e-4: AdamW goes about twice as far, in steps
+    # half as long, with four times the rollouts behind it (held-out gain +23 / +33 points under the
+    # avx512 / avx2 kernels, where 8 steps gave +14 / +18; scripts/demo_learning.py).
     "inner": {
-        "steps": 8,
+        "steps": 32,
         "rollout_every": 1,
         "num_prompts": 8,
         "group_size": 8,
         "max_new_tokens": 4,
-        "grpo": {"lr": 1e-4},
+        "grpo": {"lr": 5e-5},
     },
     "outer": {"lr": 1.0, "momentum": 0.0},
     "sample_rollouts": 8,
@@ -95,7 +100,9 @@ DEMO_TASK: dict[str, Any] = {
 }
 """The demo's task file (written to the demo directory as YAML for the initiator process)."""
 
-TOKENS = 10**18
+DECIMALS = 18
+"""The demo's TestToken's decimals()."""
+TOKENS = 10**DECIMALS
 MINT = 1_000 * TOKENS
 STAKE = 100 * TOKENS
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
@@ -105,6 +112,11 @@ TASK_ID = 1
 STARTUP_TIMEOUT = 240.0
 ROUND_TIMEOUT = 360.0
 WIND_DOWN_TIMEOUT = 120.0
+ACCOUNTS = 10
+CHILD_LOG_EVERY = 10
+"""Seconds between the progress lines of the processes' logs (the demo shows the initiator's)."""
+ANVIL_STATE = "anvil-state.json"
+"""Where a kept demo's chain is dumped when anvil stops (`--keep`), and loaded from (`--resume`)."""
 AUDIT_LINES = 12
 """Discrepancies printed at the end of the demo (all of them are in the summary)."""
 
@@ -136,6 +148,7 @@ class RoundRow:
     submissions: int = 0
     accepted: int = 0
     rejected: int = 0
+    unavailable: int = 0
     undecided: int = 0
     paid: int = 0
     slashed: int = 0
@@ -156,28 +169,27 @@ class DemoState:
     evaluated: dict[bytes, float] = field(default_factory=dict)
 
 
-def _fmt(amount: int) -> str:
-    from protocol.roles.base import tokens
-
-    text = tokens(amount)
-    if "." in text:
-        whole, frac = text.split(".")
-        text = f"{whole}.{frac[:2]}"
-    return text
+def _fmt(units: int) -> str:
+    """An amount of the demo's TestToken (18 decimals), to 2 decimals (exact units are in --json)."""
+    return amount(units, DECIMALS, places=2, dust=False)
 
 
 class Demo:
     """One run of the demo (see the module docstring)."""
 
-    def __init__(self, *, rounds: int, console: Console, keep: bool = False, audit: bool = False) -> None:
+    def __init__(
+        self, *, rounds: int, console: Console, keep: bool = False, audit: bool = False, stay: bool = False
+    ) -> None:
         self.rounds = rounds
         self.console = console
-        self.keep = keep
+        self.keep = keep or stay
+        self.stay = stay
         self.audit = audit
         self.dir = Path(tempfile.mkdtemp(prefix="trustrl-demo-"))
         self.password = secrets.token_hex(16)
         self.people: list[Participant] = []
         self.state = DemoState()
+        self._initiator_read = 0
         self.anvil: Any = None
         self.ipfs: Any = None
         self.session: Any = None
@@ -199,9 +211,19 @@ class Demo:
             if self.audit:
                 summary["audit"] = self._audit(summary)
                 summary["ok"] = summary["ok"] and summary["audit"]["ok"]
+            if self.stay:
+                self._serve_until_interrupted()
             return summary
         finally:
-            self._stop()
+            with deferred_signals():
+                self._stop()
+
+    def _serve_until_interrupted(self) -> None:
+        """`--stay`: keep anvil and IPFS running, for queries and audits, until SIGINT or SIGTERM."""
+        _print_serving(self.console, self.dir, self.anvil, self.ipfs)
+        with contextlib.suppress(Interrupted):
+            while self.anvil.running and self.ipfs.running:
+                time.sleep(0.5)
 
     def say(self, message: str) -> None:
         """A line for the person watching."""
@@ -213,7 +235,8 @@ class Demo:
         from protocol.ipfs_daemon import IpfsDaemon
 
         self.say(f"demo directory {self.dir}")
-        self.anvil = Anvil(block_time=1.0, accounts=10).start()
+        dump = ("--dump-state", str(self.dir / ANVIL_STATE)) if self.keep else ()
+        self.anvil = Anvil(block_time=1.0, accounts=ACCOUNTS, extra_args=dump).start()
         self.say(f"anvil pid {self.anvil.pid} at {self.anvil.rpc_url} (1 s blocks)")
         # The IPFS daemon takes seconds to start: it does so while the contracts are deployed.
         self.ipfs = IpfsDaemon(self.dir / "ipfs")
@@ -334,7 +357,7 @@ class Demo:
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(
-                    [sys.executable, "-m", "protocol.cli", *args],
+                    [sys.executable, "-m", "protocol.cli", "--log-every", str(CHILD_LOG_EVERY), *args],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -366,7 +389,10 @@ class Demo:
         if self.anvil is not None:
             self.anvil.stop()
         if self.keep:
-            self.say(f"kept {self.dir} (logs in {self.dir / 'logs'})")
+            self.say(
+                f"kept {self.dir}: logs in {self.dir / 'logs'}, the chain in {self.dir / ANVIL_STATE}, the "
+                f"IPFS repo in {self.dir / 'ipfs'}; `trustrl demo --resume {self.dir}` serves them again"
+            )
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -381,6 +407,20 @@ class Demo:
             if code is not None and (code != 0 or not ended):
                 raise DemoError(f"{p.name} (pid {p.proc.pid}) exited with status {code}:\n{self._tail(p)}")
         return all(p.proc is not None and p.proc.poll() is not None for p in self.people)
+
+    def _initiator_news(self) -> list[str]:
+        """The initiator's new log lines (its warm start's progress, the uploads, the task's creation),
+        without their timestamp and name."""
+        log = self.people[0].log
+        if log is None or not log.exists():
+            return []
+        with open(log, "rb") as f:
+            f.seek(self._initiator_read)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._initiator_read += len(complete)
+        lines = complete.decode(errors="replace").splitlines()
+        return [line.partition(" initiator: ")[2] or line for line in lines if line.strip()]
 
     @staticmethod
     def _tail(p: Participant, lines: int = 15) -> str:
@@ -438,12 +478,13 @@ class Demo:
         return f"round {r}: finalising"
 
     def _table(self) -> Group:
-        table = Table(title=f"trustrl demo: task {TASK_ID}, {self.rounds} rounds", expand=False)
+        table = Table(title=f"trustrl demo: task {TASK_ID}, rounds 0 to {self.rounds - 1}", expand=False)
         for name, justify in (
             ("round", "right"),
             ("submissions", "right"),
             ("accepted", "right"),
             ("rejected", "right"),
+            ("unavailable", "right"),
             ("rewards paid", "right"),
             ("slashed", "right"),
             ("held-out accuracy", "right"),
@@ -451,17 +492,18 @@ class Demo:
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         acc0 = self.state.accuracy0
-        table.add_row("0 (initial)", "", "", "", "", "", "…" if acc0 is None else f"{acc0:.3f}", "")
+        table.add_row("initial", "", "", "", "", "", "", "…" if acc0 is None else f"{acc0:.3f}", "")
         for r in sorted(self.state.rows):
             row = self.state.rows[r]
             acc = (
                 "…" if row.accuracy is None else f"{row.accuracy:.3f}" + ("" if row.model_changed else " (=)")
             )
             table.add_row(
-                str(r + 1),
+                str(r),
                 str(row.submissions),
                 str(row.accepted),
                 f"[red]{row.rejected}[/]" if row.rejected else "0",
+                f"[red]{row.unavailable}[/]" if row.unavailable else "0",
                 _fmt(row.paid),
                 f"[red]{_fmt(row.slashed)}[/]" if row.slashed else "0",
                 acc,
@@ -481,6 +523,7 @@ class Demo:
                 row.finished_at = time.monotonic() - self.state.started
             row.submissions = len(summary.submissions)
             row.accepted, row.rejected, row.undecided = summary.accepted, summary.rejected, summary.undecided
+            row.unavailable = summary.unavailable
             row.paid, row.slashed, row.settled = summary.paid, summary.slashed, summary.settled
             if row.accuracy is None:
                 previous = self._base_before(summary.round)
@@ -495,9 +538,9 @@ class Demo:
                 continue
             printed.add(r)
             self.say(
-                f"round {r + 1}: {row.submissions} submissions, {row.accepted} accepted, {row.rejected} "
-                f"rejected; paid {_fmt(row.paid)}, slashed {_fmt(row.slashed)}; "
-                f"held-out accuracy {row.accuracy:.3f}"
+                f"round {r}: {row.submissions} submissions, {row.accepted} accepted, {row.rejected} "
+                f"rejected, {row.unavailable} unavailable; paid {_fmt(row.paid)}, slashed "
+                f"{_fmt(row.slashed)}; held-out accuracy {row.accuracy:.3f}"
             )
 
     def _base_before(self, round_: int) -> bytes:
@@ -542,7 +585,12 @@ class Demo:
                         last_round, last_progress = state.round, time.monotonic()
                     if ended and ended_at is None:
                         ended_at = time.monotonic()
-                elif time.monotonic() - self.state.started > STARTUP_TIMEOUT:
+                else:
+                    for line in self._initiator_news():
+                        self.state.phase = f"initiator: {line}"
+                        if live is None:
+                            self.say(f"initiator: {line}")
+                if not self.view.exists() and time.monotonic() - self.state.started > STARTUP_TIMEOUT:
                     raise DemoError(
                         f"task {TASK_ID} was not created within {STARTUP_TIMEOUT:.0f} s:\n"
                         + self._tail(self.people[0])
@@ -697,10 +745,11 @@ class Demo:
             "conservation": conservation,
             "per_round": [
                 {
-                    "round": r + 1,
+                    "round": r,
                     "submissions": row.submissions,
                     "accepted": row.accepted,
                     "rejected": row.rejected,
+                    "unavailable": row.unavailable,
                     "undecided": row.undecided,
                     "paid": row.paid,
                     "slashed": row.slashed,
@@ -824,21 +873,70 @@ def exit_status(summary: dict[str, Any]) -> int:
 
 
 def run_demo(
-    *, rounds: int = 5, console: Console | None = None, keep: bool = False, audit: bool = True
+    *,
+    rounds: int = 5,
+    console: Console | None = None,
+    keep: bool = False,
+    audit: bool = True,
+    stay: bool = False,
 ) -> dict[str, Any]:
     """Run the demo (see the module docstring) and return its summary; `audit`: audit the history at
-    the end (the summary's `audit`; its `ok` then includes the audit's)."""
-    console = console or Console()
-    demo = Demo(rounds=rounds, console=console, keep=keep, audit=audit)
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError):  # not the main thread: no handler needed
-        signal.signal(signal.SIGTERM, on_term)
-    try:
+    the end (the summary's `audit`; its `ok` then includes the audit's); `keep`: keep the directory with
+    anvil's state; `stay`: also serve the chain and IPFS until SIGINT or SIGTERM. SIGINT and SIGTERM stop
+    the demo (`Interrupted`), every process it started with it."""
+    demo = Demo(rounds=rounds, console=console or Console(), keep=keep, audit=audit, stay=stay)
+    if threading.current_thread() is not threading.main_thread():
         return demo.run()
+    with stop_on_signals(defer=False):
+        return demo.run()
+
+
+def serve_kept(directory: Path, *, console: Console | None = None) -> None:
+    """Serve a kept demo directory (`trustrl demo --keep`) again until SIGINT or SIGTERM: anvil from its
+    dumped state (dumped again when it stops, so what is done meanwhile is kept), IPFS from its repo;
+    rewrites the directory's network file with their new URLs."""
+    from protocol.anvil import Anvil
+    from protocol.ipfs_daemon import IpfsDaemon
+    from protocol.network import load_network
+
+    console = console or Console()
+    directory = directory.resolve()
+    state, network_file = directory / ANVIL_STATE, directory / "network.json"
+    for need in (state, network_file, directory / "ipfs"):
+        if not need.exists():
+            raise DemoError(
+                f"{directory} is not a kept demo directory: {need.name} is missing (`trustrl demo --keep` "
+                "keeps one; anvil writes its state when it stops)"
+            )
+    config = load_network(str(network_file))
+    anvil = Anvil(block_time=1.0, accounts=ACCOUNTS, extra_args=("--state", str(state)))
+    ipfs = IpfsDaemon(directory / "ipfs")
+    try:
+        with stop_on_signals(defer=False):
+            anvil.start()
+            ipfs.start()
+            served = config.model_copy(update={"rpc_url": anvil.rpc_url, "ipfs_api": ipfs.api_url})
+            network_file.write_text(served.model_dump_json(indent=2))
+            _print_serving(console, directory, anvil, ipfs)
+            with contextlib.suppress(Interrupted):
+                while anvil.running and ipfs.running:
+                    time.sleep(0.5)
+            if not anvil.running or not ipfs.running:
+                raise DemoError(f"{'anvil' if not anvil.running else 'the IPFS daemon'} stopped by itself")
     finally:
-        with contextlib.suppress(ValueError):
-            signal.signal(signal.SIGTERM, previous)
+        with deferred_signals():
+            ipfs.stop()
+            anvil.stop()
+    console.print(f"stopped; the chain is dumped again to {state}")
+
+
+def _print_serving(console: Console, directory: Path, anvil: Any, ipfs: Any) -> None:
+    network = directory / "network.json"
+    console.print(
+        f"serving the demo's deployment: anvil pid {anvil.pid} at {anvil.rpc_url}, IPFS pid {ipfs.pid} at "
+        f"{ipfs.api_url}; network file {network}. In another terminal:\n"
+        f"  trustrl task status {TASK_ID} --network {network}\n"
+        f"  trustrl audit --task {TASK_ID} --network {network} --report audit.html\n"
+        "Ctrl-C stops both.",
+        highlight=False,
+    )

@@ -34,7 +34,8 @@ from protocol.contracts import (
     TaskState,
     attach_protocol,
 )
-from protocol.errors import ConfigError
+from protocol.display import amount, to_units
+from protocol.errors import ConfigError, ContractRevert
 from protocol.ipfs import ArtifactStore
 from protocol.retry import DEFAULT_POLICY, RetryPolicy
 
@@ -57,6 +58,7 @@ __all__ = [
     "load_network",
     "password_from_env",
     "policy_of",
+    "yaml_error",
 ]
 
 LOCAL_RPC = "http://127.0.0.1:8545"
@@ -91,11 +93,22 @@ def _read_structured(path: Path, what: str) -> Any:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{what} {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{what} {path} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {yaml_error(exc)}") from None
+
+
+def yaml_error(exc: yaml.YAMLError) -> str:
+    """A YAML parse error as one line that keeps where it is: `line 3, column 7: found ... (while ...)`."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -182,6 +195,7 @@ class Session:
         dev = config.deployment.chain_id in DEV_CHAIN_IDS
         self._find_timeout = find_timeout if find_timeout is not None else (1.0 if dev else 10.0)
         self._store: ArtifactStore | None = None
+        self._decimals: int | None = None
 
     @property
     def address(self) -> str:
@@ -204,6 +218,31 @@ class Session:
                 find_timeout=self._find_timeout,
             )
         return self._store
+
+    @property
+    def decimals(self) -> int:
+        """The token's `decimals()` (read once): amounts are typed and shown in tokens of that many
+        decimals."""
+        if self._decimals is None:
+            token = self.proto.token
+            try:
+                value = int(self.client.call(token.functions.decimals()))
+            except ContractRevert:
+                raise ConfigError(
+                    f"the token {token.address} has no decimals(): amounts in tokens cannot be converted"
+                ) from None
+            if not 0 <= value <= 36:
+                raise ConfigError(f"the token {token.address} reports {value} decimals (expected 0..36)")
+            self._decimals = value
+        return self._decimals
+
+    def tokens(self, units: int) -> str:
+        """Base units as tokens, for people (`protocol.display.amount`)."""
+        return amount(units, self.decimals)
+
+    def units(self, tokens: object) -> int:
+        """Tokens typed by a person as base units (`ConfigError` when malformed or too precise)."""
+        return to_units(str(tokens), self.decimals)
 
     @property
     def poll_interval(self) -> float:

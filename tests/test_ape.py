@@ -1,9 +1,11 @@
 """ape-config.yaml: `ape compile` builds the project's contracts with ape-solidity, and ape-foundry
 starts anvil for `ethereum:local:foundry`. Runs on a temporary copy of the project, with a private
-HOME, so neither the tree nor ~/.ape is touched."""
+HOME, so neither the tree nor ~/.ape is touched. ape is the optional `ape` extra (nothing else in the
+project uses it): `scripts/setup.sh --test` installs it; without it these tests are skipped."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +18,12 @@ import pytest
 from protocol.compile import REPO_ROOT, CompiledContract
 
 VENV_BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ape") is None,
+    reason="eth-ape is not installed: it is the optional `ape` extra (`scripts/setup.sh --test`, or "
+    "`pip install -c constraints.txt -e '.[ape]'`)",
+)
 
 
 @pytest.fixture(scope="module")

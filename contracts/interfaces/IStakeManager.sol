@@ -139,5 +139,6 @@ interface IStakeManager {
     function unbondingPeriod() external view returns (uint256);
 
     /// @notice Where slashed tokens go: 0x000000000000000000000000000000000000dEaD.
+    // slither-disable-next-line naming-convention a constant's getter, named as the constant (as in OpenZeppelin)
     function BURN_ADDRESS() external view returns (address);
 }

@@ -39,13 +39,13 @@ def compare_with_demo(demo: Mapping[str, Any], audit: Mapping[str, Any], *, task
                 out.append(f"held-out accuracy {k}: the demo says {want}, the audit {got}")
     rounds = {r["round"]: r for r in t["rounds"]}
     for row in demo["per_round"]:
-        r = rounds.get(int(row["round"]) - 1)  # the demo counts rounds from 1
+        r = rounds.get(int(row["round"]))
         if r is None:
             out.append(f"round {row['round']} of the demo is not in the audit")
             continue
         mine = {
             "submissions": r["submissions"], "accepted": r["accepted"],
-            "rejected": r["rejected"] + r["unavailable"], "undecided": r["undecided"],
+            "rejected": r["rejected"], "unavailable": r["unavailable"], "undecided": r["undecided"],
             "paid": r["trainer_rewards"] + r["validator_rewards"], "slashed": r["slashed"],
         }  # fmt: skip
         for key, value in mine.items():

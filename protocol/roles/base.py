@@ -14,11 +14,12 @@ only say what to do while the task is active (`act()`).
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import ClassVar, Protocol, TextIO
 
@@ -38,73 +39,129 @@ from protocol.errors import ChainError, ConfigError, ContractRevert, IpfsError
 from protocol.journal import Journal
 from protocol.network import Session, TaskView
 from protocol.retry import deadline
+from protocol.stopping import check_stop, interruptible
 
-__all__ = ["Output", "ParticipantNode", "RoleNode", "ensure_joined", "to_units", "tokens", "top_up"]
+__all__ = [
+    "Output",
+    "ParticipantNode",
+    "RoleNode",
+    "Step",
+    "ensure_joined",
+    "top_up",
+    "unavailable_margin",
+]
 
-Advance = Callable[[int], None]
+LOG_EVERY = 30.0
+"""Seconds between two plain-mode lines of the same long step or countdown (`--log-every`)."""
 
 TRANSIENT_PAUSE = 2.0
 """Longest pause of the run loop after a transient failure (seconds)."""
 
 
-DECIMALS = 18
+def _shape(message: str) -> str:
+    """A message with its numbers blanked: countdowns and counters of one wait share a shape."""
+    return re.sub(r"\d+(\.\d+)?", "#", message)
 
 
-def to_units(amount: Decimal | int | str) -> int:
-    """Tokens (a decimal number, up to 18 decimals) as base units."""
-    try:
-        value = Decimal(str(amount)) * (10**DECIMALS)
-    except InvalidOperation:
-        raise ConfigError(f"not a token amount: {amount!r}") from None
-    if value != value.to_integral_value() or value < 0:
-        raise ConfigError(f"token amount {amount} must be >= 0 with at most {DECIMALS} decimals")
-    return int(value)
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def tokens(amount: int) -> str:
-    """An amount in base units as tokens (18 decimals), trimmed."""
-    whole, frac = divmod(int(amount), 10**18)
-    text = f"{whole}.{frac:018d}".rstrip("0").rstrip(".")
-    return text
+class Step:
+    """A long step in progress: call it to advance by `n` units, `note(text)` for what it is doing now."""
+
+    def __init__(self, advance: Callable[[int], None], show: Callable[[str], None]) -> None:
+        self._advance = advance
+        self._show = show
+        self.done = 0
+        self.detail = ""
+
+    def __call__(self, n: int = 1) -> None:
+        self.done += n
+        self._advance(n)
+
+    def note(self, text: str) -> None:
+        """What the step is doing now (shown on its bar, or in its next progress line)."""
+        self.detail = text
+        self._show(text)
 
 
 class Output:
-    """Where a role reports. Plain: timestamped lines (log files, pipes). Rich: the same lines above a live
-    area with a spinner for what the role waits on and progress bars for long work."""
+    """Where a role reports, in one of three modes.
 
-    def __init__(self, name: str = "", *, rich: bool = False, stream: TextIO | None = None) -> None:
+    * plain (log files, pipes, journalctl): `2026-11-23T14:02:10Z trainer: message` lines. A status (what
+      the role waits on) is logged when it changes, and a countdown or counter of the same wait at most
+      every `every` seconds. A long step (`progress`) logs a start line, a progress line every `every`
+      seconds while it runs, and a done line.
+    * json (`--log-json`): the same events as one JSON object a line: `time`, `role`, `event` (`log`,
+      `status`, `start`, `progress`, `done`), `message`, and for steps `step`, `done`, `total`, `elapsed_s`.
+    * rich (a terminal): the lines above a live area with a spinner and progress bars.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        rich: bool = False,
+        json_lines: bool = False,
+        every: float = LOG_EVERY,
+        stream: TextIO | None = None,
+    ) -> None:
         self.name = name
-        self.rich = rich
+        self.rich = rich and not json_lines
+        self.json_lines = json_lines
+        self.every = every
         self.stream = stream or sys.stdout
-        self.console = Console(file=self.stream) if rich else None
+        self.console = Console(file=self.stream) if self.rich else None
         self._progress: Progress | None = None
         self._status_task: TaskID | None = None
         self._last_status = ""
-        self._lock = threading.Lock()
+        self._last_status_logged = (0.0, "")
+        self._unfinished: dict[str, float] = {}  # step -> when its last start line was logged
+        self._lock = threading.RLock()
+
+    def _emit(self, event: str, message: str, **fields: object) -> None:
+        now = time.time()
+        with self._lock:
+            if self.json_lines:
+                record = {
+                    "time": _stamp(now),
+                    "role": self.name,
+                    "event": event,
+                    "message": message,
+                    **fields,
+                }
+                self.stream.write(json.dumps(record) + "\n")
+            elif self._progress is not None:
+                self._progress.console.print(message, highlight=False, markup=False)
+                return
+            elif self.console is not None:
+                self.console.print(message, highlight=False, markup=False)
+                return
+            else:
+                self.stream.write(f"{_stamp(now)} {self.name + ': ' if self.name else ''}{message}\n")
+            self.stream.flush()
 
     def log(self, message: str) -> None:
         """One line of what happened."""
-        with self._lock:
-            if self._progress is not None:
-                self._progress.console.print(message, highlight=False, markup=False)
-            elif self.console is not None:
-                self.console.print(message, highlight=False, markup=False)
-            else:
-                prefix = (
-                    f"{time.strftime('%H:%M:%S')} {self.name}: " if self.name else time.strftime("%H:%M:%S ")
-                )
-                self.stream.write(prefix + message + "\n")
-                self.stream.flush()
+        self._emit("log", message)
 
     def status(self, message: str) -> None:
-        """What the role waits on now (shown on a spinner, or logged once when it changes)."""
+        """What the role waits on now (a spinner; in plain and json mode a line when the wait changes, and
+        one every `every` seconds while only its numbers change)."""
         if message == self._last_status:
             return
         self._last_status = message
         if self._progress is not None and self._status_task is not None:
             self._progress.update(self._status_task, description=message)
-        else:
-            self.log(message)
+            return
+        now = time.monotonic()
+        last_at, last_shape = self._last_status_logged
+        shape = _shape(message)
+        if shape == last_shape and now - last_at < self.every:
+            return
+        self._last_status_logged = (now, shape)
+        self._emit("status", message)
 
     @contextlib.contextmanager
     def live(self) -> Iterator[None]:
@@ -131,28 +188,72 @@ class Output:
                 self._status_task = None
 
     @contextlib.contextmanager
-    def progress(self, what: str, total: int) -> Iterator[Advance]:
-        """A progress bar for `total` units of work; yields `advance(n)`."""
+    def progress(self, what: str, total: int | None) -> Iterator[Step]:
+        """A long step of `total` units (None: unknown), interruptible (see `stop_on_signals`); yields a
+        `Step`. A bar in rich mode; else a start line, a line every `every` seconds, and a done line."""
         started = time.monotonic()
-        if self._progress is not None:
-            task = self._progress.add_task(what, total=total)
-            progress = self._progress
+        with interruptible():
+            if self._progress is not None:
+                progress = self._progress
+                task = progress.add_task(what, total=total)
+                step = Step(
+                    lambda n: progress.advance(task, n),
+                    lambda text: progress.update(task, description=f"{what}: {text}"),
+                )
+                try:
+                    yield step
+                finally:
+                    progress.remove_task(task)
+            else:
+                step = Step(lambda n: None, lambda text: None)
+                # A step retried every poll (an artifact not there yet) logs its start line once per
+                # `every` seconds, not once per attempt.
+                last = self._unfinished.get(what)
+                if last is None or started - last >= self.every:
+                    self._unfinished[what] = started
+                    again = "" if last is None else " (again: the last attempt did not finish)"
+                    self._emit("start", f"{what}: started{again}", step=what, done=0, total=total)
 
-            def advance(n: int = 1) -> None:
-                progress.advance(task, n)
+                def tick() -> None:
+                    elapsed = time.monotonic() - started
+                    count = f"{step.done}/{total}, " if total is not None else ""
+                    detail = f"; {step.detail}" if step.detail else ""
+                    self._emit(
+                        "progress",
+                        f"{what}: {count}{elapsed:.0f} s so far{detail}",
+                        step=what,
+                        done=step.done,
+                        total=total,
+                        elapsed_s=round(elapsed, 1),
+                    )
 
-            try:
-                yield advance
-            finally:
-                progress.remove_task(task)
-            self.log(f"{what}: done in {time.monotonic() - started:.1f} s")
-            return
+                with _Ticker(self.every, tick):
+                    yield step
+        elapsed = time.monotonic() - started
+        self._unfinished.pop(what, None)
+        self._emit("done", f"{what}: done in {elapsed:.1f} s", step=what, elapsed_s=round(elapsed, 1))
 
-        def ignore(n: int = 1) -> None:
-            return None
 
-        yield ignore
-        self.log(f"{what}: done in {time.monotonic() - started:.1f} s")
+class _Ticker:
+    """Call `fn` every `every` seconds from a daemon thread while the block runs."""
+
+    def __init__(self, every: float, fn: Callable[[], None]) -> None:
+        self.every = every
+        self.fn = fn
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="output-ticker", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.fn()
+
+    def __enter__(self) -> _Ticker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class Upkeep(Protocol):
@@ -215,9 +316,20 @@ class RoleNode:
             self._exists = True
             return True
         if not self.wait_for_task:
-            raise ConfigError(f"task {self.task_id} does not exist on this deployment")
+            raise ConfigError(
+                f"task {self.task_id} does not exist on this deployment (yet: `--wait` waits for it to be "
+                "created)"
+            )
         self.out.status(f"waiting for task {self.task_id} to be created")
         return False
+
+    def pending(self) -> list[str]:
+        """What this role has left undone that costs something if it is not done in time, each as a sentence
+        with its deadline (from the journal and the chain), for the operator of a stopped node."""
+        return [
+            f"{e.action} {e.key} was started and may or may not be on chain: a restart reconciles it"
+            for e in self.journal.open_intents()
+        ]
 
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`keeper`), else claim this account's credit; True if either
@@ -232,6 +344,7 @@ class RoleNode:
         idle_block = -1  # the block at which the last step found nothing to do
         with self.out.live():
             while not self._finished:
+                check_stop()
                 if stop is not None and stop.is_set():
                     return
                 if deadline is not None and time.monotonic() > deadline:
@@ -246,7 +359,8 @@ class RoleNode:
                     self._transient(exc)
                     did, idle_block = False, -1
                 if not did and not self._finished:
-                    time.sleep(self.session.poll_interval)
+                    with interruptible():
+                        time.sleep(self.session.poll_interval)
 
     def _transient(self, exc: Exception) -> None:
         """Log a transient failure (the same message at most every 20th time) and back off a little: at most
@@ -306,6 +420,13 @@ class ParticipantNode(RoleNode):
         raise NotImplementedError
 
 
+def unavailable_margin(commit_duration: int) -> float:
+    """Seconds before a round's commit deadline at which validators judge artifacts still missing UNAVAILABLE
+    (by default; `ValidatorNode(unavailable_margin=...)` overrides it): a quarter of the commit phase, at
+    least 3 s, so that they have time to commit."""
+    return max(3.0, commit_duration / 4)
+
+
 def ensure_joined(view: TaskView, role: Role, journal: Journal, out: Output) -> int | None:
     """Join the task as `role` if not yet (allocating the minimum stake from free stake); returns the first
     round this account takes part in, or None when it cannot join now (the task ended)."""
@@ -324,6 +445,7 @@ def ensure_joined(view: TaskView, role: Role, journal: Journal, out: Output) -> 
     if state.status != TaskStatus.ACTIVE:
         return None
     config = view.config
+    tokens = view.session.tokens
     need = config.min_trainer_stake if role == Role.TRAINER else config.min_validator_stake
     allocated = proto.allocation_of(view.task_id)
     if allocated < need:
@@ -358,6 +480,7 @@ def top_up(view: TaskView, minimum: int, journal: Journal, out: Output, when: st
     if allocated >= minimum:
         return True
     missing = minimum - allocated
+    tokens = view.session.tokens
     free = int(proto.client.call(proto.stakes.functions.freeStakeOf(proto.address)))
     if free < missing:
         out.status(

@@ -4,14 +4,16 @@ on chain; then keep the task moving (seeds, finalisation, every settlement) and 
 A task file (YAML) holds the spec's parts (environment, model, inner and outer loop, thresholds, sample
 sizes, limits, held-out size), how to make the initial model (a supervised warm start, or a checkpoint
 file), and the on-chain terms (rounds, reward, stakes, quorum, phase durations, slashing). Token amounts
-are in tokens (18 decimals). `create_task` is idempotent: the journal remembers which task a task file
-made, and an interrupted creation is reconciled with the TaskCreated events.
+are in tokens, converted with the deployment token's own `decimals()`. `create_task` is idempotent: the
+journal remembers which task a task file made, and an interrupted creation is reconciled with the
+TaskCreated events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from protocol.artifacts import upload_bytes, upload_json
 from protocol.contracts import TaskParams, TaskStatus
+from protocol.display import when
 from protocol.errors import ConfigError
 from protocol.ipfs import canonical_json
 from protocol.journal import Journal
-from protocol.network import Session
-from protocol.roles.base import Output, RoleNode, to_units, tokens
+from protocol.network import Session, yaml_error
+from protocol.roles.base import Output, RoleNode
 from protocol.roles.settle import Keeper
 from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bytes_to_hex
 from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, WarmStartConfig
@@ -37,7 +40,6 @@ __all__ = [
     "default_limits",
     "load_task_file",
     "make_initial_checkpoint",
-    "to_units",
 ]
 
 
@@ -146,7 +148,7 @@ def load_task_file(path: Path) -> TaskFile:
     except OSError as exc:
         raise ConfigError(f"cannot read task file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"task file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"task file {path} is not valid YAML: {yaml_error(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"task file {path} must be a mapping with env, chain, ... at the top level")
     try:
@@ -176,8 +178,11 @@ def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
     env = get_env(task.env.name, task.env.params)
     if task.initial.checkpoint is None:
         cfg = task.initial.warmstart or WarmStartConfig()
-        out.log(f"warm start of the initial model (target accuracy {cfg.target_accuracy})")
-        result = warm_start(env, task.model, cfg, log=out.log)
+        what = f"warm start (to accuracy {cfg.target_accuracy}, at most {cfg.max_steps} steps)"
+        with out.progress(what, None) as step:
+            result = warm_start(
+                env, task.model, cfg, log=lambda line: step.note(line.removeprefix("warm start "))
+            )
         out.log(
             f"warm start: {result.steps} steps, accuracy {result.eval_accuracy:.3f}, {result.wall_s:.1f} s"
         )
@@ -228,6 +233,7 @@ def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
 
 def _params(
     task: TaskFile,
+    units: Callable[[Decimal], int],
     spec_hash: bytes,
     spec_cid: str,
     checkpoint_sha: bytes,
@@ -242,10 +248,10 @@ def _params(
             initial_model_hash=checkpoint_sha,
             initial_model_cid=checkpoint_cid,
             num_rounds=terms.num_rounds,
-            reward_per_round=to_units(terms.reward_per_round),
+            reward_per_round=units(terms.reward_per_round),
             validator_share_bps=terms.validator_share_bps,
-            min_trainer_stake=to_units(terms.min_trainer_stake),
-            min_validator_stake=to_units(terms.min_validator_stake),
+            min_trainer_stake=units(terms.min_trainer_stake),
+            min_validator_stake=units(terms.min_validator_stake),
             quorum=terms.quorum,
             max_trainers=terms.max_trainers,
             max_validators=terms.max_validators,
@@ -287,7 +293,8 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
                 journal.done("create", key, task_id=task_id, reconciled=True)
                 out.log(f"task {task_id} was created before the interruption")
                 return task_id
-    deposit = task.chain.num_rounds * to_units(task.chain.reward_per_round)
+    tokens = session.tokens
+    deposit = task.chain.num_rounds * session.units(task.chain.reward_per_round)
     balance = proto.token_balance()
     if balance < deposit:
         raise ConfigError(
@@ -318,7 +325,13 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
     )
     start_time = session.client.timestamp() + task.chain.start_delay + 3
     params = _params(
-        task, spec_ref.digest, spec_ref.cid, checkpoint_ref.digest, checkpoint_ref.cid, start_time
+        task,
+        session.units,
+        spec_ref.digest,
+        spec_ref.cid,
+        checkpoint_ref.digest,
+        checkpoint_ref.cid,
+        start_time,
     )
     allowance = int(
         session.client.call(proto.token.functions.allowance(session.address, proto.escrow.address))
@@ -329,8 +342,8 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
     task_id = proto.create_task(params)
     journal.done("create", key, task_id=task_id)
     out.log(
-        f"created task {task_id}: {task.chain.num_rounds} rounds, {tokens(deposit)} tokens escrowed, "
-        f"round 0 opens in {start_time - session.client.timestamp()} s"
+        f"created task {task_id}: rounds 0 to {task.chain.num_rounds - 1}, {tokens(deposit)} tokens escrowed "
+        f"({deposit} base units), round 0 opens {when(start_time, session.client.timestamp())}"
     )
     return task_id
 
@@ -345,6 +358,29 @@ class InitiatorNode(RoleNode):
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=True)
+
+    def pending(self) -> list[str]:
+        """What is left of the keeper's work (any participant can do it, so nothing is lost; it only waits),
+        and the refund to claim."""
+        lines = super().pending()
+        view = self.view
+        if not view.exists():
+            return lines
+        state, config, now = view.state(), view.config, view.now()
+        if state.status == TaskStatus.ACTIVE:
+            lines.append(
+                f"task {self.task_id} is in round {state.round} (rounds 0 to {config.num_rounds - 1}); this "
+                "node draws seeds, finalises rounds and settles everyone. The participants' keepers do the "
+                "same, so nothing is lost, but restart it to keep the task moving "
+                f"(round {state.round}'s submissions close {when(state.submit_end, now)})"
+            )
+        credit = view.proto.credit_of()
+        if credit:
+            lines.append(
+                f"{self.session.tokens(credit)} tokens are credited and not claimed (no deadline: "
+                "`trustrl claim`)"
+            )
+        return lines
 
     def step(self) -> bool:
         """Do the next due upkeep; finished once the task ended, everything is settled and claimed."""

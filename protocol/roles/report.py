@@ -35,8 +35,10 @@ class RoundSummary:
     validators: dict[str, tuple[ValidatorOutcome, int]] = field(default_factory=dict)
     finalized: bool = False
     budget: int = 0
+    """The round's reward plus what earlier rounds carried over (dust, unspent pools, forfeited shares)."""
     rate: int = 0
     carry: int = 0
+    """What the round did not pay out: it stays in the escrow for later rounds (or the initiator's refund)."""
     next_base: bytes = b""
 
     @property
@@ -46,8 +48,13 @@ class RoundSummary:
 
     @property
     def rejected(self) -> int:
-        """Submissions settled as REJECT or UNAVAILABLE."""
-        return sum(1 for s in self.submissions if s.decision in (Verdict.REJECT, Verdict.UNAVAILABLE))
+        """Submissions decided REJECT (the work was checked and found wrong)."""
+        return sum(1 for s in self.submissions if s.decision == Verdict.REJECT)
+
+    @property
+    def unavailable(self) -> int:
+        """Submissions decided UNAVAILABLE (what the validators had to fetch was not served in time)."""
+        return sum(1 for s in self.submissions if s.decision == Verdict.UNAVAILABLE)
 
     @property
     def undecided(self) -> int:

@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 
 from eth_utils.crypto import keccak
 
-from protocol.contracts import Phase, Protocol, Role, TaskState, TaskStatus, count_no_shows
+from protocol.contracts import Phase, Role, TaskState, TaskStatus, count_no_shows
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
-from protocol.network import TaskView
-from protocol.roles.base import Output, tokens
+from protocol.network import Session, TaskView
+from protocol.roles.base import Output
 
 __all__ = ["MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
 
@@ -56,8 +56,9 @@ RACE_ERRORS = frozenset(
 """Reverts that only mean another keeper acted first (or the chain moved on meanwhile)."""
 
 
-def claim_credit(proto: Protocol, out: Output) -> int:
+def claim_credit(session: Session, out: Output) -> int:
     """Claim this account's whole credit if it has one; returns the amount paid (0 if none)."""
+    proto = session.proto
     if proto.credit_of() == 0:
         return 0
     try:
@@ -66,7 +67,8 @@ def claim_credit(proto: Protocol, out: Output) -> int:
         if exc.error != "NothingToClaim":
             raise
         return 0
-    out.log(f"claimed {tokens(amount)} tokens")
+    balance = proto.token_balance()
+    out.log(f"claimed {session.tokens(amount)} tokens; wallet balance {session.tokens(balance)}")
     return amount
 
 
@@ -206,7 +208,7 @@ class Keeper:
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`step`), else claim this account's credit; True if either
         did something."""
-        return self.step() or claim_credit(self.view.proto, self.out) > 0
+        return self.step() or claim_credit(self.view.session, self.out) > 0
 
     def _settle_up_to(self, end: int) -> bool:
         """Settle what is due in the finalised rounds before `end` (one transaction per call): first what

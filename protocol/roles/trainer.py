@@ -38,11 +38,12 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
-from protocol.contracts import Role, TaskState, WorkSubmission
+from protocol.contracts import Role, TaskState, TaskStatus, WorkSubmission
+from protocol.display import duration, when
 from protocol.errors import ConfigError, ContractRevert
 from protocol.ipfs import canonical_json
 from protocol.network import Session
-from protocol.roles.base import Output, ParticipantNode, top_up
+from protocol.roles.base import Output, ParticipantNode, top_up, unavailable_margin
 from protocol.roles.settle import Keeper
 from protocol.wire import (
     ArtifactRef,
@@ -117,7 +118,7 @@ class TrainerNode(ParticipantNode):
             elif not self.journal.is_done("missed", str(round_)):
                 now = view.now()
                 if now < state.round_start:
-                    self.out.status(f"round {round_} opens in {state.round_start - now} s")
+                    self.out.status(f"round {round_} opens {when(state.round_start, now)}")
                 elif now >= state.submit_end or state.seed_block != 0:
                     self.journal.done("missed", str(round_))
                     self.out.log(f"round {round_}: the submit phase closed before this trainer submitted")
@@ -134,6 +135,53 @@ class TrainerNode(ParticipantNode):
             self.out.status(f"joined from round {from_round}; the task is in round {round_}")
         self.cleanup(round_)
         return self.upkeep()
+
+    def pending(self) -> list[str]:
+        """What this trainer must still do, with deadlines: a prepared round to submit, picked states to
+        upload (else the submission is judged UNAVAILABLE and slashed), credit to claim."""
+        lines = super().pending()
+        view, proto = self.view, self.view.proto
+        if not view.exists():
+            return lines
+        state, config, now = view.state(), view.config, view.now()
+        active = state.status == TaskStatus.ACTIVE
+        slash = f"{config.trainer_slash_bps / 100:g}% of this trainer's allocation is slashed"
+        for entry in self.journal.entries("prepare"):
+            round_ = int(entry.key)
+            if not active or round_ != state.round or self.journal.is_done("missed", entry.key):
+                continue  # only the current round can still be saved
+            on_chain = self.journal.is_done("submit", entry.key) or any(
+                s.trainer == self.me for s in view.submissions(round_)
+            )
+            if not on_chain:
+                if state.seed_block == 0 and now < state.submit_end:
+                    lines.append(
+                        f"round {round_} is trained but not submitted; restart before "
+                        f"{when(state.submit_end, now)} to submit it (else the round's reward is lost)"
+                    )
+                continue
+            if self.journal.is_done("states", entry.key) or self.cheat == "withhold":
+                continue
+            margin = unavailable_margin(config.commit_duration)
+            if state.seed_drawn:
+                deadline = int(proto.ballot_of(self.task_id, round_).commit_end - margin)
+                lines.append(
+                    f"round {round_}'s picked states are not uploaded; restart before {when(deadline, now)} "
+                    f"or the submission is judged UNAVAILABLE and {slash}"
+                )
+            else:
+                lines.append(
+                    f"round {round_}'s picked states are not uploaded and its seed is not drawn yet; restart "
+                    f"within {duration(config.commit_duration - margin)} of the seed (submissions close "
+                    f"{when(state.submit_end, now)}) or the submission is judged UNAVAILABLE and {slash}"
+                )
+        credit = proto.credit_of()
+        if credit:
+            lines.append(
+                f"{self.session.tokens(credit)} tokens are credited and not claimed (no deadline: "
+                "`trustrl claim`)"
+            )
+        return lines
 
     def allocation_ok(self, round_: int) -> bool:
         """Whether this trainer's allocation meets the task's minimum (topping it up from free stake after a

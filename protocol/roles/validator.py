@@ -26,14 +26,16 @@ from protocol.contracts import (
     Phase,
     Role,
     TaskState,
+    TaskStatus,
     Verdict,
     pack_verdicts,
     unpack_verdicts,
     verdict_commitment,
 )
+from protocol.display import when
 from protocol.errors import ContractRevert, IpfsError
 from protocol.network import Session, Submission
-from protocol.roles.base import Output, ParticipantNode, top_up
+from protocol.roles.base import Output, ParticipantNode, top_up, unavailable_margin
 from protocol.roles.settle import Keeper
 from protocol.verification import Checked, Fetch, TaskContext, aggregate_accepted, verify
 from protocol.wire import (
@@ -95,6 +97,51 @@ class ValidatorNode(ParticipantNode):
             self.out.status(f"round {round_}: waiting for submissions and the seed")
         return self.upkeep()
 
+    def pending(self) -> list[str]:
+        """What this validator must still do in the current round, with deadlines: commit, reveal (else it is
+        slashed), vote; and credit to claim."""
+        lines = super().pending()
+        view, proto = self.view, self.view.proto
+        if not view.exists():
+            return lines
+        state, config, now = view.state(), view.config, view.now()
+        round_ = state.round
+        joined = self.journal.entry("join", str(int(Role.VALIDATOR)))
+        first = None if joined is None or not joined.is_done else int(joined.data["from_round"])
+        if state.status == TaskStatus.ACTIVE and state.seed_drawn and first is not None and round_ >= first:
+            ballot = proto.ballot_of(self.task_id, round_)
+            phase = proto.phase_of(self.task_id, round_)
+            word, revealed = proto.verdicts_of(self.task_id, round_)
+            slash = f"{config.validator_slash_bps / 100:g}% of this validator's allocation is slashed"
+            if phase == Phase.COMMIT and not word:
+                checked = sum(
+                    1
+                    for sub in view.submissions(round_)
+                    if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None
+                )
+                lines.append(
+                    f"round {round_}'s verdicts are not committed ({checked} of {ballot.submissions} "
+                    f"submissions checked); restart before {when(ballot.commit_end, now)} or this validator "
+                    f"cannot reveal and {slash}"
+                )
+            elif phase in (Phase.COMMIT, Phase.REVEAL) and word and not revealed:
+                lines.append(
+                    f"round {round_}'s verdicts are committed but not revealed; restart before "
+                    f"{when(ballot.reveal_end, now)} or {slash}"
+                )
+            elif phase == Phase.VOTE and revealed and not self.journal.is_done("vote", str(round_)):
+                lines.append(
+                    f"round {round_}'s model vote is not cast; restart before {when(ballot.vote_end, now)} "
+                    "to vote the next model"
+                )
+        credit = proto.credit_of()
+        if credit:
+            lines.append(
+                f"{self.session.tokens(credit)} tokens are credited and not claimed (no deadline: "
+                "`trustrl claim`)"
+            )
+        return lines
+
     # ---------------------------------------------------------------------- the ballot
     def ballot(self, round_: int) -> bool:
         """The due ballot action of round `round_`; True if one was taken."""
@@ -124,7 +171,7 @@ class ValidatorNode(ParticipantNode):
     def _margin(self) -> float:
         if self.unavailable_margin is not None:
             return self.unavailable_margin
-        return max(3.0, self.view.config.commit_duration / 4)
+        return unavailable_margin(self.view.config.commit_duration)
 
     def verify_and_commit(self, round_: int) -> bool:
         """Check the next unchecked submission, or commit once all have a verdict."""

@@ -47,7 +47,7 @@ def _bench(tmp_path: Path, trainers: int) -> dict[str, int]:
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=600,  # ~40 s on an idle machine (128 trainers: ~70 s); a loaded one is several times slower
         cwd=ROOT,
     )
     assert "finalizeRound" in done.stdout, done.stderr  # the table

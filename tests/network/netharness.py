@@ -234,16 +234,13 @@ class Net:
                 start_new_session=True,
             )
 
+    def account(self, index: int) -> list[str]:
+        """The CLI options of dev account `index` for one-shot commands (mint, stake, unstake)."""
+        return ["--network", str(self.network_file), "--keystore", str(self.keystore(index))]
+
     def common(self, index: int, home: Path) -> list[str]:
-        """The CLI options of dev account `index`."""
-        return [
-            "--network",
-            str(self.network_file),
-            "--keystore",
-            str(self.keystore(index)),
-            "--home",
-            str(home),
-        ]
+        """The CLI options of dev account `index` for the nodes and claims (with a home directory)."""
+        return [*self.account(index), "--home", str(home)]
 
 
 def cli_env() -> dict[str, str]:

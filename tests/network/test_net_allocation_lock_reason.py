@@ -44,8 +44,8 @@ class _FakeProtocol:
             _FakeProtocol(TaskStatus.CANCELLED, rounds=3),
             "3 unsettled validator round(s): `trustrl claim --task 7`",
         ),
-        (_FakeProtocol(TaskStatus.COMPLETED), "settlement grace until unix time 1234"),
+        (_FakeProtocol(TaskStatus.COMPLETED), "the settlement grace ends 00:20:34 UTC (in 20 min 34 s)"),
     ],
 )
 def test_lock_reason(proto: Any, expected: str) -> None:
-    assert expected in _lock_reason(proto, 7, 1234)
+    assert expected in _lock_reason(proto, 7, 1234, 0)

@@ -133,9 +133,7 @@ def test_two_rounds_through_the_cli_with_kill_9_and_restart(net: Net, tmp_path: 
     assert _has(_journal(home[2], task_id, "trainer"), "submit", "0", "done")
     assert _has(_journal(home[4], task_id, "validator"), "reveal", "0", "done")
 
-    status = net.cli(
-        "task", "status", str(task_id), "--network", str(net.network_file), "--home", str(home[1]), "--json"
-    )
+    status = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json")
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["status"] == "COMPLETED"
@@ -146,17 +144,17 @@ def test_two_rounds_through_the_cli_with_kill_9_and_restart(net: Net, tmp_path: 
     proto = net.session(1).proto
     assert proto.credit_of() == 0
     assert proto.funds_of(task_id) == (0, 0)
-    staked = net.cli("stake", "5", *net.common(1, home[1]))
+    staked = net.cli("stake", "5", *net.account(1))
     assert staked.returncode == 0, staked.stderr
     assert "staked 5" in staked.stdout
     # A trainer leaves: its allocation is released after the task (+ 1 s grace), unbonded, then paid out.
     net.deployer.increase_time(2)
-    unstaked = net.cli("unstake", "1", *net.common(2, home[2]))  # accounts are shared: leave it staked
+    unstaked = net.cli("unstake", "1", *net.account(2))  # accounts are shared: leave it staked
     assert unstaked.returncode == 0, unstaked.stderr
     assert f"allocated to task {task_id}" in unstaked.stdout
     assert "unbonding" in unstaked.stdout
     net.deployer.increase_time(10)  # the deployment's unbonding period is 5 s
-    withdrawn = net.cli("unstake", "--withdraw", *net.common(2, home[2]))
+    withdrawn = net.cli("unstake", "--withdraw", *net.account(2))
     assert withdrawn.returncode == 0, withdrawn.stderr
     assert net.session(2).proto.stake_of()[2] == 0  # nothing left unbonding
 
@@ -196,10 +194,8 @@ def test_unreachable_rpc_and_bad_options_are_one_line(net: Net, tmp_path: Path) 
         str(deployment),
         "--keystore",
         str(net.keystore(1)),
-        "--home",
-        str(tmp_path),
     )
-    _one_line_error(result, "unreachable")
+    _one_line_error(result, "unreachable", "Connection refused")
     _one_line_error(net.cli("task", "status", "1", "--network", dead), "--deployment")
     wrong = subprocess.run(
         [
@@ -212,8 +208,6 @@ def test_unreachable_rpc_and_bad_options_are_one_line(net: Net, tmp_path: Path) 
             str(net.network_file),
             "--keystore",
             str(net.keystore(1)),
-            "--home",
-            str(tmp_path),
         ],
         capture_output=True,
         text=True,
@@ -223,6 +217,6 @@ def test_unreachable_rpc_and_bad_options_are_one_line(net: Net, tmp_path: Path) 
     )
     _one_line_error(wrong, "wrong password")
     _one_line_error(
-        net.cli("task", "status", "999", "--network", str(net.network_file), "--home", str(tmp_path)),
+        net.cli("task", "status", "999", "--network", str(net.network_file)),
         "task 999 does not exist",
     )

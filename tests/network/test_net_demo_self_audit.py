@@ -44,7 +44,7 @@ def test_exit_status(summary: dict[str, Any], status: int) -> None:
 def test_audit_flag_reaches_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[bool] = []
 
-    def fake_run_demo(*, rounds: int, console: Any, keep: bool, audit: bool) -> dict[str, Any]:
+    def fake_run_demo(*, rounds: int, console: Any, keep: bool, audit: bool, stay: bool) -> dict[str, Any]:
         seen.append(audit)
         return {"ok": True, "checks": CHECKS_OK}
 

@@ -1,5 +1,5 @@
-"""Task files: the shipped example and the demo's task parse; a malformed one names its field; token amounts;
-default size limits fit the artifacts they bound (no chain, no daemon)."""
+"""Task files: the shipped example and the demo's task parse; a malformed one names its field (a YAML error
+its line and column); default size limits fit the artifacts they bound (no chain, no daemon)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import yaml
 
 from protocol.demo import DEMO_TASK
 from protocol.errors import ConfigError
-from protocol.roles.base import to_units
 from protocol.roles.initiator import TaskFile, default_limits, load_task_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +20,7 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
     assert example.chain.num_rounds == 8
     assert example.sample_rollouts == 16
     demo = TaskFile.model_validate(DEMO_TASK)
-    assert demo.inner.steps == 8
+    assert demo.inner.steps == 32
     assert demo.initial.warmstart is not None
 
 
@@ -49,24 +48,27 @@ def test_a_malformed_task_file_names_its_field(
 def test_unreadable_task_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read task file"):
         load_task_file(tmp_path / "absent.yaml")
-    (tmp_path / "broken.yaml").write_text("env: [unclosed")
-    with pytest.raises(ConfigError, match="not valid YAML"):
-        load_task_file(tmp_path / "broken.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_task_file(tmp_path / "list.yaml")
 
 
-def test_token_amounts() -> None:
-    assert to_units("1") == 10**18
-    assert to_units("0.5") == 5 * 10**17
-    assert to_units(100) == 100 * 10**18
-    with pytest.raises(ConfigError):
-        to_units("1e-19")
-    with pytest.raises(ConfigError):
-        to_units("-1")
-    with pytest.raises(ConfigError):
-        to_units("lots")
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("env: [unclosed", "line 1, column 15: expected ',' or ']', but got '<stream end>'"),
+        ("env:\n  name: addition\n   params: {digits: 2}\n", "line 3, column 10: mapping values are not"),
+        ("chain:\n\tnum_rounds: 2\n", "line 2, column 1: found character '\\t'"),
+    ],
+)
+def test_a_yaml_error_keeps_its_line_and_column(tmp_path: Path, text: str, where: str) -> None:
+    (tmp_path / "broken.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_task_file(tmp_path / "broken.yaml")
+    message = str(info.value)
+    assert message.startswith(f"task file {tmp_path / 'broken.yaml'} is not valid YAML: "), message
+    assert where in message, message
+    assert "\n" not in message
 
 
 def test_default_limits_fit_the_artifacts() -> None:

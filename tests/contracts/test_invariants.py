@@ -1211,7 +1211,13 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def no_shows(self, data: st.DataObject) -> None:
         """Settle a trainer's no-shows (anyone may): most often one that owes some or whose seat can be
-        freed, with the outcome the model predicts (slash, seat freed, or NothingToSettle)."""
+        freed, with the outcome the model predicts (slash, seat freed, NothingToSettle, NotTrainer, or
+        UnknownTask for a task that does not exist, 1 in 8)."""
+        if not data.draw(st.integers(0, 7), label="a task that exists"):
+            who = self.who(data, STAKERS, "trainer")
+            self.send(self.people[OUTSIDER], "task_escrow", "settleNoShows", NO_TASK, who,
+                      expect="UnknownTask")  # fmt: skip
+            return
         task = self.task(data)
         trainers = sorted(task.trainers)
         due = [t for t in trainers if self.no_show_due(task, t)]
@@ -1219,7 +1225,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         if not pool:
             who = self.who(data, STAKERS, "not a trainer")
             self.send(self.people[OUTSIDER], "task_escrow", "settleNoShows", task.task_id, who,
-                      expect=None if who in task.trainers else "NotTrainer")  # fmt: skip
+                      expect="NotTrainer")  # fmt: skip
             return
         trainer = data.draw(st.sampled_from(pool), label="trainer")
         expect = None if self.no_show_due(task, trainer) else "NothingToSettle"

@@ -579,8 +579,12 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         TaskConfig storage config = _configs[taskId];
         uint256 minStake = config.minTrainerStake;
         if (minStake != 0) {
+            // A slash takes a fraction of the allocation when the submission is settled: every unsettled
+            // submission must have a minimum of its own behind it, or a second rejected one finds the
+            // allocation already emptied by the first. uint128 * (2^32 + 1) cannot overflow.
+            uint256 required = minStake * (uint256(p.unsettled) + 1);
             uint256 allocated = _stakes.allocationOf(msg.sender, taskId);
-            if (allocated < minStake) revert StakeTooLow(taskId, msg.sender, allocated, minStake);
+            if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
         }
 
         participant.submittedRound = uint32(round + 1);

@@ -775,6 +775,7 @@ def task_status(
         "slashed",
         "finalised",
     )
+
     def cell(units: int) -> str:
         return amount(units, session.decimals, dust=False)
 
@@ -845,15 +846,20 @@ def train(
     home: HomeOpt = DEFAULT_HOME,
     threads: ThreadsOpt = None,
     cheat: Annotated[
-        str | None, typer.Option(hidden=True, help="poison | forge-rewards | withhold (demos).")
+        str | None,
+        typer.Option(
+            hidden=True,
+            help="A dishonest trainer for demos and tests: poison | forge-rewards | withhold | nan-state | "
+            "inf-state | poison-step | fabricate | stealthy (protocol.roles.trainer).",
+        ),
     ] = None,
 ) -> None:
     """Run a trainer node: join the task, train every round, submit, upload the picked states, claim."""
     from protocol.errors import ConfigError
+    from protocol.roles.trainer import CHEATS
 
-    known = ("poison", "forge-rewards", "withhold")
-    if cheat is not None and cheat not in known:
-        raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(known)}")
+    if cheat is not None and cheat not in CHEATS:
+        raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
 
     def make(session: Session, out: Output) -> RoleNode:
         from protocol.network import TaskView

@@ -6,7 +6,8 @@ an environment variable), mints and stakes, and starts 8 OS processes through th
 
     initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow)
     trainer-1..3 trustrl train --task 1                         honest
-    cheater      trustrl train --task 1 --cheat poison          submits -4x its real update
+    cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
+                                                                fabricates one rollout per step
     validator-1..3 trustrl validate --task 1
 
 While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
@@ -73,16 +74,16 @@ DEMO_TASK: dict[str, Any] = {
         "max_new_tokens": 4,
         "grpo": {"lr": 5e-5},
     },
-    "outer": {"lr": 1.0, "momentum": 0.0},
-    "sample_rollouts": 8,
-    "sample_steps": 1,
+    "outer": {"lr": 1.0, "momentum": 0.0, "clip": 1.0},
+    "sample_rollouts": "all",
+    "sample_steps": 16,
     "heldout_size": 500,
     "initial": {"warmstart": {"lr": 1e-3, "target_accuracy": 0.3, "eval_size": 200}},
     "chain": {
         "num_rounds": 5,
         "reward_per_round": 100,
         "validator_share_bps": 2000,
-        "min_trainer_stake": 10,
+        "min_trainer_stake": 200,
         "min_validator_stake": 10,
         "quorum": 2,
         "max_trainers": 8,
@@ -92,7 +93,7 @@ DEMO_TASK: dict[str, Any] = {
         "reveal_duration": 45,
         "vote_duration": 45,
         "seed_delay": 2,
-        "trainer_slash_bps": 1000,
+        "trainer_slash_bps": 10_000,
         "validator_slash_bps": 500,
         "max_empty_rounds": 0,
         "start_delay": 6,
@@ -103,8 +104,8 @@ DEMO_TASK: dict[str, Any] = {
 DECIMALS = 18
 """The demo's TestToken's decimals()."""
 TOKENS = 10**DECIMALS
-MINT = 1_000 * TOKENS
-STAKE = 100 * TOKENS
+MINT = 2_000 * TOKENS
+STAKE = 1_200 * TOKENS
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
@@ -353,7 +354,7 @@ class Demo:
             else:
                 args = ["train", "--task", str(TASK_ID), "--wait", *common]
                 if p.role == "cheater":
-                    args += ["--cheat", "poison"]
+                    args += ["--cheat", "stealthy"]
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(

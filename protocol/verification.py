@@ -10,7 +10,9 @@
     3. update   = fetch(manifest.update)         every fetched artifact has the size its reference states
     4. the seed's picks (`protocol.wire`); states = fetch(manifest.states[j]) for every required j
     5. report   = trainer.verify.verify_submission(...) (the tensor rules first, then every re-check);
-       reasons  = decide(report, spec.verify) + the work-units rule (the bundle's tokens = workUnits)
+       reasons  = decide(report, spec.verify) + the work-units rule (workUnits = the rollouts a bundle holds)
+    6. the quality gate (`trainer.quality`): base - update must predict the reference answers of the
+       round's seed-derived problems no worse than the base by more than `spec.verify.max_quality_drop`
 
 Anything wrong with what the trainer published (too large, other bytes, malformed, inconsistent,
 non-finite or absurd tensors, data the checks cannot digest) is a REJECT with its reasons. Missing data
@@ -49,6 +51,7 @@ from protocol.wire import (
     RolloutBundle,
     TaskSpec,
     UpdateManifest,
+    bundle_size,
     picked_steps,
     required_states,
     sampled_rollouts,
@@ -58,6 +61,8 @@ from trainer.errors import TrainerError, TrustrlError
 if TYPE_CHECKING:
     import torch
 
+    from trainer.quality import QualityCheck
+
 __all__ = [
     "CONTENT_ERRORS",
     "Aggregate",
@@ -66,6 +71,7 @@ __all__ = [
     "TaskContext",
     "aggregate_accepted",
     "fetch_manifest",
+    "quality_gate",
     "verify",
 ]
 
@@ -91,6 +97,8 @@ class TaskContext:
     tokenizer: Any = field(init=False)
     hf: Any = field(init=False)
     """The policy's Hugging Face config."""
+    base_scores: dict[tuple[bytes, bytes], float] = field(init=False, default_factory=dict)
+    """The quality gate's score of a base on a seed's problems, by (base sha256, seed)."""
 
     def __post_init__(self) -> None:
         from trainer.envs import get_env
@@ -210,17 +218,50 @@ def _verify(
         update=update,
     )
     reasons = list(decide(report, spec.verify).reasons)
-    if report.bundle.work_units != sub.work_units:
+    if sub.work_units != bundle_size(spec.inner):
         reasons.append(
-            f"workUnits {sub.work_units} on chain, {report.bundle.work_units} tokens in the bundle"
+            f"workUnits {sub.work_units} on chain, but a submission holds {bundle_size(spec.inner)} rollouts"
         )
+    summary = json.loads(report.model_dump_json())
+    quality = quality_gate(task, seed, base_hash, base, update)
+    if quality is not None:
+        summary["quality"] = quality.model_dump()
+        limit = spec.verify.max_quality_drop
+        if not quality.drop <= limit:
+            reasons.append(
+                f"quality: base - update predicts the reference answers of the round's {quality.problems} "
+                f"seed-derived problems {quality.drop:.4g} nats/token worse than the base (limit {limit})"
+            )
     return Checked(
         Verdict.REJECT if reasons else Verdict.ACCEPT,
         reasons,
-        json.loads(report.model_dump_json()),
+        summary,
         list(report.hostile),
         time.perf_counter() - started,
     )
+
+
+def quality_gate(
+    task: TaskContext, seed: bytes, base_hash: bytes, base: Mapping[str, torch.Tensor], update: bytes
+) -> QualityCheck | None:
+    """The quality gate's statistics of an update (`trainer.quality`), or None when the update does not
+    decode under the tensor rules (the re-checks reject it then). The base's score on a seed's problems is
+    computed once per (base, seed)."""
+    from trainer.diloco import decode_update
+    from trainer.quality import check_quality
+
+    try:
+        delta = decode_update(
+            update, {k: v.shape for k, v in base.items()}, max_bytes=task.spec.limits.update
+        )
+    except TrainerError:
+        return None
+    key = (base_hash, seed)
+    check = check_quality(
+        task.hf, task.tokenizer, task.env, base, delta, seed, base_score=task.base_scores.get(key)
+    )
+    task.base_scores[key] = check.base_score
+    return check
 
 
 @dataclass

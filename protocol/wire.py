@@ -14,7 +14,8 @@ the sha256 of those bytes. Byte strings travel as lower-case `0x`-hex, addresses
 
 On chain (`submitWork`): `bundleHash`/`bundleCid` are the RolloutBundle's, `updateHash`/`updateCid` the
 UpdateManifest's, `proofRoot` the Merkle root over the rollout leaves, `stateRoot` the Merkle root over
-the states' sha256 (protocol.merkle), `workUnits` the generated tokens.
+the states' sha256 (protocol.merkle), `workUnits` the number of rollouts in the bundle (`bundle_size`: the
+same for every complete submission, so a model that never stops cannot inflate its pay or its weight).
 
 The seed of a round picks, per submission, the rollouts to replay and the steps to re-execute with
 `pick_indices` (one function for trainers and validators; docs/network.md states it exactly).
@@ -33,7 +34,14 @@ from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocol.errors import WireFormatError
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds
+from trainer.config import (
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    outside_calibration,
+    rollout_step,
+)
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -51,6 +59,7 @@ __all__ = [
     "TaskSpec",
     "UpdateManifest",
     "ValidationReport",
+    "bundle_size",
     "bytes_to_hex",
     "hex_to_bytes",
     "pick_indices",
@@ -205,6 +214,13 @@ class TaskSpec(_Wire):
     heldout_size: int = Field(default=500, ge=1, le=100_000)
     """Held-out problems (`HELDOUT_DOMAIN`) on which the global checkpoint's accuracy is reported."""
 
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskSpec:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 class RolloutRecord(_Wire):
     """One rollout as it travels (`trainer.rollout.Rollout`); the leaf uses `reward_micros(reward)`."""
@@ -286,7 +302,7 @@ class UpdateManifest(_RoundWire):
     state_root: Hex32
     """Merkle root over the states' sha256 (= on-chain stateRoot)."""
     work_units: int = Field(ge=1, le=_UINT32)
-    """Generated tokens over all rollouts (= on-chain workUnits)."""
+    """Rollouts in the bundle, `bundle_size(inner)` (= on-chain workUnits)."""
 
 
 class SubmissionVerdict(_Wire):
@@ -385,12 +401,20 @@ def picked_steps(seed: bytes, trainer: str, count: int, steps: int) -> list[int]
     return sorted(pick_indices(PICK_STEPS_DOMAIN, seed, trainer, count, steps))
 
 
+def bundle_size(inner: InnerConfig) -> int:
+    """Rollouts in a submission's bundle: P x G at every `rollout_every`-th of the H steps. It is also the
+    submission's workUnits: pay and aggregation weight count prescribed rollouts, not generated tokens,
+    so a model that never emits EOS earns no more than one that answers and stops."""
+    return math.ceil(inner.steps / inner.rollout_every) * inner.num_prompts * inner.group_size
+
+
 def required_states(inner: InnerConfig, rollout_steps: Iterable[int], steps: Sequence[int]) -> list[int]:
     """The training states a trainer uploads after the seed: theta_0 and theta_H, theta_j of every
-    sampled rollout's step j, and theta_j, theta_j+1 of every picked step j (sorted)."""
+    sampled rollout's step j, and theta_j0, theta_j, theta_j+1 of every picked step j, where theta_j0
+    (j0 = j - j mod rollout_every) generated the rollouts step j trains on (sorted)."""
     needed = {0, inner.steps}
     needed.update(j for j in rollout_steps if 0 <= j <= inner.steps)
     for j in steps:
         if 0 <= j < inner.steps:
-            needed.update((j, j + 1))
+            needed.update((rollout_step(j, inner.rollout_every), j, j + 1))
     return sorted(needed)

@@ -11,9 +11,10 @@ Measures, with the project's real generation (`trainer.rollout.generate`) and re
 * validation_speedup: generation time (with proofs) / validation time (one batched prefill, TOPLOC
   verification and the sampling replay) for the same rollouts;
 * verify_cost_ratio: one validator's whole verification of a submission (cheap checks on every
-  rollout, replay of `--check-rollouts` sampled rollouts on their steps' states, re-execution of
-  `--check-steps` steps, theta_0 and update checks) / the trainer's compute for that submission (the
-  whole inner loop: generation, proofs, GRPO steps, state hashing), at the task's sizes.
+  rollout, replay of `--check-rollouts` rollouts (all of them by default, as examples/task.yaml) on their
+  steps' states, re-execution of `--check-steps` steps, theta_0 and update checks, the quality gate) /
+  the trainer's compute for that submission (the whole inner loop: generation, proofs, GRPO steps, state
+  hashing), at the task's sizes; `verify_cost_split` says where the validator's time goes.
 
 The headline numbers are those of the task's default model (`ModelConfig()`), generated as the
 trainer generates a step (one batch of all the requests); the table adds a shallower and a wider
@@ -50,8 +51,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=8, help="P of the submission")
     p.add_argument("--group", type=int, default=8, help="G of the submission")
     p.add_argument("--max-new-tokens", type=int, default=4, help="max_new_tokens of the submission")
-    p.add_argument("--check-rollouts", type=int, default=16, help="rollouts a validator replays")
-    p.add_argument("--check-steps", type=int, default=2, help="steps a validator re-executes")
+    p.add_argument(
+        "--check-rollouts", default="all", help="rollouts a validator replays: all (examples/task.yaml) or N"
+    )
+    p.add_argument("--check-steps", type=int, default=8, help="steps a validator re-executes (task.yaml: 8)")
+    p.add_argument("--submission-only", action="store_true", help="only the verify_cost_ratio row")
     return p.parse_args(argv)
 
 
@@ -153,10 +157,11 @@ def _thresholds() -> Any:
 def _submission_row(args: argparse.Namespace) -> dict[str, Any]:
     from trainer.checkpoint import model_weights
     from trainer.config import InnerConfig, ModelConfig
-    from trainer.diloco import encode_update
+    from trainer.diloco import decode_update, encode_update
     from trainer.envs import get_env
     from trainer.inner import run_inner_loop
     from trainer.model import build_model
+    from trainer.quality import check_quality
     from trainer.tokenizer import build_tokenizer
     from trainer.verify import SubmissionContext, decide, verify_submission
 
@@ -185,9 +190,13 @@ def _submission_row(args: argparse.Namespace) -> dict[str, Any]:
     update = encode_update(result.delta, inner.compression)
     train_s = clock() - t0
     n = len(result.rollouts)
-    stride = max(1, n // args.check_rollouts)
-    sampled = list(range(0, n, stride))[: args.check_rollouts]
-    picked = [(k * 7 + 3) % inner.steps for k in range(args.check_steps)]
+    count = n if args.check_rollouts == "all" else int(args.check_rollouts)
+    stride = max(1, n // count)
+    sampled = list(range(0, n, stride))[:count]
+    picked = sorted({(k * 7 + 3) % inner.steps for k in range(args.check_steps)})
+    split = _split(
+        args, model.config, tokenizer, env, base, result.rollouts, sampled, picked, states, update, ctx
+    )
     t0 = clock()
     report = verify_submission(
         ctx=ctx,
@@ -203,7 +212,10 @@ def _submission_row(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
     )
     verdict = decide(report, _thresholds())
+    t_gate = clock()
+    gate = check_quality(model.config, tokenizer, env, base, decode_update(update), b"\x07" * 32)
     verify_s = clock() - t0
+    split["quality_gate_s"] = clock() - t_gate
     return {
         "steps": inner.steps,
         "rollouts": n,
@@ -213,9 +225,51 @@ def _submission_row(args: argparse.Namespace) -> dict[str, Any]:
         "trainer_s": train_s,
         "validator_s": verify_s,
         "verify_cost_ratio": verify_s / train_s,
-        "verdict": verdict.decision,
+        "verdict": verdict.decision if gate.drop <= _thresholds().max_quality_drop else "REJECT (quality)",
         "reasons": list(verdict.reasons[:5]),
+        "verify_cost_split": split,
     }
+
+
+def _split(
+    args: argparse.Namespace,
+    config: Any,
+    tokenizer: Any,
+    env: Any,
+    base: Any,
+    rollouts: Any,
+    sampled: list[int],
+    picked: list[int],
+    states: dict[int, bytes],
+    update: bytes,
+    ctx: Any,
+) -> dict[str, float]:
+    """CPU seconds of the validator's parts: cheap checks + loading states + theta_0 + update (no replay,
+    no step), the replay of the sampled rollouts, and the re-execution of the picked steps."""
+    from trainer.verify import verify_submission
+
+    clock = _clock(args)
+    out: dict[str, float] = {}
+    for name, s, p in (("cheap_and_ends_s", [], []), ("replay_s", sampled, []), ("steps_s", [], picked)):
+        t0 = clock()
+        verify_submission(
+            ctx=ctx, policy_config=config, tokenizer=tokenizer, env=env, base=base, rollouts=rollouts,
+            sampled=s, picked_steps=p, states=states, update=update, batch_size=args.batch_size,
+        )  # fmt: skip
+        out[name] = clock() - t0
+    out["replay_s"] -= out["cheap_and_ends_s"]
+    out["steps_s"] -= out["cheap_and_ends_s"]
+    return out
+
+
+def _print_submission(s: dict[str, Any]) -> None:
+    print(
+        f"submission: H={s['steps']}, {s['rollouts']} rollouts, {s['work_units']} tokens; trainer "
+        f"{s['trainer_s']:.2f} s, validator {s['validator_s']:.2f} s ({s['checked_rollouts']} replays, "
+        f"{s['reexecuted_steps']} steps, the gate) -> verify_cost_ratio {s['verify_cost_ratio']:.3f}, "
+        f"verdict {s['verdict']}; split "
+        + ", ".join(f"{k} {v:.2f}" for k, v in s["verify_cost_split"].items())
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.toploc import PROOF_BYTES
 
     torch.set_num_threads(args.threads)
+    if args.submission_only:
+        submission = _submission_row(args)
+        _print_submission(submission)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"submission": submission}, indent=2, sort_keys=True))
+        return 0
     rows = [
         _speed_row(
             "task default: hidden 128, 4 layers", ModelConfig(max_position_embeddings=args.tokens + 16), args
@@ -292,13 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['proof_build_overhead_pct']:8.2f} {r['proof_us_per_chunk']:9.0f} {r['validation_s']:9.3f} "
             f"{r['validation_speedup']:8.1f} {r['honest_replays_pass']!s:>9s}"
         )
-    s = submission
-    print(
-        f"submission: H={s['steps']}, {s['rollouts']} rollouts, {s['work_units']} tokens; trainer "
-        f"{s['trainer_s']:.2f} s, validator {s['validator_s']:.2f} s ({s['checked_rollouts']} replays, "
-        f"{s['reexecuted_steps']} steps) -> verify_cost_ratio {s['verify_cost_ratio']:.3f}, "
-        f"verdict {s['verdict']}"
-    )
+    _print_submission(submission)
     print(
         f"proof_bytes_per_32_tokens {PROOF_BYTES}, "
         f"proof_build_overhead_pct {results['proof_build_overhead_pct']:.2f}, "

@@ -119,13 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     result = run_simulation(cfg, log=lambda msg: print(msg, flush=True))
 
     print()
-    print(f"{'round':>5} | {'accuracy':>8} | {'gain':>6} | {'reward':>6} | {'wall s':>7}")
-    print(f"{'-' * 5}-+-{'-' * 8}-+-{'-' * 6}-+-{'-' * 6}-+-{'-' * 7}")
-    print(f"{0:>5} | {result.accuracy[0]:>8.3f} | {0.0:>+6.3f} | {'':>6} | {result.warmstart_s:>7.1f}")
+    head = f"{'round':>5} | {'accuracy':>8} | {'gain':>6} | {'reward':>6} | {'clip':>6} | {'max rho':>7}"
+    print(f"{head} | {'wall s':>7}")
+    print(f"{'-' * 5}-+-{'-' * 8}-+-{'-' * 6}-+-{'-' * 6}-+-{'-' * 6}-+-{'-' * 7}-+-{'-' * 7}")
+    first = f"{0:>5} | {result.accuracy[0]:>8.3f} | {0.0:>+6.3f} | {'':>6} | {'':>6} | {'':>7}"
+    print(f"{first} | {result.warmstart_s:>7.1f}")
     for rec in result.rounds:
         gain = rec.accuracy - result.accuracy[0]
         row = f"{rec.round:>5} | {rec.accuracy:>8.3f} | {gain:>+6.3f} | {rec.mean_reward:>6.3f}"
-        print(f"{row} | {rec.wall_s:>7.1f}")
+        print(f"{row} | {rec.clip_frac:>6.4f} | {rec.ratio_max:>7.3f} | {rec.wall_s:>7.1f}")
     summary = result.to_json()
     print(
         f"\n{result.parameters} parameters, {result.threads} threads; gain {summary['gain']:+.3f} "

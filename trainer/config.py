@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from trainer.errors import ConfigError
 
 __all__ = [
+    "CALIBRATED_LRS",
+    "MIN_CALIBRATED_ADAM_EPS",
+    "QUALITY_MAX_LR",
     "Compression",
     "GrpoConfig",
     "InnerConfig",
@@ -23,7 +26,9 @@ __all__ = [
     "ToplocThresholds",
     "VerifyThresholds",
     "WarmStartConfig",
+    "outside_calibration",
     "parse_config",
+    "rollout_step",
 ]
 
 
@@ -31,7 +36,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Frozen):
@@ -118,13 +123,22 @@ class InnerConfig(_Frozen):
     """How the pseudo-gradient is encoded."""
 
 
+def rollout_step(j: int, rollout_every: int) -> int:
+    """j0 = j - (j mod rollout_every): the step whose weights generated the rollouts step j trains on."""
+    return j - (j % rollout_every)
+
+
 class OuterConfig(_Frozen):
-    """The validators' aggregation: outer Nesterov step on the work-weighted mean pseudo-gradient."""
+    """The validators' aggregation: outer Nesterov step on the work-weighted mean of the accepted
+    pseudo-gradients, each clipped to `clip` x their median norm."""
 
     lr: float = Field(1.0, gt=0, le=10)
     """Outer learning rate (1.0 with momentum 0 is plain averaging)."""
     momentum: float = Field(0.0, ge=0, lt=1)
     """Outer Nesterov momentum (0: none, and no momentum is stored in the checkpoint)."""
+    clip: float | None = Field(None, ge=1.0, le=100.0)
+    """Robust aggregation: each accepted update's L2 norm is clipped to `clip` x the median norm of the
+    round's accepted updates before averaging (`trainer.diloco.aggregate`); None: no clipping."""
 
 
 class ToplocThresholds(_Frozen):
@@ -151,12 +165,80 @@ class VerifyThresholds(_Frozen):
     """Per-chunk limits of the TOPLOC statistics."""
     max_sampling_gap: float = Field(default=0.1, ge=0)
     """Largest allowed (best other score - chosen token's score) of logits/T + Gumbel noise."""
-    max_step_abs: float = Field(default=1e-5, ge=0)
-    """Largest |re-executed - committed| over every tensor of theta_j+1 (weights and AdamW moments)."""
-    max_step_rel: float = Field(default=1e-3, ge=0)
-    """Largest ||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
+    max_step_rel: float = Field(default=1e-2, ge=0)
+    """Largest ||W_o - W_c|| / ||W_o - W_j||: re-executed vs committed weights in units of the step."""
+    max_step_lr: float = Field(default=1.0, ge=0)
+    """Largest max |W_o - W_c| / lr: no weight may differ by more than one nominal Adam step."""
+    max_step_moments: float = Field(default=1e-3, ge=0)
+    """Largest relative L2 of the committed AdamW moments against the re-executed ones, in units of
+    the step's own gradient term (`trainer.state.step_distances`)."""
+    max_step_ulps: float = Field(default=16.0, ge=0)
+    """Largest |committed weights - AdamW(committed moments)| in float32 ulps of |W_j| + |step|."""
     max_update_abs: float = Field(default=0.0, ge=0)
     """Largest |submitted update - encode(base - theta_H)| (0: the encoding is deterministic)."""
+    max_quality_drop: float = Field(default=0.3, ge=0)
+    """Largest drop of the reference answers' mean log-probability per token from the base to
+    base - update, on the round's seed-derived problems (`trainer.quality`; nats). Calibrated for inner
+    learning rates up to 1e-4 (scripts/calibrate_quality.py: honest worst 0.095)."""
+
+
+QUALITY_MAX_LR = 1e-4
+"""The largest inner learning rate `VerifyThresholds.max_quality_drop` is calibrated for (`trainer.quality`):
+at 3e-4 honest training alone lowers the gate's score by up to 2.9 nats/token (and held-out accuracy to near
+0) on the project's models, as much as the attacks the gate exists for (scripts/calibrate_quality.py), so no
+threshold separates them."""
+
+
+CALIBRATED_LRS = (1e-5, 1e-3)
+"""Inner learning rates over which the default thresholds were calibrated (scripts/calibrate.py)."""
+MIN_CALIBRATED_ADAM_EPS = 1e-8
+"""Smallest AdamW epsilon calibrated (a smaller one widens the regime where rounding moves weights)."""
+
+
+def _limits(thresholds: BaseModel, prefix: str) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for name, value in thresholds:
+        if isinstance(value, BaseModel):
+            out += _limits(value, f"{prefix}{name}.")
+        else:
+            out.append((prefix + name, float(value)))
+    return out
+
+
+def outside_calibration(inner: InnerConfig, verify: VerifyThresholds) -> str | None:
+    """Why a task's settings lie outside what the thresholds were calibrated for, or None.
+
+    Calibrated (docs/toploc.md): inner learning rates in `CALIBRATED_LRS`, AdamW epsilon at least
+    `MIN_CALIBRATED_ADAM_EPS`, and limits no tighter than the defaults (a tighter limit would reject
+    honest trainers on other hardware; a looser one only lets more through). The quality gate's default
+    limit is calibrated for inner learning rates up to `QUALITY_MAX_LR` only (`trainer.quality`): above
+    it a task must loosen `max_quality_drop` itself.
+    """
+    low, high = CALIBRATED_LRS
+    lr = inner.grpo.lr
+    if not low <= lr <= high:
+        return f"inner.grpo.lr {lr:g} is outside the calibrated range [{low:g}, {high:g}] (docs/toploc.md)"
+    if inner.grpo.adam_eps < MIN_CALIBRATED_ADAM_EPS:
+        return (
+            f"inner.grpo.adam_eps {inner.grpo.adam_eps:g} is below the calibrated {MIN_CALIBRATED_ADAM_EPS:g}"
+            " (docs/toploc.md)"
+        )
+    default_gate = VerifyThresholds().max_quality_drop
+    if lr > QUALITY_MAX_LR and verify.max_quality_drop <= default_gate:
+        return (
+            f"inner.grpo.lr {lr:g} is above {QUALITY_MAX_LR:g}, the largest the quality gate's"
+            f" verify.max_quality_drop {default_gate:g} is calibrated for: honest updates would fail it"
+            " (docs/protocol.md); set a lower lr, or a looser verify.max_quality_drop and let the deterrence"
+            " rest on re-execution"
+        )
+    calibrated = dict(_limits(VerifyThresholds(), "verify."))
+    for name, value in _limits(verify, "verify."):
+        if value < calibrated[name]:
+            return (
+                f"{name} {value:g} is tighter than the calibrated {calibrated[name]:g}: honest trainers on"
+                " other hardware would be rejected (docs/toploc.md)"
+            )
+    return None
 
 
 class WarmStartConfig(_Frozen):

@@ -5,9 +5,16 @@ Pseudo-gradient of a trainer: `delta = base - theta_H` (fp32 weights only).
 Aggregation of the accepted updates (a validator and an auditor must get the same bytes on any
 machine, so only correctly rounded IEEE element-wise operations are used, one at a time):
 
+    with clipping (cfg.clip = c), per trainer i, once:
+        n_i  = sqrt(fsum over every element of every tensor of fp64(delta_i)^2)
+                                                            (squares of fp32 values are exact in fp64 and
+                                                             math.fsum rounds the exact sum once: the
+                                                             same norm on every machine, in any order)
+        med  = median of the n_i (the mean of the two middle ones for an even count)
+        s_i  = c * med / n_i  if n_i > c * med, else 1      (fp64; no scaling at all when s_i = 1)
     for each element, trainers sorted by address (20 bytes, ascending):
         acc  = 0.0 (fp64)
-        acc  = acc + (fp64(w_i) * fp64(delta_i))         w_i: integer work units; mul, then add
+        acc  = acc + (fp64(w_i) * (fp64(delta_i) * s_i))   w_i: integer work units; mul, then add
         avg  = acc / fp64(sum_i w_i)                        one division
         m'   = mu * fp64(m) + avg                           (mu > 0 only; m = 0 at the first round)
         step = avg + mu * m'                                Nesterov (step = avg when mu == 0)
@@ -15,8 +22,10 @@ machine, so only correctly rounded IEEE element-wise operations are used, one at
         m'   -> fp32 (stored with the checkpoint when mu > 0)
 
 Plain averaging (lr 1, momentum 0) is the default: DESIGN.md measured the Nesterov outer step hurting
-at small H. A global checkpoint is canonical bytes of `model/<name>` (weights) and, when momentum is
-used, `outer_momentum/<name>`.
+at small H. Clipping to a multiple of the median norm bounds how far one accepted update can move the
+model, whatever its size, while a majority of honest updates sets the median (docs/protocol.md, "Why
+cheating does not pay"). A global checkpoint is canonical bytes of `model/<name>` (weights) and, when
+momentum is used, `outer_momentum/<name>`.
 
 Updates travel as canonical bytes too: `delta/<name>` (fp32), or for int8 `q/<name>` (int8, the
 tensor's shape) and `scale/<name>` (fp32, [rows] for per-row scales, [1] per tensor), where
@@ -29,6 +38,8 @@ values), never reaches the model.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +54,7 @@ __all__ = [
     "GlobalState",
     "TrainerUpdate",
     "aggregate",
+    "clip_scales",
     "compress_int8",
     "decode_update",
     "decompress_int8",
@@ -50,6 +62,7 @@ __all__ = [
     "global_checkpoint_bytes",
     "load_global_checkpoint",
     "pseudo_gradient",
+    "update_norm",
 ]
 
 Tensors = Mapping[str, torch.Tensor]
@@ -185,6 +198,29 @@ def decode_update(
     return delta
 
 
+def update_norm(delta: Tensors) -> float:
+    """The L2 norm of a pseudo-gradient over every element, identical on every machine: the squares of fp32
+    values are exact in fp64 and `math.fsum` rounds their exact sum once, whatever the order."""
+    for name, t in delta.items():
+        _check_float32(name, t)
+    squares = (
+        t.detach().cpu().to(torch.float64).square().reshape(-1).tolist() for _, t in sorted(delta.items())
+    )
+    return math.sqrt(math.fsum(itertools.chain.from_iterable(squares)))
+
+
+def clip_scales(norms: Sequence[float], clip: float | None) -> list[float]:
+    """Per update, the factor that brings its norm down to `clip` x the median of `norms` (1.0 when it is
+    within; all 1.0 without clipping). The median of an even count is the mean of the two middle ones."""
+    if clip is None or not norms:
+        return [1.0] * len(norms)
+    ordered = sorted(norms)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+    limit = clip * median
+    return [limit / n if n > limit else 1.0 for n in norms]
+
+
 def aggregate(
     base: Tensors,
     updates: Sequence[TrainerUpdate],
@@ -211,6 +247,7 @@ def aggregate(
     if momentum is not None and set(momentum) != set(base):
         raise ConfigError("outer momentum names differ from the base weights'")
     mu, lr = float(cfg.momentum), float(cfg.lr)
+    scales = clip_scales([update_norm(u.delta) for _, u in keyed], cfg.clip)
 
     weights: dict[str, torch.Tensor] = {}
     new_momentum: dict[str, torch.Tensor] = {}
@@ -218,14 +255,15 @@ def aggregate(
         b = base[name].detach().cpu()
         _check_float32(name, b)
         acc = torch.zeros(b.shape, dtype=torch.float64)
-        for _, u in keyed:
+        for (_, u), scale in zip(keyed, scales, strict=True):
             d = u.delta[name].detach().cpu()
             _check_float32(name, d)
             if d.shape != b.shape:
                 raise ConfigError(f"{name}: update shape {tuple(d.shape)} != base {tuple(b.shape)}")
             if not bool(torch.isfinite(d).all()):
                 raise ConfigError(f"{name}: an update holds NaN or inf")
-            weighted = torch.mul(d.to(torch.float64), float(u.work_units))
+            clipped = d.to(torch.float64) if scale == 1.0 else torch.mul(d.to(torch.float64), scale)
+            weighted = torch.mul(clipped, float(u.work_units))
             acc = torch.add(acc, weighted)
         avg = torch.div(acc, float(total))
         if use_momentum:

@@ -2,32 +2,41 @@
 
     A_i    = (r_i - mean(r_group)) / (std(r_group) + adv_eps)          std: population (ddof 0)
     rho_it = exp(logp_it - old_logp_it)
-    l_it   = -min(rho_it * A_i, clip(rho_it, 1 - eps_low, 1 + eps_high) * A_i)  [+ kl_coef * k3(ref, new)]
+    l_it   = -min(rho_it * A_i, clip(rho_it, 1 - eps_low, 1 + eps_high) * A_i)
     loss   = sum_it(mask_it * l_it) / sum_it(mask_it)                    (token-level mean)
 
-with logp = log_softmax(logits / T) of the completion tokens, T the sampling temperature.
+with logp = log_softmax(logits / T) of the completion tokens under the weights being trained, T the
+sampling temperature, and old_logp the same quantity under the behaviour policy: the weights that
+generated the rollouts.
 
-In `train_step` the old log-probabilities are those of the current weights theta_j, detached. So one
-step is exactly a function of (theta_j, optimizer state, the step's rollouts, GrpoConfig), which a
-validator can re-execute from those alone. The rollouts of step j come from theta_{j - j mod
-rollout_every}; with `rollout_every = 1` the ratio at the update is exactly the on-policy one. The
-protocol runs KL-free (`kl_coef = 0`).
+Inner step j trains on the rollouts generated at step j0 = j - (j mod rollout_every) by theta_{j0}.
+
+* j = j0 (always, with `rollout_every = 1`): the rollouts are the current policy's own, old_logp is
+  logp detached, so rho = 1 exactly at the update and the clip is inactive by construction. The
+  update is on-policy REINFORCE with a group-normalized baseline: grad = -mean_it(A_i grad logp_it).
+* j > j0: old_logp is `behaviour_logprobs(theta_{j0}, rollouts)`, a deterministic forward of theta_{j0}
+  on the step's rollouts; rho corrects for the policy having moved since, and the clip bounds it.
+
+Either way one step is a function of (theta_j, its AdamW state, theta_{j0}'s weights, the step's
+rollouts, GrpoConfig), which any validator can re-execute: no number the trainer reports is trusted.
+The protocol has no KL term and no reference model.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from trainer.config import GrpoConfig
 from trainer.errors import ConfigError
+from trainer.rollout import Rollout
 
 __all__ = [
     "advantages",
     "batch_tensors",
+    "behaviour_logprobs",
     "group_advantages",
     "loss",
     "make_optimizer",
@@ -55,8 +64,6 @@ def loss(
     *,
     clip_eps_low: float = 0.2,
     clip_eps_high: float = 0.2,
-    ref_logprobs: torch.Tensor | None = None,
-    kl_coef: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Token-level clipped-ratio loss. logprobs/old/mask: [N, T], adv: [N]. Returns (loss, metrics)."""
     if logprobs.shape != old_logprobs.shape or logprobs.shape != mask.shape:
@@ -75,14 +82,6 @@ def loss(
     unclipped = ratio * a
     clipped = torch.clamp(ratio, 1.0 - clip_eps_low, 1.0 + clip_eps_high) * a
     per_token = -torch.minimum(unclipped, clipped)
-    kl_value = 0.0
-    if kl_coef:
-        if ref_logprobs is None or ref_logprobs.shape != logprobs.shape:
-            raise ConfigError("kl_coef > 0 needs ref_logprobs shaped like logprobs")
-        log_r = ref_logprobs - logprobs
-        kl = torch.exp(log_r) - log_r - 1.0  # k3 estimator of KL(new || ref), >= 0
-        per_token = per_token + kl_coef * kl
-        kl_value = float(((kl * m).sum() / tokens).detach())
     total = (per_token * m).sum() / tokens
     with torch.no_grad():
         is_clipped = ((ratio < 1.0 - clip_eps_low) | (ratio > 1.0 + clip_eps_high)).to(m.dtype)
@@ -90,12 +89,12 @@ def loss(
             "loss/policy": float(total.detach()),
             "loss/clip_frac": float((is_clipped * m).sum() / tokens),
             "loss/ratio_mean": float((ratio * m).sum() / tokens),
-            "loss/kl": kl_value,
+            "loss/ratio_max": float(torch.where(m > 0, ratio, torch.zeros_like(ratio)).max()),
         }
     return total, metrics
 
 
-def sort_rollouts(rollouts: Sequence[Any]) -> list[Any]:
+def sort_rollouts(rollouts: Sequence[Rollout]) -> list[Rollout]:
     """Rollouts in canonical order (step, prompt_idx, g); duplicates are refused."""
     ordered = sorted(rollouts, key=lambda r: (r.step, r.prompt_idx, r.g))
     keys = [(r.step, r.prompt_idx, r.g) for r in ordered]
@@ -104,7 +103,7 @@ def sort_rollouts(rollouts: Sequence[Any]) -> list[Any]:
     return ordered
 
 
-def group_advantages(rollouts: Sequence[Any], eps: float) -> torch.Tensor:
+def group_advantages(rollouts: Sequence[Rollout], eps: float) -> torch.Tensor:
     """Advantages [N] of rollouts in canonical order, normalized within each (step, prompt_idx) group."""
     out = torch.zeros(len(rollouts), dtype=torch.float32)
     start = 0
@@ -119,7 +118,7 @@ def group_advantages(rollouts: Sequence[Any], eps: float) -> torch.Tensor:
     return out
 
 
-def batch_tensors(rollouts: Sequence[Any], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_tensors(rollouts: Sequence[Rollout], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids [N, S] of prompt + completion and the mask [N, S-1] of completion targets.
 
     Target position s of row i predicts ids[i, s+1]; the mask is 1 where that is a completion token.
@@ -157,24 +156,58 @@ def make_optimizer(model: torch.nn.Module, cfg: GrpoConfig) -> torch.optim.AdamW
     )
 
 
-def train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, rollouts: Sequence[Any], cfg: GrpoConfig
-) -> dict[str, float]:
-    """One GRPO step on `rollouts` (any order; sorted inside). Deterministic on CPU for fixed threads."""
+def _canonical_batch(
+    model: torch.nn.Module, rollouts: Sequence[Rollout]
+) -> tuple[list[Rollout], torch.Tensor, torch.Tensor]:
+    """Rollouts in canonical order and their right-padded ids and target mask on the model's device."""
     if not rollouts:
         raise ConfigError("a GRPO step needs rollouts")
     ordered = sort_rollouts(rollouts)
-    adv = group_advantages(ordered, cfg.adv_eps)
     pad_id = getattr(getattr(model, "config", None), "pad_token_id", None) or 0
     device = next(model.parameters()).device
     ids, mask = batch_tensors(ordered, int(pad_id))
-    ids, mask, adv = ids.to(device), mask.to(device), adv.to(device)
+    return ordered, ids.to(device), mask.to(device)
 
+
+@torch.no_grad()
+def behaviour_logprobs(model: torch.nn.Module, rollouts: Sequence[Rollout], cfg: GrpoConfig) -> torch.Tensor:
+    """old_logp of `rollouts` under the weights `model` holds (theta_{j0}): [N, S-1], canonical order.
+
+    The trainer calls it once per rollout batch, right after generating it; a validator calls it on
+    theta_{j0} loaded from the committed state. Same function, same inputs, same numbers.
+    """
+    _, ids, _ = _canonical_batch(model, rollouts)
+    model.eval()
+    return token_logprobs(model, ids, cfg.temperature)
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rollouts: Sequence[Rollout],
+    cfg: GrpoConfig,
+    old_logprobs: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """One GRPO step on `rollouts` (any order; sorted inside). Deterministic on CPU for fixed threads.
+
+    `old_logprobs`: `behaviour_logprobs` of the rollouts under the policy that generated them, or None
+    when that policy is the current one (on-policy: old_logp = logp detached, rho = 1).
+    """
+    ordered, ids, mask = _canonical_batch(model, rollouts)
+    adv = group_advantages(ordered, cfg.adv_eps).to(ids.device)
     model.eval()  # no dropout: the step must be a pure function of its inputs
     optimizer.zero_grad(set_to_none=True)
     logp = token_logprobs(model, ids, cfg.temperature)
+    if old_logprobs is None:
+        old = logp.detach()
+    elif old_logprobs.shape != logp.shape:
+        raise ConfigError(
+            f"old_logprobs {tuple(old_logprobs.shape)} do not match the batch {tuple(logp.shape)}"
+        )
+    else:
+        old = old_logprobs.to(device=logp.device, dtype=logp.dtype)
     total, metrics = loss(
-        logp, logp.detach(), adv, mask, clip_eps_low=cfg.clip_eps_low, clip_eps_high=cfg.clip_eps_high
+        logp, old, adv, mask, clip_eps_low=cfg.clip_eps_low, clip_eps_high=cfg.clip_eps_high
     )
     total.backward()
     if cfg.max_grad_norm is not None:

@@ -2,14 +2,20 @@
 
     theta_0 = base weights + fresh AdamW state
     for j in 0..H-1:
-        if j % rollout_every == 0:
+        j0 = j - (j mod rollout_every)
+        if j == j0:
             rollouts <- generate(theta_j, make_requests(task, round, trainer, step=j, P, G))
-        theta_{j+1} = train_step(theta_j, rollouts)        # the rollouts of step j - (j mod rollout_every)
+            old_logp <- behaviour_logprobs(theta_j, rollouts)          (only when rollout_every > 1)
+            theta_{j+1} = train_step(theta_j, rollouts)                  on-policy: rho = 1
+        else:
+            theta_{j+1} = train_step(theta_j, rollouts, old_logp)        off-policy: rho = pi_j / pi_j0
     delta = base - theta_H                                  (weights only)
 
 Every state theta_0..theta_H is serialized canonically (`trainer.state`) and hashed; the hashes are
 the leaves of the submission's stateRoot. `state_sink(j, bytes)` lets the caller keep the states a
-validator may later ask for (the seed picks them after the commitment).
+validator may later ask for (the seed picks them after the commitment). `edit_rollouts` and `edit_step`
+exist for the cheat library (`trainer.cheats`): a dishonest trainer rewrites step j's rollouts before it
+trains on them, or theta_{j+1} right after step j; an honest one passes neither.
 """
 
 from __future__ import annotations
@@ -22,16 +28,20 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from trainer.checkpoint import load_weights, model_weights
-from trainer.config import InnerConfig
+from trainer.config import InnerConfig, rollout_step
 from trainer.diloco import pseudo_gradient
 from trainer.envs import Environment
-from trainer.grpo import train_step
+from trainer.grpo import behaviour_logprobs, train_step
 from trainer.rollout import GenerationStats, Rollout, generate, make_requests
 from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash
 
-__all__ = ["InnerResult", "rollout_step", "run_inner_loop", "step_rollouts"]
+__all__ = ["InnerResult", "RolloutEdit", "StepEdit", "rollout_step", "run_inner_loop", "step_rollouts"]
 
 StateSink = Callable[[int, bytes], None]
+RolloutEdit = Callable[[int, list[Rollout]], list[Rollout]]
+"""(j, the rollouts generated at step j) -> the rollouts to train on and publish instead."""
+StepEdit = Callable[[int, PreTrainedModel], None]
+"""(j, the model holding theta_{j+1}) -> None, after changing the weights in place."""
 
 
 @dataclass
@@ -56,11 +66,6 @@ class InnerResult:
     """Time spent serializing and hashing states."""
 
 
-def rollout_step(j: int, rollout_every: int) -> int:
-    """The step whose rollouts inner step j trains on: j - (j mod rollout_every)."""
-    return j - (j % rollout_every)
-
-
 def step_rollouts(rollouts: list[Rollout], j: int, rollout_every: int) -> list[Rollout]:
     """The rollouts of a bundle that inner step j trains on (what a validator re-executes with)."""
     source = rollout_step(j, rollout_every)
@@ -79,6 +84,8 @@ def run_inner_loop(
     trainer: str | bytes,
     build_proofs: bool = True,
     state_sink: StateSink | None = None,
+    edit_rollouts: RolloutEdit | None = None,
+    edit_step: StepEdit | None = None,
 ) -> InnerResult:
     """Run H inner steps of `trainer` from `base` (the model's weights are overwritten)."""
     load_weights(model, base)
@@ -97,8 +104,10 @@ def run_inner_loop(
 
     record(0)
     current: list[Rollout] = []
+    old_logprobs: torch.Tensor | None = None
     for j in range(cfg.steps):
-        if j % cfg.rollout_every == 0:
+        on_policy = rollout_step(j, cfg.rollout_every) == j
+        if on_policy:
             requests = make_requests(
                 env,
                 tokenizer,
@@ -119,12 +128,19 @@ def run_inner_loop(
                 build_proofs=build_proofs,
                 stats=result.generation,
             )
+            if edit_rollouts is not None:
+                current = edit_rollouts(j, current)
             result.rollouts.extend(current)
         t0 = time.perf_counter()
-        metrics = train_step(model, optimizer, current, cfg.grpo)
+        if on_policy and cfg.rollout_every > 1:
+            old_logprobs = behaviour_logprobs(model, current, cfg.grpo)
+        metrics = train_step(model, optimizer, current, cfg.grpo, None if on_policy else old_logprobs)
         result.train_s += time.perf_counter() - t0
         metrics["step"] = float(j)
         result.metrics.append(metrics)
+        if edit_step is not None:
+            with torch.no_grad():
+                edit_step(j, model)
         record(j + 1)
     result.delta = pseudo_gradient(base, model_weights(model))
     result.work_units = sum(r.work_units for r in result.rollouts)

@@ -79,6 +79,10 @@ class RoundRecord:
     proof_s: float
     train_s: float
     state_s: float
+    clip_frac: float = 0.0
+    """Mean over every inner step of the share of completion tokens whose ratio was clipped."""
+    ratio_max: float = 1.0
+    """Largest probability ratio pi_j / pi_j0 at any update of the round (1 when every step is on-policy)."""
 
 
 @dataclass
@@ -122,6 +126,8 @@ class SimulationResult:
                     "proof_s": r.proof_s,
                     "train_s": r.train_s,
                     "state_s": r.state_s,
+                    "clip_frac": r.clip_frac,
+                    "ratio_max": r.ratio_max,
                 }
                 for r in self.rounds
             ],
@@ -180,6 +186,7 @@ def run_simulation(
             state_s=0.0,
         )
         rewards: list[float] = []
+        step_metrics: list[dict[str, float]] = []
         for address in addresses:
             inner = run_inner_loop(
                 model,
@@ -202,6 +209,7 @@ def run_simulation(
             record.train_s += inner.train_s
             record.state_s += inner.state_s
             rewards.extend(ro.reward for ro in inner.rollouts)
+            step_metrics.extend(inner.metrics)
         updates.sort(key=lambda u: address_bytes(u.address))
         record.aggregation_order = [str(u.address) for u in updates]
         new_state = diloco.aggregate(weights, updates, cfg.outer, momentum)
@@ -210,6 +218,9 @@ def run_simulation(
         load_weights(model, weights)
         record.accuracy = accuracy()
         record.mean_reward = sum(rewards) / len(rewards) if rewards else 0.0
+        if step_metrics:
+            record.clip_frac = sum(m["loss/clip_frac"] for m in step_metrics) / len(step_metrics)
+            record.ratio_max = max(m["loss/ratio_max"] for m in step_metrics)
         record.wall_s = time.perf_counter() - t_round
         result.rounds.append(record)
         result.accuracy.append(record.accuracy)

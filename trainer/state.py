@@ -15,8 +15,9 @@ come from the task's `GrpoConfig`. Its content hash is sha256 of the bytes.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from transformers import PretrainedConfig
@@ -24,9 +25,12 @@ from transformers import PretrainedConfig
 from trainer.checkpoint import canonical_bytes, canonical_hash, load_tensors, load_weights
 from trainer.config import GrpoConfig
 from trainer.errors import CheckpointError
-from trainer.grpo import make_optimizer, train_step
+from trainer.grpo import behaviour_logprobs, make_optimizer, train_step
+from trainer.rollout import Rollout
 
 __all__ = [
+    "StepDistances",
+    "adamw_weights",
     "fresh_optimizer",
     "load_state",
     "max_abs_diff",
@@ -36,6 +40,7 @@ __all__ = [
     "state_hash",
     "state_tensors",
     "state_weights",
+    "step_distances",
 ]
 
 _MOMENTS = ("exp_avg", "exp_avg_sq")
@@ -143,27 +148,208 @@ def state_weights(data: bytes, *, max_bytes: int | None = None) -> dict[str, tor
 
 
 def max_abs_diff(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> float:
-    """Largest |a - b| over all elements of two tensor maps with the same names and shapes (inf if not)."""
+    """Largest |a - b| over all elements of two tensor maps with the same names and shapes.
+
+    inf when the names or shapes differ or any element of either is NaN or infinite: a distance that
+    is not a finite number never passes a threshold.
+    """
     if set(a) != set(b):
-        return float("inf")
+        return math.inf
     worst = 0.0
     for name in a:
         if a[name].shape != b[name].shape:
-            return float("inf")
+            return math.inf
         if a[name].numel():
-            diff = (a[name].to(torch.float64) - b[name].to(torch.float64)).abs().max()
-            worst = max(worst, float(diff))
+            diff = (a[name].to(torch.float64) - b[name].to(torch.float64)).abs()
+            if not bool(torch.isfinite(diff).all()):
+                return math.inf
+            worst = max(worst, float(diff.max()))
     return worst
 
 
+def _on(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
+    return torch.nn.Module.to(model, device)  # transformers' typing of `to` hides nn.Module's
+
+
 def reexecute_step(
-    policy_config: PretrainedConfig, state_j: bytes, rollouts_j: Sequence[Any], grpo_cfg: GrpoConfig
+    policy_config: PretrainedConfig,
+    state_j: bytes,
+    rollouts_j: Sequence[Rollout],
+    grpo_cfg: GrpoConfig,
+    behaviour_state: bytes | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> bytes:
-    """Re-run one inner step from theta_j's bytes on the step's rollouts; returns theta_{j+1}'s bytes."""
+    """Re-run one inner step from theta_j's bytes on the step's rollouts; returns theta_{j+1}'s bytes.
+
+    `behaviour_state`: theta_{j0}'s bytes when the rollouts came from an earlier state (j0 < j, see
+    `trainer.grpo`); None when they are theta_j's own. `device`: where the step runs.
+    """
     from trainer.model import model_from_config
 
-    model = model_from_config(policy_config)
+    old_logprobs = None
+    if behaviour_state is not None:
+        behaviour = _on(model_from_config(policy_config), device)
+        load_state(behaviour_state, behaviour, make_optimizer(behaviour, grpo_cfg))  # checks it whole
+        old_logprobs = behaviour_logprobs(behaviour, rollouts_j, grpo_cfg)
+    model = _on(model_from_config(policy_config), device)
     optimizer = make_optimizer(model, grpo_cfg)
     load_state(state_j, model, optimizer)
-    train_step(model, optimizer, rollouts_j, grpo_cfg)
-    return state_bytes(model, optimizer)
+    train_step(model, optimizer, rollouts_j, grpo_cfg, old_logprobs)
+    tensors = state_tensors(model, optimizer)
+    bad = sorted(k for k, v in tensors.items() if not bool(torch.isfinite(v).all()))
+    if bad:
+        raise CheckpointError(f"the re-executed step holds NaN or inf in {bad[:3]}")
+    return canonical_bytes(tensors)
+
+
+# --- comparing a re-executed step with a committed one ----------------------------------------------------
+
+_U = 2.0**-24
+"""Unit roundoff of float32: the largest relative error of one correctly rounded operation."""
+_MOMENT_ROUNDING = 4 * 2 * _U
+"""Rounding allowance of the moments' own elementwise update, relative to the moment (in L2): 4 float32
+ulps, twice what two implementations of `lerp` / `addcmul` (with or without FMA) can differ by."""
+
+
+@dataclass(frozen=True)
+class StepDistances:
+    """How far a committed theta_{j+1} is from the validator's re-execution, in the step's own units.
+
+    Every field is a non-negative float, and inf when it cannot be computed or is not finite (a NaN
+    or inf anywhere never yields a small distance).
+    """
+
+    max_abs: float
+    """max |re-executed - committed| over every tensor (weights, moments, step counts)."""
+    rel_l2: float
+    """||W_o - W_c|| / ||W_o - W_j||: the weights' distance in units of the step's own update."""
+    max_abs_lr: float
+    """max |W_o - W_c| / lr: the largest weight distance in units of one nominal Adam step."""
+    moment_rel: float
+    """max over (X, beta) = (exp_avg, beta1), (exp_avg_sq, beta2) of
+    max(0, ||X_o - X_c|| - 8u ||X_o||) / ||X_o - beta X_j||: beyond rounding, in units of the step's term."""
+    adam_ulps: float
+    """max_i |W_c - AdamW(W_j; committed moments)| / (u (|W_j| + |W_c - W_j|)), u = 2^-24."""
+    step_counts_match: bool
+    """The committed AdamW step counts equal the re-executed ones exactly."""
+
+
+def _f64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float64)
+
+
+def _norm(x: torch.Tensor) -> float:
+    value = float(torch.linalg.vector_norm(x)) if x.numel() else 0.0
+    return value if math.isfinite(value) else math.inf
+
+
+def _max_abs(x: torch.Tensor) -> float:
+    """max |x| (0 for an empty tensor), inf when any element is NaN or infinite."""
+    if not x.numel():
+        return 0.0
+    value = float(x.abs().max())
+    return value if math.isfinite(value) and bool(torch.isfinite(x).all()) else math.inf
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den for distances: 0 when num is 0, inf when den is 0 or either is not finite."""
+    if not (math.isfinite(num) and math.isfinite(den)):
+        return math.inf
+    if num == 0.0:
+        return 0.0
+    return num / den if den > 0 else math.inf
+
+
+def _l2_over(parts: Sequence[float]) -> float:
+    return math.sqrt(math.fsum(p * p for p in parts)) if all(math.isfinite(p) for p in parts) else math.inf
+
+
+def adamw_weights(
+    before: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: float, cfg: GrpoConfig
+) -> torch.Tensor:
+    """AdamW's new weights from the old ones and the step's (already updated) moments, with the same
+    operations in the same order as torch's single-tensor AdamW:
+
+        p = W_j * (1 - lr wd);  p += -(lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+    bias1 = 1 - cfg.beta1**step
+    bias2_sqrt = (1 - cfg.beta2**step) ** 0.5
+    p = before.detach().clone().mul_(1 - cfg.lr * cfg.weight_decay)
+    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(cfg.adam_eps)
+    return p.addcdiv_(exp_avg, denom, value=-cfg.lr / bias1)
+
+
+def step_distances(
+    before: Mapping[str, torch.Tensor],
+    recomputed: Mapping[str, torch.Tensor],
+    committed: Mapping[str, torch.Tensor],
+    cfg: GrpoConfig,
+) -> StepDistances:
+    """Distances of a committed state from the re-executed one (theta_j `before`, all three laid out as
+    `state_tensors`), each scaled by what the step itself changes:
+
+    * the moments, beyond their own elementwise rounding, against the step's own gradient term
+      (X_o - beta X_j = (1 - beta) g or g^2): linear in the gradient, so honest hardware differs only
+      by the gradient's rounding (~1e-5 relative), never amplified;
+    * the committed weights, against AdamW applied to the committed moments: elementwise operations
+      only, so an honest trainer is within a few float32 ulps on any hardware;
+    * the weights, against the re-executed ones, in units of the step's update (L2) and of lr (max):
+      both invariant to lr; they bound what Adam's epsilon regime lets rounding (or a forger) move.
+
+    The three maps must have the same names and shapes (the caller checks); anything else is inf.
+    """
+    inf = StepDistances(math.inf, math.inf, math.inf, math.inf, math.inf, False)
+    if not (set(before) == set(recomputed) == set(committed)) or any(
+        before[k].shape != recomputed[k].shape or before[k].shape != committed[k].shape for k in before
+    ):
+        return inf
+    max_abs = max_abs_diff(recomputed, committed)
+    weights = sorted(k[len("model/") :] for k in before if k.startswith("model/"))
+    params = [n for n in weights if f"optim/{n}/step" in before]
+    counts_match = all(
+        bool(torch.equal(recomputed[f"optim/{n}/step"], committed[f"optim/{n}/step"])) for n in params
+    )
+    w_diff: list[float] = []
+    w_moved: list[float] = []
+    worst_abs = 0.0
+    for n in weights:
+        w_o, w_c = _f64(recomputed[f"model/{n}"]), _f64(committed[f"model/{n}"])
+        d = w_o - w_c
+        w_diff.append(_norm(d))
+        w_moved.append(_norm(w_o - _f64(before[f"model/{n}"])))
+        worst_abs = max(worst_abs, _max_abs(d))
+    moment_rel = 0.0
+    for key, beta in (("exp_avg", cfg.beta1), ("exp_avg_sq", cfg.beta2)):
+        num, own, size = [], [], []
+        for n in params:
+            x_o, x_c = _f64(recomputed[f"optim/{n}/{key}"]), _f64(committed[f"optim/{n}/{key}"])
+            num.append(_norm(x_o - x_c))
+            own.append(_norm(x_o - beta * _f64(before[f"optim/{n}/{key}"])))
+            size.append(_norm(x_o))
+        dist, scale = _l2_over(num), _l2_over(size)
+        excess = max(0.0, dist - _MOMENT_ROUNDING * scale) if math.isfinite(dist + scale) else math.inf
+        moment_rel = max(moment_rel, _ratio(excess, _l2_over(own)))
+    adam_ulps = 0.0
+    for n in params:
+        w_j, w_c = before[f"model/{n}"], committed[f"model/{n}"]
+        t = float(committed[f"optim/{n}/step"])
+        if not (math.isfinite(t) and t >= 1 and t == int(t)):  # a count after a step: integer >= 1
+            adam_ulps = math.inf
+            break
+        expected = adamw_weights(
+            w_j, committed[f"optim/{n}/exp_avg"], committed[f"optim/{n}/exp_avg_sq"], t, cfg
+        )
+        err = _f64(expected) - _f64(w_c)
+        tol = _U * (_f64(w_j).abs() + (_f64(w_c) - _f64(w_j)).abs()) + 2.0**-149
+        adam_ulps = max(adam_ulps, _max_abs(err / tol))
+    rel_l2 = _ratio(_l2_over(w_diff), _l2_over(w_moved))
+    max_abs_lr = worst_abs / cfg.lr
+    return StepDistances(
+        max_abs=max_abs,
+        rel_l2=rel_l2,
+        max_abs_lr=max_abs_lr if math.isfinite(max_abs_lr) else math.inf,
+        moment_rel=moment_rel,
+        adam_ulps=adam_ulps,
+        step_counts_match=counts_match,
+    )

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from trainer.checkpoint import canonical_bytes, load_tensors, load_weights
-from trainer.config import InnerConfig, VerifyThresholds
+from trainer.config import InnerConfig, VerifyThresholds, rollout_step
 from trainer.derive import prompt_seed, sample_seed
 from trainer.diloco import decode_update, encode_update, pseudo_gradient
 from trainer.envs import Environment, Problem
@@ -45,7 +45,7 @@ from trainer.model import model_from_config
 from trainer.replay import Engine, prefill_logits
 from trainer.rollout import Rollout
 from trainer.sampling import gumbel_noise, scores
-from trainer.state import fresh_optimizer, reexecute_step, state_tensors
+from trainer.state import fresh_optimizer, reexecute_step, state_tensors, step_distances
 from trainer.tokenizer import decode_completion, encode_prompt
 from trainer.toploc import (
     PROOF_BYTES,
@@ -137,16 +137,40 @@ class ReplayStats(_Frozen):
 
 
 class StepStats(_Frozen):
-    """Re-execution of inner step j: theta_j -> theta_j+1, compared with the committed theta_j+1."""
+    """Re-execution of inner step j: theta_j -> theta_j+1, compared with the committed theta_j+1.
+
+    The distances are `trainer.state.StepDistances` (each in the step's own units; inf when not
+    finite or not computable); `failures` holds what no threshold can excuse.
+    """
 
     step: int
     exact: bool
     """Byte-identical to the committed state."""
     max_abs: float
-    """Largest |difference| over every tensor (inf when the names or shapes differ)."""
+    """Largest |difference| over every tensor (reports only; no threshold: it scales with lr)."""
     rel_l2: float
-    """||re-executed - committed|| / ||re-executed - theta_j|| over the weights."""
+    """||W_o - W_c|| / ||W_o - W_j|| over the weights."""
+    max_abs_lr: float
+    """max |W_o - W_c| / lr."""
+    moment_rel: float
+    """The AdamW moments' distance in units of the step's own gradient term."""
+    adam_ulps: float
+    """|committed weights - AdamW(committed moments)| in float32 ulps."""
     failures: tuple[str, ...]
+
+    def over(self, thresholds: VerifyThresholds) -> list[str]:
+        """The distances outside `thresholds` (a NaN or inf is outside every limit)."""
+        limits = (
+            ("weights relative L2", self.rel_l2, thresholds.max_step_rel),
+            ("weights max |diff| / lr", self.max_abs_lr, thresholds.max_step_lr),
+            ("AdamW moments relative L2", self.moment_rel, thresholds.max_step_moments),
+            ("weights vs AdamW(committed moments), ulps", self.adam_ulps, thresholds.max_step_ulps),
+        )
+        return [
+            f"re-execution {name} {value:.3g} > {limit:g}"
+            for name, value, limit in limits
+            if not value <= limit
+        ]
 
 
 class StateCheck(_Frozen):
@@ -504,6 +528,20 @@ def _exceeds(value: float, limit: float) -> bool:
     return not value <= limit
 
 
+def _step_failure(step: int, reason: str) -> StepStats:
+    inf = math.inf
+    return StepStats(
+        step=step,
+        exact=False,
+        max_abs=inf,
+        rel_l2=inf,
+        max_abs_lr=inf,
+        moment_rel=inf,
+        adam_ulps=inf,
+        failures=(reason,),
+    )
+
+
 def check_step(
     policy_config: PretrainedConfig,
     step: int,
@@ -511,57 +549,60 @@ def check_step(
     state_j1: bytes,
     rollouts_j: Sequence[Rollout],
     inner: InnerConfig,
+    state_j0: bytes | None = None,
+    *,
+    device: str | torch.device = "cpu",
 ) -> StepStats:
-    """Re-execute inner step `step` from theta_j on its rollouts and compare with the committed theta_j+1."""
+    """Re-execute inner step `step` from theta_j on its rollouts and compare with the committed theta_j+1.
+
+    `state_j0` is theta_{j0}, the behaviour policy of the step's rollouts (j0 = step - step mod
+    rollout_every); it is needed, and only read, when j0 < step. `device`: where the step re-runs.
+    """
     vocab = int(policy_config.vocab_size)
     max_positions = int(getattr(policy_config, "max_position_embeddings", 1 << 30))
     for r in rollouts_j:
         problem = _unreplayable(r, vocab, max_positions, inner.max_new_tokens)
         if problem:
-            return StepStats(
-                step=step,
-                exact=False,
-                max_abs=math.inf,
-                rel_l2=math.inf,
-                failures=(f"cannot re-execute on rollout {_key(r)}: {problem}",),
-            )
+            return _step_failure(step, f"cannot re-execute on rollout {_key(r)}: {problem}")
+    j0 = rollout_step(step, inner.rollout_every)
+    if j0 != step and state_j0 is None:
+        return _step_failure(step, f"theta_{j0} (the rollouts' behaviour policy) withheld")
     try:
-        recomputed = reexecute_step(policy_config, state_j, rollouts_j, inner.grpo)
-    except TrainerError as exc:
-        return StepStats(
-            step=step, exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"cannot re-execute: {exc}",)
+        recomputed = reexecute_step(
+            policy_config, state_j, rollouts_j, inner.grpo, state_j0 if j0 != step else None, device=device
         )
+    except TrainerError as exc:
+        return _step_failure(step, f"cannot re-execute: {exc}")
     if recomputed == state_j1:
-        return StepStats(step=step, exact=True, max_abs=0.0, rel_l2=0.0, failures=())
+        return StepStats(
+            step=step,
+            exact=True,
+            max_abs=0.0,
+            rel_l2=0.0,
+            max_abs_lr=0.0,
+            moment_rel=0.0,
+            adam_ulps=0.0,
+            failures=(),
+        )
     try:
         committed = load_tensors(state_j1, require_canonical=True)
     except TrainerError as exc:
-        return StepStats(
-            step=step,
-            exact=False,
-            max_abs=math.inf,
-            rel_l2=math.inf,
-            failures=(f"theta_j+1 unreadable: {exc}",),
-        )
+        return _step_failure(step, f"theta_j+1 unreadable: {exc}")
     ours = load_tensors(recomputed)
-    max_abs = _max_abs(ours, committed)
-    if not math.isfinite(max_abs):
-        return StepStats(
-            step=step,
-            exact=False,
-            max_abs=math.inf,
-            rel_l2=math.inf,
-            failures=("theta_j+1 has other tensors",),
-        )
-    before = _weights_of(load_tensors(state_j))
-    ours_w, committed_w = _weights_of(ours), _weights_of(committed)
-    moved = _l2(ours_w, before)
-    rel = (
-        _l2(ours_w, committed_w) / moved
-        if moved > 0
-        else (0.0 if _l2(ours_w, committed_w) == 0 else math.inf)
+    if set(ours) != set(committed) or any(ours[k].shape != committed[k].shape for k in ours):
+        return _step_failure(step, "theta_j+1 has other tensors")
+    d = step_distances(load_tensors(state_j), ours, committed, inner.grpo)
+    failures = () if d.step_counts_match else ("the AdamW step counts differ from the re-execution",)
+    return StepStats(
+        step=step,
+        exact=False,
+        max_abs=d.max_abs,
+        rel_l2=d.rel_l2,
+        max_abs_lr=d.max_abs_lr,
+        moment_rel=d.moment_rel,
+        adam_ulps=d.adam_ulps,
+        failures=failures,
     )
-    return StepStats(step=step, exact=False, max_abs=max_abs, rel_l2=rel, failures=())
 
 
 def initial_state(
@@ -645,9 +686,10 @@ def verify_submission(
 
     `sampled` indexes `rollouts` (the rollouts the seed picked for replay); `picked_steps` are the inner
     steps j to re-execute; `states` maps j to the revealed theta_j bytes and must hold 0, H, the steps
-    of the sampled rollouts and j, j+1 of every picked step (a missing one is a failure). Every state is
-    held to the tensor rules first (`usable_states`); one that breaks them is a failure and is not used.
-    Run with the thread count the calibration used (docs/toploc.md).
+    of the sampled rollouts and j0, j, j+1 of every picked step j, j0 = j - j mod rollout_every (a
+    missing one is a failure). Every state is held to the tensor rules first (`usable_states`); one that
+    breaks them is a failure and is not used. Run with the thread count the calibration used
+    (docs/toploc.md).
     """
     inner = ctx.inner
     failures: list[str] = []
@@ -664,7 +706,9 @@ def verify_submission(
     for j in picked:
         if not 0 <= j < inner.steps:
             failures.append(f"picked step {j} outside [0, {inner.steps})")
-    needed |= {j for j in picked if 0 <= j < inner.steps} | {j + 1 for j in picked if 0 <= j < inner.steps}
+    for j in picked:
+        if 0 <= j < inner.steps:
+            needed |= {rollout_step(j, inner.rollout_every), j, j + 1}
     needed |= {rollouts[i].step for i in sample_idx if 0 <= rollouts[i].step <= inner.steps}
     withheld = sorted(needed - set(states))
     if withheld:
@@ -692,8 +736,11 @@ def verify_submission(
     for j in picked:
         if j in usable and j + 1 in usable:
             train_on = step_rollouts(list(rollouts), j, inner.rollout_every)
+            j0 = rollout_step(j, inner.rollout_every)
+            behaviour = states[j0] if j0 in usable else None
             try:
-                steps.append(check_step(policy_config, j, states[j], states[j + 1], train_on, inner))
+                stats = check_step(policy_config, j, states[j], states[j + 1], train_on, inner, behaviour)
+                steps.append(stats)
             except TrainerError as exc:  # e.g. a re-executed state that breaks the tensor rules
                 failures.append(f"step {j} cannot be re-executed: {exc}")
 
@@ -764,15 +811,7 @@ def decide(report: SubmissionReport, thresholds: VerifyThresholds) -> Verdict:
                 f" ({rep.gap_positions} tokens not the argmax)"
             )
     for s in report.steps:
-        reasons += [f"step {s.step}: {f}" for f in s.failures]
-        if s.max_abs > thresholds.max_step_abs:
-            reasons.append(
-                f"step {s.step}: re-execution max |diff| {s.max_abs:.3g} > {thresholds.max_step_abs}"
-            )
-        if s.rel_l2 > thresholds.max_step_rel:
-            reasons.append(
-                f"step {s.step}: re-execution relative L2 {s.rel_l2:.3g} > {thresholds.max_step_rel}"
-            )
+        reasons += [f"step {s.step}: {f}" for f in (*s.failures, *s.over(thresholds))]
     reasons += [f"theta_0: {f}" for f in report.initial_state.failures]
     reasons += [f"update: {f}" for f in report.update.failures]
     if _exceeds(report.update.max_abs, thresholds.max_update_abs):

@@ -267,7 +267,8 @@ interface ITaskEscrow {
     /// @notice A join now would take effect in round `fromRound`, but the task has only `numRounds` rounds.
     error NoRoundsLeft(uint256 taskId, uint256 fromRound, uint256 numRounds);
 
-    /// @notice `account` allocated `allocated` to the task; the role requires `required`.
+    /// @notice `account` allocated `allocated` to the task; the role requires `required` (a trainer that submits:
+    /// `minTrainerStake` times one plus its unsettled submissions).
     error StakeTooLow(uint256 taskId, address account, uint256 allocated, uint256 required);
 
     /// @notice The call names round `given` but the task is in round `current`.
@@ -338,7 +339,9 @@ interface ITaskEscrow {
     /// @return fromRound The first round in which the caller takes part.
     function joinTask(uint256 taskId, Role role) external returns (uint256 fromRound);
 
-    /// @notice Commit a trainer's work for `round` (one submission per trainer per round).
+    /// @notice Commit a trainer's work for `round` (one submission per trainer per round). The caller's allocation
+    /// must be at least `minTrainerStake` for this submission and for each of its submissions not yet settled
+    /// ({unsettledOf}), so that every rejected submission has a minimum of stake to be slashed from.
     /// @param bundleHash, bundleCid sha256 and CID of the rollout bundle
     /// @param updateHash, updateCid sha256 and CID of the update (pseudo-gradient)
     /// @param proofRoot Merkle root over the rollout leaves

@@ -16,11 +16,13 @@ import math
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from protocol.artifacts import upload_bytes, upload_json
 from protocol.contracts import TaskParams, TaskStatus
+from protocol.deterrence import Deterrence, Terms, deterrence
 from protocol.display import when
 from protocol.errors import ConfigError
 from protocol.ipfs import canonical_json
@@ -28,8 +30,15 @@ from protocol.journal import Journal
 from protocol.network import Session, yaml_error
 from protocol.roles.base import Output, RoleNode
 from protocol.roles.settle import Keeper
-from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bytes_to_hex
-from trainer.config import InnerConfig, ModelConfig, OuterConfig, VerifyThresholds, WarmStartConfig
+from protocol.wire import EnvSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
+from trainer.config import (
+    InnerConfig,
+    ModelConfig,
+    OuterConfig,
+    VerifyThresholds,
+    WarmStartConfig,
+    outside_calibration,
+)
 
 __all__ = [
     "ChainTerms",
@@ -116,14 +125,15 @@ class TaskFile(_Strict):
     """Policy architecture."""
     inner: InnerConfig = InnerConfig()
     """Trainer's round."""
-    outer: OuterConfig = OuterConfig()
-    """Aggregation."""
+    outer: OuterConfig = OuterConfig(clip=1.0)
+    """Aggregation (by default each accepted update clipped to the median norm: docs/protocol.md)."""
     verify: VerifyThresholds = VerifyThresholds()
     """Validators' thresholds."""
-    sample_rollouts: int = Field(default=8, ge=1, le=2**16 - 1)
-    """Rollouts replayed per submission."""
+    sample_rollouts: int | Literal["all"] = Field(default="all")
+    """Rollouts replayed per submission: `all` (the default: a fabricated or altered rollout is always
+    caught) or a number (at most 65535)."""
     sample_steps: int = Field(default=1, ge=1, le=2**16 - 1)
-    """Steps re-executed per submission."""
+    """Steps re-executed per submission (P(one altered step is caught) = sample_steps / H)."""
     heldout_size: int = Field(default=500, ge=1, le=100_000)
     """Held-out problems for accuracy reports."""
     limits: SizeLimits | None = None
@@ -133,10 +143,51 @@ class TaskFile(_Strict):
     chain: ChainTerms
     """On-chain terms."""
 
+    @field_validator("sample_rollouts", mode="before")
+    @classmethod
+    def _sample_rollouts(cls, value: object) -> object:
+        if value == "all" or (
+            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**16 - 1
+        ):
+            return value
+        raise ValueError(f"must be 'all' or a number of rollouts in 1..65535, got {value!r}")
+
+    @property
+    def replayed_rollouts(self) -> int:
+        """The number of rollouts the seed picks for replay (`all`: every rollout of a bundle)."""
+        if self.sample_rollouts != "all":
+            return int(self.sample_rollouts)
+        n = bundle_size(self.inner)
+        if n > 2**16 - 1:
+            raise ConfigError(f"sample_rollouts: all = {n} rollouts is over the on-chain limit of 65535")
+        return n
+
+    def deterrence(self) -> Deterrence:
+        """The deterrence arithmetic of this task's terms (`protocol.deterrence`)."""
+        return deterrence(
+            Terms(
+                steps=self.inner.steps,
+                sample_steps=self.sample_steps,
+                rollouts=bundle_size(self.inner),
+                sample_rollouts=self.replayed_rollouts,
+                reward_per_round=self.chain.reward_per_round,
+                validator_share_bps=self.chain.validator_share_bps,
+                min_trainer_stake=self.chain.min_trainer_stake,
+                trainer_slash_bps=self.chain.trainer_slash_bps,
+            )
+        )
+
     @field_validator("initial", mode="before")
     @classmethod
     def _none_is_default(cls, value: object) -> object:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _calibrated(self) -> TaskFile:
+        problem = outside_calibration(self.inner, self.verify)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 def load_task_file(path: Path) -> TaskFile:
@@ -219,7 +270,7 @@ def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
     zeros = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
     update = len(encode_update(zeros, task.inner.compression))
     inner = task.inner
-    rollouts = math.ceil(inner.steps / inner.rollout_every) * inner.num_prompts * inner.group_size
+    rollouts = bundle_size(inner)
     proofs = math.ceil(inner.max_new_tokens / 32)
     per_rollout = 400 + 11 * task.model.max_position_embeddings + 520 * proofs
     margin = 1 << 16
@@ -260,7 +311,7 @@ def _params(
             reveal_duration=terms.reveal_duration,
             vote_duration=terms.vote_duration,
             seed_delay=terms.seed_delay,
-            sample_rollouts=task.sample_rollouts,
+            sample_rollouts=task.replayed_rollouts,
             sample_steps=task.sample_steps,
             trainer_slash_bps=terms.trainer_slash_bps,
             validator_slash_bps=terms.validator_slash_bps,
@@ -293,6 +344,11 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
                 journal.done("create", key, task_id=task_id, reconciled=True)
                 out.log(f"task {task_id} was created before the interruption")
                 return task_id
+    check = task.deterrence()
+    for line in check.lines():
+        out.log(line)
+    if not check.ok:
+        raise ConfigError(check.refusal())
     tokens = session.tokens
     deposit = task.chain.num_rounds * session.units(task.chain.reward_per_round)
     balance = proto.token_balance()
@@ -313,7 +369,7 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
             outer=task.outer,
             initial_checkpoint=checkpoint_ref,
             verify=task.verify,
-            sample_rollouts=task.sample_rollouts,
+            sample_rollouts=task.replayed_rollouts,
             sample_steps=task.sample_steps,
             limits=task.limits or default_limits(task, checkpoint),
             heldout_size=task.heldout_size,

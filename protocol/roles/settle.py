@@ -12,14 +12,15 @@ the initiator, the trainers and the validators; for a finalisation: the initiato
 for a settlement: its owner, then the initiator) are sorted and rotated by keccak(task, round, duty), and
 the k-th in that order acts only once the duty has been due for k `slot`s (measured locally from when
 this keeper first saw it due), so the next one steps in when the designated keeper is late or gone. A
-slot is two block intervals plus two poll intervals (at least 2 s): time for the designated keeper to
-notice the duty and get its transaction mined. The reverts that still happen when a late keeper and
-its fallback meet in one block (SeedAlreadyDrawn, SubmissionAlreadySettled, ...) are expected and
-ignored.
+slot is two block intervals (the median of the last 8) plus two poll intervals (2 s to 60 s): time for
+the designated keeper to notice the duty and get its transaction mined. The reverts that still happen
+when a late keeper and its fallback meet in one block (SeedAlreadyDrawn, SubmissionAlreadySettled, ...)
+are expected and ignored.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -31,10 +32,13 @@ from protocol.journal import Journal
 from protocol.network import Session, TaskView
 from protocol.roles.base import Output
 
-__all__ = ["MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
+__all__ = ["MAX_SLOT", "MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
 
 MIN_SLOT = 2.0
 """Shortest keeper slot (seconds)."""
+
+MAX_SLOT = 60.0
+"""Longest keeper slot (seconds): the k-th fallback acts at most k minutes after a duty fell due."""
 
 RACE_ERRORS = frozenset(
     {
@@ -117,17 +121,19 @@ class Keeper:
 
     @property
     def slot(self) -> float:
-        """Seconds each keeper of a rotation waits after the one before it: two block intervals (from the
-        last 8 blocks' timestamps) and two poll intervals, at least `MIN_SLOT`."""
+        """Seconds each keeper of a rotation waits after the one before it: two block intervals and two
+        poll intervals, between `MIN_SLOT` and `MAX_SLOT`. The block interval is the median of the last 8
+        blocks' intervals: one long gap (an idle automining node, a warped test clock) must not stretch
+        every fallback keeper's wait."""
         if self._slot is None:
             client = self.view.session.client
             latest = client.block_number()
             first = max(0, latest - 8)
-            interval = 0.0
-            if latest > first:
-                span = client.block_timestamp(latest) - client.block_timestamp(first)
-                interval = span / (latest - first)
-            self._slot = max(MIN_SLOT, 2 * interval + 2 * self.view.session.poll_interval)
+            stamps = [client.block_timestamp(n) for n in range(first, latest + 1)]
+            gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+            interval = float(gaps[len(gaps) // 2]) if gaps else 0.0
+            raw = 2 * interval + 2 * self.view.session.poll_interval
+            self._slot = min(MAX_SLOT, max(MIN_SLOT, raw))
         return self._slot
 
     def order(self, duty: str, round_: int) -> list[str]:

@@ -18,7 +18,11 @@ on chain is not repeated, states already uploaded are not uploaded again.
 `cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update (the chain
 commitments stay consistent, the update does not match base - theta_H), `forge-rewards` claims reward 1
 for every rollout, `withhold` never uploads the picked states, `nan-state` / `inf-state` write one NaN /
-+inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only).
++inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only); from the
+cheat library (`protocol.cheats.node_edits`): `poison-step` negates the LM head's EOS row after step 0 and
+trains on honestly (the step escapes re-execution unless the seed picks it), `fabricate` replaces one
+rollout per step by "answer + EOS" with reward 1 and junk proofs and trains on it, `stealthy` does both
+(the demo's cheater).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
+from protocol.cheats import NODE_CHEATS, node_edits
 from protocol.contracts import Role, TaskState, TaskStatus, WorkSubmission
 from protocol.display import duration, when
 from protocol.errors import ConfigError, ContractRevert
@@ -49,6 +54,7 @@ from protocol.wire import (
     ArtifactRef,
     RolloutBundle,
     UpdateManifest,
+    bundle_size,
     bytes_to_hex,
     hex_to_bytes,
     picked_steps,
@@ -58,8 +64,10 @@ from protocol.wire import (
 
 __all__ = ["CHEATS", "Cheat", "TrainerNode"]
 
-Cheat = Literal["poison", "forge-rewards", "withhold", "nan-state", "inf-state"]
-CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state")
+Cheat = Literal[
+    "poison", "forge-rewards", "withhold", "nan-state", "inf-state", "poison-step", "fabricate", "stealthy"
+]
+CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state", *NODE_CHEATS)
 POISON_SCALE = -4.0
 
 
@@ -184,11 +192,11 @@ class TrainerNode(ParticipantNode):
         return lines
 
     def allocation_ok(self, round_: int) -> bool:
-        """Whether this trainer's allocation meets the task's minimum (topping it up from free stake after a
-        slash when it can)."""
-        return top_up(
-            self.view, self.view.config.min_trainer_stake, self.journal, self.out, f"round {round_}"
-        )
+        """Whether this trainer's allocation meets what a submission needs: the task's minimum for it and
+        for each of its submissions not yet settled (topping it up from free stake when it can)."""
+        unsettled = self.view.proto.unsettled_of(self.task_id)
+        need = self.view.config.min_trainer_stake * (1 + unsettled)
+        return top_up(self.view, need, self.journal, self.out, f"round {round_}")
 
     def round_dir(self, round_: int) -> Path:
         """Where this trainer keeps round `round_`'s states and artifacts."""
@@ -223,6 +231,7 @@ class TrainerNode(ParticipantNode):
                 if j > 0:
                     advance(1)
 
+            edit_rollouts, edit_step = node_edits(self.cheat or "", env, tokenizer)
             result = run_inner_loop(
                 model,
                 tokenizer,
@@ -233,6 +242,8 @@ class TrainerNode(ParticipantNode):
                 round_=round_,
                 trainer=self.me,
                 state_sink=sink,
+                edit_rollouts=edit_rollouts,
+                edit_step=edit_step,
             )
         records = [record_from_rollout(r) for r in result.rollouts]
         if self.cheat == "forge-rewards":
@@ -274,7 +285,7 @@ class TrainerNode(ParticipantNode):
                 states=state_refs,
                 proof_root=bytes_to_hex(proof_root(records)),
                 state_root=bytes_to_hex(state_root([r.digest for r in state_refs])),
-                work_units=result.work_units,
+                work_units=bundle_size(spec.inner),
             )
             manifest_ref = upload_json(session.store, manifest)
             advance(1)
@@ -287,11 +298,11 @@ class TrainerNode(ParticipantNode):
             base_hash=bytes_to_hex(base_hash),
             bundle=bundle_ref.model_dump(),
             manifest=manifest_ref.model_dump(),
-            work_units=result.work_units,
+            work_units=manifest.work_units,
         )
         self.out.log(
             f"round {round_}: {len(records)} rollouts, mean reward {sum(rewards) / len(rewards):.3f}, "
-            f"{result.work_units} work units; manifest {manifest_ref.cid}"
+            f"{result.work_units} tokens; manifest {manifest_ref.cid}"
             + (f" [cheating: {self.cheat}]" if self.cheat else "")
         )
 

@@ -29,6 +29,7 @@ from protocol.wire import (
     SizeLimits,
     TaskSpec,
     UpdateManifest,
+    bundle_size,
     bytes_to_hex,
     hex_to_bytes,
 )
@@ -138,7 +139,7 @@ def train(net: Net, trainer: Protocol, round_: int, *, poison: bool = False) -> 
         **common, bundle=bundle_ref, update=update_ref, states=state_refs,
         proof_root=bytes_to_hex(proof_root(records)),
         state_root=bytes_to_hex(state_root([r.digest for r in state_refs])),
-        work_units=result.work_units,
+        work_units=bundle_size(spec.inner),
     )  # fmt: skip
     manifest_ref = upload_json(store, manifest)
     trainer.submit_work(net.task_id, round_, WorkSubmission(

@@ -530,3 +530,31 @@ def test_views_of_a_missing_task_are_empty(world: World) -> None:
     assert world.initiator.task_state(12).status == TaskStatus.NONE
     assert world.initiator.round_result_of(12, 0) == (0, 0, False)
     assert world.initiator.seed_of(12, 0) == bytes(32)
+
+
+def test_every_unsettled_submission_needs_a_minimum_of_stake_of_its_own(world: World) -> None:
+    """A slash takes a fraction of the allocation when the submission is settled: a trainer whose round-0
+    submission is not settled yet must have twice the minimum allocated to submit in round 1, or the second
+    rejected submission would find the allocation already emptied by the first."""
+    minimum = STAKE // 10
+    task_id = world.create_task(num_rounds=2, trainer_slash_bps=10_000)
+    t0, t1, t2 = world.trainers
+    world.join(task_id, [t0], world.validators, allocation=minimum)
+    world.join(task_id, [t1, t2], allocation=minimum)
+    world.start(task_id)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    world.ballot(task_id, 0, {v: [R, A, A] for v in world.validators})
+    world.close_ballot(task_id, 0)
+    world.initiator.finalize_round(task_id)
+    assert t0.unsettled_of(task_id) == 1
+    reverts("StakeTooLow", taskId=task_id, account=t0.address, allocated=minimum, required=2 * minimum)(
+        lambda: t0.submit_work(task_id, 1, work((task_id, 1, 0)))
+    )
+    t1.settle_submission(task_id, 0, 1)  # settled: one minimum is enough again
+    t1.submit_work(task_id, 1, work((task_id, 1, 1)))
+    t0.allocate(task_id, minimum)
+    t0.submit_work(task_id, 1, work((task_id, 1, 0)))
+    (settled,) = logs(world.deployment.task_escrow, "SubmissionSettled", t0.settle_submission(task_id, 0, 0))
+    assert settled["slashed"] == 2 * minimum  # the whole allocation: the fraction is of what is allocated
+    world.assert_solvent()

@@ -26,7 +26,14 @@ from eth_account.signers.local import LocalAccount
 from protocol.artifacts import artifact_ref, proof_root, record_from_rollout, sign_bundle, state_root
 from protocol.ipfs import canonical_json
 from protocol.verification import TaskContext
-from protocol.wire import RolloutBundle, RolloutRecord, UpdateManifest, bytes_to_hex, hex_to_bytes
+from protocol.wire import (
+    RolloutBundle,
+    RolloutRecord,
+    UpdateManifest,
+    bundle_size,
+    bytes_to_hex,
+    hex_to_bytes,
+)
 from trainer.checkpoint import canonical_bytes, load_tensors
 from trainer.diloco import encode_update, load_global_checkpoint, pseudo_gradient
 from trainer.inner import run_inner_loop
@@ -81,7 +88,7 @@ def train(task: TaskContext, base: bytes, trainer: str, round_: int = 0) -> Hone
     return Honest(
         {j: load_tensors(data) for j, data in states.items()},
         [record_from_rollout(r) for r in result.rollouts],
-        result.work_units,
+        bundle_size(task.spec.inner),
     )
 
 

@@ -57,7 +57,7 @@ TINY_TASK: dict[str, Any] = {
         "max_position_embeddings": 16,
     },
     "inner": {"steps": 2, "rollout_every": 1, "num_prompts": 2, "group_size": 2, "max_new_tokens": 3},
-    "sample_rollouts": 2,
+    "sample_rollouts": "all",
     "sample_steps": 1,
     "heldout_size": 8,
     # ~1 s of warm start: the policy answers some prompts, so rewards differ and updates are not zero.
@@ -65,7 +65,10 @@ TINY_TASK: dict[str, Any] = {
     "chain": {
         "num_rounds": 1,
         "reward_per_round": 10,
-        "min_trainer_stake": 10,
+        # deterrent (protocol.deterrence): a step is re-executed with P = 1/2, so the slash (20) must be at
+        # least 2 x (1 - P) / P x the trainer pool (8)
+        "min_trainer_stake": 20,
+        "trainer_slash_bps": 10_000,
         "min_validator_stake": 10,
         "quorum": 2,
         "submit_duration": 60,
@@ -77,6 +80,11 @@ TINY_TASK: dict[str, Any] = {
         "max_empty_rounds": 0,
     },
 }
+
+
+_TERMS = TINY_TASK["chain"]
+TRAINER_SLASH = TOKENS * _TERMS["min_trainer_stake"] * _TERMS["trainer_slash_bps"] // 10_000
+"""What a rejected or unavailable trainer of the tiny task loses (its whole allocation)."""
 
 
 def tiny_task(checkpoint: Path | None = None, **chain: Any) -> dict[str, Any]:

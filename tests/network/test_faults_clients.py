@@ -100,7 +100,7 @@ def test_one_shot_command_fails_within_seconds_on_a_dead_rpc(
     path.write_text(json.dumps(network))
     rpc_proxy.set(mode)
     started = time.monotonic()
-    result = net.cli("task", "status", "1", "--network", str(path), "--home", str(net.home), timeout=120)
+    result = net.cli("task", "status", "1", "--network", str(path), timeout=120)
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert "unreachable" in result.stderr, result.stderr

@@ -12,7 +12,7 @@ from netharness import Net, drive, joined
 
 from protocol.roles.base import Output, RoleNode
 from protocol.roles.initiator import InitiatorNode
-from protocol.roles.settle import rotation
+from protocol.roles.settle import MAX_SLOT, MIN_SLOT, rotation
 from protocol.roles.trainer import TrainerNode
 from protocol.roles.validator import ValidatorNode
 
@@ -75,3 +75,17 @@ def test_a_round_sends_no_transaction_that_reverts(net: Net) -> None:
                 reverted.append(tx["hash"].to_0x_hex())
     assert sum(sent.values()) > 15  # joins, submissions, the seed, the ballot, finalisation, settlements
     assert reverted == []
+
+
+@pytest.mark.chain
+@pytest.mark.ipfs
+def test_a_warped_clock_does_not_stretch_the_fallback_keepers_wait(net: Net) -> None:
+    """The slot is two *median* block intervals: one ten-minute gap among the last blocks (a warped test
+    clock, an automining node left idle) must not make every fallback keeper wait minutes (a keeper
+    whose turn came behind an absent initiator once waited past the round's margin)."""
+    task_id = net.create_task(13)
+    net.deployer.increase_time(600)
+    net.deployer.mine(1)
+    validator = ValidatorNode(net.session(16), task_id, out=Output("validator-16"))
+    assert validator.keeper.slot <= MIN_SLOT + 2 * validator.session.poll_interval + 4
+    assert validator.keeper.slot <= MAX_SLOT

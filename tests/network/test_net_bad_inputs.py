@@ -170,7 +170,8 @@ def test_malformed_spec_and_mismatched_spec_are_refused(net: Net) -> None:
     # A well-formed spec whose sample sizes differ from the task's on-chain parameters.
     good = TaskView(session, net.create_task(2)).spec
     mismatched = create(json.dumps(good.model_dump(mode="json")).encode(), good.sample_rollouts + 1)
-    with pytest.raises(ConfigError, match="sample_rollouts is 2 in the spec, 3 on chain"):
+    n = good.sample_rollouts
+    with pytest.raises(ConfigError, match=f"sample_rollouts is {n} in the spec, {n + 1} on chain"):
         _ = TaskView(session, mismatched).spec
     # Through the CLI: one line, no traceback, exit status 1.
     result = net.cli("validate", "--task", str(malformed), *net.common(3, net.home))

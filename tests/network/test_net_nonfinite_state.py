@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from netharness import Net, drive, events, finished, joined
+from netharness import TRAINER_SLASH, Net, drive, events, finished, joined
 
 from protocol.audit import Kind
 from protocol.audit.runner import AuditResult, audit, open_target
@@ -75,7 +75,7 @@ def test_nan_and_inf_states_are_rejected_and_the_round_agrees_a_model(net: Net) 
         assert outcome[t.me][0] == Verdict.ACCEPT
         assert outcome[t.me][1] > 0
     for t, what in zip(cheaters, ("NaN", "infinite"), strict=True):
-        assert outcome[t.me] == (Verdict.REJECT, 0, 10**18)
+        assert outcome[t.me] == (Verdict.REJECT, 0, TRAINER_SLASH)
         for v in validators:
             index = next(s.index for s in v.view.submissions(0) if s.trainer == t.me)
             reasons = json.loads((v.dir / "round-0" / f"verdict-{index}.json").read_text())["reasons"]

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from netharness import Net, drive, events, finished, joined
+from netharness import TRAINER_SLASH, Net, drive, events, finished, joined
 
 from protocol.contracts import Role, ValidatorOutcome, Verdict
 from protocol.network import TaskView
@@ -106,7 +106,7 @@ def test_round_pays_honest_trainers_and_slashes_a_cheater(net: Net) -> None:
     verdict, reward, slashed = outcome[cheater.me]
     assert verdict == Verdict.REJECT
     assert reward == 0
-    assert slashed == 10**18
+    assert slashed == TRAINER_SLASH
     reports = (validators[0].dir / "round-0").glob("verdict-*.json")
     reasons = [r for path in reports for r in json.loads(path.read_text())["reasons"]]
     assert any("reward" in r for r in reasons), reasons

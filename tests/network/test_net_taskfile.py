@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_example_and_the_demo_task_are_valid() -> None:
     example = load_task_file(REPO / "examples" / "task.yaml")
     assert example.chain.num_rounds == 8
-    assert example.sample_rollouts == 16
+    assert example.sample_rollouts == "all"
     demo = TaskFile.model_validate(DEMO_TASK)
     assert demo.inner.steps == 32
     assert demo.initial.warmstart is not None
@@ -30,8 +30,26 @@ def test_the_example_and_the_demo_task_are_valid() -> None:
         ({"inner": {"steps": 0}}, "inner.steps: Input should be greater than or equal to 1"),
         ({"env": {"name": "chess"}}, "env: Value error, unknown environment 'chess'"),
         ({"chain": {"num_rounds": 1, "reward_per_round": 1, "surprise": 3}}, "chain.surprise: Extra inputs"),
-        ({"sample_rollouts": "many"}, "sample_rollouts: Input should be a valid integer"),
+        ({"sample_rollouts": "many"}, "sample_rollouts: Value error, must be 'all' or a number of rollouts"),
         ({"model": {"hidden_size": 30, "num_heads": 4}}, "model: Value error, num_heads=4 must divide"),
+        (
+            {"inner": {"grpo": {"lr": 1e-2}}},
+            "<root>: Value error, inner.grpo.lr 0.01 is outside the calibrated range [1e-05, 0.001]",
+        ),
+        ({"inner": {"grpo": {"lr": 1e-6}}}, "inner.grpo.lr 1e-06 is outside the calibrated range"),
+        (
+            {"inner": {"grpo": {"lr": 3e-4}}},
+            "inner.grpo.lr 0.0003 is above 0.0001, the largest the quality gate's verify.max_quality_drop",
+        ),
+        ({"inner": {"grpo": {"adam_eps": 1e-10}}}, "inner.grpo.adam_eps 1e-10 is below the calibrated 1e-08"),
+        (
+            {"verify": {"max_step_rel": 1e-4}},
+            "verify.max_step_rel 0.0001 is tighter than the calibrated 0.01",
+        ),
+        (
+            {"verify": {"toploc": {"max_exp_mismatches": 1}}},
+            "verify.toploc.max_exp_mismatches 1 is tighter than the calibrated 4",
+        ),
     ],
 )
 def test_a_malformed_task_file_names_its_field(
@@ -43,6 +61,17 @@ def test_a_malformed_task_file_names_its_field(
         load_task_file(path)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_learning_rate_above_the_quality_gates_needs_a_looser_gate(tmp_path: Path) -> None:
+    """Steps are calibrated up to lr 1e-3, the quality gate's default limit only up to 1e-4: a task may train
+    faster only by loosening the gate itself (its deterrence then rests on re-execution)."""
+    path = tmp_path / "task.yaml"
+    faster = {"inner": {"grpo": {"lr": 1e-3}}, "verify": {"max_quality_drop": 5}}
+    path.write_text(yaml.safe_dump({**DEMO_TASK, **faster}))
+    task = load_task_file(path)
+    assert task.inner.grpo.lr == 1e-3
+    assert task.verify.max_quality_drop == 5
 
 
 def test_unreadable_task_files(tmp_path: Path) -> None:

@@ -117,8 +117,9 @@ def test_picks_are_distinct_bounded_and_separated() -> None:
 def test_required_states_cover_replays_and_reexecutions() -> None:
     inner = InnerConfig(steps=8, rollout_every=2)
     assert required_states(inner, [4, 0, 4], [5]) == [0, 4, 5, 6, 8]
-    assert required_states(inner, [], [7]) == [0, 7, 8]
+    assert required_states(inner, [], [7]) == [0, 6, 7, 8]  # theta_6 generated step 7's rollouts
     assert required_states(inner, [], []) == [0, 8]
+    assert required_states(inner.model_copy(update={"rollout_every": 1}), [], [7]) == [0, 7, 8]
 
 
 # ------------------------------------------------------------------------------------------ models

@@ -149,12 +149,15 @@ def test_inner_loop_states_rollouts_and_delta() -> None:
     assert len(result.rollouts) == 2 * 2 * 3
     assert [rollout_step(j, 2) for j in range(5)] == [0, 0, 2, 2, 4]
     assert result.work_units == sum(r.work_units for r in result.rollouts)
-    # every step re-executes from its state and the rollouts it trained on
+    # every step re-executes from its state, the rollouts it trained on and, off-policy, theta_j0
     for j in range(3):
-        assert (
-            reexecute_step(model.config, kept[j], step_rollouts(result.rollouts, j, 2), CFG.grpo)
-            == kept[j + 1]
-        )
+        j0 = rollout_step(j, 2)
+        behaviour = kept[j0] if j0 != j else None
+        train_on = step_rollouts(result.rollouts, j, 2)
+        assert reexecute_step(model.config, kept[j], train_on, CFG.grpo, behaviour) == kept[j + 1]
+    # step 1 reuses step 0's rollouts: its ratio is against theta_0, not 1 (and without theta_0 it differs)
+    assert [m["loss/ratio_mean"] == 1.0 for m in result.metrics] == [True, False, True]
+    assert reexecute_step(model.config, kept[1], step_rollouts(result.rollouts, 1, 2), CFG.grpo) != kept[2]
     # delta = base - theta_H
     final = state_weights(kept[3])
     for name, d in result.delta.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import struct
 from pathlib import Path
@@ -17,6 +18,7 @@ from trainer.config import Compression, OuterConfig
 from trainer.diloco import (
     TrainerUpdate,
     aggregate,
+    clip_scales,
     compress_int8,
     decode_update,
     decompress_int8,
@@ -24,6 +26,7 @@ from trainer.diloco import (
     global_checkpoint_bytes,
     load_global_checkpoint,
     pseudo_gradient,
+    update_norm,
 )
 from trainer.errors import CheckpointError, ConfigError
 
@@ -83,19 +86,34 @@ def _f32(x: float) -> float:
     return float(struct.unpack("<f", struct.pack("<f", x))[0])
 
 
+def _reference_scales(updates: list[TrainerUpdate], clip: float | None) -> list[float]:
+    """Clipping to `clip` x the median norm, in plain Python: fp32 values squared exactly in fp64 (24-bit
+    mantissas, 48-bit products), summed exactly by `math.fsum`, one square root."""
+    norms = [
+        math.sqrt(math.fsum(x * x for t in u.delta.values() for x in t.reshape(-1).tolist())) for u in updates
+    ]
+    if clip is None:
+        return [1.0] * len(norms)
+    ordered = sorted(norms)
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return [clip * median / x if x > clip * median else 1.0 for x in norms]
+
+
 @pytest.mark.parametrize("case", VECTORS, ids=[c["name"] for c in VECTORS])
 def test_vectors_agree_with_a_pure_python_reference(case: dict[str, Any]) -> None:
     """Python floats are IEEE fp64 with correctly rounded + - * /; struct rounds to fp32 to nearest-even."""
     updates = sorted(_updates(case), key=lambda u: bytes.fromhex(str(u.address)[2:]))
     total = float(sum(u.work_units for u in updates))
     lr, mu = case["outer"]["lr"], case["outer"]["momentum"]
+    scales = _reference_scales(updates, case["outer"].get("clip"))
     for name, t in case["base"].items():
         flat_updates = [u.delta[name].reshape(-1).tolist() for u in updates]
         prior = case["momentum"][name]["values"] if case["momentum"] else [0.0] * len(t["values"])
         for i, b in enumerate(t["values"]):
             acc = 0.0
-            for u, values in zip(updates, flat_updates, strict=True):
-                acc = acc + float(u.work_units) * values[i]
+            for u, values, s in zip(updates, flat_updates, scales, strict=True):
+                acc = acc + float(u.work_units) * (values[i] if s == 1.0 else values[i] * s)
             avg = acc / total
             if mu > 0:
                 m_new = mu * prior[i] + avg
@@ -121,6 +139,46 @@ def test_plain_averaging_is_the_work_weighted_mean() -> None:
     weights, momentum = load_global_checkpoint(state.to_bytes())
     assert torch.equal(weights["w"], state.weights["w"])
     assert momentum is None
+
+
+def test_clipping_bounds_one_update_to_a_multiple_of_the_median_norm() -> None:
+    """However large one update is, it moves the aggregate by at most clip x median / (number of trainers)
+    more than an update of the median's norm; updates within the limit are averaged untouched."""
+    gen = torch.Generator().manual_seed(3)
+    base = {"w": torch.randn(50, 40, generator=gen), "b": torch.randn(40, generator=gen)}
+    honest = [
+        TrainerUpdate(
+            f"0x{i:040x}", 7, {k: torch.randn(v.shape, generator=gen) * 1e-3 for k, v in base.items()}
+        )
+        for i in (1, 2, 3)
+    ]
+    norms = sorted(update_norm(u.delta) for u in honest)
+    direction = {k: torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    outer = OuterConfig(clip=1.5)
+    for size in (1e3, 1e5):
+        attacker = TrainerUpdate(f"0x{9:040x}", 7, {k: v * size / 1e3 for k, v in direction.items()})
+        with_it = aggregate(base, [*honest, attacker], outer).weights
+        without = {k: base[k] - sum(u.delta[k] for u in honest) / 4 for k in base}
+        moved = update_norm({k: (with_it[k].double() - without[k].double()).float() for k in base})
+        median = (norms[1] + norms[2]) / 2  # of the four norms: two honest middle ones
+        assert moved <= 1.5 * median / 4 * (1 + 1e-5)
+    small = [*honest[:2], TrainerUpdate(f"0x{9:040x}", 7, {k: v * 1e-3 for k, v in direction.items()})]
+    assert update_norm(small[2].delta) <= 1.5 * sorted(update_norm(u.delta) for u in small)[1]
+    assert aggregate(base, small, outer).to_bytes() == aggregate(base, small, OuterConfig()).to_bytes()
+
+
+def test_update_norm_is_the_exact_norm_in_any_order() -> None:
+    gen = torch.Generator().manual_seed(4)
+    delta = {
+        "a": torch.randn(300, generator=gen) * torch.logspace(-20, 5, 300),
+        "b": torch.randn(7, generator=gen),
+    }
+    reference = math.sqrt(math.fsum(x * x for t in delta.values() for x in t.tolist()))
+    assert update_norm(delta) == reference
+    assert update_norm({"b": delta["b"], "a": delta["a"].flip(0)}) == reference
+    assert clip_scales([1.0, 2.0, 9.0], 2.0) == [1.0, 1.0, 4.0 / 9.0]
+    assert clip_scales([1.0, 3.0, 5.0, 9.0], 1.0) == [1.0, 1.0, 4.0 / 5.0, 4.0 / 9.0]
+    assert clip_scales([1.0, 100.0], None) == [1.0, 1.0]
 
 
 def test_aggregation_refuses_bad_inputs() -> None:

@@ -13,6 +13,7 @@ from trainer.errors import ConfigError
 from trainer.grpo import (
     advantages,
     batch_tensors,
+    behaviour_logprobs,
     group_advantages,
     loss,
     make_optimizer,
@@ -88,19 +89,14 @@ def test_loss_clips_the_ratio_in_the_direction_of_the_advantage() -> None:
     assert logp.grad[0, 1] == 0.0
 
 
-def test_loss_kl_term_and_shape_errors() -> None:
+def test_loss_refuses_mismatched_shapes_and_empty_masks() -> None:
     logp = torch.tensor([[-1.0, -1.0]])
-    ref = torch.tensor([[-1.0, -2.0]])
-    with_kl, metrics = loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 2), ref_logprobs=ref, kl_coef=0.5)
-    expected_kl = (0.0 + (math.exp(-1.0) + 1.0 - 1.0)) / 2
-    assert metrics["loss/kl"] == pytest.approx(expected_kl)
-    assert float(with_kl) == pytest.approx(0.5 * expected_kl)
     with pytest.raises(ConfigError):
         loss(logp, logp, torch.tensor([0.0, 1.0]), torch.ones(1, 2))
     with pytest.raises(ConfigError):
         loss(logp, logp, torch.tensor([0.0]), torch.zeros(1, 2))
     with pytest.raises(ConfigError):
-        loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 2), kl_coef=0.1)
+        loss(logp, torch.zeros(1, 3), torch.tensor([0.0]), torch.ones(1, 2))
 
 
 def test_batch_tensors_mask_completion_targets() -> None:
@@ -155,3 +151,53 @@ def test_train_step_is_deterministic_and_learns_from_advantages() -> None:
     assert float((after - before)[rewarded].mean()) > float((after - before)[~rewarded].mean())
     with pytest.raises(ConfigError):
         train_step(model, make_optimizer(model, cfg), [], cfg)
+
+
+def _signal_rollouts(model, tok, env, step: int = 0) -> list[Rollout]:  # type: ignore[no-untyped-def]
+    """P x G rollouts of `model` with synthetic rewards that give every group signal."""
+    reqs = make_requests(
+        env, tok, task_id=1, round_=0, trainer=TRAINER_A, step=step, num_prompts=3, group_size=4
+    )
+    rollouts = generate(model, tok, env, reqs, max_new_tokens=4, temperature=1.0, build_proofs=False)
+    return [
+        Rollout(r.step, r.prompt_idx, r.g, r.prompt_ids, r.completion_ids, float(r.g == 0), (), r.finished)
+        for r in rollouts
+    ]
+
+
+def test_on_policy_step_has_ratio_one_and_no_clipping() -> None:
+    model, tok, env = tiny_policy()
+    cfg = GrpoConfig(lr=1e-2)
+    rollouts = _signal_rollouts(model, tok, env)
+    metrics = train_step(model, make_optimizer(model, cfg), rollouts, cfg)
+    assert metrics["loss/ratio_mean"] == 1.0
+    assert metrics["loss/ratio_max"] == 1.0
+    assert metrics["loss/clip_frac"] == 0.0
+
+
+def test_behaviour_logprobs_are_the_training_forward_detached() -> None:
+    model, tok, env = tiny_policy()
+    rollouts = _signal_rollouts(model, tok, env)
+    old = behaviour_logprobs(model, list(reversed(rollouts)), GrpoConfig())
+    ids, _ = batch_tensors(sort_rollouts(rollouts), 0)
+    assert torch.equal(old, token_logprobs(model, ids, 1.0).detach())  # canonical order, bit for bit
+    assert not old.requires_grad
+
+
+def test_off_policy_step_corrects_with_the_ratio_and_clips() -> None:
+    """Steps after the rollout step train on theta_j0's rollouts: rho = pi_j / pi_j0 moves and is clipped."""
+    model, tok, env = tiny_policy()
+    cfg = GrpoConfig(lr=3e-2)
+    rollouts = _signal_rollouts(model, tok, env)
+    old = behaviour_logprobs(model, rollouts, cfg)
+    optimizer = make_optimizer(model, cfg)
+    first = train_step(model, optimizer, rollouts, cfg)  # j = j0: on-policy
+    second = train_step(model, optimizer, rollouts, cfg, old)  # j = j0 + 1: same rollouts, theta moved
+    assert first["loss/ratio_mean"] == 1.0
+    assert second["loss/ratio_max"] > 1.0 + cfg.clip_eps_high
+    assert second["loss/clip_frac"] > 0.0
+    # behaviour log-probabilities of another batch are refused before anything changes
+    again = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ConfigError, match="old_logprobs"):
+        train_step(model, optimizer, rollouts, cfg, old[:, :-1])
+    assert all(torch.equal(again[k], v) for k, v in model.state_dict().items())

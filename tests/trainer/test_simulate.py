@@ -62,6 +62,9 @@ def test_simulation_mechanics(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(rec.checkpoint_hash) == 64
         assert 0.0 < rec.mean_reward < 1.0  # groups with signal: the updates are not zero
     assert result.rounds[0].checkpoint_hash != result.rounds[1].checkpoint_hash
+    # rollout_every = 2: step 1 trains on theta_0's rollouts, so its ratio is pi_1 / pi_0, not 1
+    assert any(rec.ratio_max > 1.0 for rec in result.rounds)
+    assert all(0.0 <= rec.clip_frac <= 1.0 for rec in result.rounds)
     summary = result.to_json()
     assert summary["rounds"] == 2
     assert summary["accuracy"] == result.accuracy

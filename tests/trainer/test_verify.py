@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer.checkpoint import model_weights
+from trainer.checkpoint import canonical_bytes, load_tensors, model_weights
 from trainer.config import Compression, InnerConfig, ModelConfig
 from trainer.derive import sample_seed
 from trainer.diloco import encode_update, pseudo_gradient
@@ -19,10 +19,11 @@ from trainer.grpo import make_optimizer, train_step
 from trainer.inner import run_inner_loop
 from trainer.model import build_model
 from trainer.rollout import Rollout, generate, make_requests, prefill_hidden
-from trainer.state import fresh_optimizer, load_state, state_bytes
+from trainer.state import fresh_optimizer, load_state, reexecute_step, state_bytes
 from trainer.tokenizer import build_tokenizer
 from trainer.toploc import PROOF_BYTES
 from trainer.verify import (
+    StepStats,
     SubmissionContext,
     VerifyThresholds,
     check_bundle,
@@ -252,15 +253,131 @@ def test_step_reexecution(setup: Setup, submission: dict[str, Any]) -> None:
     honest = check_step(config, 0, states[0], honest_next, rollouts, inner)
     assert honest.exact
     assert honest.failures == ()
+    assert honest.over(THRESHOLDS) == []
     skipped = check_step(config, 0, states[0], states[0], rollouts, inner)
     assert not skipped.exact
     assert skipped.rel_l2 == pytest.approx(1.0)
-    assert skipped.rel_l2 > THRESHOLDS.max_step_rel
+    assert skipped.moment_rel == pytest.approx(1.0, rel=1e-3)
+    assert math.isinf(skipped.adam_ulps)  # a step count of 0 is no AdamW output
+    assert skipped.failures == ("the AdamW step counts differ from the re-execution",)
+    assert len(skipped.over(THRESHOLDS)) >= 3
     assert check_step(config, 0, states[0], b"junk", rollouts, inner).failures
     assert check_step(config, 0, b"junk", honest_next, rollouts, inner).failures
     poisoned = [*rollouts[1:], dataclasses.replace(rollouts[0], completion_ids=(10**6,))]
     assert check_step(config, 0, states[0], honest_next, poisoned, inner).failures
     assert check_step(config, 0, states[0], honest_next, [], inner).failures
+
+
+def _scaled_step(before: bytes, after: bytes, factor: float, prefixes: tuple[str, ...]) -> bytes:
+    """theta_j + factor * (theta_j+1 - theta_j) on the tensors whose names start with `prefixes`."""
+    a, b = load_tensors(before), load_tensors(after)
+    out = {k: a[k] + factor * (b[k] - a[k]) if k.startswith(prefixes) else b[k] for k in b}
+    return canonical_bytes(out)
+
+
+def _with_value(data: bytes, name_part: str, value: float) -> bytes:
+    tensors = load_tensors(data)
+    name = next(k for k in sorted(tensors) if name_part in k)
+    changed = tensors[name].clone()
+    changed.view(-1)[0] = value
+    return canonical_bytes({**tensors, name: changed})
+
+
+@pytest.fixture(scope="module")
+def honest_step(setup: Setup, submission: dict[str, Any]) -> tuple[list[Rollout], bytes]:
+    """Step 0's rollouts (with rewards that give a gradient) and theta_1 re-executed from theta_0."""
+    inner = submission["ctx"].inner
+    rollouts = [r for r in submission["rollouts"] if r.step == 0]
+    return rollouts, reexecute_step(setup.model.config, submission["states"][0], rollouts, inner.grpo)
+
+
+def test_step_distances_are_in_the_step_s_own_units(
+    setup: Setup, submission: dict[str, Any], honest_step: tuple[list[Rollout], bytes]
+) -> None:
+    """A 1% longer step is caught by AdamW consistency, 1% other moments by the moment check."""
+    config, states, inner = setup.model.config, submission["states"], submission["ctx"].inner
+    rollouts, honest_next = honest_step
+    longer = check_step(
+        config, 0, states[0], _scaled_step(states[0], honest_next, 1.01, ("model/",)), rollouts, inner
+    )
+    assert longer.rel_l2 == pytest.approx(0.01, rel=1e-3)
+    assert longer.moment_rel == 0.0
+    assert longer.adam_ulps > 100 * THRESHOLDS.max_step_ulps
+    everything = _scaled_step(states[0], honest_next, 1.01, ("model/", "optim/"))
+    everything = canonical_bytes(
+        {
+            k: (load_tensors(honest_next)[k] if k.endswith("/step") else v)
+            for k, v in load_tensors(everything).items()
+        }
+    )
+    scaled = check_step(config, 0, states[0], everything, rollouts, inner)
+    assert scaled.moment_rel == pytest.approx(0.01, rel=0.01)
+    assert scaled.over(THRESHOLDS)
+    # the same step at another learning rate: every distance is the same number in its own units
+    fast = inner.model_copy(update={"grpo": inner.grpo.model_copy(update={"lr": 1e-3})})
+    fast_next = reexecute_step(config, states[0], rollouts, fast.grpo)
+    fast_longer = check_step(
+        config, 0, states[0], _scaled_step(states[0], fast_next, 1.01, ("model/",)), rollouts, fast
+    )
+    assert fast_longer.rel_l2 == pytest.approx(longer.rel_l2, rel=1e-3)
+    assert fast_longer.max_abs_lr == pytest.approx(longer.max_abs_lr, rel=5e-2)  # float32 rounding of W
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+@pytest.mark.parametrize("where", ["model/", "/exp_avg", "/exp_avg_sq", "/step"])
+def test_a_non_finite_committed_state_never_passes(
+    setup: Setup,
+    submission: dict[str, Any],
+    honest_step: tuple[list[Rollout], bytes],
+    value: float,
+    where: str,
+) -> None:
+    config, states, inner = setup.model.config, submission["states"], submission["ctx"].inner
+    rollouts, honest_next = honest_step
+    stats = check_step(config, 0, states[0], _with_value(honest_next, where, value), rollouts, inner)
+    assert stats.failures or stats.over(THRESHOLDS), stats
+    assert stats.failures or math.isinf(max(stats.rel_l2, stats.moment_rel, stats.adam_ulps))
+
+
+def test_step_stats_with_nan_fail_every_limit() -> None:
+    nan = math.nan
+    stats = StepStats(
+        step=0,
+        exact=False,
+        max_abs=nan,
+        rel_l2=nan,
+        max_abs_lr=nan,
+        moment_rel=nan,
+        adam_ulps=nan,
+        failures=(),
+    )
+    assert len(stats.over(THRESHOLDS)) == 4
+    loose = THRESHOLDS.model_copy(update={"max_step_rel": 1e300, "max_step_lr": 1e300})
+    assert len(stats.over(loose)) == 4
+    with pytest.raises(ValueError, match="finite"):
+        VerifyThresholds(max_step_rel=math.inf)
+
+
+def test_an_off_policy_step_needs_its_behaviour_state(setup: Setup) -> None:
+    inner = InnerConfig(steps=2, rollout_every=2, num_prompts=2, group_size=4, max_new_tokens=8)
+    model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
+    base = {k: v.clone() for k, v in model_weights(model).items()}
+    states: dict[int, bytes] = {}
+    result = run_inner_loop(
+        model,
+        setup.tokenizer,
+        setup.env,
+        base,
+        inner,
+        task_id=3,
+        round_=1,
+        trainer=TRAINER,
+        state_sink=lambda j, data: states.__setitem__(j, data),
+    )
+    config, train_on = model.config, result.rollouts
+    assert check_step(config, 1, states[1], states[2], train_on, inner, states[0]).exact
+    withheld = check_step(config, 1, states[1], states[2], train_on, inner)
+    assert withheld.failures == ("theta_0 (the rollouts' behaviour policy) withheld",)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from trainer.config import Compression, OuterConfig
 from trainer.diloco import TrainerUpdate, aggregate, decode_update, encode_update
 
 OUT = Path(__file__).with_name("aggregation.json")
-ADDRESSES = ["0x" + "c3" * 20, "0x" + "0a" * 20, "0x" + "7f" * 19 + "01"]  # deliberately unsorted
+ADDRESSES = ["0x" + "c3" * 20, "0x" + "0a" * 20, "0x" + "7f" * 19 + "01", "0x" + "01" * 20]  # unsorted
 
 
 def _t(t: torch.Tensor) -> dict[str, Any]:
@@ -43,14 +43,24 @@ def _tensors(gen: torch.Generator, scale: float) -> dict[str, torch.Tensor]:
     }
 
 
-def _case(name: str, outer: OuterConfig, work: list[int], momentum: bool, int8: str | None) -> dict[str, Any]:
+def _case(
+    name: str,
+    outer: OuterConfig,
+    work: list[int],
+    momentum: bool,
+    int8: str | None,
+    sizes: list[float] | None = None,
+) -> dict[str, Any]:
+    """`sizes` multiplies each update (a large one is clipped when `outer.clip` is set)."""
     gen = torch.Generator().manual_seed(sum(map(ord, name)))
     base = _tensors(gen, 1.0)
     prior = _tensors(gen, 0.01) if momentum else None
     updates: list[dict[str, Any]] = []
     decoded: list[TrainerUpdate] = []
-    for address, units in zip(ADDRESSES[: len(work)], work, strict=True):
+    for i, (address, units) in enumerate(zip(ADDRESSES[: len(work)], work, strict=True)):
         delta = _tensors(gen, 0.001 * (1 + len(updates)))
+        if sizes:
+            delta = {k: v * sizes[i] for k, v in delta.items()}
         entry: dict[str, Any] = {"address": address, "work_units": units}
         if int8 is not None and len(updates) == 0:
             blob = encode_update(delta, Compression(kind="int8", granularity=int8))
@@ -97,11 +107,39 @@ def main() -> None:
         ),
         _case("int8_row_update", OuterConfig(), [12, 30, 7], momentum=False, int8="row"),
         _case("int8_tensor_update", OuterConfig(), [2, 2], momentum=False, int8="tensor"),
+        _case(
+            "clipped_to_median",
+            OuterConfig(clip=1.5),
+            [5, 5, 5],
+            momentum=False,
+            int8=None,
+            sizes=[1.0, 30.0, 0.5],
+        ),
+        _case(
+            "clipped_even_count",
+            OuterConfig(clip=1.0),
+            [3, 8, 3, 1],
+            momentum=False,
+            int8=None,
+            sizes=[2.0, 1.0, 30.0, 0.25],
+        ),
+        _case(
+            "clipped_with_momentum",
+            OuterConfig(lr=0.7, momentum=0.9, clip=2.0),
+            [1, 2, 3],
+            momentum=True,
+            int8="row",
+            sizes=[25.0, 1.0, 1.0],
+        ),
     ]
     doc = {
         "description": (
-            "Deterministic DiLoCo aggregation (trainer.diloco.aggregate): per element, trainers sorted by "
-            "address, acc += fp64(work) * fp64(delta) (separate multiply and add), "
+            "Deterministic DiLoCo aggregation (trainer.diloco.aggregate): with outer.clip = c, each update "
+            "is scaled by s = c * median(norms) / norm when its norm exceeds c * median (norm = sqrt of the "
+            "correctly rounded sum of the exact fp64 squares; the median of an even count is the mean of the "
+            "two middle norms); per element, trainers sorted by "
+            "address, acc += fp64(work) * (fp64(delta) * s) (separate multiplies and add; no multiply when "
+            "s = 1), "
             "avg = acc / fp64(sum work), "
             "Nesterov m' = mu*m + avg, step = avg + mu*m' (step = avg when mu = 0), "
             "new = fp32(fp64(base) - lr*step); output = canonical bytes of model/* [+ outer_momentum/*]."

@@ -1,7 +1,8 @@
 """The TaskEscrow's book of tasks and rounds: creation (parameters, deposit), joins, submissions, seeds, round
 finalisation (budget from the task's own books, accepted work, rate, validator share, carry, next base, the
 end of the task, with `protocol.contracts.round_payout`'s arithmetic), the end of a task and its refund.
-Settlements are `protocol.audit.books.settlement`'s."""
+Settlements are `protocol.audit.books.settlement`'s. A submission needs the minimum trainer stake allocated
+for itself and for each of its trainer's submissions not yet settled."""
 
 from __future__ import annotations
 
@@ -117,7 +118,14 @@ def work_submitted(b: Books, e: ChainEvent) -> None:
             at.flag(Kind.EVENT_ORDER, f"submission by {trainer} after the seed", "before the seed", "after")
         if not 1 <= int(a["workUnits"]) <= _MAX_WORK_UNITS:
             at.flag(Kind.EVENT_ORDER, "workUnits", f"1..{_MAX_WORK_UNITS}", a["workUnits"])
-        need, held = task.param("minTrainerStake"), b.account(trainer).allocations.get(task.id, 0)
+        unsettled = sum(
+            1
+            for r in task.rounds.values()
+            for s in r.submissions
+            if s.trainer == trainer and s.settle_tx is None
+        )
+        need = task.param("minTrainerStake") * (1 + unsettled)
+        held = b.account(trainer).allocations.get(task.id, 0)
         if held < need:
             at.flag(Kind.STAKE, f"allocation of {trainer} when submitting", f">= {need}", held)
         rnd.submissions.append(

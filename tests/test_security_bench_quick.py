@@ -1,0 +1,45 @@
+"""`scripts/bench_security.py --quick` runs the cheat library against the real checks on a small task and
+meets its targets: every cheat caught often enough not to pay, no damage past 2 points, no honest trainer
+rejected, every real cross-check agreeing with the seeds' composition; its JSON has the agreed shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_the_quick_security_bench_meets_its_targets(tmp_path: Path) -> None:
+    out = tmp_path / "security.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_security.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, env=env, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    cheats = {c["name"]: c for c in result["cheats"]}
+    assert set(cheats) == {"nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse"}
+    for c in cheats.values():
+        assert {"name", "role", "detection_probability", "expected_profit", "damage_points"} <= set(c)
+        assert c["role"] == "trainer"
+        assert c["expected_profit"] < 0
+        assert c["damage_points"] <= 2
+    assert cheats["fabricated-rollouts"]["detection_probability"] == 1.0  # every rollout is replayed
+    assert cheats["nan-state"]["detection_probability"] == 1.0
+    assert cheats["poisoned-step"]["detection_probability"] == 1.0  # re-execution, else the quality gate
+    reverse = cheats["gate-tuned-reverse"]
+    assert reverse["detection_probability"] >= reverse["closed_form"] - 0.25  # s/H = 1/2 over 12 seeds
+    assert result["honest"]
+    for h in result["honest"]:
+        assert h["false_rejections"] == 0
+        assert h["expected_profit"] > 0
+    assert result["mismatches"] == []
+    assert result["collusion"] == []

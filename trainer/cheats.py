@@ -1,0 +1,177 @@
+"""The ML side of the project's cheat library: how a dishonest trainer changes its rollouts, its training
+steps and its update. `protocol.cheats` turns these into whole submissions (and `scripts/bench_security.py`
+runs every one against the real checks); the trainer node's `--cheat` modes use them too.
+
+Everything here is deliberately wrong. Each function says what it forges and which check is meant to
+catch it (docs/protocol.md, "Why cheating does not pay").
+
+    suppress_eos(model)            theta_{j+1}: the EOS row of the LM head negated (the issue's poisoned
+                                   step: completions run to the length limit; accuracy falls to 0)
+    fabricated(rollout, ...)       "answer + EOS", reward 1, with junk proofs (TOPLOC fails on replay) or
+                                   proofs rebuilt from an honest prefill of the forged tokens (the sampling
+                                   replay fails: the forged tokens are not what the seed's noise picks)
+    quantized(weights, kind)       the weights a cheaper generator would use (bf16 or int8 per row): its
+                                   rollouts carry proofs of another precision
+    poison_direction(...)          a direction that hurts the model (EOS suppression, reversed training,
+                                   a wrong-answer bias, random); `gate_tuned_scale` finds the largest
+                                   multiple of it that still passes the attacker's own estimate of the
+                                   quality gate: the adaptive attacker that tunes itself to the gate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from trainer.envs import Environment
+from trainer.rollout import Rollout, prefill_hidden
+from trainer.tokenizer import decode_prompt
+from trainer.toploc import PROOF_BYTES, build_proofs, expected_proof_count
+
+__all__ = [
+    "LM_HEAD",
+    "Direction",
+    "combined",
+    "fabricated",
+    "gate_tuned_scale",
+    "junk_proofs",
+    "poison_direction",
+    "quantized",
+    "scaled",
+    "suppress_eos",
+    "total_norm",
+]
+
+LM_HEAD = "lm_head.weight"
+"""The output layer's weight ([vocab, hidden]) in the project's models (embeddings are not tied)."""
+
+Tensors = Mapping[str, torch.Tensor]
+Direction = Literal["eos", "reverse", "wrong-answer", "random"]
+
+
+def suppress_eos(model: PreTrainedModel, eos_id: int) -> None:
+    """Negate the LM head's EOS row in place: the model stops emitting EOS, so every completion runs to
+    `max_new_tokens` (more tokens, and exact-match rewards of 0)."""
+    weight = dict(model.named_parameters())[LM_HEAD]
+    with torch.no_grad():
+        weight[eos_id].neg_()
+
+
+def junk_proofs(n_tokens: int, salt: bytes) -> tuple[bytes, ...]:
+    """ceil(n/32) proofs of 258 pseudo-random bytes: the right count and size, meaningless content."""
+    out = []
+    for i in range(expected_proof_count(n_tokens)):
+        stream = b"".join(hashlib.sha256(salt + bytes([i, k])).digest() for k in range(9))
+        out.append(stream[:PROOF_BYTES])
+    return tuple(out)
+
+
+def fabricated(
+    rollout: Rollout,
+    env: Environment,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    proofs: Literal["junk", "rebuilt"] = "junk",
+    model: PreTrainedModel | None = None,
+) -> Rollout:
+    """`rollout` with its completion replaced by the right answer and EOS, reward 1. Its proofs are junk,
+    or (`rebuilt`, needs `model` = the weights that should have generated it) rebuilt from a prefill of
+    the forged tokens, so that TOPLOC matches and only the sampling replay can tell."""
+    answer = env.solve(decode_prompt(tokenizer, rollout.prompt_ids))
+    ids = (*tokenizer(answer, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id)
+    if proofs == "rebuilt":
+        if model is None:
+            raise ValueError("rebuilt proofs need the model")
+        hidden, _ = prefill_hidden(model, rollout.prompt_ids, ids)
+        proof_bytes = tuple(build_proofs(hidden))
+    else:
+        proof_bytes = junk_proofs(len(ids), bytes(rollout.prompt_ids) + bytes([rollout.g % 256]))
+    return dataclasses.replace(rollout, completion_ids=ids, reward=1.0, proofs=proof_bytes, finished=True)
+
+
+def quantized(weights: Tensors, kind: Literal["bf16", "int8"]) -> dict[str, torch.Tensor]:
+    """The fp32 weights after a round trip through bf16, or symmetric int8 with one scale per row."""
+    out: dict[str, torch.Tensor] = {}
+    for name, w in weights.items():
+        if kind == "bf16":
+            out[name] = w.to(torch.bfloat16).to(torch.float32)
+            continue
+        rows = w.reshape(w.shape[0], -1) if w.dim() >= 2 else w.reshape(1, -1)
+        scale = rows.abs().amax(dim=1, keepdim=True) / 127.0
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        out[name] = (torch.round(rows / safe).clamp(-127, 127) * scale).reshape(w.shape).contiguous()
+    return out
+
+
+def poison_direction(
+    kind: Direction,
+    base: Tensors,
+    honest_delta: Tensors,
+    *,
+    eos_id: int,
+    wrong_token: int,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
+    """A unit-norm (over all elements) pseudo-gradient direction d that harms the model when the update
+    `honest_delta + alpha * d` is applied (theta = base - update):
+
+    * `eos`: d = +W_lm[eos] on the EOS row only: lowers the EOS logit wherever the final hidden state
+      points along the row (the model forgets to stop);
+    * `reverse`: d = -honest_delta: undoes training;
+    * `wrong-answer`: d = -W_lm[eos] on the row of `wrong_token`: raises that token's logit wherever
+      the EOS logit is high (the model appends a wrong digit where it would stop);
+    * `random`: a seeded Gaussian direction.
+    """
+    d = {k: torch.zeros_like(v) for k, v in base.items()}
+    if kind == "eos":
+        d[LM_HEAD][eos_id] = base[LM_HEAD][eos_id]
+    elif kind == "reverse":
+        d = {k: -v.clone() for k, v in honest_delta.items()}
+    elif kind == "wrong-answer":
+        d[LM_HEAD][wrong_token] = -base[LM_HEAD][eos_id]
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        d = {k: torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    norm = math.sqrt(sum(float(v.double().square().sum()) for v in d.values()))
+    if norm == 0:
+        return d
+    return {k: (v / norm).to(torch.float32) for k, v in d.items()}
+
+
+def gate_tuned_scale(passes: Callable[[float], bool], *, limit: float, steps: int = 12) -> float:
+    """The largest alpha in [0, limit] for which `passes(alpha)` holds, by bisection (assuming that
+    passing is monotone in alpha; 0 when even a tiny alpha fails). `passes` is the attacker's own
+    estimate of the quality gate (on problems of its own choosing: it does not know the seed's) and of
+    the clipping (a norm within the limit it expects)."""
+    if passes(limit):
+        return limit
+    low, high = 0.0, limit
+    for _ in range(steps):
+        mid = (low + high) / 2
+        if passes(mid):
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def scaled(delta: Tensors, factor: float) -> dict[str, torch.Tensor]:
+    """factor x delta (fp32)."""
+    return {k: (v * factor).contiguous() for k, v in delta.items()}
+
+
+def combined(delta: Tensors, direction: Tensors, alpha: float) -> dict[str, torch.Tensor]:
+    """delta + alpha x direction (fp32)."""
+    return {k: (delta[k] + alpha * direction[k]).contiguous() for k in delta}
+
+
+def total_norm(delta: Tensors | Sequence[torch.Tensor]) -> float:
+    """The L2 norm over every element (fp64; for the attacker's estimates, not for the protocol)."""
+    values = delta.values() if isinstance(delta, Mapping) else delta
+    return math.sqrt(sum(float(v.double().square().sum()) for v in values))

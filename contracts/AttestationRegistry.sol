@@ -8,11 +8,15 @@ import {Cohort} from "./Cohort.sol";
 /// @title AttestationRegistry
 /// @notice Commit-reveal of verdict vectors, incremental two-thirds counting, model-hash votes.
 ///
-/// Storage per round: the ballot (one slot), the revealed-validators bitmap (one slot, bit = validator
-/// index), the tallies (three 8-bit counters per submission, ten submissions per slot), and one word per
-/// validator (its commitment, overwritten by its verdict vector when it reveals). Opening a round writes
-/// a nonzero marker (bit 255, never a counter or validator bit) into the bitmap and the tally slots, so
-/// that reveals only ever rewrite nonzero slots.
+/// Storage. Per task, reused by every round: the tallies (three 8-bit counters per submission, ten
+/// submissions per slot, a marker bit so that no slot is ever zero), written with markers for `maxTrainers`
+/// submissions when the task is created; the first reveal of a round starts them from zero. Per round:
+/// the ballot (one slot), the revealed-validators bitmap (one slot, bit = validator index), the decisions
+/// (2 bits per submission, 64 submissions per slot, with a marker and a stamp of the number of reveals),
+/// and one word per validator (its commitment, overwritten by its verdict vector when it reveals).
+/// Opening a round writes the bitmap and the decision slots with markers: no slot a reveal writes is ever
+/// zero, so every reveal of a round reads and writes the same slots at the same price, whatever its place
+/// in the order (the stamp changes every decision slot at every reveal).
 contract AttestationRegistry is IAttestationRegistry {
     // slither-disable-start timestamp
     // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
@@ -23,7 +27,11 @@ contract AttestationRegistry is IAttestationRegistry {
     uint256 private constant _PER_SLOT = 10;
     uint256 private constant _TALLY_BITS = 24;
     uint256 private constant _COUNT_MASK = 0xff;
-    uint256 private constant _ACCEPT = 1;
+    uint256 private constant _DECISIONS_PER_SLOT = 64;
+    uint256 private constant _DECISION_MASK = (1 << 128) - 1;
+    uint256 private constant _STAMP_SHIFT = 128;
+    /// @dev The low bit of every 2-bit field of a verdict or decision vector.
+    uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
     /// @dev Winner slot placeholder written at task creation so the agreeing vote rewrites a nonzero slot.
     bytes32 private constant _NO_WINNER = bytes32(uint256(1));
 
@@ -43,7 +51,8 @@ contract AttestationRegistry is IAttestationRegistry {
 
     mapping(uint256 taskId => mapping(uint256 round => Ballot)) private _ballots;
     mapping(uint256 taskId => mapping(uint256 round => uint256 bitmap)) private _revealedBitmaps;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 slot => uint256 counts))) private _tallies;
+    mapping(uint256 taskId => mapping(uint256 slot => uint256 counts)) private _tallies;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 slot => uint256 decisions))) private _decided;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 word))) private _words;
     mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 modelHash => uint256 votes))) private _modelVotes;
     mapping(uint256 taskId => mapping(address validator => ValidatorRecord)) private _validators;
@@ -104,15 +113,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
         _words[taskId][round][msg.sender] = bytes32(verdicts);
         _revealedBitmaps[taskId][round] = bitmap | bit;
-        (uint256 addMask, uint256 subMask) = _count(taskId, round, verdicts, b);
-        if (addMask | subMask != 0) {
-            (uint256 added, uint256 removed) = ITaskEscrow(_escrow).sumWorkUnits(taskId, round, addMask, subMask);
-            // `removed` was part of the accepted work, and the total of a round's work fits in 64 bits
-            // (at most 128 submissions of at most 2^32 - 1 units).
-            unchecked {
-                ballot.acceptedWork = uint64(b.acceptedWork + added - removed);
-            }
-        }
+        _storeDecisions(taskId, round, b.submissions, _count(taskId, verdicts, b), uint256(b.revealed) + 1);
         // At most `committed` (<= 255) validators reveal.
         unchecked {
             b.revealed += 1;
@@ -158,8 +159,12 @@ contract AttestationRegistry is IAttestationRegistry {
     // ---------------------------------------------------------------- escrow
 
     /// @inheritdoc IAttestationRegistry
-    function initTask(uint256 taskId) external onlyEscrow {
+    function initTask(uint256 taskId, uint256 maxSubmissions) external onlyEscrow {
         _winners[taskId] = _NO_WINNER;
+        mapping(uint256 => uint256) storage tallies = _tallies[taskId];
+        for (uint256 slot = 0; slot * _PER_SLOT < maxSubmissions; ++slot) {
+            tallies[slot] = _MARKER;
+        }
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -203,7 +208,7 @@ contract AttestationRegistry is IAttestationRegistry {
         if (ballot.commitEnd != 0) revert VotingAlreadyOpen(taskId, round);
         Cohort.Counter storage cohort = _cohorts[taskId];
         uint256 expected = cohort.activeAt(round);
-        cohort.markBallot();
+        cohort.markBallot(round);
         // With no validator to wait for, the commit phase is over at once (and so are the others).
         ballot.commitEnd = uint40(expected == 0 ? block.timestamp : commitDeadline);
         ballot.revealEnd = uint40(revealDeadline);
@@ -212,10 +217,9 @@ contract AttestationRegistry is IAttestationRegistry {
         ballot.expected = uint8(expected);
         ballot.quorum = uint8(quorum);
         _revealedBitmaps[taskId][round] = _MARKER;
-        mapping(uint256 => uint256) storage tallies = _tallies[taskId][round];
-        for (uint256 slot = 0; slot * _PER_SLOT < submissions; ++slot) {
-            tallies[slot] = _MARKER;
-        }
+        mapping(uint256 => uint256) storage decided = _decided[taskId][round];
+        decided[0] = _MARKER;
+        if (submissions > _DECISIONS_PER_SLOT) decided[1] = _MARKER;
         emit VotingOpened(taskId, round, submissions, expected, quorum, commitDeadline, revealDeadline, voteDeadline);
     }
 
@@ -241,25 +245,24 @@ contract AttestationRegistry is IAttestationRegistry {
     function outcome(uint256 taskId, uint256 round)
         external
         view
-        returns (bool closed, uint256 acceptedWork, uint256 revealed, bool agreed, bytes32 winner)
+        returns (bool closed, uint256 revealed, bool agreed, bytes32 winner, uint256 decisions)
     {
         Ballot memory b = _ballots[taskId][round];
         closed = b.commitEnd != 0 && _revealClosed(b) && _voteClosed(b);
         if (b.agreed) winner = _winners[taskId];
-        return (closed, b.acceptedWork, b.revealed, b.agreed, winner);
+        return (closed, b.revealed, b.agreed, winner, _decisions(taskId, round, b.submissions));
     }
 
     /// @inheritdoc IAttestationRegistry
     function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict) {
-        Ballot memory b = _ballots[taskId][round];
-        if (index >= b.submissions) return Verdict.None;
-        uint256 counts = _tallies[taskId][round][index / _PER_SLOT] >> ((index % _PER_SLOT) * _TALLY_BITS);
-        return Verdict(_decide(counts, b.revealed, b.quorum));
+        if (index >= _ballots[taskId][round].submissions) return Verdict.None;
+        uint256 word = _decided[taskId][round][index / _DECISIONS_PER_SLOT];
+        return Verdict((word >> (2 * (index % _DECISIONS_PER_SLOT))) & 3);
     }
 
     /// @inheritdoc IAttestationRegistry
     function decisionsOf(uint256 taskId, uint256 round) external view returns (uint256) {
-        return _decisions(taskId, round, _ballots[taskId][round]);
+        return _decisions(taskId, round, _ballots[taskId][round].submissions);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -268,8 +271,12 @@ contract AttestationRegistry is IAttestationRegistry {
         view
         returns (uint256 accepts, uint256 rejects, uint256 unavailables)
     {
-        if (index >= _ballots[taskId][round].submissions) return (0, 0, 0);
-        uint256 counts = _tallies[taskId][round][index / _PER_SLOT] >> ((index % _PER_SLOT) * _TALLY_BITS);
+        Ballot memory b = _ballots[taskId][round];
+        // slither-disable-next-line incorrect-equality a count of reveals, not a balance: == is exact
+        if (index >= b.submissions || b.revealed == 0 || _cohorts[taskId].lastBallot != round + 1) {
+            return (0, 0, 0);
+        }
+        uint256 counts = _tallies[taskId][index / _PER_SLOT] >> ((index % _PER_SLOT) * _TALLY_BITS);
         return (counts & _COUNT_MASK, (counts >> 8) & _COUNT_MASK, (counts >> 16) & _COUNT_MASK);
     }
 
@@ -295,15 +302,7 @@ contract AttestationRegistry is IAttestationRegistry {
         revealed = expected && (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
         if (revealed) {
             uint256 verdicts = uint256(_words[taskId][round][validator]);
-            uint256 decisions = _decisions(taskId, round, b);
-            agreed = true;
-            for (uint256 i = 0; i < b.submissions; ++i) {
-                uint256 decision = (decisions >> (2 * i)) & 3;
-                if (decision != 0 && decision != (verdicts >> (2 * i)) & 3) {
-                    agreed = false;
-                    break;
-                }
-            }
+            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions));
         }
         index = v.index;
     }
@@ -358,44 +357,75 @@ contract AttestationRegistry is IAttestationRegistry {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Adds `verdicts` to the round's tallies (checking it has a verdict for every submission and
-    /// nothing above) and returns which submissions became accepted and which stopped being accepted, given
-    /// that the number of revealed validators grows by one.
-    function _count(uint256 taskId, uint256 round, uint256 verdicts, Ballot memory b)
-        private
-        returns (uint256 addMask, uint256 subMask)
-    {
+    /// @dev Adds `verdicts` to the task's tallies (starting them from zero at the round's first reveal),
+    /// checking that it has a verdict for every submission and nothing above, and returns every
+    /// submission's decision after this reveal. Every reveal reads and writes the same tally slots and does
+    /// the same arithmetic (the decision is computed without branches), so its gas does not depend on its
+    /// place among the round's reveals.
+    function _count(uint256 taskId, uint256 verdicts, Ballot memory b) private returns (uint256 decisions) {
         uint256 n = b.submissions;
-        // A shift by 256 (n == 128) yields 0 in the EVM: every bit is then in use.
-        if (verdicts >> (2 * n) != 0) revert MalformedVerdicts(verdicts, n);
-        mapping(uint256 => uint256) storage tallies = _tallies[taskId][round];
-        for (uint256 first = 0; first < n; first += _PER_SLOT) {
-            uint256 slot = first / _PER_SLOT;
-            (uint256 word, uint256 wasAccepted, uint256 isAccepted) = _countSlot(tallies[slot], verdicts, first, b);
-            tallies[slot] = word;
-            addMask |= isAccepted & ~wasAccepted;
-            subMask |= wasAccepted & ~isAccepted;
+        _requireWellFormed(verdicts, n);
+        mapping(uint256 => uint256) storage tallies = _tallies[taskId];
+        bool first = b.revealed == 0;
+        uint256 quorum = b.quorum;
+        // Fewer than 13 slots of ten submissions.
+        unchecked {
+            for (uint256 start = 0; start < n; start += _PER_SLOT) {
+                uint256 stored = tallies[start / _PER_SLOT];
+                (uint256 word, uint256 slotDecisions) = _countSlot(first ? _MARKER : stored, verdicts, start, n, quorum);
+                tallies[start / _PER_SLOT] = word;
+                decisions |= slotDecisions;
+            }
         }
     }
 
-    /// @dev `_count` for the submissions `first ..` of one tally slot: the new slot word and the bitmaps of
-    /// the submissions accepted before and after this reveal.
-    function _countSlot(uint256 word, uint256 verdicts, uint256 first, Ballot memory b)
+    /// @dev Reverts unless `verdicts` holds one verdict (1..3) in every 2-bit field below `n` and nothing
+    /// above. (A shift by 256, n == 128, would yield 0 in the EVM: every field is then in use.)
+    function _requireWellFormed(uint256 verdicts, uint256 n) private pure {
+        uint256 used = n == 128 ? type(uint256).max : (1 << (2 * n)) - 1;
+        if (verdicts & ~used != 0 || (verdicts | (verdicts >> 1)) & _LOW_BITS != used & _LOW_BITS) {
+            revert MalformedVerdicts(verdicts, n);
+        }
+    }
+
+    /// @dev `_count` for the submissions `start ..` of one tally slot (ten of them, or up to `n`): the slot's
+    /// new word and their decisions (at their places in a decision vector).
+    function _countSlot(uint256 word, uint256 verdicts, uint256 start, uint256 n, uint256 quorum)
         private
         pure
-        returns (uint256, uint256 wasAccepted, uint256 isAccepted)
+        returns (uint256, uint256 decisions)
     {
-        uint256 end = first + _PER_SLOT < b.submissions ? first + _PER_SLOT : b.submissions;
-        for (uint256 i = first; i < end; ++i) {
-            uint256 shift = (i - first) * _TALLY_BITS;
-            uint256 code = (verdicts >> (2 * i)) & 3;
-            if (code == 0) revert MalformedVerdicts(verdicts, b.submissions);
-            if (_decide(word >> shift, b.revealed, b.quorum) == _ACCEPT) wasAccepted |= 1 << i;
-            // A counter never exceeds the revealed count (<= 255), so no carry into the next one.
-            word += 1 << (shift + 8 * (code - 1));
-            if (_decide(word >> shift, uint256(b.revealed) + 1, b.quorum) == _ACCEPT) isAccepted |= 1 << i;
+        // Indices stay below 128 and counters below 256: nothing here can overflow.
+        unchecked {
+            uint256 end = start + _PER_SLOT < n ? start + _PER_SLOT : n;
+            uint256 shift = 0;
+            for (uint256 i = start; i < end; ++i) {
+                uint256 code = (verdicts >> (2 * i)) & 3;
+                // A counter never exceeds the number of reveals (<= 255), so no carry into the next one.
+                word += 1 << (shift + 8 * (code - 1));
+                decisions |= _decide(word >> shift, quorum) << (2 * i);
+                shift += _TALLY_BITS;
+            }
         }
-        return (word, wasAccepted, isAccepted);
+        return (word, decisions);
+    }
+
+    /// @dev Stores the round's decisions with the marker and a stamp of the number of reveals (so every
+    /// reveal changes every decision slot and pays the same for it).
+    function _storeDecisions(uint256 taskId, uint256 round, uint256 n, uint256 decisions, uint256 reveals)
+        private
+    {
+        mapping(uint256 => uint256) storage decided = _decided[taskId][round];
+        uint256 stamp = _MARKER | (reveals << _STAMP_SHIFT);
+        decided[0] = stamp | (decisions & _DECISION_MASK);
+        if (n > _DECISIONS_PER_SLOT) decided[1] = stamp | (decisions >> 128);
+    }
+
+    /// @dev The round's decisions packed like a verdict vector (0 = undecided).
+    function _decisions(uint256 taskId, uint256 round, uint256 n) private view returns (uint256 decisions) {
+        mapping(uint256 => uint256) storage decided = _decided[taskId][round];
+        decisions = decided[0] & _DECISION_MASK;
+        if (n > _DECISIONS_PER_SLOT) decisions |= (decided[1] & _DECISION_MASK) << 128;
     }
 
     /// @dev Reverts unless the caller's allocation to the task is at least the minimum validator stake.
@@ -404,26 +434,34 @@ contract AttestationRegistry is IAttestationRegistry {
         if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
     }
 
-    /// @dev The decision given a submission's packed counts (low 24 bits) and the revealed count.
-    function _decide(uint256 counts, uint256 revealed, uint256 quorum) private pure returns (uint256) {
-        // slither-disable-next-line incorrect-equality a count of reveals, not a balance: == is exact
-        if (revealed < quorum || revealed == 0) return 0;
-        uint256 twoThirds = 2 * revealed;
-        if (3 * (counts & _COUNT_MASK) >= twoThirds) return 1;
-        if (3 * ((counts >> 8) & _COUNT_MASK) >= twoThirds) return 2;
-        if (3 * ((counts >> 16) & _COUNT_MASK) >= twoThirds) return 3;
-        return 0;
+    /// @dev The decision given a submission's packed counts (low 24 bits: accepts, rejects, unavailables):
+    /// the verdict v with `3 * count(v) >= 2 * n`, where n is the sum of the three counts (the validators
+    /// that judged it), provided `n >= quorum`; otherwise 0. At most one verdict can reach two thirds when
+    /// n >= 1, so the sum `1 * [accepts] + 2 * [rejects] + 3 * [unavailables]` is the decision; computed
+    /// without branches so that every reveal costs the same.
+    function _decide(uint256 counts, uint256 quorum) private pure returns (uint256 decision) {
+        // slither-disable-next-line assembly comparisons as 0/1 without branches, so every reveal costs the same
+        assembly ("memory-safe") {
+            let accepts := and(counts, 0xff)
+            let rejects := and(shr(8, counts), 0xff)
+            let unavailables := and(shr(16, counts), 0xff)
+            let n := add(add(accepts, rejects), unavailables)
+            let twoThirds := mul(2, n)
+            decision := add(
+                iszero(lt(mul(3, accepts), twoThirds)),
+                add(mul(2, iszero(lt(mul(3, rejects), twoThirds))), mul(3, iszero(lt(mul(3, unavailables), twoThirds))))
+            )
+            decision := mul(decision, iszero(lt(n, quorum)))
+        }
     }
 
-    function _decisions(uint256 taskId, uint256 round, Ballot memory b) private view returns (uint256 decisions) {
-        mapping(uint256 => uint256) storage tallies = _tallies[taskId][round];
-        // slither-disable-next-line uninitialized-local loaded from the first tally slot (i == 0) before any read
-        uint256 word;
-        for (uint256 i = 0; i < b.submissions; ++i) {
-            uint256 position = i % _PER_SLOT;
-            if (position == 0) word = tallies[i / _PER_SLOT];
-            decisions |= _decide(word >> (position * _TALLY_BITS), b.revealed, b.quorum) << (2 * i);
-        }
+    /// @dev Whether a verdict vector agrees with every decided outcome: no 2-bit field where the decision is
+    /// nonzero and differs from the verdict.
+    function _agrees(uint256 verdicts, uint256 decisions) private pure returns (bool) {
+        uint256 x = verdicts ^ decisions;
+        uint256 differs = (x | (x >> 1)) & _LOW_BITS;
+        uint256 decided = (decisions | (decisions >> 1)) & _LOW_BITS;
+        return differs & decided == 0;
     }
 
     function _hasRevealed(uint256 taskId, uint256 round, address validator) private view returns (bool) {

@@ -10,13 +10,16 @@ import {IRewardDistributor} from "./interfaces/IRewardDistributor.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 import {Cohort} from "./Cohort.sol";
+import {TaskRules} from "./TaskRules.sol";
 
 /// @title TaskEscrow
 /// @notice Tasks, rounds, submissions, seeds, O(1) finalisation and per-participant settlement.
 ///
 /// The current round lives in one slot per task (TaskState) that is rewritten, never re-created, so the
 /// per-round hot paths (submit, finalise) write few fresh slots: one per submission and one per finalised
-/// round with a payout.
+/// round with a payout. The current round's work units are also kept packed, eight per slot, in slots of
+/// the task that every round reuses (written when the task is created), so that finalisation sums the
+/// accepted work with one read per eight submissions.
 contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     // slither-disable-start timestamp
     // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
@@ -25,23 +28,27 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     using Cohort for Cohort.Counter;
 
     uint256 private constant _BPS = 10_000;
-    uint256 private constant _MAX_TRAINERS = 128;
-    uint256 private constant _MAX_VALIDATORS = 255;
-    uint256 private constant _MAX_SEED_DELAY = 256;
     uint256 private constant _BLOCKHASH_WINDOW = 256;
-    /// @dev Times are stored as uint40; a start below half of that range leaves room for every deadline.
-    uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
+    uint256 private constant _WORK_PER_SLOT = 8;
+    uint256 private constant _WORK_BITS = 32;
+    uint256 private constant _WORK_MASK = type(uint32).max;
+    uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
 
     /// @param submittedRound the last round the trainer submitted in, plus one
     /// @param unsettled the trainer's submissions not settled yet (they keep its allocation locked)
     /// @param settledRounds the validator's rounds settled by {settleValidator}; the rounds it is expected
-    /// in and not settled keep its allocation locked (see {lockedUntil})
+    /// in and not settled keep its allocation locked (see {lockedUntil}). For a trainer: its no-shows
+    /// settled by {settleNoShows}.
+    /// @param submissions the trainer's submissions
+    /// @param leftRound the round in which the trainer's seat was freed, plus one (0 while it holds it)
     struct Participant {
         Role role;
         uint32 fromRound;
         uint32 submittedRound;
         uint32 unsettled;
         uint32 settledRounds;
+        uint32 submissions;
+        uint32 leftRound;
     }
 
     struct Submission {
@@ -93,6 +100,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     mapping(uint256 taskId => Cohort.Counter) private _trainers;
     mapping(uint256 taskId => mapping(address account => Participant)) private _participants;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => Submission))) private _submissions;
+    mapping(uint256 taskId => mapping(uint256 slot => uint256 units)) private _roundWork;
     mapping(uint256 taskId => mapping(uint256 round => RoundResult)) private _results;
     mapping(uint256 taskId => mapping(uint256 round => bytes32 seed)) private _seeds;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _validatorSettled;
@@ -119,19 +127,19 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function createTask(TaskParams calldata params) external nonReentrant returns (uint256 taskId) {
-        _validate(params);
-        uint256 deposit = uint256(params.rewardPerRound) * params.numRounds;
-        if (deposit > type(uint120).max) revert InvalidTaskParameter("rewardPerRound", params.rewardPerRound);
-
         taskId = ++_taskCount;
-        _storeConfig(taskId, params);
+        uint256 deposit = TaskRules.configure(_configs[taskId], params);
         TaskState storage state = _states[taskId];
         state.roundStart = uint40(params.startTime);
         state.submitEnd = uint40(params.startTime + params.submitDuration);
         state.status = TaskStatus.Active;
         _funds[taskId].remaining = uint128(deposit);
         _baseModels[taskId] = params.initialModelHash;
-        _registry.initTask(taskId);
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        for (uint256 slot = 0; slot * _WORK_PER_SLOT < params.maxTrainers; ++slot) {
+            work[slot] = type(uint256).max;
+        }
+        _registry.initTask(taskId, params.maxTrainers);
         emit TaskCreated(taskId, msg.sender, params, deposit);
 
         address vault = address(_distributor);
@@ -181,6 +189,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             Cohort.Counter storage trainers = _trainers[taskId];
             if (trainers.total() >= config.maxTrainers) revert TooManyTrainers(taskId, config.maxTrainers);
             trainers.add(fromRound);
+            // A join before the start is active in round 0, the current round (at most 128 trainers).
+            if (fromRound == state.round) _states[taskId].trainers = state.trainers + 1;
         } else {
             // slither-disable-next-line unused-return the validator's index matters only to the registry
             _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
@@ -263,16 +273,19 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         // slither-disable-next-line uninitialized-local an empty round's outcome is all zeros
         Outcome memory outcome;
         if (s.submissions == 0) {
-            // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected.
-            bool open = block.timestamp < s.roundStart
-                || (block.timestamp < s.submitEnd && _trainers[taskId].activeAt(s.round) != 0);
+            // An empty round ends with its submit phase: at the deadline, or at once when nobody is expected
+            // in it and someone waits for a later round or the task already had accepted work.
+            bool early = s.trainers == 0 && (s.round > s.emptyRounds || _trainers[taskId].total() != 0);
+            bool open = block.timestamp < s.roundStart || (block.timestamp < s.submitEnd && !early);
             if (open) revert SubmitPhaseOpen(taskId, s.round, s.submitEnd, block.timestamp);
         } else {
             if (!s.seedDrawn) revert SeedNotDrawn(taskId, s.round);
             bool closed;
-            (closed, outcome.acceptedWork, outcome.revealed, outcome.agreed, outcome.winner) =
+            uint256 decisions;
+            (closed, outcome.revealed, outcome.agreed, outcome.winner, decisions) =
                 _registry.outcome(taskId, s.round);
             if (!closed) revert VotingNotClosed(taskId, s.round);
+            outcome.acceptedWork = _acceptedWork(taskId, s.submissions, decisions);
         }
         _finalize(taskId, s, outcome);
     }
@@ -310,6 +323,45 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (reward != 0) {
             _distributor.credit(trainer, reward, taskId, round, IRewardDistributor.CreditReason.TrainerReward);
         }
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function settleNoShows(uint256 taskId, address trainer) external nonReentrant {
+        TaskState storage state = _states[taskId];
+        TaskState memory s = state;
+        if (s.status == TaskStatus.None) revert UnknownTask(taskId);
+        Participant storage participant = _participants[taskId][trainer];
+        Participant memory p = participant;
+        if (p.role != Role.Trainer) revert NotTrainer(taskId, s.round, trainer);
+        TaskConfig storage config = _configs[taskId];
+        (uint256 missed, uint256 inARow) = _noShows(p, s);
+        uint256 maxNoShows = config.maxNoShows;
+        bool free = p.leftRound == 0 && s.status == TaskStatus.Active && maxNoShows != 0 && inARow >= maxNoShows;
+        // slither-disable-next-line incorrect-equality a count of rounds, not a balance: == is exact
+        if (missed == 0 && !free) revert NothingToSettle(taskId, trainer, inARow, maxNoShows);
+        // Fewer than 2^32 rounds.
+        participant.settledRounds = uint32(p.settledRounds + missed);
+        if (free) {
+            participant.leftRound = uint32(s.round + 1);
+            _trainers[taskId].remove(p.fromRound);
+            if (p.fromRound <= s.round) {
+                // It was counted active in the current round (and did not submit in it: it missed it in a
+                // row); the others may all have submitted, which closes the phase as a submission would.
+                s.trainers -= 1;
+                state.trainers = s.trainers;
+                bool open = s.seedBlock == 0 && block.timestamp >= s.roundStart && block.timestamp < s.submitEnd;
+                if (open && s.submissions != 0 && s.submissions == s.trainers) {
+                    state.submitEnd = uint40(block.timestamp);
+                    _armSeed(state, taskId, s.round, config.seedDelay);
+                }
+            }
+        }
+        if (missed != 0) {
+            uint256 bps = missed * config.noShowSlashBps;
+            uint256 slashed = _slashFraction(trainer, taskId, bps < _BPS ? bps : _BPS);
+            emit NoShowsSettled(taskId, trainer, missed, slashed);
+        }
+        if (free) emit SeatFreed(taskId, trainer, s.round, inARow);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -425,10 +477,17 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function lockedUntil(uint256 taskId, address staker) external view returns (uint256) {
         Participant memory participant = _participants[taskId][staker];
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (participant.role == Role.None) return 0;
         TaskState memory s = _states[taskId];
         // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (s.status == TaskStatus.Active || participant.unsettled != 0) return type(uint256).max;
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
+        if (participant.role == Role.Trainer && _configs[taskId].noShowSlashBps != 0) {
+            (uint256 noShows,) = _noShows(participant, s);
+            if (noShows != 0) return type(uint256).max;
+        }
+        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (participant.role == Role.Validator && _validatorUnsettled(taskId, staker, participant, s) != 0) {
             return type(uint256).max;
         }
@@ -439,6 +498,19 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function unsettledOf(uint256 taskId, address trainer) external view returns (uint256) {
         return _participants[taskId][trainer].unsettled;
+    }
+
+    /// @inheritdoc ITaskEscrow
+    function noShowsOf(uint256 taskId, address trainer)
+        external
+        view
+        returns (uint256 unsettled, uint256 missedInARow, bool seated)
+    {
+        Participant memory p = _participants[taskId][trainer];
+        if (p.role != Role.Trainer) return (0, 0, false);
+        (unsettled, missedInARow) = _noShows(p, _states[taskId]);
+        // slither-disable-next-line incorrect-equality a round number's marker (0: the seat is held), not a balance
+        return (unsettled, missedInARow, p.leftRound == 0);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -455,16 +527,6 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         returns (uint256 allocated, uint256 required)
     {
         return (_stakes.allocationOf(validator, taskId), _configs[taskId].minValidatorStake);
-    }
-
-    /// @inheritdoc ITaskEscrow
-    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
-        external
-        view
-        returns (uint256 added, uint256 removed)
-    {
-        mapping(uint256 => Submission) storage submissions = _submissions[taskId][round];
-        return (_sumWork(submissions, addMask), _sumWork(submissions, subMask));
     }
 
     /// @inheritdoc ITaskEscrow
@@ -510,7 +572,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
         Participant storage participant = _participants[taskId][msg.sender];
         Participant memory p = participant;
-        if (p.role != Role.Trainer || p.fromRound > round) revert NotTrainer(taskId, round, msg.sender);
+        if (p.role != Role.Trainer || p.fromRound > round || p.leftRound != 0) {
+            revert NotTrainer(taskId, round, msg.sender);
+        }
         if (p.submittedRound == round + 1) revert AlreadySubmitted(taskId, round, msg.sender);
         TaskConfig storage config = _configs[taskId];
         uint256 minStake = config.minTrainerStake;
@@ -524,18 +588,22 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         participant.submittedRound = uint32(round + 1);
-        // One submission per round, so at most numRounds (< 2^32) unsettled ones.
+        // One submission per round, so at most numRounds (< 2^32) of them.
         unchecked {
             participant.unsettled = p.unsettled + 1;
+            participant.submissions = p.submissions + 1;
         }
         index = s.submissions;
         _submissions[taskId][round][index] = Submission(msg.sender, uint32(workUnits), false);
+        uint256 shift = (index % _WORK_PER_SLOT) * _WORK_BITS;
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        work[index / _WORK_PER_SLOT] = (work[index / _WORK_PER_SLOT] & ~(_WORK_MASK << shift)) | (workUnits << shift);
         // At most maxTrainers (<= 128) trainers are active, each submits once.
         unchecked {
             s.submissions += 1;
         }
         state.submissions = s.submissions;
-        if (s.submissions == _trainers[taskId].activeAt(round)) {
+        if (s.submissions == s.trainers) {
             // Every expected trainer submitted: close now and fix the seed block.
             state.submitEnd = uint40(block.timestamp);
             _armSeed(state, taskId, round, config.seedDelay);
@@ -544,7 +612,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     function _armSeed(TaskState storage state, uint256 taskId, uint256 round, uint256 seedDelay) private {
         uint256 seedBlock = block.number + seedDelay;
-        state.seedBlock = uint48(seedBlock);
+        state.seedBlock = uint40(seedBlock);
         emit SeedArmed(taskId, round, seedBlock);
     }
 
@@ -581,6 +649,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             nextDeadline = block.timestamp + config.submitDuration;
             s.roundStart = uint40(block.timestamp);
             s.submitEnd = uint40(nextDeadline);
+            s.trainers = uint8(_trainers[taskId].activeAt(round + 1));
         }
         _states[taskId] = s;
         emit RoundFinalized(
@@ -674,6 +743,19 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         return expected - p.settledRounds;
     }
 
+    /// @dev A trainer's no-shows not settled yet, and the rounds it missed in a row: the rounds it was
+    /// active in are those from its first round to the last finalised one (`s.round - 1`), or to the round
+    /// before the one in which its seat was freed; it submitted at most once in each (its submission in the
+    /// current round, not finalised, is left out); it last submitted in `submittedRound - 1`.
+    function _noShows(Participant memory p, TaskState memory s) private pure returns (uint256, uint256) {
+        uint256 end = p.leftRound != 0 && p.leftRound - 1 < s.round ? p.leftRound - 1 : s.round;
+        if (end <= p.fromRound) return (0, 0);
+        uint256 submitted = p.submissions;
+        if (p.submittedRound > end) submitted -= 1;
+        uint256 since = p.submittedRound > p.fromRound ? p.submittedRound : p.fromRound;
+        return (end - p.fromRound - submitted - p.settledRounds, since < end ? end - since : 0);
+    }
+
     function _requireActive(uint256 taskId, TaskStatus status) private pure {
         if (status == TaskStatus.Active) return;
         if (status == TaskStatus.None) revert UnknownTask(taskId);
@@ -687,68 +769,24 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (round >= s.round) revert RoundNotFinalized(taskId, round);
     }
 
-    function _sumWork(mapping(uint256 => Submission) storage submissions, uint256 mask)
-        private
-        view
-        returns (uint256 total)
-    {
-        for (uint256 i = 0; mask != 0; ++i) {
-            if (mask & 1 == 1) total += submissions[i].workUnits;
-            mask >>= 1;
+    /// @dev The work units of the current round's submissions that `decisions` accepts: one read of the
+    /// packed work units per eight submissions.
+    function _acceptedWork(uint256 taskId, uint256 n, uint256 decisions) private view returns (uint256 total) {
+        mapping(uint256 => uint256) storage work = _roundWork[taskId];
+        // The accept bit of each submission: the low bit of a field set and the high bit clear.
+        uint256 accepted = decisions & ~(decisions >> 1) & _LOW_BITS;
+        // At most 128 submissions of less than 2^32 units each: no overflow.
+        unchecked {
+            for (uint256 first = 0; first < n && accepted >> (2 * first) != 0; first += _WORK_PER_SLOT) {
+                uint256 bits = (accepted >> (2 * first)) & 0xffff;
+                if (bits == 0) continue;
+                uint256 word = work[first / _WORK_PER_SLOT];
+                for (uint256 k = 0; k < _WORK_PER_SLOT; ++k) {
+                    if ((bits >> (2 * k)) & 1 == 1) total += (word >> (k * _WORK_BITS)) & _WORK_MASK;
+                }
+            }
         }
     }
 
-    // slither-disable-next-line cyclomatic-complexity one flat check per task parameter, each with its own error
-    function _validate(TaskParams calldata p) private view {
-        if (p.specHash == 0) revert InvalidTaskParameter("specHash", 0);
-        if (p.initialModelHash == 0) revert InvalidTaskParameter("initialModelHash", 0);
-        if (p.numRounds == 0) revert InvalidTaskParameter("numRounds", 0);
-        if (p.rewardPerRound == 0) revert InvalidTaskParameter("rewardPerRound", 0);
-        if (p.validatorShareBps > _BPS) revert InvalidTaskParameter("validatorShareBps", p.validatorShareBps);
-        if (p.trainerSlashBps > _BPS) revert InvalidTaskParameter("trainerSlashBps", p.trainerSlashBps);
-        if (p.validatorSlashBps > _BPS) revert InvalidTaskParameter("validatorSlashBps", p.validatorSlashBps);
-        if (p.maxTrainers == 0 || p.maxTrainers > _MAX_TRAINERS) {
-            revert InvalidTaskParameter("maxTrainers", p.maxTrainers);
-        }
-        if (p.maxValidators == 0 || p.maxValidators > _MAX_VALIDATORS) {
-            revert InvalidTaskParameter("maxValidators", p.maxValidators);
-        }
-        if (p.quorum == 0 || p.quorum > p.maxValidators) revert InvalidTaskParameter("quorum", p.quorum);
-        if (p.submitDuration == 0) revert InvalidTaskParameter("submitDuration", 0);
-        if (p.commitDuration == 0) revert InvalidTaskParameter("commitDuration", 0);
-        if (p.revealDuration == 0) revert InvalidTaskParameter("revealDuration", 0);
-        if (p.voteDuration == 0) revert InvalidTaskParameter("voteDuration", 0);
-        if (p.seedDelay == 0 || p.seedDelay > _MAX_SEED_DELAY) revert InvalidTaskParameter("seedDelay", p.seedDelay);
-        if (p.sampleRollouts == 0) revert InvalidTaskParameter("sampleRollouts", 0);
-        if (p.sampleSteps == 0) revert InvalidTaskParameter("sampleSteps", 0);
-        if (p.startTime < block.timestamp || p.startTime > _MAX_START_TIME) {
-            revert InvalidTaskParameter("startTime", p.startTime);
-        }
-    }
-
-    function _storeConfig(uint256 taskId, TaskParams calldata p) private {
-        TaskConfig storage c = _configs[taskId];
-        c.rewardPerRound = p.rewardPerRound;
-        c.numRounds = p.numRounds;
-        c.submitDuration = p.submitDuration;
-        c.maxEmptyRounds = p.maxEmptyRounds;
-        c.validatorShareBps = p.validatorShareBps;
-        c.quorum = p.quorum;
-        c.maxTrainers = p.maxTrainers;
-        c.initiator = msg.sender;
-        c.trainerSlashBps = p.trainerSlashBps;
-        c.validatorSlashBps = p.validatorSlashBps;
-        c.commitDuration = p.commitDuration;
-        c.seedDelay = p.seedDelay;
-        c.minTrainerStake = p.minTrainerStake;
-        c.minValidatorStake = p.minValidatorStake;
-        c.startTime = p.startTime;
-        c.revealDuration = p.revealDuration;
-        c.voteDuration = p.voteDuration;
-        c.sampleRollouts = p.sampleRollouts;
-        c.sampleSteps = p.sampleSteps;
-        c.maxValidators = p.maxValidators;
-        c.specHash = p.specHash;
-    }
     // slither-disable-end timestamp
 }

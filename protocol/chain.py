@@ -419,6 +419,8 @@ class ChainClient:
         """Deploy `compiled` with constructor `args` and return the contract object."""
         if not compiled.deployable:
             raise ChainError(f"{compiled.name} has no bytecode (an interface or abstract contract)")
+        if compiled.unlinked:
+            raise ChainError(f"{compiled.name} links to a library: deploy it and use `compiled.linked(...)`")
         self.decoder.register(compiled.abi)
         factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
         receipt = self.transact(factory.constructor(*args), value=value, gas=gas)

@@ -77,6 +77,28 @@ class CompiledContract:
         """Whether the contract has creation code (interfaces and abstract contracts have none)."""
         return len(self.bytecode) > 2
 
+    @property
+    def qualified_name(self) -> str:
+        """`source:Name`, how solc names the contract (and the libraries a bytecode links to)."""
+        return f"{self.source}:{self.name}"
+
+    @property
+    def unlinked(self) -> bool:
+        """Whether the bytecode still holds the placeholder of an external library's address."""
+        return "__$" in self.bytecode
+
+    def linked(self, libraries: Mapping[str, str]) -> CompiledContract:
+        """This contract with each library of `libraries` (qualified name -> address) linked: solc's
+        placeholder `__$` + the first 34 hex digits of keccak256(qualified name) + `$__` replaced by the
+        library's address."""
+        from eth_utils.crypto import keccak
+
+        bytecode = self.bytecode
+        for name, address in libraries.items():
+            placeholder = "__$" + keccak(text=name).hex()[:34] + "$__"
+            bytecode = bytecode.replace(placeholder, address.lower().removeprefix("0x"))
+        return CompiledContract(self.name, self.abi, bytecode, self.source)
+
 
 def find_solc() -> Path:
     """Locate the solc executable: `$TRUSTRL_SOLC`, `<repo>/.venv/bin/solc`, then `solc` on PATH."""

@@ -44,6 +44,7 @@ __all__ = [
     "CreditReason",
     "Deployment",
     "DeploymentAddresses",
+    "NoShows",
     "Phase",
     "Protocol",
     "Role",
@@ -56,8 +57,10 @@ __all__ = [
     "Verdict",
     "WorkSubmission",
     "attach_protocol",
+    "count_no_shows",
     "decide",
     "deploy_protocol",
+    "no_show_slash",
     "pack_verdicts",
     "round_payout",
     "unpack_verdicts",
@@ -292,6 +295,11 @@ class TaskParams(BaseModel):
     """Consecutive rounds without accepted work that cancel the task (0: never)."""
     start_time: int = Field(ge=0, le=(2**40 - 1) // 2)
     """Unix time at which round 0's submit phase opens (not in the past when the task is created)."""
+    no_show_slash_bps: int = Field(default=0, ge=0, le=BPS)
+    """Fraction of its allocation a trainer loses for each round it was active in and did not submit to
+    (0: no-shows cost nothing)."""
+    max_no_shows: int = Field(default=0, ge=0, le=255)
+    """Consecutive no-shows after which anyone may free the trainer's seat (0: never)."""
 
     @field_validator("spec_hash", "initial_model_hash", mode="before")
     @classmethod
@@ -368,6 +376,8 @@ class TaskConfig:
     sample_rollouts: int
     sample_steps: int
     max_validators: int
+    no_show_slash_bps: int
+    max_no_shows: int
     spec_hash: bytes
 
 
@@ -384,6 +394,43 @@ class TaskState:
     status: TaskStatus
     empty_rounds: int
     ended_at: int
+    trainers: int
+    """Trainers active in the current round."""
+
+
+@dataclass(frozen=True)
+class NoShows:
+    """A trainer's no-shows (`TaskEscrow.noShowsOf`)."""
+
+    unsettled: int
+    """Rounds it was active in, did not submit to, and that `settleNoShows` has not settled yet."""
+    in_a_row: int
+    """Finalised rounds it missed since it last submitted (or joined)."""
+    seated: bool
+    """Whether it still holds its seat (False once freed, or for an account that is not a trainer)."""
+
+
+def count_no_shows(
+    first_round: int, submitted: Sequence[int], settled: int, finalized: int, left_round: int | None = None
+) -> tuple[int, int]:
+    """`TaskEscrow.noShowsOf`'s count for a trainer active from `first_round`, that submitted in the rounds
+    `submitted`, had `settled` no-shows settled, and whose seat was freed in `left_round` (None: it holds
+    it); `finalized` rounds (0 .. finalized - 1) are over. Returns (unsettled no-shows, rounds missed in a
+    row): it was expected in the finalised rounds from its first one until its seat was freed, and a
+    round counts once whatever it submitted."""
+    end = finalized if left_round is None else min(left_round, finalized)
+    if end <= first_round:
+        return 0, 0
+    made = sum(1 for r in set(submitted) if first_round <= r < end)
+    last = max(submitted, default=None)  # a submission in the round under way means none missed in a row
+    since = first_round if last is None else max(first_round, last + 1)
+    return end - first_round - made - settled, max(0, end - since)
+
+
+def no_show_slash(allocation: int, rounds: int, no_show_slash_bps: int) -> int:
+    """What `settleNoShows` slashes for `rounds` no-shows: `min(rounds * bps, 10000)` basis points of the
+    allocation."""
+    return allocation * min(rounds * no_show_slash_bps, BPS) // BPS
 
 
 @dataclass(frozen=True)
@@ -400,7 +447,6 @@ class Ballot:
     voted: int
     quorum: int
     agreed: bool
-    accepted_work: int
 
 
 # ---------------------------------------------------------------------------- deployment
@@ -484,7 +530,8 @@ def deploy_protocol(
     compiled: dict[str, CompiledContract] | None = None,
 ) -> Deployment:
     """Deploy StakeManager, RewardDistributor, AttestationRegistry and TaskEscrow from `client`'s account
-    (and a TestToken first when `token` is None), wired to each other through constructor arguments.
+    (and a TestToken first when `token` is None, and the TaskRules library the escrow links to), wired to
+    each other through constructor arguments.
 
     The first three take the TaskEscrow's address, computed from the deployer's nonce; the escrow is
     deployed last with the real addresses. The account must send nothing else meanwhile: the wiring is
@@ -504,6 +551,8 @@ def deploy_protocol(
         address = token if isinstance(token, str) else token.address
         token_contract = client.contract(artifacts["TestToken"], address)
 
+    rules = client.deploy(artifacts["TaskRules"])
+    escrow_code = artifacts["TaskEscrow"].linked({artifacts["TaskRules"].qualified_name: rules.address})
     nonce = int(client.w3.eth.get_transaction_count(client.account.address, "pending"))
     escrow_address = _create_address(client.address, nonce + 3)
     stakes = client.deploy(
@@ -512,7 +561,7 @@ def deploy_protocol(
     distributor = client.deploy(artifacts["RewardDistributor"], token_contract.address, escrow_address)
     registry = client.deploy(artifacts["AttestationRegistry"], escrow_address)
     escrow = client.deploy(
-        artifacts["TaskEscrow"],
+        escrow_code,
         token_contract.address,
         stakes.address,
         distributor.address,
@@ -725,6 +774,10 @@ class Protocol:
         """Settle one submission of a finalised round."""
         return self.client.transact(self.escrow.functions.settleSubmission(task_id, round_, index))
 
+    def settle_no_shows(self, task_id: int, trainer: str) -> TxReceipt:
+        """Settle a trainer's no-shows (and free its seat after `max_no_shows` in a row)."""
+        return self.client.transact(self.escrow.functions.settleNoShows(task_id, trainer))
+
     def settle_validator(self, task_id: int, round_: int, validator: str) -> TxReceipt:
         """Settle one validator of a finalised round."""
         return self.client.transact(self.escrow.functions.settleValidator(task_id, round_, validator))
@@ -798,6 +851,13 @@ class Protocol:
     def unsettled_of(self, task_id: int, account: str | None = None) -> int:
         """`account`'s submissions to the task not settled yet (they keep its allocation locked)."""
         return int(self.client.call(self.escrow.functions.unsettledOf(task_id, account or self.address)))
+
+    def no_shows_of(self, task_id: int, trainer: str | None = None) -> NoShows:
+        """A trainer's no-shows: unsettled ones, rounds missed in a row, whether it holds its seat."""
+        unsettled, in_a_row, seated = self.client.call(
+            self.escrow.functions.noShowsOf(task_id, trainer or self.address)
+        )
+        return NoShows(int(unsettled), int(in_a_row), bool(seated))
 
     def validator_unsettled_of(self, task_id: int, account: str | None = None) -> int:
         """Finalised rounds in which validator `account` was expected and that are not settled yet (after

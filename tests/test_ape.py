@@ -59,7 +59,13 @@ def test_ape_compile_builds_every_contract(ape_project: Path, compiled: dict[str
     assert "compiled" in output
     manifest = json.loads((ape_project / ".build" / "__local__.json").read_text())
     types = manifest["contractTypes"]
-    assert set(types) == set(compiled)
+    # A contract that links to an external library (the TaskEscrow to TaskRules) needs the library's
+    # address first (`compiler.solidity.add_library`): ape leaves it out of a plain compile and says so.
+    linking = {name for name, c in compiled.items() if c.unlinked}
+    assert linking == {"TaskEscrow"}
+    assert "Unable to compile TaskEscrow - missing libraries" in output
+    assert set(types) == set(compiled) - linking
+    compiled = {name: c for name, c in compiled.items() if name not in linking}
     for name, ours in compiled.items():
         # Same sources and settings as protocol/compile.py: same interface, same code presence.
         assert types[name]["abi"] == ours.abi, name

@@ -17,10 +17,11 @@ pragma solidity ^0.8.28;
 /// carry a verdict and every bit above must be zero. Commitment:
 /// `keccak256(abi.encode(uint256 taskId, uint256 round, address validator, uint256 verdicts, bytes32 salt))`.
 ///
-/// Decision of a submission: the verdict v with `3 * count(v) >= 2 * revealed`, provided
-/// `revealed >= quorum`; otherwise undecided (0). The registry keeps the tallies and the sum of the work
-/// units of the currently accepted submissions up to date at every reveal, so the round's outcome is
-/// read in O(1).
+/// Decision of a submission: the verdict v with `3 * count(v) >= 2 * n`, where n is the number of
+/// revealed verdicts on it, provided `n >= quorum`; otherwise undecided (0). Every reveal updates the tallies
+/// and every decision: O(submissions), the same work for every reveal of the round whatever their order
+/// (so a gas limit estimated in one position holds in any other). The decisions are stored per round (64
+/// per slot): settling a submission or a validator reads them in O(1).
 interface IAttestationRegistry {
     /// @notice A validator's verdict on one submission (0 also means "undecided" for a decision).
     enum Verdict {
@@ -48,7 +49,6 @@ interface IAttestationRegistry {
     /// @param committed, revealed, voted counts of validators
     /// @param quorum minimum revealed votes for any decision
     /// @param agreed whether a model hash reached two thirds
-    /// @param acceptedWork sum of the work units of the currently accepted submissions
     struct Ballot {
         uint40 commitEnd;
         uint40 revealEnd;
@@ -60,7 +60,6 @@ interface IAttestationRegistry {
         uint8 voted;
         uint8 quorum;
         bool agreed;
-        uint64 acceptedWork;
     }
 
     /// @notice Round `round` of `taskId` opened for verdicts.
@@ -158,7 +157,8 @@ interface IAttestationRegistry {
     /// below it must top its allocation up first, or it is treated as a non-revealer (no say in the
     /// decisions, no share, slashed when settled). The check is here and not at the commit, which is
     /// pointless without a reveal and has the tighter gas budget.
-    /// @dev Updates the tallies, every submission's decision and the accepted work: O(submissions).
+    /// @dev Updates the tallies and every submission's decision: O(submissions), the same slots and
+    /// arithmetic for every reveal of the round, whatever its place in the order.
     function revealVerdicts(uint256 taskId, uint256 round, uint256 verdicts, bytes32 salt) external;
 
     /// @notice Attest the sha256 of the next global checkpoint (vote phase, validators that revealed, once).
@@ -181,8 +181,9 @@ interface IAttestationRegistry {
         uint256 voteDeadline
     ) external;
 
-    /// @notice Prepare the task's storage (only the TaskEscrow, at task creation).
-    function initTask(uint256 taskId) external;
+    /// @notice Prepare the task's storage (only the TaskEscrow, at task creation): the tallies of up to
+    /// `maxSubmissions` submissions, reused by every round. O(maxSubmissions), paid once by the initiator.
+    function initTask(uint256 taskId, uint256 maxSubmissions) external;
 
     /// @notice The round's ballot; all zero if it never opened.
     function ballotOf(uint256 taskId, uint256 round) external view returns (Ballot memory);
@@ -191,13 +192,14 @@ interface IAttestationRegistry {
     function phaseOf(uint256 taskId, uint256 round) external view returns (Phase);
 
     /// @notice What the escrow needs to finalize `round`: whether the ballot is closed (the model vote is
-    /// over), the accepted work, the number of revealed validators, and the agreed model hash if any.
+    /// over), the number of revealed validators, the agreed model hash if any, and the decisions (packed
+    /// like a verdict vector, 0 = undecided).
     /// @dev `winner` is meaningful only while `round` is the task's latest ballot (the escrow reads it when it
     /// finalizes that round); afterwards see the escrow's RoundFinalized events.
     function outcome(uint256 taskId, uint256 round)
         external
         view
-        returns (bool closed, uint256 acceptedWork, uint256 revealed, bool agreed, bytes32 winner);
+        returns (bool closed, uint256 revealed, bool agreed, bytes32 winner, uint256 decisions);
 
     /// @notice The current decision on submission `index` of `round` (0 = undecided).
     function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict);
@@ -205,7 +207,9 @@ interface IAttestationRegistry {
     /// @notice All current decisions of `round`, packed like a verdict vector (0 = undecided).
     function decisionsOf(uint256 taskId, uint256 round) external view returns (uint256);
 
-    /// @notice The counts of ACCEPT, REJECT and UNAVAILABLE verdicts revealed for submission `index`.
+    /// @notice The counts of ACCEPT, REJECT and UNAVAILABLE verdicts revealed for submission `index`, while
+    /// `round` is the task's latest ballot (the tallies are reused by the next round's ballot; zeros for an
+    /// earlier round, and before the round's first reveal). The decisions stay ({decisionsOf}).
     function tallyOf(uint256 taskId, uint256 round, uint256 index)
         external
         view

@@ -71,6 +71,9 @@ interface ITaskEscrow {
     /// @param validatorSlashBps fraction of its allocation a validator that did not reveal loses
     /// @param maxEmptyRounds consecutive rounds with no accepted work that cancel the task (0: never)
     /// @param startTime when round 0's submit phase opens (>= now); joins before it count for round 0
+    /// @param noShowSlashBps fraction of its allocation a trainer loses for each round it was active in and
+    /// did not submit to (a no-show; settled by {settleNoShows}, at most the whole allocation at once)
+    /// @param maxNoShows consecutive no-shows after which anyone may free the trainer's seat (0: never)
     struct TaskParams {
         bytes32 specHash;
         string specCid;
@@ -95,6 +98,8 @@ interface ITaskEscrow {
         uint16 validatorSlashBps;
         uint32 maxEmptyRounds;
         uint64 startTime;
+        uint16 noShowSlashBps;
+        uint8 maxNoShows;
     }
 
     /// @notice The stored, immutable part of a task (the CIDs are only in TaskCreated). Fields are grouped by
@@ -120,6 +125,8 @@ interface ITaskEscrow {
         uint16 sampleRollouts;
         uint16 sampleSteps;
         uint8 maxValidators;
+        uint16 noShowSlashBps;
+        uint8 maxNoShows;
         bytes32 specHash;
     }
 
@@ -132,16 +139,19 @@ interface ITaskEscrow {
     /// @param seedDrawn whether the seed of the current round was drawn (the ballot is open)
     /// @param emptyRounds consecutive finalised rounds with no accepted work
     /// @param endedAt when the task completed or was cancelled (0 while active)
+    /// @param trainers trainers active in the current round ({activeTrainers} of it, kept here so that a
+    /// submission reads no other slot to know whether it is the last one expected)
     struct TaskState {
         uint32 round;
         uint40 roundStart;
         uint40 submitEnd;
         uint8 submissions;
-        uint48 seedBlock;
+        uint40 seedBlock;
         bool seedDrawn;
         TaskStatus status;
         uint32 emptyRounds;
         uint40 endedAt;
+        uint8 trainers;
     }
 
     /// @notice A task was created and `deposit` (= numRounds * rewardPerRound) escrowed.
@@ -218,6 +228,15 @@ interface ITaskEscrow {
     /// @notice The task was cancelled in `round`.
     event TaskCancelled(uint256 indexed taskId, uint256 round, CancelReason reason);
 
+    /// @notice `rounds` more rounds in which `trainer` was active and did not submit were settled: `slashed`
+    /// taken from its allocation (`min(rounds * noShowSlashBps, 10000)` basis points of it).
+    event NoShowsSettled(uint256 indexed taskId, address indexed trainer, uint256 rounds, uint256 slashed);
+
+    /// @notice `trainer` missed `missed` rounds in a row (at least `maxNoShows`), and its seat was freed in
+    /// `round`: it takes no further part (it is no longer active, from `round` on), and another trainer may
+    /// join in its place.
+    event SeatFreed(uint256 indexed taskId, address indexed trainer, uint256 round, uint256 missed);
+
     /// @notice The task ended and its `remaining` escrow, `amount`, was credited to the initiator.
     event Refunded(uint256 indexed taskId, address indexed initiator, uint256 amount);
 
@@ -257,6 +276,10 @@ interface ITaskEscrow {
 
     /// @notice `account` is not a trainer of `taskId` active in `round`.
     error NotTrainer(uint256 taskId, uint256 round, address account);
+
+    /// @notice `trainer` has no unsettled no-show, and its seat cannot be freed (it missed `missed` rounds in a
+    /// row; `maxNoShows` frees it, 0 never).
+    error NothingToSettle(uint256 taskId, address trainer, uint256 missed, uint256 maxNoShows);
 
     /// @notice The submit phase of `round` runs from `opensAt` to `closesAt` (`timestamp` is now).
     error SubmitPhaseNotOpen(uint256 taskId, uint256 round, uint256 opensAt, uint256 closesAt, uint256 timestamp);
@@ -345,13 +368,26 @@ interface ITaskEscrow {
     function drawSeed(uint256 taskId) external returns (bool drawn);
 
     /// @notice Finalise the current round once its ballot is closed (or, with no submission, once its submit
-    /// phase is over); O(1), permissionless. Opens the next round, or ends the task and refunds the rest.
+    /// phase is over); permissionless. Opens the next round, or ends the task and refunds the rest. A round
+    /// without submissions ends at its submit deadline; before it only when no trainer is active in it and
+    /// either a trainer waits for a later round or an earlier round had accepted work (so nobody can end a
+    /// task's rounds before its trainers have joined).
+    /// @dev One read per eight submissions (the accepted work); otherwise O(1).
     function finalizeRound(uint256 taskId) external;
 
     /// @notice Settle submission `index` of a finalised round (permissionless, once): ACCEPT credits
     /// `rate * workUnits` to the trainer, REJECT or UNAVAILABLE slashes `trainerSlashBps` of its allocation.
     /// Either way the trainer has one unsettled submission less (see {lockedUntil}).
     function settleSubmission(uint256 taskId, uint256 round, uint256 index) external;
+
+    /// @notice Settle `trainer`'s no-shows (permissionless): the finalised rounds in which it was active and
+    /// did not submit, not settled yet, each costing `noShowSlashBps` of its allocation (at most all of it).
+    /// Once it missed `maxNoShows` rounds in a row (when nonzero) and the task is active, its seat is also
+    /// freed: it is no longer active, another trainer may join, and a submit phase in which everyone else
+    /// active has submitted closes. Reverts {NothingToSettle} when there is neither.
+    /// @dev O(1): no-shows = rounds finalised since its first round (until its seat was freed) - its
+    /// submissions in them - those settled ({noShowsOf}).
+    function settleNoShows(uint256 taskId, address trainer) external;
 
     /// @notice Settle `validator` for a finalised round with a ballot (permissionless, once): revealed and agreed
     /// with every decided outcome: credit its share; revealed and disagreed: its share returns to the task;
@@ -397,8 +433,8 @@ interface ITaskEscrow {
     function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool);
 
     /// @notice Until when `staker`'s allocation to `taskId` is locked: 0 if it never joined the task;
-    /// type(uint256).max while the task is active, while the staker is a trainer with a submission not yet
-    /// settled ({unsettledOf}), or while it is a validator with a round it was expected in that is not yet
+    /// type(uint256).max while the task is active, while the staker is a trainer with a submission or (when
+    /// no-shows are slashed) a no-show not yet settled ({unsettledOf}, {noShowsOf}), or while it is a validator with a round it was expected in that is not yet
     /// settled ({validatorUnsettledOf}): a participant frees its stake by settling its own part, its own
     /// slashes included, so nobody leaves unslashed because nobody settled it in time. Otherwise, after the
     /// task ended, its end time plus the settlement grace (no grace if it ended before it started).
@@ -406,6 +442,14 @@ interface ITaskEscrow {
 
     /// @notice Number of `trainer`'s submissions to `taskId` not settled yet.
     function unsettledOf(uint256 taskId, address trainer) external view returns (uint256);
+
+    /// @notice `trainer`'s no-shows: those not settled yet (after the task ended, they keep its allocation
+    /// locked), the finalised rounds it missed in a row since it last submitted (or joined), and whether it
+    /// still holds its seat (false once freed; false for an account that is not a trainer of the task).
+    function noShowsOf(uint256 taskId, address trainer)
+        external
+        view
+        returns (uint256 unsettled, uint256 missedInARow, bool seated);
 
     /// @notice Number of finalised rounds of `taskId` in which `validator` was expected (a ballot opened and
     /// its first round had come, see {IAttestationRegistry-validatorOutcome}) and that {settleValidator} has
@@ -422,13 +466,6 @@ interface ITaskEscrow {
         external
         view
         returns (uint256 allocated, uint256 required);
-
-    /// @notice Sum of the work units of the submissions of `round` whose bits are set in `addMask`, and of
-    /// those set in `subMask` (the registry's accepted-work bookkeeping).
-    function sumWorkUnits(uint256 taskId, uint256 round, uint256 addMask, uint256 subMask)
-        external
-        view
-        returns (uint256 added, uint256 removed);
 
     /// @notice Number of tasks created; ids run from 1 to this.
     function taskCount() external view returns (uint256);

@@ -64,6 +64,8 @@ class Kind(StrEnum):
     HOSTILE_VALUES = "hostile_values"
     """An artifact holds non-finite or absurd values (NaN, an infinity, beyond the tensor rules' bound):
     an attack or a broken node, reported whatever the chain decided."""
+    NO_SHOW = "no_show"
+    """A trainer's no-shows settled, or its seat freed, other than its rounds and submissions give."""
     NO_AGREEMENT = "no_agreement"
     """A round with submissions ended without an agreed model (the detail says why)."""
 

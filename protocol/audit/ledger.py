@@ -127,7 +127,7 @@ def reconcile(
     """
 
     def check(
-        subject: str, expected: int, actual: int, kind: Kind = Kind.BALANCE, task: int | None = None
+        subject: str, expected: object, actual: object, kind: Kind = Kind.BALANCE, task: int | None = None
     ) -> None:
         if expected == actual:
             ledger.verified["balances" if kind == Kind.BALANCE else "views"] += 1
@@ -140,7 +140,9 @@ def reconcile(
                 actual,
                 task=task,
                 evidence=evidence,
-                detail="surplus: tokens the events do not explain" if actual > expected else "",
+                detail="surplus: tokens the events do not explain"
+                if isinstance(actual, int) and isinstance(expected, int) and actual > expected
+                else "",
             )
 
     check(
@@ -209,6 +211,10 @@ def reconcile(
         state = reader.view("task_escrow", "taskState", task_id)
         check("taskState().round", task.current_round, int(state[0]), v, task_id)
         check("taskState().status", int(task.status), int(state[6]), v, task_id)
+        for trainer in task.trainers:
+            unsettled, in_a_row, seated = reader.view("task_escrow", "noShowsOf", task_id, trainer)
+            rebuilt = (*task.no_shows(trainer), trainer not in task.seats_freed)
+            check(f"noShowsOf({trainer})", rebuilt, (int(unsettled), int(in_a_row), bool(seated)), v, task_id)
         for number, rnd in sorted(task.rounds.items()):
             if rnd.voting is None or not rnd.submissions:
                 continue

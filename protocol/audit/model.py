@@ -7,7 +7,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.contracts import CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict, decide
+from protocol.contracts import (
+    CreditReason,
+    Role,
+    TaskStatus,
+    ValidatorOutcome,
+    Verdict,
+    count_no_shows,
+    decide,
+)
 
 __all__ = [
     "AccountBook",
@@ -168,6 +176,25 @@ class TaskRecord:
     """What the task's escrow credited, by reason."""
     ended_round: int | None = None
     cancel_reason: int | None = None
+    no_shows_settled: dict[str, int] = field(default_factory=dict)
+    """trainer -> its no-shows settled so far (NoShowsSettled)."""
+    seats_freed: dict[str, int] = field(default_factory=dict)
+    """trainer -> the round in which its seat was freed (SeatFreed)."""
+
+    def submitted_rounds(self, trainer: str) -> list[int]:
+        """The rounds in which `trainer` submitted."""
+        return [r.number for r in self.rounds.values() if any(s.trainer == trainer for s in r.submissions)]
+
+    def no_shows(self, trainer: str) -> tuple[int, int]:
+        """(unsettled no-shows, rounds missed in a row) of a trainer, as the contract counts them."""
+        first = self.participants[trainer][1]
+        return count_no_shows(
+            first,
+            self.submitted_rounds(trainer),
+            self.no_shows_settled.get(trainer, 0),
+            self.current_round,
+            self.seats_freed.get(trainer),
+        )
 
     def param(self, name: str) -> int:
         """An integer task parameter by its Solidity name (`numRounds`, ...)."""

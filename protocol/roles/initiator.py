@@ -93,6 +93,10 @@ class ChainTerms(_Strict):
     """Share of its allocation a validator that does not reveal loses."""
     max_empty_rounds: int = Field(default=3, ge=0)
     """Consecutive rounds without accepted work that cancel the task (0: never)."""
+    no_show_slash_bps: int = Field(default=500, ge=0, le=10_000)
+    """Share of its allocation a trainer loses for each round it holds a seat in and does not submit to."""
+    max_no_shows: int = Field(default=2, ge=0, le=255)
+    """Rounds missed in a row after which a trainer's seat is freed for another (0: never)."""
     start_delay: int = Field(default=60, ge=0, le=30 * 24 * 3600)
     """Seconds from creation to round 0 (joins before it count for round 0)."""
 
@@ -367,6 +371,8 @@ def _params(
             validator_slash_bps=terms.validator_slash_bps,
             max_empty_rounds=terms.max_empty_rounds,
             start_time=start_time,
+            no_show_slash_bps=terms.no_show_slash_bps,
+            max_no_shows=terms.max_no_shows,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

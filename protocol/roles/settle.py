@@ -1,4 +1,5 @@
-"""Settlement and the permissionless upkeep of a task: draw seeds, finalise rounds, settle, claim.
+"""Settlement and the permissionless upkeep of a task: draw seeds, finalise rounds, free the seats of
+trainers that stopped submitting, settle, claim.
 
 Any participant may run a `Keeper`; validators and the initiator do (the initiator settles everything,
 the others their own part, trainers also draw seeds). Every call is only sent when the chain says it is
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from eth_utils.crypto import keccak
 
-from protocol.contracts import Phase, Role, TaskStatus
+from protocol.contracts import Phase, Role, TaskState, TaskStatus, count_no_shows
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
 from protocol.network import Session, TaskView
@@ -53,6 +54,7 @@ RACE_ERRORS = frozenset(
         "NoSubmissions",
         "WrongRound",
         "RoundNotFinalized",
+        "NothingToSettle",
     }
 )
 """Reverts that only mean another keeper acted first (or the chain moved on meanwhile)."""
@@ -194,19 +196,20 @@ class Keeper:
                         f"finalised round {round_}", lambda: proto.finalize_round(self.view.task_id)
                     )
             elif self.finalize and state.submissions == 0 and now >= state.round_start:
-                active = int(proto.client.call(proto.escrow.functions.activeTrainers(view.task_id, round_)))
-                # A round nobody trains in may end at once, which lets trainers that joined during it start
-                # sooner; with nobody waiting for the next round either, it runs to its deadline instead of
-                # burning the task's rounds before anyone arrives.
-                waiting = any(first <= round_ + 1 for _, first in view.participants(Role.TRAINER))
-                due = now >= state.submit_end or (active == 0 and waiting)
+                # The contract's rule: a round nobody trains in may end before its deadline when a trainer
+                # waits for a later round (it starts sooner) or an earlier round had accepted work; at the
+                # start of a task, before anyone has joined, it runs to its deadline.
+                freed = {str(e["trainer"]) for e in view.events("task_escrow", "SeatFreed")}
+                waiting = any(t not in freed for t, _ in view.participants(Role.TRAINER))
+                early = state.trainers == 0 and (waiting or round_ > state.empty_rounds)
+                due = now >= state.submit_end or early
                 if due and self.my_turn("finalize", round_, self.order("finalize", round_)):
                     did = self._try(
                         f"finalised round {round_} (no submissions)",
                         lambda: proto.finalize_round(view.task_id),
                     )
         # Rounds 0 .. state.round - 1 are finalised, whether the task is active, completed or cancelled.
-        return self._settle_up_to(state.round) or did
+        return self._settle_up_to(state.round) or self._no_shows(state) or did
 
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`step`), else claim this account's credit; True if either
@@ -228,6 +231,44 @@ class Keeper:
                 if self.my_turn(f"settle:{owner}", round_, [owner]):
                     self._try(what, action)
                     return True
+        return False
+
+    def _no_shows(self, state: TaskState) -> bool:
+        """Free a seat or settle no-shows (one transaction per call). While the task is active: the seat of a
+        trainer that missed `maxNoShows` rounds in a row, by the finalising keepers in turn (its no-shows
+        are settled with it). Once it has ended: this account's own no-shows (they keep its stake locked),
+        and with `settle_all` everyone's once its owner had a slot. Counted from events
+        (`protocol.contracts.count_no_shows`, the contract's rule)."""
+        view, proto = self.view, self.view.proto
+        config = view.config
+        active = state.status == TaskStatus.ACTIVE
+        if active and (config.max_no_shows == 0 or not self.finalize):
+            return False  # no seat to free (or this keeper does not keep the rounds going)
+        if not active and config.no_show_slash_bps == 0:
+            return False  # no-shows that cost nothing (and lock nothing)
+        submitted: dict[str, list[int]] = {}
+        for e in view.events("task_escrow", "WorkSubmitted"):
+            submitted.setdefault(str(e["trainer"]), []).append(int(e["round"]))
+        left = {str(e["trainer"]): int(e["round"]) for e in view.events("task_escrow", "SeatFreed")}
+        settled: dict[str, int] = {}
+        for e in view.events("task_escrow", "NoShowsSettled"):
+            settled[str(e["trainer"])] = settled.get(str(e["trainer"]), 0) + int(e["rounds"])
+        for trainer, first in view.participants(Role.TRAINER):
+            missed, in_a_row = count_no_shows(
+                first, submitted.get(trainer, []), settled.get(trainer, 0), state.round, left.get(trainer)
+            )
+            if active:
+                if trainer in left or in_a_row < config.max_no_shows:
+                    continue
+                duty, order = f"seat:{trainer}", self.order("finalize", state.round)
+                what = f"freed the seat of {trainer} ({in_a_row} rounds missed in a row)"
+            else:
+                if missed == 0 or (not self.settle_all and trainer != self.me):
+                    continue
+                duty, order = f"noshow:{trainer}", [trainer]
+                what = f"settled {missed} no-shows of {trainer}"
+            if self.my_turn(duty, state.round, order):
+                return self._try(what, lambda t=trainer: proto.settle_no_shows(view.task_id, t))
         return False
 
     def _pending(self, round_: int) -> list[tuple[str, str, Callable[[], object]]]:

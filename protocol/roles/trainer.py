@@ -111,7 +111,13 @@ class TrainerNode(ParticipantNode):
         """Do the next due action of this trainer in the active task (see the module docstring)."""
         view = self.view
         round_ = state.round
-        if round_ >= from_round:
+        freed = [e for e in view.events("task_escrow", "SeatFreed") if str(e["trainer"]) == self.me]
+        if freed:
+            self.out.status(
+                f"this trainer's seat was freed in round {int(freed[0]['round'])} after "
+                f"{int(freed[0]['missed'])} rounds missed in a row; it takes no further part"
+            )
+        elif round_ >= from_round:
             if self.submitted(round_):
                 if state.seed_drawn and not self.journal.is_done("states", str(round_)):
                     self.upload_states(round_)
@@ -357,7 +363,7 @@ class TrainerNode(ParticipantNode):
             if exc.error == "AlreadySubmitted":
                 self.journal.done("submit", str(round_), reconciled=True)
                 return
-            if exc.error in ("SubmitPhaseNotOpen", "WrongRound"):
+            if exc.error in ("SubmitPhaseNotOpen", "WrongRound", "NotTrainer"):
                 self.journal.done("missed", str(round_), error=exc.error)
                 self.out.log(f"round {round_}: too late to submit ({exc.error})")
                 return

@@ -20,12 +20,10 @@ import os
 from functools import partial
 
 from eth_utils.address import to_checksum_address
-from web3.contract.contract import ContractFunction
 
 from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
 from protocol.contracts import (
     Phase,
-    Protocol,
     Role,
     TaskState,
     TaskStatus,
@@ -49,25 +47,7 @@ from protocol.wire import (
     hex_to_bytes,
 )
 
-__all__ = ["REVEAL_GAS_PER_SUBMISSION", "ValidatorNode", "reveal_gas"]
-
-REVEAL_GAS_PER_SUBMISSION = 4_000
-"""Gas a reveal may need per submission of the round beyond what it needs as the first revealer. The reveal
-that reaches the quorum (and any later one that changes a decision) adds the work units of every submission
-whose decision it changes; measured on anvil 1.7.1: +2.7k to +2.85k per submission (1 to 40 submissions),
-+1.4k fixed (the call that sums them)."""
-
-
-def reveal_gas(proto: Protocol, fn: ContractFunction, submissions: int) -> int:
-    """A gas limit for the reveal `fn` that holds whatever the order of the reveals in a block.
-
-    An estimate says what the reveal costs on the state it is made on, typically before the other
-    validators' reveals of the same block: as the first revealer, the cheapest position once a round has
-    more than ~9 submissions. The limit adds the worst case of every later position on top (estimate x
-    the client's margin + 10k, + `REVEAL_GAS_PER_SUBMISSION` per submission). Only the gas used is paid.
-    Raises `ContractRevert` when the reveal would revert now (nothing is sent)."""
-    estimate = proto.client.estimate_gas(fn)
-    return int(estimate * proto.client.gas_margin) + 10_000 + REVEAL_GAS_PER_SUBMISSION * submissions
+__all__ = ["ValidatorNode"]
 
 
 class ValidatorNode(ParticipantNode):
@@ -319,9 +299,8 @@ class ValidatorNode(ParticipantNode):
             )
             return False
         self.journal.intent("reveal", str(round_))
-        fn = proto.registry.functions.revealVerdicts(self.task_id, round_, verdicts, salt)
         try:
-            proto.client.transact(fn, gas=reveal_gas(proto, fn, int(entry.data["count"])))
+            proto.reveal_verdicts(self.task_id, round_, verdicts, salt)
         except ContractRevert as exc:
             if exc.error == "AlreadyRevealed":
                 self.journal.done("reveal", str(round_), reconciled=True)

@@ -96,20 +96,26 @@ def test_late_joining_validator_cannot_commit_in_the_current_round(world: World)
     reverts("NotValidator", account=late.address)(lambda: late.commit_verdicts(task_id, 0, 1, h("s")))
 
 
-def test_reveals_update_tallies_decisions_and_accepted_work(world: World) -> None:
+def finalized_work(world: World, task_id: int) -> int:
+    """Close round 0's ballot, finalise it and return the accepted work its RoundFinalized reports."""
+    world.close_ballot(task_id, 0)
+    receipt = world.initiator.finalize_round(task_id)
+    (finalized,) = logs(world.deployment.task_escrow, "RoundFinalized", receipt)
+    return int(finalized["acceptedWork"])
+
+
+def test_reveals_update_tallies_and_decisions(world: World) -> None:
     task_id = open_round(world)
     v0, v1, v2 = world.validators
     rows = {v0: [A, R, U], v1: [A, A, U], v2: [R, A, A]}
     world.commit(task_id, 0, rows)
     registry = world.deployment.attestation_registry
-
-    def accepted_work() -> int:
-        return world.initiator.ballot_of(task_id, 0).accepted_work
+    assert world.chain.call(registry.functions.tallyOf(task_id, 0, 0)) == [0, 0, 0]
 
     world.reveal(task_id, 0, {v0: rows[v0]})
     # One revealed vote is below the quorum of 2: nothing is decided yet.
     assert world.initiator.decisions_of(task_id, 0) == [Verdict.NONE] * 3
-    assert accepted_work() == 0
+    assert world.chain.call(registry.functions.tallyOf(task_id, 0, 1)) == [0, 1, 0]
     receipt = v1.reveal_verdicts(task_id, 0, pack_verdicts(rows[v1]), world.salts[(task_id, 0, v1.address)])
     assert logs(registry, "VerdictsRevealed", receipt) == [
         {
@@ -121,13 +127,12 @@ def test_reveals_update_tallies_decisions_and_accepted_work(world: World) -> Non
         }
     ]
     assert world.initiator.decisions_of(task_id, 0) == [A, Verdict.NONE, U]
-    assert accepted_work() == 1_000
     world.reveal(task_id, 0, {v2: rows[v2]})
     # 2 of 3 is two thirds: submission 1 becomes accepted, submission 0 stays accepted.
     assert world.initiator.decisions_of(task_id, 0) == [A, A, U]
-    assert accepted_work() == 3_000
     assert world.chain.call(registry.functions.tallyOf(task_id, 0, 1)) == [2, 1, 0]
     assert world.chain.call(registry.functions.decisionOf(task_id, 0, 2)) == U
+    assert world.chain.call(registry.functions.decisionOf(task_id, 0, 3)) == Verdict.NONE  # no such index
     for i in range(3):
         accepts, rejects, unavailables = world.chain.call(registry.functions.tallyOf(task_id, 0, i))
         expected = decide(accepts, rejects, unavailables, revealed=3, quorum=2)
@@ -140,6 +145,31 @@ def test_reveals_update_tallies_decisions_and_accepted_work(world: World) -> Non
     assert outcomes == [[True, True, False, 0], [True, True, True, 1], [True, True, False, 2]]
     assert v1.validator_outcome(task_id, 0) == (True, True, True)
     assert world.outsider.validator_outcome(task_id, 0) == (False, False, False)
+    # Finalisation sums the work units of the accepted submissions (1000 + 2000).
+    assert finalized_work(world, task_id) == 3_000
+
+
+def test_the_next_round_reuses_the_tallies_and_keeps_the_decisions(world: World) -> None:
+    task_id = open_round(world)
+    rows = {v: [A, R, U] for v in world.validators}
+    world.ballot(task_id, 0, rows, {v: h("m") for v in rows})
+    registry = world.deployment.attestation_registry
+    assert world.chain.call(registry.functions.tallyOf(task_id, 0, 0)) == [3, 0, 0]
+    world.initiator.finalize_round(task_id)
+    world.submit_all(task_id, 1)
+    world.draw(task_id)
+    assert world.chain.call(registry.functions.tallyOf(task_id, 0, 0)) == [0, 0, 0]  # no longer the latest
+    assert world.chain.call(registry.functions.tallyOf(task_id, 1, 0)) == [0, 0, 0]  # nothing revealed yet
+    rows = {v: [U, A, R] for v in world.validators[:2]}
+    world.commit(task_id, 1, rows)
+    world.warp_to(world.initiator.ballot_of(task_id, 1).commit_end)
+    world.reveal(task_id, 1, rows)
+    # Round 1 counts from zero, not from round 0's tallies; round 0's decisions stay.
+    assert world.chain.call(registry.functions.tallyOf(task_id, 1, 0)) == [0, 0, 2]
+    assert world.initiator.decisions_of(task_id, 1) == [U, A, R]
+    assert world.initiator.decisions_of(task_id, 0) == [A, R, U]
+    for i, decision in enumerate([A, R, U]):
+        assert world.chain.call(registry.functions.decisionOf(task_id, 0, i)) == decision
 
 
 def test_a_reveal_can_take_acceptance_away(world: World) -> None:
@@ -148,20 +178,20 @@ def test_a_reveal_can_take_acceptance_away(world: World) -> None:
     rows = {v0: [A, A, A], v1: [A, A, A], v2: [R, R, R]}
     world.commit(task_id, 0, rows)
     world.reveal(task_id, 0, {v0: rows[v0], v1: rows[v1]})
-    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000
+    assert world.initiator.decisions_of(task_id, 0) == [A, A, A]
     world.reveal(task_id, 0, {v2: rows[v2]})  # 2 of 3 still accept
-    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000
+    assert world.initiator.decisions_of(task_id, 0) == [A, A, A]
+    assert finalized_work(world, task_id) == 6_000
     task_id = open_round(world, quorum=1)
     rows = {v0: [A, A, A], v1: [R, R, A], v2: [R, R, A]}
     world.commit(task_id, 0, rows)
     world.reveal(task_id, 0, {v0: rows[v0]})
-    assert world.initiator.ballot_of(task_id, 0).accepted_work == 6_000  # quorum 1: one vote decides
+    assert world.initiator.decisions_of(task_id, 0) == [A, A, A]  # quorum 1: one vote decides
     world.reveal(task_id, 0, {v1: rows[v1]})  # 1 of 2 is less than two thirds: undecided again
     assert world.initiator.decisions_of(task_id, 0) == [Verdict.NONE, Verdict.NONE, A]
-    assert world.initiator.ballot_of(task_id, 0).accepted_work == 3_000
     world.reveal(task_id, 0, {v2: rows[v2]})
     assert world.initiator.decisions_of(task_id, 0) == [R, R, A]
-    assert world.initiator.ballot_of(task_id, 0).accepted_work == 3_000
+    assert finalized_work(world, task_id) == 3_000
 
 
 def test_reveal_reverts(world: World) -> None:
@@ -233,7 +263,13 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
     ]
     v2.vote_model(task_id, 0, h("m2"), CID)
     assert world.chain.call(registry.functions.modelVotesOf(task_id, 0, h("m1"))) == 2
-    assert world.chain.call(registry.functions.outcome(task_id, 0)) == [True, 6_000, 3, True, h("m1")]
+    assert world.chain.call(registry.functions.outcome(task_id, 0)) == [
+        True,
+        3,
+        True,
+        h("m1"),
+        pack_verdicts(rows[v0]),
+    ]
     assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED  # every revealer voted
 
 
@@ -252,10 +288,10 @@ def test_no_model_agreement_and_vote_deadline(world: World) -> None:
     reverts("VotePhaseNotOpen", closesAt=ballot.vote_end)(lambda: v1.vote_model(task_id, 0, h("b"), CID))
     assert world.chain.call(world.deployment.attestation_registry.functions.outcome(task_id, 0)) == [
         True,
-        6_000,
         2,
         False,
         bytes(32),
+        pack_verdicts([A, A, A]),
     ]
 
 
@@ -321,7 +357,7 @@ def test_escrow_only_functions(
     registry = world.deployment.attestation_registry
     mallory = world.people[7]
     for fn in (
-        registry.functions.initTask(1),
+        registry.functions.initTask(1, 8),
         registry.functions.registerValidator(1, mallory.address, 0, 5),
         registry.functions.openRound(1, 0, 1, 1, 10**10, 10**10, 10**10),
     ):

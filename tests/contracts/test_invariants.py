@@ -62,6 +62,7 @@ from protocol.contracts import (
     TaskStatus,
     ValidatorOutcome,
     Verdict,
+    count_no_shows,
     verdict_commitment,
 )
 from protocol.errors import ContractRevert
@@ -124,6 +125,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "UnknownTask", "RoundNotFinalized", "UnknownSubmission", "SubmissionAlreadySettled",
         ),
         "settleValidator": ("UnknownTask", "RoundNotFinalized", "ValidatorAlreadySettled", "NotExpected"),
+        "settleNoShows": ("UnknownTask", "NotTrainer", "NothingToSettle"),
         "commitVerdicts": (
             "ZeroHash", "VotingNotOpen", "CommitPhaseClosed", "NotValidator", "AlreadyCommitted",
         ),
@@ -518,9 +520,29 @@ class TaskModel:
     validators: dict[str, int] = field(default_factory=dict)
     rounds: dict[int, RoundModel] = field(default_factory=dict)
     finalized: int = 0  # rounds finalised
+    accepted_before: bool = False  # a finalised round had accepted work
+    no_shows_settled: dict[str, int] = field(default_factory=dict)
+    seats_freed: dict[str, int] = field(default_factory=dict)  # trainer -> round its seat was freed in
+    squatters: set[str] = field(default_factory=set)  # trainers that take a seat and never submit
 
     def round(self, r: int) -> RoundModel:
         return self.rounds.setdefault(r, RoundModel())
+
+    def no_shows(self, trainer: str) -> tuple[int, int]:
+        """(unsettled no-shows, rounds missed in a row) of a trainer, by the contract's rule."""
+        submitted = [r for r, rm in self.rounds.items() if trainer in rm.submitters]
+        return count_no_shows(
+            self.trainers[trainer],
+            submitted,
+            self.no_shows_settled.get(trainer, 0),
+            self.finalized,
+            self.seats_freed.get(trainer),
+        )
+
+    def seated(self, round_: int) -> tuple[int, int]:
+        """(trainers holding a seat that are active in `round_`, those waiting for a later round)."""
+        seated = [first for t, first in self.trainers.items() if t not in self.seats_freed]
+        return sum(1 for f in seated if f <= round_), sum(1 for f in seated if f > round_)
 
     def apply(self, e: Event) -> None:
         a = e.args
@@ -541,6 +563,12 @@ class TaskModel:
         elif e.name == "RoundFinalized":
             assert a["round"] == self.finalized
             self.finalized += 1
+            self.accepted_before |= a["acceptedWork"] > 0
+        elif e.name == "NoShowsSettled":
+            trainer = a["trainer"]
+            self.no_shows_settled[trainer] = self.no_shows_settled.get(trainer, 0) + a["rounds"]
+        elif e.name == "SeatFreed":
+            self.seats_freed[a["trainer"]] = a["round"]
         elif e.name == "SubmissionSettled":
             self.round(a["round"]).settled_submissions.add(a["index"])
         elif e.name == "ValidatorSettled":
@@ -620,6 +648,8 @@ def task_params(data: st.DataObject, now: int) -> TaskParams:
         validator_slash_bps=data.draw(bps, label="validatorSlashBps"),
         max_empty_rounds=data.draw(st.integers(0, 2), label="maxEmptyRounds"),
         start_time=now + data.draw(st.integers(2, 120), label="startDelay"),
+        no_show_slash_bps=data.draw(st.sampled_from([0, 0, 1, 2_500, 10_000]), label="noShowSlashBps"),
+        max_no_shows=data.draw(st.sampled_from([0, 1, 1, 2]), label="maxNoShows"),
     )
 
 
@@ -706,27 +736,37 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.tasks[task.task_id] = task
         return task
 
-    def join(self, task_id: int, who: str, role: Role, allocation: int) -> None:
+    def join(self, task_id: int, who: str, role: Role, allocation: int, data: st.DataObject) -> None:
+        """`who` allocates and joins; a trainer is sometimes a squatter (it never submits)."""
         if allocation:
             expect = "InsufficientFreeStake" if allocation > self.free(who) else None
             self.send(who, "stake_manager", "allocate", task_id, allocation, expect=expect)
-        self.send(
+        events = self.send(
             who, "task_escrow", "joinTask", task_id, int(role), expect="InvalidRole" if not role else ANY
         )
+        if events and role == Role.TRAINER and not data.draw(st.integers(0, 3), label="squatter"):
+            self.tasks[task_id].squatters.add(who)
 
     @initialize(data=st.data())
     def open_task(self, data: st.DataObject) -> None:
         """Every example starts with one task joined by some of the stakers."""
         task = self.create(data)
         order = data.draw(st.permutations(STAKERS), label="join order")
-        trainers = data.draw(st.integers(1, 3), label="trainers")
+        # Sometimes nobody trains from the start: its empty rounds must wait for a trainer to join.
+        trainers = data.draw(st.sampled_from([0, 1, 1, 2, 2, 3, 3]), label="trainers")
         validators = data.draw(st.integers(1, 4), label="validators")
         p = task.params
         for index in order[:trainers]:
-            self.join(task.task_id, self.people[index], Role.TRAINER, max(p.min_trainer_stake, STAKE // 10))
+            self.join(
+                task.task_id, self.people[index], Role.TRAINER, max(p.min_trainer_stake, STAKE // 10), data
+            )
         for index in order[trainers : trainers + validators]:
             self.join(
-                task.task_id, self.people[index], Role.VALIDATOR, max(p.min_validator_stake, STAKE // 10)
+                task.task_id,
+                self.people[index],
+                Role.VALIDATOR,
+                max(p.min_validator_stake, STAKE // 10),
+                data,
             )
 
     def cancel_task(self, data: st.DataObject) -> None:
@@ -763,7 +803,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         role = data.draw(st.sampled_from([Role.TRAINER, Role.VALIDATOR, Role.NONE]), label="role")
         minimum = task.params.min_trainer_stake if role == Role.TRAINER else task.params.min_validator_stake
         choices = sorted({0, max(0, minimum - 1), minimum, STAKE // 10})
-        self.join(task.task_id, who, role, data.draw(st.sampled_from(choices), label="allocation"))
+        self.join(task.task_id, who, role, data.draw(st.sampled_from(choices), label="allocation"), data)
 
     def staking(self, data: st.DataObject) -> None:
         """Stake, request an unstake, withdraw (before or after the unbonding period), allocate or
@@ -842,6 +882,8 @@ class ProtocolMachine(RuleBasedStateMachine):
                 mine = key == who if kind == "Validator" else task.round(r).submitters[cast(int, key)] == who
                 if task_id == task.task_id and mine:
                     self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
+            if who in task.trainers and task.no_shows(who)[0]:
+                self.send(who, "task_escrow", "settleNoShows", task.task_id, who, expect=None)
         owed = self.owed_settlements(task.task_id, who)
         allocation = self.ghost.allocations.get((who, task.task_id), 0)
         role = "validator" if who in task.validators else "trainer"
@@ -852,7 +894,9 @@ class ProtocolMachine(RuleBasedStateMachine):
             else None if after_grace
             else ANY  # within the grace, or not
         )  # fmt: skip
-        self.send(who, "stake_manager", "deallocate", task.task_id, allocation, expect=expect)
+        left = self.send(who, "stake_manager", "deallocate", task.task_id, allocation, expect=expect)
+        if left and data.draw(st.booleans(), label="unbonds at once"):  # often the reason to leave
+            self.send(who, "stake_manager", "requestUnstake", self.free(who), expect=None)
 
     def claim(self, data: st.DataObject) -> None:
         owed = [a for a in self.people if self.ghost.credits.get(a, 0)]
@@ -885,13 +929,17 @@ class ProtocolMachine(RuleBasedStateMachine):
         task_id, anyone = task.task_id, self.people[OUTSIDER]
         if task_id in self.ghost.ended:
             return False
-        # A join or a call out of turn mines blocks, so they come before the chain is read: nothing below
-        # works from a stale head. Out of turn in the round's own phase reaches the checks past "wrong
-        # phase" (submitted twice, not a validator, not committed, ...).
+        # A join, a seat freed or a call out of turn mines blocks, so they come before the chain is read:
+        # nothing below works from a stale head. Out of turn in the round's own phase reaches the checks past
+        # "wrong phase" (submitted twice, not a validator, not committed, ...).
+        odds = 1 if sum(task.seated(task.finalized)) == 0 else 7  # a task nobody trains in attracts trainers
         if task.finalized + 1 < task.params.num_rounds and not data.draw(
-            st.integers(0, 7), label="someone joins now"
+            st.integers(0, odds), label="someone joins now"
         ):
             self.join_now(task, data)
+        freeable = [t for t in sorted(task.trainers) if self.seat_due(task, t)]
+        if freeable and data.draw(st.booleans(), label="a keeper frees a seat"):
+            self.send(anyone, "task_escrow", "settleNoShows", task_id, freeable[0], expect=None)
         if not data.draw(st.integers(0, 7), label="someone out of turn"):
             self.out_of_turn(task_id, task.finalized, data)
             if task_id in self.ghost.ended:
@@ -905,10 +953,25 @@ class ProtocolMachine(RuleBasedStateMachine):
             if now < round_start:
                 self.node.warp_to(round_start)
             elif now < submit_end:
-                pending = [a for a, first in task.trainers.items() if first <= r and a not in rm.submitters]
+                pending = [
+                    a
+                    for a, first in task.trainers.items()
+                    if first <= r
+                    and a not in rm.submitters
+                    and a not in task.squatters
+                    and a not in task.seats_freed
+                ]
                 if pending and data.draw(st.integers(0, 9), label="submit now") > 0:
                     for trainer in self.some(pending, data):
                         self.submit(task_id, r, trainer, data)
+                elif submissions == 0 and data.draw(st.integers(0, 2), label="finalise early") == 0:
+                    # An empty round ends before its deadline only when nobody holding a seat is active in
+                    # it and someone waits for a later round or an earlier round had accepted work.
+                    active_seats, waiting = task.seated(r)
+                    early = active_seats == 0 and (waiting > 0 or task.accepted_before)
+                    self.send(anyone, "task_escrow", "finalizeRound", task_id,
+                              expect=None if early else "SubmitPhaseOpen")  # fmt: skip
+                    self.h.stats[f"empty round finalised early: {'yes' if early else 'refused'}"] += 1
                 else:
                     self.node.warp_to(submit_end)
             elif submissions == 0:
@@ -956,6 +1019,10 @@ class ProtocolMachine(RuleBasedStateMachine):
             how = data.draw(st.sampled_from(["all", "all", "some", "later"]), label="settle now")
             if entries and how != "later":
                 self.settle_entries(entries, how, data)
+            due = [t for t in sorted(task.trainers) if self.no_show_due(task, t)]
+            if due and data.draw(st.integers(0, 2), label="a keeper settles no-shows") == 0:
+                trainer = data.draw(st.sampled_from(due), label="no-show")
+                self.send(anyone, "task_escrow", "settleNoShows", task_id, trainer, expect=None)
             if task_id in self.ghost.ended and data.draw(st.booleans(), label="someone leaves at once"):
                 self.leave_task(task, data)
         return True
@@ -972,7 +1039,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         role = data.draw(st.sampled_from([Role.VALIDATOR, Role.VALIDATOR, Role.TRAINER]), label="role")
         p = task.params
         minimum = p.min_trainer_stake if role == Role.TRAINER else p.min_validator_stake
-        self.join(task.task_id, who, role, max(minimum, STAKE // 10))
+        self.join(task.task_id, who, role, max(minimum, STAKE // 10), data)
 
     def arm_seed(self, task: TaskModel, r: int) -> None:
         """drawSeed after a deadline closed the submit phase: it arms the seed `seedDelay` blocks after
@@ -1108,6 +1175,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             )
             first = task.validators.get(account)
             owed += first is not None and first <= r and rm.ballot and account not in rm.settled_validators
+        if account in task.trainers and task.params.no_show_slash_bps:
+            owed += task.no_shows(account)[0]
         return owed
 
     def settle_entries(
@@ -1139,6 +1208,42 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.send(who, "task_escrow", "settleSubmission", task_id, r, 100)
             else:
                 self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
+
+    def no_shows(self, data: st.DataObject) -> None:
+        """Settle a trainer's no-shows (anyone may): most often one that owes some or whose seat can be
+        freed, with the outcome the model predicts (slash, seat freed, NothingToSettle, NotTrainer, or
+        UnknownTask for a task that does not exist, 1 in 8)."""
+        if not data.draw(st.integers(0, 7), label="a task that exists"):
+            who = self.who(data, STAKERS, "trainer")
+            self.send(self.people[OUTSIDER], "task_escrow", "settleNoShows", NO_TASK, who,
+                      expect="UnknownTask")  # fmt: skip
+            return
+        task = self.task(data)
+        trainers = sorted(task.trainers)
+        due = [t for t in trainers if self.no_show_due(task, t)]
+        pool = due if due and data.draw(st.integers(0, 3), label="one that owes") else trainers
+        if not pool:
+            who = self.who(data, STAKERS, "not a trainer")
+            self.send(self.people[OUTSIDER], "task_escrow", "settleNoShows", task.task_id, who,
+                      expect="NotTrainer")  # fmt: skip
+            return
+        trainer = data.draw(st.sampled_from(pool), label="trainer")
+        expect = None if self.no_show_due(task, trainer) else "NothingToSettle"
+        events = self.send(self.who(data, EVERYONE, "settler"), "task_escrow", "settleNoShows", task.task_id,
+                           trainer, expect=expect)  # fmt: skip
+        names = {e.name for e in events or ()}
+        if "SeatFreed" in names:
+            self.h.stats["seat freed with the submit phase open"] += "SeedArmed" in names
+
+    def no_show_due(self, task: TaskModel, trainer: str) -> bool:
+        """Whether `settleNoShows` has something to do for `trainer`: unsettled no-shows, a seat to free."""
+        return task.no_shows(trainer)[0] > 0 or self.seat_due(task, trainer)
+
+    def seat_due(self, task: TaskModel, trainer: str) -> bool:
+        """Whether `trainer`'s seat can be freed now: the task active, `maxNoShows` (> 0) missed in a row."""
+        limit = task.params.max_no_shows
+        active = task.task_id not in self.ghost.ended and trainer not in task.seats_freed
+        return active and limit > 0 and task.no_shows(trainer)[1] >= limit
 
     # ------------------------------------------------------------ anything, at any moment
     def poke(self, data: st.DataObject) -> None:
@@ -1274,6 +1379,29 @@ class ProtocolMachine(RuleBasedStateMachine):
                 if task.task_id in self.ghost.ended:
                     self.h.stats["locked validator with unsettled rounds after the end"] += 1
 
+    @invariant()
+    def trainers_no_shows_match_and_lock(self) -> None:
+        """Every trainer's `noShowsOf` equals the model's count (unsettled, missed in a row, seated), and
+        while it owes a no-show that costs stake its allocation is locked for good, past any grace."""
+        rows = [(task, t) for task in self.tasks.values() for t in task.trainers]
+        if not rows:
+            return
+        words = iter(
+            self.node.views(
+                [(role, fn, (task.task_id, t))
+                 for task, t in rows
+                 for role, fn in (("task_escrow", "noShowsOf"), ("task_escrow", "lockedUntil"))]
+            )
+        )  # fmt: skip
+        for task, t in rows:
+            (unsettled, in_a_row, seated), (locked,) = next(words), next(words)
+            expected = (*task.no_shows(t), int(t not in task.seats_freed))
+            assert (unsettled, in_a_row, seated) == expected, (task.task_id, t, expected)
+            if unsettled and task.params.no_show_slash_bps:
+                assert locked == 2**256 - 1, (task.task_id, t, unsettled, locked)
+                if task.task_id in self.ghost.ended:
+                    self.h.stats["locked trainer with unsettled no-shows after the end"] += 1
+
     def teardown(self) -> None:
         """The auditor: the same books rebuilt from `eth_getLogs` alone."""
         assert vars(self.h.rebuild()) == vars(self.ghost), "the logs and the receipts tell different stories"
@@ -1311,6 +1439,7 @@ ACTIONS: dict[str, Action] = {
     "poke": Action(2, ProtocolMachine.poke, _always),
     "warp": Action(1, ProtocolMachine.warp, _always),
     "leave": Action(1, ProtocolMachine.leave, lambda m: bool(m.ghost.ended & set(m.tasks))),
+    "no_shows": Action(1, ProtocolMachine.no_shows, _has_tasks),
 }
 
 
@@ -1396,6 +1525,10 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "locked validator with unsettled rounds after the end": 20,
         "validator joined mid-task, before the ballot": 10,
         "validator joined mid-task, after the ballot": 10,
+        "event NoShowsSettled": 10,
+        "event SeatFreed": 5,
+        "empty round finalised early: refused": 5,
+        "empty round finalised early: yes": 1,
     }
     scale = EXAMPLES / 300
     missing = {k: (stats[k], floor * scale) for k, floor in floors.items() if stats[k] < floor * scale}

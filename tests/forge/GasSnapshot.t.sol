@@ -6,10 +6,11 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 import {ProtocolFixture} from "./utils/ProtocolFixture.sol";
 
 /// @notice The gas of every operation in scripts/bench_gas.py's scenario (4 trainers, 3 validators, two
-/// full rounds, then settlements, claims and unbonding), as forge measures it with `--isolate` (each call
-/// its own transaction: the same gasUsed as a receipt). Asserts the targets of contracts/gas-targets.json
-/// and records the largest gas per operation in tests/forge/snapshots/GasSnapshotTest.json, which CI
-/// compares with the committed one (FORGE_SNAPSHOT_CHECK; after a deliberate change: `make gas-snapshot`).
+/// full rounds, then settlements, claims and unbonding, and a squatter's seat freed in a second task), as
+/// forge measures it with `--isolate` (each call its own transaction: the same gasUsed as a receipt).
+/// Asserts the targets of contracts/gas-targets.json and records the largest gas per operation in
+/// tests/forge/snapshots/GasSnapshotTest.json, which CI compares with the committed one
+/// (FORGE_SNAPSHOT_CHECK; after a deliberate change: `make gas-snapshot`).
 ///
 ///   bin/forge test --isolate --match-contract GasSnapshotTest
 contract GasSnapshotTest is ProtocolFixture {
@@ -77,7 +78,50 @@ contract GasSnapshotTest is ProtocolFixture {
             _round(taskId, round);
         }
         _settleAndLeave(taskId);
+        _squatter();
         _check();
+    }
+
+    /// @dev A second task without validators (its ballots close at once) where a squatter holds a seat and
+    /// never submits: after one missed round (maxNoShows 1) settleNoShows slashes it and frees its seat
+    /// once the other trainer submitted, which also closes the submit phase (the costliest case).
+    function _squatter() internal {
+        address worker = people[0];
+        address squatter = people[1];
+        ITaskEscrow.TaskParams memory p = _params();
+        p.numRounds = 3;
+        p.maxTrainers = 2;
+        p.maxEmptyRounds = 0;
+        p.noShowSlashBps = 500;
+        p.maxNoShows = 1;
+        p.startTime = uint64(block.timestamp + 60);
+        testToken.approve(address(escrow), uint256(p.rewardPerRound) * p.numRounds);
+        uint256 taskId = escrow.createTask(p);
+        for (uint256 i = 0; i < 2; ++i) {
+            address who = people[i];
+            vm.startPrank(who);
+            testToken.approve(address(stakes), STAKE);
+            stakes.stake(STAKE);
+            stakes.allocate(taskId, STAKE);
+            escrow.joinTask(taskId, ITaskEscrow.Role.Trainer);
+            vm.stopPrank();
+        }
+        vm.warp(p.startTime);
+        for (uint256 round = 0; round < 2; ++round) {
+            bytes32 tag = keccak256(abi.encode("squat", round));
+            vm.prank(worker);
+            escrow.submitWork(taskId, round, tag, CID, tag, CID, tag, tag, 1_000);
+            if (round == 1) {
+                escrow.settleNoShows(taskId, squatter);
+                _record("settleNoShows");
+            } else {
+                vm.warp(block.timestamp + p.submitDuration);
+                escrow.drawSeed(taskId);
+            }
+            vm.roll(block.number + 3);
+            escrow.drawSeed(taskId);
+            escrow.finalizeRound(taskId);
+        }
     }
 
     /// @dev Every trainer submits, the seed is drawn, every validator commits, reveals and votes (all

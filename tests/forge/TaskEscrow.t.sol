@@ -158,6 +158,124 @@ contract TaskEscrowTest is ProtocolFixture {
         vm.assertLe(stakes.totalStake(), staked, "slashes only take");
     }
 
+    /// @notice A trainer that holds a seat and misses rounds owes `noShowSlashBps` of its allocation per
+    /// round, at most all of it, settled once by anyone; its allocation stays locked until then.
+    function testFuzz_settleNoShows_slashesEachMissedRoundOnce(uint16 bps, uint8 missed) public {
+        bps = uint16(bound(bps, 1, 10_000));
+        missed = uint8(bound(missed, 1, 3));
+        ITaskEscrow.TaskParams memory p = defaultParams();
+        p.numRounds = 3;
+        p.noShowSlashBps = bps;
+        p.maxEmptyRounds = 0;
+        uint256 taskId = _task(p);
+        // Trainer 2 misses the last `missed` rounds; trainers 0 and 1 submit every round.
+        for (uint256 round = 0; round < 3; ++round) {
+            submit(trainers[0], taskId, round, 1_000);
+            submit(trainers[1], taskId, round, 1_000);
+            if (round + missed < 3) submit(trainers[2], taskId, round, 1_000);
+            ITaskEscrow.TaskState memory s = escrow.taskState(taskId);
+            if (s.seedBlock == 0) vm.warp(s.submitEnd);
+            drawSeed(taskId);
+            closeBallot(taskId, round);
+            escrow.finalizeRound(taskId);
+        }
+        (uint256 owed,,) = escrow.noShowsOf(taskId, trainers[2]);
+        vm.assertEq(owed, missed, "one no-show per missed round");
+        for (uint256 round = 0; round < 3; ++round) {
+            for (uint256 i = 0; i < escrow.taskState(taskId).submissions + 3; ++i) {
+                (address trainer,,) = escrow.submissionOf(taskId, round, i);
+                if (trainer == address(0)) break;
+                escrow.settleSubmission(taskId, round, i);
+            }
+            for (uint256 v = 0; v < 3; ++v) {
+                escrow.settleValidator(taskId, round, validators[v]);
+            }
+        }
+        vm.warp(block.timestamp + UNBONDING + 1);
+        vm.assertEq(escrow.lockedUntil(taskId, trainers[2]), type(uint256).max, "locked while it owes");
+        uint256 allocation = stakes.allocationOf(trainers[2], taskId);
+        escrow.settleNoShows(taskId, trainers[2]);
+        uint256 fraction = uint256(missed) * bps > 10_000 ? 10_000 : uint256(missed) * bps;
+        vm.assertEq(stakes.allocationOf(trainers[2], taskId), allocation - allocation * fraction / 10_000, "slash");
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskEscrow.NothingToSettle.selector, taskId, trainers[2], missed, 0)
+        );
+        escrow.settleNoShows(taskId, trainers[2]);
+        uint256 left = stakes.allocationOf(trainers[2], taskId);
+        if (left == 0) return; // all of it was slashed
+        vm.prank(trainers[2]);
+        stakes.deallocate(taskId, left);
+    }
+
+    /// @notice A squatter (a trainer that holds a seat and never submits) loses its seat after `maxNoShows`
+    /// rounds missed in a row: anyone's `settleNoShows` slashes the missed rounds, frees the seat and, the
+    /// others having submitted, closes the submit phase at once; the squatter can neither rejoin nor submit
+    /// again, owes nothing for the rounds after its seat was freed, and no longer holds later phases open.
+    function test_settleNoShows_freesASquattersSeatAndClosesTheSubmitPhase() public {
+        ITaskEscrow.TaskParams memory p = defaultParams();
+        p.numRounds = 4;
+        p.noShowSlashBps = 500;
+        p.maxNoShows = 2;
+        p.maxEmptyRounds = 0;
+        uint256 taskId = _task(p);
+        address squatter = trainers[2];
+        for (uint256 round = 0; round < 2; ++round) {
+            submit(trainers[0], taskId, round, 1_000);
+            submit(trainers[1], taskId, round, 1_000);
+            vm.warp(escrow.taskState(taskId).submitEnd); // the squatter keeps the phase open to its deadline
+            drawSeed(taskId);
+            closeBallot(taskId, round);
+            escrow.finalizeRound(taskId);
+        }
+        (uint256 owed, uint256 inARow, bool seated) = escrow.noShowsOf(taskId, squatter);
+        vm.assertEq(owed, 2, "two no-shows");
+        vm.assertEq(inARow, 2, "two in a row");
+        vm.assertTrue(seated, "still seated");
+
+        submit(trainers[0], taskId, 2, 1_000);
+        submit(trainers[1], taskId, 2, 1_000);
+        ITaskEscrow.TaskState memory before = escrow.taskState(taskId);
+        vm.assertEq(before.seedBlock, 0, "the phase waits for the squatter");
+        vm.assertLt(block.timestamp, before.submitEnd, "before the deadline");
+        uint256 allocation = stakes.allocationOf(squatter, taskId);
+        uint256 slash = allocation * 1_000 / 10_000;
+        vm.expectEmit(address(escrow));
+        emit ITaskEscrow.NoShowsSettled(taskId, squatter, 2, slash);
+        vm.expectEmit(address(escrow));
+        emit ITaskEscrow.SeatFreed(taskId, squatter, 2, 2);
+        vm.prank(validators[0]);
+        escrow.settleNoShows(taskId, squatter);
+
+        vm.assertEq(stakes.allocationOf(squatter, taskId), allocation - slash, "10% for two rounds");
+        ITaskEscrow.TaskState memory s = escrow.taskState(taskId);
+        vm.assertEq(s.submitEnd, block.timestamp, "the submit phase closed");
+        vm.assertEq(s.seedBlock, block.number + p.seedDelay, "the seed armed");
+        (owed,, seated) = escrow.noShowsOf(taskId, squatter);
+        vm.assertEq(owed, 0, "settled");
+        vm.assertFalse(seated, "seat freed");
+        vm.expectRevert(
+            abi.encodeWithSelector(ITaskEscrow.AlreadyJoined.selector, taskId, squatter, ITaskEscrow.Role.Trainer)
+        );
+        join(squatter, taskId, ITaskEscrow.Role.Trainer);
+        drawSeed(taskId);
+        closeBallot(taskId, 2);
+        escrow.finalizeRound(taskId);
+
+        // The last round: the squatter cannot submit, and the other two close the phase on their own.
+        vm.expectRevert(abi.encodeWithSelector(ITaskEscrow.NotTrainer.selector, taskId, 3, squatter));
+        submit(squatter, taskId, 3, 1_000);
+        submit(trainers[0], taskId, 3, 1_000);
+        submit(trainers[1], taskId, 3, 1_000);
+        vm.assertEq(escrow.taskState(taskId).submitEnd, block.timestamp, "closed by the two");
+        drawSeed(taskId);
+        closeBallot(taskId, 3);
+        escrow.finalizeRound(taskId);
+        vm.assertEq(uint256(escrow.taskState(taskId).status), uint256(ITaskEscrow.TaskStatus.Completed), "done");
+        (owed,,) = escrow.noShowsOf(taskId, squatter);
+        vm.assertEq(owed, 0, "nothing owed for the rounds after its seat was freed");
+        vm.assertLt(escrow.lockedUntil(taskId, squatter), type(uint256).max, "released after the grace");
+    }
+
     /// @notice The invariant handler, driven by a fixed sequence, reaches every money path the
     /// invariants are about (so a campaign that never settles or slashes cannot pass unnoticed).
     function test_handler_reachesSettlementsSlashesClaimsAndReleases() public {

@@ -111,6 +111,9 @@ def work_submitted(b: Books, e: ChainEvent) -> None:
             at.flag(Kind.EVENT_ORDER, f"submission by {trainer}", active, f"{role.name} from round {first}")
         if any(s.trainer == trainer for s in rnd.submissions):
             at.flag(Kind.EVENT_ORDER, f"second submission by {trainer}", "one", "two")
+        if trainer in task.seats_freed:
+            freed = f"its seat freed in round {task.seats_freed[trainer]}"
+            at.flag(Kind.EVENT_ORDER, f"submission by {trainer}", "a trainer that holds its seat", freed)
         if rnd.seed is not None:
             at.flag(Kind.EVENT_ORDER, f"submission by {trainer} after the seed", "before the seed", "after")
         if not 1 <= int(a["workUnits"]) <= _MAX_WORK_UNITS:
@@ -348,6 +351,40 @@ def refunded(b: Books, e: ChainEvent) -> None:
     task.refunded += int(e.args["amount"])
 
 
+def seat_freed(b: Books, e: ChainEvent) -> None:
+    """A seated trainer of an active task that missed `maxNoShows` (> 0) rounds in a row, counted from its
+    first round, its submissions and the finalised rounds, loses its seat in the current round."""
+    a = e.args
+    round_no = int(a["round"])
+    task = b.task_of(e, round_no)
+    trainer = to_checksum_address(a["trainer"])
+    at = b.at(e, task.id, round_no)
+    with b.item("seats"):
+        if task.status != TaskStatus.ACTIVE:
+            at.flag(
+                Kind.EVENT_ORDER,
+                f"seat of {trainer} freed in a task that is not active",
+                "ACTIVE",
+                task.status,
+            )
+        at.compare(Kind.EVENT_ORDER, "SeatFreed.round (the current round)", task.current_round, round_no)
+        role = task.participants.get(trainer, (Role.NONE, 0))[0]
+        if role != Role.TRAINER or trainer in task.seats_freed:
+            at.flag(Kind.EVENT_ORDER, f"seat of {trainer} freed", "a trainer that holds one", role.name)
+            return
+        _, in_a_row = task.no_shows(trainer)
+        at.compare(Kind.NO_SHOW, f"rounds {trainer} missed in a row", in_a_row, int(a["missed"]))
+        limit = task.param("maxNoShows")
+        if limit == 0 or in_a_row < limit:
+            at.flag(
+                Kind.NO_SHOW,
+                f"seat of {trainer} freed",
+                f"after {limit or 'never'} missed in a row",
+                in_a_row,
+            )
+    task.seats_freed[trainer] = round_no
+
+
 HANDLERS: dict[str, Handler] = {
     "TaskCreated": task_created,
     "Joined": joined,
@@ -358,4 +395,5 @@ HANDLERS: dict[str, Handler] = {
     "TaskCompleted": task_completed,
     "TaskCancelled": task_cancelled,
     "Refunded": refunded,
+    "SeatFreed": seat_freed,
 }

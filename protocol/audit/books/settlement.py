@@ -1,4 +1,5 @@
-"""The TaskEscrow's settlements of a finalised round: each submission (decision, reward `rate * workUnits`,
+"""The TaskEscrow's settlements: a trainer's no-shows (count and slash), and, of a finalised round, each
+submission (decision, reward `rate * workUnits`,
 slash `allocation * bps / 10000` of a REJECT or UNAVAILABLE) and each validator expected in the ballot
 (REWARDED with its share when its reveal agreed with every decision, FORFEITED when not, SLASHED when it
 never revealed). Each reward and each forfeit after the task's end must be credited in the same transaction;
@@ -12,7 +13,7 @@ from protocol.audit.books.state import At, Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.model import Finalization, RoundRecord, ValidatorSettlement
-from protocol.contracts import BPS, CreditReason, TaskStatus, ValidatorOutcome, Verdict
+from protocol.contracts import BPS, CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict
 
 __all__ = ["HANDLERS"]
 
@@ -143,7 +144,29 @@ def validator_settled(b: Books, e: ChainEvent) -> None:
             )
 
 
+def no_shows_settled(b: Books, e: ChainEvent) -> None:
+    """A trainer's no-shows (finalised rounds it was active in and did not submit to, not settled yet, as
+    counted from its first round, its submissions and its freed seat) settled at once: the count, and a
+    slash of `min(rounds * noShowSlashBps, 10000)` basis points of its allocation, matching the
+    StakeManager's Slashed event of the same transaction."""
+    a = e.args
+    task = b.task_of(e, None)
+    trainer = to_checksum_address(a["trainer"])
+    at = b.at(e, task.id)
+    rounds, slashed = int(a["rounds"]), int(a["slashed"])
+    with b.item("no_shows"):
+        if task.participants.get(trainer, (None, 0))[0] != Role.TRAINER:
+            at.flag(Kind.EVENT_ORDER, f"no-shows of {trainer}", "a trainer of the task", "not one")
+            return
+        unsettled, _ = task.no_shows(trainer)
+        at.compare(Kind.NO_SHOW, f"no-shows of {trainer} settled", unsettled, rounds)
+        bps = min(rounds * task.param("noShowSlashBps"), BPS)
+        _check_slash(b, at, trainer, task.id, bps, slashed, f"no-shows of {trainer}")
+    task.no_shows_settled[trainer] = task.no_shows_settled.get(trainer, 0) + rounds
+
+
 HANDLERS: dict[str, Handler] = {
+    "NoShowsSettled": no_shows_settled,
     "SubmissionSettled": submission_settled,
     "ValidatorSettled": validator_settled,
 }

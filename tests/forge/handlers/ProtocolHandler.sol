@@ -188,6 +188,8 @@ contract ProtocolHandler {
         p.validatorSlashBps = uint16(_bound(seed >> 120, 0, 10_000));
         p.maxEmptyRounds = uint32((seed >> 136) % 3);
         p.startTime = uint64(block.timestamp + 1 + (seed >> 140) % 120);
+        p.noShowSlashBps = (seed >> 180) % 3 == 0 ? 0 : uint16(_bound(seed >> 182, 0, 10_000));
+        p.maxNoShows = uint8((seed >> 200) % 3);
         uint256 deposit = uint256(p.rewardPerRound) * p.numRounds;
         token.mint(address(this), deposit);
         ghost_minted += deposit;
@@ -498,6 +500,29 @@ contract ProtocolHandler {
         calls["settleValidator"]++;
     }
 
+    /// @notice Settle a trainer's no-shows (and free its seat when due): slashed exactly
+    /// `min(k * noShowSlashBps, 10000)` basis points of the allocation it has left for its k unsettled
+    /// no-shows, credited nothing.
+    function settleNoShows(uint256 taskSeed, uint256 actorSeed) external onChainTime {
+        if (tasks.length == 0) return;
+        uint256 taskId = _task(taskSeed);
+        address who = _actor(actorSeed);
+        (uint256 missed,,) = escrow.noShowsOf(taskId, who);
+        uint256 allocation = stakes.allocationOf(who, taskId);
+        uint256 credit = distributor.creditOf(who);
+        uint256 staked = stakes.totalStake();
+        escrow.settleNoShows(taskId, who);
+        calls["settleNoShows"]++;
+        uint256 slashed = staked - stakes.totalStake();
+        ghost_slashed += slashed;
+        uint256 bps = missed * escrow.taskConfig(taskId).noShowSlashBps;
+        if (bps > 10_000) bps = 10_000;
+        if (slashed != allocation * bps / 10_000 || slashed > allocation) ghost_slashViolations++;
+        if (distributor.creditOf(who) != credit) ghost_creditViolations++;
+        (uint256 left,,) = escrow.noShowsOf(taskId, who);
+        if (left != 0) ghost_slashViolations++;
+    }
+
     function claim(uint256 actorSeed, bool initiator) external onChainTime {
         address who = initiator ? address(this) : _actor(actorSeed);
         uint256 owed = distributor.creditOf(who);
@@ -536,6 +561,8 @@ contract ProtocolHandler {
         if (role == ITaskEscrow.Role.None) return false;
         if (s.status == ITaskEscrow.TaskStatus.Active) return true;
         if (escrow.unsettledOf(taskId, who) + escrow.validatorUnsettledOf(taskId, who) != 0) return true;
+        (uint256 noShows,,) = escrow.noShowsOf(taskId, who);
+        if (noShows != 0 && escrow.taskConfig(taskId).noShowSlashBps != 0) return true;
         uint256 end = s.endedAt < escrow.taskConfig(taskId).startTime ? s.endedAt : uint256(s.endedAt) + grace;
         return block.timestamp < end;
     }

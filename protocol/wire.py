@@ -31,7 +31,16 @@ from typing import Annotated, Any, Literal
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from protocol.errors import WireFormatError
 from trainer.config import (
@@ -61,6 +70,7 @@ __all__ = [
     "ValidationReport",
     "bundle_size",
     "bytes_to_hex",
+    "check_env",
     "hex_to_bytes",
     "pick_indices",
     "picked_steps",
@@ -150,23 +160,85 @@ class ArtifactRef(_Wire):
 
 
 class EnvSpec(_Wire):
-    """The environment: a registered name and its parameters (`trainer.envs.get_env`)."""
+    """The environment: its name, parameters and pin (docs/environments.md).
 
-    name: str = Field(min_length=1, max_length=64)
-    """Environment name, e.g. `addition`."""
+    The pin (package, version, code_hash: `trainer.envs.env_pin`) says which code every node must run; a
+    spec whose pin differs from the installed environment does not parse (`check_env`), so trainers,
+    validators and the auditor refuse it alike. A spec without a pin is accepted for the environments of
+    before pins (`trainer.envs.registry.LEGACY_UNPINNED`) only; `pinned()` adds the installed pin.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    """Environment name (`addition`), an entry point of `trustrl.envs`, or a module path `pkg.mod:Class`."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Its parameters, e.g. `{"digits": 2}`."""
+    package: str | None = Field(default=None, min_length=1, max_length=200)
+    """The distribution that provides it ("-": none)."""
+    version: str | None = Field(default=None, min_length=1, max_length=100)
+    """That distribution's version ("-": none)."""
+    code_hash: Hex32 | None = None
+    """sha256 of its code (`trainer.envs.registry.code_hash`)."""
+
+    @model_serializer(mode="wrap")
+    def _no_empty_pin(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _PIN}
 
     @model_validator(mode="after")
     def _known(self) -> EnvSpec:
-        from trainer.envs import get_env
-        from trainer.errors import TrustrlError
-
-        try:
-            get_env(self.name, self.params)
-        except TrustrlError as exc:
-            raise ValueError(str(exc)) from None
+        check_env(self)
         return self
+
+    def pinned(self) -> EnvSpec:
+        """This spec with the installed environment's pin (what a new task spec records)."""
+        from trainer.envs import env_pin
+
+        pin = env_pin(self.name)
+        return self.model_copy(
+            update={"package": pin.package, "version": pin.version, "code_hash": pin.code_hash}
+        )
+
+    def environment(self) -> Any:
+        """The `trainer.envs.Environment` this spec names (checked by `check_env` when it was parsed)."""
+        from trainer.envs import get_env
+
+        return get_env(self.name, self.params)
+
+
+_PIN = ("package", "version", "code_hash")
+
+
+def check_env(spec: EnvSpec) -> None:
+    """Refuse (`ValueError`, one line) an environment that is not installed, has bad parameters, is not
+    pinned (but for the legacy built-ins) or whose pin differs from what is installed. Every spec passes
+    here when it is parsed: trainers, validators, the auditor and the initiator."""
+    from trainer.envs import env_pin, get_env
+    from trainer.envs.registry import LEGACY_UNPINNED
+    from trainer.errors import TrustrlError
+
+    given = [getattr(spec, k) for k in _PIN]
+    try:
+        get_env(spec.name, spec.params)
+        if all(v is None for v in given):
+            if spec.name in LEGACY_UNPINNED:
+                return
+            raise ValueError(
+                f"environment {spec.name!r} is not pinned: give package, version and code_hash "
+                "(EnvSpec.pinned(), docs/environments.md)"
+            )
+        if any(v is None for v in given):
+            raise ValueError(
+                f"environment {spec.name!r}: give all of package, version and code_hash, or none"
+            )
+        pin = env_pin(spec.name)
+    except TrustrlError as exc:
+        raise ValueError(str(exc)) from None
+    if (pin.package, pin.version, pin.code_hash) != tuple(given):
+        raise ValueError(
+            f"environment {spec.name!r} does not match the installed one: package {spec.package} "
+            f"version {spec.version} code_hash {spec.code_hash} expected, installed package {pin.package} "
+            f"version {pin.version} code_hash {pin.code_hash}"
+        )
 
 
 class SizeLimits(_Wire):

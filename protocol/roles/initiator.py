@@ -357,7 +357,7 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
         advance(1)
         spec = TaskSpec(
             description=task.description,
-            env=task.env,
+            env=task.env.pinned(),
             model=task.model,
             inner=task.inner,
             outer=task.outer,

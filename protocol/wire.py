@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
@@ -60,6 +60,7 @@ __all__ = [
     "AcceptedUpdate",
     "AggregateManifest",
     "ArtifactRef",
+    "EnvChoice",
     "EnvSpec",
     "RolloutBundle",
     "RolloutRecord",
@@ -159,14 +160,10 @@ class ArtifactRef(_Wire):
         return hex_to_bytes(self.sha256)
 
 
-class EnvSpec(_Wire):
-    """The environment: its name, parameters and pin (docs/environments.md).
+class _EnvRef(_Wire):
+    """An environment's name, parameters and pin (package, version, code_hash: `trainer.envs.env_pin`)."""
 
-    The pin (package, version, code_hash: `trainer.envs.env_pin`) says which code every node must run; a
-    spec whose pin differs from the installed environment does not parse (`check_env`), so trainers,
-    validators and the auditor refuse it alike. A spec without a pin is accepted for the environments of
-    before pins (`trainer.envs.registry.LEGACY_UNPINNED`) only; `pinned()` adds the installed pin.
-    """
+    require_pin: ClassVar[bool] = True
 
     name: str = Field(min_length=1, max_length=200)
     """Environment name (`addition`), an entry point of `trustrl.envs`, or a module path `pkg.mod:Class`."""
@@ -185,33 +182,54 @@ class EnvSpec(_Wire):
         return {k: v for k, v in data.items() if v is not None or k not in _PIN}
 
     @model_validator(mode="after")
-    def _known(self) -> EnvSpec:
-        check_env(self)
+    def _known(self) -> _EnvRef:
+        check_env(self, require_pin=self.require_pin)
         return self
 
     def pinned(self) -> EnvSpec:
-        """This spec with the installed environment's pin (what a new task spec records)."""
+        """This environment with the installed environment's pin (what a new task spec records)."""
         from trainer.envs import env_pin
 
         pin = env_pin(self.name)
-        return self.model_copy(
-            update={"package": pin.package, "version": pin.version, "code_hash": pin.code_hash}
+        return EnvSpec(
+            name=self.name,
+            params=self.params,
+            package=pin.package,
+            version=pin.version,
+            code_hash=pin.code_hash,
         )
 
     def environment(self) -> Any:
-        """The `trainer.envs.Environment` this spec names (checked by `check_env` when it was parsed)."""
+        """The `trainer.envs.Environment` this names (checked by `check_env` when it was parsed)."""
         from trainer.envs import get_env
 
         return get_env(self.name, self.params)
 
 
+class EnvSpec(_EnvRef):
+    """A task spec's environment: its name, parameters and pin (docs/environments.md).
+
+    A spec whose pin differs from the installed environment does not parse (`check_env`), so trainers,
+    validators and the auditor refuse it alike, with one line. A spec without a pin is accepted for the
+    environments of before pins (`trainer.envs.registry.LEGACY_UNPINNED`) only.
+    """
+
+
+class EnvChoice(_EnvRef):
+    """A task file's environment: the pin is optional (checked when given); the initiator adds the installed
+    one (`pinned`)."""
+
+    require_pin: ClassVar[bool] = False
+
+
 _PIN = ("package", "version", "code_hash")
 
 
-def check_env(spec: EnvSpec) -> None:
+def check_env(spec: _EnvRef, *, require_pin: bool = True) -> None:
     """Refuse (`ValueError`, one line) an environment that is not installed, has bad parameters, is not
-    pinned (but for the legacy built-ins) or whose pin differs from what is installed. Every spec passes
-    here when it is parsed: trainers, validators, the auditor and the initiator."""
+    pinned (when `require_pin`, but for the legacy built-ins) or whose pin differs from what is installed.
+    Every spec and task file passes here when it is parsed: trainers, validators, the auditor, the
+    initiator."""
     from trainer.envs import env_pin, get_env
     from trainer.envs.registry import LEGACY_UNPINNED
     from trainer.errors import TrustrlError
@@ -220,7 +238,7 @@ def check_env(spec: EnvSpec) -> None:
     try:
         get_env(spec.name, spec.params)
         if all(v is None for v in given):
-            if spec.name in LEGACY_UNPINNED:
+            if spec.name in LEGACY_UNPINNED or not require_pin:
                 return
             raise ValueError(
                 f"environment {spec.name!r} is not pinned: give package, version and code_hash "

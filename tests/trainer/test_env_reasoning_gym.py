@@ -104,3 +104,16 @@ def test_without_the_package_the_error_says_what_to_install(monkeypatch: pytest.
         EnvironmentNotFoundError, match=r"needs the reasoning-gym package: pip install 'trustrl\[envs\]'"
     ):
         get_env("reasoning_gym", ARITHMETIC)
+
+
+@needs_rg
+def test_the_example_task_file_parses_and_is_deterrent() -> None:
+    from pathlib import Path
+
+    from protocol.roles.initiator import load_task_file
+
+    task = load_task_file(Path(__file__).resolve().parents[2] / "examples" / "task-reasoning-gym.yaml")
+    assert task.env.pinned().package == "reasoning-gym"
+    assert task.deterrence().ok
+    env = task.env.environment()
+    assert task.inner.max_new_tokens == env.max_answer_len + 1

@@ -167,20 +167,9 @@ class Anvil:
 
     def _command(self, binary: Path, port: int, cache: str) -> list[str]:
         cmd = [
-            str(binary),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--silent",
-            "--accounts",
-            str(self.num_accounts),
-            "--chain-id",
-            str(self.chain_id),
-            "--mnemonic",
-            DEFAULT_MNEMONIC,
-            "--cache-path",
-            cache,
+            str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent",
+            "--accounts", str(self.num_accounts), "--chain-id", str(self.chain_id),
+            "--mnemonic", DEFAULT_MNEMONIC, "--cache-path", cache,
         ]
         if self.block_time is not None:
             cmd += ["--block-time", repr(float(self.block_time))]
@@ -202,12 +191,8 @@ class Anvil:
             port = self._fixed_port or _free_port()
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(
-                    self._command(binary, port, cache),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
+                    self._command(binary, port, cache), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                 )
             self._proc, self.port = proc, port
             self._finalizer = weakref.finalize(self, _cleanup, proc, self._workdir)

@@ -34,9 +34,8 @@ class ChainError(ProtocolError):
 class ContractRevert(ChainError):
     """A contract call reverted. `error` is the custom error's name, `args` its decoded values."""
 
-    def __init__(
-        self, error: str, args: dict[str, object] | None = None, *, tx: str | None = None, raw: bytes = b""
-    ) -> None:
+    def __init__(self, error: str, args: dict[str, object] | None = None, *, tx: str | None = None,
+                 raw: bytes = b"") -> None:
         self.error = error
         self.values: dict[str, object] = dict(args or {})
         self.tx = tx

@@ -60,22 +60,16 @@ def rollout_leaf(
     proofs_hash: bytes,
 ) -> bytes:
     """The bytes32 Merkle leaf of one rollout (see the module docstring)."""
-    if (
-        isinstance(reward_micros, bool)
-        or not isinstance(reward_micros, int)
-        or not (INT64_MIN <= reward_micros <= INT64_MAX)
+    if isinstance(reward_micros, bool) or not isinstance(reward_micros, int) or not (
+        INT64_MIN <= reward_micros <= INT64_MAX
     ):
         raise WireFormatError(f"reward_micros must be an int64, got {reward_micros!r}")
     encoded = abi_encode(
         ["uint32", "uint32", "uint32", "bytes32", "bytes32", "int64", "bytes32"],
         [
-            _uint32("step", step),
-            _uint32("prompt_idx", prompt_idx),
-            _uint32("g", g),
-            _bytes32("prompt_hash", prompt_hash),
-            _bytes32("completion_hash", completion_hash),
-            reward_micros,
-            _bytes32("proofs_hash", proofs_hash),
+            _uint32("step", step), _uint32("prompt_idx", prompt_idx), _uint32("g", g),
+            _bytes32("prompt_hash", prompt_hash), _bytes32("completion_hash", completion_hash),
+            reward_micros, _bytes32("proofs_hash", proofs_hash),
         ],
     )
     return _double_hash(encoded)

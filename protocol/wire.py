@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
@@ -61,6 +61,7 @@ __all__ = [
     "AcceptedUpdate",
     "AggregateManifest",
     "ArtifactRef",
+    "EnvChoice",
     "EnvSpec",
     "PretrainedSpec",
     "RolloutBundle",
@@ -72,6 +73,7 @@ __all__ = [
     "ValidationReport",
     "bundle_size",
     "bytes_to_hex",
+    "check_env",
     "hex_to_bytes",
     "pick_indices",
     "picked_steps",
@@ -160,24 +162,103 @@ class ArtifactRef(_Wire):
         return hex_to_bytes(self.sha256)
 
 
-class EnvSpec(_Wire):
-    """The environment: a registered name and its parameters (`trainer.envs.get_env`)."""
+class _EnvRef(_Wire):
+    """An environment's name, parameters and pin (package, version, code_hash: `trainer.envs.env_pin`)."""
 
-    name: str = Field(min_length=1, max_length=64)
-    """Environment name, e.g. `addition`."""
+    require_pin: ClassVar[bool] = True
+
+    name: str = Field(min_length=1, max_length=200)
+    """Environment name (`addition`), an entry point of `trustrl.envs`, or a module path `pkg.mod:Class`."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Its parameters, e.g. `{"digits": 2}`."""
+    package: str | None = Field(default=None, min_length=1, max_length=200)
+    """The distribution that provides it ("-": none)."""
+    version: str | None = Field(default=None, min_length=1, max_length=100)
+    """That distribution's version ("-": none)."""
+    code_hash: Hex32 | None = None
+    """sha256 of its code (`trainer.envs.registry.code_hash`)."""
+
+    @model_serializer(mode="wrap")
+    def _no_empty_pin(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _PIN}
 
     @model_validator(mode="after")
-    def _known(self) -> EnvSpec:
-        from trainer.envs import get_env
-        from trainer.errors import TrustrlError
-
-        try:
-            get_env(self.name, self.params)
-        except TrustrlError as exc:
-            raise ValueError(str(exc)) from None
+    def _known(self) -> _EnvRef:
+        check_env(self, require_pin=self.require_pin)
         return self
+
+    def pinned(self) -> EnvSpec:
+        """This environment with the installed environment's pin (what a new task spec records)."""
+        from trainer.envs import env_pin
+
+        pin = env_pin(self.name)
+        return EnvSpec(
+            name=self.name,
+            params=self.params,
+            package=pin.package,
+            version=pin.version,
+            code_hash=pin.code_hash,
+        )
+
+    def environment(self) -> Any:
+        """The `trainer.envs.Environment` this names (checked by `check_env` when it was parsed)."""
+        from trainer.envs import get_env
+
+        return get_env(self.name, self.params)
+
+
+class EnvSpec(_EnvRef):
+    """A task spec's environment: its name, parameters and pin (docs/environments.md).
+
+    A spec whose pin differs from the installed environment does not parse (`check_env`), so trainers,
+    validators and the auditor refuse it alike, with one line. A spec without a pin is accepted for the
+    environments of before pins (`trainer.envs.registry.LEGACY_UNPINNED`) only.
+    """
+
+
+class EnvChoice(_EnvRef):
+    """A task file's environment: the pin is optional (checked when given); the initiator adds the installed
+    one (`pinned`)."""
+
+    require_pin: ClassVar[bool] = False
+
+
+_PIN = ("package", "version", "code_hash")
+
+
+def check_env(spec: _EnvRef, *, require_pin: bool = True) -> None:
+    """Refuse (`ValueError`, one line) an environment that is not installed, has bad parameters, is not
+    pinned (when `require_pin`, but for the legacy built-ins) or whose pin differs from what is installed.
+    Every spec and task file passes here when it is parsed: trainers, validators, the auditor, the
+    initiator."""
+    from trainer.envs import env_pin, get_env
+    from trainer.envs.registry import LEGACY_UNPINNED
+    from trainer.errors import TrustrlError
+
+    given = [getattr(spec, k) for k in _PIN]
+    try:
+        get_env(spec.name, spec.params)
+        if all(v is None for v in given):
+            if spec.name in LEGACY_UNPINNED or not require_pin:
+                return
+            raise ValueError(
+                f"environment {spec.name!r} is not pinned: give package, version and code_hash "
+                "(EnvSpec.pinned(), docs/environments.md)"
+            )
+        if any(v is None for v in given):
+            raise ValueError(
+                f"environment {spec.name!r}: give all of package, version and code_hash, or none"
+            )
+        pin = env_pin(spec.name)
+    except TrustrlError as exc:
+        raise ValueError(str(exc)) from None
+    if (pin.package, pin.version, pin.code_hash) != tuple(given):
+        raise ValueError(
+            f"environment {spec.name!r} does not match the installed one: package {spec.package} "
+            f"version {spec.version} code_hash {spec.code_hash} expected, installed package {pin.package} "
+            f"version {pin.version} code_hash {pin.code_hash}"
+        )
 
 
 class SizeLimits(_Wire):

@@ -19,6 +19,9 @@ from pathlib import Path
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", type=Path, default=None, help="write the result here")
+    p.add_argument("--env", default=None, help="environment name (default addition; docs/environments.md)")
+    p.add_argument("--env-params", type=json.loads, default=None, help="its parameters as JSON")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation budget (answer + EOS)")
     p.add_argument("--rounds", type=int, default=None, help="rounds after the warm start (default 8)")
     p.add_argument("--trainers", type=int, default=None, help="simulated trainers (default 3)")
     p.add_argument("--steps", type=int, default=None, help="H, inner steps per round")
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rollout_every": args.rollout_every,
                 "num_prompts": args.prompts,
                 "group_size": args.group,
+                "max_new_tokens": args.max_new_tokens,
             }.items()
             if v is not None
         }
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             "trainers": args.trainers,
             "heldout_size": args.heldout,
             "task_id": args.task_id,
+            "env": args.env,
+            "env_params": args.env_params,
         }.items()
         if v is not None
     }

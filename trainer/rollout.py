@@ -341,7 +341,7 @@ def evaluate_accuracy(
     max_new_tokens: int | None = None,
     batch_size: int = 256,
 ) -> float:
-    """Fraction of `problems` answered exactly with greedy decoding."""
+    """Fraction of `problems` answered exactly (full credit) with greedy decoding."""
     if not problems:
         raise ConfigError("no problems to evaluate")
     budget = max_new_tokens or env.max_answer_len + 1
@@ -360,7 +360,8 @@ def evaluate_accuracy(
         batch_size=batch_size,
     )
     correct = sum(
-        env.reward(p, decode_completion(tokenizer, r.completion_ids))
+        1
         for p, r in zip(problems, rollouts, strict=True)
+        if env.reward(p, decode_completion(tokenizer, r.completion_ids)) == 1.0
     )
     return correct / len(problems)

@@ -30,7 +30,7 @@ from protocol.journal import Journal
 from protocol.network import Session, yaml_error
 from protocol.roles.base import Output, RoleNode
 from protocol.roles.settle import Keeper
-from protocol.wire import EnvSpec, PretrainedSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
+from protocol.wire import EnvChoice, PretrainedSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
 from trainer.config import (
     InnerConfig,
     ModelConfig,
@@ -125,8 +125,8 @@ class TaskFile(_Strict):
 
     description: str = ""
     """Free text."""
-    env: EnvSpec
-    """Environment and parameters."""
+    env: EnvChoice
+    """Environment and parameters (and optionally its pin; the spec gets the installed one)."""
     model: ModelConfig = ModelConfig()
     """Policy architecture."""
     inner: InnerConfig = InnerConfig()
@@ -420,7 +420,7 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
         advance(1)
         spec = TaskSpec(
             description=task.description,
-            env=task.env,
+            env=task.env.pinned(),
             model=task.model,
             inner=task.inner,
             outer=task.outer,

@@ -40,7 +40,7 @@ from protocol.stopping import Interrupted, stop_on_signals
 from trainer.errors import TrustrlError
 
 if TYPE_CHECKING:
-    from protocol.contracts import Protocol
+    from protocol.contracts import ProtocolClient
     from protocol.errors import ContractRevert
     from protocol.network import Session
     from protocol.roles.base import Output, RoleNode
@@ -591,7 +591,7 @@ def unstake(
     )
 
 
-def _lock_reason(proto: Protocol, task_id: int, locked: int, now: int) -> str:
+def _lock_reason(proto: ProtocolClient, task_id: int, locked: int, now: int) -> str:
     """Why this account's allocation to a task cannot be released yet, and what releases it."""
     from protocol.contracts import TaskStatus
     from protocol.display import when

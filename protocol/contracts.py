@@ -1,11 +1,11 @@
 """Typed access to trustrl's four contracts: deployment, transactions, views and the on-chain rules.
 
     deployment = deploy_protocol(client)                  # TestToken + the four contracts, wired
-    alice = Protocol(client.with_account(key), deployment)
+    alice = ProtocolClient(client.with_account(key), deployment)
     alice.approve(deployment.stake_manager.address, 10**21); alice.stake(10**21)
     task_id = initiator.create_task(TaskParams(...))
 
-`Protocol` wraps one account: every transaction waits for its receipt and raises
+`ProtocolClient` wraps one account: every transaction waits for its receipt and raises
 `protocol.errors.ContractRevert(name, values)` with the contract's custom error. The pure helpers
 (`pack_verdicts`, `verdict_commitment`, `decide`, `round_payout`) state the contracts' rules in
 Python, so that validators build their vectors and auditors recompute every number the same way.
@@ -46,7 +46,7 @@ __all__ = [
     "DeploymentAddresses",
     "NoShows",
     "Phase",
-    "Protocol",
+    "ProtocolClient",
     "Role",
     "RoundPayout",
     "TaskConfig",
@@ -650,7 +650,7 @@ def _event_args(contract: Contract, receipt: TxReceipt, event: str) -> list[dict
     return [dict(log["args"]) for log in logs]
 
 
-class Protocol:
+class ProtocolClient:
     """One account's typed access to a deployment. Transactions wait for their receipt; reverts raise
     `ContractRevert` with the custom error's name and values."""
 
@@ -668,9 +668,9 @@ class Protocol:
         """The account's address."""
         return self.client.address
 
-    def as_account(self, client: ChainClient) -> Protocol:
+    def as_account(self, client: ChainClient) -> ProtocolClient:
         """The same deployment seen from another client's account."""
-        return Protocol(client, self.deployment)
+        return ProtocolClient(client, self.deployment)
 
     # -------------------------------------------------------------- token
     def approve(self, spender: str, amount: int) -> TxReceipt:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from protocol.chain import ChainClient, load_keystore_account
 from protocol.contracts import (
     DeploymentAddresses,
-    Protocol,
+    ProtocolClient,
     Role,
     TaskConfig,
     TaskState,
@@ -180,7 +180,7 @@ class Session:
         self,
         config: NetworkConfig,
         client: ChainClient,
-        proto: Protocol,
+        proto: ProtocolClient,
         home: Path,
         *,
         ipfs_retries: int | None = None,
@@ -300,7 +300,7 @@ def connect(
     return Session(
         config,
         client,
-        Protocol(client, deployment),
+        ProtocolClient(client, deployment),
         home,
         ipfs_retries=ipfs_retries,
         find_timeout=find_timeout,
@@ -370,7 +370,7 @@ class TaskView:
         self._cache: ArtifactCache | None = None
 
     @property
-    def proto(self) -> Protocol:
+    def proto(self) -> ProtocolClient:
         """The account's contracts."""
         return self.session.proto
 

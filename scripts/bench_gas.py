@@ -33,7 +33,7 @@ from protocol.anvil import Anvil
 from protocol.chain import ChainClient
 from protocol.contracts import (
     Deployment,
-    Protocol,
+    ProtocolClient,
     Role,
     TaskParams,
     Verdict,
@@ -80,12 +80,12 @@ class Bench:
         self.d = deployment
         self.gas: dict[str, list[int]] = defaultdict(list)
 
-    def send(self, name: str, who: Protocol, fn: ContractFunction) -> Any:
+    def send(self, name: str, who: ProtocolClient, fn: ContractFunction) -> Any:
         receipt = who.client.transact(fn)
         self.gas[name].append(int(receipt["gasUsed"]))
         return receipt
 
-    def send_all(self, name: str, calls: Sequence[tuple[Protocol, ContractFunction]]) -> None:
+    def send_all(self, name: str, calls: Sequence[tuple[ProtocolClient, ContractFunction]]) -> None:
         """Send independent transactions (at most one per account, or in nonce order per account) without
         waiting for each, with a fixed gas limit (no estimate), then wait for them all: the set-up of
         many accounts in seconds. Every one must succeed."""
@@ -108,8 +108,8 @@ def _params(start: int, trainers: int, validators: int) -> TaskParams:
     )  # fmt: skip
 
 
-def _round(bench: Bench, anyone: Protocol, task_id: int, round_: int, trainers: Sequence[Protocol],
-           validators: Sequence[Protocol]) -> None:  # fmt: skip
+def _round(bench: Bench, anyone: ProtocolClient, task_id: int, round_: int,
+           trainers: Sequence[ProtocolClient], validators: Sequence[ProtocolClient]) -> None:  # fmt: skip
     escrow, registry = bench.d.task_escrow.functions, bench.d.attestation_registry.functions
     submissions = [
         (p, escrow.submitWork(task_id, round_, _hash("bundle", tag), CID, _hash("update", tag), CID,
@@ -145,7 +145,7 @@ def run(trainers: int, validators: int) -> dict[str, int]:
         deployer = ChainClient(node.rpc_url, keys[0])
         deployment = deploy_protocol(deployer, unbonding_period=UNBONDING)
         bench = Bench(deployment)
-        initiator = Protocol(deployer, deployment)
+        initiator = ProtocolClient(deployer, deployment)
         people = [initiator.as_account(deployer.with_account(key)) for key in keys[1:]]
         trainer_ps, validator_ps = people[:trainers], people[trainers:]
         token, stakes = deployment.token.functions, deployment.stake_manager.functions
@@ -192,7 +192,9 @@ def run(trainers: int, validators: int) -> dict[str, int]:
         return bench.largest()
 
 
-def _squatter(bench: Bench, initiator: Protocol, worker: Protocol, squatter: Protocol) -> None:
+def _squatter(
+    bench: Bench, initiator: ProtocolClient, worker: ProtocolClient, squatter: ProtocolClient
+) -> None:
     """A second task (no validators: its ballots close at once) where `squatter` takes a seat and never
     submits: after one round missed (maxNoShows 1) `settleNoShows` slashes it and frees its seat while
     `worker` has submitted, which also closes the submit phase (the costliest case). Only settleNoShows is

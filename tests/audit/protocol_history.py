@@ -20,7 +20,7 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
-from protocol.contracts import Protocol, Verdict, WorkSubmission
+from protocol.contracts import ProtocolClient, Verdict, WorkSubmission
 from protocol.ipfs import ArtifactStore, canonical_json
 from protocol.wire import (
     ArtifactRef,
@@ -68,7 +68,7 @@ A, R = Verdict.ACCEPT, Verdict.REJECT
 class Work:
     """One trainer's submission and what it published."""
 
-    trainer: Protocol
+    trainer: ProtocolClient
     manifest: UpdateManifest
     manifest_ref: ArtifactRef
     update: bytes
@@ -88,12 +88,17 @@ class Net:
     rounds: dict[int, list[Work]] = field(default_factory=dict)
 
     @property
-    def proto(self) -> Protocol:
+    def proto(self) -> ProtocolClient:
         return self.world.initiator
 
 
 def make_task(
-    world: World, store: ArtifactStore, trainers: Sequence[Protocol], *, rounds: int = 1, allocation: int = 0
+    world: World,
+    store: ArtifactStore,
+    trainers: Sequence[ProtocolClient],
+    *,
+    rounds: int = 1,
+    allocation: int = 0,
 ) -> Net:
     """Upload a spec and a random-init checkpoint, create and fund the task, join `trainers` and the three
     validators, and start it."""
@@ -119,7 +124,7 @@ def make_task(
     return Net(world, store, spec, spec_ref, task_id, {initial.digest: checkpoint}, initial.digest)
 
 
-def train(net: Net, trainer: Protocol, round_: int, *, poison: bool = False) -> Work:
+def train(net: Net, trainer: ProtocolClient, round_: int, *, poison: bool = False) -> Work:
     """Run the inner loop from the round's base, publish everything (all states), submit."""
     spec, store = net.spec, net.store
     env = get_env(spec.env.name, spec.env.params)
@@ -168,7 +173,7 @@ def aggregate_of(net: Net, works: Sequence[Work]) -> bytes:
 def play_round(
     net: Net,
     round_: int,
-    cheats: Mapping[Protocol, bool],
+    cheats: Mapping[ProtocolClient, bool],
     verdicts: Sequence[Verdict],
     *,
     vote: str = "honest",

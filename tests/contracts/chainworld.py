@@ -13,7 +13,7 @@ from web3.logs import DISCARD
 
 from protocol.contracts import (
     Deployment,
-    Protocol,
+    ProtocolClient,
     Role,
     TaskParams,
     ValidatorOutcome,
@@ -83,23 +83,23 @@ class World:
 
     chain: ChainClient
     deployment: Deployment
-    people: list[Protocol]
+    people: list[ProtocolClient]
     salts: dict[tuple[int, int, str], bytes] = field(default_factory=dict)
 
     @property
-    def initiator(self) -> Protocol:
+    def initiator(self) -> ProtocolClient:
         return self.people[0]
 
     @property
-    def trainers(self) -> list[Protocol]:
+    def trainers(self) -> list[ProtocolClient]:
         return [self.people[i] for i in TRAINERS]
 
     @property
-    def validators(self) -> list[Protocol]:
+    def validators(self) -> list[ProtocolClient]:
         return [self.people[i] for i in VALIDATORS]
 
     @property
-    def outsider(self) -> Protocol:
+    def outsider(self) -> ProtocolClient:
         return self.people[OUTSIDER]
 
     def now(self) -> int:
@@ -146,8 +146,8 @@ class World:
     def join(
         self,
         task_id: int,
-        trainers: Sequence[Protocol] = (),
-        validators: Sequence[Protocol] = (),
+        trainers: Sequence[ProtocolClient] = (),
+        validators: Sequence[ProtocolClient] = (),
         allocation: int = STAKE // 2,
     ) -> None:
         for p, role in [*((t, Role.TRAINER) for t in trainers), *((v, Role.VALIDATOR) for v in validators)]:
@@ -168,7 +168,7 @@ class World:
         self,
         task_id: int,
         round_: int,
-        trainers: Sequence[Protocol] | None = None,
+        trainers: Sequence[ProtocolClient] | None = None,
         units: Sequence[int] | None = None,
     ) -> list[int]:
         chosen = self.trainers if trainers is None else list(trainers)
@@ -191,17 +191,17 @@ class World:
         assert seed is not None
         return seed
 
-    def commit(self, task_id: int, round_: int, rows: Mapping[Protocol, Sequence[Verdict]]) -> None:
+    def commit(self, task_id: int, round_: int, rows: Mapping[ProtocolClient, Sequence[Verdict]]) -> None:
         for p, row in rows.items():
             salt = h("salt", task_id, round_, p.address)
             self.salts[(task_id, round_, p.address)] = salt
             p.commit_verdicts(task_id, round_, pack_verdicts(row), salt)
 
-    def reveal(self, task_id: int, round_: int, rows: Mapping[Protocol, Sequence[Verdict]]) -> None:
+    def reveal(self, task_id: int, round_: int, rows: Mapping[ProtocolClient, Sequence[Verdict]]) -> None:
         for p, row in rows.items():
             p.reveal_verdicts(task_id, round_, pack_verdicts(row), self.salts[(task_id, round_, p.address)])
 
-    def vote(self, task_id: int, round_: int, votes: Mapping[Protocol, bytes]) -> None:
+    def vote(self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes]) -> None:
         for p, model in votes.items():
             p.vote_model(task_id, round_, model, CID)
 
@@ -209,8 +209,8 @@ class World:
         self,
         task_id: int,
         round_: int,
-        rows: Mapping[Protocol, Sequence[Verdict]],
-        votes: Mapping[Protocol, bytes] | None = None,
+        rows: Mapping[ProtocolClient, Sequence[Verdict]],
+        votes: Mapping[ProtocolClient, bytes] | None = None,
     ) -> None:
         """Commit and reveal `rows` (every validator in `rows` acts), then vote."""
         self.commit(task_id, round_, rows)
@@ -376,7 +376,7 @@ def make_world(
 ) -> World:
     """Deploy (with `token`, or a fresh TestToken) and fund, approve and stake accounts 1..8."""
     deployment = deploy_protocol(chain, token, unbonding_period=UNBONDING)
-    people = [Protocol(client_for(i), deployment) for i in range(OUTSIDER + 1)]
+    people = [ProtocolClient(client_for(i), deployment) for i in range(OUTSIDER + 1)]
     world = World(chain, deployment, people)
     mint = deployment.token.functions.mint
     for p in people[:OUTSIDER]:

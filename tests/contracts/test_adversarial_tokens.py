@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from chainworld import REWARD, STAKE, UNBONDING, World, h, logs, make_world, reverts
 
-from protocol.contracts import BURN_ADDRESS, Protocol, ValidatorOutcome, Verdict, deploy_protocol
+from protocol.contracts import BURN_ADDRESS, ProtocolClient, ValidatorOutcome, Verdict, deploy_protocol
 from protocol.errors import ContractRevert
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def token_world(
     return token, make_world(chain, client_for, token.address)
 
 
-def mined_revert(error: str, who: Protocol, fn: Any, **values: Any) -> ContractRevert:
+def mined_revert(error: str, who: ProtocolClient, fn: Any, **values: Any) -> ContractRevert:
     """Send `fn` with a fixed gas limit, so that it is mined and reverts on chain, and check the error."""
     exc = reverts(error, **values)(lambda: who.client.transact(fn, gas=GAS))
     assert exc.tx is not None, "the transaction was not mined"
@@ -103,7 +103,7 @@ def test_fee_on_transfer_is_refused_and_nothing_is_lost(
 ) -> None:
     token = chain.deploy(compiled["FeeToken"], fee_bps)
     deployment = deploy_protocol(chain, token.address, unbonding_period=UNBONDING, compiled=compiled)
-    w = World(chain, deployment, [Protocol(p.client, deployment) for p in world.people])
+    w = World(chain, deployment, [ProtocolClient(p.client, deployment) for p in world.people])
     initiator, staker = w.people[0], w.people[7]
     for p, spender in ((initiator, deployment.task_escrow), (staker, deployment.stake_manager)):
         chain.transact(token.functions.mint(p.address, 10**6))
@@ -125,7 +125,7 @@ def test_a_fee_that_rounds_to_zero_is_no_shortfall(
     and paid back in full."""
     token = chain.deploy(compiled["FeeToken"], 1)
     deployment = deploy_protocol(chain, token.address, unbonding_period=UNBONDING, compiled=compiled)
-    staker = Protocol(world.people[7].client, deployment)
+    staker = ProtocolClient(world.people[7].client, deployment)
     chain.transact(token.functions.mint(staker.address, 10**6))
     staker.approve(deployment.stake_manager.address, MAX)
     staker.stake(9_999)

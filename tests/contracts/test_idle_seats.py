@@ -12,7 +12,7 @@ from chainworld import STAKE, UNBONDING, World, logs, reverts
 from protocol.contracts import (
     BPS,
     NoShows,
-    Protocol,
+    ProtocolClient,
     Role,
     TaskStatus,
     Verdict,
@@ -26,7 +26,7 @@ A = Verdict.ACCEPT
 ALLOCATION = STAKE // 2
 
 
-def finish_round(world: World, task_id: int, round_: int, submitters: int | Sequence[Protocol]) -> None:
+def finish_round(world: World, task_id: int, round_: int, submitters: int | Sequence[ProtocolClient]) -> None:
     """Submit with `submitters` (or the first so many trainers; the round waits for its deadline when
     others are active), accept everything and finalise."""
     chosen = world.trainers[:submitters] if isinstance(submitters, int) else list(submitters)

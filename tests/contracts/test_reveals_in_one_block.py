@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from chainworld import CID, h, logs, work
 
-from protocol.contracts import Protocol, Role, TaskParams, Verdict, pack_verdicts
+from protocol.contracts import ProtocolClient, Role, TaskParams, Verdict, pack_verdicts
 
 pytestmark = pytest.mark.chain
 
@@ -28,7 +28,7 @@ def _isolated() -> None:
 
 
 @pytest.fixture(scope="module")
-def crowd() -> Iterator[tuple[Any, list[Protocol]]]:
+def crowd() -> Iterator[tuple[Any, list[ProtocolClient]]]:
     from protocol.anvil import Anvil
     from protocol.chain import ChainClient
     from protocol.compile import compile_contracts
@@ -38,7 +38,7 @@ def crowd() -> Iterator[tuple[Any, list[Protocol]]]:
         compiled = compile_contracts()
         chain = ChainClient(node.rpc_url, node.accounts[0][1], abis=[c.abi for c in compiled.values()])
         d = deploy_protocol(chain, unbonding_period=60, compiled=compiled)
-        people = [Protocol(chain.with_account(key), d) for _, key in node.accounts]
+        people = [ProtocolClient(chain.with_account(key), d) for _, key in node.accounts]
         _wait_all([(chain, chain.send(d.token.functions.mint(p.address, 10**24), gas=GAS)) for p in people])
         people[0].approve(d.task_escrow.address, 2**256 - 1)
         _wait_all([(p.client, p.client.send(d.token.functions.approve(d.stake_manager.address, 2**256 - 1),
@@ -67,7 +67,7 @@ def _one_block(chain: Any, send: list[Any]) -> list[Any]:
     return receipts
 
 
-def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[Protocol]]) -> None:
+def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[ProtocolClient]]) -> None:
     chain, people = crowd
     initiator, validators, trainers = people[0], people[1 : 1 + VALIDATORS], people[1 + VALIDATORS :]
     params = TaskParams(

@@ -14,7 +14,7 @@ from protocol.contracts import BURN_ADDRESS, Role, TaskStatus, ValidatorOutcome,
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
     from protocol.compile import CompiledContract
-    from protocol.contracts import Protocol
+    from protocol.contracts import ProtocolClient
 
 pytestmark = pytest.mark.chain
 
@@ -339,7 +339,7 @@ def test_a_validator_is_expected_from_its_first_round_in_the_rounds_with_a_ballo
     expected = {v: lambda v=v: (v.expected_rounds_of(task_id), v.validator_unsettled_of(task_id))
                 for v in (v0, v1, v2, early_ballot, late_ballot)}  # fmt: skip
 
-    def full_round(round_: int, rows: dict[Protocol, list[Verdict]]) -> None:
+    def full_round(round_: int, rows: dict[ProtocolClient, list[Verdict]]) -> None:
         world.ballot(task_id, round_, rows)
         world.close_ballot(task_id, round_)
         p.finalize_round(task_id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from chainworld import World, reverts
 
-from protocol.contracts import Deployment, Protocol, deploy_protocol
+from protocol.contracts import Deployment, ProtocolClient, deploy_protocol
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -28,8 +28,8 @@ def deploy_with(
     return token, deploy_protocol(chain, token.address, unbonding_period=60, compiled=compiled)
 
 
-def funded(world: World, deployment: Deployment, token: Contract, index: int) -> Protocol:
-    person = Protocol(world.people[index].client, deployment)
+def funded(world: World, deployment: Deployment, token: Contract, index: int) -> ProtocolClient:
+    person = ProtocolClient(world.people[index].client, deployment)
     person.client.transact(token.functions.mint(person.address, AMOUNT))
     return person
 

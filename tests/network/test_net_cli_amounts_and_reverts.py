@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from netharness import REPO, Net, cli_env
+from netharness import REPO, TINY_TASK, Net, cli_env
 
 pytestmark = [pytest.mark.chain, pytest.mark.ipfs]
 
@@ -109,7 +109,7 @@ def test_a_six_decimal_token_escrows_and_stakes_in_its_own_units(net: Net, tmp_p
     task_id = int(re.findall(r"^task (\d+)$", created.stdout, re.MULTILINE)[0])
     assert "24.5 tokens escrowed (24500000 base units)" in created.stdout, created.stdout
     assert proto.funds_of(task_id) == (2 * 12_250_000, 0)  # 10^6 per token: not 10^18
-    assert proto.task_config(task_id).min_trainer_stake == 10 * SIX
+    assert proto.task_config(task_id).min_trainer_stake == TINY_TASK["chain"]["min_trainer_stake"] * SIX
 
     status = net.cli("task", "status", str(task_id), "--network", str(six), "--json")
     report = json.loads(status.stdout)

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from netharness import Net, events
+from netharness import TINY_TASK, Net, events
 
 from protocol.stopping import Interrupted, check_stop, interruptible, stop_on_signals
 
 UTC_WHEN = r"\d\d:\d\d:\d\d UTC \((in \d+ s|now|\d+ s ago)\)"
 PENDING_BEFORE_SEED = r"pending: round 0's picked states are not uploaded and its seed is not drawn yet; (.*)"
+
+SLASH_PERCENT = TINY_TASK["chain"]["trainer_slash_bps"] // 100
+"""The share of its allocation an UNAVAILABLE trainer of the tiny task loses, in percent."""
 
 
 def _signalled(signum: int) -> None:
@@ -109,7 +112,7 @@ def test_a_trainer_stopped_before_its_state_upload_says_so_and_by_when(net: Net,
     assert pending, text[-3000:]
     assert re.fullmatch(
         rf"restart within 45 s of the seed \(submissions close {UTC_WHEN}\) or the submission is judged "
-        r"UNAVAILABLE and 10% of this trainer's allocation is slashed",
+        rf"UNAVAILABLE and {SLASH_PERCENT}% of this trainer's allocation is slashed",
         pending.group(1),
     ), pending.group(1)
     assert "Traceback" not in text
@@ -129,7 +132,7 @@ def test_a_trainer_stopped_before_its_state_upload_says_so_and_by_when(net: Net,
     commit_end = proto.ballot_of(task_id, 0).commit_end
     assert re.fullmatch(
         rf"round 0's picked states are not uploaded; restart before {UTC_WHEN} or the submission is judged "
-        r"UNAVAILABLE and 10% of this trainer's allocation is slashed",
+        rf"UNAVAILABLE and {SLASH_PERCENT}% of this trainer's allocation is slashed",
         line,
     ), line
     assert time.strftime("%H:%M:%S", time.gmtime(commit_end - 15)) in line  # validators give up 15 s early

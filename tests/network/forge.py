@@ -24,6 +24,7 @@ import torch
 from eth_account.signers.local import LocalAccount
 
 from protocol.artifacts import artifact_ref, proof_root, record_from_rollout, sign_bundle, state_root
+from protocol.cheats import Commitment
 from protocol.ipfs import canonical_json
 from protocol.verification import TaskContext
 from protocol.wire import (
@@ -42,22 +43,6 @@ from trainer.model import model_from_config
 Tensors = dict[str, torch.Tensor]
 StateEdit = Callable[[int, Tensors], "Tensors | bytes"]
 """(j, theta_j's tensors) -> the tensors (or raw bytes) to publish as theta_j."""
-
-
-@dataclass(frozen=True)
-class Commitment:
-    """What a WorkSubmitted event holds (`protocol.artifacts.CommittedWork`)."""
-
-    round: int
-    index: int
-    trainer: str
-    bundle_hash: bytes
-    bundle_cid: str
-    update_hash: bytes
-    update_cid: str
-    proof_root: bytes
-    state_root: bytes
-    work_units: int
 
 
 @dataclass

@@ -879,10 +879,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         if self.owed_settlements(task.task_id, who) and not data.draw(st.integers(0, 2), label="settles"):
             self.h.stats["leave after settling its part"] += 1
             for kind, task_id, r, key in self.unsettled():
-                if task_id != task.task_id:  # another task's round r may hold other submissions
-                    continue
-                mine = key == who if kind == "Validator" else task.round(r).submitters[cast(int, key)] == who
-                if mine:
+                # Only this task's items: another task's round r may hold fewer submissions.
+                if task_id == task.task_id and (
+                    key == who if kind == "Validator" else task.round(r).submitters[cast(int, key)] == who
+                ):
                     self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
             if who in task.trainers and task.no_shows(who)[0]:
                 self.send(who, "task_escrow", "settleNoShows", task.task_id, who, expect=None)

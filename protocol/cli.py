@@ -862,12 +862,7 @@ def train(
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
 
     def make(session: Session, out: Output) -> RoleNode:
-        from protocol.network import TaskView
-
-        if not wait and not TaskView(session, task).exists():  # before torch is imported
-            raise ConfigError(
-                f"task {task} does not exist on this deployment (yet: `--wait` waits for it to be created)"
-            )
+        _require_task(session, task, wait)
         from protocol.roles.trainer import TrainerNode
 
         return TrainerNode(session, task, out=out, wait=wait, cheat=cheat)  # type: ignore[arg-type]
@@ -885,6 +880,17 @@ def train(
     )
 
 
+def _require_task(session: Session, task: int, wait: bool) -> None:
+    """A node without `--wait` refuses a task that does not exist yet (checked before torch is imported)."""
+    from protocol.errors import ConfigError
+    from protocol.network import TaskView
+
+    if not wait and not TaskView(session, task).exists():
+        raise ConfigError(
+            f"task {task} does not exist on this deployment (yet: `--wait` waits for it to be created)"
+        )
+
+
 @app.command()
 def validate(
     task: TaskOpt,
@@ -900,13 +906,7 @@ def validate(
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
 
     def make(session: Session, out: Output) -> RoleNode:
-        from protocol.errors import ConfigError
-        from protocol.network import TaskView
-
-        if not wait and not TaskView(session, task).exists():  # before torch is imported
-            raise ConfigError(
-                f"task {task} does not exist on this deployment (yet: `--wait` waits for it to be created)"
-            )
+        _require_task(session, task, wait)
         from protocol.roles.validator import ValidatorNode
 
         return ValidatorNode(session, task, out=out, wait=wait)

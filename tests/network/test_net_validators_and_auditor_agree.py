@@ -55,7 +55,17 @@ def _wrong_dtype(j: int, ts: Tensors) -> Tensors:
 
 
 def _withheld(task: TaskContext, base: bytes, honest: Honest, account: object) -> tuple[Forged, set[str]]:
-    forged = publish(task, base, honest, account)  # type: ignore[arg-type]
+    H = task.spec.inner.steps
+
+    def unique(j: int, ts: Tensors) -> Tensors:
+        # Without a perturbation, a theta_H whose steps saw no reward signal (every group's advantage 0)
+        # is byte-identical to every other such trainer's, and the daemon serves it from their upload.
+        name = sorted(k for k in ts if k.startswith("model/"))[0]
+        if j == H:
+            ts[name].view(-1)[0] += 1e-3
+        return ts
+
+    forged = publish(task, base, honest, account, states=unique)  # type: ignore[arg-type]
     manifest = json.loads(forged.artifacts[forged.sub.update_cid])
     return forged, {manifest["states"][-1]["cid"]}  # theta_H is always read (theta_0 is every trainer's)
 

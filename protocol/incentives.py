@@ -1,0 +1,167 @@
+"""What each validator and keeper strategy earns per round, in the task's tokens (docs/protocol.md,
+"Validators, keepers and collusion"; the rows of `scripts/bench_security.py` with role validator/keeper).
+
+The round's validator cut is `cut = reward_per_round x validator_share_bps / 10000`, split among the `V`
+validators that judge the round: an honest validator that reveals verdicts agreeing with every decision and
+votes the agreed model earns `cut / V`. Against it (amounts per round, `q` the chance that a round holds a
+submission the honest majority rejects, `h` the chance that it holds a honeypot, `L` the lazy slash,
+`S_v` the non-reveal slash, `S_n` the no-show slash):
+
+    lazy (accepts without checking)       (1 - h)(1 - q) x cut / V  -  h x L
+    copy-vote, no-vote                    0   (the vote commit closes before any vote is public: nothing to
+                                               copy; a validator without a vote forfeits its share)
+    wrong vote                            0   (forfeits; a vote that blocks agreement withholds the round's
+                                               whole cut from every validator: it earns nothing from it)
+    non-reveal                            -S_v
+    colluding majority (2 of 3 seats)     cut / V + pay / 2 per member: it decides every submission and can
+                                               accept its own bad work; nothing on chain answers it yet
+                                               (appeals are not built), the audit flags it
+    early finaliser (keeper)              0   (an empty round's early finalisation reverts)
+    squatter (keeper of a trainer seat)   -S_n per round held, the seat freed after `max_no_shows` rounds
+
+A strategy whose token profit is 0 still pays the gas of its transactions (`transactions`), so it loses
+money; the bench's target counts that: every dishonest row must have `expected_profit < 0`, or 0 with at
+least one transaction paid for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RoundTerms", "validator_and_keeper_rows"]
+
+BPS = 10_000
+
+
+@dataclass(frozen=True)
+class RoundTerms:
+    """A task's on-chain terms and the round's make-up, in tokens."""
+
+    reward_per_round: float
+    validator_share_bps: int
+    validators: int
+    """V, the validators that judge a round."""
+    trainers: int
+    """Accepted trainers that share the trainer pool."""
+    min_validator_stake: float
+    validator_slash_bps: int
+    min_trainer_stake: float
+    no_show_slash_bps: int
+    max_no_shows: int
+    honeypot_rate: float
+    """h, the chance that a round holds a honeypot (0 when the initiator runs none)."""
+    lazy_slash_bps: int
+    """The share of its allocation a validator that ACCEPTs a revealed honeypot loses."""
+    cheat_rate: float = 0.0
+    """q, the chance that a round holds another submission the honest majority rejects (0: the worst case
+    for deterring laziness, a network of honest trainers)."""
+
+    @property
+    def cut(self) -> float:
+        return self.reward_per_round * self.validator_share_bps / BPS
+
+    @property
+    def share(self) -> float:
+        return self.cut / self.validators
+
+    @property
+    def pay(self) -> float:
+        """One trainer's pay: the trainer pool over the accepted trainers."""
+        return (self.reward_per_round - self.cut) / self.trainers
+
+
+def validator_and_keeper_rows(t: RoundTerms) -> list[dict[str, Any]]:
+    """One row per strategy: name, role, expected profit per round (tokens), the transactions it pays gas
+    for, what answers it, whether it is honest."""
+    lazy_slash = t.min_validator_stake * t.lazy_slash_bps / BPS
+    rows: list[tuple[str, str, str, float, int, str]] = [
+        (
+            "honest validator",
+            "validator",
+            "checks every submission, reveals, votes the agreed model",
+            t.share,
+            4,
+            "",
+        ),
+        (
+            "lazy validator",
+            "validator",
+            "accepts every submission without fetching or checking it",
+            (1 - t.honeypot_rate) * (1 - t.cheat_rate) * t.share - t.honeypot_rate * lazy_slash,
+            4,
+            "honeypots: its ACCEPT of a revealed honeypot that the majority rejected is slashed",
+        ),
+        (
+            "copy-vote validator",
+            "validator",
+            "waits for another validator's model vote to copy it",
+            0.0,
+            2,
+            "commit-reveal votes: none is public before the vote commit closes; no vote forfeits the share",
+        ),
+        (
+            "wrong-vote validator",
+            "validator",
+            "votes a model hash other than the aggregate of the decided updates",
+            0.0,
+            4,
+            "a vote other than the agreed model forfeits the share; no agreement pays no validator",
+        ),
+        (
+            "no-vote validator",
+            "validator",
+            "reveals its verdicts and never votes",
+            0.0,
+            2,
+            "a validator without a vote forfeits its share",
+        ),
+        (
+            "non-revealing validator",
+            "validator",
+            "commits verdicts and never reveals them",
+            -t.min_validator_stake * t.validator_slash_bps / BPS,
+            1,
+            "settleValidator slashes validator_slash_bps of its allocation",
+        ),
+        (
+            "colluding majority (each of 2 of 3)",
+            "validator",
+            "two of three validators accept their own bad submission and reject honest ones",
+            t.share + t.pay / 2,
+            4,
+            "nothing on chain yet (appeals are not built); `trustrl audit` flags the verdicts (exit 3)",
+        ),
+        (
+            "early finaliser",
+            "keeper",
+            "finalises empty rounds before their deadline to end the task at its start",
+            0.0,
+            1,
+            "an empty round cannot be finalised before its deadline until a round has had work",
+        ),
+        (
+            "seat squatter",
+            "keeper",
+            "joins as a trainer to fill max_trainers and never submits",
+            -t.min_trainer_stake * t.no_show_slash_bps / BPS,
+            1,
+            f"no-show slash each round; the seat is freed after {t.max_no_shows} rounds missed",
+        ),
+    ]
+    out = []
+    for name, role, description, profit, transactions, answered_by in rows:
+        honest = name == "honest validator"
+        out.append(
+            {
+                "name": name,
+                "role": role,
+                "description": description,
+                "expected_profit": profit,
+                "transactions": transactions,
+                "answered_by": answered_by,
+                "honest": honest,
+                "deterred": profit > 0 if honest else (profit < 0 or (profit == 0 and transactions > 0)),
+            }
+        )
+    return out

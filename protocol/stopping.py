@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 __all__ = ["Interrupted", "check_stop", "deferred_signals", "interruptible", "stop_on_signals"]
 
@@ -56,16 +57,12 @@ def stop_on_signals(*, defer: bool) -> Iterator[None]:
     `interruptible()` (training, verifying, uploading, waiting: work whose loss costs nothing but time) that
     is at once; elsewhere (a transaction being sent and mined, a journal line being written) the request is
     remembered and the run loop stops before its next step (`check_stop`). A second signal stops at once."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     saved = (_STOP.signum, _STOP.defer, _STOP.depth)
     _STOP.signum, _STOP.defer, _STOP.depth = None, defer, 0
-    for s in previous:
-        signal.signal(s, _STOP.handle)
     try:
-        yield
+        with _handled_by(_STOP.handle):
+            yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         _STOP.signum, _STOP.defer, _STOP.depth = saved
 
 
@@ -94,11 +91,18 @@ def deferred_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    with _handled_by(signal.SIG_IGN):
+        yield
+
+
+@contextlib.contextmanager
+def _handled_by(handler: Callable[[int, Any], None] | int) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` while the block runs; the previous handlers come back after."""
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     for s in previous:
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, handler)
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, restored in previous.items():
+            signal.signal(s, restored)

@@ -207,24 +207,25 @@ def test_unreplayable_rollouts_fail_without_crashing(setup: Setup) -> None:
 # --- states, steps and the update ----------------------------------------------------------------------
 
 
+def _inner_loop(
+    setup: Setup, model: Any, base: dict[str, Any], inner: InnerConfig
+) -> tuple[Any, dict[int, bytes]]:
+    """Task 3, round 1's inner loop for TRAINER from `base`: its result and every state's bytes."""
+    states: dict[int, bytes] = {}
+    result = run_inner_loop(
+        model, setup.tokenizer, setup.env, base, inner, task_id=3, round_=1, trainer=TRAINER,
+        state_sink=states.__setitem__,
+    )  # fmt: skip
+    return result, states
+
+
 @pytest.fixture(scope="module")
 def submission(setup: Setup) -> dict[str, Any]:
     inner = InnerConfig(steps=2, num_prompts=2, group_size=4, max_new_tokens=8)
     ctx = SubmissionContext(task_id=3, round_=1, trainer=TRAINER, inner=inner)
     base = {k: v.clone() for k, v in model_weights(setup.model).items()}
     model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
-    states: dict[int, bytes] = {}
-    result = run_inner_loop(
-        model,
-        setup.tokenizer,
-        setup.env,
-        base,
-        inner,
-        task_id=3,
-        round_=1,
-        trainer=TRAINER,
-        state_sink=lambda j, data: states.__setitem__(j, data),
-    )
+    result, states = _inner_loop(setup, model, base, inner)
     # rewards that differ within a group, so that a GRPO step moves the weights
     rollouts = [dataclasses.replace(r, reward=float(r.g % 2)) for r in result.rollouts]
     return {"ctx": ctx, "base": base, "states": states, "result": result, "rollouts": rollouts}
@@ -362,18 +363,7 @@ def test_an_off_policy_step_needs_its_behaviour_state(setup: Setup) -> None:
     inner = InnerConfig(steps=2, rollout_every=2, num_prompts=2, group_size=4, max_new_tokens=8)
     model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
     base = {k: v.clone() for k, v in model_weights(model).items()}
-    states: dict[int, bytes] = {}
-    result = run_inner_loop(
-        model,
-        setup.tokenizer,
-        setup.env,
-        base,
-        inner,
-        task_id=3,
-        round_=1,
-        trainer=TRAINER,
-        state_sink=lambda j, data: states.__setitem__(j, data),
-    )
+    result, states = _inner_loop(setup, model, base, inner)
     config, train_on = model.config, result.rollouts
     assert check_step(config, 1, states[1], states[2], train_on, inner, states[0]).exact
     withheld = check_step(config, 1, states[1], states[2], train_on, inner)

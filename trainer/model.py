@@ -19,6 +19,7 @@ from transformers import (
 
 from trainer.config import ModelConfig
 from trainer.errors import ConfigError
+from trainer.lora import inject, lora_of
 
 __all__ = ["build_model", "hf_config", "model_from_config", "num_parameters"]
 
@@ -48,7 +49,8 @@ def hf_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> Pretraine
 
 
 def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
-    """An fp32 model with freshly initialised weights for a Llama or Qwen2 config (eval mode)."""
+    """An fp32 model with freshly initialised weights for a Llama or Qwen2 config (eval mode), with the LoRA
+    adapters of `trainer.lora` when the config carries them (base frozen)."""
     model: PreTrainedModel
     if isinstance(config, Qwen2Config):
         model = Qwen2ForCausalLM(config)
@@ -62,6 +64,9 @@ def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"cannot build a causal LM from this config: {exc}") from None
     model.float()
+    lora = lora_of(config)
+    if lora is not None:
+        inject(model, lora)
     model.eval()
     return model
 
@@ -76,4 +81,4 @@ def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrai
 
 def num_parameters(model: torch.nn.Module) -> int:
     """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -82,7 +82,7 @@ class LoraConfig(_Frozen):
 
     rank: int = Field(8, ge=1, le=1024)
     """r, the inner dimension of A [r, in] and B [out, r]."""
-    alpha: float = Field(16.0, gt=0, le=1e4)
+    alpha: int = Field(16, ge=1, le=1 << 16)
     """The adapter's output is scaled by alpha / rank."""
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     """Which linear layers of every decoder layer get an adapter (names from `LORA_TARGETS`)."""

@@ -1,8 +1,8 @@
 """LoRA adapters on an offline-made Hugging Face model (`trainer.lora`): a training state is the adapters and
 their AdamW state only, and every re-check works on the adapted model: honest rollouts and steps pass, a
-1%-perturbed model (all weights, or the adapters alone) is caught by TOPLOC, a skipped step and a forged adapter step by re-execution; the update
-and the aggregation hold adapters only and leave the frozen base as it is. Nonsense settings are refused
-with one error."""
+1%-perturbed model (all weights, or the adapters alone) is caught by TOPLOC, a skipped step and a forged
+adapter step by re-execution; the update and the aggregation hold adapters only. Nonsense settings are
+refused with one error."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ TRAINER = "0x" + "7e" * 20
 THRESHOLDS = VerifyThresholds()
 INNER = InnerConfig(steps=2, num_prompts=4, group_size=4, max_new_tokens=6)
 CTX = SubmissionContext(task_id=5, round_=0, trainer=TRAINER, inner=INNER)
-LORA = LoraConfig(rank=4, alpha=8.0, targets=("q_proj", "v_proj", "up_proj"))
+LORA = LoraConfig(rank=4, alpha=8, targets=("q_proj", "v_proj", "up_proj"))
 
 
 @dataclasses.dataclass
@@ -87,7 +87,8 @@ def world(request: pytest.FixtureRequest, offline_hf_models: dict[str, Path]) ->
 def test_only_the_adapters_train(world: World) -> None:
     assert lora_of(world.config) == LORA
     names = set(trained(world.base, world.config))
-    assert names and all(".lora_A." in n or ".lora_B." in n for n in names)
+    assert names
+    assert all(".lora_A." in n or ".lora_B." in n for n in names)
     assert len(names) == 2 * len(LORA.targets) * int(world.config.num_hidden_layers)
     frozen = {n for n, p in world.model.named_parameters() if not p.requires_grad}
     assert frozen == set(world.base) - names
@@ -168,14 +169,17 @@ def test_an_honest_submission_is_accepted(world: World, submission: dict[str, An
     )
     verdict = decide(report, THRESHOLDS)
     assert verdict.decision == "ACCEPT", verdict.reasons
-    assert len(report.steps) == 2 and report.update.exact and report.initial_state.exact
+    assert len(report.steps) == 2
+    assert report.update.exact
+    assert report.initial_state.exact
     quality = check_quality(world.config, world.tokenizer, world.env, world.base, result.delta, b"\x42" * 32)
     assert quality.drop <= THRESHOLDS.max_quality_drop
 
 
 def _step_rollouts(submission: dict[str, Any]) -> list[Rollout]:
     # rewards that differ within a group, so that the step moves the adapters
-    return [dataclasses.replace(r, reward=float(r.g % 2)) for r in submission["result"].rollouts if r.step == 0]
+    rollouts = submission["result"].rollouts
+    return [dataclasses.replace(r, reward=float(r.g % 2)) for r in rollouts if r.step == 0]
 
 
 def test_a_skipped_or_forged_step_is_caught_by_re_execution(world: World, submission: dict[str, Any]) -> None:
@@ -194,7 +198,7 @@ def test_a_skipped_or_forged_step_is_caught_by_re_execution(world: World, submis
     assert len(skipped.over(THRESHOLDS)) >= 3
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():  # the committed step's adapters off by 1% of their own size
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.mul_(1 + 0.01 * torch.randn(p.shape, generator=gen))
     forged = check_step(world.config, 0, states[0], state_bytes(model, opt), rollouts, INNER, base=world.base)
@@ -222,7 +226,7 @@ def test_aggregation_moves_the_adapters_only_and_is_deterministic(world: World) 
         ({"rank": 0}, "greater than or equal to 1"),
         ({"targets": ["q_proj", "attn"]}, r"unknown \['attn'\]"),
         ({"targets": []}, "at least one layer"),
-        ({"alpha": 0}, "greater than 0"),
+        ({"alpha": 0}, "greater than or equal to 1"),
     ],
 )
 def test_nonsense_lora_settings_are_refused(settings: dict[str, Any], error: str) -> None:
@@ -241,4 +245,3 @@ def test_lora_a_model_cannot_take_is_refused(world: World) -> None:
 
     with pytest.raises(ConfigError, match="no linear layer named 'gate_proj'"):
         inject(mlp_less, LoraConfig(targets=("gate_proj",)))
-

@@ -18,6 +18,7 @@ from transformers import (
 )
 
 from trainer.config import ModelConfig
+from trainer.device import compute_device
 from trainer.errors import ConfigError
 from trainer.lora import inject, lora_of
 
@@ -50,7 +51,8 @@ def hf_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> Pretraine
 
 def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
     """An fp32 model with freshly initialised weights for a Llama or Qwen2 config (eval mode), with the LoRA
-    adapters of `trainer.lora` when the config carries them (base frozen)."""
+    adapters of `trainer.lora` when the config carries them (base frozen), on the process's compute device
+    (`trainer.device`; the CPU by default)."""
     model: PreTrainedModel
     if isinstance(config, Qwen2Config):
         model = Qwen2ForCausalLM(config)
@@ -68,6 +70,9 @@ def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
     if lora is not None:
         inject(model, lora)
     model.eval()
+    device = compute_device()
+    if device.type != "cpu":
+        torch.nn.Module.to(model, device)  # transformers' typing of `to` hides nn.Module's
     return model
 
 

@@ -26,6 +26,7 @@ from transformers import PretrainedConfig
 
 from trainer.checkpoint import canonical_bytes, canonical_hash, check_layout, load_tensors, load_weights
 from trainer.config import GrpoConfig
+from trainer.device import compute_device
 from trainer.errors import CheckpointError
 from trainer.grpo import behaviour_logprobs, make_optimizer, train_step
 from trainer.rollout import Rollout
@@ -204,14 +205,14 @@ def reexecute_step(
     behaviour_state: bytes | None = None,
     *,
     base: Mapping[str, torch.Tensor] | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> bytes:
     """Re-run one inner step from theta_j's bytes on the step's rollouts; returns theta_{j+1}'s bytes.
 
     `behaviour_state`: theta_{j0}'s bytes when the rollouts came from an earlier state (j0 < j, see
     `trainer.grpo`); None when they are theta_j's own. `base`: the round's global weights, which a LoRA
     policy's frozen base comes from (`trainer.lora`; required then, unused otherwise). `device`: where the
-    step runs.
+    step runs (None: the process's compute device, `trainer.device`).
     """
     from trainer.lora import lora_of
     from trainer.model import model_from_config
@@ -223,7 +224,7 @@ def reexecute_step(
         model = model_from_config(policy_config)
         if base is not None and lora_of(policy_config) is not None:
             load_weights(model, base)
-        return _on(model, device)
+        return _on(model, compute_device() if device is None else device)
 
     old_logprobs = None
     if behaviour_state is not None:

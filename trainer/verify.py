@@ -553,13 +553,14 @@ def check_step(
     state_j0: bytes | None = None,
     *,
     base: Mapping[str, torch.Tensor] | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> StepStats:
     """Re-execute inner step `step` from theta_j on its rollouts and compare with the committed theta_j+1.
 
     `state_j0` is theta_{j0}, the behaviour policy of the step's rollouts (j0 = step - step mod
     rollout_every); it is needed, and only read, when j0 < step. `base`: the round's weights (a LoRA
-    policy's frozen base; `trainer.state.reexecute_step`). `device`: where the step re-runs.
+    policy's frozen base; `trainer.state.reexecute_step`). `device`: where the step re-runs (None: the
+    process's compute device, `trainer.device`).
     """
     vocab = int(policy_config.vocab_size)
     max_positions = int(getattr(policy_config, "max_position_embeddings", 1 << 30))

@@ -152,6 +152,21 @@ def _task_parts(env_name: str, env_params: dict[str, Any], model_json: str) -> t
     return env, build_tokenizer(env.alphabet), ModelConfig.model_validate_json(model_json)
 
 
+def _worker_model(model_cfg: Any, tokenizer: Any, spec: dict[str, Any]) -> Any:
+    """The workers' policy: the tiny model, with LoRA adapters when the spec has `lora` (`trainer.lora`;
+    base.safetensors then holds base and adapters)."""
+    from trainer.config import LoraConfig
+    from trainer.lora import inject, with_lora
+    from trainer.model import build_model
+
+    model = build_model(model_cfg, tokenizer)
+    if spec.get("lora") is not None:
+        lora = LoraConfig.model_validate(spec["lora"])
+        inject(model, lora)
+        with_lora(model.config, lora)
+    return model
+
+
 def _rollout_json(r: Any) -> dict[str, Any]:
     return {
         "step": r.step,
@@ -217,13 +232,12 @@ def _worker_make(work: Path, spec: dict[str, Any], device: str) -> None:
     from trainer.config import GrpoConfig, InnerConfig
     from trainer.diloco import encode_update
     from trainer.inner import run_inner_loop
-    from trainer.model import build_model
     from trainer.rollout import generate, make_requests
     from trainer.tokenizer import WithoutEos
 
     env, tokenizer, model_cfg = _task_parts(spec["env"], spec["env_params"], spec["model"])
     base = load_tensors((work / "base.safetensors").read_bytes())
-    model: Any = build_model(model_cfg, tokenizer)
+    model: Any = _worker_model(model_cfg, tokenizer, spec)
     model.to(device)
     index = 0
     for every in spec["rollout_every"]:
@@ -310,13 +324,12 @@ def _worker_verify(work: Path, spec: dict[str, Any], device: str, every: int = 1
     """Verify every `every`-th submission in `work` as a validator does, and replay the long set."""
     from trainer.checkpoint import load_tensors
     from trainer.config import InnerConfig, VerifyThresholds
-    from trainer.model import build_model
     from trainer.verify import SubmissionContext, decide, replay_rollouts, verify_submission
 
     env, tokenizer, model_cfg = _task_parts(spec["env"], spec["env_params"], spec["model"])
     thresholds = VerifyThresholds.model_validate(spec["thresholds"])
     base = load_tensors((work / "base.safetensors").read_bytes())
-    model: Any = build_model(model_cfg, tokenizer)
+    model: Any = _worker_model(model_cfg, tokenizer, spec)
     config = model.config
     subs: list[dict[str, Any]] = []
     for i, sub in enumerate(sorted(work.glob("sub-*"))[::every]):

@@ -134,6 +134,14 @@ HomeOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: torch's).")
 ]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        envvar="TRUSTRL_DEVICE",
+        help="Where models run: cpu (default), cuda, cuda:N or auto (trainer.device; CUDA is untested here).",
+    ),
+]
 TaskOpt = Annotated[int, typer.Option("--task", min=1, help="Task id.")]
 WaitOpt = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait for the task if it does not exist yet.")
@@ -213,14 +221,20 @@ def _session(
     ipfs: str | None = None,
     home: Path = DEFAULT_HOME,
     threads: int | None = None,
+    device: str = "cpu",
 ) -> Session:
-    """Set torch's threads (when given), load the network, decrypt the keystore and connect."""
+    """Set torch's threads (when given) and the compute device, load the network, decrypt the keystore and
+    connect."""
     from protocol.network import connect, load_account, load_network
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    if device != "cpu":
+        from trainer.device import use_device
+
+        use_device(device)
     config = load_network(network, deployment=deployment, ipfs_api=ipfs)
     account = load_account(keystore, _password(password_env))
     return connect(config, account, home)
@@ -817,6 +831,7 @@ def _run_node(
     password_env: str,
     home: Path,
     threads: int | None,
+    device: str = "cpu",
 ) -> None:
     """Run a node until it is finished; SIGINT or SIGTERM stop it at a safe point with what is pending."""
     out = _output(role)
@@ -824,7 +839,14 @@ def _run_node(
     with stop_on_signals(defer=True):
         try:
             session = _session(
-                network, keystore, password_env, deployment=deployment, ipfs=ipfs, home=home, threads=threads
+                network,
+                keystore,
+                password_env,
+                deployment=deployment,
+                ipfs=ipfs,
+                home=home,
+                threads=threads,
+                device=device,
             )
             node = make(session, out)
             with _explained(session):
@@ -845,6 +867,7 @@ def train(
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
     home: HomeOpt = DEFAULT_HOME,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
     cheat: Annotated[
         str | None,
         typer.Option(
@@ -877,6 +900,7 @@ def train(
         password_env=password_env,
         home=home,
         threads=threads,
+        device=device,
     )
 
 
@@ -902,6 +926,7 @@ def validate(
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
     home: HomeOpt = DEFAULT_HOME,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
 
@@ -921,6 +946,7 @@ def validate(
         password_env=password_env,
         home=home,
         threads=threads,
+        device=device,
     )
 
 

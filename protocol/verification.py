@@ -22,7 +22,9 @@ the deadline, an auditor reports the work unverifiable.
 `aggregate_accepted(fetch, spec, base, accepted)`: the next global checkpoint from the updates the chain
 accepted, each decoded under the tensor rules. One that breaks them (only validators that accepted it
 unchecked can bring it here) is left out with its reason; with none left, or an aggregate that breaks the
-rules, the model does not change. Every honest validator and the auditor get the same bytes.
+rules, the model does not change. Every honest validator and the auditor get the same bytes. With LoRA
+(`spec.lora`) updates, the aggregation and the outer momentum cover the adapters only; the frozen base is
+carried over unchanged.
 
 `fetch(cid, sha256, limit, what)` is `protocol.artifacts.fetch_verified` over a store (a validator's goes
 through its disk cache).
@@ -115,9 +117,10 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
     its pinned size, its sha256 checked) and loaded by `trainer.pretrained.load_pretrained_files`; a config
     whose float32 weights would exceed the task's checkpoint limit is refused before any model is built. A
     file that is missing raises `ArtifactUnavailableError`; one that is corrupt or does not load (or a model
-    too large), `TrustrlError`.
+    too large), `TrustrlError`. With `spec.lora` the config carries it (`trainer.lora.with_lora`).
     """
     from trainer.envs import get_env
+    from trainer.lora import with_lora
 
     env = get_env(spec.env.name, spec.env.params)
     if spec.pretrained is None:
@@ -125,7 +128,7 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
         from trainer.tokenizer import build_tokenizer
 
         tokenizer = build_tokenizer(env.alphabet)
-        return env, tokenizer, hf_config(spec.model, tokenizer)
+        return env, tokenizer, with_lora(hf_config(spec.model, tokenizer), spec.lora)
     from protocol.errors import ConfigError
     from trainer.pretrained import load_pretrained_files, parameter_count
 
@@ -152,7 +155,7 @@ def policy_of(spec: TaskSpec, fetch: Fetch | None) -> tuple[Any, Any, Any]:
             f"the task's pretrained model is unusable: config.json is {config.model_type!r}, the spec says "
             f"{spec.pretrained.arch!r}"
         )
-    return env, pretrained_tokenizer, config
+    return env, pretrained_tokenizer, with_lora(config, spec.lora)
 
 
 @dataclass
@@ -293,11 +296,12 @@ def quality_gate(
     decode under the tensor rules (the re-checks reject it then). The base's score on a seed's problems is
     computed once per (base, seed)."""
     from trainer.diloco import decode_update
+    from trainer.lora import trained
     from trainer.quality import check_quality
 
     try:
         delta = decode_update(
-            update, {k: v.shape for k, v in base.items()}, max_bytes=task.spec.limits.update
+            update, {k: v.shape for k, v in trained(base, task.hf).items()}, max_bytes=task.spec.limits.update
         )
     except TrainerError:
         return None
@@ -328,10 +332,18 @@ def aggregate_accepted(
     module docstring). Raises `ArtifactUnavailableError` while an accepted update is missing."""
     import hashlib
 
-    from trainer.diloco import TrainerUpdate, aggregate, decode_update, load_global_checkpoint
+    from trainer.diloco import (
+        TrainerUpdate,
+        aggregate,
+        decode_update,
+        global_checkpoint_bytes,
+        load_global_checkpoint,
+    )
+    from trainer.lora import is_trained
 
     weights, momentum = load_global_checkpoint(base, max_bytes=spec.limits.checkpoint)
-    shapes = {k: v.shape for k, v in weights.items()}
+    moving = {k: v for k, v in weights.items() if is_trained(k, spec.lora is not None)}
+    shapes = {k: v.shape for k, v in moving.items()}
     updates: list[TrainerUpdate] = []
     used: list[tuple[CommittedWork, bytes]] = []
     left_out: list[str] = []
@@ -348,7 +360,8 @@ def aggregate_accepted(
     if not updates:
         return Aggregate(base, [], left_out)
     try:
-        checkpoint = aggregate(weights, updates, spec.outer, momentum).to_bytes()
+        state = aggregate(moving, updates, spec.outer, momentum)
+        checkpoint = global_checkpoint_bytes({**weights, **state.weights}, state.momentum)
     except TrainerError as exc:
         left_out.append(f"the aggregate breaks the tensor rules ({exc}): the model does not change")
         return Aggregate(base, [], left_out)

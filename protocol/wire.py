@@ -46,6 +46,7 @@ from protocol.errors import WireFormatError
 from trainer.config import (
     MAX_MODEL_FILE_BYTES,
     InnerConfig,
+    LoraConfig,
     ModelConfig,
     OuterConfig,
     VerifyThresholds,
@@ -340,6 +341,10 @@ class TaskSpec(_Wire):
     """The task's own Hugging Face model (docs/models.md); None: the tiny model `model` builds with the
     environment's character tokenizer. Left out of the canonical JSON when None, so a spec without it has
     the bytes it always had."""
+    lora: LoraConfig | None = None
+    """LoRA adapters trained on the frozen policy (`trainer.lora`, docs/models.md): a round's states and
+    updates hold the adapters only; the initial checkpoint holds base and adapters. Left out of the
+    canonical JSON when None."""
 
     @model_validator(mode="after")
     def _calibrated(self) -> TaskSpec:
@@ -355,8 +360,9 @@ class TaskSpec(_Wire):
     @model_serializer(mode="wrap")
     def _without_absent_pretrained(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if self.pretrained is None:
-            data.pop("pretrained", None)
+        for name in ("pretrained", "lora"):
+            if getattr(self, name) is None:
+                data.pop(name, None)
         return data
 
 

@@ -152,6 +152,38 @@ def _task_parts(env_name: str, env_params: dict[str, Any], model_json: str) -> t
     return env, build_tokenizer(env.alphabet), ModelConfig.model_validate_json(model_json)
 
 
+def _adapt_for_calibration(model: Any, lora_json: str, seed: int) -> dict[str, Any]:
+    """Add `lora_json`'s adapters to `model` in place, B drawn small and nonzero (trained adapters)."""
+    import torch
+
+    from trainer.config import LoraConfig
+    from trainer.lora import adapt
+
+    lora = LoraConfig.model_validate_json(lora_json)
+    adapt(model, lora)
+    gen = torch.Generator().manual_seed(seed + 11)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+    return lora.model_dump(mode="json")
+
+
+def _worker_model(model_cfg: Any, tokenizer: Any, spec: dict[str, Any]) -> Any:
+    """The workers' policy: the tiny model, with LoRA adapters when the spec has `lora` (`trainer.lora`;
+    base.safetensors then holds base and adapters)."""
+    from trainer.config import LoraConfig
+    from trainer.lora import inject, with_lora
+    from trainer.model import build_model
+
+    model = build_model(model_cfg, tokenizer)
+    if spec.get("lora") is not None:
+        lora = LoraConfig.model_validate(spec["lora"])
+        inject(model, lora)
+        with_lora(model.config, lora)
+    return model
+
+
 def _rollout_json(r: Any) -> dict[str, Any]:
     return {
         "step": r.step,
@@ -217,13 +249,12 @@ def _worker_make(work: Path, spec: dict[str, Any], device: str) -> None:
     from trainer.config import GrpoConfig, InnerConfig
     from trainer.diloco import encode_update
     from trainer.inner import run_inner_loop
-    from trainer.model import build_model
     from trainer.rollout import generate, make_requests
     from trainer.tokenizer import WithoutEos
 
     env, tokenizer, model_cfg = _task_parts(spec["env"], spec["env_params"], spec["model"])
     base = load_tensors((work / "base.safetensors").read_bytes())
-    model: Any = build_model(model_cfg, tokenizer)
+    model: Any = _worker_model(model_cfg, tokenizer, spec)
     model.to(device)
     index = 0
     for every in spec["rollout_every"]:
@@ -310,13 +341,12 @@ def _worker_verify(work: Path, spec: dict[str, Any], device: str, every: int = 1
     """Verify every `every`-th submission in `work` as a validator does, and replay the long set."""
     from trainer.checkpoint import load_tensors
     from trainer.config import InnerConfig, VerifyThresholds
-    from trainer.model import build_model
     from trainer.verify import SubmissionContext, decide, replay_rollouts, verify_submission
 
     env, tokenizer, model_cfg = _task_parts(spec["env"], spec["env_params"], spec["model"])
     thresholds = VerifyThresholds.model_validate(spec["thresholds"])
     base = load_tensors((work / "base.safetensors").read_bytes())
-    model: Any = build_model(model_cfg, tokenizer)
+    model: Any = _worker_model(model_cfg, tokenizer, spec)
     config = model.config
     subs: list[dict[str, Any]] = []
     for i, sub in enumerate(sorted(work.glob("sub-*"))[::every]):
@@ -658,6 +688,7 @@ def _hardware(
         "max_new_tokens": args.max_new_tokens,
         "long_prompts": args.long_prompts,
         "long_tokens": args.long_tokens,
+        "lora": None if args.lora is None else json.loads(args.lora),
     }
     pairings: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="trustrl-calibrate-") as tmp:
@@ -1215,6 +1246,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         default="{}",
         help="the task's ModelConfig as JSON (default: ModelConfig(), hidden 128, 4 layers)",
     )
+    p.add_argument(
+        "--lora",
+        default=None,
+        help="a LoraConfig as JSON: the hardware matrix trains LoRA adapters on the warm-started model "
+        "(B moved off zero, as after some rounds; trainer.lora); the attacks stay on the full model",
+    )
     args = p.parse_args(argv)
     args.profiles = [x for x in args.profiles.split(",") if x]
     return args
@@ -1276,6 +1313,8 @@ def main(argv: list[str] | None = None) -> int:
                 section["steps"] = _calibrate_steps(model, tokenizer, env, args, thresholds, lrs)
             results["models"][name] = section
     if not args.no_hardware:
+        if args.lora is not None:
+            results["lora"] = _adapt_for_calibration(warm.model, args.lora, args.seed)
         base = canonical_bytes(model_weights(warm.model))
         results["hardware"] = _hardware(args, model_json, base, thresholds, lrs)
     results["wall_s"] = time.perf_counter() - t_start

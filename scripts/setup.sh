@@ -4,7 +4,7 @@
 #   scripts/setup.sh            the environment for `trustrl demo` and the roles
 #   scripts/setup.sh --test     also the test-only parts: the `ape` extra (eth-ape and two plugins, for
 #                               tests/test_ape.py), the `envs` extra (reasoning-gym, for the reasoning_gym
-#                               environment's tests), slither (static analysis of the contracts), the reference
+#                               environment's tests), the `lora` extra (peft, for LoRA's tests), slither (static analysis of the contracts), the reference
 #                               `toploc` built from its sdist and Debian's chromium (for the audit report's
 #                               browser test; needs root + apt)
 #
@@ -113,10 +113,10 @@ if ! fresh torch "2.13.0"; then
   mark torch "2.13.0"
 fi
 EXTRAS="dev"
-[ "$WITH_TEST" = 1 ] && EXTRAS="dev,ape,envs"
+[ "$WITH_TEST" = 1 ] && EXTRAS="dev,ape,envs,lora"
 PY_DIGEST="$(digest pyproject.toml constraints.txt)"
 PY_KEY="$EXTRAS-$PY_DIGEST"
-if ! fresh python "$PY_KEY" && ! { [ "$WITH_TEST" = 0 ] && fresh python "dev,ape,envs-$PY_DIGEST"; }; then
+if ! fresh python "$PY_KEY" && ! { [ "$WITH_TEST" = 0 ] && fresh python "dev,ape,envs,lora-$PY_DIGEST"; }; then
   log "installing trustrl and its pinned dependencies (extras: $EXTRAS)"
   "${PIP[@]}" install -q -c constraints.txt -e ".[$EXTRAS]"
   mark python "$PY_KEY"

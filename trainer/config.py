@@ -16,12 +16,14 @@ from trainer.errors import ConfigError
 
 __all__ = [
     "CALIBRATED_LRS",
+    "LORA_TARGETS",
     "MAX_MODEL_FILE_BYTES",
     "MIN_CALIBRATED_ADAM_EPS",
     "QUALITY_MAX_LR",
     "Compression",
     "GrpoConfig",
     "InnerConfig",
+    "LoraConfig",
     "ModelConfig",
     "OuterConfig",
     "ToplocThresholds",
@@ -68,6 +70,34 @@ class ModelConfig(_Frozen):
             raise ValueError(f"num_heads={self.num_heads} must divide hidden_size={self.hidden_size}")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}")
+        return self
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""The linear layers of a Llama / Qwen2 decoder layer that LoRA adapters may wrap."""
+
+
+class LoraConfig(_Frozen):
+    """LoRA adapters (`trainer.lora`) trained on a frozen base: W x + (alpha / rank) B A x per target."""
+
+    rank: int = Field(8, ge=1, le=1024)
+    """r, the inner dimension of A [r, in] and B [out, r]."""
+    alpha: int = Field(16, ge=1, le=1 << 16)
+    """The adapter's output is scaled by alpha / rank."""
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    """Which linear layers of every decoder layer get an adapter (names from `LORA_TARGETS`)."""
+    init_seed: int = Field(0, ge=0, lt=1 << 63)
+    """Seed of A's random initialisation in round 0's checkpoint (B starts at zero)."""
+
+    @model_validator(mode="after")
+    def _known_targets(self) -> LoraConfig:
+        if not self.targets:
+            raise ValueError("lora.targets must name at least one layer")
+        unknown = [t for t in self.targets if t not in LORA_TARGETS]
+        if unknown:
+            raise ValueError(f"lora.targets: unknown {unknown} (known: {', '.join(LORA_TARGETS)})")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("lora.targets names a layer twice")
         return self
 
 

@@ -295,7 +295,8 @@ def global_checkpoint_bytes(weights: Tensors, momentum: Tensors | None = None) -
 def load_global_checkpoint(
     data: bytes, *, max_bytes: int | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
-    """(weights, momentum or None) of a global checkpoint's bytes: fp32 tensors under the tensor rules."""
+    """(weights, momentum or None) of a global checkpoint's bytes: fp32 tensors under the tensor rules. The
+    momentum covers the trained weights (all of them, or the LoRA adapters: `trainer.lora`)."""
     tensors = load_tensors(data, max_bytes=max_bytes, require_canonical=True)
     for name, t in tensors.items():
         if t.dtype != torch.float32:
@@ -304,6 +305,6 @@ def load_global_checkpoint(
     momentum = {k[len("outer_momentum/") :]: v for k, v in tensors.items() if k.startswith("outer_momentum/")}
     if len(weights) + len(momentum) != len(tensors) or not weights:
         raise CheckpointError("a global checkpoint holds model/* and optionally outer_momentum/* only")
-    if momentum and set(momentum) != set(weights):
-        raise CheckpointError("outer momentum names differ from the weights'")
+    if momentum and not set(momentum) <= set(weights):
+        raise CheckpointError("outer momentum names a tensor the weights do not have")
     return weights, (momentum or None)

@@ -144,9 +144,10 @@ def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, temperature: float
 
 
 def make_optimizer(model: torch.nn.Module, cfg: GrpoConfig) -> torch.optim.AdamW:
-    """AdamW over the model's parameters (single-tensor path, so results do not hinge on `foreach`)."""
+    """AdamW over the model's trained parameters (all of them, or the LoRA adapters; single-tensor path, so
+    results do not hinge on `foreach`)."""
     return torch.optim.AdamW(
-        list(model.parameters()),
+        [p for p in model.parameters() if p.requires_grad],
         lr=cfg.lr,
         betas=(cfg.beta1, cfg.beta2),
         eps=cfg.adam_eps,
@@ -212,7 +213,9 @@ def train_step(
     total.backward()
     if cfg.max_grad_norm is not None:
         grad_norm = float(
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm, foreach=False)
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm, foreach=False
+            )
         )
     else:
         grads = [p.grad.detach().norm() for p in model.parameters() if p.grad is not None]

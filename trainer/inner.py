@@ -9,7 +9,7 @@
             theta_{j+1} = train_step(theta_j, rollouts)                  on-policy: rho = 1
         else:
             theta_{j+1} = train_step(theta_j, rollouts, old_logp)        off-policy: rho = pi_j / pi_j0
-    delta = base - theta_H                                  (weights only)
+    delta = base - theta_H                                  (trained weights only: all, or the LoRA adapters)
 
 Every state theta_0..theta_H is serialized canonically (`trainer.state`) and hashed; the hashes are
 the leaves of the submission's stateRoot. `state_sink(j, bytes)` lets the caller keep the states a
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from trainer.checkpoint import load_weights, model_weights
+from trainer.checkpoint import load_weights
 from trainer.config import InnerConfig, rollout_step
 from trainer.diloco import pseudo_gradient
 from trainer.envs import Environment
 from trainer.grpo import behaviour_logprobs, train_step
 from trainer.rollout import GenerationStats, Rollout, generate, make_requests
-from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash
+from trainer.state import fresh_optimizer, state_bytes, state_digest, state_hash, trained_state_dict
 
 __all__ = ["InnerResult", "RolloutEdit", "StepEdit", "rollout_step", "run_inner_loop", "step_rollouts"]
 
@@ -53,7 +53,7 @@ class InnerResult:
     state_hashes: list[bytes]
     """sha256 of theta_0 .. theta_H (H + 1 leaves)."""
     delta: dict[str, torch.Tensor]
-    """base - theta_H, fp32."""
+    """base - theta_H over the trained weights, fp32."""
     work_units: int
     """Generated tokens over all rollouts, EOS included."""
     metrics: list[dict[str, float]] = field(default_factory=list)
@@ -142,6 +142,7 @@ def run_inner_loop(
             with torch.no_grad():
                 edit_step(j, model)
         record(j + 1)
-    result.delta = pseudo_gradient(base, model_weights(model))
+    final = trained_state_dict(model)
+    result.delta = pseudo_gradient({k: base[k] for k in final}, final)
     result.work_units = sum(r.work_units for r in result.rollouts)
     return result

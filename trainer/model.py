@@ -18,7 +18,9 @@ from transformers import (
 )
 
 from trainer.config import ModelConfig
+from trainer.device import compute_device
 from trainer.errors import ConfigError
+from trainer.lora import inject, lora_of
 
 __all__ = ["build_model", "hf_config", "model_from_config", "num_parameters"]
 
@@ -48,7 +50,9 @@ def hf_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> Pretraine
 
 
 def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
-    """An fp32 model with freshly initialised weights for a Llama or Qwen2 config (eval mode)."""
+    """An fp32 model with freshly initialised weights for a Llama or Qwen2 config (eval mode), with the LoRA
+    adapters of `trainer.lora` when the config carries them (base frozen), on the process's compute device
+    (`trainer.device`; the CPU by default)."""
     model: PreTrainedModel
     if isinstance(config, Qwen2Config):
         model = Qwen2ForCausalLM(config)
@@ -62,7 +66,13 @@ def model_from_config(config: PretrainedConfig) -> PreTrainedModel:
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"cannot build a causal LM from this config: {exc}") from None
     model.float()
+    lora = lora_of(config)
+    if lora is not None:
+        inject(model, lora)
     model.eval()
+    device = compute_device()
+    if device.type != "cpu":
+        torch.nn.Module.to(model, device)  # transformers' typing of `to` hides nn.Module's
     return model
 
 
@@ -76,4 +86,4 @@ def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrai
 
 def num_parameters(model: torch.nn.Module) -> int:
     """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

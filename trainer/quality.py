@@ -106,8 +106,9 @@ def reference_score(
 def trainer_weights(
     base: Mapping[str, torch.Tensor], delta: Mapping[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """fp32(base - delta): the model a trainer's update makes on its own."""
-    return {k: (base[k] - delta[k]).contiguous() for k in base}
+    """fp32(base - delta): the model a trainer's update makes on its own. A weight the update does not name
+    (the frozen base under LoRA, `trainer.lora`) is the base's."""
+    return {k: (base[k] - delta[k]).contiguous() if k in delta else base[k] for k in base}
 
 
 def check_quality(

@@ -55,6 +55,8 @@ def fast_path_reason(model: PreTrainedModel) -> str:
         return "layers other than full attention"
     if model.training:
         return "the model is in training mode"
+    if any(hasattr(m, "base_layer") for m in model.modules()):
+        return "LoRA adapters (the Hugging Face forward applies them)"
     dtypes = {p.dtype for p in model.parameters()}
     if dtypes != {torch.float32}:
         return f"parameters in {sorted(str(d) for d in dtypes)} (the lean forward is exact for float32 only)"

@@ -2,7 +2,9 @@
 
 A state is `checkpoint.canonical_bytes` of these tensors (names sorted by the serializer):
 
-    model/<name>               every entry of model.state_dict() (fp32 master weights)
+    model/<name>               every trained entry of model.state_dict() (fp32 master weights): all of them,
+                               or with LoRA the adapters only (`trainer.lora`; the frozen base is the round's
+                               global checkpoint, never part of a state)
     optim/<name>/exp_avg       AdamW first moment of parameter <name> (fp32, its shape)
     optim/<name>/exp_avg_sq    AdamW second moment (fp32, its shape)
     optim/<name>/step          AdamW step count (fp32 scalar, as torch keeps it)
@@ -22,8 +24,9 @@ from dataclasses import dataclass
 import torch
 from transformers import PretrainedConfig
 
-from trainer.checkpoint import canonical_bytes, canonical_hash, load_tensors, load_weights
+from trainer.checkpoint import canonical_bytes, canonical_hash, check_layout, load_tensors, load_weights
 from trainer.config import GrpoConfig
+from trainer.device import compute_device
 from trainer.errors import CheckpointError
 from trainer.grpo import behaviour_logprobs, make_optimizer, train_step
 from trainer.rollout import Rollout
@@ -33,6 +36,7 @@ __all__ = [
     "adamw_weights",
     "fresh_optimizer",
     "load_state",
+    "load_trained",
     "max_abs_diff",
     "reexecute_step",
     "state_bytes",
@@ -41,6 +45,7 @@ __all__ = [
     "state_tensors",
     "state_weights",
     "step_distances",
+    "trained_state_dict",
 ]
 
 _MOMENTS = ("exp_avg", "exp_avg_sq")
@@ -67,6 +72,8 @@ def fresh_optimizer(model: torch.nn.Module, cfg: GrpoConfig) -> torch.optim.Adam
     """AdamW for `model` with its state materialized as a fresh one (zero moments, step 0)."""
     optimizer = make_optimizer(model, cfg)
     for p in model.parameters():
+        if not p.requires_grad:
+            continue
         optimizer.state[p] = {
             "step": torch.tensor(0.0, dtype=torch.float32),
             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
@@ -75,9 +82,27 @@ def fresh_optimizer(model: torch.nn.Module, cfg: GrpoConfig) -> torch.optim.Adam
     return optimizer
 
 
+def trained_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict without its frozen parameters (all of it without LoRA), detached."""
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    return {k: v.detach() for k, v in model.state_dict().items() if k not in frozen}
+
+
+def load_trained(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Copy `tensors` into the model's trained weights, which must have exactly these names and shapes."""
+    own = trained_state_dict(model)
+    try:
+        check_layout(tensors, own)
+    except CheckpointError as exc:
+        raise CheckpointError(f"weights do not match the model: {exc}") from None
+    with torch.no_grad():
+        for name, target in own.items():
+            target.copy_(tensors[name])
+
+
 def state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """The named tensors of a training state (see the module docstring)."""
-    tensors: dict[str, torch.Tensor] = {f"model/{k}": v.detach() for k, v in model.state_dict().items()}
+    tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in trained_state_dict(model).items()}
     for name, p in _optimizer_params(model, optimizer):
         st = optimizer.state.get(p)
         if st is None or len(st) == 0:
@@ -112,7 +137,8 @@ def state_digest(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> by
 def load_state(
     data: bytes, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, max_bytes: int | None = None
 ) -> None:
-    """Load a state into `model` and `optimizer`; names, shapes and dtypes must match exactly."""
+    """Load a state into `model` and `optimizer`; names, shapes and dtypes must match exactly. With LoRA
+    the model must already hold the round's base (a state holds the adapters only)."""
     tensors = load_tensors(data, max_bytes=max_bytes, require_canonical=True)
     expected = state_tensors(model, optimizer)
     missing = sorted(set(expected) - set(tensors))
@@ -129,7 +155,7 @@ def load_state(
             )
         if got.is_floating_point() and not bool(torch.isfinite(got).all()):
             raise CheckpointError(f"{name}: holds NaN or inf")
-    load_weights(model, {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
+    load_trained(model, {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
     for name, p in _optimizer_params(model, optimizer):
         step = tensors[f"optim/{name}/step"]
         if float(step) < 0 or float(step) != int(float(step)):
@@ -178,21 +204,34 @@ def reexecute_step(
     grpo_cfg: GrpoConfig,
     behaviour_state: bytes | None = None,
     *,
-    device: str | torch.device = "cpu",
+    base: Mapping[str, torch.Tensor] | None = None,
+    device: str | torch.device | None = None,
 ) -> bytes:
     """Re-run one inner step from theta_j's bytes on the step's rollouts; returns theta_{j+1}'s bytes.
 
     `behaviour_state`: theta_{j0}'s bytes when the rollouts came from an earlier state (j0 < j, see
-    `trainer.grpo`); None when they are theta_j's own. `device`: where the step runs.
+    `trainer.grpo`); None when they are theta_j's own. `base`: the round's global weights, which a LoRA
+    policy's frozen base comes from (`trainer.lora`; required then, unused otherwise). `device`: where the
+    step runs (None: the process's compute device, `trainer.device`).
     """
+    from trainer.lora import lora_of
     from trainer.model import model_from_config
+
+    if lora_of(policy_config) is not None and base is None:
+        raise CheckpointError("re-executing a LoRA step needs the round's base weights")
+
+    def policy() -> torch.nn.Module:
+        model = model_from_config(policy_config)
+        if base is not None and lora_of(policy_config) is not None:
+            load_weights(model, base)
+        return _on(model, compute_device() if device is None else device)
 
     old_logprobs = None
     if behaviour_state is not None:
-        behaviour = _on(model_from_config(policy_config), device)
+        behaviour = policy()
         load_state(behaviour_state, behaviour, make_optimizer(behaviour, grpo_cfg))  # checks it whole
         old_logprobs = behaviour_logprobs(behaviour, rollouts_j, grpo_cfg)
-    model = _on(model_from_config(policy_config), device)
+    model = policy()
     optimizer = make_optimizer(model, grpo_cfg)
     load_state(state_j, model, optimizer)
     train_step(model, optimizer, rollouts_j, grpo_cfg, old_logprobs)

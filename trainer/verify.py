@@ -41,6 +41,7 @@ from trainer.diloco import decode_update, encode_update, pseudo_gradient
 from trainer.envs import Environment, Problem
 from trainer.errors import AbsurdValueError, TrainerError
 from trainer.inner import step_rollouts
+from trainer.lora import trained
 from trainer.model import model_from_config
 from trainer.replay import Engine, prefill_logits
 from trainer.rollout import Rollout
@@ -551,12 +552,15 @@ def check_step(
     inner: InnerConfig,
     state_j0: bytes | None = None,
     *,
-    device: str | torch.device = "cpu",
+    base: Mapping[str, torch.Tensor] | None = None,
+    device: str | torch.device | None = None,
 ) -> StepStats:
     """Re-execute inner step `step` from theta_j on its rollouts and compare with the committed theta_j+1.
 
     `state_j0` is theta_{j0}, the behaviour policy of the step's rollouts (j0 = step - step mod
-    rollout_every); it is needed, and only read, when j0 < step. `device`: where the step re-runs.
+    rollout_every); it is needed, and only read, when j0 < step. `base`: the round's weights (a LoRA
+    policy's frozen base; `trainer.state.reexecute_step`). `device`: where the step re-runs (None: the
+    process's compute device, `trainer.device`).
     """
     vocab = int(policy_config.vocab_size)
     max_positions = int(getattr(policy_config, "max_position_embeddings", 1 << 30))
@@ -569,7 +573,13 @@ def check_step(
         return _step_failure(step, f"theta_{j0} (the rollouts' behaviour policy) withheld")
     try:
         recomputed = reexecute_step(
-            policy_config, state_j, rollouts_j, inner.grpo, state_j0 if j0 != step else None, device=device
+            policy_config,
+            state_j,
+            rollouts_j,
+            inner.grpo,
+            state_j0 if j0 != step else None,
+            base=base,
+            device=device,
         )
     except TrainerError as exc:
         return _step_failure(step, f"cannot re-execute: {exc}")
@@ -640,8 +650,9 @@ def check_update(
     base: Mapping[str, torch.Tensor], state_h: bytes, update: bytes, inner: InnerConfig
 ) -> UpdateCheck:
     """The submitted update must decode to encode(base - theta_H) in the task's compression; decoding it
-    as an aggregator will (names and shapes of the base, the tensor rules) comes first, so that an
-    accepted update is always one that aggregation can use."""
+    as an aggregator will (names and shapes of the base's trained weights, the tensor rules) comes first,
+    so that an accepted update is always one that aggregation can use. `base`: the trained part of the
+    round's weights (`trainer.lora.trained`)."""
     try:
         got = decode_update(update, {k: v.shape for k, v in base.items()})
     except TrainerError as exc:
@@ -715,8 +726,9 @@ def verify_submission(
         failures.append(f"training states withheld: {withheld}")
     usable, problems, hostile = usable_states(policy_config, base, inner, states)
     failures += problems
+    base_trained = trained(base, policy_config)
     try:
-        decode_update(update, {k: v.shape for k, v in base.items()})
+        decode_update(update, {k: v.shape for k, v in base_trained.items()})
     except AbsurdValueError as exc:
         hostile.append(f"update: {exc}")
     except TrainerError:
@@ -729,7 +741,7 @@ def verify_submission(
     model = model_from_config(policy_config)
     for j, group in sorted(by_step.items()):
         if j in usable:
-            load_weights(model, _weights_of(usable[j]))
+            load_weights(model, {**base, **_weights_of(usable[j])})
             replays.extend(replay_rollouts(model, group, ctx, batch_size=batch_size))
 
     steps: list[StepStats] = []
@@ -739,7 +751,9 @@ def verify_submission(
             j0 = rollout_step(j, inner.rollout_every)
             behaviour = states[j0] if j0 in usable else None
             try:
-                stats = check_step(policy_config, j, states[j], states[j + 1], train_on, inner, behaviour)
+                stats = check_step(
+                    policy_config, j, states[j], states[j + 1], train_on, inner, behaviour, base=base
+                )
                 steps.append(stats)
             except TrainerError as exc:  # e.g. a re-executed state that breaks the tensor rules
                 failures.append(f"step {j} cannot be re-executed: {exc}")
@@ -753,7 +767,7 @@ def verify_submission(
         else StateCheck(exact=False, max_abs=math.inf, failures=(unusable(0),))
     )
     if inner.steps in usable:
-        update_check = check_update(base, states[inner.steps], update, inner)
+        update_check = check_update(base_trained, states[inner.steps], update, inner)
     else:
         update_check = UpdateCheck(
             exact=False, max_abs=math.inf, rel_l2=math.inf, failures=(f"theta_H: {unusable(inner.steps)}",)

@@ -33,6 +33,7 @@ from protocol.roles.settle import Keeper
 from protocol.wire import EnvChoice, PretrainedSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
 from trainer.config import (
     InnerConfig,
+    LoraConfig,
     ModelConfig,
     OuterConfig,
     VerifyThresholds,
@@ -129,6 +130,8 @@ class TaskFile(_Strict):
     """Environment and parameters (and optionally its pin; the spec gets the installed one)."""
     model: ModelConfig = ModelConfig()
     """Policy architecture."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters on the frozen policy (`trainer.lora`, docs/models.md); None: every weight."""
     inner: InnerConfig = InnerConfig()
     """Trainer's round."""
     outer: OuterConfig = OuterConfig(clip=1.0)
@@ -246,9 +249,40 @@ def pretrained_parts(directory: Path) -> tuple[dict[str, bytes], Any, Any]:
 
 
 def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
-    """Round 0's checkpoint bytes (canonical `model/<name>` tensors), by warm start or from the file."""
+    """Round 0's checkpoint bytes (canonical `model/<name>` tensors), by warm start or from the file; with
+    `task.lora`, the policy's weights plus round 0's adapters (`trainer.lora.adapt`)."""
+    from trainer.checkpoint import load_weights, model_weights
+    from trainer.diloco import global_checkpoint_bytes
+    from trainer.errors import TrustrlError
+    from trainer.lora import adapt
+
+    weights = _initial_weights(task, out)
+    if task.lora is None:
+        return global_checkpoint_bytes(weights)
+    model = _plain_policy(task)
+    try:
+        load_weights(model, weights)
+        adapt(model, task.lora)
+    except TrustrlError as exc:
+        raise ConfigError(f"lora: {exc}") from None
+    return global_checkpoint_bytes(model_weights(model))
+
+
+def _plain_policy(task: TaskFile) -> Any:
+    """The task's policy without adapters, freshly initialised (its config and tokenizer, as every node's)."""
+    from trainer.envs import get_env
+    from trainer.model import build_model, model_from_config
+    from trainer.tokenizer import build_tokenizer
+
+    if task.initial.pretrained is not None:
+        return model_from_config(pretrained_parts(task.initial.pretrained)[1])
+    return build_model(task.model, build_tokenizer(get_env(task.env.name, task.env.params).alphabet))
+
+
+def _initial_weights(task: TaskFile, out: Output) -> dict[str, Any]:
+    """The policy's round-0 weights, by warm start, from the file or the pretrained directory."""
     from trainer.checkpoint import load_tensors, load_weights, model_weights
-    from trainer.diloco import global_checkpoint_bytes, load_global_checkpoint
+    from trainer.diloco import load_global_checkpoint
     from trainer.envs import get_env
     from trainer.errors import TrustrlError
     from trainer.model import build_model
@@ -261,10 +295,9 @@ def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
 
         config = pretrained_parts(task.initial.pretrained)[1]
         try:
-            weights = pretrained_weights(task.initial.pretrained, config)
+            return pretrained_weights(task.initial.pretrained, config)
         except TrustrlError as exc:
             raise ConfigError(f"pretrained model {task.initial.pretrained}: {exc}") from None
-        return global_checkpoint_bytes(weights)
     if task.initial.checkpoint is None:
         cfg = task.initial.warmstart or WarmStartConfig()
         what = f"warm start (to accuracy {cfg.target_accuracy}, at most {cfg.max_steps} steps)"
@@ -275,7 +308,7 @@ def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
         out.log(
             f"warm start: {result.steps} steps, accuracy {result.eval_accuracy:.3f}, {result.wall_s:.1f} s"
         )
-        return global_checkpoint_bytes(model_weights(result.model))
+        return model_weights(result.model)
     path = task.initial.checkpoint
     try:
         data = path.read_bytes()
@@ -288,7 +321,7 @@ def make_initial_checkpoint(task: TaskFile, out: Output) -> bytes:
         load_weights(model, weights)
     except TrustrlError as exc:
         raise ConfigError(f"initial checkpoint {path} does not fit the task's model: {exc}") from None
-    return global_checkpoint_bytes(model_weights(model))
+    return model_weights(model)
 
 
 def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
@@ -297,18 +330,15 @@ def default_limits(task: TaskFile, checkpoint: bytes) -> SizeLimits:
     import torch
 
     from trainer.diloco import encode_update
-    from trainer.envs import get_env
-    from trainer.model import build_model, model_from_config
-    from trainer.state import fresh_optimizer, state_bytes
-    from trainer.tokenizer import build_tokenizer
+    from trainer.lora import inject
+    from trainer.state import fresh_optimizer, state_bytes, trained_state_dict
 
-    if task.initial.pretrained is not None:
-        model = model_from_config(pretrained_parts(task.initial.pretrained)[1])
-    else:
-        model = build_model(task.model, build_tokenizer(get_env(task.env.name, task.env.params).alphabet))
+    model = _plain_policy(task)
+    if task.lora is not None:
+        inject(model, task.lora)
     positions = int(model.config.max_position_embeddings)
     state = len(state_bytes(model, fresh_optimizer(model, task.inner.grpo)))
-    zeros = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    zeros = {k: torch.zeros_like(v) for k, v in trained_state_dict(model).items()}
     update = len(encode_update(zeros, task.inner.compression))
     inner = task.inner
     rollouts = bundle_size(inner)
@@ -431,6 +461,7 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
             limits=task.limits or default_limits(task, checkpoint),
             heldout_size=task.heldout_size,
             pretrained=pretrained,
+            lora=task.lora,
         )
         spec_ref = upload_json(session.store, spec)
         advance(1)

@@ -4,9 +4,10 @@
 #   scripts/setup.sh            the environment for `trustrl demo` and the roles
 #   scripts/setup.sh --test     also the test-only parts: the `ape` extra (eth-ape and two plugins, for
 #                               tests/test_ape.py), the `envs` extra (reasoning-gym, for the reasoning_gym
-#                               environment's tests), the `lora` extra (peft, for LoRA's tests), slither (static analysis of the contracts), the reference
-#                               `toploc` built from its sdist and Debian's chromium (for the audit report's
-#                               browser test; needs root + apt)
+#                               environment's tests), the `lora` extra (peft, for LoRA's tests), slither
+#                               (static analysis of the contracts), the reference `toploc` built from its
+#                               sdist and Debian's chromium (for the audit report's browser test; needs
+#                               root + apt)
 #
 # It creates .venv (torch 2.13.0 CPU first, then the project with its pinned dependencies from
 # constraints.txt), installs the npm parts into node_modules exactly as package-lock.json says (`npm ci`:

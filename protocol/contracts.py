@@ -948,7 +948,7 @@ class ProtocolClient:
         return int.from_bytes(bytes(word), "big"), bool(revealed)
 
     def model_vote_of(self, task_id: int, round_: int, validator: str | None = None) -> tuple[bytes, bytes]:
-        """(vote commitment, revealed model hash) of a validator in a round; zeros for what it did not send."""
+        """(vote commitment, revealed model hash) of a validator in a round; zeros for what it did not do."""
         commitment, model_hash = self.client.call(
             self.registry.functions.modelVoteOf(task_id, round_, validator or self.address)
         )

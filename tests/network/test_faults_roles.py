@@ -119,7 +119,9 @@ def _phase(net: Net, task_id: int) -> str:
         return "done"
     if not state.seed_drawn:
         return "submit" if net.deployer.timestamp() >= state.round_start else "waiting"
-    names = {Phase.COMMIT: "commit", Phase.REVEAL: "reveal", Phase.VOTE_COMMIT: "vote", Phase.VOTE_REVEAL: "vote"}
+    names = {Phase.COMMIT: "commit", Phase.REVEAL: "reveal"} | dict.fromkeys(
+        (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL), "vote"
+    )
     return names.get(proto.phase_of(task_id, 0), "done")
 
 

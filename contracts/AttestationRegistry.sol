@@ -13,8 +13,10 @@ import {Cohort} from "./Cohort.sol";
 /// submissions when the task is created; the first reveal of a round starts them from zero. Per round:
 /// the ballot (one slot), the revealed-validators bitmap (one slot, bit = validator index), the decisions
 /// (2 bits per submission, 64 submissions per slot, with a marker and a stamp of the number of reveals),
-/// one word per validator (its commitment, overwritten by its verdict vector when it reveals), and two per
-/// validator that votes on the model (its vote commitment; the hash it revealed).
+/// one word per validator (its commitment, overwritten by its verdict vector when it reveals), and one per
+/// validator that votes on the model (its vote commitment with the lowest bit set, overwritten when it
+/// reveals by the vote's tag: keccak256 of the model hash with the lowest bit cleared, so a commitment is
+/// never taken for a revealed vote; the model votes are counted by tag).
 /// Opening a round writes the bitmap and the decision slots with markers: no slot a reveal writes is ever
 /// zero, so every reveal of a round reads and writes the same slots at the same price, whatever its place
 /// in the order (the stamp changes every decision slot at every reveal).
@@ -35,6 +37,8 @@ contract AttestationRegistry is IAttestationRegistry {
     uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
     /// @dev Winner slot placeholder written at task creation so the agreeing vote rewrites a nonzero slot.
     bytes32 private constant _NO_WINNER = bytes32(uint256(1));
+    /// @dev The lowest bit of a model vote word: set in a stored commitment, clear in a revealed vote's tag.
+    bytes32 private constant _COMMITTED_BIT = bytes32(uint256(1));
 
     /// @param ballotsBefore ballots opened, when the validator joined, in the rounds before `fromRound - 1`
     /// (those rounds were finalised by then; round `fromRound - 1`, the one under way, may open its ballot
@@ -53,10 +57,8 @@ contract AttestationRegistry is IAttestationRegistry {
     mapping(uint256 taskId => mapping(uint256 slot => uint256 counts)) private _tallies;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 slot => uint256 decisions))) private _decided;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 word))) private _words;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 modelHash => uint256 votes))) private _modelVotes;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 commitment)))
-        private _voteCommits;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 modelHash))) private _votes;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 tag => uint256 votes))) private _modelVotes;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 word))) private _votes;
     mapping(uint256 taskId => mapping(address validator => ValidatorRecord)) private _validators;
     mapping(uint256 taskId => Cohort.Counter) private _cohorts;
     mapping(uint256 taskId => bytes32 modelHash) private _winners;
@@ -135,10 +137,10 @@ contract AttestationRegistry is IAttestationRegistry {
             revert VoteCommitPhaseNotOpen(taskId, round, b.voteCommitEnd, block.timestamp);
         }
         if (!_hasRevealed(taskId, round, msg.sender)) revert NotRevealed(taskId, round, msg.sender);
-        mapping(address => bytes32) storage commits = _voteCommits[taskId][round];
-        if (commits[msg.sender] != 0) revert AlreadyCommitted(taskId, round, msg.sender);
+        mapping(address => bytes32) storage votes_ = _votes[taskId][round];
+        if (votes_[msg.sender] != 0) revert AlreadyCommitted(taskId, round, msg.sender);
 
-        commits[msg.sender] = commitment;
+        votes_[msg.sender] = commitment | _COMMITTED_BIT;
         // Only validators that revealed (<= 255) commit a vote, once each.
         unchecked {
             b.voteCommitted += 1;
@@ -159,16 +161,17 @@ contract AttestationRegistry is IAttestationRegistry {
         if (!_revealClosed(b) || !_voteCommitClosed(b) || block.timestamp >= b.voteEnd) {
             revert VotePhaseNotOpen(taskId, round, b.voteCommitEnd, b.voteEnd, block.timestamp);
         }
-        bytes32 stored = _voteCommits[taskId][round][msg.sender];
-        if (stored == 0) revert NotCommitted(taskId, round, msg.sender);
         mapping(address => bytes32) storage votes_ = _votes[taskId][round];
-        if (votes_[msg.sender] != 0) revert AlreadyVoted(taskId, round, msg.sender);
+        bytes32 stored = votes_[msg.sender];
+        if (stored == 0) revert NotCommitted(taskId, round, msg.sender);
+        if (stored & _COMMITTED_BIT == 0) revert AlreadyVoted(taskId, round, msg.sender);
         bytes32 computed = _voteCommitment(taskId, round, msg.sender, modelHash, keccak256(bytes(modelCid)), salt);
-        if (computed != stored) revert CommitmentMismatch(stored, computed);
+        if (computed | _COMMITTED_BIT != stored) revert CommitmentMismatch(stored, computed);
 
-        votes_[msg.sender] = modelHash;
-        uint256 votes = _modelVotes[taskId][round][modelHash] + 1;
-        _modelVotes[taskId][round][modelHash] = votes;
+        bytes32 tag = _tag(modelHash);
+        votes_[msg.sender] = tag;
+        uint256 votes = _modelVotes[taskId][round][tag] + 1;
+        _modelVotes[taskId][round][tag] = votes;
         // Only validators that committed a vote (<= 255) reveal it, once each.
         unchecked {
             b.voted += 1;
@@ -333,25 +336,26 @@ contract AttestationRegistry is IAttestationRegistry {
         revealed = expected && (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
         if (revealed && b.agreed) {
             uint256 verdicts = uint256(_words[taskId][round][validator]);
-            bytes32 voted = _votes[taskId][round][validator];
-            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions)) && voted != 0
-                && _wins(_modelVotes[taskId][round][voted], b);
+            bytes32 vote = _votes[taskId][round][validator];
+            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions)) && vote & _COMMITTED_BIT == 0
+                && vote != 0 && _wins(_modelVotes[taskId][round][vote], b);
         }
         index = v.index;
     }
 
     /// @inheritdoc IAttestationRegistry
     function modelVotesOf(uint256 taskId, uint256 round, bytes32 modelHash) external view returns (uint256) {
-        return _modelVotes[taskId][round][modelHash];
+        return _modelVotes[taskId][round][_tag(modelHash)];
     }
 
     /// @inheritdoc IAttestationRegistry
     function modelVoteOf(uint256 taskId, uint256 round, address validator)
         external
         view
-        returns (bytes32 commitment, bytes32 modelHash)
+        returns (bool committed, bool revealed)
     {
-        return (_voteCommits[taskId][round][validator], _votes[taskId][round][validator]);
+        bytes32 word = _votes[taskId][round][validator];
+        return (word != 0, word != 0 && word & _COMMITTED_BIT == 0);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -550,6 +554,13 @@ contract AttestationRegistry is IAttestationRegistry {
     /// `revealed >= 1` once anyone votes), so a hash that passes this test is the round's winner.
     function _wins(uint256 votes, Ballot memory b) private pure returns (bool) {
         return votes >= b.quorum && 3 * votes >= 2 * uint256(b.revealed);
+    }
+
+    /// @dev What a revealed vote for `modelHash` is stored and counted as: keccak256(modelHash) with the lowest
+    /// bit cleared (never a stored commitment, whose lowest bit is set; two hashes share a tag only by a
+    /// keccak collision).
+    function _tag(bytes32 modelHash) private pure returns (bytes32) {
+        return keccak256(abi.encode(modelHash)) & ~_COMMITTED_BIT;
     }
 
     /// @dev keccak256(abi.encode(taskId, round, validator, modelHash, cidHash, salt)).

@@ -947,12 +947,12 @@ class ProtocolClient:
         )
         return int.from_bytes(bytes(word), "big"), bool(revealed)
 
-    def model_vote_of(self, task_id: int, round_: int, validator: str | None = None) -> tuple[bytes, bytes]:
-        """(vote commitment, revealed model hash) of a validator in a round; zeros for what it did not do."""
-        commitment, model_hash = self.client.call(
+    def model_vote_of(self, task_id: int, round_: int, validator: str | None = None) -> tuple[bool, bool]:
+        """(committed, revealed) of a validator's model vote in a round (its hash: its ModelVoted event)."""
+        committed, revealed = self.client.call(
             self.registry.functions.modelVoteOf(task_id, round_, validator or self.address)
         )
-        return bytes(commitment), bytes(model_hash)
+        return bool(committed), bool(revealed)
 
     def validator_outcome(
         self, task_id: int, round_: int, validator: str | None = None

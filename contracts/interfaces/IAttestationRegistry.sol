@@ -139,7 +139,8 @@ interface IAttestationRegistry {
     /// @notice `validator` already revealed in this round.
     error AlreadyRevealed(uint256 taskId, uint256 round, address validator);
 
-    /// @notice The revealed values hash to `computed`, not to the stored `committed`.
+    /// @notice The revealed values hash to `computed`, not to the stored `committed` (a stored model vote
+    /// commitment has its lowest bit set: `computed` matches it when equal but for that bit).
     error CommitmentMismatch(bytes32 committed, bytes32 computed);
 
     /// @notice `verdicts` lacks a verdict for an index below `submissions` or sets bits above them.
@@ -263,12 +264,12 @@ interface IAttestationRegistry {
         view
         returns (bool expected, bool revealed, bool agreed, uint256 index);
 
-    /// @notice `validator`'s model vote in `round`: its commitment (zero if none) and the hash it revealed
-    /// (zero until it reveals).
+    /// @notice Whether `validator` committed a model vote in `round`, and whether it revealed it (the hash
+    /// it voted is in its {ModelVoted} event).
     function modelVoteOf(uint256 taskId, uint256 round, address validator)
         external
         view
-        returns (bytes32 commitment, bytes32 modelHash);
+        returns (bool committed, bool revealed);
 
     /// @notice Number of votes for `modelHash` in `round`.
     function modelVotesOf(uint256 taskId, uint256 round, bytes32 modelHash) external view returns (uint256);

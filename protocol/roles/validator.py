@@ -37,7 +37,6 @@ from protocol.contracts import (
     pack_verdicts,
     unpack_verdicts,
     verdict_commitment,
-    vote_commitment,
 )
 from protocol.display import when
 from protocol.errors import ContractRevert, IpfsError
@@ -187,16 +186,18 @@ class ValidatorNode(ParticipantNode):
             with self.until(proto.ballot_of(self.task_id, round_).reveal_end):
                 return self.reveal(round_, bytes(word))
         if phase in (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL) and revealed:
-            commitment, voted = proto.model_vote_of(self.task_id, round_, self.me)
-            if self.behaviour == Behaviour.COPY_VOTE and commitment == bytes(32):
+            vote_committed, voted = proto.model_vote_of(self.task_id, round_, self.me)
+            if self.behaviour == Behaviour.COPY_VOTE and not vote_committed:
                 return self.copy_vote(round_, phase)
-            if phase == Phase.VOTE_COMMIT and commitment == bytes(32) and self.behaviour != Behaviour.NO_VOTE:
+            if phase == Phase.VOTE_COMMIT and not vote_committed and self.behaviour != Behaviour.NO_VOTE:
                 with self.until(proto.ballot_of(self.task_id, round_).vote_commit_end):
                     return self.commit_vote(round_)
-            reveals = self.behaviour != Behaviour.NON_REVEAL and not self.journal.is_done("vote", str(round_))
-            if phase == Phase.VOTE_REVEAL and commitment != bytes(32) and voted == bytes(32) and reveals:
+            if voted and not self.journal.is_done("vote", str(round_)):
+                self.journal.done("vote", str(round_), reconciled=True)
+            reveals = self.behaviour != Behaviour.NON_REVEAL and not voted
+            if phase == Phase.VOTE_REVEAL and vote_committed and reveals:
                 with self.until(proto.ballot_of(self.task_id, round_).vote_end):
-                    return self.vote(round_, commitment)
+                    return self.vote(round_)
         if revealed and not self.journal.is_done("report", str(round_)):
             return self.publish_report(round_)
         if phase == Phase.COMMIT:
@@ -451,16 +452,13 @@ class ValidatorNode(ParticipantNode):
         self.out.log(f"round {round_}: committed a model vote")
         return True
 
-    def vote(self, round_: int, commitment: bytes) -> bool:
-        """Reveal the journalled model vote (hash, CID, salt) that `commitment` binds."""
+    def vote(self, round_: int) -> bool:
+        """Reveal the journalled model vote (hash, CID, salt)."""
         entry = self.journal.entry("vote-commit", str(round_))
         if entry is None:
             self.out.status(f"round {round_}: model vote committed, but the journal lost it: cannot reveal")
             return False
         model_hash, cid, salt = self._journalled_vote(entry.data)
-        if vote_commitment(self.task_id, round_, self.me, model_hash, cid, salt) != commitment:
-            self.out.status(f"round {round_}: the journalled vote does not match the commitment")
-            return False
         self.journal.intent("vote", str(round_), hash=bytes_to_hex(model_hash), cid=cid)
         try:
             self.view.proto.vote_model(self.task_id, round_, model_hash, cid, salt)
@@ -469,6 +467,9 @@ class ValidatorNode(ParticipantNode):
                 self.journal.done("vote", str(round_), reconciled=True)
                 return True
             if exc.error == "VotePhaseNotOpen":
+                return False
+            if exc.error == "CommitmentMismatch":
+                self.out.status(f"round {round_}: the journalled vote does not match the commitment")
                 return False
             raise
         self.journal.done("vote", str(round_))

@@ -289,7 +289,7 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
     v1.commit_model_vote(task_id, 0, h("m1"), "bafy-other", vote_salt(v1))
     assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_COMMIT
     # The vote is hidden until it is revealed: the chain holds its commitment only.
-    assert v0.model_vote_of(task_id, 0) == (commitment, bytes(32))
+    assert v0.model_vote_of(task_id, 0) == (True, False)
     assert world.chain.call(registry.functions.modelVotesOf(task_id, 0, h("m1"))) == 0
     v2.commit_model_vote(task_id, 0, h("m2"), CID, vote_salt(v2))
     ballot = world.initiator.ballot_of(task_id, 0)
@@ -299,10 +299,11 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
         lambda: v0.commit_model_vote(task_id, 0, h("m1"), CID, vote_salt(v0))
     )
     wrong = vote_commitment(task_id, 0, v0.address, h("m2"), CID, vote_salt(v0))
-    reverts("CommitmentMismatch", committed=commitment, computed=wrong)(
+    stored = (int.from_bytes(commitment, "big") | 1).to_bytes(32, "big")  # the lowest bit marks a commitment
+    reverts("CommitmentMismatch", committed=stored, computed=wrong)(
         lambda: v0.vote_model(task_id, 0, h("m2"), CID, vote_salt(v0))
     )
-    reverts("CommitmentMismatch", committed=commitment)(  # the CID is bound too
+    reverts("CommitmentMismatch", committed=stored)(  # the CID is bound too
         lambda: v0.vote_model(task_id, 0, h("m1"), "bafy-other", vote_salt(v0))
     )
     reverts("ZeroHash")(lambda: v0.vote_model(task_id, 0, bytes(32), CID, vote_salt(v0)))
@@ -314,7 +315,7 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
         {"taskId": task_id, "round": 0, "validator": v0.address, "modelHash": h("m1"), "modelCid": CID}
     ]
     assert logs(registry, "ModelAgreed", receipt) == []
-    assert v0.model_vote_of(task_id, 0) == (commitment, h("m1"))
+    assert v0.model_vote_of(task_id, 0) == (True, True)
     reverts("AlreadyVoted", taskId=task_id, round=0, validator=v0.address)(
         lambda: v0.vote_model(task_id, 0, h("m1"), CID, vote_salt(v0))
     )

@@ -178,7 +178,7 @@ contract AttestationRegistry is IAttestationRegistry {
         }
         ballot.voted = b.voted;
         if (b.voted == b.voteCommitted) ballot.voteEnd = uint40(block.timestamp);
-        emit ModelVoted(taskId, round, msg.sender, modelHash, modelCid);
+        emit ModelVoted(taskId, round, msg.sender, modelHash, modelCid, salt);
         if (!b.agreed && _wins(votes, b)) {
             ballot.agreed = true;
             _winners[taskId] = modelHash;

@@ -103,9 +103,15 @@ interface IAttestationRegistry {
         uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 commitment
     );
 
-    /// @notice `validator` revealed its vote: the sha256 of the next global checkpoint; the CID locates it.
+    /// @notice `validator` revealed its vote: the sha256 of the next global checkpoint (the CID locates it) and
+    /// the salt (they hash to its {ModelVoteCommitted} commitment).
     event ModelVoted(
-        uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 modelHash, string modelCid
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed validator,
+        bytes32 modelHash,
+        string modelCid,
+        bytes32 salt
     );
 
     /// @notice `modelHash` reached two thirds of the revealed validators (and the quorum) with `votes`.

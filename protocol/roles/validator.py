@@ -433,8 +433,10 @@ class ValidatorNode(ParticipantNode):
             model_hash, cid = self.aggregate(round_)
             if self.behaviour == Behaviour.WRONG_VOTE:
                 model_hash = hashlib.sha256(b"wrong vote:" + model_hash).digest()
-            salt = bytes_to_hex(os.urandom(32))
-            self.journal.intent("vote-commit", str(round_), hash=bytes_to_hex(model_hash), cid=cid, salt=salt)
+            salt_hex = bytes_to_hex(os.urandom(32))
+            self.journal.intent(
+                "vote-commit", str(round_), hash=bytes_to_hex(model_hash), cid=cid, salt=salt_hex
+            )
             pending = self.journal.entry("vote-commit", str(round_))
             assert pending is not None
         model_hash, cid, salt = self._journalled_vote(pending.data)

@@ -312,7 +312,14 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
     )
     receipt = v0.vote_model(task_id, 0, h("m1"), CID, vote_salt(v0))
     assert logs(registry, "ModelVoted", receipt) == [
-        {"taskId": task_id, "round": 0, "validator": v0.address, "modelHash": h("m1"), "modelCid": CID}
+        {
+            "taskId": task_id,
+            "round": 0,
+            "validator": v0.address,
+            "modelHash": h("m1"),
+            "modelCid": CID,
+            "salt": vote_salt(v0),
+        }
     ]
     assert logs(registry, "ModelAgreed", receipt) == []
     assert v0.model_vote_of(task_id, 0) == (True, True)

@@ -1053,6 +1053,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.node.warp_to(reveal_end)
         elif phase == Phase.VOTE_COMMIT:
             pending = sorted(rm.revealed - rm.vote_committed)
+            if not data.draw(st.integers(0, 5), label="a vote from one that did not reveal"):
+                stranger = self.stranger(task, rm.revealed, data)
+                commitment = h("vote", task_id, r, stranger)
+                self.send(stranger, "attestation_registry", "commitModelVote", task_id, r, commitment,
+                          expect="NotRevealed")  # fmt: skip
             if pending and data.draw(st.integers(0, 9), label="commit a vote now") > 0:
                 for validator in self.some(pending, data):
                     self.commit_vote(task, r, validator, data)
@@ -1060,6 +1065,11 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.node.warp_to(vote_commit_end)
         elif phase == Phase.VOTE_REVEAL:
             pending = sorted(rm.vote_committed - set(rm.votes) - rm.vote_stuck)
+            if not data.draw(st.integers(0, 5), label="a vote reveal from one that did not commit"):
+                stranger = self.stranger(task, rm.vote_committed, data)
+                model = h("model", task_id, r, 0)
+                self.send(stranger, "attestation_registry", "voteModel", task_id, r, model, CID, h("salt"),
+                          expect="NotCommitted")  # fmt: skip
             if pending and data.draw(st.integers(0, 9), label="reveal a vote now") > 0:
                 for validator in self.some(pending, data):
                     self.reveal_vote(task, r, validator, data)
@@ -1192,6 +1202,13 @@ class ProtocolMachine(RuleBasedStateMachine):
                 else None
             )  # fmt: skip
         self.send(validator, "attestation_registry", "revealVerdicts", task_id, r, word, salt, expect=expect)
+
+    def stranger(self, task: TaskModel, acted: set[str], data: st.DataObject) -> str:
+        """A validator of the task that is not in `acted`, or (when there is none, or 1 in 3) anyone else."""
+        others = sorted(set(task.validators) - acted)
+        if others and data.draw(st.integers(0, 2), label="a validator"):
+            return data.draw(st.sampled_from(others), label="stranger")
+        return self.people[OUTSIDER]
 
     def commit_vote(self, task: TaskModel, r: int, validator: str, data: st.DataObject) -> None:
         """Commit a model vote: most often for the model the others vote, sometimes for another; now and
@@ -1617,6 +1634,10 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "event Refunded": 70,
         "revert revealVerdicts CommitmentMismatch": 10,
         "revert revealVerdicts MalformedVerdicts": 4,
+        "revert voteModel AlreadyVoted": 3,
+        "revert voteModel NotCommitted": 3,
+        "revert commitModelVote NotRevealed": 3,
+        "settled validator FORFEITED": 10,
         "locked validator with unsettled rounds after the end": 20,
         "validator joined mid-task, before the ballot": 10,
         "validator joined mid-task, after the ballot": 10,

@@ -62,7 +62,8 @@ class Behaviour(StrEnum):
     HONEST = "honest"
     COPY_VOTE = "copy_vote"
     """Does not aggregate: waits for someone's vote to copy. Votes are hidden until the vote commit closes,
-    so it finds none in time; it tries to commit the first revealed one afterwards (the contract refuses)."""
+    so it finds none in time; it tries to commit the first revealed one afterwards, if it still sees the
+    round before its finalisation (the contract refuses: `VoteCommitPhaseNotOpen`)."""
     WRONG_VOTE = "wrong_vote"
     """Commits and reveals a vote for a hash that is not the aggregate (its sha256 under a prefix)."""
     NO_VOTE = "no_vote"
@@ -185,7 +186,8 @@ class ValidatorNode(ParticipantNode):
         if phase == Phase.REVEAL and committed and not revealed:
             with self.until(proto.ballot_of(self.task_id, round_).reveal_end):
                 return self.reveal(round_, bytes(word))
-        if phase in (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL) and revealed:
+        copier = self.behaviour == Behaviour.COPY_VOTE and phase == Phase.CLOSED
+        if revealed and (phase in (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL) or copier):
             vote_committed, voted = proto.model_vote_of(self.task_id, round_, self.me)
             if self.behaviour == Behaviour.COPY_VOTE and not vote_committed:
                 return self.copy_vote(round_, phase)

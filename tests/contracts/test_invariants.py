@@ -1627,7 +1627,7 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "settled submission UNAVAILABLE": 6,
         "settled submission NONE": 50,
         "slashed trainer": 12,
-        "settled validator REWARDED": 40,
+        "settled validator REWARDED": 25,  # 37 and 95 in two tunings: paid only for the agreed model's vote
         "settled validator SLASHED": 40,
         "event Claimed": 15,
         "event Withdrawn": 3,

@@ -297,9 +297,20 @@ class _Reverifier:
         digest = hashlib.sha256(result.checkpoint).digest()
         cid = unixfs_cid(result.checkpoint)
         record.recomputed, record.left_out = digest, result.left_out
-        self.votes(task, rnd, digest)
         task.checkpoints[digest] = result.checkpoint
         task.cids.setdefault(digest, cid)
+        self.agreement(task, rnd, record, digest, cid)
+        self.votes(task, rnd, digest)
+
+    def agreement(
+        self, task: _Task, rnd: RoundRecord, record: AggregateCheck, digest: bytes, cid: str
+    ) -> None:
+        """Compare the recomputed next checkpoint (`digest`, `cid`) with the round's agreed one."""
+        f = rnd.finalization
+        assert f is not None
+        agreed = rnd.agreed
+        where = (task.record.id, rnd.number)
+        subject = f"aggregate of the accepted updates {record.accepted}"
         if agreed is None:
             record.status = "no agreement"
             if rnd.submissions:

@@ -6,6 +6,8 @@ right), nobody honest is slashed, and the auditor flags the deviant's vote and n
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from netharness import Net, drive, events, finished, joined
 
@@ -74,6 +76,13 @@ def test_only_validators_that_vote_the_agreed_model_are_paid(net: Net, behaviour
     copied = deviant.journal.entry("copy", "0")
     if copied is not None:  # it saw a revealed vote before the round was finalised: too late to commit
         assert copied.data["refused"] == "VoteCommitPhaseNotOpen"
+    shown = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json", check=True)
+    (status,) = json.loads(shown.stdout)["rounds"]
+    winner = "0x" + bytes(agreed["modelHash"]).hex()
+    assert status["model_votes"]["winner"] == winner
+    assert status["model_votes"]["revealed_verdicts"] == 4
+    assert set(status["model_votes"]["committed"]) == {v.me for v in honest} | (committed & {deviant.me})
+    assert all(status["model_votes"]["revealed"][v.me] == winner for v in honest)
     proto = net.session(1).proto
     assert proto.funds_of(task_id) == (0, 0)
     assert proto.credit_of(deviant.me) == 0  # the others claimed what they were paid

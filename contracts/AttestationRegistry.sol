@@ -6,14 +6,17 @@ import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 import {Cohort} from "./Cohort.sol";
 
 /// @title AttestationRegistry
-/// @notice Commit-reveal of verdict vectors, incremental two-thirds counting, model-hash votes.
+/// @notice Commit-reveal of verdict vectors, incremental two-thirds counting, commit-reveal model-hash votes.
 ///
 /// Storage. Per task, reused by every round: the tallies (three 8-bit counters per submission, ten
 /// submissions per slot, a marker bit so that no slot is ever zero), written with markers for `maxTrainers`
 /// submissions when the task is created; the first reveal of a round starts them from zero. Per round:
 /// the ballot (one slot), the revealed-validators bitmap (one slot, bit = validator index), the decisions
 /// (2 bits per submission, 64 submissions per slot, with a marker and a stamp of the number of reveals),
-/// and one word per validator (its commitment, overwritten by its verdict vector when it reveals).
+/// one word per validator (its commitment, overwritten by its verdict vector when it reveals), and one per
+/// validator that votes on the model (its vote commitment with the lowest bit set, overwritten when it
+/// reveals by the vote's tag: keccak256 of the model hash with the lowest bit cleared, so a commitment is
+/// never taken for a revealed vote; the model votes are counted by tag).
 /// Opening a round writes the bitmap and the decision slots with markers: no slot a reveal writes is ever
 /// zero, so every reveal of a round reads and writes the same slots at the same price, whatever its place
 /// in the order (the stamp changes every decision slot at every reveal).
@@ -34,8 +37,9 @@ contract AttestationRegistry is IAttestationRegistry {
     uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
     /// @dev Winner slot placeholder written at task creation so the agreeing vote rewrites a nonzero slot.
     bytes32 private constant _NO_WINNER = bytes32(uint256(1));
+    /// @dev The lowest bit of a model vote word: set in a stored commitment, clear in a revealed vote's tag.
+    bytes32 private constant _COMMITTED_BIT = bytes32(uint256(1));
 
-    /// @param votedRound the last round in which the validator voted on the model, plus one
     /// @param ballotsBefore ballots opened, when the validator joined, in the rounds before `fromRound - 1`
     /// (those rounds were finalised by then; round `fromRound - 1`, the one under way, may open its ballot
     /// after the join, so {expectedRoundsOf} looks at it separately)
@@ -43,7 +47,6 @@ contract AttestationRegistry is IAttestationRegistry {
         bool registered;
         uint8 index;
         uint32 fromRound;
-        uint32 votedRound;
         uint32 ballotsBefore;
     }
 
@@ -54,7 +57,8 @@ contract AttestationRegistry is IAttestationRegistry {
     mapping(uint256 taskId => mapping(uint256 slot => uint256 counts)) private _tallies;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 slot => uint256 decisions))) private _decided;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 word))) private _words;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 modelHash => uint256 votes))) private _modelVotes;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(bytes32 tag => uint256 votes))) private _modelVotes;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bytes32 word))) private _votes;
     mapping(uint256 taskId => mapping(address validator => ValidatorRecord)) private _validators;
     mapping(uint256 taskId => Cohort.Counter) private _cohorts;
     mapping(uint256 taskId => bytes32 modelHash) private _winners;
@@ -124,32 +128,58 @@ contract AttestationRegistry is IAttestationRegistry {
     }
 
     /// @inheritdoc IAttestationRegistry
-    function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid) external {
+    function commitModelVote(uint256 taskId, uint256 round, bytes32 commitment) external {
+        if (commitment == 0) revert ZeroHash();
+        Ballot storage ballot = _ballots[taskId][round];
+        Ballot memory b = ballot;
+        if (b.commitEnd == 0) revert VotingNotOpen(taskId, round);
+        if (!_revealClosed(b) || _voteCommitClosed(b)) {
+            revert VoteCommitPhaseNotOpen(taskId, round, b.voteCommitEnd, block.timestamp);
+        }
+        if (!_hasRevealed(taskId, round, msg.sender)) revert NotRevealed(taskId, round, msg.sender);
+        mapping(address => bytes32) storage votes_ = _votes[taskId][round];
+        if (votes_[msg.sender] != 0) revert AlreadyCommitted(taskId, round, msg.sender);
+
+        votes_[msg.sender] = commitment | _COMMITTED_BIT;
+        // Only validators that revealed (<= 255) commit a vote, once each.
+        unchecked {
+            b.voteCommitted += 1;
+        }
+        ballot.voteCommitted = b.voteCommitted;
+        if (b.voteCommitted == b.revealed) ballot.voteCommitEnd = uint40(block.timestamp);
+        emit ModelVoteCommitted(taskId, round, msg.sender, commitment);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid, bytes32 salt)
+        external
+    {
         if (modelHash == 0) revert ZeroHash();
         Ballot storage ballot = _ballots[taskId][round];
         Ballot memory b = ballot;
         if (b.commitEnd == 0) revert VotingNotOpen(taskId, round);
-        if (!_revealClosed(b) || block.timestamp >= b.voteEnd) {
-            revert VotePhaseNotOpen(taskId, round, b.voteEnd, block.timestamp);
+        if (!_revealClosed(b) || !_voteCommitClosed(b) || block.timestamp >= b.voteEnd) {
+            revert VotePhaseNotOpen(taskId, round, b.voteCommitEnd, b.voteEnd, block.timestamp);
         }
-        ValidatorRecord storage record = _validators[taskId][msg.sender];
-        ValidatorRecord memory v = record;
-        if (!v.registered || (_revealedBitmaps[taskId][round] >> v.index) & 1 == 0) {
-            revert NotRevealed(taskId, round, msg.sender);
-        }
-        if (v.votedRound == round + 1) revert AlreadyVoted(taskId, round, msg.sender);
+        mapping(address => bytes32) storage votes_ = _votes[taskId][round];
+        bytes32 stored = votes_[msg.sender];
+        if (stored == 0) revert NotCommitted(taskId, round, msg.sender);
+        if (stored & _COMMITTED_BIT == 0) revert AlreadyVoted(taskId, round, msg.sender);
+        bytes32 computed = _voteCommitment(taskId, round, msg.sender, modelHash, keccak256(bytes(modelCid)), salt);
+        if (computed | _COMMITTED_BIT != stored) revert CommitmentMismatch(stored, computed);
 
-        record.votedRound = uint32(round + 1);
-        uint256 votes = _modelVotes[taskId][round][modelHash] + 1;
-        _modelVotes[taskId][round][modelHash] = votes;
-        // Only validators that revealed (<= 255) vote, once each.
+        bytes32 tag = _tag(modelHash);
+        votes_[msg.sender] = tag;
+        uint256 votes = _modelVotes[taskId][round][tag] + 1;
+        _modelVotes[taskId][round][tag] = votes;
+        // Only validators that committed a vote (<= 255) reveal it, once each.
         unchecked {
             b.voted += 1;
         }
         ballot.voted = b.voted;
-        if (b.voted == b.revealed) ballot.voteEnd = uint40(block.timestamp);
-        emit ModelVoted(taskId, round, msg.sender, modelHash, modelCid);
-        if (!b.agreed && votes >= b.quorum && 3 * votes >= 2 * uint256(b.revealed)) {
+        if (b.voted == b.voteCommitted) ballot.voteEnd = uint40(block.timestamp);
+        emit ModelVoted(taskId, round, msg.sender, modelHash, modelCid, salt);
+        if (!b.agreed && _wins(votes, b)) {
             ballot.agreed = true;
             _winners[taskId] = modelHash;
             emit ModelAgreed(taskId, round, modelHash, modelCid, votes);
@@ -212,6 +242,9 @@ contract AttestationRegistry is IAttestationRegistry {
         // With no validator to wait for, the commit phase is over at once (and so are the others).
         ballot.commitEnd = uint40(expected == 0 ? block.timestamp : commitDeadline);
         ballot.revealEnd = uint40(revealDeadline);
+        // The escrow's vote window, split in two: the vote commit gets the first half (rounded up), the
+        // vote reveal the rest.
+        ballot.voteCommitEnd = uint40(revealDeadline + (voteDeadline - revealDeadline + 1) / 2);
         ballot.voteEnd = uint40(voteDeadline);
         ballot.submissions = uint8(submissions);
         ballot.expected = uint8(expected);
@@ -237,7 +270,8 @@ contract AttestationRegistry is IAttestationRegistry {
         if (b.commitEnd == 0) return Phase.NotOpen;
         if (block.timestamp < b.commitEnd) return Phase.Commit;
         if (!_revealClosed(b)) return Phase.Reveal;
-        if (!_voteClosed(b)) return Phase.Vote;
+        if (!_voteCommitClosed(b)) return Phase.VoteCommit;
+        if (!_voteClosed(b)) return Phase.VoteReveal;
         return Phase.Closed;
     }
 
@@ -248,7 +282,7 @@ contract AttestationRegistry is IAttestationRegistry {
         returns (bool closed, uint256 revealed, bool agreed, bytes32 winner, uint256 decisions)
     {
         Ballot memory b = _ballots[taskId][round];
-        closed = b.commitEnd != 0 && _revealClosed(b) && _voteClosed(b);
+        closed = b.commitEnd != 0 && _revealClosed(b) && _voteCommitClosed(b) && _voteClosed(b);
         if (b.agreed) winner = _winners[taskId];
         return (closed, b.revealed, b.agreed, winner, _decisions(taskId, round, b.submissions));
     }
@@ -300,16 +334,28 @@ contract AttestationRegistry is IAttestationRegistry {
         Ballot memory b = _ballots[taskId][round];
         expected = v.registered && v.fromRound <= round && b.commitEnd != 0;
         revealed = expected && (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
-        if (revealed) {
+        if (revealed && b.agreed) {
             uint256 verdicts = uint256(_words[taskId][round][validator]);
-            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions));
+            bytes32 vote = _votes[taskId][round][validator];
+            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions)) && vote & _COMMITTED_BIT == 0
+                && vote != 0 && _wins(_modelVotes[taskId][round][vote], b);
         }
         index = v.index;
     }
 
     /// @inheritdoc IAttestationRegistry
     function modelVotesOf(uint256 taskId, uint256 round, bytes32 modelHash) external view returns (uint256) {
-        return _modelVotes[taskId][round][modelHash];
+        return _modelVotes[taskId][round][_tag(modelHash)];
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function modelVoteOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (bool committed, bool revealed)
+    {
+        bytes32 word = _votes[taskId][round][validator];
+        return (word != 0, word != 0 && word & _COMMITTED_BIT == 0);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -348,6 +394,18 @@ contract AttestationRegistry is IAttestationRegistry {
         returns (bytes32)
     {
         return keccak256(abi.encode(taskId, round, validator, verdicts, salt));
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function voteCommitmentFor(
+        uint256 taskId,
+        uint256 round,
+        address validator,
+        bytes32 modelHash,
+        string calldata modelCid,
+        bytes32 salt
+    ) external pure returns (bytes32) {
+        return _voteCommitment(taskId, round, validator, modelHash, keccak256(bytes(modelCid)), salt);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -476,10 +534,45 @@ contract AttestationRegistry is IAttestationRegistry {
         return block.timestamp >= b.revealEnd || b.revealed == b.committed;
     }
 
-    /// @dev The model vote is over (given the reveal phase is): its end passed, or every revealer voted.
+    /// @dev The vote commit is over (given the reveal phase is): its end passed, or every revealer committed
+    /// a vote (at once when nobody revealed).
+    function _voteCommitClosed(Ballot memory b) private view returns (bool) {
+        // slither-disable-next-line incorrect-equality counters that move by one: == is exact
+        return block.timestamp >= b.voteCommitEnd || b.voteCommitted == b.revealed;
+    }
+
+    /// @dev The vote reveal is over (given the vote commit is): its end passed, or every vote committer
+    /// revealed its vote.
     function _voteClosed(Ballot memory b) private view returns (bool) {
         // slither-disable-next-line incorrect-equality counters that move by one: == is exact
-        return block.timestamp >= b.voteEnd || b.voted == b.revealed;
+        return block.timestamp >= b.voteEnd || b.voted == b.voteCommitted;
+    }
+
+    /// @dev Whether `votes` for one hash agree the round's model: at least the quorum and two thirds of the
+    /// validators that revealed verdicts. The vote opens after the reveals close, so `revealed` no longer
+    /// changes; votes for two hashes cannot both reach two thirds of it (each voter votes once and
+    /// `revealed >= 1` once anyone votes), so a hash that passes this test is the round's winner.
+    function _wins(uint256 votes, Ballot memory b) private pure returns (bool) {
+        return votes >= b.quorum && 3 * votes >= 2 * uint256(b.revealed);
+    }
+
+    /// @dev What a revealed vote for `modelHash` is stored and counted as: keccak256(modelHash) with the lowest
+    /// bit cleared (never a stored commitment, whose lowest bit is set; two hashes share a tag only by a
+    /// keccak collision).
+    function _tag(bytes32 modelHash) private pure returns (bytes32) {
+        return keccak256(abi.encode(modelHash)) & ~_COMMITTED_BIT;
+    }
+
+    /// @dev keccak256(abi.encode(taskId, round, validator, modelHash, cidHash, salt)).
+    function _voteCommitment(
+        uint256 taskId,
+        uint256 round,
+        address validator,
+        bytes32 modelHash,
+        bytes32 cidHash,
+        bytes32 salt
+    ) private pure returns (bytes32) {
+        return keccak256(abi.encode(taskId, round, validator, modelHash, cidHash, salt));
     }
     // slither-disable-end timestamp
 }

@@ -27,8 +27,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,7 +42,7 @@ from trainer.errors import TrustrlError
 if TYPE_CHECKING:
     from protocol.contracts import ProtocolClient
     from protocol.errors import ContractRevert
-    from protocol.network import Session
+    from protocol.network import Session, TaskView
     from protocol.roles.base import Output, RoleNode
 
 app = typer.Typer(
@@ -727,6 +727,7 @@ def task_status(
     cfg, state = view.config, view.state()
     remaining, reserved = view.proto.funds_of(task)
     rounds = summarize_rounds(view)
+    votes = _model_votes(view)
     tokens, now = session.tokens, view.now()
     if as_json:
         _print_json(
@@ -752,6 +753,7 @@ def task_status(
                         "paid": r.paid,
                         "carry": r.carry,
                         "slashed": r.slashed,
+                        "model_votes": votes.get(r.round, _RoundVotes()).as_json(),
                     }
                     for r in rounds
                 ],
@@ -787,6 +789,7 @@ def task_status(
         "paid",
         "carried on",
         "slashed",
+        "model votes",
         "finalised",
     )
 
@@ -804,6 +807,7 @@ def task_status(
             cell(r.paid),
             cell(r.carry) if r.finalized else "",
             cell(r.slashed),
+            votes.get(r.round, _RoundVotes()).line(),
             "yes" if r.finalized else "no",
         )
     console.print(table, width=None if console.is_terminal else 120)
@@ -811,10 +815,57 @@ def task_status(
         "budget = the round's reward + what earlier rounds carried on (rounding dust, unspent pools, "
         "forfeited shares); what a round does not pay is carried on to the next, or refunded at the end. "
         "REJECT: the work was checked and found wrong; UNAVAILABLE: what had to be checked was not served "
-        "in time. Both are slashed. Exact base units: --json.",
+        "in time. Both are slashed. Model votes: committed / revealed of the validators that revealed their "
+        "verdicts, and the agreed model; a validator is paid its share only for a revealed vote for it. "
+        "Exact base units: --json.",
         style="dim",
         highlight=False,
     )
+
+
+@dataclass
+class _RoundVotes:
+    """A round's model vote, from the registry's events."""
+
+    revealed_verdicts: int = 0
+    committed: set[str] = field(default_factory=set)
+    votes: dict[str, str] = field(default_factory=dict)
+    """validator -> the hash it revealed (0x-hex)."""
+    winner: str | None = None
+
+    def line(self) -> str:
+        """`committed/revealed of n, model 0x1234…` (or `no agreement`) for the status table."""
+        if not self.revealed_verdicts:
+            return ""
+        counts = f"{len(self.committed)}/{len(self.votes)} of {self.revealed_verdicts}"
+        return f"{counts}, {self.winner[:10] + '…' if self.winner else 'no agreement'}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "revealed_verdicts": self.revealed_verdicts,
+            "committed": sorted(self.committed),
+            "revealed": self.votes,
+            "winner": self.winner,
+        }
+
+
+def _model_votes(view: TaskView) -> dict[int, _RoundVotes]:
+    """Per round: validators that revealed verdicts, committed a model vote, revealed it (and for what), the
+    agreed model."""
+    rounds: dict[int, _RoundVotes] = {}
+
+    def get(e: Mapping[str, Any]) -> _RoundVotes:
+        return rounds.setdefault(int(e["round"]), _RoundVotes())
+
+    for e in view.events("attestation_registry", "VerdictsRevealed"):
+        get(e).revealed_verdicts += 1
+    for e in view.events("attestation_registry", "ModelVoteCommitted"):
+        get(e).committed.add(str(e["validator"]))
+    for e in view.events("attestation_registry", "ModelVoted"):
+        get(e).votes[str(e["validator"])] = "0x" + bytes(e["modelHash"]).hex()
+    for e in view.events("attestation_registry", "ModelAgreed"):
+        get(e).winner = "0x" + bytes(e["modelHash"]).hex()
+    return rounds
 
 
 # ---------------------------------------------------------------------------------------------- nodes

@@ -65,6 +65,7 @@ __all__ = [
     "round_payout",
     "unpack_verdicts",
     "verdict_commitment",
+    "vote_commitment",
 ]
 
 BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
@@ -132,8 +133,9 @@ class Phase(IntEnum):
     NOT_OPEN = 0
     COMMIT = 1
     REVEAL = 2
-    VOTE = 3
-    CLOSED = 4
+    VOTE_COMMIT = 3
+    VOTE_REVEAL = 4
+    CLOSED = 5
 
 
 # ---------------------------------------------------------------------------- rules in Python
@@ -166,6 +168,20 @@ def verdict_commitment(task_id: int, round_: int, validator: str, verdicts: int,
     encoded = abi_encode(
         ["uint256", "uint256", "address", "uint256", "bytes32"],
         [task_id, round_, to_checksum_address(validator), verdicts, salt],
+    )
+    return keccak(encoded)
+
+
+def vote_commitment(
+    task_id: int, round_: int, validator: str, model_hash: bytes, model_cid: str, salt: bytes
+) -> bytes:
+    """keccak256(abi.encode(taskId, round, validator, modelHash, keccak256(bytes(modelCid)), salt)), what
+    `commitModelVote` stores."""
+    if len(salt) != 32 or len(model_hash) != 32:
+        raise ConfigError(f"salt and model hash must be 32 bytes, got {len(salt)} and {len(model_hash)}")
+    encoded = abi_encode(
+        ["uint256", "uint256", "address", "bytes32", "bytes32", "bytes32"],
+        [task_id, round_, to_checksum_address(validator), model_hash, keccak(model_cid.encode()), salt],
     )
     return keccak(encoded)
 
@@ -439,11 +455,13 @@ class Ballot:
 
     commit_end: int
     reveal_end: int
+    vote_commit_end: int
     vote_end: int
     submissions: int
     expected: int
     committed: int
     revealed: int
+    vote_committed: int
     voted: int
     quorum: int
     agreed: bool
@@ -792,9 +810,20 @@ class ProtocolClient:
         """Reveal the committed vector."""
         return self.client.transact(self.registry.functions.revealVerdicts(task_id, round_, verdicts, salt))
 
-    def vote_model(self, task_id: int, round_: int, model_hash: bytes, model_cid: str) -> TxReceipt:
-        """Attest the sha256 (and CID) of the next global checkpoint."""
-        return self.client.transact(self.registry.functions.voteModel(task_id, round_, model_hash, model_cid))
+    def commit_model_vote(
+        self, task_id: int, round_: int, model_hash: bytes, model_cid: str, salt: bytes
+    ) -> TxReceipt:
+        """Commit to a vote for the next global checkpoint (keep the hash, CID and salt to reveal)."""
+        commitment = vote_commitment(task_id, round_, self.address, model_hash, model_cid, salt)
+        return self.client.transact(self.registry.functions.commitModelVote(task_id, round_, commitment))
+
+    def vote_model(
+        self, task_id: int, round_: int, model_hash: bytes, model_cid: str, salt: bytes
+    ) -> TxReceipt:
+        """Reveal the committed vote: the sha256 (and CID) of the next global checkpoint, and the salt."""
+        return self.client.transact(
+            self.registry.functions.voteModel(task_id, round_, model_hash, model_cid, salt)
+        )
 
     # -------------------------------------------------------------- rewards
     def claim(self) -> int:
@@ -918,10 +947,18 @@ class ProtocolClient:
         )
         return int.from_bytes(bytes(word), "big"), bool(revealed)
 
+    def model_vote_of(self, task_id: int, round_: int, validator: str | None = None) -> tuple[bool, bool]:
+        """(committed, revealed) of a validator's model vote in a round (its hash: its ModelVoted event)."""
+        committed, revealed = self.client.call(
+            self.registry.functions.modelVoteOf(task_id, round_, validator or self.address)
+        )
+        return bool(committed), bool(revealed)
+
     def validator_outcome(
         self, task_id: int, round_: int, validator: str | None = None
     ) -> tuple[bool, bool, bool]:
-        """(expected, revealed, agreed with every decided outcome) of a validator in a round."""
+        """(expected, revealed, earned its share) of a validator in a round: the share is earned with verdicts
+        that agree with every decided outcome and a revealed vote for the round's agreed model."""
         expected, revealed, agreed, _ = self.client.call(
             self.registry.functions.validatorOutcome(task_id, round_, validator or self.address)
         )

@@ -474,8 +474,10 @@ class Demo:
             return f"round {r}: validators verifying ({ballot.committed}/{ballot.expected} committed)"
         if phase == Phase.REVEAL:
             return f"round {r}: revealing verdicts ({ballot.revealed}/{ballot.committed})"
-        if phase == Phase.VOTE:
-            return f"round {r}: voting the next model ({ballot.voted}/{ballot.revealed})"
+        if phase == Phase.VOTE_COMMIT:
+            return f"round {r}: voting the next model ({ballot.vote_committed}/{ballot.revealed} committed)"
+        if phase == Phase.VOTE_REVEAL:
+            return f"round {r}: revealing model votes ({ballot.voted}/{ballot.vote_committed})"
         return f"round {r}: finalising"
 
     def _table(self) -> Group:

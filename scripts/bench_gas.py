@@ -4,9 +4,9 @@
 
 Deploys the protocol on its own anvil (started and stopped here) and runs a task of two full rounds:
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
-reveals and votes on the model; one trainer is rejected and one validator disagrees. The second round
-is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and unbonds. A
-second task measures `settleNoShows`: a squatter's seat freed after a missed round.
+reveals, commits a model vote and reveals it; one trainer is rejected and one validator disagrees. The
+second round is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and
+unbonds. A second task measures `settleNoShows`: a squatter's seat freed after a missed round.
 Prints the largest gasUsed per operation against the project's targets (contracts/gas-targets.json:
 `targets` in this scenario; with more trainers, `at_128_submissions` for the calls that grow with the
 round's submissions and `targets` for the others) and writes `{"operation": gas, ...}`; exits 1 when an
@@ -40,6 +40,7 @@ from protocol.contracts import (
     deploy_protocol,
     pack_verdicts,
     verdict_commitment,
+    vote_commitment,
 )
 
 # Hard targets (gas) of the project, kept in one file for this script, tests/contracts/test_gas.py and the
@@ -133,8 +134,13 @@ def _round(bench: Bench, anyone: ProtocolClient, task_id: int, round_: int,
         bench.send("commitVerdicts", p, registry.commitVerdicts(task_id, round_, commitment))
     for p, word, salt in zip(validators, words, salts, strict=True):
         bench.send("revealVerdicts", p, registry.revealVerdicts(task_id, round_, word, salt))
-    for p in validators:
-        bench.send("voteModel", p, registry.voteModel(task_id, round_, _hash("model", round_ + 1), CID))
+    model = _hash("model", round_ + 1)
+    vote_salts = [_hash("vote salt", round_, v) for v in range(len(validators))]
+    for p, salt in zip(validators, vote_salts, strict=True):
+        commitment = vote_commitment(task_id, round_, p.address, model, CID, salt)
+        bench.send("commitModelVote", p, registry.commitModelVote(task_id, round_, commitment))
+    for p, salt in zip(validators, vote_salts, strict=True):
+        bench.send("voteModel", p, registry.voteModel(task_id, round_, model, CID, salt))
     bench.send("finalizeRound", anyone, escrow.finalizeRound(task_id))
 
 

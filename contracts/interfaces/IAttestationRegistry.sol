@@ -2,20 +2,30 @@
 pragma solidity ^0.8.28;
 
 /// @title IAttestationRegistry
-/// @notice Per-round commit-reveal of validators' verdict vectors, two-thirds counting, and model-hash votes.
+/// @notice Per-round commit-reveal of validators' verdict vectors, two-thirds counting, and commit-reveal
+/// model-hash votes.
 ///
 /// A round's ballot opens when the TaskEscrow draws the round's seed. Phases, each with a hard deadline
 /// fixed at opening and each closing early once everyone expected has acted:
 /// commit (until `commitEnd`; early when every expected validator committed), reveal (from the commit's end
-/// until `revealEnd`; early when every committer revealed), model vote (from the reveal's end until
-/// `voteEnd`; early when every revealer voted). A stored end is the deadline, or the time of the
-/// transaction that closed the phase early. A phase with nobody to act (no committer, no revealer) is
-/// closed as soon as the previous one is.
+/// until `revealEnd`; early when every committer revealed), vote commit (from the reveal's end until
+/// `voteCommitEnd`; early when every revealer committed a vote), vote reveal (from the vote commit's end
+/// until `voteEnd`; early when every vote committer revealed its vote). The escrow's vote window (from
+/// the reveal deadline to `voteEnd`) is split in two at opening: the vote commit's deadline is its
+/// middle (rounded up). A stored end is the deadline, or the time of the transaction that closed the
+/// phase early. A phase with nobody to act (no committer, no revealer) is closed as soon as the previous
+/// one is.
 ///
 /// Verdict vector: 2 bits per submission index i at bits [2i, 2i+2) of a uint256 (so at most 128
 /// submissions): 1 ACCEPT, 2 REJECT, 3 UNAVAILABLE; every index below the round's submission count must
 /// carry a verdict and every bit above must be zero. Commitment:
 /// `keccak256(abi.encode(uint256 taskId, uint256 round, address validator, uint256 verdicts, bytes32 salt))`.
+/// Model vote commitment: `keccak256(abi.encode(uint256 taskId, uint256 round, address validator,
+/// bytes32 modelHash, bytes32 keccak256(bytes(modelCid)), bytes32 salt))`: nobody can copy a vote before
+/// the vote commit closes, and the revealed CID is the committed one.
+///
+/// Payment: a validator's round share is paid ({validatorOutcome}'s `agreed`) only if its verdicts agree
+/// with every decided outcome, the round agreed on a model, and it revealed a vote for that model.
 ///
 /// Decision of a submission: the verdict v with `3 * count(v) >= 2 * n`, where n is the number of
 /// revealed verdicts on it, provided `n >= quorum`; otherwise undecided (0). Every reveal updates the tallies
@@ -36,27 +46,31 @@ interface IAttestationRegistry {
         NotOpen,
         Commit,
         Reveal,
-        Vote,
+        VoteCommit,
+        VoteReveal,
         Closed
     }
 
     /// @notice A round's ballot (one storage slot).
     /// @param commitEnd end of the commit phase (deadline, or the early close)
     /// @param revealEnd end of the reveal phase (deadline, or the early close)
-    /// @param voteEnd end of the model vote (deadline, or the early close)
+    /// @param voteCommitEnd end of the model vote commit (deadline, or the early close)
+    /// @param voteEnd end of the model vote reveal (deadline, or the early close)
     /// @param submissions number of submissions of the round (length of the verdict vectors)
     /// @param expected validators active in the round
-    /// @param committed, revealed, voted counts of validators
+    /// @param committed, revealed, voteCommitted, voted counts of validators (voted: revealed model votes)
     /// @param quorum minimum revealed votes for any decision
     /// @param agreed whether a model hash reached two thirds
     struct Ballot {
         uint40 commitEnd;
         uint40 revealEnd;
+        uint40 voteCommitEnd;
         uint40 voteEnd;
         uint8 submissions;
         uint8 expected;
         uint8 committed;
         uint8 revealed;
+        uint8 voteCommitted;
         uint8 voted;
         uint8 quorum;
         bool agreed;
@@ -84,9 +98,20 @@ interface IAttestationRegistry {
         uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 verdicts, bytes32 salt
     );
 
-    /// @notice `validator` attested the sha256 of the next global checkpoint; the CID locates it.
+    /// @notice `validator` committed to a model vote.
+    event ModelVoteCommitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 commitment
+    );
+
+    /// @notice `validator` revealed its vote: the sha256 of the next global checkpoint (the CID locates it) and
+    /// the salt (they hash to its {ModelVoteCommitted} commitment).
     event ModelVoted(
-        uint256 indexed taskId, uint256 indexed round, address indexed validator, bytes32 modelHash, string modelCid
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed validator,
+        bytes32 modelHash,
+        string modelCid,
+        bytes32 salt
     );
 
     /// @notice `modelHash` reached two thirds of the revealed validators (and the quorum) with `votes`.
@@ -104,7 +129,7 @@ interface IAttestationRegistry {
     /// @notice `account` is not a validator of `taskId` active in `round`.
     error NotValidator(uint256 taskId, uint256 round, address account);
 
-    /// @notice `validator` already committed in this round.
+    /// @notice `validator` already committed in this round (verdicts, or a model vote).
     error AlreadyCommitted(uint256 taskId, uint256 round, address validator);
 
     /// @notice A commitment or model hash of zero is not allowed.
@@ -114,26 +139,32 @@ interface IAttestationRegistry {
     /// once every committer revealed); `timestamp` is now.
     error RevealPhaseNotOpen(uint256 taskId, uint256 round, uint256 opensAt, uint256 closesAt, uint256 timestamp);
 
-    /// @notice `validator` has no commitment in this round.
+    /// @notice `validator` has no commitment in this round (verdicts for a reveal, a vote for a vote).
     error NotCommitted(uint256 taskId, uint256 round, address validator);
 
     /// @notice `validator` already revealed in this round.
     error AlreadyRevealed(uint256 taskId, uint256 round, address validator);
 
-    /// @notice The revealed values hash to `computed`, not to the stored `committed`.
+    /// @notice The revealed values hash to `computed`, not to the stored `committed` (a stored model vote
+    /// commitment has its lowest bit set: `computed` matches it when equal but for that bit).
     error CommitmentMismatch(bytes32 committed, bytes32 computed);
 
     /// @notice `verdicts` lacks a verdict for an index below `submissions` or sets bits above them.
     error MalformedVerdicts(uint256 verdicts, uint256 submissions);
 
-    /// @notice The model vote is not open: it opens when the reveal phase ends and closes at `closesAt`
-    /// (or early once every revealer voted); `timestamp` is now.
-    error VotePhaseNotOpen(uint256 taskId, uint256 round, uint256 closesAt, uint256 timestamp);
+    /// @notice The model vote commit is not open: it opens when the reveal phase ends and closes at
+    /// `closesAt` (or early once every revealer committed a vote); `timestamp` is now.
+    error VoteCommitPhaseNotOpen(uint256 taskId, uint256 round, uint256 closesAt, uint256 timestamp);
 
-    /// @notice `validator` did not reveal in this round, so it may not vote on the model.
+    /// @notice The model vote reveal is not open: it opens when the vote commit ends (at `opensAt`, or
+    /// earlier once every revealer committed) and closes at `closesAt` (or early once every vote committer
+    /// revealed); `timestamp` is now.
+    error VotePhaseNotOpen(uint256 taskId, uint256 round, uint256 opensAt, uint256 closesAt, uint256 timestamp);
+
+    /// @notice `validator` did not reveal its verdicts in this round, so it may not vote on the model.
     error NotRevealed(uint256 taskId, uint256 round, address validator);
 
-    /// @notice `validator` already voted on the model of this round.
+    /// @notice `validator` already revealed its model vote of this round.
     error AlreadyVoted(uint256 taskId, uint256 round, address validator);
 
     /// @notice The task already has `maxValidators` validators.
@@ -161,8 +192,16 @@ interface IAttestationRegistry {
     /// arithmetic for every reveal of the round, whatever its place in the order.
     function revealVerdicts(uint256 taskId, uint256 round, uint256 verdicts, bytes32 salt) external;
 
-    /// @notice Attest the sha256 of the next global checkpoint (vote phase, validators that revealed, once).
-    function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid) external;
+    /// @notice Commit to a model vote (vote commit phase, validators that revealed their verdicts, once).
+    /// Without a revealed vote for the agreed model, the validator's share of the round is forfeited.
+    /// @dev O(1); every commit of a round writes the same slots, whatever its place in the order.
+    function commitModelVote(uint256 taskId, uint256 round, bytes32 commitment) external;
+
+    /// @notice Reveal the committed model vote: the sha256 of the next global checkpoint, its CID and the
+    /// salt (vote reveal phase, validators that committed a vote, once). The hash that first reaches the
+    /// quorum and two thirds of the validators that revealed verdicts is the round's model ({ModelAgreed}).
+    function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid, bytes32 salt)
+        external;
 
     /// @notice Register `validator` for `taskId`, active from `fromRound` on (only the TaskEscrow).
     /// @return index The validator's index within the task (join order).
@@ -222,12 +261,21 @@ interface IAttestationRegistry {
         view
         returns (bytes32 word, bool revealed);
 
-    /// @notice How `validator` stands in `round`: active in it, revealed, agreed with every decided outcome
-    /// (false unless revealed), and its index within the task.
+    /// @notice How `validator` stands in `round`: active in it, revealed, earned its share, and its index
+    /// within the task. `agreed` (the share is paid) holds when it revealed verdicts that agree with every
+    /// decided outcome, the round agreed on a model, and it revealed a vote for that model; false otherwise
+    /// (a round without model agreement pays no validator its share).
     function validatorOutcome(uint256 taskId, uint256 round, address validator)
         external
         view
         returns (bool expected, bool revealed, bool agreed, uint256 index);
+
+    /// @notice Whether `validator` committed a model vote in `round`, and whether it revealed it (the hash
+    /// it voted is in its {ModelVoted} event).
+    function modelVoteOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (bool committed, bool revealed);
 
     /// @notice Number of votes for `modelHash` in `round`.
     function modelVotesOf(uint256 taskId, uint256 round, bytes32 modelHash) external view returns (uint256);
@@ -261,6 +309,17 @@ interface IAttestationRegistry {
         external
         pure
         returns (bytes32);
+
+    /// @notice The model vote commitment a validator must send: keccak256(abi.encode(taskId, round,
+    /// validator, modelHash, keccak256(bytes(modelCid)), salt)).
+    function voteCommitmentFor(
+        uint256 taskId,
+        uint256 round,
+        address validator,
+        bytes32 modelHash,
+        string calldata modelCid,
+        bytes32 salt
+    ) external pure returns (bytes32);
 
     /// @notice The TaskEscrow of this deployment.
     function taskEscrow() external view returns (address);

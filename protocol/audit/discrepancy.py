@@ -68,6 +68,9 @@ class Kind(StrEnum):
     """A trainer's no-shows settled, or its seat freed, other than its rounds and submissions give."""
     NO_AGREEMENT = "no_agreement"
     """A round with submissions ended without an agreed model (the detail says why)."""
+    MODEL_VOTE = "model_vote"
+    """A validator that revealed its verdicts did not reveal a vote for the recomputed next model: it voted
+    another hash, or none (its share of the round is forfeited, or was paid for a wrong agreed model)."""
 
 
 class Discrepancy(BaseModel):

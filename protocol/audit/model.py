@@ -113,8 +113,10 @@ class RoundRecord:
     expected_validators: list[str] = field(default_factory=list)
     commits: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     reveals: dict[str, Reveal] = field(default_factory=dict)
+    vote_commits: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """validator -> (model vote commitment, tx)."""
     votes: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
-    """validator -> (model hash, CID, tx)."""
+    """validator -> (model hash, CID, tx): the revealed model votes."""
     vote_counts: dict[bytes, int] = field(default_factory=dict)
     agreed: tuple[bytes, str, int] | None = None
     """Recomputed: the first hash to reach 2/3 of the revealed and the quorum (hash, CID, votes)."""

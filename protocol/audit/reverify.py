@@ -10,7 +10,9 @@ For each audited task (its spec fetched by the CID in TaskCreated and checked ag
 * **aggregates** — every finalised round's next checkpoint is recomputed from the updates the chain
   accepted (`protocol.verification.aggregate_accepted`, canonical bytes, as validators compute it) and
   its sha256 and CID compared with what the validators agreed on; a round with submissions that ends
-  without an agreed model is reported with the votes that failed to agree (`no_agreement`);
+  without an agreed model is reported with the votes that failed to agree (`no_agreement`); every
+  validator that revealed its verdicts and did not reveal a vote for the recomputed model (another hash,
+  or no vote) is reported (`model_vote`);
 * **held-out accuracy** of the initial model and of each round's global model (greedy decoding on the
   spec's held-out problems), for the report.
 
@@ -297,6 +299,18 @@ class _Reverifier:
         record.recomputed, record.left_out = digest, result.left_out
         task.checkpoints[digest] = result.checkpoint
         task.cids.setdefault(digest, cid)
+        self.agreement(task, rnd, record, digest, cid)
+        self.votes(task, rnd, digest)
+
+    def agreement(
+        self, task: _Task, rnd: RoundRecord, record: AggregateCheck, digest: bytes, cid: str
+    ) -> None:
+        """Compare the recomputed next checkpoint (`digest`, `cid`) with the round's agreed one."""
+        f = rnd.finalization
+        assert f is not None
+        agreed = rnd.agreed
+        where = (task.record.id, rnd.number)
+        subject = f"aggregate of the accepted updates {record.accepted}"
         if agreed is None:
             record.status = "no agreement"
             if rnd.submissions:
@@ -324,6 +338,34 @@ class _Reverifier:
                 agreed_cid,
                 agreed_cid,
                 "the hash matches but the CID does not locate those bytes",
+            )
+
+    def votes(self, task: _Task, rnd: RoundRecord, digest: bytes) -> None:
+        """Flag every validator that revealed its verdicts and did not reveal a vote for `digest`, the
+        recomputed next model (with its vote's transaction, or its commitment's, as the evidence)."""
+        f = rnd.finalization
+        assert f is not None
+        for validator in sorted(rnd.reveals):
+            vote = rnd.votes.get(validator)
+            if vote is not None and vote[0] == digest:
+                continue
+            committed = rnd.vote_commits.get(validator)
+            if vote is not None:
+                actual, evidence = fmt(vote[0]), vote[2]
+            elif committed is not None:
+                actual, evidence = "a committed vote never revealed", committed[1]
+            else:
+                actual, evidence = "no vote", f.tx
+            self.flag(
+                Kind.MODEL_VOTE,
+                task.record.id,
+                rnd.number,
+                f"model vote of {validator}",
+                digest,
+                actual,
+                evidence,
+                "a vote for another model than the aggregate of the accepted updates, or none, forfeits "
+                "the validator's share",
             )
 
     @staticmethod

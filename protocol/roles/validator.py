@@ -8,18 +8,24 @@ Round r, once its seed is drawn (`step()` does one of these per call):
   UNAVAILABLE), journalling each verdict; then journal the verdict vector and a fresh salt *before*
   `commitVerdicts`, so a restart between commit and reveal can still reveal;
 * reveal phase: `revealVerdicts` with the journalled vector and salt; then publish the validation report;
-* vote phase: aggregate the updates the chain decided to ACCEPT (`protocol.verification.aggregate_accepted`:
-  canonical bytes, identical on every honest validator and the auditor; an update that breaks the tensor
-  rules is left out), upload the checkpoint and `voteModel` its sha256. With nothing to aggregate the
-  round's base is voted again (the model does not change).
+* vote commit phase: aggregate the updates the chain decided to ACCEPT
+  (`protocol.verification.aggregate_accepted`: canonical bytes, identical on every honest validator and the
+  auditor; an update that breaks the tensor rules is left out), upload the checkpoint, journal its sha256,
+  CID and a fresh salt *before* `commitModelVote` (so a restart can still reveal). With nothing to aggregate
+  the round's base is voted again (the model does not change);
+* vote reveal phase: `voteModel` with the journalled hash, CID and salt. The round share is paid only to a
+  validator that revealed a vote for the agreed model.
+
+`Behaviour` lists the deviations a test (or `scripts/bench_security.py`) can give a validator; the honest
+one is the default.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from enum import StrEnum
 from functools import partial
-
-from eth_utils.address import to_checksum_address
 
 from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
 from protocol.contracts import (
@@ -47,7 +53,23 @@ from protocol.wire import (
     hex_to_bytes,
 )
 
-__all__ = ["ValidatorNode"]
+__all__ = ["Behaviour", "ValidatorNode"]
+
+
+class Behaviour(StrEnum):
+    """How a validator behaves (every deviation but the verdicts' is in the model vote)."""
+
+    HONEST = "honest"
+    COPY_VOTE = "copy_vote"
+    """Does not aggregate: waits for someone's vote to copy. Votes are hidden until the vote commit closes,
+    so it finds none in time; it tries to commit the first revealed one afterwards, if it still sees the
+    round before its finalisation (the contract refuses: `VoteCommitPhaseNotOpen`)."""
+    WRONG_VOTE = "wrong_vote"
+    """Commits and reveals a vote for a hash that is not the aggregate (its sha256 under a prefix)."""
+    NO_VOTE = "no_vote"
+    """Reveals its verdicts and never votes on the model."""
+    NON_REVEAL = "non_reveal"
+    """Commits an honest model vote and never reveals it."""
 
 
 class ValidatorNode(ParticipantNode):
@@ -67,8 +89,10 @@ class ValidatorNode(ParticipantNode):
         out: Output | None = None,
         wait: bool = True,
         unavailable_margin: float | None = None,
+        behaviour: Behaviour = Behaviour.HONEST,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
+        self.behaviour = behaviour
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
         self.unavailable_margin = unavailable_margin
         self._task: TaskContext | None = None
@@ -113,6 +137,8 @@ class ValidatorNode(ParticipantNode):
             phase = proto.phase_of(self.task_id, round_)
             word, revealed = proto.verdicts_of(self.task_id, round_)
             slash = f"{config.validator_slash_bps / 100:g}% of this validator's allocation is slashed"
+            vote_committed = self.journal.is_done("vote-commit", str(round_))
+            vote_revealed = self.journal.is_done("vote", str(round_))
             if phase == Phase.COMMIT and not word:
                 checked = sum(
                     1
@@ -129,10 +155,15 @@ class ValidatorNode(ParticipantNode):
                     f"round {round_}'s verdicts are committed but not revealed; restart before "
                     f"{when(ballot.reveal_end, now)} or {slash}"
                 )
-            elif phase == Phase.VOTE and revealed and not self.journal.is_done("vote", str(round_)):
+            elif phase == Phase.VOTE_COMMIT and revealed and not vote_committed:
                 lines.append(
-                    f"round {round_}'s model vote is not cast; restart before {when(ballot.vote_end, now)} "
-                    "to vote the next model"
+                    f"round {round_}'s model vote is not committed; restart before "
+                    f"{when(ballot.vote_commit_end, now)} or this validator's share of the round is forfeited"
+                )
+            elif phase == Phase.VOTE_REVEAL and vote_committed and not vote_revealed:
+                lines.append(
+                    f"round {round_}'s model vote is committed but not revealed; restart before "
+                    f"{when(ballot.vote_end, now)} or this validator's share of the round is forfeited"
                 )
         credit = proto.credit_of()
         if credit:
@@ -155,17 +186,30 @@ class ValidatorNode(ParticipantNode):
         if phase == Phase.REVEAL and committed and not revealed:
             with self.until(proto.ballot_of(self.task_id, round_).reveal_end):
                 return self.reveal(round_, bytes(word))
-        if phase == Phase.VOTE and revealed and not self.voted(round_):
-            with self.until(proto.ballot_of(self.task_id, round_).vote_end):
-                return self.vote(round_)
+        copier = self.behaviour == Behaviour.COPY_VOTE and phase == Phase.CLOSED
+        if revealed and (phase in (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL) or copier):
+            vote_committed, voted = proto.model_vote_of(self.task_id, round_, self.me)
+            if self.behaviour == Behaviour.COPY_VOTE and not vote_committed:
+                return self.copy_vote(round_, phase)
+            if phase == Phase.VOTE_COMMIT and not vote_committed and self.behaviour != Behaviour.NO_VOTE:
+                with self.until(proto.ballot_of(self.task_id, round_).vote_commit_end):
+                    return self.commit_vote(round_)
+            if voted and not self.journal.is_done("vote", str(round_)):
+                self.journal.done("vote", str(round_), reconciled=True)
+            reveals = self.behaviour != Behaviour.NON_REVEAL and not voted
+            if phase == Phase.VOTE_REVEAL and vote_committed and reveals:
+                with self.until(proto.ballot_of(self.task_id, round_).vote_end):
+                    return self.vote(round_)
         if revealed and not self.journal.is_done("report", str(round_)):
             return self.publish_report(round_)
         if phase == Phase.COMMIT:
             self.out.status(f"round {round_}: committed; waiting for the other validators")
         elif phase == Phase.REVEAL:
             self.out.status(f"round {round_}: revealed; waiting for the other validators")
-        elif phase == Phase.VOTE:
-            self.out.status(f"round {round_}: voted; waiting for the model vote to close")
+        elif phase == Phase.VOTE_COMMIT:
+            self.out.status(f"round {round_}: model vote committed; waiting for the other validators")
+        elif phase == Phase.VOTE_REVEAL:
+            self.out.status(f"round {round_}: model vote revealed; waiting for the vote to close")
         return False
 
     def _margin(self) -> float:
@@ -335,16 +379,6 @@ class ValidatorNode(ParticipantNode):
         return True
 
     # ---------------------------------------------------------------------- the model vote
-    def voted(self, round_: int) -> bool:
-        """Whether this validator's model vote for `round_` is on chain (reconciling the journal)."""
-        if self.journal.is_done("vote", str(round_)):
-            return True
-        for e in self.view.events("attestation_registry", "ModelVoted"):
-            if int(e["round"]) == round_ and to_checksum_address(e["validator"]) == self.me:
-                self.journal.done("vote", str(round_), reconciled=True)
-                return True
-        return False
-
     def aggregate(self, round_: int) -> tuple[bytes, str]:
         """(sha256, CID) of the next global checkpoint: the accepted updates aggregated onto the base."""
         view, proto = self.view, self.view.proto
@@ -394,19 +428,77 @@ class ValidatorNode(ParticipantNode):
         )
         return ref.digest, ref.cid
 
+    def commit_vote(self, round_: int) -> bool:
+        """Commit to a vote for the next global checkpoint (hash, CID and a fresh salt journalled first)."""
+        pending = self.journal.entry("vote-commit", str(round_))
+        if pending is None:
+            model_hash, cid = self.aggregate(round_)
+            if self.behaviour == Behaviour.WRONG_VOTE:
+                model_hash = hashlib.sha256(b"wrong vote:" + model_hash).digest()
+            salt_hex = bytes_to_hex(os.urandom(32))
+            self.journal.intent(
+                "vote-commit", str(round_), hash=bytes_to_hex(model_hash), cid=cid, salt=salt_hex
+            )
+            pending = self.journal.entry("vote-commit", str(round_))
+            assert pending is not None
+        model_hash, cid, salt = self._journalled_vote(pending.data)
+        try:
+            self.view.proto.commit_model_vote(self.task_id, round_, model_hash, cid, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyCommitted":
+                self.journal.done("vote-commit", str(round_), reconciled=True)
+                return True
+            if exc.error in ("VoteCommitPhaseNotOpen", "NotRevealed"):
+                self.out.log(f"round {round_}: the model vote commit closed before this validator committed")
+                return False
+            raise
+        self.journal.done("vote-commit", str(round_))
+        self.out.log(f"round {round_}: committed a model vote")
+        return True
+
     def vote(self, round_: int) -> bool:
-        """Vote the next global checkpoint's sha256."""
-        model_hash, cid = self.aggregate(round_)
+        """Reveal the journalled model vote (hash, CID, salt)."""
+        entry = self.journal.entry("vote-commit", str(round_))
+        if entry is None:
+            self.out.status(f"round {round_}: model vote committed, but the journal lost it: cannot reveal")
+            return False
+        model_hash, cid, salt = self._journalled_vote(entry.data)
         self.journal.intent("vote", str(round_), hash=bytes_to_hex(model_hash), cid=cid)
         try:
-            self.view.proto.vote_model(self.task_id, round_, model_hash, cid)
+            self.view.proto.vote_model(self.task_id, round_, model_hash, cid, salt)
         except ContractRevert as exc:
             if exc.error == "AlreadyVoted":
                 self.journal.done("vote", str(round_), reconciled=True)
                 return True
-            if exc.error in ("VotePhaseNotOpen", "NotRevealed"):
+            if exc.error == "VotePhaseNotOpen":
+                return False
+            if exc.error == "CommitmentMismatch":
+                self.out.status(f"round {round_}: the journalled vote does not match the commitment")
                 return False
             raise
         self.journal.done("vote", str(round_))
         self.out.log(f"round {round_}: voted model {bytes_to_hex(model_hash)[:18]}… ({cid})")
+        return True
+
+    @staticmethod
+    def _journalled_vote(data: dict[str, object]) -> tuple[bytes, str, bytes]:
+        return hex_to_bytes(str(data["hash"])), str(data["cid"]), hex_to_bytes(str(data["salt"]))
+
+    def copy_vote(self, round_: int, phase: Phase) -> bool:
+        """`Behaviour.COPY_VOTE`: commit the first vote another validator revealed, once one is public."""
+        if self.journal.entry("copy", str(round_)) is not None:
+            return False
+        votes = self.view.events("attestation_registry", "ModelVoted")
+        public = [e for e in votes if int(e["round"]) == round_]
+        if not public:
+            self.out.status(f"round {round_}: waiting for a model vote to copy ({phase.name})")
+            return False
+        model_hash, cid = bytes(public[0]["modelHash"]), str(public[0]["modelCid"])
+        try:
+            self.view.proto.commit_model_vote(self.task_id, round_, model_hash, cid, os.urandom(32))
+        except ContractRevert as exc:
+            self.journal.fact("copy", str(round_), refused=exc.error or str(exc))
+            self.out.log(f"round {round_}: copying a model vote refused: {exc.error}")
+            return True
+        self.journal.fact("copy", str(round_), refused="")
         return True

@@ -194,8 +194,7 @@ def play_round(
     checkpoint = aggregate_of(net, chosen)
     ref = upload_bytes(net.store, checkpoint)
     net.checkpoints[ref.digest] = checkpoint
-    for v in world.validators:
-        v.vote_model(net.task_id, round_, ref.digest, ref.cid)
+    world.vote(net.task_id, round_, dict.fromkeys(world.validators, ref.digest), ref.cid)
     p.finalize_round(net.task_id)
     for i in range(len(works)):
         p.settle_submission(net.task_id, round_, i)

@@ -37,9 +37,10 @@ def test_honest_history_replays_without_discrepancy(world: World, target: AuditT
     assert task.rounds[0].agreed is not None
     assert task.rounds[1].agreed is None
     outcomes = {v: s.outcome for v, s in task.rounds[1].validator_settlements.items()}
+    # Round 1 agreed on no model: no validator earns its share.
     assert sorted(outcomes.values()) == [
-        ValidatorOutcome.REWARDED,
-        ValidatorOutcome.REWARDED,
+        ValidatorOutcome.FORFEITED,
+        ValidatorOutcome.FORFEITED,
         ValidatorOutcome.SLASHED,
     ]
     cancelled = ledger.tasks[task_id + 1]

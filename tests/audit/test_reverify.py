@@ -96,8 +96,15 @@ def test_colluding_validators_accepting_a_poisoned_update_are_caught(histories: 
 def test_finalised_checkpoint_that_is_not_the_aggregate_is_caught(histories: Histories) -> None:
     net = histories.wrong_aggregate
     result = _audit(histories, net)
-    (found,) = result.discrepancies
+    found, *votes = result.discrepancies
     assert (found.kind, found.task, found.round) == (Kind.AGGREGATE, net.task_id, 0)
+    # Each validator voted (and was paid for) a model that is not the aggregate: every vote is flagged.
+    assert sorted(d.subject for d in votes) == sorted(
+        f"model vote of {v.address}" for v in net.world.validators
+    )
+    assert {(d.kind, d.expected, d.actual) for d in votes} == {
+        (Kind.MODEL_VOTE, found.expected, found.actual)
+    }
     record = result.ledger.tasks[net.task_id].rounds[0]
     assert record.agreed is not None
     assert found.actual == "0x" + record.agreed[0].hex()

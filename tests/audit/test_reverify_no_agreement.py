@@ -1,5 +1,6 @@
 """A round whose validators fail to agree on the next model (real policy, real IPFS, real anvil): the auditor
-reports it, with who voted what, who revealed but did not vote, and the model the accepted updates give."""
+reports it, with who voted what, who revealed but did not vote, and the model the accepted updates give;
+and it reports each validator that did not vote that model: the one that voted another, the silent one."""
 
 from __future__ import annotations
 
@@ -39,8 +40,15 @@ def test_a_round_without_an_agreed_model_is_reported_with_why(
 
     target = open_target(chain.rpc_url, world.deployment.addresses, compiled=compiled)
     result = audit(target, task=net.task_id, store=artifact_store, gas=False, accuracy=False)
-    (found,) = result.discrepancies
+    found, *votes = result.discrepancies
     assert (found.kind, found.task, found.round) == (Kind.NO_AGREEMENT, net.task_id, 0)
+    wrong = {d.subject: d.actual for d in votes if d.kind == Kind.MODEL_VOTE and d.round == 0}
+    assert wrong == {
+        f"model vote of {v1.address}": "0x" + h("another model").hex(),
+        f"model vote of {silent.address}": "no vote",
+    }
+    assert len(votes) == 2, votes
+    assert all(d.expected == "0x" + expected.hex() for d in votes)
     assert found.expected == "0x" + expected.hex()  # the aggregate of the accepted update
     assert found.actual == "none"
     assert "3 of 3 validators revealed" in found.detail

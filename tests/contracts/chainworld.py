@@ -201,9 +201,29 @@ class World:
         for p, row in rows.items():
             p.reveal_verdicts(task_id, round_, pack_verdicts(row), self.salts[(task_id, round_, p.address)])
 
-    def vote(self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes]) -> None:
+    def commit_votes(
+        self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes], cid: str = CID
+    ) -> None:
         for p, model in votes.items():
-            p.vote_model(task_id, round_, model, CID)
+            salt = h("vote salt", task_id, round_, p.address)
+            self.salts[(task_id, -1 - round_, p.address)] = salt
+            p.commit_model_vote(task_id, round_, model, cid, salt)
+
+    def reveal_votes(
+        self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes], cid: str = CID
+    ) -> None:
+        for p, model in votes.items():
+            p.vote_model(task_id, round_, model, cid, self.salts[(task_id, -1 - round_, p.address)])
+
+    def vote(self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes], cid: str = CID) -> None:
+        """Commit `votes`, move past the vote commit if someone that revealed did not commit, reveal them."""
+        if not votes:
+            return
+        self.commit_votes(task_id, round_, votes, cid)
+        ballot = self.initiator.ballot_of(task_id, round_)
+        if ballot.vote_committed < ballot.revealed:
+            self.warp_to(ballot.vote_commit_end)
+        self.reveal_votes(task_id, round_, votes, cid)
 
     def ballot(
         self,

@@ -6,7 +6,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import CID, COMMIT, REVEAL, STAKE, VOTE, World, h, logs, reverts
+from chainworld import CID, COMMIT, REVEAL, SPARE, STAKE, VOTE, World, h, logs, reverts
 
 from protocol.contracts import (
     Phase,
@@ -16,11 +16,13 @@ from protocol.contracts import (
     pack_verdicts,
     unpack_verdicts,
     verdict_commitment,
+    vote_commitment,
 )
 
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
     from protocol.compile import CompiledContract
+    from protocol.contracts import ProtocolClient
 
 pytestmark = pytest.mark.chain
 
@@ -139,8 +141,15 @@ def test_reveals_update_tallies_and_decisions(world: World) -> None:
         assert Verdict(world.chain.call(registry.functions.decisionOf(task_id, 0, i))) == expected
     ballot = world.initiator.ballot_of(task_id, 0)
     assert ballot.revealed == 3
-    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE  # every committer revealed: early close
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_COMMIT  # every committer revealed: early close
     assert v2.verdicts_of(task_id, 0) == (pack_verdicts(rows[v2]), True)
+    outcomes = [world.chain.call(registry.functions.validatorOutcome(task_id, 0, v.address)) for v in rows]
+    assert outcomes == [
+        [True, True, False, 0],
+        [True, True, False, 1],
+        [True, True, False, 2],
+    ]  # no model yet
+    world.vote(task_id, 0, {v: h("m") for v in rows})
     outcomes = [world.chain.call(registry.functions.validatorOutcome(task_id, 0, v.address)) for v in rows]
     assert outcomes == [[True, True, False, 0], [True, True, True, 1], [True, True, False, 2]]
     assert v1.validator_outcome(task_id, 0) == (True, True, True)
@@ -237,31 +246,91 @@ def test_reveal_reverts(world: World) -> None:
     )
 
 
+def revealed_round(world: World, **overrides: object) -> int:
+    """`open_round` with every validator's verdicts [A, A, A] committed and revealed (vote commit open)."""
+    task_id = open_round(world, **overrides)
+    rows = {v: [A, A, A] for v in world.validators}
+    world.commit(task_id, 0, rows)
+    world.reveal(task_id, 0, rows)
+    return task_id
+
+
+def vote_salt(v: object) -> bytes:
+    return h("vote salt", getattr(v, "address", v))
+
+
 def test_model_votes_two_thirds_agree(world: World) -> None:
     task_id = open_round(world)
     v0, v1, v2 = world.validators
     rows = {v: [A, A, A] for v in world.validators}
     registry = world.deployment.attestation_registry
     world.commit(task_id, 0, rows)
-    reverts("VotePhaseNotOpen", taskId=task_id, round=0)(lambda: v0.vote_model(task_id, 0, h("m"), CID))
+    reverts("VoteCommitPhaseNotOpen", taskId=task_id, round=0)(
+        lambda: v0.commit_model_vote(task_id, 0, h("m"), CID, vote_salt(v0))
+    )
     world.reveal(task_id, 0, rows)
-    receipt = v0.vote_model(task_id, 0, h("m1"), CID)
+    reverts("VotePhaseNotOpen", taskId=task_id, round=0)(
+        lambda: v0.vote_model(task_id, 0, h("m1"), CID, vote_salt(v0))
+    )
+    receipt = v0.commit_model_vote(task_id, 0, h("m1"), CID, vote_salt(v0))
+    commitment = vote_commitment(task_id, 0, v0.address, h("m1"), CID, vote_salt(v0))
+    assert logs(registry, "ModelVoteCommitted", receipt) == [
+        {"taskId": task_id, "round": 0, "validator": v0.address, "commitment": commitment}
+    ]
+    pure = registry.functions.voteCommitmentFor(task_id, 0, v0.address, h("m1"), CID, vote_salt(v0))
+    assert bytes(world.chain.call(pure)) == commitment
+    reverts("AlreadyCommitted", taskId=task_id, round=0, validator=v0.address)(
+        lambda: v0.commit_model_vote(task_id, 0, h("m1"), CID, vote_salt(v0))
+    )
+    reverts("ZeroHash")(lambda: v1.client.transact(registry.functions.commitModelVote(task_id, 0, bytes(32))))
+    reverts("NotRevealed", validator=world.outsider.address)(
+        lambda: world.outsider.commit_model_vote(task_id, 0, h("m1"), CID, vote_salt(0))
+    )
+    v1.commit_model_vote(task_id, 0, h("m1"), "bafy-other", vote_salt(v1))
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_COMMIT
+    # The vote is hidden until it is revealed: the chain holds its commitment only.
+    assert v0.model_vote_of(task_id, 0) == (True, False)
+    assert world.chain.call(registry.functions.modelVotesOf(task_id, 0, h("m1"))) == 0
+    v2.commit_model_vote(task_id, 0, h("m2"), CID, vote_salt(v2))
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert (ballot.vote_committed, ballot.vote_commit_end) == (3, world.now())  # every revealer: early close
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_REVEAL
+    reverts("VoteCommitPhaseNotOpen", taskId=task_id, round=0)(
+        lambda: v0.commit_model_vote(task_id, 0, h("m1"), CID, vote_salt(v0))
+    )
+    wrong = vote_commitment(task_id, 0, v0.address, h("m2"), CID, vote_salt(v0))
+    stored = (int.from_bytes(commitment, "big") | 1).to_bytes(32, "big")  # the lowest bit marks a commitment
+    reverts("CommitmentMismatch", committed=stored, computed=wrong)(
+        lambda: v0.vote_model(task_id, 0, h("m2"), CID, vote_salt(v0))
+    )
+    reverts("CommitmentMismatch", committed=stored)(  # the CID is bound too
+        lambda: v0.vote_model(task_id, 0, h("m1"), "bafy-other", vote_salt(v0))
+    )
+    reverts("ZeroHash")(lambda: v0.vote_model(task_id, 0, bytes(32), CID, vote_salt(v0)))
+    reverts("NotCommitted", validator=world.outsider.address)(
+        lambda: world.outsider.vote_model(task_id, 0, h("m1"), CID, vote_salt(0))
+    )
+    receipt = v0.vote_model(task_id, 0, h("m1"), CID, vote_salt(v0))
     assert logs(registry, "ModelVoted", receipt) == [
-        {"taskId": task_id, "round": 0, "validator": v0.address, "modelHash": h("m1"), "modelCid": CID}
+        {
+            "taskId": task_id,
+            "round": 0,
+            "validator": v0.address,
+            "modelHash": h("m1"),
+            "modelCid": CID,
+            "salt": vote_salt(v0),
+        }
     ]
     assert logs(registry, "ModelAgreed", receipt) == []
+    assert v0.model_vote_of(task_id, 0) == (True, True)
     reverts("AlreadyVoted", taskId=task_id, round=0, validator=v0.address)(
-        lambda: v0.vote_model(task_id, 0, h("m1"), CID)
+        lambda: v0.vote_model(task_id, 0, h("m1"), CID, vote_salt(v0))
     )
-    reverts("ZeroHash")(lambda: v1.vote_model(task_id, 0, bytes(32), CID))
-    reverts("NotRevealed", validator=world.outsider.address)(
-        lambda: world.outsider.vote_model(task_id, 0, h("m1"), CID)
-    )
-    receipt = v1.vote_model(task_id, 0, h("m1"), "bafy-other")
+    receipt = v1.vote_model(task_id, 0, h("m1"), "bafy-other", vote_salt(v1))
     assert logs(registry, "ModelAgreed", receipt) == [
         {"taskId": task_id, "round": 0, "modelHash": h("m1"), "modelCid": "bafy-other", "votes": 2}
     ]
-    v2.vote_model(task_id, 0, h("m2"), CID)
+    v2.vote_model(task_id, 0, h("m2"), CID, vote_salt(v2))
     assert world.chain.call(registry.functions.modelVotesOf(task_id, 0, h("m1"))) == 2
     assert world.chain.call(registry.functions.outcome(task_id, 0)) == [
         True,
@@ -270,10 +339,19 @@ def test_model_votes_two_thirds_agree(world: World) -> None:
         h("m1"),
         pack_verdicts(rows[v0]),
     ]
-    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED  # every revealer voted
+    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED  # every vote committer revealed
+    # Paid: the verdicts agree with every decision and the vote is the winner's; v2 voted another hash.
+    assert [v.validator_outcome(task_id, 0)[2] for v in (v0, v1, v2)] == [True, True, False]
 
 
-def test_no_model_agreement_and_vote_deadline(world: World) -> None:
+def test_vote_phases_split_the_vote_window(world: World) -> None:
+    task_id = open_round(world)
+    ballot = world.initiator.ballot_of(task_id, 0)
+    assert ballot.vote_commit_end == ballot.reveal_end + (VOTE + 1) // 2
+    assert ballot.vote_end == ballot.reveal_end + VOTE
+
+
+def test_no_model_agreement_and_vote_deadlines(world: World) -> None:
     task_id = open_round(world)
     v0, v1, v2 = world.validators
     rows = {v0: [A, A, A], v1: [A, A, A], v2: [A, A, A]}
@@ -281,11 +359,23 @@ def test_no_model_agreement_and_vote_deadline(world: World) -> None:
     world.reveal(task_id, 0, {v0: rows[v0], v1: rows[v1]})
     ballot = world.initiator.ballot_of(task_id, 0)
     world.warp_to(ballot.reveal_end)  # v2 never reveals
-    reverts("NotRevealed", validator=v2.address)(lambda: v2.vote_model(task_id, 0, h("m"), CID))
-    v0.vote_model(task_id, 0, h("a"), CID)
-    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE
+    reverts("NotRevealed", validator=v2.address)(
+        lambda: v2.commit_model_vote(task_id, 0, h("m"), CID, vote_salt(v2))
+    )
+    v0.commit_model_vote(task_id, 0, h("a"), CID, vote_salt(v0))
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_COMMIT  # v1 has not committed
+    world.warp_to(ballot.vote_commit_end)
+    reverts("VoteCommitPhaseNotOpen", closesAt=ballot.vote_commit_end)(
+        lambda: v1.commit_model_vote(task_id, 0, h("b"), CID, vote_salt(v1))
+    )
+    reverts("NotCommitted", validator=v1.address)(
+        lambda: v1.vote_model(task_id, 0, h("b"), CID, vote_salt(v1))
+    )
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_REVEAL
     world.warp_to(ballot.vote_end)
-    reverts("VotePhaseNotOpen", closesAt=ballot.vote_end)(lambda: v1.vote_model(task_id, 0, h("b"), CID))
+    reverts("VotePhaseNotOpen", closesAt=ballot.vote_end)(
+        lambda: v0.vote_model(task_id, 0, h("a"), CID, vote_salt(v0))
+    )
     assert world.chain.call(world.deployment.attestation_registry.functions.outcome(task_id, 0)) == [
         True,
         2,
@@ -293,6 +383,80 @@ def test_no_model_agreement_and_vote_deadline(world: World) -> None:
         bytes(32),
         pack_verdicts([A, A, A]),
     ]
+    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED
+
+
+def _settled(world: World, task_id: int, validators: list[ProtocolClient]) -> dict[str, tuple[int, int]]:
+    """Finalise round 0 and settle `validators`: address -> (outcome, amount)."""
+    escrow = world.deployment.task_escrow
+    world.close_ballot(task_id, 0)
+    world.initiator.finalize_round(task_id)
+    out = {}
+    for v in validators:
+        (e,) = logs(escrow, "ValidatorSettled", world.initiator.settle_validator(task_id, 0, v.address))
+        out[v.address] = (ValidatorOutcome(e["outcome"]), int(e["amount"]))
+    return out
+
+
+@pytest.mark.parametrize("deviant", ["wrong vote", "no vote"])
+def test_a_wrong_or_missing_vote_forfeits_the_share(world: World, deviant: str) -> None:
+    # Four validators: three vote the agreed model (3 of 4 is two thirds); v2 votes another hash or none.
+    extra = world.people[SPARE[0]]
+    task_id = world.create_task()
+    validators = [*world.validators, extra]
+    world.join(task_id, world.trainers, validators)
+    world.start(task_id)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    v0, v1, v2 = world.validators
+    votes = {v0: h("m"), v1: h("m"), extra: h("m")} | ({v2: h("x")} if deviant == "wrong vote" else {})
+    world.ballot(task_id, 0, {v: [A, A, A] for v in validators}, votes)
+    outcomes = _settled(world, task_id, validators)
+    _, share, _ = world.initiator.round_result_of(task_id, 0)
+    assert share > 0
+    assert outcomes == {
+        v0.address: (ValidatorOutcome.REWARDED, share),
+        v1.address: (ValidatorOutcome.REWARDED, share),
+        v2.address: (ValidatorOutcome.FORFEITED, share),
+        extra.address: (ValidatorOutcome.REWARDED, share),
+    }
+    assert world.initiator.base_model_of(task_id) == h("m")
+    assert v2.credit_of() == 0
+    world.assert_solvent()
+
+
+def test_a_committed_vote_never_revealed_forfeits_the_share(world: World) -> None:
+    task_id = revealed_round(world)
+    v0, v1, v2 = world.validators
+    world.commit_votes(task_id, 0, {v: h("m") for v in world.validators})
+    world.reveal_votes(task_id, 0, {v0: h("m"), v1: h("m")})
+    assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_REVEAL  # v2 committed and did not reveal
+    outcomes = _settled(world, task_id, world.validators)
+    assert [outcomes[v.address][0] for v in (v0, v1, v2)] == [
+        ValidatorOutcome.REWARDED,
+        ValidatorOutcome.REWARDED,
+        ValidatorOutcome.FORFEITED,
+    ]
+    world.assert_solvent()
+
+
+def test_no_model_agreement_pays_no_validator(world: World) -> None:
+    task_id = revealed_round(world)
+    v0, v1, v2 = world.validators
+    world.vote(task_id, 0, {v0: h("a"), v1: h("b"), v2: h("c")})
+    assert world.initiator.phase_of(task_id, 0) == Phase.CLOSED
+    world.initiator.finalize_round(task_id)
+    remaining, reserved = world.initiator.funds_of(task_id)
+    _, share, _ = world.initiator.round_result_of(task_id, 0)
+    assert share > 0
+    escrow = world.deployment.task_escrow
+    for v in world.validators:
+        (e,) = logs(escrow, "ValidatorSettled", world.initiator.settle_validator(task_id, 0, v.address))
+        assert (e["outcome"], e["amount"]) == (ValidatorOutcome.FORFEITED, share)
+    assert all(v.credit_of() == 0 for v in world.validators)
+    # Every forfeited share went back to the task (it is still active): the next round's carry.
+    assert world.initiator.funds_of(task_id) == (remaining + 3 * share, reserved - 3 * share)
+    world.assert_solvent()
 
 
 def test_deadlines_follow_the_seed(world: World) -> None:

@@ -26,6 +26,7 @@ REQUIRED = {
     "drawSeed",
     "commitVerdicts",
     "revealVerdicts",
+    "commitModelVote",
     "voteModel",
     "finalizeRound",
     "claim",

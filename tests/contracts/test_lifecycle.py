@@ -83,7 +83,7 @@ def test_accept_reject_unavailable_undecided_slash_rollover_autocancel_refund(wo
     world.assert_solvent()
 
     # Round 1: t2 does not submit (deadline close), v2 does not commit; t1 is undecided (1 of 2 votes);
-    # the two model votes differ, so the base stays m1.
+    # the two model votes differ, so the base stays m1 and no validator earns the round's share.
     world.submit_all(task_id, 1, [t0, t1], units=[4_000, 5_000])
     world.warp_to(p.task_state(task_id).submit_end)
     world.draw(task_id)
@@ -112,19 +112,19 @@ def test_accept_reject_unavailable_undecided_slash_rollover_autocancel_refund(wo
     ]
     validator_slash = ALLOCATION * 500 // 10_000
     assert [(o["outcome"], o["amount"]) for o in outcomes] == [
-        (ValidatorOutcome.REWARDED, pay1.share),
-        (ValidatorOutcome.REWARDED, pay1.share),
+        (ValidatorOutcome.FORFEITED, pay1.share),
+        (ValidatorOutcome.FORFEITED, pay1.share),
         (ValidatorOutcome.SLASHED, validator_slash),
     ]
     assert v2.allocation_of(task_id) == ALLOCATION - validator_slash
-    credits[v0.address] += pay1.share
-    credits[v1.address] += pay1.share
+    # The two forfeited shares went back to the task: part of round 2's carry.
+    forfeited = 2 * pay1.share
     world.assert_solvent()
 
     # Rounds 2 and 3: nobody submits. The second empty round in a row cancels the task.
     world.warp_to(p.task_state(task_id).submit_end)
     (event,) = logs(escrow, "RoundFinalized", p.finalize_round(task_id))
-    assert event["budget"] == REWARD + pay1.carry
+    assert event["budget"] == REWARD + pay1.carry + forfeited
     assert p.task_state(task_id).empty_rounds == 1
     world.warp_to(p.task_state(task_id).submit_end)
     remaining = p.funds_of(task_id)[0]
@@ -137,8 +137,8 @@ def test_accept_reject_unavailable_undecided_slash_rollover_autocancel_refund(wo
     ]
     (credited,) = logs(distributor, "Credited", receipt)
     assert (credited["amount"], credited["reason"], credited["round"]) == (remaining, CreditReason.REFUND, 3)
-    # Remaining at the cancel: the reward of rounds 2..4 plus round 1's carry.
-    assert remaining == 3 * REWARD + pay1.carry
+    # Remaining at the cancel: the reward of rounds 2..4 plus round 1's carry and forfeits.
+    assert remaining == 3 * REWARD + pay1.carry + forfeited
     credits[p.address] += remaining
     state = p.task_state(task_id)
     assert (state.status, state.round, state.empty_rounds) == (TaskStatus.CANCELLED, 4, 2)

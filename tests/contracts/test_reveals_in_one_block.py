@@ -1,6 +1,7 @@
-"""Validators that reveal (and vote) in the same block all get through with the client's plain gas limit
-(1.2 x an estimate made before any reveal was mined, + 10k): every reveal of a round reads and writes the
-same slots and does the same arithmetic, so it costs the same in whichever position it lands.
+"""Validators that reveal (and commit and reveal model votes) in the same block all get through with the
+client's plain gas limit (1.2 x an estimate made before any reveal was mined, + 10k): every reveal of a
+round reads and writes the same slots and does the same arithmetic, so it costs the same in whichever
+position it lands.
 
 Its own anvil (automine off while the block fills) with 40 submissions, past the ~9 at which the old
 registry's quorum reveal ran out of such a limit."""
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from chainworld import CID, h, logs, work
 
-from protocol.contracts import ProtocolClient, Role, TaskParams, Verdict, pack_verdicts
+from protocol.contracts import ProtocolClient, Role, TaskParams, Verdict, pack_verdicts, vote_commitment
 
 pytestmark = pytest.mark.chain
 
@@ -143,14 +144,32 @@ def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[Proto
     # 3 of 5 accept the last one: short of two thirds, undecided.
     assert initiator.decisions_of(task, 0) == [Verdict.ACCEPT] * (SUBMISSIONS - 1) + [Verdict.NONE]
 
-    # The votes of the same block: the one that reaches agreement costs the most; the default limit holds.
+    # The vote commits of the same block cost the same in every position (the last one also closes the
+    # phase); the vote reveals of one block go through with the default limit (the one that reaches
+    # agreement costs the most).
     ballot = initiator.ballot_of(task, 0)
     if chain.timestamp() < ballot.reveal_end and ballot.revealed < ballot.committed:
         chain.increase_time(ballot.reveal_end - chain.timestamp())
     model = h("next model")
+    commitments = [vote_commitment(task, 0, v.address, model, CID, h("vote", v.address)) for v in validators]
+    commits = _one_block(
+        chain,
+        [
+            lambda v=v, c=c: v.client.send(v.registry.functions.commitModelVote(task, 0, c))
+            for v, c in zip(validators, commitments, strict=True)
+        ],
+    )
+    assert [r["status"] for r in commits] == [1] * VALIDATORS
+    used = [int(r["gasUsed"]) for r in commits]
+    assert max(used) - min(used) < 500, used
     votes = _one_block(
         chain,
-        [lambda v=v: v.client.send(v.registry.functions.voteModel(task, 0, model, CID)) for v in validators],
+        [
+            lambda v=v: v.client.send(
+                v.registry.functions.voteModel(task, 0, model, CID, h("vote", v.address))
+            )
+            for v in validators
+        ],
     )
     assert [r["status"] for r in votes] == [1] * VALIDATORS
     # Finalisation sums the accepted work from the packed work units (five slots of eight).

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import OUTSIDER, REWARD, STAKE, UNBONDING, World, logs, make_world, reverts
+from chainworld import OUTSIDER, REWARD, STAKE, UNBONDING, World, h, logs, make_world, reverts
 
 from protocol.contracts import BURN_ADDRESS, Role, TaskStatus, ValidatorOutcome, Verdict
 
@@ -283,7 +283,8 @@ def test_deallocate_stays_locked_until_the_validator_settles_its_rounds(world: W
     for round_ in (0, 1):
         world.submit_all(task_id, round_)
         world.draw(task_id)
-        world.ballot(task_id, round_, {v0: [A, R, A], v1: [A, R, A]})  # v2 never commits nor reveals
+        votes = {v0: h("model", round_), v1: h("model", round_)}
+        world.ballot(task_id, round_, {v0: [A, R, A], v1: [A, R, A]}, votes)  # v2 never commits nor reveals
         world.close_ballot(task_id, round_)
         p.finalize_round(task_id)
     ended = p.task_state(task_id).ended_at

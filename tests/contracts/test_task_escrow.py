@@ -446,6 +446,7 @@ def lone_reveal_rounds(world: World, task_id: int, rounds: int, row: list[Verdic
         world.commit(task_id, round_, {v0: row})
         world.warp_to(p.ballot_of(task_id, round_).commit_end)
         world.reveal(task_id, round_, {v0: row})
+        world.vote(task_id, round_, {v0: h("model", round_ + 1)})
         world.close_ballot(task_id, round_)
         events += logs(world.deployment.task_escrow, "RoundFinalized", p.finalize_round(task_id))
     return events

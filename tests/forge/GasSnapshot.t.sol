@@ -151,7 +151,11 @@ contract GasSnapshotTest is ProtocolFixture {
             _record("revealVerdicts");
         }
         for (uint256 v = 0; v < VALIDATORS; ++v) {
-            vote(people[TRAINERS + v], taskId, round, keccak256(abi.encode("model", round + 1)));
+            commitVote(people[TRAINERS + v], taskId, round, keccak256(abi.encode("model", round + 1)));
+            _record("commitModelVote");
+        }
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            revealVote(people[TRAINERS + v], taskId, round, keccak256(abi.encode("model", round + 1)));
             _record("voteModel");
         }
         escrow.finalizeRound(taskId);

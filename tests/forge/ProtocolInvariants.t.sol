@@ -21,7 +21,7 @@ contract ProtocolInvariantTest is ProtocolFixture {
         burnToken.setBlockBurn(false);
         deployProtocol(burnToken);
         handler = new ProtocolHandler(burnToken, stakes, distributor, registry, escrow);
-        bytes4[] memory selectors = new bytes4[](21);
+        bytes4[] memory selectors = new bytes4[](22);
         selectors[0] = ProtocolHandler.stake.selector;
         selectors[1] = ProtocolHandler.requestUnstake.selector;
         selectors[2] = ProtocolHandler.withdraw.selector;
@@ -43,6 +43,7 @@ contract ProtocolInvariantTest is ProtocolFixture {
         selectors[18] = ProtocolHandler.toggleBurn.selector;
         selectors[19] = ProtocolHandler.flushBurn.selector;
         selectors[20] = ProtocolHandler.settleNoShows.selector;
+        selectors[21] = ProtocolHandler.commitModelVote.selector;
         targetSelectors(address(handler), selectors);
     }
 

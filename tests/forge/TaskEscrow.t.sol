@@ -56,7 +56,11 @@ contract TaskEscrowTest is ProtocolFixture {
         IAttestationRegistry.Ballot memory b = registry.ballotOf(taskId, round);
         if (block.timestamp < b.revealEnd && b.revealed != b.committed) vm.warp(b.revealEnd);
         for (uint256 i = 0; i < 3; ++i) {
-            if ((reveals >> i) & 1 == 1) vote(validators[i], taskId, round, keccak256("model 1"));
+            if ((reveals >> i) & 1 == 1) commitVote(validators[i], taskId, round, keccak256("model 1"));
+        }
+        closeVoteCommit(taskId, round);
+        for (uint256 i = 0; i < 3; ++i) {
+            if ((reveals >> i) & 1 == 1) revealVote(validators[i], taskId, round, keccak256("model 1"));
         }
         closeBallot(taskId, round);
         escrow.finalizeRound(taskId);

@@ -119,9 +119,10 @@ def _phase(net: Net, task_id: int) -> str:
         return "done"
     if not state.seed_drawn:
         return "submit" if net.deployer.timestamp() >= state.round_start else "waiting"
-    return {Phase.COMMIT: "commit", Phase.REVEAL: "reveal", Phase.VOTE: "vote"}.get(
-        proto.phase_of(task_id, 0), "done"
+    names = {Phase.COMMIT: "commit", Phase.REVEAL: "reveal"} | dict.fromkeys(
+        (Phase.VOTE_COMMIT, Phase.VOTE_REVEAL), "vote"
     )
+    return names.get(proto.phase_of(task_id, 0), "done")
 
 
 def run_round_with_fault(
@@ -137,7 +138,7 @@ def run_round_with_fault(
         submit_duration=span,
         commit_duration=commit,
         reveal_duration=span,
-        vote_duration=span,
+        vote_duration=2 * span,  # the vote commit and the vote reveal get half of it each
         start_delay=3_600,
     )
     cluster = make(task_id)

@@ -1,10 +1,13 @@
 """The AttestationRegistry's book: each round's ballot (opened by the seed), the validators' commitments and
-reveals, the decisions recomputed from them, and the model-hash votes and agreement.
+reveals, the decisions recomputed from them, and the model-hash votes (commit, then reveal) and agreement.
 
 A reveal must hash to its commitment (`keccak(abi.encode(task, round, validator, verdicts, salt))`) and hold
 one verdict (1..3) per submission, from a validator still holding the minimum stake; every decision is the
-verdict with `3 * count >= 2 * revealed` once `revealed >= quorum` (`RoundRecord.recount`); the model is
-agreed by the first hash with `votes >= quorum` and `3 * votes >= 2 * revealed`."""
+verdict with `3 * count >= 2 * revealed` once `revealed >= quorum` (`RoundRecord.recount`); a model vote
+is committed by a validator that revealed and revealed once, hashing to its commitment
+(`keccak(abi.encode(task, round, validator, modelHash, keccak(cid), salt))`); the model is agreed by the
+first hash with `votes >= quorum` and `3 * votes >= 2 * revealed`. Whether a vote was the right one is
+the re-verification's to say (`protocol.audit.reverify`: it recomputes the aggregate)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.model import Reveal
-from protocol.contracts import MAX_SUBMISSIONS, Verdict
+from protocol.contracts import MAX_SUBMISSIONS, Verdict, vote_commitment
 
 __all__ = ["HANDLERS"]
 
@@ -97,27 +100,49 @@ def verdicts_revealed(b: Books, e: ChainEvent) -> None:
         rnd.recount(task.param("quorum"))
 
 
+def model_vote_committed(b: Books, e: ChainEvent) -> None:
+    """A nonzero model vote commitment by a validator that revealed its verdicts, once."""
+    task = b.task_of(e, int(e.args["round"]))
+    validator = to_checksum_address(e.args["validator"])
+    with b.item("vote_commits"):
+        rnd = b.ballot_round(e, task)
+        at = b.at(e, task.id, rnd.number)
+        if validator not in rnd.reveals:
+            at.flag(
+                Kind.EVENT_ORDER,
+                f"model vote commitment by {validator}",
+                "a validator that revealed",
+                "one that did not",
+            )
+            return
+        if validator in rnd.vote_commits:
+            at.flag(Kind.EVENT_ORDER, f"second model vote commitment by {validator}", "one", "two")
+            return
+        if bytes(e.args["commitment"]) == _ZERO32:
+            at.flag(Kind.COMMITMENT, f"model vote commitment by {validator}", "nonzero", "zero")
+        rnd.vote_commits[validator] = (bytes(e.args["commitment"]), e.tx_hash)
+
+
 def model_voted(b: Books, e: ChainEvent) -> None:
-    """A model hash voted once by a validator that revealed; the first hash with enough votes is agreed."""
+    """A model vote revealed once by a validator that committed to it (the hash, CID and salt of the
+    reveal's transaction hash to the commitment); the first hash with enough votes is agreed."""
     task = b.task_of(e, int(e.args["round"]))
     validator = to_checksum_address(e.args["validator"])
     model_hash, cid = bytes(e.args["modelHash"]), str(e.args["modelCid"])
     with b.item("model_votes"):
         rnd = b.ballot_round(e, task)
         at = b.at(e, task.id, rnd.number)
-        if validator not in rnd.reveals:
-            at.flag(
-                Kind.EVENT_ORDER,
-                f"model vote by {validator}",
-                "a validator that revealed",
-                "one that did not",
-            )
+        committed = rnd.vote_commits.get(validator)
+        if committed is None:
+            at.flag(Kind.COMMITMENT, f"model vote by {validator}", "a prior vote commitment", "none")
             return
         if validator in rnd.votes:
             at.flag(Kind.EVENT_ORDER, f"second model vote by {validator}", "one", "two")
             return
         if model_hash == _ZERO32:
             at.flag(Kind.MODEL_AGREEMENT, f"model hash voted by {validator}", "nonzero", "zero")
+        computed = vote_commitment(task.id, rnd.number, validator, model_hash, cid, bytes(e.args["salt"]))
+        at.compare(Kind.COMMITMENT, f"commitment of {validator}'s model vote", committed[0], computed)
         rnd.votes[validator] = (model_hash, cid, e.tx_hash)
         votes = rnd.vote_counts.get(model_hash, 0) + 1
         rnd.vote_counts[model_hash] = votes
@@ -146,6 +171,7 @@ HANDLERS: dict[str, Handler] = {
     "VotingOpened": voting_opened,
     "VerdictsCommitted": verdicts_committed,
     "VerdictsRevealed": verdicts_revealed,
+    "ModelVoteCommitted": model_vote_committed,
     "ModelVoted": model_voted,
     "ModelAgreed": model_agreed,
 }

@@ -1,9 +1,10 @@
 """The TaskEscrow's settlements: a trainer's no-shows (count and slash), and, of a finalised round, each
-submission (decision, reward `rate * workUnits`,
-slash `allocation * bps / 10000` of a REJECT or UNAVAILABLE) and each validator expected in the ballot
-(REWARDED with its share when its reveal agreed with every decision, FORFEITED when not, SLASHED when it
-never revealed). Each reward and each forfeit after the task's end must be credited in the same transaction;
-each slash must match the StakeManager's Slashed event of the same transaction."""
+submission (decision, reward `rate * workUnits`, slash `allocation * bps / 10000` of a REJECT or
+UNAVAILABLE) and each validator expected in the ballot (REWARDED with its share when its reveal agreed
+with every decision and it revealed a vote for the round's agreed model; FORFEITED when not, a round
+without an agreed model included; SLASHED when it never revealed). Each reward and each forfeit after the
+task's end must be credited in the same transaction; each slash must match the StakeManager's Slashed
+event of the same transaction."""
 
 from __future__ import annotations
 
@@ -81,7 +82,10 @@ def _validator_expectation(
     agreed = all(
         sub.decision == Verdict.NONE or reveal.verdicts[sub.index] == sub.decision for sub in rnd.submissions
     )
-    return (ValidatorOutcome.REWARDED if agreed else ValidatorOutcome.FORFEITED), int(
+    vote = rnd.votes.get(validator)
+    right_vote = rnd.agreed is not None and vote is not None and vote[0] == rnd.agreed[0]
+    paid = agreed and right_vote
+    return (ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED), int(
         finalization.expected["share"]
     )
 

@@ -40,6 +40,7 @@ contract ProtocolHandler {
 
     /// @dev The verdict vector each validator committed, by keccak(task, round, validator); 0 = none.
     mapping(bytes32 key => uint256 verdicts) internal _committed;
+    mapping(bytes32 key => bytes32 modelHash) internal _voteCommitted;
 
     // Ghost totals: every token the handler put in or took out, by kind.
     uint256 public ghost_minted;
@@ -294,16 +295,41 @@ contract ProtocolHandler {
         calls["revealVerdicts"]++;
     }
 
-    function voteModel(uint256 actorSeed, uint256 taskSeed, bool other) external onChainTime {
+    function commitModelVote(uint256 actorSeed, uint256 taskSeed, bool other) external onChainTime {
         if (tasks.length == 0) return;
         address who = _actor(actorSeed);
         uint256 taskId = _task(taskSeed);
         uint256 round = escrow.taskState(taskId).round;
         IAttestationRegistry.Phase phase = registry.phaseOf(taskId, round);
         if (phase == IAttestationRegistry.Phase.Reveal) vm.warp(registry.ballotOf(taskId, round).revealEnd);
-        vm.prank(who);
-        registry.voteModel(taskId, round, keccak256(abi.encode("model", taskId, round, other)), CID);
+        _commitVote(taskId, round, who, keccak256(abi.encode("model", taskId, round, other)));
+        calls["commitModelVote"]++;
+    }
+
+    function voteModel(uint256 actorSeed, uint256 taskSeed) external onChainTime {
+        if (tasks.length == 0) return;
+        address who = _actor(actorSeed);
+        uint256 taskId = _task(taskSeed);
+        uint256 round = escrow.taskState(taskId).round;
+        IAttestationRegistry.Ballot memory b = registry.ballotOf(taskId, round);
+        if (registry.phaseOf(taskId, round) == IAttestationRegistry.Phase.VoteCommit) vm.warp(b.voteCommitEnd);
+        _revealVote(taskId, round, who);
         calls["voteModel"]++;
+    }
+
+    function _commitVote(uint256 taskId, uint256 round, address who, bytes32 modelHash) internal {
+        bytes32 key = keccak256(abi.encode("vote", taskId, round, who));
+        vm.prank(who);
+        registry.commitModelVote(
+            taskId, round, keccak256(abi.encode(taskId, round, who, modelHash, keccak256(bytes(CID)), _salt(key)))
+        );
+        _voteCommitted[key] = modelHash;
+    }
+
+    function _revealVote(uint256 taskId, uint256 round, address who) internal {
+        bytes32 key = keccak256(abi.encode("vote", taskId, round, who));
+        vm.prank(who);
+        registry.voteModel(taskId, round, _voteCommitted[key], CID, _salt(key));
     }
 
     /// @notice Finalise the current round, first moving the clock past whatever it waits for.
@@ -368,8 +394,10 @@ contract ProtocolHandler {
             if (_everyone(taskId, round, choice, this.tryCommit) == 0) vm.warp(b.commitEnd);
         } else if (phase == IAttestationRegistry.Phase.Reveal) {
             if (_everyone(taskId, round, choice, this.tryReveal) == 0) vm.warp(b.revealEnd);
-        } else if (phase == IAttestationRegistry.Phase.Vote) {
-            if (_everyone(taskId, round, choice, this.tryVote) == 0) vm.warp(b.voteEnd);
+        } else if (phase == IAttestationRegistry.Phase.VoteCommit) {
+            if (_everyone(taskId, round, choice, this.tryCommitVote) == 0) vm.warp(b.voteCommitEnd);
+        } else if (phase == IAttestationRegistry.Phase.VoteReveal) {
+            if (_everyone(taskId, round, choice, this.tryRevealVote) == 0) vm.warp(b.voteEnd);
         } else {
             _finalize(taskId);
         }
@@ -423,10 +451,15 @@ contract ProtocolHandler {
         return true;
     }
 
-    function tryVote(uint256 taskId, uint256 round, address who, uint256 choice) external returns (bool) {
+    function tryCommitVote(uint256 taskId, uint256 round, address who, uint256 choice) external returns (bool) {
         require(msg.sender == address(this), "internal");
-        vm.prank(who);
-        registry.voteModel(taskId, round, keccak256(abi.encode("model", taskId, round, choice % 4 == 0)), CID);
+        _commitVote(taskId, round, who, keccak256(abi.encode("model", taskId, round, choice % 4 == 0)));
+        return true;
+    }
+
+    function tryRevealVote(uint256 taskId, uint256 round, address who, uint256) external returns (bool) {
+        require(msg.sender == address(this), "internal");
+        _revealVote(taskId, round, who);
         return true;
     }
 

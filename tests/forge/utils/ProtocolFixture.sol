@@ -134,9 +134,29 @@ abstract contract ProtocolFixture is TestBase {
         registry.revealVerdicts(taskId, round, verdicts, salt(taskId, round, validator));
     }
 
-    function vote(address validator, uint256 taskId, uint256 round, bytes32 modelHash) internal {
+    function voteSalt(uint256 taskId, uint256 round, address validator) internal pure returns (bytes32) {
+        return keccak256(abi.encode("vote salt", taskId, round, validator));
+    }
+
+    /// @notice Commit a model vote for `modelHash` (the vote commit phase must be open).
+    function commitVote(address validator, uint256 taskId, uint256 round, bytes32 modelHash) internal {
+        bytes32 commitment = keccak256(
+            abi.encode(taskId, round, validator, modelHash, keccak256(bytes(CID)), voteSalt(taskId, round, validator))
+        );
         vm.prank(validator);
-        registry.voteModel(taskId, round, modelHash, CID);
+        registry.commitModelVote(taskId, round, commitment);
+    }
+
+    /// @notice Reveal the vote `commitVote` committed (the vote reveal phase must be open).
+    function revealVote(address validator, uint256 taskId, uint256 round, bytes32 modelHash) internal {
+        vm.prank(validator);
+        registry.voteModel(taskId, round, modelHash, CID, voteSalt(taskId, round, validator));
+    }
+
+    /// @notice Move the clock to the end of the vote commit unless every revealer committed a vote.
+    function closeVoteCommit(uint256 taskId, uint256 round) internal {
+        IAttestationRegistry.Ballot memory b = registry.ballotOf(taskId, round);
+        if (b.voteCommitted != b.revealed && block.timestamp < b.voteCommitEnd) vm.warp(b.voteCommitEnd);
     }
 
     /// @notice Move the clock past the ballot of `round`.

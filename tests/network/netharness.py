@@ -74,7 +74,7 @@ TINY_TASK: dict[str, Any] = {
         "submit_duration": 60,
         "commit_duration": 30,
         "reveal_duration": 20,
-        "vote_duration": 20,
+        "vote_duration": 40,  # the vote commit and the vote reveal get half each
         "seed_delay": 1,
         "start_delay": 600,
         "max_empty_rounds": 0,

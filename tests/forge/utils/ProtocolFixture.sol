@@ -35,7 +35,7 @@ abstract contract ProtocolFixture is TestBase {
     function deployProtocol(IERC20 token_) internal {
         token = token_;
         address escrowAddress = createAddress(address(this), vm.getNonce(address(this)) + 3);
-        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), UNBONDING);
+        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), address(0), UNBONDING);
         distributor = new RewardDistributor(token_, escrowAddress);
         registry = new AttestationRegistry(escrowAddress);
         escrow = new TaskEscrow(token_, stakes, distributor, registry, UNBONDING);

@@ -658,6 +658,22 @@ def task_create(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running as the task's keeper until it ends.")
     ] = False,
+    honeypot_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--honeypot-rate",
+            help="With --follow: fraction of rounds with a honeypot (overrides the task file's "
+            "honeypots.rate; docs/protocol.md, 'Laziness does not pay').",
+        ),
+    ] = None,
+    honeypot_trainer: Annotated[
+        str | None,
+        typer.Option(
+            "--honeypot-trainer",
+            help="With --follow: the address of your own trainer that submits the honeypots' known-bad work "
+            "(overrides honeypots.trainer).",
+        ),
+    ] = None,
     deployment: DeploymentOpt = None,
     ipfs: IpfsOpt = None,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
@@ -665,9 +681,10 @@ def task_create(
     threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
-    from protocol.roles.initiator import InitiatorNode, create_task, load_task_file
+    from protocol.roles.initiator import InitiatorNode, create_task, honeypot_terms, load_task_file
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
+    honeypots = honeypot_terms(task, rate=honeypot_rate, trainer=honeypot_trainer)
     out = _output("initiator")
     node: list[RoleNode] = []
     with stop_on_signals(defer=True):
@@ -679,7 +696,7 @@ def task_create(
                 task_id = create_task(session, task, out)
             console.print(f"task {task_id}")
             if follow:
-                node.append(InitiatorNode(session, task_id, out=out))
+                node.append(InitiatorNode(session, task_id, out=out, honeypots=honeypots))
                 node[0].run()
         except Interrupted as exc:
             _stop_report(
@@ -902,6 +919,14 @@ def validate(
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
     home: HomeOpt = DEFAULT_HOME,
     threads: ThreadsOpt = None,
+    lazy: Annotated[
+        bool,
+        typer.Option(
+            "--lazy",
+            help="A dishonest validator for demos and tests: ACCEPT every submission without fetching or "
+            "checking it (honeypots slash it).",
+        ),
+    ] = False,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
 
@@ -909,7 +934,7 @@ def validate(
         _require_task(session, task, wait)
         from protocol.roles.validator import ValidatorNode
 
-        return ValidatorNode(session, task, out=out, wait=wait)
+        return ValidatorNode(session, task, out=out, wait=wait, lazy=lazy)
 
     _run_node(
         "validator",

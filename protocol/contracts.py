@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_UNBONDING_PERIOD",
     "MAX_SUBMISSIONS",
     "MAX_VALIDATORS",
+    "ZERO_ADDRESS",
     "Ballot",
     "CancelReason",
     "CreditReason",
@@ -62,12 +63,11 @@ __all__ = [
     "count_no_shows",
     "decide",
     "deploy_protocol",
+    "honeypot_commitment",
     "no_show_slash",
     "pack_verdicts",
     "round_payout",
     "unpack_verdicts",
-    "ZERO_ADDRESS",
-    "honeypot_commitment",
     "verdict_commitment",
 ]
 
@@ -503,7 +503,12 @@ class DeploymentAddresses(BaseModel):
     """HoneypotRegistry."""
 
     @field_validator(
-        "token", "stake_manager", "reward_distributor", "attestation_registry", "task_escrow", "honeypot_registry"
+        "token",
+        "stake_manager",
+        "reward_distributor",
+        "attestation_registry",
+        "task_escrow",
+        "honeypot_registry",
     )
     @classmethod
     def _address(cls, value: str) -> str:
@@ -596,7 +601,11 @@ def deploy_protocol(
     escrow_address = _create_address(client.address, nonce + 3)
     honeypots_address = _create_address(client.address, nonce + 4)
     stakes = client.deploy(
-        artifacts["StakeManager"], token_contract.address, escrow_address, honeypots_address, unbonding_period
+        artifacts["StakeManager"],
+        token_contract.address,
+        escrow_address,
+        honeypots_address,
+        unbonding_period,
     )
     distributor = client.deploy(artifacts["RewardDistributor"], token_contract.address, escrow_address)
     registry = client.deploy(artifacts["AttestationRegistry"], escrow_address)
@@ -616,8 +625,8 @@ def deploy_protocol(
     honeypots = client.deploy(artifacts["HoneypotRegistry"], escrow.address, lazy_slash_bps)
     if honeypots.address != honeypots_address:
         raise ChainError(
-            f"HoneypotRegistry landed at {honeypots.address}, not at the precomputed {honeypots_address}: the "
-            "deployer sent another transaction during the deployment; deploy again from an idle account"
+            f"HoneypotRegistry landed at {honeypots.address}, not at the precomputed {honeypots_address}: "
+            "the deployer sent another transaction during the deployment; deploy again from an idle account"
         )
     addresses = DeploymentAddresses(
         chain_id=client.chain_id,

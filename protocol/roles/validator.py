@@ -67,8 +67,11 @@ class ValidatorNode(ParticipantNode):
         out: Output | None = None,
         wait: bool = True,
         unavailable_margin: float | None = None,
+        lazy: bool = False,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
+        self.lazy = lazy
+        """A dishonest validator (demos, tests): ACCEPT every submission unchecked (`_check`)."""
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
         self.unavailable_margin = unavailable_margin
         self._task: TaskContext | None = None
@@ -226,6 +229,8 @@ class ValidatorNode(ParticipantNode):
         """Check one submission; None while an artifact is missing and the deadline is not near."""
         from trainer.diloco import load_global_checkpoint
 
+        if self.lazy:
+            return Checked(Verdict.ACCEPT, ["accepted without checking (a lazy validator)"])
         try:
             with self.out.progress(
                 f"round {sub.round}: checking submission {sub.index} of {sub.trainer}", 1

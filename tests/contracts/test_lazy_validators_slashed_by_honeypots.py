@@ -78,7 +78,9 @@ def test_a_validator_that_accepted_a_rejected_honeypot_is_slashed_once(world: Wo
     assert lazy.token_balance("0x000000000000000000000000000000000000dEaD") == burned + expected
     assert world.initiator.lazy_slashed(task_id, 0, lazy.address)
 
-    reverts("AlreadySlashed", validator=lazy.address)(lambda: world.outsider.slash_lazy(task_id, 0, lazy.address))
+    reverts("AlreadySlashed", validator=lazy.address)(
+        lambda: world.outsider.slash_lazy(task_id, 0, lazy.address)
+    )
     for honest in (v0, v1):  # they rejected it: untouched
         reverts("NotLazy", validator=honest.address, verdict=R)(
             lambda honest=honest: world.outsider.slash_lazy(task_id, 0, honest.address)
@@ -92,7 +94,9 @@ def test_unavailable_is_never_slashed(world: World) -> None:
     task_id = honeypot_round(world, lazy_rows(world, lazy=U))
     lazy = world.validators[2]
     world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
-    reverts("NotLazy", validator=lazy.address, verdict=U)(lambda: world.outsider.slash_lazy(task_id, 0, lazy.address))
+    reverts("NotLazy", validator=lazy.address, verdict=U)(
+        lambda: world.outsider.slash_lazy(task_id, 0, lazy.address)
+    )
     assert lazy.allocation_of(task_id) == STAKE // 2
 
 
@@ -113,7 +117,9 @@ def test_an_initiator_cannot_frame_validators_with_good_work(world: World) -> No
     receipt = world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     assert logs(world.deployment.honeypot_registry, "HoneypotRevealed", receipt)[0]["decision"] == A
     for v in (v0, v1):
-        reverts("HoneypotNotRejected", decision=A)(lambda v=v: world.outsider.slash_lazy(task_id, 0, v.address))
+        reverts("HoneypotNotRejected", decision=A)(
+            lambda v=v: world.outsider.slash_lazy(task_id, 0, v.address)
+        )
         assert v.allocation_of(task_id) == STAKE // 2
 
 
@@ -121,7 +127,9 @@ def test_an_undecided_honeypot_slashes_nobody(world: World) -> None:
     v0, v1, v2 = world.validators
     task_id = honeypot_round(world, {v0: [A, A, R], v1: [A, A, A], v2: [A, A, U]})
     world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
-    reverts("HoneypotNotRejected", decision=Verdict.NONE)(lambda: world.outsider.slash_lazy(task_id, 0, v1.address))
+    reverts("HoneypotNotRejected", decision=Verdict.NONE)(
+        lambda: world.outsider.slash_lazy(task_id, 0, v1.address)
+    )
 
 
 def test_reveal_needs_the_preimage_and_the_submitters_index(world: World) -> None:
@@ -129,9 +137,9 @@ def test_reveal_needs_the_preimage_and_the_submitters_index(world: World) -> Non
     bait, other = world.trainers[2], world.trainers[0]
     stored = honeypot_commitment(task_id, 0, bait.address, SALT)
     wrong = h("wrong salt")
-    reverts("CommitmentMismatch", committed=stored, computed=honeypot_commitment(task_id, 0, bait.address, wrong))(
-        lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, wrong)
-    )
+    reverts(
+        "CommitmentMismatch", committed=stored, computed=honeypot_commitment(task_id, 0, bait.address, wrong)
+    )(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, wrong))
     reverts("CommitmentMismatch", committed=stored)(
         lambda: world.outsider.reveal_honeypot(task_id, 0, 0, other.address, SALT)
     )
@@ -202,7 +210,9 @@ def test_the_window_ends_when_the_allocations_unlock(world: World) -> None:
     assert lazy.locked_until(task_id) == end  # the lazy validator cannot leave before the window closes
     world.warp_to(end)
     bait = world.trainers[2]
-    reverts("WindowClosed", windowEnd=end)(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+    reverts("WindowClosed", windowEnd=end)(
+        lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    )
     lazy.deallocate(task_id, lazy.allocation_of(task_id))
 
 
@@ -252,7 +262,11 @@ def test_the_stake_manager_accepts_slashes_from_its_two_slashers_only(
 ) -> None:
     escrow_account, honeypot_account, staker = world.people[8], world.people[6], world.people[7]
     stakes = chain.deploy(
-        compiled["StakeManager"], world.deployment.token.address, escrow_account.address, honeypot_account.address, 0
+        compiled["StakeManager"],
+        world.deployment.token.address,
+        escrow_account.address,
+        honeypot_account.address,
+        0,
     )
     assert chain.call(stakes.functions.honeypotRegistry()) == honeypot_account.address
     staker.approve(stakes.address, 1_000)

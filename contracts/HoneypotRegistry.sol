@@ -85,7 +85,7 @@ contract HoneypotRegistry is IHoneypotRegistry {
         done[validator] = true;
         uint256 amount = _stakes.allocationOf(validator, taskId) * _lazySlashBps / _BPS;
         slashed = _stakes.slash(validator, taskId, amount);
-        emit LazySlashed(taskId, round, validator, slashed);
+        emit LazySlashed(taskId, round, validator, slashed, _lazySlashBps);
     }
 
     /// @inheritdoc IHoneypotRegistry

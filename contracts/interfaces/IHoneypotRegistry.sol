@@ -51,9 +51,12 @@ interface IHoneypotRegistry {
         IAttestationRegistry.Verdict decision
     );
 
-    /// @notice `validator` had revealed ACCEPT on round `round`'s REJECTED honeypot: `slashed` was taken from
-    /// its allocation to `taskId` (the StakeManager's Slashed event of the same transaction).
-    event LazySlashed(uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 slashed);
+    /// @notice `validator` had revealed ACCEPT on round `round`'s REJECTED honeypot: `slashed`, `bps` basis
+    /// points of its allocation to `taskId`, was taken from it (the StakeManager's Slashed event of the same
+    /// transaction).
+    event LazySlashed(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 slashed, uint256 bps
+    );
 
     /// @notice A commitment of zero.
     error ZeroCommitment();

@@ -68,6 +68,11 @@ class Kind(StrEnum):
     """A trainer's no-shows settled, or its seat freed, other than its rounds and submissions give."""
     NO_AGREEMENT = "no_agreement"
     """A round with submissions ended without an agreed model (the detail says why)."""
+    HONEYPOT = "honeypot"
+    """A honeypot commit, reveal or lazy slash the HoneypotRegistry's rules do not allow."""
+    LAZY_VALIDATOR = "lazy_validator"
+    """A validator revealed ACCEPT on a revealed honeypot the round decided REJECT: it accepted known-bad
+    work (a participant's misbehaviour, reported whether or not `slashLazy` slashed it)."""
 
 
 class Discrepancy(BaseModel):

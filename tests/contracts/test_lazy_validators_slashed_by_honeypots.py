@@ -69,7 +69,7 @@ def test_a_validator_that_accepted_a_rejected_honeypot_is_slashed_once(world: Wo
     receipt = world.chain.transact(honeypots.functions.slashLazy(task_id, 0, lazy.address))
     expected = allocation * bps // BPS
     assert logs(honeypots, "LazySlashed", receipt) == [
-        {"taskId": task_id, "round": 0, "validator": lazy.address, "slashed": expected}
+        {"taskId": task_id, "round": 0, "validator": lazy.address, "slashed": expected, "bps": bps}
     ]
     (slashed,) = logs(world.deployment.stake_manager, "Slashed", receipt)
     assert (slashed["staker"], slashed["taskId"], slashed["amount"]) == (lazy.address, task_id, expected)

@@ -56,7 +56,7 @@ contract HoneypotRegistry is IHoneypotRegistry {
     {
         Honeypot storage honeypot = _honeypots[taskId][round];
         _requireOpening(taskId, round, honeypot.commitment, honeypot.revealed, submitter, salt);
-        _requireWindow(taskId, round);
+        uint256 decisions = _requireWindow(taskId, round);
         (address trainer,,) = _escrow.submissionOf(taskId, round, index);
         if (trainer != submitter || submitter == address(0)) {
             revert NotTheSubmitter(taskId, round, index, trainer, submitter);
@@ -65,20 +65,18 @@ contract HoneypotRegistry is IHoneypotRegistry {
         // A submission index is below 128 (maxTrainers): a submission by `submitter` was found at it.
         honeypot.index = uint8(index);
         honeypot.revealed = true;
-        emit HoneypotRevealed(taskId, round, index, submitter, salt, _registry.decisionOf(taskId, round, index));
+        emit HoneypotRevealed(taskId, round, index, submitter, salt, _verdictAt(decisions, index));
     }
 
     /// @inheritdoc IHoneypotRegistry
     function slashLazy(uint256 taskId, uint256 round, address validator) external returns (uint256 slashed) {
         Honeypot memory h = _honeypots[taskId][round];
         if (!h.revealed) revert NotRevealed(taskId, round);
-        _requireWindow(taskId, round);
-        IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, h.index);
+        IAttestationRegistry.Verdict decision = _verdictAt(_requireWindow(taskId, round), h.index);
         if (decision != IAttestationRegistry.Verdict.Reject) revert HoneypotNotRejected(taskId, round, decision);
         (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
-        IAttestationRegistry.Verdict verdict = revealed
-            ? IAttestationRegistry.Verdict((uint256(word) >> (2 * uint256(h.index))) & 3)
-            : IAttestationRegistry.Verdict.None;
+        IAttestationRegistry.Verdict verdict =
+            revealed ? _verdictAt(uint256(word), h.index) : IAttestationRegistry.Verdict.None;
         if (verdict != IAttestationRegistry.Verdict.Accept) revert NotLazy(taskId, round, validator, verdict);
         mapping(address => bool) storage done = _slashed[taskId][round];
         if (done[validator]) revert AlreadySlashed(taskId, round, validator);
@@ -137,12 +135,19 @@ contract HoneypotRegistry is IHoneypotRegistry {
         if (computed != commitment) revert CommitmentMismatch(commitment, computed);
     }
 
-    /// @dev Reverts unless `round`'s ballot is closed and the window is open.
-    function _requireWindow(uint256 taskId, uint256 round) private view {
-        (bool closed,,,,) = _registry.outcome(taskId, round);
+    /// @dev Reverts unless `round`'s ballot is closed and the window is open; returns the round's decisions
+    /// (packed like a verdict vector).
+    function _requireWindow(uint256 taskId, uint256 round) private view returns (uint256 decisions) {
+        bool closed;
+        (closed,,,, decisions) = _registry.outcome(taskId, round);
         if (!closed) revert BallotNotClosed(taskId, round);
         uint256 end = _windowEnd(taskId);
         if (block.timestamp >= end) revert WindowClosed(taskId, end, block.timestamp);
+    }
+
+    /// @dev The verdict at `index` of a packed verdict (or decision) vector.
+    function _verdictAt(uint256 word, uint256 index) private pure returns (IAttestationRegistry.Verdict) {
+        return IAttestationRegistry.Verdict((word >> (2 * index)) & 3);
     }
 
     /// @dev type(uint256).max while the task is active, else its end plus the settlement grace: the earliest

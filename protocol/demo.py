@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,7 +279,9 @@ class Demo:
         compiled = compile_contracts()
         accounts = self.anvil.accounts
         deployer = ChainClient(self.anvil.rpc_url, accounts[0][1], abis=[c.abi for c in compiled.values()])
-        deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=30, compiled=compiled)
+        # The settlement grace is also the last round's honeypot window (docs/protocol.md): room for the
+        # initiator's reveal and slash on a loaded machine.
+        deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=120, compiled=compiled)
         self._wait_ipfs()
         self.config = NetworkConfig(
             rpc_url=self.anvil.rpc_url, deployment=deployment.addresses, ipfs_api=self.ipfs.api_url
@@ -904,7 +907,9 @@ class Demo:
         return {
             "ok": ok,
             "discrepancy_count": len(found),
-            "discrepancy_kinds": report["discrepancy_kinds"],
+            "discrepancy_kinds": dict(
+                sorted(Counter(d.kind.value for d in result.discrepancies if d not in flagged).items())
+            ),
             "discrepancies": found,
             "lazy_flags": [d.line() for d in flagged],
             "mismatches": mismatches,

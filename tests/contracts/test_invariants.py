@@ -163,6 +163,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 # What the machine never reaches, and why; every other action, success, custom error of ALLOWED and event of
 # the deployment must be reached by the deep run (`coverage`).
 UNREACHED: dict[str, str] = {
+    "revert slashLazy BallotNotClosed": "a revealed honeypot's ballot is closed (the reveal required it): "
+    "NotRevealed refuses every slash that could meet an open ballot first",
     "revert flushBurn BurnRefused": "the TestToken never refuses the burn address (BurnBlockToken: "
     "test_adversarial_tokens.py)",
     "event BurnDeferred": "the TestToken never refuses the burn address (test_adversarial_tokens.py)",
@@ -987,6 +989,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             if now < round_start:
                 self.node.warp_to(round_start)
             elif now < submit_end:
+                self.honeypot_in_submit_phase(task, r, data)
                 pending = [
                     a
                     for a, first in task.trainers.items()
@@ -1047,6 +1050,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.node.warp_to(vote_end)
         else:
             assert phase == Phase.CLOSED, phase
+            self.honeypot_after_ballot(task, r, data)
             self.send(anyone, "task_escrow", "finalizeRound", task_id, expect=None)
             # Participants usually settle (anyone may) soon after the round is finalised.
             entries = [e for e in self.unsettled() if e[1:3] == (task_id, r)]
@@ -1133,10 +1137,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         rm = task.round(r)
         vector = st.lists(st.sampled_from([1, 2, 3]), min_size=n, max_size=n)
         if rm.truth is None:
-            rm.truth = data.draw(vector, label="truth")
+            rm.truth = self.honeypot_truth(task, r, data.draw(vector, label="truth"))
         kinds = ["truth", "flipped", "truth", "random", "truth", "malformed", "truth"]
         kind = data.draw(st.sampled_from(kinds), label="verdicts")
         row = list(rm.truth) if kind != "random" else data.draw(vector, label="row")
+        row = self.lazy_row(task, r, data) or row
         if kind == "flipped":  # disagrees with the others on one submission
             i = data.draw(st.integers(0, n - 1), label="flipped")
             row[i] = row[i] % 3 + 1
@@ -1338,7 +1343,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         from the model (the decision recomputed from the reveals with `decide`), and a lazy slash must take
         exactly `lazySlashBps` of the allocation."""
         active = sorted(set(self.tasks) - self.ghost.ended)
-        if active and data.draw(st.integers(0, 3), label="an active task"):
+        if active and data.draw(st.integers(0, 3), label="an active task") < 3:
             task = self.tasks[data.draw(st.sampled_from(active), label="task")]
         else:
             task = self.task(data)
@@ -1346,7 +1351,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         known = sorted(r for t, r in self.honeypots if t == task.task_id)
         if what == "commit":
             self.commit_honeypot(task, data)
-        elif known and data.draw(st.integers(0, 5), label="a committed round"):
+        elif known and data.draw(st.integers(0, 5), label="a committed round") < 5:
             r = data.draw(st.sampled_from(known), label="round")
             (self.reveal_honeypot if what == "reveal" else self.slash_lazy)(task, r, data)
         else:
@@ -1363,16 +1368,51 @@ class ProtocolMachine(RuleBasedStateMachine):
         _, _, _, status, ended_at = self._task_view(task_id)
         return status != TaskStatus.ACTIVE and self.now() >= ended_at + UNBONDING
 
+    def _bait_index(self, task: TaskModel, r: int) -> int | None:
+        """The index of round `r`'s honeypot submission, when it has one and its bait submitted."""
+        hp = self.honeypots.get((task.task_id, r))
+        submitters = task.round(r).submitters
+        return submitters.index(hp.submitter) if hp and hp.submitter in submitters else None
+
+    def honeypot_truth(self, task: TaskModel, r: int, truth: list[int]) -> list[int]:
+        """The round's truth with the honeypot REJECTED: the bait's work is known-bad."""
+        index = self._bait_index(task, r)
+        if index is not None:
+            truth[index] = int(Verdict.REJECT)
+        return truth
+
+    def lazy_row(self, task: TaskModel, r: int, data: st.DataObject) -> list[int] | None:
+        """In a round with a honeypot, a validator is sometimes lazy: it accepts everything."""
+        if self._bait_index(task, r) is None or data.draw(st.integers(0, 2), label="a lazy validator") < 2:
+            return None
+        return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
+
+    def honeypot_in_submit_phase(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        """While round `r`'s submit phase is open its initiator often commits a honeypot (naming a trainer
+        that has not submitted yet)."""
+        if (task.task_id, r) not in self.honeypots and not data.draw(st.integers(0, 2), label="plant one"):
+            self.commit_honeypot(task, data)
+
+    def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        """Once round `r`'s ballot has closed, its honeypot's initiator usually reveals it at once and slashes
+        (a lazy validator, or another to see it refused)."""
+        hp = self.honeypots.get((task.task_id, r))
+        if hp is None or hp.revealed or data.draw(st.integers(0, 3), label="reveal the honeypot later") == 3:
+            return
+        self.reveal_honeypot(task, r, data)
+        for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
+            self.slash_lazy(task, r, data)
+
     def commit_honeypot(self, task: TaskModel, data: st.DataObject) -> None:
-        task_id, r = task.task_id, task.finalized
+        task_id = task.task_id
+        r = task.finalized + (data.draw(st.integers(0, 7), label="a later round") == 7)
         rm = task.round(r)
         pending = [t for t, first in task.trainers.items() if first <= r and t not in rm.submitters]
         submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")
         salt = h("honeypot", task_id, r, submitter)
-        who = task.initiator if data.draw(st.integers(0, 5), label="by the initiator") else self.who(
-            data, EVERYONE, "committer"
-        )
-        zero = not data.draw(st.integers(0, 9), label="zero commitment")
+        by_initiator = data.draw(st.integers(0, 5), label="by someone else") < 5
+        who = task.initiator if by_initiator else self.who(data, EVERYONE, "committer")
+        zero = data.draw(st.integers(0, 9), label="zero commitment") == 9
         commitment = bytes(32) if zero else honeypot_commitment(task_id, r, submitter, salt)
         current, submit_end, seed_block, status, _ = self._task_view(task_id)
         expect = (
@@ -1393,8 +1433,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         submitters = task.round(r).submitters
         submitter = hp.submitter if hp else self.people[OUTSIDER]
         index = submitters.index(submitter) if submitter in submitters else 0
-        wrong_salt = not data.draw(st.integers(0, 7), label="wrong salt")
-        if not data.draw(st.integers(0, 7), label="wrong index"):
+        wrong_salt = data.draw(st.integers(0, 7), label="wrong salt") == 7
+        if data.draw(st.integers(0, 7), label="wrong index") == 7:
             index = data.draw(st.sampled_from([index + 1, 127]), label="index")
         salt = h("wrong") if wrong_salt or hp is None else hp.salt
         (phase,) = self.node.views([("attestation_registry", "phaseOf", (task_id, r))])[0]
@@ -1434,7 +1474,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.decision_and_verdicts(task, r, hp.index)
         )
         lazy = sorted(v for v, verdict in verdicts.items() if verdict == Verdict.ACCEPT)
-        if lazy and data.draw(st.integers(0, 3), label="a lazy one"):
+        if lazy and data.draw(st.integers(0, 3), label="another one") < 3:
             validator = data.draw(st.sampled_from(lazy), label="validator")
         else:
             validator = self.who(data, EVERYONE, "validator")

@@ -114,6 +114,10 @@ DECIMALS = 18
 TOKENS = 10**DECIMALS
 MINT = 2_000 * TOKENS
 STAKE = 1_200 * TOKENS
+BAIT_MINT = 3_000 * TOKENS
+BAIT_STAKE = 2_400 * TOKENS
+"""The honeypot's bait loses up to two minimum stakes (2 x 200) a round: it stakes enough for every round (a
+bait that runs out of stake leaves rounds without a honeypot, in which laziness is paid)."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
@@ -308,26 +312,27 @@ class Demo:
             self.people.append(Participant(name, role, address, key, path))
         # Mint to everyone, then approve + stake for the trainers and validators, pipelined: each
         # account's transactions are ordered by nonce, so `stake` runs after its `approve`.
-        sent = [deployer.send(deployment.token.functions.mint(p.address, MINT)) for p in self.people]
+        for p in self.people:
+            p.minted = BAIT_MINT if p.role == "honeypot" else MINT
+        sent = [deployer.send(deployment.token.functions.mint(p.address, p.minted)) for p in self.people]
         for minted in sent:
             deployer.wait(minted)
-        for p in self.people:
-            p.minted = MINT
         staking: list[tuple[ChainClient, HexBytes]] = []
         for p in self.people:
             if p.role == "initiator":
                 continue
             client = deployer.with_account(p.key)
-            approve = deployment.token.functions.approve(deployment.stake_manager.address, STAKE)
+            p.staked = BAIT_STAKE if p.role == "honeypot" else STAKE
+            approve = deployment.token.functions.approve(deployment.stake_manager.address, p.staked)
             staking.append((client, client.send(approve)))
-            stake = deployment.stake_manager.functions.stake(STAKE)
+            stake = deployment.stake_manager.functions.stake(p.staked)
             staking.append((client, client.send(stake, gas=200_000)))  # no estimate: approve is not mined yet
-            p.staked = STAKE
         for client, tx in staking:
             client.wait(tx)
         self.say(
-            f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts; "
-            f"{len(self.people) - 1} staked {STAKE // TOKENS}"
+            f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts (the honeypot's bait "
+            f"{BAIT_MINT // TOKENS}); {len(self.people) - 1} staked {STAKE // TOKENS} (the bait "
+            f"{BAIT_STAKE // TOKENS})"
         )
         self._monitor_key = accounts[0][1]
 

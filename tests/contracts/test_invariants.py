@@ -989,7 +989,6 @@ class ProtocolMachine(RuleBasedStateMachine):
             if now < round_start:
                 self.node.warp_to(round_start)
             elif now < submit_end:
-                self.honeypot_in_submit_phase(task, r, data)
                 pending = [
                     a
                     for a, first in task.trainers.items()
@@ -999,6 +998,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     and a not in task.seats_freed
                 ]
                 if pending and data.draw(st.integers(0, 9), label="submit now") > 0:
+                    self.honeypot_in_submit_phase(task, r, data)
                     for trainer in self.some(pending, data):
                         self.submit(task_id, r, trainer, data)
                 elif submissions == 0 and data.draw(st.integers(0, 2), label="finalise early") == 0:
@@ -1388,9 +1388,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
 
     def honeypot_in_submit_phase(self, task: TaskModel, r: int, data: st.DataObject) -> None:
-        """While round `r`'s submit phase is open its initiator often commits a honeypot (naming a trainer
-        that has not submitted yet)."""
-        if (task.task_id, r) not in self.honeypots and not data.draw(st.integers(0, 2), label="plant one"):
+        """While round `r`'s submit phase is open its initiator sometimes commits a honeypot (naming a
+        trainer that has not submitted yet)."""
+        if (task.task_id, r) not in self.honeypots and data.draw(st.integers(0, 3), label="plant one") == 3:
             self.commit_honeypot(task, data)
 
     def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:

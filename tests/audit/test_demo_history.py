@@ -1,6 +1,7 @@
 """The must-show of the auditor: on the history a `trustrl demo` run leaves behind (10 processes, real chain,
 real IPFS, a cheating trainer, a honeypot and a lazy validator), the audit finds no discrepancy but the lazy
-validator's flags and reproduces every number of the demo's own summary (rounds, per-round decisions, payouts and slashes, held-out accuracy, every balance).
+validator's flags and reproduces every number of the demo's own summary (rounds, per-round decisions,
+payouts and slashes, held-out accuracy, every balance).
 
 This runs the whole demo (minutes on 2 cores): it is `slow`."""
 

@@ -5,8 +5,8 @@ every submission and aggregate, held-out accuracy), print a table and write JSON
     python scripts/bench_audit.py --json audit-bench.json [--rounds 2] [--report out.html]
 
 Reports at least `discrepancies` (count; 0 expected, apart from `lazy_flags`: the demo's lazy validator
-flagged for each honeypot it accepted, which the audit must report), `events_per_s` (events per second of the whole
-audit; `ledger_events_per_s`: fetching and replaying only), `audit_wall_s` (the audit, end to end),
+flagged for each honeypot it accepted, which the audit must report), `events_per_s` (events per second of
+the whole audit; `ledger_events_per_s`: fetching and replaying only), `audit_wall_s` (the audit, end to end),
 `validators_verify_s` (seconds spent in the validators' re-checks from `trainer.verify` during the
 audit), and whether every number of the demo's own summary was reproduced (`demo_numbers_match`).
 Exits 1 when the audit found a discrepancy or a number disagrees.

@@ -10,7 +10,8 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 
 /// @title StakeManager
-/// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow.
+/// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow and the
+/// HoneypotRegistry (the deployment's two slashers, both fixed at construction).
 /// A slash never reverts because of the token: a burn the token refuses is kept as `unburned` and retried
 /// by anyone through {flushBurn}.
 contract StakeManager is IStakeManager, ReentrancyGuardTransient {
@@ -38,6 +39,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
 
     IERC20 private immutable _token;
     ITaskEscrow private immutable _escrow;
+    address private immutable _honeypots;
     uint256 private immutable _unbondingPeriod;
 
     mapping(address staker => Bond) private _bonds;
@@ -48,15 +50,21 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
 
     /// @param token_ the deployment's ERC20
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
+    /// @param honeypots_ the HoneypotRegistry, the second slasher (its address may be computed before it is
+    /// deployed; zero: none)
     /// @param unbondingPeriod_ seconds between an unstake request and the withdrawal
-    constructor(IERC20 token_, ITaskEscrow escrow_, uint256 unbondingPeriod_) {
+    constructor(IERC20 token_, ITaskEscrow escrow_, address honeypots_, uint256 unbondingPeriod_) {
         _token = token_;
         _escrow = escrow_;
+        // slither-disable-next-line missing-zero-check zero is "no second slasher"; deploy_protocol checks the wiring
+        _honeypots = honeypots_;
         _unbondingPeriod = unbondingPeriod_;
     }
 
-    modifier onlyEscrow() {
-        if (msg.sender != address(_escrow)) revert OnlyTaskEscrow(msg.sender);
+    modifier onlySlasher() {
+        if (msg.sender != address(_escrow) && msg.sender != _honeypots) {
+            revert NotSlasher(msg.sender);
+        }
         _;
     }
 
@@ -138,7 +146,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     /// @inheritdoc IStakeManager
     function slash(address staker, uint256 taskId, uint256 amount)
         external
-        onlyEscrow
+        onlySlasher
         nonReentrant
         returns (uint256 slashed)
     {
@@ -211,6 +219,11 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     /// @inheritdoc IStakeManager
     function taskEscrow() external view returns (address) {
         return address(_escrow);
+    }
+
+    /// @inheritdoc IStakeManager
+    function honeypotRegistry() external view returns (address) {
+        return _honeypots;
     }
 
     /// @inheritdoc IStakeManager

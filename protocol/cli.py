@@ -672,6 +672,22 @@ def task_create(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running as the task's keeper until it ends.")
     ] = False,
+    honeypot_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--honeypot-rate",
+            help="With --follow: fraction of rounds with a honeypot (overrides the task file's "
+            "honeypots.rate; docs/protocol.md, 'Laziness does not pay').",
+        ),
+    ] = None,
+    honeypot_trainer: Annotated[
+        str | None,
+        typer.Option(
+            "--honeypot-trainer",
+            help="With --follow: the address of your own trainer that submits the honeypots' known-bad work "
+            "(overrides honeypots.trainer).",
+        ),
+    ] = None,
     deployment: DeploymentOpt = None,
     ipfs: IpfsOpt = None,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
@@ -679,9 +695,10 @@ def task_create(
     threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
-    from protocol.roles.initiator import InitiatorNode, create_task, load_task_file
+    from protocol.roles.initiator import InitiatorNode, create_task, honeypot_terms, load_task_file
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
+    honeypots = honeypot_terms(task, rate=honeypot_rate, trainer=honeypot_trainer)
     out = _output("initiator")
     node: list[RoleNode] = []
     with stop_on_signals(defer=True):
@@ -693,7 +710,7 @@ def task_create(
                 task_id = create_task(session, task, out)
             console.print(f"task {task_id}")
             if follow:
-                node.append(InitiatorNode(session, task_id, out=out))
+                node.append(InitiatorNode(session, task_id, out=out, honeypots=honeypots))
                 node[0].run()
         except Interrupted as exc:
             _stop_report(
@@ -978,14 +995,23 @@ def validate(
     home: HomeOpt = DEFAULT_HOME,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
+    lazy: Annotated[
+        bool,
+        typer.Option(
+            "--lazy",
+            help="A dishonest validator for demos and tests: ACCEPT every submission without fetching or "
+            "checking it (honeypots slash it).",
+        ),
+    ] = False,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
 
     def make(session: Session, out: Output) -> RoleNode:
         _require_task(session, task, wait)
-        from protocol.roles.validator import ValidatorNode
+        from protocol.roles.validator import Behaviour, ValidatorNode
 
-        return ValidatorNode(session, task, out=out, wait=wait)
+        behaviour = Behaviour.LAZY if lazy else Behaviour.HONEST
+        return ValidatorNode(session, task, out=out, wait=wait, behaviour=behaviour)
 
     _run_node(
         "validator",

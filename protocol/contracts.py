@@ -1,4 +1,4 @@
-"""Typed access to trustrl's four contracts: deployment, transactions, views and the on-chain rules.
+"""Typed access to trustrl's five contracts: deployment, transactions, views and the on-chain rules.
 
     deployment = deploy_protocol(client)                  # TestToken + the four contracts, wired
     alice = ProtocolClient(client.with_account(key), deployment)
@@ -36,14 +36,17 @@ if TYPE_CHECKING:
 __all__ = [
     "BPS",
     "BURN_ADDRESS",
+    "DEFAULT_LAZY_SLASH_BPS",
     "DEFAULT_UNBONDING_PERIOD",
     "MAX_SUBMISSIONS",
     "MAX_VALIDATORS",
+    "ZERO_ADDRESS",
     "Ballot",
     "CancelReason",
     "CreditReason",
     "Deployment",
     "DeploymentAddresses",
+    "Honeypot",
     "NoShows",
     "Phase",
     "ProtocolClient",
@@ -60,6 +63,7 @@ __all__ = [
     "count_no_shows",
     "decide",
     "deploy_protocol",
+    "honeypot_commitment",
     "no_show_slash",
     "pack_verdicts",
     "round_payout",
@@ -74,6 +78,10 @@ MAX_SUBMISSIONS = 128  # 2 bits per submission in a uint256 verdict vector
 MAX_VALIDATORS = 255
 MAX_WORK_UNITS = 2**32 - 1
 DEFAULT_UNBONDING_PERIOD = 7 * 24 * 3600
+DEFAULT_LAZY_SLASH_BPS = 2_000
+"""The HoneypotRegistry's slash per accepted honeypot, 20% of the allocation (docs/protocol.md, "Laziness
+does not pay", for the arithmetic)."""
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _UINT128 = 2**128 - 1
 _UINT120 = 2**120 - 1
 
@@ -182,6 +190,16 @@ def vote_commitment(
     encoded = abi_encode(
         ["uint256", "uint256", "address", "bytes32", "bytes32", "bytes32"],
         [task_id, round_, to_checksum_address(validator), model_hash, keccak(model_cid.encode()), salt],
+    )
+    return keccak(encoded)
+
+
+def honeypot_commitment(task_id: int, round_: int, submitter: str, salt: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, round, submitter, salt)), what `commitHoneypot` stores."""
+    if len(salt) != 32:
+        raise ConfigError(f"salt must be 32 bytes, got {len(salt)}")
+    encoded = abi_encode(
+        ["uint256", "uint256", "address", "bytes32"], [task_id, round_, to_checksum_address(submitter), salt]
     )
     return keccak(encoded)
 
@@ -450,6 +468,16 @@ def no_show_slash(allocation: int, rounds: int, no_show_slash_bps: int) -> int:
 
 
 @dataclass(frozen=True)
+class Honeypot:
+    """A round's honeypot record (the HoneypotRegistry's `honeypotOf`)."""
+
+    commitment: bytes
+    submitter: str
+    index: int
+    revealed: bool
+
+
+@dataclass(frozen=True)
 class Ballot:
     """A round's ballot (`AttestationRegistry.ballotOf`)."""
 
@@ -489,8 +517,17 @@ class DeploymentAddresses(BaseModel):
     """AttestationRegistry."""
     task_escrow: str
     """TaskEscrow."""
+    honeypot_registry: str
+    """HoneypotRegistry."""
 
-    @field_validator("token", "stake_manager", "reward_distributor", "attestation_registry", "task_escrow")
+    @field_validator(
+        "token",
+        "stake_manager",
+        "reward_distributor",
+        "attestation_registry",
+        "task_escrow",
+        "honeypot_registry",
+    )
     @classmethod
     def _address(cls, value: str) -> str:
         try:
@@ -509,6 +546,7 @@ class Deployment:
     reward_distributor: Contract
     attestation_registry: Contract
     task_escrow: Contract
+    honeypot_registry: Contract
 
     @property
     def block(self) -> int:
@@ -516,13 +554,14 @@ class Deployment:
         return self.addresses.block
 
     def contracts(self) -> dict[str, Contract]:
-        """The five contracts by role name."""
+        """The six contracts by role name."""
         return {
             "token": self.token,
             "stake_manager": self.stake_manager,
             "reward_distributor": self.reward_distributor,
             "attestation_registry": self.attestation_registry,
             "task_escrow": self.task_escrow,
+            "honeypot_registry": self.honeypot_registry,
         }
 
 
@@ -545,17 +584,22 @@ def deploy_protocol(
     *,
     unbonding_period: int = DEFAULT_UNBONDING_PERIOD,
     settlement_grace: int | None = None,
+    lazy_slash_bps: int = DEFAULT_LAZY_SLASH_BPS,
     compiled: dict[str, CompiledContract] | None = None,
 ) -> Deployment:
-    """Deploy StakeManager, RewardDistributor, AttestationRegistry and TaskEscrow from `client`'s account
-    (and a TestToken first when `token` is None, and the TaskRules library the escrow links to), wired to
-    each other through constructor arguments.
+    """Deploy StakeManager, RewardDistributor, AttestationRegistry, TaskEscrow and HoneypotRegistry from
+    `client`'s account (and a TestToken first when `token` is None, and the TaskRules library the escrow
+    links to), wired to each other through constructor arguments.
 
-    The first three take the TaskEscrow's address, computed from the deployer's nonce; the escrow is
-    deployed last with the real addresses. The account must send nothing else meanwhile: the wiring is
+    The first three take the TaskEscrow's address (and the StakeManager the HoneypotRegistry's, its second
+    slasher), computed from the deployer's nonce; the escrow and then the HoneypotRegistry (which reads the
+    others from the escrow) are deployed last. The account must send nothing else meanwhile: the wiring is
     verified afterwards and a mismatch raises `ChainError`. `settlement_grace` (how long allocations
     stay locked after a task ends, so late settlements can still slash) defaults to `unbonding_period`.
+    `lazy_slash_bps` is the fraction of its allocation a validator loses per honeypot it accepted.
     """
+    if not 0 < lazy_slash_bps <= BPS:
+        raise ConfigError(f"lazy_slash_bps must be in 1..{BPS}, got {lazy_slash_bps}")
     if unbonding_period < 0:
         raise ConfigError(f"unbonding_period must be >= 0, got {unbonding_period}")
     grace = unbonding_period if settlement_grace is None else settlement_grace
@@ -573,8 +617,13 @@ def deploy_protocol(
     escrow_code = artifacts["TaskEscrow"].linked({artifacts["TaskRules"].qualified_name: rules.address})
     nonce = int(client.w3.eth.get_transaction_count(client.account.address, "pending"))
     escrow_address = _create_address(client.address, nonce + 3)
+    honeypots_address = _create_address(client.address, nonce + 4)
     stakes = client.deploy(
-        artifacts["StakeManager"], token_contract.address, escrow_address, unbonding_period
+        artifacts["StakeManager"],
+        token_contract.address,
+        escrow_address,
+        honeypots_address,
+        unbonding_period,
     )
     distributor = client.deploy(artifacts["RewardDistributor"], token_contract.address, escrow_address)
     registry = client.deploy(artifacts["AttestationRegistry"], escrow_address)
@@ -591,6 +640,12 @@ def deploy_protocol(
             f"TaskEscrow landed at {escrow.address}, not at the precomputed {escrow_address}: the deployer "
             "sent another transaction during the deployment; deploy again from an idle account"
         )
+    honeypots = client.deploy(artifacts["HoneypotRegistry"], escrow.address, lazy_slash_bps)
+    if honeypots.address != honeypots_address:
+        raise ChainError(
+            f"HoneypotRegistry landed at {honeypots.address}, not at the precomputed {honeypots_address}: "
+            "the deployer sent another transaction during the deployment; deploy again from an idle account"
+        )
     addresses = DeploymentAddresses(
         chain_id=client.chain_id,
         block=start_block,
@@ -599,6 +654,7 @@ def deploy_protocol(
         reward_distributor=distributor.address,
         attestation_registry=registry.address,
         task_escrow=escrow.address,
+        honeypot_registry=honeypots.address,
     )
     return attach_protocol(client, addresses, compiled=artifacts)
 
@@ -622,6 +678,7 @@ def attach_protocol(
             artifacts["AttestationRegistry"], addresses.attestation_registry
         ),
         task_escrow=client.contract(artifacts["TaskEscrow"], addresses.task_escrow),
+        honeypot_registry=client.contract(artifacts["HoneypotRegistry"], addresses.honeypot_registry),
     )
     for name in (
         "TestToken", "FeeToken", "NoReturnToken", "FalseReturnToken", "ReentrantToken", "BurnBlockToken",
@@ -637,6 +694,11 @@ def _verify_wiring(client: ChainClient, d: Deployment) -> None:
     expected = {
         "StakeManager.taskEscrow": (d.stake_manager.functions.taskEscrow(), escrow),
         "StakeManager.token": (d.stake_manager.functions.token(), d.addresses.token),
+        "StakeManager.honeypotRegistry": (
+            d.stake_manager.functions.honeypotRegistry(),
+            d.addresses.honeypot_registry,
+        ),
+        "HoneypotRegistry.taskEscrow": (d.honeypot_registry.functions.taskEscrow(), escrow),
         "RewardDistributor.taskEscrow": (d.reward_distributor.functions.taskEscrow(), escrow),
         "RewardDistributor.token": (d.reward_distributor.functions.token(), d.addresses.token),
         "AttestationRegistry.taskEscrow": (d.attestation_registry.functions.taskEscrow(), escrow),
@@ -680,6 +742,7 @@ class ProtocolClient:
         self.distributor = deployment.reward_distributor
         self.registry = deployment.attestation_registry
         self.escrow = deployment.task_escrow
+        self.honeypots = deployment.honeypot_registry
 
     @property
     def address(self) -> str:
@@ -970,3 +1033,46 @@ class ProtocolClient:
         return unpack_verdicts(
             int(self.client.call(self.registry.functions.decisionsOf(task_id, round_))), count
         )
+
+    # -------------------------------------------------------------- honeypots (HoneypotRegistry)
+    def commit_honeypot(self, task_id: int, round_: int, submitter: str, salt: bytes) -> TxReceipt:
+        """Commit to a honeypot by `submitter` in `round_` (the task's initiator, in the submit phase)."""
+        commitment = honeypot_commitment(task_id, round_, submitter, salt)
+        return self.client.transact(self.honeypots.functions.commitHoneypot(task_id, round_, commitment))
+
+    def commit_decoy(self, task_id: int, round_: int, commitment: bytes) -> TxReceipt:
+        """Commit a word that opens nothing (a round without a honeypot looks like one that has one)."""
+        return self.client.transact(self.honeypots.functions.commitHoneypot(task_id, round_, commitment))
+
+    def reveal_honeypot(
+        self, task_id: int, round_: int, index: int, submitter: str, salt: bytes
+    ) -> TxReceipt:
+        """Reveal `round_`'s honeypot: submission `index`, by `submitter` (after the ballot closed)."""
+        return self.client.transact(
+            self.honeypots.functions.revealHoneypot(task_id, round_, index, submitter, salt)
+        )
+
+    def slash_lazy(self, task_id: int, round_: int, validator: str) -> int:
+        """Slash `validator` for accepting `round_`'s rejected honeypot; the amount slashed."""
+        receipt = self.client.transact(self.honeypots.functions.slashLazy(task_id, round_, validator))
+        (event,) = _event_args(self.honeypots, receipt, "LazySlashed")
+        return int(event["slashed"])
+
+    def honeypot_of(self, task_id: int, round_: int) -> Honeypot:
+        """Round `round_`'s honeypot record."""
+        commitment, submitter, index, revealed = self.client.call(
+            self.honeypots.functions.honeypotOf(task_id, round_)
+        )
+        return Honeypot(bytes(commitment), to_checksum_address(submitter), int(index), bool(revealed))
+
+    def lazy_slashed(self, task_id: int, round_: int, validator: str) -> bool:
+        """Whether `validator` was slashed for `round_`'s honeypot."""
+        return bool(self.client.call(self.honeypots.functions.lazySlashed(task_id, round_, validator)))
+
+    def honeypot_window_end(self, task_id: int) -> int:
+        """When reveals and lazy slashes of the task stop (2**256 - 1 while it is active)."""
+        return int(self.client.call(self.honeypots.functions.windowEnd(task_id)))
+
+    def lazy_slash_bps(self) -> int:
+        """The deployment's slash per accepted honeypot, in basis points of the allocation."""
+        return int(self.client.call(self.honeypots.functions.lazySlashBps()))

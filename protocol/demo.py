@@ -2,19 +2,25 @@
 
 It starts its own anvil (1 s blocks, so seed blocks arrive on their own) and IPFS daemon, deploys the
 contracts, turns anvil dev accounts into encrypted keystores (the password travels to the children in
-an environment variable), mints and stakes, and starts 8 OS processes through the real CLI:
+an environment variable), mints and stakes, and starts 10 OS processes through the real CLI:
 
-    initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow)
+    initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow;
+                                                                a honeypot every round: honeypots.rate 1)
+    honeypot     trustrl train --task 1 --cheat poison          the initiator's bait: known-bad work (-4 x
+                                                                its update, always rejected)
     trainer-1..3 trustrl train --task 1                         honest
     cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
                                                                 fabricates one rollout per step
     validator-1..3 trustrl validate --task 1
+    lazy         trustrl validate --task 1 --lazy               accepts everything unchecked: each revealed
+                                                                honeypot slashes it (it ends with less)
 
 While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
 held-out accuracy of the round's global checkpoint, evaluated here). When the task has completed and
 everyone has settled and claimed, it reconciles every balance from chain events, checks the demo's
 claims (accuracy rose, the cheater was slashed and never paid, honest trainers were paid and never
-slashed, tokens conserved). With `audit`, the auditor (protocol/audit) then replays the task's history
+slashed, honest validators never slashed, the lazy validator slashed by the honeypots and poorer than it
+started, tokens conserved). With `audit`, the auditor (protocol/audit) then replays the task's history
 from the chain's events and IPFS while both still run: it rebuilds every payout, slash and balance,
 re-verifies every submission and aggregate, and must reproduce the demo's own numbers. Last, it stops
 every process it started by pid, and returns a JSON-ready summary (`exit_status` maps it to the exit
@@ -33,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +60,8 @@ from protocol.stopping import Interrupted, deferred_signals, stop_on_signals
 __all__ = ["DEMO_TASK", "DemoError", "exit_status", "run_demo", "serve_kept"]
 
 DEMO_TASK: dict[str, Any] = {
-    "description": "trustrl demo: 2-digit addition, a 0.08M-parameter policy, 3 honest trainers, a cheater",
+    "description": "trustrl demo: 2-digit addition, a 0.08M-parameter policy, 3 honest trainers, a cheater, "
+    "a honeypot, a lazy validator",
     "env": {"name": "addition", "params": {"digits": 2}},
     "model": {
         "hidden_size": 64,
@@ -106,14 +114,20 @@ DECIMALS = 18
 TOKENS = 10**DECIMALS
 MINT = 2_000 * TOKENS
 STAKE = 1_200 * TOKENS
+BAIT_MINT = 3_000 * TOKENS
+BAIT_STAKE = 2_400 * TOKENS
+"""The honeypot's bait loses up to two minimum stakes (2 x 200) a round: it stakes enough for every round (a
+bait that runs out of stake leaves rounds without a honeypot, in which laziness is paid)."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
+HONEYPOT_RATE = 1.0
+"""The demo's initiator plants a honeypot in every round (docs/protocol.md, "Laziness does not pay")."""
 TASK_ID = 1
 STARTUP_TIMEOUT = 240.0
 ROUND_TIMEOUT = 360.0
 WIND_DOWN_TIMEOUT = 120.0
-ACCOUNTS = 10
+ACCOUNTS = 12
 CHILD_LOG_EVERY = 10
 """Seconds between the progress lines of the processes' logs (the demo shows the initiator's)."""
 ANVIL_STATE = "anvil-state.json"
@@ -269,7 +283,9 @@ class Demo:
         compiled = compile_contracts()
         accounts = self.anvil.accounts
         deployer = ChainClient(self.anvil.rpc_url, accounts[0][1], abis=[c.abi for c in compiled.values()])
-        deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=30, compiled=compiled)
+        # The settlement grace is also the last round's honeypot window (docs/protocol.md): room for the
+        # initiator's reveal and slash on a loaded machine.
+        deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=120, compiled=compiled)
         self._wait_ipfs()
         self.config = NetworkConfig(
             rpc_url=self.anvil.rpc_url, deployment=deployment.addresses, ipfs_api=self.ipfs.api_url
@@ -278,44 +294,53 @@ class Demo:
         self.network_file.write_text(self.config.model_dump_json(indent=2))
         self.say(f"contracts deployed: TaskEscrow {deployment.addresses.task_escrow}")
 
-        roles = ["initiator"] + ["trainer"] * HONEST_TRAINERS + ["cheater"] + ["validator"] * VALIDATORS
+        roles = (
+            ["initiator", "honeypot"]
+            + ["trainer"] * HONEST_TRAINERS
+            + ["cheater"]
+            + ["validator"] * VALIDATORS
+            + ["lazy"]
+        )
         counts: dict[str, int] = {}
         keys = self.dir / "keys"
         for i, role in enumerate(roles, start=1):
             counts[role] = counts.get(role, 0) + 1
-            name = role if role in ("initiator", "cheater") else f"{role}-{counts[role]}"
+            name = role if role in ("initiator", "cheater", "honeypot", "lazy") else f"{role}-{counts[role]}"
             address, key = accounts[i]
             path = keys / f"{name}.json"
             save_keystore_account(key, path, self.password, iterations=KEYSTORE_SCRYPT_N)
             self.people.append(Participant(name, role, address, key, path))
         # Mint to everyone, then approve + stake for the trainers and validators, pipelined: each
         # account's transactions are ordered by nonce, so `stake` runs after its `approve`.
-        sent = [deployer.send(deployment.token.functions.mint(p.address, MINT)) for p in self.people]
+        for p in self.people:
+            p.minted = BAIT_MINT if p.role == "honeypot" else MINT
+        sent = [deployer.send(deployment.token.functions.mint(p.address, p.minted)) for p in self.people]
         for minted in sent:
             deployer.wait(minted)
-        for p in self.people:
-            p.minted = MINT
         staking: list[tuple[ChainClient, HexBytes]] = []
         for p in self.people:
             if p.role == "initiator":
                 continue
             client = deployer.with_account(p.key)
-            approve = deployment.token.functions.approve(deployment.stake_manager.address, STAKE)
+            p.staked = BAIT_STAKE if p.role == "honeypot" else STAKE
+            approve = deployment.token.functions.approve(deployment.stake_manager.address, p.staked)
             staking.append((client, client.send(approve)))
-            stake = deployment.stake_manager.functions.stake(STAKE)
+            stake = deployment.stake_manager.functions.stake(p.staked)
             staking.append((client, client.send(stake, gas=200_000)))  # no estimate: approve is not mined yet
-            p.staked = STAKE
         for client, tx in staking:
             client.wait(tx)
         self.say(
-            f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts; "
-            f"{len(self.people) - 1} staked {STAKE // TOKENS}"
+            f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts (the honeypot's bait "
+            f"{BAIT_MINT // TOKENS}); {len(self.people) - 1} staked {STAKE // TOKENS} (the bait "
+            f"{BAIT_STAKE // TOKENS})"
         )
         self._monitor_key = accounts[0][1]
 
     def _launch(self) -> None:
         task = dict(DEMO_TASK)
         task["chain"] = {**DEMO_TASK["chain"], "num_rounds": self.rounds}
+        bait = next(p.address for p in self.people if p.role == "honeypot")
+        task["honeypots"] = {"rate": HONEYPOT_RATE, "trainer": bait}
         task_file = self.dir / "demo-task.yaml"
         task_file.write_text(yaml.safe_dump(task, sort_keys=False))
         env = {
@@ -349,12 +374,16 @@ class Demo:
             ]
             if p.role == "initiator":
                 args = ["task", "create", str(task_file), "--follow", *common]
-            elif p.role == "validator":
+            elif p.role in ("validator", "lazy"):
                 args = ["validate", "--task", str(TASK_ID), "--wait", *common]
+                if p.role == "lazy":
+                    args += ["--lazy"]
             else:
                 args = ["train", "--task", str(TASK_ID), "--wait", *common]
                 if p.role == "cheater":
                     args += ["--cheat", "stealthy"]
+                if p.role == "honeypot":
+                    args += ["--cheat", "poison"]
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(
@@ -685,6 +714,7 @@ class Demo:
             deployment.reward_distributor,
             deployment.task_escrow,
             deployment.attestation_registry,
+            deployment.honeypot_registry,
             BURN_ADDRESS,
         }
         supply = int(client.call(proto.token.functions.totalSupply()))
@@ -714,15 +744,24 @@ class Demo:
         cheaters = [p.address for p in self.people if p.role == "cheater"]
         honest = [p.address for p in self.people if p.role == "trainer"]
         validators = [p.address for p in self.people if p.role == "validator"]
+        lazy = [p.address for p in self.people if p.role == "lazy"]
         slashed = sorted(a for a, v in slashes.items() if v > 0)
         paid = {a: v for a, v in sorted(rewards.items()) if v > 0}
+        lazy_slashes = self._lazy_slashes()
+        lazy_net = {a: balances[a]["wallet"] + balances[a]["staked"] + balances[a]["unbonding"]
+                    + balances[a]["unclaimed"] - balances[a]["minted"] for a in lazy}  # fmt: skip
+        shown = ", ".join(f"{_fmt(v)}" for v in lazy_net.values())
         checks = {
             f"held-out accuracy rose ({accuracy[0]:.3f} -> {accuracy[-1]:.3f})": accuracy[-1] > accuracy[0],
             "the cheater was slashed": all(a in slashed for a in cheaters),
             "the cheater was never paid": all(a not in paid for a in cheaters),
             "every honest trainer was paid": all(a in paid for a in honest),
             "no honest trainer was slashed": all(a not in slashed for a in honest),
-            "no validator was slashed": all(a not in slashed for a in validators),
+            "no honest validator was slashed": all(a not in slashed for a in validators),
+            "the lazy validator was slashed by the honeypots": all(lazy_slashes.get(a, 0) > 0 for a in lazy),
+            f"the lazy validator ends with less than it started with ({shown} tokens)": all(
+                v < 0 for v in lazy_net.values()
+            ),
             "every balance reconciles": reconciled,
             "tokens conserved": escrow_conserved,
             f"all {self.rounds} rounds finalised": len(self.state.rows) == self.rounds,
@@ -742,6 +781,10 @@ class Demo:
             "cheaters": cheaters,
             "honest_trainers": honest,
             "validators": validators,
+            "lazy_validators": lazy,
+            "lazy_slashed": lazy_slashes,
+            "lazy_net": lazy_net,
+            "honeypot_trainer": next(p.address for p in self.people if p.role == "honeypot"),
             "initiator": next(p.address for p in self.people if p.role == "initiator"),
             "balances": balances,
             "checks": checks,
@@ -764,6 +807,13 @@ class Demo:
             ],
             "wall_s": round(wall, 1),
         }
+
+    def _lazy_slashes(self) -> dict[str, int]:
+        """validator -> what the HoneypotRegistry's LazySlashed events took from it."""
+        out: dict[str, int] = {}
+        for e in self.view.events("honeypot_registry", "LazySlashed"):
+            out[str(e["validator"])] = out.get(str(e["validator"]), 0) + int(e["slashed"])
+        return out
 
     def _print_end(
         self, balances: dict[str, dict[str, Any]], checks: dict[str, bool], conservation: dict[str, bool]
@@ -806,6 +856,7 @@ class Demo:
         IPFS), compare it with the demo's own numbers, print a short verdict; the summary's `audit`."""
         from rich.markup import escape
 
+        from protocol.audit import Kind
         from protocol.audit.demo_history import compare_with_demo
         from protocol.audit.report import summarize
         from protocol.audit.runner import audit, open_target
@@ -824,14 +875,22 @@ class Demo:
         self.audit_result = result
         report = summarize(result)
         mismatches = compare_with_demo(summary, report, task=TASK_ID)
-        found = [d.line() for d in result.discrepancies]
+        # The lazy validator's flags are the audit doing its job (it must flag it, and nothing else).
+        lazy = list(summary.get("lazy_validators", []))
+        flagged = [
+            d
+            for d in result.discrepancies
+            if d.kind == Kind.LAZY_VALIDATOR and any(a in d.subject for a in lazy)
+        ]
+        found = [d.line() for d in result.discrepancies if d not in flagged]
         checks = result.reverify.submissions if result.reverify is not None else []
         aggregates = result.reverify.aggregates if result.reverify is not None else []
         agree = sum(1 for c in checks if c.auditor == c.chain)
         rejected = sum(1 for c in checks if c.auditor is not None and c.auditor.name == "REJECT")
         matched = sum(1 for a in aggregates if a.status == "match")
         wall = time.perf_counter() - started
-        ok = not found and not mismatches
+        lazy_caught = all(any(a in d.subject for d in flagged) for a in lazy)
+        ok = not found and not mismatches and lazy_caught
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
         verdict = {0: "no discrepancy", 1: "1 discrepancy"}.get(len(found), f"{len(found)} discrepancies")
         numbers = f"{len(mismatches)} numbers differ" if mismatches else "the demo's numbers reproduced"
@@ -841,6 +900,13 @@ class Demo:
             f"aggregates recomputed {matched}/{len(aggregates)}; {numbers} ({wall:.1f} s)",
             highlight=False,
         )
+        if lazy:
+            lazy_mark = "[green]✓[/]" if lazy_caught else "[red]✗[/]"
+            self.console.print(
+                f" {lazy_mark} audit: the lazy validator flagged on {len(flagged)} honeypots (it accepted "
+                "known-bad work)",
+                highlight=False,
+            )
         for line in [*found, *(f"the demo and the audit disagree: {m}" for m in mismatches)][:AUDIT_LINES]:
             self.console.print(f"   [red]•[/] {escape(line)}", highlight=False)
         if len(found) + len(mismatches) > AUDIT_LINES:
@@ -848,8 +914,11 @@ class Demo:
         return {
             "ok": ok,
             "discrepancy_count": len(found),
-            "discrepancy_kinds": report["discrepancy_kinds"],
+            "discrepancy_kinds": dict(
+                sorted(Counter(d.kind.value for d in result.discrepancies if d not in flagged).items())
+            ),
             "discrepancies": found,
+            "lazy_flags": [d.line() for d in flagged],
             "mismatches": mismatches,
             "verified": report["verified"],
             "events": report["events"],

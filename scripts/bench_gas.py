@@ -6,7 +6,9 @@ Deploys the protocol on its own anvil (started and stopped here) and runs a task
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
 reveals, commits a model vote and reveals it; one trainer is rejected and one validator disagrees. The
 second round is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and
-unbonds. A second task measures `settleNoShows`: a squatter's seat freed after a missed round.
+unbonds. A second task measures `settleNoShows`: a squatter's seat freed after a missed round; a third the
+honeypot calls (`commitHoneypot`, `revealHoneypot`, `slashLazy`: O(1) each): the initiator's bait is rejected
+by two validators and accepted by the third, which is slashed.
 Prints the largest gasUsed per operation against the project's targets (contracts/gas-targets.json:
 `targets` in this scenario; with more trainers, `at_128_submissions` for the calls that grow with the
 round's submissions and `targets` for the others) and writes `{"operation": gas, ...}`; exits 1 when an
@@ -38,6 +40,7 @@ from protocol.contracts import (
     TaskParams,
     Verdict,
     deploy_protocol,
+    honeypot_commitment,
     pack_verdicts,
     verdict_commitment,
     vote_commitment,
@@ -195,6 +198,8 @@ def run(trainers: int, validators: int) -> dict[str, int]:
         bench.send_all("withdraw", [(p, stakes.withdraw()) for p in people])
         if trainers >= 2:
             _squatter(bench, initiator, trainer_ps[0], trainer_ps[1])
+        if trainers >= 2 and validators >= 3:
+            _honeypot(bench, initiator, trainer_ps[:2], validator_ps[:3])
         return bench.largest()
 
 
@@ -231,6 +236,52 @@ def _squatter(
         initiator.client.mine(3)
         initiator.draw_seed(task_id)
         initiator.finalize_round(task_id)
+
+
+def _honeypot(
+    bench: Bench,
+    initiator: ProtocolClient,
+    trainers: Sequence[ProtocolClient],
+    validators: Sequence[ProtocolClient],
+) -> None:
+    """A one-round task whose initiator commits a honeypot that its bait (the second trainer) submits; the
+    first two validators reject it, the third accepts everything: the honeypot is revealed after the ballot
+    and the third validator slashed. Only the three honeypot calls are recorded."""
+    d = bench.d
+    escrow, stakes = d.task_escrow.functions, d.stake_manager.functions
+    registry, honeypots = d.attestation_registry.functions, d.honeypot_registry.functions
+    people = [*trainers, *validators]
+    for p in people:
+        p.client.transact(d.token.functions.approve(d.stake_manager.address, STAKE))
+        p.client.transact(stakes.stake(STAKE))
+    params = _params(initiator.client.timestamp() + 60, len(trainers), len(validators)).model_copy(
+        update={"num_rounds": 1}
+    )
+    initiator.client.transact(d.token.functions.approve(d.task_escrow.address, params.deposit))
+    task_id = initiator.create_task(params)
+    for p in people:
+        p.client.transact(stakes.allocate(task_id, STAKE))
+        p.client.transact(escrow.joinTask(task_id, Role.TRAINER if p in trainers else Role.VALIDATOR))
+    initiator.client.increase_time(params.start_time - initiator.client.timestamp())
+    bait, salt = trainers[1], _hash("honeypot salt")
+    commitment = honeypot_commitment(task_id, 0, bait.address, salt)
+    bench.send("commitHoneypot", initiator, honeypots.commitHoneypot(task_id, 0, commitment))
+    for i, p in enumerate(trainers):
+        tag = ("honeypot", i)
+        p.client.transact(escrow.submitWork(task_id, 0, _hash("b", tag), CID, _hash("u", tag), CID,
+                                            _hash("p", tag), _hash("s", tag), 1_000))  # fmt: skip
+    initiator.client.mine(3)
+    initiator.draw_seed(task_id)
+    rows = [[Verdict.ACCEPT, Verdict.REJECT]] * 2 + [[Verdict.ACCEPT, Verdict.ACCEPT]]
+    for p, row in zip(validators, rows, strict=True):
+        commitment = verdict_commitment(task_id, 0, p.address, pack_verdicts(row), salt)
+        p.client.transact(registry.commitVerdicts(task_id, 0, commitment))
+    for p, row in zip(validators, rows, strict=True):
+        p.client.transact(registry.revealVerdicts(task_id, 0, pack_verdicts(row), salt))
+    for p in validators:
+        p.client.transact(registry.voteModel(task_id, 0, _hash("honeypot model"), CID))
+    bench.send("revealHoneypot", initiator, honeypots.revealHoneypot(task_id, 0, 1, bait.address, salt))
+    bench.send("slashLazy", initiator, honeypots.slashLazy(task_id, 0, validators[2].address))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,8 +64,8 @@ interface IStakeManager {
     /// @notice The staker's unbonding stake is released at `releaseTime`, later than `timestamp`.
     error StillUnbonding(address staker, uint256 releaseTime, uint256 timestamp);
 
-    /// @notice Only the TaskEscrow of this deployment may call this function.
-    error OnlyTaskEscrow(address caller);
+    /// @notice Only the deployment's slashers (its TaskEscrow and its HoneypotRegistry) may slash.
+    error NotSlasher(address caller);
 
     /// @notice {flushBurn} was called with nothing unburned.
     error NothingToBurn();
@@ -96,7 +96,7 @@ interface IStakeManager {
     function deallocate(uint256 taskId, uint256 amount) external;
 
     /// @notice Slash up to `amount` of `staker`'s allocation to `taskId` to the burn address.
-    /// @dev Only the TaskEscrow. Never reverts for lack of stake: it slashes `min(amount, allocation)`; nor
+    /// @dev Only the TaskEscrow and the HoneypotRegistry. Never reverts for lack of stake: it slashes `min(amount, allocation)`; nor
     /// because the token refuses the burn: the amount is then deducted all the same and kept as unburned
     /// (BurnDeferred) until {flushBurn} succeeds.
     /// @return slashed The amount actually slashed.
@@ -134,6 +134,9 @@ interface IStakeManager {
 
     /// @notice The TaskEscrow allowed to slash and consulted for locks.
     function taskEscrow() external view returns (address);
+
+    /// @notice The HoneypotRegistry, the second contract allowed to slash (zero: none).
+    function honeypotRegistry() external view returns (address);
 
     /// @notice Seconds between a stake's unstake request and its withdrawal.
     function unbondingPeriod() external view returns (uint256);

@@ -71,6 +71,11 @@ class Kind(StrEnum):
     MODEL_VOTE = "model_vote"
     """A validator that revealed its verdicts did not reveal a vote for the recomputed next model: it voted
     another hash, or none (its share of the round is forfeited, or was paid for a wrong agreed model)."""
+    HONEYPOT = "honeypot"
+    """A honeypot commit, reveal or lazy slash the HoneypotRegistry's rules do not allow."""
+    LAZY_VALIDATOR = "lazy_validator"
+    """A validator revealed ACCEPT on a revealed honeypot the round decided REJECT: it accepted known-bad
+    work (a participant's misbehaviour, reported whether or not `slashLazy` slashed it)."""
 
 
 class Discrepancy(BaseModel):

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = ["PROTOCOL_CONTRACTS", "ChainEvent", "TxCost", "fetch_events", "fetch_tx_costs"]
 
-PROTOCOL_CONTRACTS = ("stake_manager", "reward_distributor", "attestation_registry", "task_escrow")
+PROTOCOL_CONTRACTS = (
+    "stake_manager",
+    "reward_distributor",
+    "attestation_registry",
+    "task_escrow",
+    "honeypot_registry",
+)
 """The contracts whose events make the history (the token's are not needed)."""
 
 _REFUSED = ("range", "too many", "limit", "exceed", "too large", "response size")

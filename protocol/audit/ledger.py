@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from protocol.audit.books import ballots, credits, escrow, settlement, stake
+from protocol.audit.books import ballots, credits, escrow, honeypots, settlement, stake
 from protocol.audit.books.state import Books, Handler, OutOfPlace
 from protocol.audit.discrepancy import Kind, fmt
 from protocol.audit.events import ChainEvent
@@ -39,7 +39,7 @@ from protocol.contracts import BURN_ADDRESS, Verdict
 
 __all__ = ["BOOKS", "HANDLERS", "BalanceReader", "Ledger", "fmt", "reconcile"]
 
-BOOKS = (stake, credits, escrow, settlement, ballots)
+BOOKS = (stake, credits, escrow, settlement, ballots, honeypots)
 """The books, one module per contract (TaskEscrow's split in two: tasks and rounds, settlements)."""
 
 HANDLERS: dict[str, Handler] = {name: handler for book in BOOKS for name, handler in book.HANDLERS.items()}

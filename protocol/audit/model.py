@@ -20,6 +20,7 @@ from protocol.contracts import (
 __all__ = [
     "AccountBook",
     "Finalization",
+    "HoneypotRecord",
     "Reveal",
     "RoundRecord",
     "SubmissionRecord",
@@ -152,6 +153,22 @@ class RoundRecord:
 
 
 @dataclass
+class HoneypotRecord:
+    """A round's honeypot (HoneypotRegistry): its commitment, what its reveal showed, the lazy slashes."""
+
+    commitment: bytes
+    commit_tx: str
+    index: int | None = None
+    submitter: str | None = None
+    decision: Verdict | None = None
+    reveal_tx: str | None = None
+    lazy: list[str] = field(default_factory=list)
+    """Validators whose revealed verdict on it was ACCEPT while the round decided REJECT."""
+    slashed: dict[str, int] = field(default_factory=dict)
+    """validator -> the amount slashLazy took from it."""
+
+
+@dataclass
 class TaskRecord:
     """A task: its parameters (from TaskCreated), participants, rounds and escrow books."""
 
@@ -182,6 +199,8 @@ class TaskRecord:
     """trainer -> its no-shows settled so far (NoShowsSettled)."""
     seats_freed: dict[str, int] = field(default_factory=dict)
     """trainer -> the round in which its seat was freed (SeatFreed)."""
+    honeypots: dict[int, HoneypotRecord] = field(default_factory=dict)
+    """round -> its honeypot (HoneypotCommitted, HoneypotRevealed, LazySlashed)."""
 
     def submitted_rounds(self, trainer: str) -> list[int]:
         """The rounds in which `trainer` submitted."""

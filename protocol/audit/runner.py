@@ -38,6 +38,7 @@ _ABI_NAMES = {
     "reward_distributor": "RewardDistributor",
     "attestation_registry": "AttestationRegistry",
     "task_escrow": "TaskEscrow",
+    "honeypot_registry": "HoneypotRegistry",
 }
 
 

@@ -29,6 +29,7 @@ from protocol.ipfs import canonical_json
 from protocol.journal import Journal
 from protocol.network import Session, yaml_error
 from protocol.roles.base import Output, RoleNode
+from protocol.roles.honeypots import HoneypotKeeper, HoneypotTerms
 from protocol.roles.settle import Keeper
 from protocol.wire import EnvChoice, PretrainedSpec, SizeLimits, TaskSpec, bundle_size, bytes_to_hex
 from trainer.config import (
@@ -48,6 +49,7 @@ __all__ = [
     "TaskFile",
     "create_task",
     "default_limits",
+    "honeypot_terms",
     "load_task_file",
     "make_initial_checkpoint",
     "pretrained_parts",
@@ -151,6 +153,9 @@ class TaskFile(_Strict):
     """How to make round 0's checkpoint."""
     chain: ChainTerms
     """On-chain terms."""
+    honeypots: HoneypotTerms = HoneypotTerms()
+    """The initiator's honeypots (`protocol.roles.honeypots`): off unless a rate and the bait are given.
+    Private to the initiator (not in the spec)."""
 
     @field_validator("sample_rollouts", mode="before")
     @classmethod
@@ -232,6 +237,28 @@ def load_task_file(path: Path) -> TaskFile:
             update={"initial": InitialModel(pretrained=Path(path).parent / initial.pretrained)}
         )
     return task
+
+
+def honeypot_terms(
+    task: TaskFile, *, rate: float | None = None, trainer: str | None = None
+) -> HoneypotTerms:
+    """The task file's honeypot terms with the command line's `rate` and `trainer` over them; `ConfigError`
+    when the result is invalid or has a rate without a bait trainer."""
+    values = task.honeypots.model_dump()
+    if rate is not None:
+        values["rate"] = rate
+    if trainer is not None:
+        values["trainer"] = trainer
+    try:
+        terms = HoneypotTerms.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"honeypots: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    if terms.rate > 0 and terms.trainer is None:
+        raise ConfigError(
+            "honeypots: a rate needs the bait's address (honeypots.trainer or --honeypot-trainer)"
+        )
+    return terms
 
 
 def pretrained_parts(directory: Path) -> tuple[dict[str, bytes], Any, Any]:
@@ -494,15 +521,23 @@ def create_task(session: Session, task: TaskFile, out: Output) -> int:
 
 
 class InitiatorNode(RoleNode):
-    """Keeps a task moving until it ends: draws seeds, finalises rounds, settles everyone, claims refunds."""
+    """Keeps a task moving until it ends: draws seeds, finalises rounds, settles everyone, claims refunds;
+    with `honeypots` enabled, also commits, reveals and slashes for its honeypots (first, each step)."""
 
     role_name = "initiator"
 
     def __init__(
-        self, session: Session, task_id: int, *, out: Output | None = None, wait: bool = True
+        self,
+        session: Session,
+        task_id: int,
+        *,
+        out: Output | None = None,
+        wait: bool = True,
+        honeypots: HoneypotTerms | None = None,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=True)
+        self.honeypots = HoneypotKeeper(self.view, self.journal, self.out, honeypots or HoneypotTerms())
 
     def pending(self) -> list[str]:
         """What is left of the keeper's work (any participant can do it, so nothing is lost; it only waits),
@@ -531,10 +566,10 @@ class InitiatorNode(RoleNode):
         """Do the next due upkeep; finished once the task ended, everything is settled and claimed."""
         if not self.task_ready():
             return False
-        did = self.upkeep()
+        did = self.honeypots.step() or self.upkeep()
         if not did:
             state = self.view.state()
-            if state.status != TaskStatus.ACTIVE and not self.keeper.waiting:
+            if state.status != TaskStatus.ACTIVE and not self.keeper.waiting and not self.honeypots.waiting:
                 self.out.status(f"task {self.task_id} is {state.status.name.lower()}; all settled")
                 self._finished = True
             else:

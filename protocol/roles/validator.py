@@ -57,7 +57,7 @@ __all__ = ["Behaviour", "ValidatorNode"]
 
 
 class Behaviour(StrEnum):
-    """How a validator behaves (every deviation but the verdicts' is in the model vote)."""
+    """How a validator behaves: honest, or one deviation (in its verdicts or in the model vote)."""
 
     HONEST = "honest"
     COPY_VOTE = "copy_vote"
@@ -70,6 +70,8 @@ class Behaviour(StrEnum):
     """Reveals its verdicts and never votes on the model."""
     NON_REVEAL = "non_reveal"
     """Commits an honest model vote and never reveals it."""
+    LAZY = "lazy"
+    """ACCEPTs every submission without fetching or checking it (the initiator's honeypots slash it)."""
 
 
 class ValidatorNode(ParticipantNode):
@@ -270,6 +272,8 @@ class ValidatorNode(ParticipantNode):
         """Check one submission; None while an artifact is missing and the deadline is not near."""
         from trainer.diloco import load_global_checkpoint
 
+        if self.behaviour is Behaviour.LAZY:
+            return Checked(Verdict.ACCEPT, ["accepted without checking (a lazy validator)"])
         try:
             with self.out.progress(
                 f"round {sub.round}: checking submission {sub.index} of {sub.trainer}", 1

@@ -52,7 +52,9 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
 
 from protocol.chain import RevertDecoder
 from protocol.contracts import (
+    BPS,
     BURN_ADDRESS,
+    DEFAULT_LAZY_SLASH_BPS,
     CancelReason,
     CreditReason,
     Deployment,
@@ -64,6 +66,7 @@ from protocol.contracts import (
     Verdict,
     count_no_shows,
     decide,
+    honeypot_commitment,
     verdict_commitment,
     vote_commitment,
 )
@@ -95,6 +98,21 @@ BLOCKHASH_WINDOW = 256
 # The functions `poke` calls out of turn (cancelTask twice: by the initiator or by someone else).
 POKES = ["submitWork", "drawSeed", "finalizeRound", "commitVerdicts", "revealVerdicts", "commitModelVote",
          "voteModel", "cancelTask", "cancelTask", "joinTask", "flushBurn"]  # fmt: skip
+
+# The HoneypotRegistry's functions and their custom errors (the `honeypot` action).
+HONEYPOT_ERRORS: dict[str, tuple[str, ...]] = {
+    "commitHoneypot": (
+        "ZeroCommitment", "TaskNotActive", "NotInitiator", "WrongRound", "SubmitPhaseClosed",
+        "AlreadyCommitted",
+    ),
+    "revealHoneypot": (
+        "NoHoneypot", "AlreadyRevealed", "CommitmentMismatch", "BallotNotClosed", "WindowClosed",
+        "NotTheSubmitter",
+    ),
+    "slashLazy": (
+        "NotRevealed", "BallotNotClosed", "WindowClosed", "HoneypotNotRejected", "NotLazy", "AlreadySlashed",
+    ),
+}  # fmt: skip
 
 # The custom errors each function may revert with; anything else (Panic, Error(string), unknown data,
 # another contract's error) fails the test.
@@ -144,6 +162,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         ),
         "claim": ("NothingToClaim",),
         "flushBurn": ("NothingToBurn", "BurnRefused"),
+        **HONEYPOT_ERRORS,
     }.items()
 }  # fmt: skip
 
@@ -151,6 +170,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 # What the machine never reaches, and why; every other action, success, custom error of ALLOWED and event of
 # the deployment must be reached by the deep run (`coverage`).
 UNREACHED: dict[str, str] = {
+    "revert slashLazy BallotNotClosed": "a revealed honeypot's ballot is closed (the reveal required it): "
+    "NotRevealed refuses every slash that could meet an open ballot first",
     "revert flushBurn BurnRefused": "the TestToken never refuses the burn address (BurnBlockToken: "
     "test_adversarial_tokens.py)",
     "event BurnDeferred": "the TestToken never refuses the burn address (test_adversarial_tokens.py)",
@@ -608,6 +629,17 @@ class TaskModel:
         return ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED
 
 
+@dataclass
+class HoneypotModel:
+    """A round's honeypot as its initiator knows it: the bait it named, the salt, and what happened since."""
+
+    submitter: str
+    salt: bytes
+    revealed: bool = False
+    index: int = -1
+    slashed: set[str] = field(default_factory=set)
+
+
 # ---------------------------------------------------------------------------- the harness
 
 
@@ -704,6 +736,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.tasks: dict[int, TaskModel] = {}
         self.salts: dict[tuple[int, int, str], tuple[int, bytes]] = {}
         self.vote_salts: dict[tuple[int, int, str], tuple[bytes, bytes]] = {}
+        self.honeypots: dict[tuple[int, int], HoneypotModel] = {}
 
     # ------------------------------------------------------------ plumbing
     def send(self, who: str, role: str, fn: str, *args: Any, expect: str | None = ANY) -> list[Event] | None:
@@ -1010,6 +1043,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     and a not in task.seats_freed
                 ]
                 if pending and data.draw(st.integers(0, 9), label="submit now") > 0:
+                    self.honeypot_in_submit_phase(task, r, data)
                     for trainer in self.some(pending, data):
                         self.submit(task_id, r, trainer, data)
                 elif submissions == 0 and data.draw(st.integers(0, 2), label="finalise early") == 0:
@@ -1077,6 +1111,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.node.warp_to(vote_end)
         else:
             assert phase == Phase.CLOSED, phase
+            self.honeypot_after_ballot(task, r, data)
             self.send(anyone, "task_escrow", "finalizeRound", task_id, expect=None)
             # Participants usually settle (anyone may) soon after the round is finalised.
             entries = [e for e in self.unsettled() if e[1:3] == (task_id, r)]
@@ -1163,10 +1198,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         rm = task.round(r)
         vector = st.lists(st.sampled_from([1, 2, 3]), min_size=n, max_size=n)
         if rm.truth is None:
-            rm.truth = data.draw(vector, label="truth")
+            rm.truth = self.honeypot_truth(task, r, data.draw(vector, label="truth"))
         kinds = ["truth", "flipped", "truth", "random", "truth", "malformed", "truth"]
         kind = data.draw(st.sampled_from(kinds), label="verdicts")
         row = list(rm.truth) if kind != "random" else data.draw(vector, label="row")
+        row = self.lazy_row(task, r, data) or row
         if kind == "flipped":  # disagrees with the others on one submission
             i = data.draw(st.integers(0, n - 1), label="flipped")
             row[i] = row[i] % 3 + 1
@@ -1408,6 +1444,169 @@ class ProtocolMachine(RuleBasedStateMachine):
         else:
             self.send(who, "attestation_registry", fn, task_id, r, tag, CID, tag, expect=expect)
 
+    # ------------------------------------------------------------ honeypots
+    def honeypot(self, data: st.DataObject) -> None:
+        """A honeypot call: the initiator (or someone else) commits one in a task's current round (most
+        often while its submit phase is open, naming a trainer that has not submitted yet); anyone reveals
+        one (sometimes with a wrong salt or index) or slashes a validator for one. The outcome is predicted
+        from the model (the decision recomputed from the reveals with `decide`), and a lazy slash must take
+        exactly `lazySlashBps` of the allocation."""
+        active = sorted(set(self.tasks) - self.ghost.ended)
+        if active and data.draw(st.integers(0, 3), label="an active task") < 3:
+            task = self.tasks[data.draw(st.sampled_from(active), label="task")]
+        else:
+            task = self.task(data)
+        what = data.draw(st.sampled_from(["commit", "commit", "reveal", "slash", "slash"]), label="honeypot")
+        known = sorted(r for t, r in self.honeypots if t == task.task_id)
+        if what == "commit":
+            self.commit_honeypot(task, data)
+        elif known and data.draw(st.integers(0, 5), label="a committed round") < 5:
+            r = data.draw(st.sampled_from(known), label="round")
+            (self.reveal_honeypot if what == "reveal" else self.slash_lazy)(task, r, data)
+        else:
+            r = data.draw(st.integers(0, 3), label="round")
+            (self.reveal_honeypot if what == "reveal" else self.slash_lazy)(task, r, data)
+
+    def _task_view(self, task_id: int) -> tuple[int, int, int, int, int]:
+        """(round, submitEnd, seedBlock, status, endedAt) of a task."""
+        (state,) = self.node.views([("task_escrow", "taskState", (task_id,))])
+        return state[0], state[2], state[4], state[6], state[8]
+
+    def _window_closed(self, task_id: int) -> bool:
+        """Whether the task ended at least the settlement grace (the unbonding period) ago."""
+        _, _, _, status, ended_at = self._task_view(task_id)
+        return status != TaskStatus.ACTIVE and self.now() >= ended_at + UNBONDING
+
+    def _bait_index(self, task: TaskModel, r: int) -> int | None:
+        """The index of round `r`'s honeypot submission, when it has one and its bait submitted."""
+        hp = self.honeypots.get((task.task_id, r))
+        submitters = task.round(r).submitters
+        return submitters.index(hp.submitter) if hp and hp.submitter in submitters else None
+
+    def honeypot_truth(self, task: TaskModel, r: int, truth: list[int]) -> list[int]:
+        """The round's truth with the honeypot REJECTED: the bait's work is known-bad."""
+        index = self._bait_index(task, r)
+        if index is not None:
+            truth[index] = int(Verdict.REJECT)
+        return truth
+
+    def lazy_row(self, task: TaskModel, r: int, data: st.DataObject) -> list[int] | None:
+        """In a round with a honeypot, a validator is sometimes lazy: it accepts everything."""
+        if self._bait_index(task, r) is None or data.draw(st.integers(0, 2), label="a lazy validator") < 2:
+            return None
+        return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
+
+    def honeypot_in_submit_phase(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        """While round `r`'s submit phase is open its initiator sometimes commits a honeypot (naming a
+        trainer that has not submitted yet)."""
+        if (task.task_id, r) not in self.honeypots and data.draw(st.integers(0, 3), label="plant one") == 3:
+            self.commit_honeypot(task, data)
+
+    def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        """Once round `r`'s ballot has closed, its honeypot's initiator usually reveals it at once and slashes
+        (a lazy validator, or another to see it refused)."""
+        hp = self.honeypots.get((task.task_id, r))
+        if hp is None or hp.revealed or data.draw(st.integers(0, 3), label="reveal the honeypot later") == 3:
+            return
+        self.reveal_honeypot(task, r, data)
+        for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
+            self.slash_lazy(task, r, data)
+
+    def commit_honeypot(self, task: TaskModel, data: st.DataObject) -> None:
+        task_id = task.task_id
+        r = task.finalized + (data.draw(st.integers(0, 7), label="a later round") == 7)
+        rm = task.round(r)
+        pending = [t for t, first in task.trainers.items() if first <= r and t not in rm.submitters]
+        submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")
+        salt = h("honeypot", task_id, r, submitter)
+        by_initiator = data.draw(st.integers(0, 5), label="by someone else") < 5
+        who = task.initiator if by_initiator else self.who(data, EVERYONE, "committer")
+        zero = data.draw(st.integers(0, 9), label="zero commitment") == 9
+        commitment = bytes(32) if zero else honeypot_commitment(task_id, r, submitter, salt)
+        current, submit_end, seed_block, status, _ = self._task_view(task_id)
+        expect = (
+            "ZeroCommitment" if zero
+            else "TaskNotActive" if status != TaskStatus.ACTIVE
+            else "NotInitiator" if who != task.initiator
+            else "WrongRound" if r != current
+            else "SubmitPhaseClosed" if seed_block != 0 or self.now() >= submit_end
+            else "AlreadyCommitted" if (task_id, r) in self.honeypots
+            else None
+        )  # fmt: skip
+        if self.send(who, "honeypot_registry", "commitHoneypot", task_id, r, commitment, expect=expect):
+            self.honeypots[(task_id, r)] = HoneypotModel(submitter, salt)
+
+    def reveal_honeypot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        task_id = task.task_id
+        hp = self.honeypots.get((task_id, r))
+        submitters = task.round(r).submitters
+        submitter = hp.submitter if hp else self.people[OUTSIDER]
+        index = submitters.index(submitter) if submitter in submitters else 0
+        wrong_salt = data.draw(st.integers(0, 7), label="wrong salt") == 7
+        if data.draw(st.integers(0, 7), label="wrong index") == 7:
+            index = data.draw(st.sampled_from([index + 1, 127]), label="index")
+        salt = h("wrong") if wrong_salt or hp is None else hp.salt
+        (phase,) = self.node.views([("attestation_registry", "phaseOf", (task_id, r))])[0]
+        expect = (
+            "NoHoneypot" if hp is None
+            else "AlreadyRevealed" if hp.revealed
+            else "CommitmentMismatch" if wrong_salt
+            else "BallotNotClosed" if phase != Phase.CLOSED
+            else "WindowClosed" if self._window_closed(task_id)
+            else "NotTheSubmitter" if index >= len(submitters) or submitters[index] != submitter
+            else None
+        )  # fmt: skip
+        revealer = self.who(data, EVERYONE, "revealer")
+        args = (task_id, r, index, submitter, salt)
+        events = self.send(revealer, "honeypot_registry", "revealHoneypot", *args, expect=expect)
+        if events and hp is not None:
+            (revealed,) = [e for e in events if e.name == "HoneypotRevealed"]
+            assert revealed.args["decision"] == self.decision_and_verdicts(task, r, index)[0], revealed
+            hp.revealed, hp.index = True, index
+
+    def decision_and_verdicts(
+        self, task: TaskModel, r: int, index: int
+    ) -> tuple[Verdict, dict[str, Verdict]]:
+        """The round's decision on submission `index`, recomputed from the revealed words (2/3 of the
+        revealed, at least `quorum`), and each revealer's verdict on it."""
+        rm = task.round(r)
+        verdicts = {v: Verdict((self.salts[(task.task_id, r, v)][0] >> (2 * index)) & 3) for v in rm.revealed}
+        counts = Counter(verdicts.values())
+        decision = decide(counts[Verdict.ACCEPT], counts[Verdict.REJECT], counts[Verdict.UNAVAILABLE],
+                          len(verdicts), task.params.quorum)  # fmt: skip
+        return decision, verdicts
+
+    def slash_lazy(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        task_id = task.task_id
+        hp = self.honeypots.get((task_id, r))
+        decision, verdicts = (Verdict.NONE, {}) if hp is None or not hp.revealed else (
+            self.decision_and_verdicts(task, r, hp.index)
+        )
+        lazy = sorted(v for v, verdict in verdicts.items() if verdict == Verdict.ACCEPT)
+        if lazy and data.draw(st.integers(0, 3), label="another one") < 3:
+            validator = data.draw(st.sampled_from(lazy), label="validator")
+        else:
+            validator = self.who(data, EVERYONE, "validator")
+        expect = (
+            "NotRevealed" if hp is None or not hp.revealed
+            else "WindowClosed" if self._window_closed(task_id)
+            else "HoneypotNotRejected" if decision != Verdict.REJECT
+            else "NotLazy" if verdicts.get(validator, Verdict.NONE) != Verdict.ACCEPT
+            else "AlreadySlashed" if validator in hp.slashed
+            else None
+        )  # fmt: skip
+        before = self.ghost.allocations.get((validator, task_id), 0)
+        slasher = self.who(data, EVERYONE, "slasher")
+        events = self.send(slasher, "honeypot_registry", "slashLazy", task_id, r, validator, expect=expect)
+        if events is None or hp is None:
+            return
+        hp.slashed.add(validator)
+        amount = before * DEFAULT_LAZY_SLASH_BPS // BPS
+        (lazy_slashed,) = [e for e in events if e.name == "LazySlashed"]
+        assert lazy_slashed.args["slashed"] == amount, (lazy_slashed, before)
+        slashes = [e.args["amount"] for e in events if e.name == "Slashed"]
+        assert slashes == ([amount] if amount else []), events
+
     # ------------------------------------------------------------ invariants
     @invariant()
     def books_balance(self) -> None:
@@ -1514,6 +1713,34 @@ class ProtocolMachine(RuleBasedStateMachine):
                 if task.task_id in self.ghost.ended:
                     self.h.stats["locked trainer with unsettled no-shows after the end"] += 1
 
+    @invariant()
+    def honeypot_window_within_the_lock(self) -> None:
+        """A honeypot's window (reveals and lazy slashes) ends, once the task has ended, at its end plus the
+        settlement grace, and no validator of a task that opened a ballot can deallocate before then: no
+        lazy validator leaves before it can be slashed."""
+        rows = [
+            (task, v)
+            for task in self.tasks.values()
+            if task.task_id in self.ghost.ended and any(rm.ballot for rm in task.rounds.values())
+            for v in task.validators
+        ]
+        if not rows:
+            return
+        ended = sorted({task.task_id for task, _ in rows})
+        words = iter(
+            self.node.views(
+                [*(("honeypot_registry", "windowEnd", (t,)) for t in ended),
+                 *(("task_escrow", "taskState", (t,)) for t in ended),
+                 *(("task_escrow", "lockedUntil", (task.task_id, v)) for task, v in rows)]
+            )
+        )  # fmt: skip
+        window = {t: next(words)[0] for t in ended}
+        for t in ended:
+            assert window[t] == next(words)[8] + UNBONDING, (t, window[t])
+        for task, v in rows:
+            (locked,) = next(words)
+            assert locked >= window[task.task_id], (task.task_id, v, locked, window[task.task_id])
+
     def teardown(self) -> None:
         """The auditor: the same books rebuilt from `eth_getLogs` alone."""
         assert vars(self.h.rebuild()) == vars(self.ghost), "the logs and the receipts tell different stories"
@@ -1552,6 +1779,7 @@ ACTIONS: dict[str, Action] = {
     "warp": Action(1, ProtocolMachine.warp, _always),
     "leave": Action(1, ProtocolMachine.leave, lambda m: bool(m.ghost.ended & set(m.tasks))),
     "no_shows": Action(1, ProtocolMachine.no_shows, _has_tasks),
+    "honeypot": Action(2, ProtocolMachine.honeypot, _has_tasks),
 }
 
 

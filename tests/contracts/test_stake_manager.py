@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from chainworld import OUTSIDER, REWARD, STAKE, UNBONDING, World, h, logs, make_world, reverts
 
-from protocol.contracts import BURN_ADDRESS, Role, TaskStatus, ValidatorOutcome, Verdict
+from protocol.contracts import BURN_ADDRESS, ZERO_ADDRESS, Role, TaskStatus, ValidatorOutcome, Verdict
 
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
@@ -132,10 +132,10 @@ def test_cancelled_before_start_unlocks_at_once(world: World) -> None:
     trainer.deallocate(task_id, trainer.allocation_of(task_id))
 
 
-def test_slash_only_by_escrow(world: World) -> None:
+def test_slash_only_by_a_slasher(world: World) -> None:
     stakes = world.deployment.stake_manager
     p = world.people[7]
-    reverts("OnlyTaskEscrow", caller=p.address)(
+    reverts("NotSlasher", caller=p.address)(
         lambda: p.client.transact(stakes.functions.slash(p.address, 1, 1))
     )
 
@@ -145,7 +145,9 @@ def test_slash_takes_at_most_the_allocation_and_burns_it(
 ) -> None:
     # A StakeManager whose "escrow" is a plain account, to call slash directly.
     escrow_account = world.people[8]
-    stakes = chain.deploy(compiled["StakeManager"], world.deployment.token.address, escrow_account.address, 0)
+    stakes = chain.deploy(
+        compiled["StakeManager"], world.deployment.token.address, escrow_account.address, ZERO_ADDRESS, 0
+    )
     staker = world.people[7]
     staker.approve(stakes.address, 1_000)
     staker.client.transact(stakes.functions.stake(1_000))
@@ -183,7 +185,7 @@ def test_slash_keeps_a_burn_the_token_refuses_as_unburned_until_flushed(
 ) -> None:
     token = chain.deploy(compiled["BurnBlockToken"])
     escrow_account, staker = world.people[8], world.people[7]
-    stakes = chain.deploy(compiled["StakeManager"], token.address, escrow_account.address, 0)
+    stakes = chain.deploy(compiled["StakeManager"], token.address, escrow_account.address, ZERO_ADDRESS, 0)
     chain.transact(token.functions.mint(staker.address, 1_000))
     staker.client.transact(token.functions.approve(stakes.address, 1_000))
     staker.client.transact(stakes.functions.stake(1_000))

@@ -6,7 +6,8 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 import {ProtocolFixture} from "./utils/ProtocolFixture.sol";
 
 /// @notice The gas of every operation in scripts/bench_gas.py's scenario (4 trainers, 3 validators, two
-/// full rounds, then settlements, claims and unbonding, and a squatter's seat freed in a second task), as
+/// full rounds, then settlements, claims and unbonding, a squatter's seat freed in a second task, and a
+/// honeypot committed, revealed and a lazy validator slashed in a third), as
 /// forge measures it with `--isolate` (each call its own transaction: the same gasUsed as a receipt).
 /// Asserts the targets of contracts/gas-targets.json and records the largest gas per operation in
 /// tests/forge/snapshots/GasSnapshotTest.json, which CI compares with the committed one
@@ -79,6 +80,7 @@ contract GasSnapshotTest is ProtocolFixture {
         }
         _settleAndLeave(taskId);
         _squatter();
+        _honeypot();
         _check();
     }
 
@@ -122,6 +124,54 @@ contract GasSnapshotTest is ProtocolFixture {
             escrow.drawSeed(taskId);
             escrow.finalizeRound(taskId);
         }
+    }
+
+    /// @dev A one-round task whose initiator (this contract) commits a honeypot its bait (the second trainer)
+    /// submits; two validators reject it, the third accepts everything and is slashed after the reveal.
+    function _honeypot() internal {
+        ITaskEscrow.TaskParams memory p = _params();
+        p.numRounds = 1;
+        p.maxTrainers = 2;
+        p.startTime = uint64(block.timestamp + 60);
+        testToken.approve(address(escrow), uint256(p.rewardPerRound) * p.numRounds);
+        uint256 taskId = escrow.createTask(p);
+        for (uint256 i = 0; i < TRAINERS + VALIDATORS; ++i) {
+            if (i >= 2 && i < TRAINERS) continue;
+            address who = people[i];
+            vm.startPrank(who);
+            testToken.approve(address(stakes), STAKE);
+            stakes.stake(STAKE);
+            stakes.allocate(taskId, STAKE);
+            escrow.joinTask(taskId, i < TRAINERS ? ITaskEscrow.Role.Trainer : ITaskEscrow.Role.Validator);
+            vm.stopPrank();
+        }
+        vm.warp(p.startTime);
+        address bait = people[1];
+        bytes32 secret = keccak256("honeypot salt");
+        honeypots.commitHoneypot(taskId, 0, keccak256(abi.encode(taskId, uint256(0), bait, secret)));
+        _record("commitHoneypot");
+        submit(people[0], taskId, 0, 1_000);
+        submit(bait, taskId, 0, 1_000);
+        vm.roll(block.number + 3);
+        escrow.drawSeed(taskId);
+        uint256 rejecting = uint256(ACCEPT) | uint256(REJECT) << 2;
+        uint256 lazy = uniform(ACCEPT, 2);
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            commit(people[TRAINERS + v], taskId, 0, v + 1 < VALIDATORS ? rejecting : lazy);
+        }
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            reveal(people[TRAINERS + v], taskId, 0, v + 1 < VALIDATORS ? rejecting : lazy);
+        }
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            commitVote(people[TRAINERS + v], taskId, 0, keccak256("honeypot model"));
+        }
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            revealVote(people[TRAINERS + v], taskId, 0, keccak256("honeypot model"));
+        }
+        honeypots.revealHoneypot(taskId, 0, 1, bait, secret);
+        _record("revealHoneypot");
+        honeypots.slashLazy(taskId, 0, people[TRAINERS + VALIDATORS - 1]);
+        _record("slashLazy");
     }
 
     /// @dev Every trainer submits, the seed is drawn, every validator commits, reveals and votes (all

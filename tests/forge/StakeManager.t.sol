@@ -21,7 +21,7 @@ contract StakeManagerTest is TestBase {
     function setUp() public {
         token = new BurnBlockToken();
         token.setBlockBurn(false);
-        stakes = new StakeManager(token, ITaskEscrow(address(this)), 3_600);
+        stakes = new StakeManager(token, ITaskEscrow(address(this)), address(0), 3_600);
     }
 
     /// @notice The escrow's view that {StakeManager-deallocate} consults.
@@ -90,7 +90,7 @@ contract StakeManagerTest is TestBase {
     function test_slash_onlyTheEscrow() public {
         _stake(100, 100);
         vm.prank(STAKER);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.OnlyTaskEscrow.selector, STAKER));
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotSlasher.selector, STAKER));
         stakes.slash(STAKER, TASK, 1);
     }
 

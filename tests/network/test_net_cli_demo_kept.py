@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from netharness import REPO, cli_env
 
+from protocol.audit.cli import EXIT_DISCREPANCIES
+
 pytestmark = [pytest.mark.slow, pytest.mark.chain, pytest.mark.ipfs]
 
 
@@ -68,10 +70,14 @@ def test_a_kept_demo_is_served_again_queried_and_audited(tmp_path: Path) -> None
         report = json.loads(status.stdout)
         assert report["status"] == "COMPLETED"
         [row] = report["rounds"]
-        assert (row["submissions"], row["accepted"], row["rejected"], row["unavailable"]) == (4, 3, 1, 0)
+        # 3 honest trainers, the cheater and the honeypot; the cheater and the honeypot rejected.
+        assert (row["submissions"], row["accepted"], row["rejected"], row["unavailable"]) == (5, 3, 2, 0)
         audit_json = str(tmp_path / "audit.json")
         audited = _cli("audit", "--task", "1", "--network", network, "--json", audit_json, env=env)
-        assert audited.returncode == 0, audited.stdout[-3000:] + audited.stderr[-2000:]
+        # The demo's lazy validator accepted the honeypot: the audit flags it (exit 3), and nothing else.
+        assert audited.returncode == EXIT_DISCREPANCIES, audited.stdout[-3000:] + audited.stderr[-2000:]
+        kinds = json.loads(Path(audit_json).read_text())["discrepancy_kinds"]
+        assert kinds == {"lazy_validator": 1}, kinds
         os.kill(serving.pid, signal.SIGINT)
         rest, _ = serving.communicate(timeout=60)
     finally:

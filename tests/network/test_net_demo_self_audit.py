@@ -80,12 +80,13 @@ def test_demo_audits_its_history_and_exits_3_on_a_discrepancy(
     assert result.exit_code == EXIT_DISCREPANCIES, result.output
 
     # The demo's own checks passed; the first audit of the real history found nothing and reproduced the
-    # demo's numbers, re-checking every verdict (the cheater's REJECT included) and the aggregate.
+    # demo's numbers, re-checking every verdict (the cheater's and the honeypot's REJECT included) and the
+    # aggregate.
     assert all(summary["checks"].values()), summary["checks"]
     [first] = clean
     assert first["ok"], first
     assert (first["discrepancy_count"], first["mismatches"]) == (0, [])
-    assert first["verdicts_rechecked"] == first["verdicts_agree"] == 4
+    assert first["verdicts_rechecked"] == first["verdicts_agree"] == 5  # 3 honest, the cheater, the honeypot
     assert first["aggregates_recomputed"] == first["aggregates_match"] == 1
     assert first["events"] > 0
     assert first["wall_s"] < 120

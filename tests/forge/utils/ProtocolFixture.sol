@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {AttestationRegistry} from "../../../contracts/AttestationRegistry.sol";
+import {HoneypotRegistry} from "../../../contracts/HoneypotRegistry.sol";
 import {RewardDistributor} from "../../../contracts/RewardDistributor.sol";
 import {StakeManager} from "../../../contracts/StakeManager.sol";
 import {TaskEscrow} from "../../../contracts/TaskEscrow.sol";
@@ -12,10 +13,11 @@ import {ITaskEscrow} from "../../../contracts/interfaces/ITaskEscrow.sol";
 import {TestBase} from "./TestBase.sol";
 
 /// @title ProtocolFixture
-/// @notice The four contracts wired as `protocol.contracts.deploy_protocol` wires them (immutables, the
+/// @notice The five contracts wired as `protocol.contracts.deploy_protocol` wires them (immutables, the
 /// escrow's address computed from the deployer's nonce), task parameters, and round helpers.
 abstract contract ProtocolFixture is TestBase {
     uint256 internal constant UNBONDING = 3_600;
+    uint256 internal constant LAZY_SLASH_BPS = 2_000;
     uint256 internal constant SUBMIT = 600;
     uint256 internal constant COMMIT = 300;
     uint256 internal constant REVEAL = 300;
@@ -30,16 +32,20 @@ abstract contract ProtocolFixture is TestBase {
     RewardDistributor internal distributor;
     AttestationRegistry internal registry;
     TaskEscrow internal escrow;
+    HoneypotRegistry internal honeypots;
 
     /// @notice Deploy the protocol over `token_` from this contract.
     function deployProtocol(IERC20 token_) internal {
         token = token_;
         address escrowAddress = createAddress(address(this), vm.getNonce(address(this)) + 3);
-        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), UNBONDING);
+        address honeypotAddress = createAddress(address(this), vm.getNonce(address(this)) + 4);
+        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), honeypotAddress, UNBONDING);
         distributor = new RewardDistributor(token_, escrowAddress);
         registry = new AttestationRegistry(escrowAddress);
         escrow = new TaskEscrow(token_, stakes, distributor, registry, UNBONDING);
         require(address(escrow) == escrowAddress, "escrow address");
+        honeypots = new HoneypotRegistry(escrow, LAZY_SLASH_BPS);
+        require(address(honeypots) == honeypotAddress, "honeypot registry address");
     }
 
     /// @notice The address of the contract `deployer` creates with `nonce` (keccak(rlp([deployer, nonce]))).

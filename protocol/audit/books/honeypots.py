@@ -1,0 +1,115 @@
+"""The HoneypotRegistry's book: each round's honeypot commitment (made in the round's submit phase, before
+its seed was armed), its reveal (the preimage hashes to the commitment, the named submission is the
+submitter's, the decision is the one recomputed from the reveals), the validators it shows to be lazy
+(revealed ACCEPT on a honeypot the round decided REJECT: flagged as `lazy_validator`, slashed or not), and
+each lazy slash (only of such a validator, once, `allocation * bps / 10000` of its allocation before it,
+matching the StakeManager's Slashed event of the same transaction)."""
+
+from __future__ import annotations
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from protocol.audit.books.state import Books, Handler
+from protocol.audit.discrepancy import Kind
+from protocol.audit.events import ChainEvent
+from protocol.audit.model import HoneypotRecord
+from protocol.contracts import BPS, Verdict
+
+__all__ = ["HANDLERS"]
+
+
+def honeypot_committed(b: Books, e: ChainEvent) -> None:
+    """A commitment in the current round of an active task, before its seed was armed; once per round."""
+    task = b.task_of(e, int(e.args["round"]))
+    with b.item("honeypots"):
+        rnd = b.active_round(e, task)
+        at = b.at(e, task.id, rnd.number)
+        if rnd.armed or rnd.seed_block is not None:
+            at.flag(Kind.HONEYPOT, "honeypot commitment", "in the submit phase", "after the seed was armed")
+        if rnd.number in task.honeypots:
+            at.flag(Kind.HONEYPOT, "second honeypot commitment of the round", "one", "two")
+            return
+        task.honeypots[rnd.number] = HoneypotRecord(bytes(e.args["commitment"]), e.tx_hash)
+
+
+def honeypot_revealed(b: Books, e: ChainEvent) -> None:
+    """A reveal that opens the round's commitment and names the submitter's submission; its decision is
+    the recomputed one. Every validator whose reveal accepted it while the round rejected it is flagged."""
+    a = e.args
+    round_no, index = int(a["round"]), int(a["index"])
+    task = b.task_of(e, round_no)
+    at = b.at(e, task.id, round_no)
+    submitter, salt = to_checksum_address(a["submitter"]), bytes(a["salt"])
+    with b.item("honeypots"):
+        hp = task.honeypots.get(round_no)
+        rnd = task.rounds.get(round_no)
+        if hp is None or rnd is None or hp.reveal_tx is not None:
+            at.flag(
+                Kind.HONEYPOT, "honeypot reveal", "one of a committed honeypot", "none committed or twice"
+            )
+            return
+        opened = keccak(
+            abi_encode(["uint256", "uint256", "address", "bytes32"], [task.id, round_no, submitter, salt])
+        )
+        at.compare(Kind.HONEYPOT, "honeypot commitment opened by the reveal", hp.commitment, opened)
+        if rnd.voting is None or not 0 <= index < len(rnd.submissions):
+            at.flag(Kind.HONEYPOT, "revealed honeypot submission", "a judged submission", f"index {index}")
+            return
+        sub = rnd.submissions[index]
+        at.compare(Kind.HONEYPOT, f"trainer of honeypot submission {index}", sub.trainer, submitter)
+        decision = Verdict(int(a["decision"]))
+        at.compare(Kind.DECISION, f"decision on honeypot submission {index}", sub.decision, decision)
+        hp.index, hp.submitter, hp.decision, hp.reveal_tx = index, submitter, sub.decision, e.tx_hash
+    if sub.decision != Verdict.REJECT:
+        return
+    for validator, reveal in rnd.reveals.items():
+        if reveal.verdicts[index] == Verdict.ACCEPT:
+            hp.lazy.append(validator)
+            at.flag(
+                Kind.LAZY_VALIDATOR,
+                f"validator {validator}'s verdict on honeypot submission {index} (known-bad work)",
+                Verdict.REJECT,
+                Verdict.ACCEPT,
+            )
+
+
+def lazy_slashed(b: Books, e: ChainEvent) -> None:
+    """A slash of a validator the reveal showed lazy, once per honeypot: `allocation * bps / 10000`."""
+    a = e.args
+    round_no = int(a["round"])
+    task = b.task_of(e, round_no)
+    at = b.at(e, task.id, round_no)
+    validator, reported, bps = to_checksum_address(a["validator"]), int(a["slashed"]), int(a["bps"])
+    with b.item("lazy_slashes"):
+        pending = b.slashes.pop((validator, task.id), None)
+        hp = task.honeypots.get(round_no)
+        if hp is None or hp.reveal_tx is None or validator not in hp.lazy:
+            at.flag(
+                Kind.HONEYPOT,
+                f"lazy slash of {validator}",
+                "a validator that accepted a rejected honeypot",
+                "not",
+            )
+            return
+        if validator in hp.slashed:
+            at.flag(Kind.HONEYPOT, f"second lazy slash of {validator}", "one", "two")
+            return
+        before = pending.allocation_before if pending else b.account(validator).allocations.get(task.id, 0)
+        expected = min(before * bps // BPS, before)
+        at.compare(Kind.SLASH, f"lazy slash of {validator}", expected, reported)
+        at.compare(
+            Kind.SLASH,
+            f"lazy slash of {validator}: Slashed event amount",
+            expected,
+            pending.amount if pending else 0,
+        )
+        hp.slashed[validator] = reported
+
+
+HANDLERS: dict[str, Handler] = {
+    "HoneypotCommitted": honeypot_committed,
+    "HoneypotRevealed": honeypot_revealed,
+    "LazySlashed": lazy_slashed,
+}

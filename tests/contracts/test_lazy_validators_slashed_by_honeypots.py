@@ -1,0 +1,298 @@
+"""HoneypotRegistry: an initiator's committed known-bad submission, revealed after the ballot, slashes exactly
+the validators that revealed ACCEPT on it, when (and only when) the round decided REJECT; every branch of
+commit, reveal and slashLazy, the window that ends when the validators' allocations unlock, and the
+StakeManager's two slashers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from chainworld import STAKE, UNBONDING, World, h, logs, reverts
+
+from protocol.contracts import (
+    BPS,
+    ZERO_ADDRESS,
+    ProtocolClient,
+    TaskStatus,
+    Verdict,
+    honeypot_commitment,
+)
+
+if TYPE_CHECKING:
+    from protocol.chain import ChainClient
+    from protocol.compile import CompiledContract
+
+pytestmark = pytest.mark.chain
+
+A, R, U = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE
+SALT = h("honeypot salt")
+MAX_UINT = 2**256 - 1
+
+
+def honeypot_round(world: World, rows: dict[ProtocolClient, list[Verdict]], **overrides: object) -> int:
+    """A started one-round task (unless overridden) whose initiator committed a honeypot by trainer 3 (the
+    round's third submission, index 2); the three trainers submit, the seed is drawn, the validators commit
+    and reveal `rows`, and the ballot is closed (vote deadline passed)."""
+    task_id = world.setup_task(**{"num_rounds": 1, **overrides})
+    bait = world.trainers[2]
+    world.initiator.commit_honeypot(task_id, 0, bait.address, SALT)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    world.ballot(task_id, 0, rows)
+    world.close_ballot(task_id, 0)
+    return task_id
+
+
+def lazy_rows(world: World, lazy: Verdict = A) -> dict[ProtocolClient, list[Verdict]]:
+    """Two honest validators reject the honeypot (index 2); the third gives it `lazy`."""
+    v0, v1, v2 = world.validators
+    return {v0: [A, A, R], v1: [A, A, R], v2: [A, A, lazy]}
+
+
+def test_a_validator_that_accepted_a_rejected_honeypot_is_slashed_once(world: World) -> None:
+    task_id = honeypot_round(world, lazy_rows(world))
+    v0, v1, lazy = world.validators
+    bait = world.trainers[2]
+    honeypots = world.deployment.honeypot_registry
+    receipt = world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    assert logs(honeypots, "HoneypotRevealed", receipt) == [
+        {"taskId": task_id, "round": 0, "index": 2, "submitter": bait.address, "salt": SALT, "decision": R}
+    ]
+    record = world.initiator.honeypot_of(task_id, 0)
+    assert (record.submitter, record.index, record.revealed) == (bait.address, 2, True)
+
+    allocation = lazy.allocation_of(task_id)
+    bonded = lazy.stake_of()[0]
+    burned = lazy.token_balance("0x000000000000000000000000000000000000dEaD")
+    bps = world.initiator.lazy_slash_bps()
+    receipt = world.chain.transact(honeypots.functions.slashLazy(task_id, 0, lazy.address))
+    expected = allocation * bps // BPS
+    assert logs(honeypots, "LazySlashed", receipt) == [
+        {"taskId": task_id, "round": 0, "validator": lazy.address, "slashed": expected, "bps": bps}
+    ]
+    (slashed,) = logs(world.deployment.stake_manager, "Slashed", receipt)
+    assert (slashed["staker"], slashed["taskId"], slashed["amount"]) == (lazy.address, task_id, expected)
+    assert lazy.allocation_of(task_id) == allocation - expected
+    assert lazy.stake_of()[0] == bonded - expected
+    assert lazy.token_balance("0x000000000000000000000000000000000000dEaD") == burned + expected
+    assert world.initiator.lazy_slashed(task_id, 0, lazy.address)
+
+    reverts("AlreadySlashed", validator=lazy.address)(
+        lambda: world.outsider.slash_lazy(task_id, 0, lazy.address)
+    )
+    for honest in (v0, v1):  # they rejected it: untouched
+        reverts("NotLazy", validator=honest.address, verdict=R)(
+            lambda honest=honest: world.outsider.slash_lazy(task_id, 0, honest.address)
+        )
+        assert honest.allocation_of(task_id) == STAKE // 2
+        assert not world.initiator.lazy_slashed(task_id, 0, honest.address)
+    world.assert_solvent()
+
+
+def test_unavailable_is_never_slashed(world: World) -> None:
+    task_id = honeypot_round(world, lazy_rows(world, lazy=U))
+    lazy = world.validators[2]
+    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    reverts("NotLazy", validator=lazy.address, verdict=U)(
+        lambda: world.outsider.slash_lazy(task_id, 0, lazy.address)
+    )
+    assert lazy.allocation_of(task_id) == STAKE // 2
+
+
+def test_a_validator_that_did_not_reveal_is_not_lazy(world: World) -> None:
+    v0, v1, silent = world.validators
+    task_id = honeypot_round(world, {v0: [A, A, R], v1: [A, A, R]})
+    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    # (it is slashed by the escrow for not revealing, not here)
+    reverts("NotLazy", validator=silent.address, verdict=Verdict.NONE)(
+        lambda: world.outsider.slash_lazy(task_id, 0, silent.address)
+    )
+
+
+def test_an_initiator_cannot_frame_validators_with_good_work(world: World) -> None:
+    # The "honeypot" was accepted by two thirds: the round says it was good work, so nobody is slashed.
+    v0, v1, v2 = world.validators
+    task_id = honeypot_round(world, {v0: [A, A, A], v1: [A, A, A], v2: [A, A, R]})
+    receipt = world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    assert logs(world.deployment.honeypot_registry, "HoneypotRevealed", receipt)[0]["decision"] == A
+    for v in (v0, v1):
+        reverts("HoneypotNotRejected", decision=A)(
+            lambda v=v: world.outsider.slash_lazy(task_id, 0, v.address)
+        )
+        assert v.allocation_of(task_id) == STAKE // 2
+
+
+def test_an_undecided_honeypot_slashes_nobody(world: World) -> None:
+    v0, v1, v2 = world.validators
+    task_id = honeypot_round(world, {v0: [A, A, R], v1: [A, A, A], v2: [A, A, U]})
+    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    reverts("HoneypotNotRejected", decision=Verdict.NONE)(
+        lambda: world.outsider.slash_lazy(task_id, 0, v1.address)
+    )
+
+
+def test_reveal_needs_the_preimage_and_the_submitters_index(world: World) -> None:
+    task_id = honeypot_round(world, lazy_rows(world))
+    bait, other = world.trainers[2], world.trainers[0]
+    stored = honeypot_commitment(task_id, 0, bait.address, SALT)
+    wrong = h("wrong salt")
+    reverts(
+        "CommitmentMismatch", committed=stored, computed=honeypot_commitment(task_id, 0, bait.address, wrong)
+    )(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, wrong))
+    reverts("CommitmentMismatch", committed=stored)(
+        lambda: world.outsider.reveal_honeypot(task_id, 0, 0, other.address, SALT)
+    )
+    reverts("NotTheSubmitter", index=0, trainer=other.address, submitter=bait.address)(
+        lambda: world.outsider.reveal_honeypot(task_id, 0, 0, bait.address, SALT)
+    )
+    reverts("NotTheSubmitter", index=7, trainer=ZERO_ADDRESS)(
+        lambda: world.outsider.reveal_honeypot(task_id, 0, 7, bait.address, SALT)
+    )
+    reverts("NotRevealed")(lambda: world.outsider.slash_lazy(task_id, 0, world.validators[2].address))
+    reverts("NoHoneypot", round=1)(lambda: world.outsider.reveal_honeypot(task_id, 1, 2, bait.address, SALT))
+    world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    reverts("AlreadyRevealed")(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+
+
+def test_reveal_waits_for_the_closed_ballot(world: World) -> None:
+    task_id = world.setup_task(num_rounds=1)
+    bait = world.trainers[2]
+    world.initiator.commit_honeypot(task_id, 0, bait.address, SALT)
+    world.submit_all(task_id, 0)
+    too_early = reverts("BallotNotClosed", taskId=task_id, round=0)
+    too_early(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))  # no ballot yet
+    world.draw(task_id)
+    rows = lazy_rows(world)
+    world.commit(task_id, 0, rows)
+    world.reveal(task_id, 0, rows)  # all revealed: the vote phase is open
+    too_early(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+    world.close_ballot(task_id, 0)
+    world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+
+
+def test_commit_only_by_the_initiator_in_the_open_submit_phase_once(world: World) -> None:
+    task_id = world.setup_task(num_rounds=2)
+    bait = world.trainers[2]
+    commitment = honeypot_commitment(task_id, 0, bait.address, SALT)
+    reverts("NotInitiator", caller=world.outsider.address)(
+        lambda: world.outsider.commit_decoy(task_id, 0, commitment)
+    )
+    reverts("ZeroCommitment")(lambda: world.initiator.commit_decoy(task_id, 0, bytes(32)))
+    reverts("WrongRound", current=0, given=1)(lambda: world.initiator.commit_decoy(task_id, 1, commitment))
+    reverts("TaskNotActive", status=TaskStatus.NONE)(lambda: world.initiator.commit_decoy(99, 0, commitment))
+    receipt = world.initiator.commit_decoy(task_id, 0, commitment)
+    assert logs(world.deployment.honeypot_registry, "HoneypotCommitted", receipt) == [
+        {"taskId": task_id, "round": 0, "commitment": commitment}
+    ]
+    reverts("AlreadyCommitted")(lambda: world.initiator.commit_decoy(task_id, 0, h("another")))
+    world.submit_all(task_id, 0)  # every trainer submitted: the submit phase closed early
+    reverts("SubmitPhaseClosed", round=0)(lambda: world.initiator.commit_decoy(task_id, 0, h("late")))
+
+
+def test_commit_after_the_submit_deadline_is_refused(world: World) -> None:
+    task_id = world.setup_task(num_rounds=2)
+    world.warp_to(world.initiator.task_state(task_id).submit_end)
+    reverts("SubmitPhaseClosed", round=0)(lambda: world.initiator.commit_decoy(task_id, 0, h("late")))
+
+
+def test_the_window_ends_when_the_allocations_unlock(world: World) -> None:
+    task_id = honeypot_round(world, lazy_rows(world))
+    lazy = world.validators[2]
+    assert world.initiator.honeypot_window_end(task_id) == MAX_UINT
+    world.outsider.finalize_round(task_id)
+    state = world.initiator.task_state(task_id)
+    assert state.status == TaskStatus.COMPLETED
+    for v in world.validators:
+        world.outsider.settle_validator(task_id, 0, v.address)
+    end = state.ended_at + UNBONDING  # the deployment's settlement grace
+    assert world.initiator.honeypot_window_end(task_id) == end
+    assert lazy.locked_until(task_id) == end  # the lazy validator cannot leave before the window closes
+    world.warp_to(end)
+    bait = world.trainers[2]
+    reverts("WindowClosed", windowEnd=end)(
+        lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    )
+    lazy.deallocate(task_id, lazy.allocation_of(task_id))
+
+
+def test_a_revealed_honeypot_cannot_slash_after_the_window(world: World) -> None:
+    task_id = honeypot_round(world, lazy_rows(world))
+    lazy = world.validators[2]
+    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.outsider.finalize_round(task_id)
+    end = world.initiator.task_state(task_id).ended_at + UNBONDING
+    world.warp_to(end)
+    reverts("WindowClosed", windowEnd=end)(lambda: world.outsider.slash_lazy(task_id, 0, lazy.address))
+
+
+def test_a_lazy_validator_is_slashed_before_it_can_leave(world: World) -> None:
+    # Inside the window, slashing still works after the task ended and the validator settled its rounds.
+    task_id = honeypot_round(world, lazy_rows(world))
+    lazy = world.validators[2]
+    world.outsider.finalize_round(task_id)
+    world.outsider.settle_validator(task_id, 0, lazy.address)
+    end = world.initiator.task_state(task_id).ended_at + UNBONDING
+    reverts("AllocationLocked", lockedUntil=end)(lambda: lazy.deallocate(task_id, 1))
+    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    assert world.outsider.slash_lazy(task_id, 0, lazy.address) > 0
+    world.assert_solvent()
+
+
+def test_an_unrevealed_commitment_simply_expires(world: World) -> None:
+    task_id = world.setup_task(num_rounds=1)
+    world.initiator.commit_decoy(task_id, 0, h("decoy"))
+    world.submit_all(task_id, 0, [world.trainers[0]])
+    world.warp_to(world.initiator.task_state(task_id).submit_end)
+    world.draw(task_id)
+    v0, v1, v2 = world.validators
+    world.ballot(task_id, 0, {v0: [A], v1: [A], v2: [A]})
+    world.close_ballot(task_id, 0)
+    world.outsider.finalize_round(task_id)
+    for v in world.validators:
+        world.outsider.settle_validator(task_id, 0, v.address)
+    world.warp_to(world.initiator.task_state(task_id).ended_at + UNBONDING)
+    for v in world.validators:
+        v.deallocate(task_id, v.allocation_of(task_id))
+    world.assert_solvent()
+
+
+def test_the_stake_manager_accepts_slashes_from_its_two_slashers_only(
+    chain: ChainClient, compiled: dict[str, CompiledContract], world: World
+) -> None:
+    escrow_account, honeypot_account, staker = world.people[8], world.people[6], world.people[7]
+    stakes = chain.deploy(
+        compiled["StakeManager"],
+        world.deployment.token.address,
+        escrow_account.address,
+        honeypot_account.address,
+        0,
+    )
+    assert chain.call(stakes.functions.honeypotRegistry()) == honeypot_account.address
+    staker.approve(stakes.address, 1_000)
+    staker.client.transact(stakes.functions.stake(1_000))
+    staker.client.transact(stakes.functions.allocate(5, 300))
+    escrow_account.client.transact(stakes.functions.slash(staker.address, 5, 100))
+    honeypot_account.client.transact(stakes.functions.slash(staker.address, 5, 50))
+    reverts("NotSlasher", caller=staker.address)(
+        lambda: staker.client.transact(stakes.functions.slash(staker.address, 5, 1))
+    )
+    assert tuple(chain.call(stakes.functions.stakeOf(staker.address))) == (850, 150, 0, 0)
+
+
+def test_deployment_wiring_and_slash_fraction(
+    chain: ChainClient, compiled: dict[str, CompiledContract], world: World
+) -> None:
+    d = world.deployment
+    assert chain.call(d.stake_manager.functions.honeypotRegistry()) == d.honeypot_registry.address
+    assert chain.call(d.honeypot_registry.functions.taskEscrow()) == d.task_escrow.address
+    for bps in (0, BPS + 1):
+        reverts("InvalidSlashBps", bps=bps)(
+            lambda bps=bps: chain.deploy(compiled["HoneypotRegistry"], d.task_escrow.address, bps)
+        )
+
+
+def test_the_commitment_helper_matches_the_contract(world: World) -> None:
+    bait = world.trainers[2].address
+    call = world.chain.call(world.deployment.honeypot_registry.functions.commitmentFor(4, 2, bait, SALT))
+    assert bytes(call) == honeypot_commitment(4, 2, bait, SALT)

@@ -3,7 +3,7 @@ transactions, wall time per round, verify CPU per validator, memory per process.
 
     python scripts/bench_scale.py --trainers N --validators V --rounds R --json PATH [--mode driver|processes]
 
-Two modes, both on a fresh anvil with 1-second blocks (started and stopped here), every transaction real:
+Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time`), every transaction real:
 
 * `driver` (any size up to 128 x 255): one process holds every identity (a `ProtocolClient` each) and sends
   the protocol's transactions the way honest nodes would, without training: each trainer stakes, joins and
@@ -198,6 +198,11 @@ def gas_summary(txs: Sequence[Tx], round_ends: Sequence[int]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the driver
 
 
+def say(message: str) -> None:
+    """A progress line (stderr: the table goes to stdout)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
 def _hash(*parts: object) -> bytes:
     return keccak(text=":".join(str(p) for p in parts))
 
@@ -241,9 +246,11 @@ def _settle_and_claim(task: int, round_: int, item: tuple[ProtocolClient, int | 
         who.claim()
 
 
-def run_driver(trainers: int, validators: int, rounds: int, workers: int) -> dict[str, Any]:
+def run_driver(
+    trainers: int, validators: int, rounds: int, workers: int, block_time: float = 1.0
+) -> dict[str, Any]:
     """The `driver` mode (module docstring); returns the JSON summary."""
-    with Anvil(block_time=1.0, accounts=2 + trainers + validators) as node:
+    with Anvil(block_time=block_time, accounts=2 + trainers + validators) as node:
         keys = [key for _, key in node.accounts]
         deployer = ChainClient(node.rpc_url, keys[0])
         deployment = deploy_protocol(deployer, unbonding_period=60, settlement_grace=1)
@@ -271,6 +278,7 @@ def run_driver(trainers: int, validators: int, rounds: int, workers: int) -> dic
             initiator.approve(deployment.task_escrow.address, params.deposit)
             assert initiator.create_task(params) == task
             _parallel(pool, join, people)
+            say(f"{trainers} trainers and {validators} validators staked and joined")
             deployer.increase_time(params.start_time - deployer.timestamp())
             round_ends: list[int] = []
             walls: list[float] = []
@@ -286,6 +294,7 @@ def run_driver(trainers: int, validators: int, rounds: int, workers: int) -> dic
                 ]
                 _parallel(pool, functools.partial(_settle_and_claim, task, round_), settlers)
                 walls.append(time.monotonic() - began)
+                say(f"round {round_} finalised, settled and claimed in {walls[-1]:.1f} s")
             if initiator.credit_of() > 0:  # the refund of what was not paid out
                 initiator.claim()
             state = initiator.task_state(task)
@@ -310,7 +319,8 @@ def run_driver(trainers: int, validators: int, rounds: int, workers: int) -> dic
         **gas_summary(txs, round_ends),
         "wall_s_per_round": [round(w, 2) for w in walls],
         "wall_s": round(time.monotonic() - started, 1),
-        "wall_note": "1-second blocks; the driver's round: submit, 2 seed blocks, commit, reveal, vote, "
+        "block_time_s": block_time,
+        "wall_note": "the driver's round: submit, 2 seed blocks, commit, reveal, vote, "
         "finalise, then settle and claim (each phase one block or a few)",
         "verify_cpu_s_per_validator_round": None,
         "verify_cpu_note": "driver mode: no verification (verdicts are sent without checking anything)",
@@ -614,6 +624,7 @@ def _monitor(view: ProtocolClient, procs: Sequence[Proc], rounds: int, deadline:
                 _sample(p)
         if not watch.created and view.task_config(1).reward_per_round > 0:
             watch.created = True
+            say("task 1 created")
             for p in procs:
                 p.cpu_at_task_s = p.cpu_s
         if watch.created:
@@ -623,6 +634,7 @@ def _monitor(view: ProtocolClient, procs: Sequence[Proc], rounds: int, deadline:
             finished = state.round if state.status == TaskStatus.ACTIVE else rounds
             while len(watch.round_times) < finished:
                 watch.round_times.append(time.monotonic())
+                say(f"round {len(watch.round_times) - 1} finalised")
         codes = [p.proc.poll() for p in procs]
         if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
             return watch
@@ -708,13 +720,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--mode", choices=("driver", "processes"), default="driver")
     parser.add_argument("--workers", type=int, default=32, help="driver: threads sending at once")
+    parser.add_argument("--block-time", type=float, default=1.0, help="driver: anvil's block interval (s)")
     parser.add_argument("--timeout", type=float, default=3_600.0, help="processes: give up after this")
     parser.add_argument("--keep", action="store_true", help="processes: keep the logs and homes")
     args = parser.parse_args(argv)
     if not 1 <= args.trainers <= 128 or not 1 <= args.validators <= 255 or args.rounds < 1:
         parser.error("--trainers must be in [1, 128], --validators in [1, 255], --rounds >= 1")
     if args.mode == "driver":
-        result = run_driver(args.trainers, args.validators, args.rounds, args.workers)
+        result = run_driver(args.trainers, args.validators, args.rounds, args.workers, args.block_time)
     else:
         result = run_processes(args.trainers, args.validators, args.rounds, args.keep, args.timeout)
     print_table(result)

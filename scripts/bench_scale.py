@@ -20,9 +20,9 @@ Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time
 Gas comes from the receipts of every block of the run (a transaction is attributed to its contract function by
 selector; status 0 = failed). `gas_per_round` counts the protocol's calls of the rounds (submit, seed,
 verdicts, vote, finalise, settle, claim), not the set-up (mint, approve, stake, createTask, allocate, join) or
-the unbonding. Rounds are cut at each round's finalisation block, so a round's settlements and claims land in
-the next round's window and the last round's in the last window. Every validator checks every submission
-(no committees yet): the verify CPU grows with N.
+the unbonding, each in the round it serves (its `round` argument; a claim: the last round finalised before
+it; a seed or finalisation: the round in progress). Every validator checks every submission (no
+committees yet): the verify CPU grows with N.
 
 Prints a table and writes JSON; exits 1 when a transaction failed, a check failed or the audit disagrees.
 """
@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_utils.abi import abi_to_signature, function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
+from web3.contract import Contract
 
 from protocol.anvil import Anvil
 from protocol.chain import ChainClient
@@ -115,27 +116,29 @@ BENCH_TASK: dict[str, Any] = {
 
 @dataclass
 class Tx:
-    """One mined transaction."""
+    """One mined transaction; `round` is its `round` argument where the function has one."""
 
     block: int
     call: str
     gas: int
     ok: bool
+    round: int | None = None
 
 
-def selectors(deployment: Deployment) -> dict[bytes, str]:
-    """4-byte selector -> function name, over the deployment's contracts."""
-    out: dict[bytes, str] = {}
+def selectors(deployment: Deployment) -> dict[bytes, tuple[str, Contract]]:
+    """4-byte selector -> (function name, contract), over the deployment's contracts."""
+    out: dict[bytes, tuple[str, Contract]] = {}
     for contract in deployment.contracts().values():
         for entry in contract.abi:
             if entry.get("type") == "function":
                 function: Any = entry
-                out[function_signature_to_4byte_selector(abi_to_signature(function))] = str(function["name"])
+                selector = function_signature_to_4byte_selector(abi_to_signature(function))
+                out[selector] = (str(function["name"]), contract)
     return out
 
 
-def mined(client: ChainClient, names: dict[bytes, str], first: int, last: int) -> list[Tx]:
-    """Every transaction of blocks `first`..`last` with its function name, gas used and status."""
+def mined(client: ChainClient, names: dict[bytes, tuple[str, Contract]], first: int, last: int) -> list[Tx]:
+    """Every transaction of blocks `first`..`last`: function name, gas used, status, `round` argument."""
     out: list[Tx] = []
     for number in range(first, last + 1):
         block = client.w3.eth.get_block(number, full_transactions=True)
@@ -146,20 +149,39 @@ def mined(client: ChainClient, names: dict[bytes, str], first: int, last: int) -
         for tx in block["transactions"]:
             receipt = receipts[bytes(tx["hash"])]
             data = bytes(tx["input"])
-            name = names.get(data[:4], "create" if tx.get("to") is None else "other")
-            out.append(Tx(number, name, int(receipt["gasUsed"]), int(receipt["status"]) == 1))
+            known = names.get(data[:4])
+            name = known[0] if known else ("create" if tx.get("to") is None else "other")
+            round_ = None
+            if known is not None:
+                _, args = known[1].decode_function_input(data)
+                round_ = int(args["round"]) if "round" in args else None
+            out.append(Tx(number, name, int(receipt["gasUsed"]), int(receipt["status"]) == 1, round_))
     return out
 
 
+def round_of(t: Tx, round_ends: Sequence[int]) -> int:
+    """The round a transaction serves: its `round` argument; else a claim serves the last round finalised
+    before its block, and any other call (drawSeed, finalizeRound, settleNoShows) the round in progress."""
+    last = len(round_ends) - 1
+    if t.round is not None:
+        return t.round
+    if t.call == "claim":
+        return max([i for i, end in enumerate(round_ends) if end < t.block], default=0)
+    return next((i for i, end in enumerate(round_ends) if t.block <= end), last)
+
+
 def gas_summary(txs: Sequence[Tx], round_ends: Sequence[int]) -> dict[str, Any]:
-    """Gas of the rounds' protocol calls (see the module docstring): per round (windows cut at the blocks in
-    `round_ends`, the last window running to the end), by call, failures and the reverted share."""
+    """Gas of the rounds' protocol calls (see the module docstring): per round (each transaction counted in
+    the round it serves, `round_of`; `round_ends`: the block of each round's finalisation), by call, the
+    largest block, failures and the reverted share."""
     rounds = len(round_ends)
     protocol = [t for t in txs if t.call not in SETUP_CALLS | TEARDOWN_CALLS]
-    windows = [0] * rounds
+    per_round = [0] * rounds
     for t in protocol:
-        index = next((i for i, end in enumerate(round_ends) if t.block <= end), rounds - 1)
-        windows[index] += t.gas
+        per_round[min(round_of(t, round_ends), rounds - 1)] += t.gas
+    blocks: dict[int, int] = {}
+    for t in protocol:
+        blocks[t.block] = blocks.get(t.block, 0) + t.gas
     by_call: dict[str, dict[str, Any]] = {}
     for name in sorted({t.call for t in protocol}):
         gases = [t.gas for t in protocol if t.call == name]
@@ -175,14 +197,15 @@ def gas_summary(txs: Sequence[Tx], round_ends: Sequence[int]) -> dict[str, Any]:
     failed = [t for t in txs if not t.ok]
     return {
         "gas_per_round": {
-            "mean": round(sum(windows) / rounds),
-            "max": max(windows),
-            "windows": windows,
+            "mean": round(sum(per_round) / rounds),
+            "max": max(per_round),
+            "rounds": per_round,
             "by_call": by_call,
             "l2_gas_limit": L2_GAS_LIMIT,
-            "share_of_l2_block": round(max(windows) / L2_GAS_LIMIT, 4),
+            "share_of_l2_block": round(max(per_round) / L2_GAS_LIMIT, 4),
             "target": ROUND_GAS_TARGET,
-            "meets_target": max(windows) <= ROUND_GAS_TARGET,
+            "meets_target": max(per_round) <= ROUND_GAS_TARGET,
+            "largest_block": max(blocks.values(), default=0),
         },
         "max_gas_by_call": {name: row["max"] for name, row in by_call.items()},
         "failed_transactions": len(failed),

@@ -441,7 +441,7 @@ def bench_task(trainers: int, validators: int, rounds: int) -> dict[str, Any]:
         "commit_duration": 180 + trainers * validators,
         "reveal_duration": 60 + 3 * validators,
         "vote_duration": 90 + 3 * validators,
-        "start_delay": 60 + 4 * (trainers + validators),
+        "start_delay": 30 + trainers + validators,
     }
     return {**BENCH_TASK, "chain": chain}
 
@@ -457,7 +457,10 @@ class Proc:
     log: Path
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
-    cpu_at_task_s: float | None = None
+    cpu_at_open_s: float | None = None
+    verify_cpu_s: float = 0.0
+    verify_from: dict[int, float] = field(default_factory=dict)
+    """CPU time when each round's seed was seen drawn (until this validator's commit is seen)."""
 
 
 def _sample(p: Proc) -> None:
@@ -595,8 +598,11 @@ def run_processes(trainers: int, validators: int, rounds: int, keep: bool, timeo
     walls = [
         b - a for a, b in zip([watch.opened or started, *watch.round_times], watch.round_times, strict=False)
     ]
-    validators_cpu = [(p.cpu_s - (p.cpu_at_task_s or 0.0)) / rounds for p in procs if p.role == "validator"]
-    trainers_cpu = [(p.cpu_s - (p.cpu_at_task_s or 0.0)) / rounds for p in procs if p.role == "trainer"]
+    verify_cpu = [p.verify_cpu_s / rounds for p in procs if p.role == "validator"]
+
+    def per_round(role: str) -> dict[str, float] | None:
+        return _stats([(p.cpu_s - (p.cpu_at_open_s or 0.0)) / rounds for p in procs if p.role == role])
+
     return {
         "mode": "processes",
         "trainers": trainers,
@@ -607,11 +613,13 @@ def run_processes(trainers: int, validators: int, rounds: int, keep: bool, timeo
         "wall_s": round(time.monotonic() - started, 1),
         "wall_note": "from round 0's opening (chain time) to each finalisation, seen by a 0.5 s poll; the "
         "machine's 2 cores run every process",
-        "verify_cpu_s_per_validator_round": _stats(validators_cpu),
-        "verify_cpu_note": "CPU-s of each validator process from the task's creation to its exit, over the "
-        "rounds: checking every submission (no committees: every validator checks all N), plus its polling, "
-        "aggregation, votes, settlement and claims",
-        "train_cpu_s_per_trainer_round": _stats(trainers_cpu),
+        "verify_cpu_s_per_validator_round": _stats(verify_cpu),
+        "verify_cpu_note": "CPU-s of each validator process from the seed's draw to its commit (sampled "
+        f"every {SAMPLE_EVERY} s), a round's mean: fetching and checking every submission (no committees: "
+        "every validator checks all N)",
+        "cpu_s_per_process_round": {role: per_round(role) for role in ("initiator", "trainer", "validator")},
+        "cpu_note": "CPU-s of each process from round 0's opening to its exit, over the rounds: everything "
+        "(training or checking, polling, uploads, aggregation, votes, settlement, claims)",
         "rss_mb_per_process": {
             "initiator": _stats([p.peak_rss_mb for p in procs if p.role == "initiator"]),
             "trainer": _stats([p.peak_rss_mb for p in procs if p.role == "trainer"]),
@@ -648,12 +656,14 @@ def _monitor(view: ProtocolClient, procs: Sequence[Proc], rounds: int, deadline:
         if not watch.created and view.task_config(1).reward_per_round > 0:
             watch.created = True
             say("task 1 created")
-            for p in procs:
-                p.cpu_at_task_s = p.cpu_s
         if watch.created:
             state = view.task_state(1)
             if watch.opened is None and view.client.timestamp() >= state.round_start:
                 watch.opened = time.monotonic()
+                for p in procs:
+                    p.cpu_at_open_s = p.cpu_s
+            if state.status == TaskStatus.ACTIVE and state.seed_drawn:
+                _verify_cpu(view, [p for p in procs if p.role == "validator"], state.round)
             finished = state.round if state.status == TaskStatus.ACTIVE else rounds
             while len(watch.round_times) < finished:
                 watch.round_times.append(time.monotonic())
@@ -665,6 +675,18 @@ def _monitor(view: ProtocolClient, procs: Sequence[Proc], rounds: int, deadline:
             print("timed out: stopping every process", file=sys.stderr)
             return watch
         time.sleep(SAMPLE_EVERY)
+
+
+def _verify_cpu(view: ProtocolClient, validators: Sequence[Proc], round_: int) -> None:
+    """Count each validator's CPU time between the round's seed (first seen here) and its commit."""
+    for p in validators:
+        if round_ not in p.verify_from:
+            p.verify_from[round_] = p.cpu_s
+        elif p.verify_from[round_] >= 0:
+            word, _ = view.verdicts_of(1, round_, p.address)
+            if word != 0:
+                p.verify_cpu_s += p.cpu_s - p.verify_from[round_]
+                p.verify_from[round_] = -1.0  # counted
 
 
 def _stop(procs: Sequence[Proc]) -> None:

@@ -294,10 +294,11 @@ def run_driver(
         ]
         for tx in minted:
             deployer.wait(tx)
-        task = 1
         params = driver_params(deployer.timestamp() + 3_600, trainers, validators, rounds)
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            initiator.approve(deployment.task_escrow.address, params.deposit)
+            task = initiator.create_task(params)
 
             def join(p: ProtocolClient) -> None:
                 p.approve(deployment.stake_manager.address, STAKE)
@@ -305,8 +306,6 @@ def run_driver(
                 p.allocate(task, STAKE)
                 p.join_task(task, Role.TRAINER if p in trainer_ps else Role.VALIDATOR)
 
-            initiator.approve(deployment.task_escrow.address, params.deposit)
-            assert initiator.create_task(params) == task
             _parallel(pool, join, people)
             say(f"{trainers} trainers and {validators} validators staked and joined")
             deployer.increase_time(params.start_time - deployer.timestamp())
@@ -316,8 +315,10 @@ def run_driver(
             by_address = {p.address: p for p in [initiator, *people]}
             for round_ in range(rounds):
                 began = time.monotonic()
-                indices = _driver_round(pool, task, round_, trainer_ps, validator_ps, by_address, candidates)
-                round_ends.append(deployer.block_number())
+                indices, finalized = _driver_round(
+                    pool, task, round_, trainer_ps, validator_ps, by_address, candidates
+                )
+                round_ends.append(finalized)
                 settlers: list[tuple[ProtocolClient, int | None]] = [
                     *indices,
                     *((v, None) for v in validator_ps),
@@ -370,8 +371,9 @@ def _driver_round(
     validators: Sequence[ProtocolClient],
     by_address: dict[str, ProtocolClient],
     candidates: Sequence[str],
-) -> list[tuple[ProtocolClient, int | None]]:
-    """One round up to its finalisation; returns each trainer with its submission index."""
+) -> tuple[list[tuple[ProtocolClient, int | None]], int]:
+    """One round up to its finalisation; returns each trainer with its submission index, and the block of the
+    finalisation."""
     from protocol.roles.settle import rotation
 
     anyone = trainers[0]
@@ -402,8 +404,8 @@ def _driver_round(
     _parallel(pool, lambda v: v.vote_model(task, round_, _hash("model", round_ + 1), CID), validators)
     _wait("the ballot's close", lambda: anyone.phase_of(task, round_) == Phase.CLOSED)
     finalizer = rotation(task, round_, "finalize", [candidates[0], *(v.address for v in validators)])[0]
-    by_address[finalizer].finalize_round(task)
-    return indices
+    receipt = by_address[finalizer].finalize_round(task)
+    return indices, int(receipt["blockNumber"])
 
 
 # ---------------------------------------------------------------------------- the audit

@@ -400,8 +400,14 @@ def _driver_round(
     _parallel(pool, lambda v: v.commit_verdicts(task, round_, word, salts[v.address]), validators)
     _wait("the reveal phase", lambda: anyone.phase_of(task, round_) == Phase.REVEAL)
     _parallel(pool, lambda v: v.reveal_verdicts(task, round_, word, salts[v.address]), validators)
-    _wait("the vote phase", lambda: anyone.phase_of(task, round_) == Phase.VOTE)
-    _parallel(pool, lambda v: v.vote_model(task, round_, _hash("model", round_ + 1), CID), validators)
+    model = _hash("model", round_ + 1)
+    vote_salts = {v.address: _hash("vote salt", round_, v.address) for v in validators}
+    _wait("the vote commit", lambda: anyone.phase_of(task, round_) == Phase.VOTE_COMMIT)
+    _parallel(
+        pool, lambda v: v.commit_model_vote(task, round_, model, CID, vote_salts[v.address]), validators
+    )
+    _wait("the vote reveal", lambda: anyone.phase_of(task, round_) == Phase.VOTE_REVEAL)
+    _parallel(pool, lambda v: v.vote_model(task, round_, model, CID, vote_salts[v.address]), validators)
     _wait("the ballot's close", lambda: anyone.phase_of(task, round_) == Phase.CLOSED)
     finalizer = rotation(task, round_, "finalize", [candidates[0], *(v.address for v in validators)])[0]
     receipt = by_address[finalizer].finalize_round(task)

@@ -278,8 +278,11 @@ def _honeypot(
         p.client.transact(registry.commitVerdicts(task_id, 0, commitment))
     for p, row in zip(validators, rows, strict=True):
         p.client.transact(registry.revealVerdicts(task_id, 0, pack_verdicts(row), salt))
+    model = _hash("honeypot model")
     for p in validators:
-        p.client.transact(registry.voteModel(task_id, 0, _hash("honeypot model"), CID))
+        p.commit_model_vote(task_id, 0, model, CID, salt)
+    for p in validators:
+        p.vote_model(task_id, 0, model, CID, salt)
     bench.send("revealHoneypot", initiator, honeypots.revealHoneypot(task_id, 0, 1, bait.address, salt))
     bench.send("slashLazy", initiator, honeypots.slashLazy(task_id, 0, validators[2].address))
 

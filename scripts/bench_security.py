@@ -26,8 +26,15 @@ from its warm start. Three honest trainers and one attacker per strategy. For ea
   (about 2 points at these sizes). For the strategies that never pass, `damage_if_accepted`: one round as
   if a validator cartel had accepted it.
 
+Validators and keepers (`protocol.incentives`, closed form over the contracts' payment rules, each rule
+exercised by a network test): lazy, copy-vote, wrong-vote, no-vote, non-revealing, a colluding majority, an
+early finaliser and a seat squatter, with their expected profit per round under both terms; and the cartel
+arithmetic (`protocol.collusion`) as the JSON's `collusion` list.
+
 Targets (exit 1 when one is missed): every cheat's expected profit < 0 and damage <= 2 points; honest
-trainers 0 false rejections and a positive profit; every cross-check agrees.
+trainers 0 false rejections and a positive profit; every cross-check agrees; honest validators a positive
+profit and every dishonest validator/keeper strategy a loss (0 tokens with gas paid counts), except those
+the design does not answer yet (`OPEN`: printed, and listed in the JSON's `open`).
 """
 
 from __future__ import annotations
@@ -42,6 +49,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+OPEN = {"colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid"}
+"""Validator strategies the design does not answer yet, per the terms they are measured under: printed and
+written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
+there: a honeypot's bait forfeits a trainer's whole stake a round (600), more than the round's reward."""
+OPEN_TASK_YAML = {**OPEN, "lazy validator": "examples/task.yaml plants no honeypots (rate 0)"}
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -451,11 +464,39 @@ def main(argv: list[str] | None = None) -> int:
         "honest trainers: expected profit > 0": all(h["expected_profit"] > 0 for h in honest_rows),
         "every cross-check agrees with the composition": not mismatches,
     }
+    validator_rows, collusion = _validators_and_keepers(setup.task_file, example)
+    targets.update(
+        {
+            "honest validators: expected profit > 0 (both terms)": all(
+                r["expected_profit"] > 0 and r["expected_profit_task_yaml"] > 0
+                for r in validator_rows
+                if r["honest"]
+            ),
+            "validators/keepers: every answered dishonest strategy loses money (demo terms)": all(
+                r["deterred"] for r in validator_rows if r["name"] not in OPEN
+            ),
+            "validators/keepers: every answered dishonest strategy loses money (task.yaml terms)": all(
+                r["deterred_task_yaml"] for r in validator_rows if r["name"] not in OPEN_TASK_YAML
+            ),
+        }
+    )
+    still_open = [
+        f"{r['name']} ({terms}): E = {r[key]:.2f} per round; {why[r['name']]}"
+        for r in validator_rows
+        for terms, key, flag, why in (
+            ("demo", "expected_profit", "deterred", OPEN),
+            ("examples/task.yaml", "expected_profit_task_yaml", "deterred_task_yaml", OPEN_TASK_YAML),
+        )
+        if not r[flag] and r["name"] in why
+    ]
     _print_table(cheats, honest_rows, demo, yaml_terms)
+    _print_validator_table(validator_rows, collusion)
     for what, ok in targets.items():
         print(f"{'OK  ' if ok else 'MISS'} {what}")
     for m in mismatches:
         print(f"     {m}")
+    for line in still_open:
+        print(f"OPEN {line}")
     results = {
         "command": " ".join(["python scripts/bench_security.py", *(argv or sys.argv[1:])]),
         "machine": {
@@ -475,9 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "terms": {"demo": demo, "task_yaml": yaml_terms},
         "honest_accuracy": honest_curve,
-        "cheats": cheats,
-        "honest": honest_rows,
-        "collusion": [],
+        "cheats": cheats + [r for r in validator_rows if not r["honest"]],
+        "honest": honest_rows + [r for r in validator_rows if r["honest"]],
+        "collusion": collusion,
+        "open": still_open,
         "targets": targets,
         "mismatches": mismatches,
         "wall_s": time.perf_counter() - started,
@@ -487,6 +529,52 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0 if all(targets.values()) else 1
+
+
+def _validators_and_keepers(
+    task_file: Any, example: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The validator and keeper strategies' expected profit per round (`protocol.incentives`) under the
+    demo's terms (its validators and lazy validator, honeypots every round) and examples/task.yaml's (4
+    validators; the honeypot rate the file sets: none), and the cartel arithmetic (`protocol.collusion`)."""
+    from protocol.collusion import collusion_rows
+    from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
+    from protocol.demo import HONEYPOT_RATE, VALIDATORS
+    from protocol.incentives import RoundTerms, validator_and_keeper_rows
+
+    def terms(task: Any, validators: int, rate: float) -> RoundTerms:
+        c = task.chain
+        return RoundTerms(
+            reward_per_round=float(c.reward_per_round), validator_share_bps=c.validator_share_bps,
+            validators=validators, trainers=4, min_validator_stake=float(c.min_validator_stake),
+            validator_slash_bps=c.validator_slash_bps, min_trainer_stake=float(c.min_trainer_stake),
+            no_show_slash_bps=c.no_show_slash_bps, max_no_shows=c.max_no_shows, honeypot_rate=rate,
+            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS,
+        )  # fmt: skip
+
+    demo_terms = terms(task_file, VALIDATORS + 1, HONEYPOT_RATE)
+    yaml_terms = terms(example, 4, example.honeypots.rate)
+    rows = validator_and_keeper_rows(demo_terms)
+    for row, other in zip(rows, validator_and_keeper_rows(yaml_terms), strict=True):
+        row["expected_profit_task_yaml"] = other["expected_profit"]
+        row["deterred_task_yaml"] = other["deterred"]
+        row["terms"] = {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
+    return rows, collusion_rows()
+
+
+def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str, Any]]) -> None:
+    print("\nvalidators and keepers: expected profit per round (tokens; 0 = nothing earned, gas paid)")
+    head = f"{'strategy':38s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['name']:38s} {r['role']:9s} {r['expected_profit']:8.2f} "
+            f"{r['expected_profit_task_yaml']:8.2f}  {r['answered_by']}"
+        )
+    print("\ncollusion: P(a cartel with 1/3 of the stake decides a submission alone)")
+    for c in collusion:
+        print(f"  pool {c['pool']:3d} committee {c['committee']:3d}: {c['p_decides']:.2e}  ({c['draw']})")
 
 
 def _print_table(cheats: list[dict], honest: list[dict], demo: dict, yaml_terms: dict) -> None:

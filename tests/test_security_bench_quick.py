@@ -25,8 +25,16 @@ def test_the_quick_security_bench_meets_its_targets(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    cheats = {c["name"]: c for c in result["cheats"]}
+    cheats = {c["name"]: c for c in result["cheats"] if c["role"] == "trainer"}
     assert set(cheats) == {"nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse"}
+    others = {c["name"]: c for c in result["cheats"] if c["role"] != "trainer"}
+    assert {c["role"] for c in others.values()} == {"validator", "keeper"}
+    assert {"lazy validator", "copy-vote validator", "wrong-vote validator", "no-vote validator",
+            "non-revealing validator", "early finaliser", "seat squatter"} < set(others)  # fmt: skip
+    assert others["lazy validator"]["expected_profit"] < 0  # the demo's honeypots slash it
+    assert others["non-revealing validator"]["expected_profit"] < 0
+    assert others["seat squatter"]["expected_profit"] < 0
+    assert [o for o in result["open"] if "colluding" in o]  # not answered on chain: said, not hidden
     for c in cheats.values():
         assert {"name", "role", "detection_probability", "expected_profit", "damage_points"} <= set(c)
         assert c["role"] == "trainer"
@@ -39,7 +47,11 @@ def test_the_quick_security_bench_meets_its_targets(tmp_path: Path) -> None:
     assert reverse["detection_probability"] >= reverse["closed_form"] - 0.25  # s/H = 1/2 over 12 seeds
     assert result["honest"]
     for h in result["honest"]:
-        assert h["false_rejections"] == 0
+        assert h.get("false_rejections", 0) == 0
         assert h["expected_profit"] > 0
     assert result["mismatches"] == []
-    assert result["collusion"] == []
+    collusion = {(c["pool"], c["committee"]): c for c in result["collusion"]}
+    for pool in (3, 10, 100):
+        assert collusion[pool, pool]["p_decides"] == 0.0  # a third of the seats never decides alone
+        assert collusion[pool, pool]["cartel_stake_share"] == pytest.approx(1 / 3)
+    assert 0 < collusion[100, 10]["p_decides"] < collusion[10, 3]["p_decides"]

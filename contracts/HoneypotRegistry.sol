@@ -57,6 +57,7 @@ contract HoneypotRegistry is IHoneypotRegistry {
         Honeypot storage honeypot = _honeypots[taskId][round];
         _requireOpening(taskId, round, honeypot.commitment, honeypot.revealed, submitter, salt);
         uint256 decisions = _requireWindow(taskId, round);
+        // slither-disable-next-line unused-return only the submission's trainer is compared
         (address trainer,,) = _escrow.submissionOf(taskId, round, index);
         if (trainer != submitter || submitter == address(0)) {
             revert NotTheSubmitter(taskId, round, index, trainer, submitter);
@@ -83,6 +84,8 @@ contract HoneypotRegistry is IHoneypotRegistry {
         done[validator] = true;
         uint256 amount = _stakes.allocationOf(validator, taskId) * _lazySlashBps / _BPS;
         slashed = _stakes.slash(validator, taskId, amount);
+        // The StakeManager is the deployment's own (immutable); every state write precedes the call.
+        // slither-disable-next-line reentrancy-events the event reports the amount the call slashed
         emit LazySlashed(taskId, round, validator, slashed, _lazySlashBps);
     }
 
@@ -139,6 +142,7 @@ contract HoneypotRegistry is IHoneypotRegistry {
     /// (packed like a verdict vector).
     function _requireWindow(uint256 taskId, uint256 round) private view returns (uint256 decisions) {
         bool closed;
+        // slither-disable-next-line unused-return the window needs only whether the ballot closed and its decisions
         (closed,,,, decisions) = _registry.outcome(taskId, round);
         if (!closed) revert BallotNotClosed(taskId, round);
         uint256 end = _windowEnd(taskId);

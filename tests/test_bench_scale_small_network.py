@@ -21,7 +21,7 @@ KEYS = {
     "checks", "audit",
 }  # fmt: skip
 ROUND_CALLS = {
-    "submitWork", "drawSeed", "commitVerdicts", "revealVerdicts", "voteModel", "finalizeRound",
+    "submitWork", "drawSeed", "commitVerdicts", "revealVerdicts", "commitModelVote", "voteModel", "finalizeRound",
     "settleSubmission", "settleValidator", "claim",
 }  # fmt: skip
 

@@ -464,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "honest trainers: expected profit > 0": all(h["expected_profit"] > 0 for h in honest_rows),
         "every cross-check agrees with the composition": not mismatches,
     }
-    validator_rows, collusion = _validators_and_keepers(setup.task_file, example)
+    validator_rows, collusion, validator_terms = _validators_and_keepers(setup.task_file, example)
     targets.update(
         {
             "honest validators: expected profit > 0 (both terms)": all(
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "seeds": len(setup.seeds),
         },
-        "terms": {"demo": demo, "task_yaml": yaml_terms},
+        "terms": {"demo": demo, "task_yaml": yaml_terms, "validators": validator_terms},
         "honest_accuracy": honest_curve,
         "cheats": cheats + [r for r in validator_rows if not r["honest"]],
         "honest": honest_rows + [r for r in validator_rows if r["honest"]],
@@ -533,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _validators_and_keepers(
     task_file: Any, example: Any
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """The validator and keeper strategies' expected profit per round (`protocol.incentives`) under the
     demo's terms (its validators and lazy validator, honeypots every round) and examples/task.yaml's (4
     validators; the honeypot rate the file sets: none), and the cartel arithmetic (`protocol.collusion`)."""
@@ -558,8 +558,7 @@ def _validators_and_keepers(
     for row, other in zip(rows, validator_and_keeper_rows(yaml_terms), strict=True):
         row["expected_profit_task_yaml"] = other["expected_profit"]
         row["deterred_task_yaml"] = other["deterred"]
-        row["terms"] = {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
-    return rows, collusion_rows()
+    return rows, collusion_rows(), {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
 
 
 def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str, Any]]) -> None:

@@ -44,6 +44,7 @@ __all__ = [
     "check_layout",
     "check_values",
     "content_hash",
+    "copy_into",
     "load_policy",
     "load_tensors",
     "load_weights",
@@ -286,7 +287,12 @@ def weights_bytes(model: torch.nn.Module) -> bytes:
 
 def load_weights(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
     """Copy `tensors` into `model`, which must have exactly these names, shapes and dtypes."""
-    own = model.state_dict()
+    copy_into(model.state_dict(), tensors)
+
+
+def copy_into(own: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Copy `tensors` into the model tensors `own`, after checking they have exactly their names, shapes and
+    dtypes (`CheckpointError` otherwise, nothing copied)."""
     try:
         check_layout(tensors, own)
     except CheckpointError as exc:

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 import torch
 from transformers import PretrainedConfig
 
-from trainer.checkpoint import canonical_bytes, canonical_hash, check_layout, load_tensors, load_weights
+from trainer.checkpoint import (
+    canonical_bytes,
+    canonical_hash,
+    copy_into,
+    load_tensors,
+    load_weights,
+)
 from trainer.config import GrpoConfig
 from trainer.device import compute_device
 from trainer.errors import CheckpointError
@@ -90,14 +96,7 @@ def trained_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def load_trained(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
     """Copy `tensors` into the model's trained weights, which must have exactly these names and shapes."""
-    own = trained_state_dict(model)
-    try:
-        check_layout(tensors, own)
-    except CheckpointError as exc:
-        raise CheckpointError(f"weights do not match the model: {exc}") from None
-    with torch.no_grad():
-        for name, target in own.items():
-            target.copy_(tensors[name])
+    copy_into(trained_state_dict(model), tensors)
 
 
 def state_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

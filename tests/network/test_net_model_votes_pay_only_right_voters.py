@@ -68,9 +68,12 @@ def test_only_validators_that_vote_the_agreed_model_are_paid(net: Net, behaviour
         assert (Verdict(e["decision"]), e["slashed"]) == (Verdict.ACCEPT, 0)
         assert e["reward"] > 0
     (agreed,) = events(net, d.attestation_registry, "ModelAgreed", taskId=task_id)
-    votes = {e["validator"]: bytes(e["modelHash"]) for e in events(net, d.attestation_registry, "ModelVoted")}
+    voted = events(net, d.attestation_registry, "ModelVoted", taskId=task_id)  # this case's task only
+    votes = {e["validator"]: bytes(e["modelHash"]) for e in voted}
     assert all(votes[v.me] == bytes(agreed["modelHash"]) for v in honest)
-    committed = {e["validator"] for e in events(net, d.attestation_registry, "ModelVoteCommitted")}
+    committed = {
+        e["validator"] for e in events(net, d.attestation_registry, "ModelVoteCommitted", taskId=task_id)
+    }
     if behaviour == Behaviour.WRONG_VOTE:
         assert votes[deviant.me] != bytes(agreed["modelHash"])
     else:

@@ -1,6 +1,7 @@
 """A lazy validator loses money through the initiator's honeypots, on a real anvil and IPFS with the role
 classes: the initiator commits a honeypot in every round and its bait trainer submits known-bad work
-(`--cheat poison`); two honest validators reject the bait, the lazy one (`Behaviour.LAZY`) accepts everything
+(a NaN state, rejected whatever its rewards: `--cheat poison` of an update that saw no reward signal is
+honest work); two honest validators reject the bait, the lazy one (`Behaviour.LAZY`) accepts everything
 unchecked. After each round's ballot the initiator reveals the honeypot and slashes the lazy validator; the
 honest validators and the honest trainer are never slashed, and the audit flags exactly the lazy one."""
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
 
 def test_a_lazy_validator_is_slashed_by_a_honeypot_and_the_honest_ones_are_not(net: Net) -> None:
     task_id = net.create_task(1, num_rounds=2)
-    bait = TrainerNode(net.session(2), task_id, out=Output("honeypot"), cheat="poison")
+    bait = TrainerNode(net.session(2), task_id, out=Output("honeypot"), cheat="nan-state")
     honest = TrainerNode(net.session(3), task_id, out=Output("trainer"))
     validators = [ValidatorNode(net.session(i), task_id, out=Output(f"validator-{i}")) for i in (4, 5)]
     lazy = ValidatorNode(net.session(6), task_id, out=Output("lazy"), behaviour=Behaviour.LAZY)

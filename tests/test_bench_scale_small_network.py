@@ -21,8 +21,8 @@ KEYS = {
     "checks", "audit",
 }  # fmt: skip
 ROUND_CALLS = {
-    "submitWork", "drawSeed", "commitVerdicts", "revealVerdicts", "commitModelVote", "voteModel", "finalizeRound",
-    "settleSubmission", "settleValidator", "claim",
+    "submitWork", "drawSeed", "commitVerdicts", "revealVerdicts", "commitModelVote", "voteModel",
+    "finalizeRound", "settleSubmission", "settleValidator", "claim",
 }  # fmt: skip
 
 

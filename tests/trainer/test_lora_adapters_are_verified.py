@@ -7,51 +7,37 @@ refused with one error."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from hfworld import (
+    CTX,
+    INNER,
+    THRESHOLDS,
+    World,
+    honest_submission,
+    make_world,
+    perturbed_rollouts,
+    step_rollouts,
+    verify_honest,
+)
 
 from trainer.checkpoint import load_tensors, load_weights, model_weights
-from trainer.config import InnerConfig, LoraConfig, OuterConfig
-from trainer.diloco import TrainerUpdate, aggregate, encode_update
-from trainer.envs import get_env
+from trainer.config import LoraConfig, OuterConfig
+from trainer.diloco import TrainerUpdate, aggregate
 from trainer.errors import CheckpointError, ConfigError
 from trainer.grpo import make_optimizer, train_step
-from trainer.inner import run_inner_loop
 from trainer.lora import adapt, lora_of, trained, with_lora
 from trainer.model import model_from_config
 from trainer.pretrained import load_pretrained_files, pretrained_weights, read_pretrained_files
 from trainer.quality import check_quality
 from trainer.replay import fast_path_reason
-from trainer.rollout import Rollout, generate, make_requests
 from trainer.state import load_state, reexecute_step, state_bytes
-from trainer.verify import (
-    SubmissionContext,
-    VerifyThresholds,
-    check_step,
-    decide,
-    replay_rollouts,
-    verify_submission,
-)
+from trainer.verify import check_step, replay_rollouts
 
-TRAINER = "0x" + "7e" * 20
-THRESHOLDS = VerifyThresholds()
-INNER = InnerConfig(steps=2, num_prompts=4, group_size=4, max_new_tokens=6)
-CTX = SubmissionContext(task_id=5, round_=0, trainer=TRAINER, inner=INNER)
 LORA = LoraConfig(rank=4, alpha=8, targets=("q_proj", "v_proj", "up_proj"))
-
-
-@dataclasses.dataclass
-class World:
-    env: Any
-    tokenizer: Any
-    config: Any
-    model: Any
-    base: dict[str, torch.Tensor]
-    honest: list[Rollout]
 
 
 def lora_weights(directory: Path, config: Any) -> dict[str, torch.Tensor]:
@@ -69,19 +55,10 @@ def lora_weights(directory: Path, config: Any) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
 def world(request: pytest.FixtureRequest, offline_hf_models: dict[str, Path]) -> World:
-    torch.set_num_threads(2)
     directory = offline_hf_models[request.param]
-    env = get_env("addition", {"digits": 1})
     plain, tokenizer = load_pretrained_files(read_pretrained_files(directory))
     base = lora_weights(directory, plain)
-    config = with_lora(copy.deepcopy(plain), LORA)
-    model = model_from_config(config)
-    load_weights(model, base)
-    requests = make_requests(
-        env, tokenizer, task_id=5, round_=0, trainer=TRAINER, step=0, num_prompts=4, group_size=4
-    )
-    honest = generate(model, tokenizer, env, requests, max_new_tokens=INNER.max_new_tokens, temperature=1.0)
-    return World(env, tokenizer, config, model, base, honest)
+    return make_world(tokenizer, with_lora(copy.deepcopy(plain), LORA), base)
 
 
 def test_only_the_adapters_train(world: World) -> None:
@@ -103,43 +80,17 @@ def test_honest_rollouts_pass_every_replay_check(world: World) -> None:
         assert rep.max_gap <= THRESHOLDS.max_sampling_gap
 
 
-def _cheated_rollouts(world: World, edit: str) -> list[Rollout]:
-    gen = torch.Generator().manual_seed(5)
-    other = copy.deepcopy(world.model)
-    with torch.no_grad():
-        for name, p in other.named_parameters():
-            if edit == "model" or ".lora_" in name:
-                p.mul_(1 + 0.01 * torch.randn(p.shape, generator=gen))
-    requests = make_requests(
-        world.env, world.tokenizer, task_id=5, round_=0, trainer=TRAINER, step=0, num_prompts=4, group_size=4
-    )
-    return generate(
-        other, world.tokenizer, world.env, requests, max_new_tokens=INNER.max_new_tokens, temperature=1.0
-    )
-
-
 @pytest.mark.parametrize("edit", ["model", "adapters"])
 def test_a_one_percent_perturbed_model_or_adapter_is_caught_by_toploc(world: World, edit: str) -> None:
-    replays = replay_rollouts(world.model, _cheated_rollouts(world, edit), CTX, batch_size=8)
+    cheated = perturbed_rollouts(world, lambda name: edit == "model" or ".lora_" in name)
+    replays = replay_rollouts(world.model, cheated, CTX, batch_size=8)
     flagged = [rep.proof is None or not rep.proof.passes(THRESHOLDS.toploc) for rep in replays]
     assert all(flagged), f"{sum(flagged)}/{len(replays)} flagged"
 
 
 @pytest.fixture(scope="module")
 def submission(world: World) -> dict[str, Any]:
-    states: dict[int, bytes] = {}
-    result = run_inner_loop(
-        model_from_config(world.config),
-        world.tokenizer,
-        world.env,
-        world.base,
-        INNER,
-        task_id=5,
-        round_=0,
-        trainer=TRAINER,
-        state_sink=lambda j, data: states.__setitem__(j, data),
-    )
-    return {"states": states, "result": result}
+    return honest_submission(world)
 
 
 def test_a_state_and_the_update_hold_the_adapters_only(world: World, submission: dict[str, Any]) -> None:
@@ -153,37 +104,16 @@ def test_a_state_and_the_update_hold_the_adapters_only(world: World, submission:
 
 
 def test_an_honest_submission_is_accepted(world: World, submission: dict[str, Any]) -> None:
-    result, states = submission["result"], submission["states"]
-    report = verify_submission(
-        ctx=CTX,
-        policy_config=world.config,
-        tokenizer=world.tokenizer,
-        env=world.env,
-        base=world.base,
-        rollouts=result.rollouts,
-        sampled=list(range(0, len(result.rollouts), 3)),
-        picked_steps=[0, 1],
-        states=states,
-        update=encode_update(result.delta, INNER.compression),
-        batch_size=8,
-    )
-    verdict = decide(report, THRESHOLDS)
-    assert verdict.decision == "ACCEPT", verdict.reasons
-    assert len(report.steps) == 2
+    report = verify_honest(world, submission)
     assert report.update.exact
     assert report.initial_state.exact
-    quality = check_quality(world.config, world.tokenizer, world.env, world.base, result.delta, b"\x42" * 32)
+    delta = submission["result"].delta
+    quality = check_quality(world.config, world.tokenizer, world.env, world.base, delta, b"\x42" * 32)
     assert quality.drop <= THRESHOLDS.max_quality_drop
 
 
-def _step_rollouts(submission: dict[str, Any]) -> list[Rollout]:
-    # rewards that differ within a group, so that the step moves the adapters
-    rollouts = submission["result"].rollouts
-    return [dataclasses.replace(r, reward=float(r.g % 2)) for r in rollouts if r.step == 0]
-
-
 def test_a_skipped_or_forged_step_is_caught_by_re_execution(world: World, submission: dict[str, Any]) -> None:
-    states, rollouts = submission["states"], _step_rollouts(submission)
+    states, rollouts = submission["states"], step_rollouts(submission)
     model = model_from_config(world.config)
     load_weights(model, world.base)
     opt = make_optimizer(model, INNER.grpo)
@@ -207,7 +137,7 @@ def test_a_skipped_or_forged_step_is_caught_by_re_execution(world: World, submis
 
 def test_re_execution_needs_the_base(world: World, submission: dict[str, Any]) -> None:
     with pytest.raises(CheckpointError, match="base weights"):
-        reexecute_step(world.config, submission["states"][0], _step_rollouts(submission), INNER.grpo)
+        reexecute_step(world.config, submission["states"][0], step_rollouts(submission), INNER.grpo)
 
 
 def test_aggregation_moves_the_adapters_only_and_is_deterministic(world: World) -> None:

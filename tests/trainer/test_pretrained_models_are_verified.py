@@ -5,8 +5,6 @@ quality gate and the aggregation run on it. Broken or unsupported directories ar
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,61 +12,36 @@ from typing import Any
 
 import pytest
 import torch
+from hfworld import (
+    CTX,
+    INNER,
+    THRESHOLDS,
+    World,
+    honest_submission,
+    make_world,
+    perturbed_rollouts,
+    step_rollouts,
+    verify_honest,
+)
 
-from trainer.checkpoint import load_weights
-from trainer.config import InnerConfig, OuterConfig
-from trainer.diloco import TrainerUpdate, aggregate, encode_update
-from trainer.envs import get_env
+from trainer.config import OuterConfig
+from trainer.diloco import TrainerUpdate, aggregate
 from trainer.errors import CheckpointError, ConfigError
 from trainer.grpo import make_optimizer, train_step
-from trainer.inner import run_inner_loop
 from trainer.model import model_from_config
 from trainer.pretrained import load_pretrained_files, pretrained_weights, read_pretrained_files
 from trainer.quality import check_quality
 from trainer.replay import fast_path_reason
-from trainer.rollout import Rollout, generate, make_requests
 from trainer.state import load_state, state_bytes
 from trainer.tokenizer import decode_completion, decode_prompt, encode_prompt
-from trainer.verify import (
-    SubmissionContext,
-    VerifyThresholds,
-    check_rollout,
-    check_step,
-    decide,
-    replay_rollouts,
-    verify_submission,
-)
-
-TRAINER = "0x" + "7e" * 20
-THRESHOLDS = VerifyThresholds()
-INNER = InnerConfig(steps=2, num_prompts=4, group_size=4, max_new_tokens=6)
-CTX = SubmissionContext(task_id=5, round_=0, trainer=TRAINER, inner=INNER)
-
-
-@dataclasses.dataclass
-class World:
-    env: Any
-    tokenizer: Any
-    config: Any
-    model: Any
-    base: dict[str, torch.Tensor]
-    honest: list[Rollout]
+from trainer.verify import check_rollout, check_step, replay_rollouts
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
 def world(request: pytest.FixtureRequest, offline_hf_models: dict[str, Path]) -> World:
-    torch.set_num_threads(2)
     directory = offline_hf_models[request.param]
-    env = get_env("addition", {"digits": 1})
     config, tokenizer = load_pretrained_files(read_pretrained_files(directory))
-    base = pretrained_weights(directory, config)
-    model = model_from_config(config)
-    load_weights(model, base)
-    requests = make_requests(
-        env, tokenizer, task_id=5, round_=0, trainer=TRAINER, step=0, num_prompts=4, group_size=4
-    )
-    honest = generate(model, tokenizer, env, requests, max_new_tokens=INNER.max_new_tokens, temperature=1.0)
-    return World(env, tokenizer, config, model, base, honest)
+    return make_world(tokenizer, config, pretrained_weights(directory, config))
 
 
 def test_the_directory_loads_as_every_node_loads_it(world: World, offline_hf_models: dict[str, Path]) -> None:
@@ -96,67 +69,25 @@ def test_honest_rollouts_pass_every_replay_check(world: World) -> None:
 
 
 def test_a_one_percent_perturbed_model_is_caught_by_toploc(world: World) -> None:
-    gen = torch.Generator().manual_seed(5)
-    other = copy.deepcopy(world.model)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.mul_(1 + 0.01 * torch.randn(p.shape, generator=gen))
-    requests = make_requests(
-        world.env, world.tokenizer, task_id=5, round_=0, trainer=TRAINER, step=0, num_prompts=4, group_size=4
-    )
-    cheated = generate(
-        other, world.tokenizer, world.env, requests, max_new_tokens=INNER.max_new_tokens, temperature=1.0
-    )
-    replays = replay_rollouts(world.model, cheated, CTX, batch_size=8)
+    replays = replay_rollouts(world.model, perturbed_rollouts(world), CTX, batch_size=8)
     flagged = [rep.proof is None or not rep.proof.passes(THRESHOLDS.toploc) for rep in replays]
     assert all(flagged), f"{sum(flagged)}/{len(replays)} flagged"
 
 
 @pytest.fixture(scope="module")
 def submission(world: World) -> dict[str, Any]:
-    states: dict[int, bytes] = {}
-    result = run_inner_loop(
-        model_from_config(world.config),
-        world.tokenizer,
-        world.env,
-        world.base,
-        INNER,
-        task_id=5,
-        round_=0,
-        trainer=TRAINER,
-        state_sink=lambda j, data: states.__setitem__(j, data),
-    )
-    return {"states": states, "result": result}
+    return honest_submission(world)
 
 
 def test_an_honest_submission_is_accepted(world: World, submission: dict[str, Any]) -> None:
-    result, states = submission["result"], submission["states"]
-    report = verify_submission(
-        ctx=CTX,
-        policy_config=world.config,
-        tokenizer=world.tokenizer,
-        env=world.env,
-        base=world.base,
-        rollouts=result.rollouts,
-        sampled=list(range(0, len(result.rollouts), 3)),
-        picked_steps=[0, 1],
-        states=states,
-        update=encode_update(result.delta, INNER.compression),
-        batch_size=8,
-    )
-    verdict = decide(report, THRESHOLDS)
-    assert verdict.decision == "ACCEPT", verdict.reasons
-    assert len(report.steps) == 2
-    quality = check_quality(world.config, world.tokenizer, world.env, world.base, result.delta, b"\x42" * 32)
+    verify_honest(world, submission)
+    delta = submission["result"].delta
+    quality = check_quality(world.config, world.tokenizer, world.env, world.base, delta, b"\x42" * 32)
     assert quality.drop <= THRESHOLDS.max_quality_drop
 
 
 def test_a_skipped_step_is_caught_by_re_execution(world: World, submission: dict[str, Any]) -> None:
-    states = submission["states"]
-    # rewards that differ within a group, so that the step moves the weights
-    rollouts = [
-        dataclasses.replace(r, reward=float(r.g % 2)) for r in submission["result"].rollouts if r.step == 0
-    ]
+    states, rollouts = submission["states"], step_rollouts(submission)
     model = model_from_config(world.config)
     opt = make_optimizer(model, INNER.grpo)
     load_state(states[0], model, opt)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from protocol.chain import ChainClient
     from protocol.contracts import Deployment
     from protocol.ipfs_daemon import IpfsDaemon
-    from protocol.network import NetworkConfig, Session
+    from protocol.network import NetworkConfig, Session, Submission, TaskView
     from protocol.roles.base import RoleNode
     from protocol.roles.initiator import TaskFile
 
@@ -308,6 +308,23 @@ def events(net: Net, contract: Any, name: str, **filters: Any) -> list[dict[str,
         dict(e["args"])
         for e in net.deployer.get_logs(contract, name, net.deployment.addresses.block, **filters)
     ]
+
+
+def any_update_moves(view: TaskView, subs: Sequence[Submission]) -> bool:
+    """Whether any of `subs` carries a nonzero pseudo-gradient (fetched and decoded as validators do). A
+    round whose groups all had equal rewards gives zero updates, and the agreed model is then the base."""
+    from functools import partial
+
+    from protocol.verification import fetch_manifest
+    from trainer.diloco import decode_update
+
+    fetch = partial(view.cache.fetch, view.session.store)
+    for sub in subs:
+        manifest = fetch_manifest(fetch, view.spec, sub)
+        data = fetch(manifest.update.cid, manifest.update.digest, view.spec.limits.update, "update")
+        if any(bool(t.abs().sum() > 0) for t in decode_update(data).values()):
+            return True
+    return False
 
 
 def read_json(path: Path) -> Any:

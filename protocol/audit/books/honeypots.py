@@ -1,6 +1,7 @@
 """The HoneypotRegistry's book: each round's honeypot commitment (made before the round opened: during an
-earlier round, or before the task's start for round 0), its reveal (the preimage hashes to the commitment, the named submission is the
-submitter's, the decision is the one recomputed from the reveals), the validators it shows to be lazy
+earlier round, or before the task's start for round 0), its reveal (the preimage hashes to the commitment,
+the named submission is the submitter's, the decision is the one recomputed from the reveals), the
+validators it shows to be lazy
 (revealed ACCEPT on a honeypot the round decided REJECT: flagged as `lazy_validator`, slashed or not), and
 each lazy slash (only of such a validator, once, `allocation * bps / 10000` of its allocation before it,
 matching the StakeManager's Slashed event of the same transaction)."""

@@ -118,9 +118,13 @@ def _encode(plan: BaitPlan) -> bytes:
     ).encode()
 
 
-def create_plan(path: Path, rate: float, baits: list[str] | tuple[str, ...]) -> BaitPlan:
-    """Write a new plan with a fresh random key to `path` (mode 0600, never overwriting a file)."""
-    plan = BaitPlan(secrets.token_bytes(32), float(rate), tuple(to_checksum_address(b) for b in baits))
+def create_plan(
+    path: Path, rate: float, baits: list[str] | tuple[str, ...], key: bytes | None = None
+) -> BaitPlan:
+    """Write a new plan to `path` (mode 0600, never overwriting a file), with a fresh random key unless
+    `key` is given."""
+    key = secrets.token_bytes(32) if key is None else key
+    plan = BaitPlan(key, float(rate), tuple(to_checksum_address(b) for b in baits))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -20,7 +20,6 @@ from protocol.baits import (
     create_plan,
     decoy_word,
     ensure_plan,
-    honeypot_bait,
     honeypot_salt,
     load_plan,
     schedule,
@@ -62,7 +61,8 @@ def test_rate_zero_plants_none_and_rate_one_every_round() -> None:
 def test_salts_and_decoys_are_distinct_per_round_and_purpose() -> None:
     p = plan(0.5)
     words = {f(p, SCOPE, r) for f in (honeypot_salt, decoy_word) for r in range(50)}
-    assert len(words) == 100 and all(len(w) == 32 for w in words)
+    assert len(words) == 100
+    assert {len(w) for w in words} == {32}
 
 
 def test_bad_plans_are_refused() -> None:
@@ -89,26 +89,26 @@ def test_the_initiator_writes_the_file_once_with_mode_0600_and_the_bait_reads_th
     assert ensure_plan(path, 0.3, list(BAITS)) == written  # a restart keeps the key
     with pytest.raises(ConfigError, match="written once"):
         create_plan(path, 0.3, list(BAITS))
-    with pytest.raises(ConfigError, match="rate 0.3 .* the honeypot terms say rate 0.5"):
+    with pytest.raises(ConfigError, match=r"rate 0.3 .* the honeypot terms say rate 0.5"):
         ensure_plan(path, 0.5, list(BAITS))
     with pytest.raises(ConfigError, match="the honeypot terms say"):
         ensure_plan(path, 0.3, list(BAITS[:2]))
 
 
 def test_a_missing_open_or_malformed_file_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no bait plan at .*--honeypot-secret"):
+    with pytest.raises(ConfigError, match=r"no bait plan at .*--honeypot-secret"):
         load_plan(tmp_path / "none.json")
     path = tmp_path / "plan.json"
     create_plan(path, 0.5, list(BAITS))
     path.chmod(0o644)
-    with pytest.raises(ConfigError, match="open to other users .*chmod 600"):
+    with pytest.raises(ConfigError, match=r"open to other users .*chmod 600"):
         load_plan(path)
     for bad in (b"not json", b'{"key": "00", "rate": 0.5, "baits": []}', b'{"rate": true}', b"[]"):
         path.unlink()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, bad)
         os.close(fd)
-        with pytest.raises(ConfigError, match="malformed|32 bytes|at least one bait"):
+        with pytest.raises(ConfigError, match=r"malformed|32 bytes|at least one bait"):
             load_plan(path)
     path.unlink()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)

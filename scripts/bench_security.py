@@ -543,8 +543,9 @@ def _validators_and_keepers(
     task_file: Any, example: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """The validator and keeper strategies' expected profit per round (`protocol.incentives`) under the
-    demo's terms (its validators and lazy validator, honeypot rate `HONEYPOT_RATE`) and examples/task.yaml's
-    (4 validators; the honeypot rate the file sets: none), and the cartel arithmetic (`protocol.collusion`)."""
+    demo's terms (its validators and lazy validator, honeypot rate `HONEYPOT_RATE`) and
+    examples/task.yaml's (4 validators; the honeypot rate the file sets: none), and the cartel arithmetic
+    (`protocol.collusion`)."""
     from protocol.collusion import collusion_rows
     from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
     from protocol.demo import HONEYPOT_RATE, VALIDATORS

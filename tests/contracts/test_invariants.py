@@ -1031,7 +1031,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         rm = task.round(r)
         if not seed_drawn and seed_block == 0:
             if now < round_start:
-                self.honeypot_ahead(task, r, data)
                 self.node.warp_to(round_start)
             elif now < submit_end:
                 pending = [
@@ -1497,10 +1496,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
 
     def honeypot_ahead(self, task: TaskModel, r: int, data: st.DataObject) -> None:
-        """Before round `r` opens (in round r-1's submit phase, or before the task's start) its initiator
-        sometimes commits a honeypot for it (naming a trainer seated in it)."""
+        """Before round `r` opens (in round r-1's submit phase) its initiator sometimes commits a honeypot for
+        it (naming a trainer seated in it). Round 0's, before the task's start, come from `honeypot`."""
         fresh = r < task.params.num_rounds and (task.task_id, r) not in self.honeypots
-        if fresh and data.draw(st.integers(0, 7), label="plant one") == 7:
+        if fresh and data.draw(st.integers(0, 3), label="plant one") == 3:
             self.commit_honeypot(task, data, r)
 
     def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
@@ -1516,7 +1515,8 @@ class ProtocolMachine(RuleBasedStateMachine):
     def commit_honeypot(self, task: TaskModel, data: st.DataObject, r: int | None = None) -> None:
         task_id = task.task_id
         if r is None:
-            r = task.finalized + data.draw(st.sampled_from([0, 0, 1, 2]), label="a round ahead")
+            ahead = data.draw(st.integers(0, 7), label="a round ahead")
+            r = task.finalized + {6: 2, 7: 1}.get(ahead, 0)
         submitted = task.rounds[r].submitters if r in task.rounds else []
         pending = [t for t, first in task.trainers.items() if first <= r and t not in submitted]
         submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")

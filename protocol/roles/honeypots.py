@@ -145,6 +145,11 @@ class HoneypotKeeper:
         proto = self.view.proto
         state = self.view.state()
         if round_ == state.round and self.view.now() >= state.round_start:
+            if entry is not None and proto.honeypot_of(self.task_id, round_).commitment == hex_to_bytes(
+                str(entry.data["commitment"])
+            ):  # sent before a restart
+                self.journal.done("honeypot", key, reconciled=True)
+                return True
             self.journal.done("honeypot", key, missed="RoundOpened")
             self.out.log(f"round {round_} opened before its honeypot commitment was sent; it has none")
             return True

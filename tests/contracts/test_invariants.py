@@ -1497,9 +1497,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def honeypot_ahead(self, task: TaskModel, r: int, data: st.DataObject) -> None:
         """Before round `r` opens (in round r-1's submit phase) its initiator sometimes commits a honeypot for
-        it (naming a trainer seated in it). Round 0's, before the task's start, come from `honeypot`."""
-        fresh = r < task.params.num_rounds and (task.task_id, r) not in self.honeypots
-        if fresh and data.draw(st.integers(0, 3), label="plant one") == 3:
+        it, or for the round after (naming a trainer seated in it). Round 0's, before the task's start, come
+        from `honeypot`."""
+        if (task.task_id, r) not in self.honeypots and data.draw(st.integers(0, 3), label="plant one") == 3:
             self.commit_honeypot(task, data, r)
 
     def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
@@ -1512,11 +1512,11 @@ class ProtocolMachine(RuleBasedStateMachine):
         for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
             self.slash_lazy(task, r, data)
 
-    def commit_honeypot(self, task: TaskModel, data: st.DataObject, r: int | None = None) -> None:
+    def commit_honeypot(self, task: TaskModel, data: st.DataObject, first: int | None = None) -> None:
+        """A commitment for round `first` (default: the current one) or, sometimes, one of the two after."""
         task_id = task.task_id
-        if r is None:
-            ahead = data.draw(st.integers(0, 7), label="a round ahead")
-            r = task.finalized + {6: 2, 7: 1}.get(ahead, 0)
+        ahead = data.draw(st.integers(0, 7), label="a later round")
+        r = (task.finalized if first is None else first) + {6: 2, 7: 1}.get(ahead, 0)
         submitted = task.rounds[r].submitters if r in task.rounds else []
         pending = [t for t, first in task.trainers.items() if first <= r and t not in submitted]
         submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")

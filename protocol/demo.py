@@ -117,8 +117,9 @@ MINT = 2_000 * TOKENS
 STAKE = 1_200 * TOKENS
 BAIT_MINT = 3_000 * TOKENS
 BAIT_STAKE = 2_400 * TOKENS
-"""The honeypot's bait loses up to two minimum stakes (2 x 200) a round: it stakes enough for every round (a
-bait that runs out of stake leaves rounds without a honeypot, in which laziness is paid)."""
+"""The honeypot's bait loses up to two minimum stakes (2 x 200) per honeypot round: it stakes enough for a
+honeypot in every round (a bait that runs out of stake leaves honeypot rounds empty, in which laziness is
+paid)."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3

@@ -12,7 +12,7 @@ import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 /// authorised slasher; it holds no tokens.
 contract HoneypotRegistry is IHoneypotRegistry {
     // slither-disable-start timestamp
-    // (the submit deadline and the window's end are block.timestamp deadlines by design, as in the escrow)
+    // (a round's opening and the window's end are block.timestamp deadlines by design, as in the escrow)
     uint256 private constant _BPS = 10_000;
 
     ITaskEscrow private immutable _escrow;
@@ -39,10 +39,13 @@ contract HoneypotRegistry is IHoneypotRegistry {
         if (commitment == 0) revert ZeroCommitment();
         ITaskEscrow.TaskState memory s = _escrow.taskState(taskId);
         if (s.status != ITaskEscrow.TaskStatus.Active) revert TaskNotActive(taskId, s.status);
-        if (msg.sender != _escrow.taskConfig(taskId).initiator) revert NotInitiator(taskId, msg.sender);
-        if (round != s.round) revert WrongRound(taskId, s.round, round);
-        if (s.seedBlock != 0 || block.timestamp >= s.submitEnd) {
-            revert SubmitPhaseClosed(taskId, round, s.submitEnd, block.timestamp);
+        ITaskEscrow.TaskConfig memory config = _escrow.taskConfig(taskId);
+        if (msg.sender != config.initiator) revert NotInitiator(taskId, msg.sender);
+        if (round >= config.numRounds) revert NoSuchRound(taskId, round, config.numRounds);
+        // Round r opens when round r-1 is finalised (round 0 at the task's start): committing stops then,
+        // before any of its submissions exists.
+        if (round < s.round || (round == s.round && block.timestamp >= s.roundStart)) {
+            revert RoundOpened(taskId, round, s.round, s.roundStart, block.timestamp);
         }
         Honeypot storage honeypot = _honeypots[taskId][round];
         if (honeypot.commitment != 0) revert AlreadyCommitted(taskId, round);

@@ -685,7 +685,16 @@ def task_create(
         typer.Option(
             "--honeypot-trainer",
             help="With --follow: the address of your own trainer that submits the honeypots' known-bad work "
-            "(overrides honeypots.trainer).",
+            "(overrides honeypots.trainer and honeypots.trainers).",
+        ),
+    ] = None,
+    honeypot_secret: Annotated[
+        Path | None,
+        typer.Option(
+            "--honeypot-secret",
+            help="The bait plan: a secret file (created with mode 0600 when missing) that picks the rounds "
+            "with a honeypot and their bait; give the same file to the baits' `trustrl train --bait-secret` "
+            "(overrides honeypots.secret).",
         ),
     ] = None,
     deployment: DeploymentOpt = None,
@@ -695,10 +704,17 @@ def task_create(
     threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
-    from protocol.roles.initiator import InitiatorNode, create_task, honeypot_terms, load_task_file
+    from protocol.roles.initiator import (
+        InitiatorNode,
+        create_task,
+        honeypot_plan,
+        honeypot_terms,
+        load_task_file,
+    )
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
-    honeypots = honeypot_terms(task, rate=honeypot_rate, trainer=honeypot_trainer)
+    terms = honeypot_terms(task, rate=honeypot_rate, trainer=honeypot_trainer, secret=honeypot_secret)
+    honeypots = honeypot_plan(terms) if follow else None
     out = _output("initiator")
     node: list[RoleNode] = []
     with stop_on_signals(defer=True):
@@ -944,19 +960,36 @@ def train(
             "inf-state | poison-step | fabricate | stealthy (protocol.roles.trainer).",
         ),
     ] = None,
+    bait_secret: Annotated[
+        Path | None,
+        typer.Option(
+            "--bait-secret",
+            help="Run as one of the initiator's honeypot baits: the --cheat only in the honeypot rounds that "
+            "this bait plan (the initiator's --honeypot-secret file) picks for this trainer, honest "
+            "training in every other round.",
+        ),
+    ] = None,
 ) -> None:
     """Run a trainer node: join the task, train every round, submit, upload the picked states, claim."""
+    from protocol.baits import load_plan
     from protocol.errors import ConfigError
     from protocol.roles.trainer import CHEATS
 
     if cheat is not None and cheat not in CHEATS:
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
+    if bait_secret is not None and cheat is None:
+        raise ConfigError(
+            "--bait-secret needs --cheat: the known-bad work the bait submits in its honeypot rounds"
+        )
+    plan = load_plan(bait_secret) if bait_secret is not None else None  # fails before anything is sent
 
     def make(session: Session, out: Output) -> RoleNode:
         _require_task(session, task, wait)
         from protocol.roles.trainer import TrainerNode
 
-        return TrainerNode(session, task, out=out, wait=wait, cheat=cheat)  # type: ignore[arg-type]
+        return TrainerNode(
+            session, task, out=out, wait=wait, cheat=cheat, bait_plan=plan  # type: ignore[arg-type]
+        )
 
     _run_node(
         "trainer",

@@ -5,9 +5,10 @@ contracts, turns anvil dev accounts into encrypted keystores (the password trave
 an environment variable), mints and stakes, and starts 10 OS processes through the real CLI:
 
     initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow;
-                                                                a honeypot every round: honeypots.rate 1)
-    honeypot     trustrl train --task 1 --cheat poison          the initiator's bait: known-bad work (-4 x
-                                                                its update, always rejected)
+                 --honeypot-secret bait-plan.json               honeypots at rate 0.8, picked by the plan)
+    honeypot     trustrl train --task 1 --bait-secret           the initiator's bait: known-bad work (-4 x
+                 bait-plan.json --cheat poison                  its update, always rejected) in the plan's
+                                                                honeypot rounds, honest (paid) otherwise
     trainer-1..3 trustrl train --task 1                         honest
     cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
                                                                 fabricates one rollout per step
@@ -116,13 +117,19 @@ MINT = 2_000 * TOKENS
 STAKE = 1_200 * TOKENS
 BAIT_MINT = 3_000 * TOKENS
 BAIT_STAKE = 2_400 * TOKENS
-"""The honeypot's bait loses up to two minimum stakes (2 x 200) a round: it stakes enough for every round (a
-bait that runs out of stake leaves rounds without a honeypot, in which laziness is paid)."""
+"""The honeypot's bait loses up to two minimum stakes (2 x 200) per honeypot round: it stakes enough for a
+honeypot in every round (a bait that runs out of stake leaves honeypot rounds empty, in which laziness is
+paid)."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
-HONEYPOT_RATE = 1.0
-"""The demo's initiator plants a honeypot in every round (docs/protocol.md, "Laziness does not pay")."""
+HONEYPOT_RATE = 0.8
+"""The demo's honeypot rate h (docs/protocol.md, "Laziness does not pay"): with its validators' share of 5
+tokens a round and a lazy slash of 2, laziness loses money for h > 5/7. The demo's bait plan is drawn
+until it puts the honeypots in every round but the last (4 of 5 at the default length, the expected count),
+so that each run shows the bait cheating and, in the last round, training honestly and paid; a real
+initiator keeps the first random key (`protocol.baits`)."""
+BAIT_PLAN = "bait-plan.json"
 TASK_ID = 1
 STARTUP_TIMEOUT = 240.0
 ROUND_TIMEOUT = 360.0
@@ -336,11 +343,29 @@ class Demo:
         )
         self._monitor_key = accounts[0][1]
 
+    def _bait_plan(self, bait: str) -> Path:
+        """Write the demo's bait plan (mode 0600): keys are drawn until the honeypots fall in every round but
+        the last (see HONEYPOT_RATE)."""
+        from protocol.baits import BaitPlan, RoundScope, create_plan, schedule
+
+        scope = RoundScope(self.anvil.chain_id, self.config.deployment.task_escrow, TASK_ID)
+        want = {r: bait for r in range(max(self.rounds - 1, 1))}
+        while True:
+            key = secrets.token_bytes(32)
+            if schedule(BaitPlan(key, HONEYPOT_RATE, (bait,)), scope, self.rounds) == want:
+                break
+        path = self.dir / BAIT_PLAN
+        create_plan(path, HONEYPOT_RATE, [bait], key=key)
+        rounds = ", ".join(map(str, want))
+        self.say(f"bait plan {path.name}: honeypots in rounds {rounds} (secret, mode 0600)")
+        return path
+
     def _launch(self) -> None:
         task = dict(DEMO_TASK)
         task["chain"] = {**DEMO_TASK["chain"], "num_rounds": self.rounds}
         bait = next(p.address for p in self.people if p.role == "honeypot")
-        task["honeypots"] = {"rate": HONEYPOT_RATE, "trainer": bait}
+        plan = self._bait_plan(bait)
+        task["honeypots"] = {"rate": HONEYPOT_RATE, "trainer": bait, "secret": str(plan)}
         task_file = self.dir / "demo-task.yaml"
         task_file.write_text(yaml.safe_dump(task, sort_keys=False))
         env = {
@@ -383,7 +408,7 @@ class Demo:
                 if p.role == "cheater":
                     args += ["--cheat", "stealthy"]
                 if p.role == "honeypot":
-                    args += ["--cheat", "poison"]
+                    args += ["--bait-secret", str(plan), "--cheat", "poison"]
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(
@@ -745,6 +770,7 @@ class Demo:
         honest = [p.address for p in self.people if p.role == "trainer"]
         validators = [p.address for p in self.people if p.role == "validator"]
         lazy = [p.address for p in self.people if p.role == "lazy"]
+        bait = next(p.address for p in self.people if p.role == "honeypot")
         slashed = sorted(a for a, v in slashes.items() if v > 0)
         paid = {a: v for a, v in sorted(rewards.items()) if v > 0}
         lazy_slashes = self._lazy_slashes()
@@ -759,6 +785,7 @@ class Demo:
             "no honest trainer was slashed": all(a not in slashed for a in honest),
             "no honest validator was slashed": all(a not in slashed for a in validators),
             "the lazy validator was slashed by the honeypots": all(lazy_slashes.get(a, 0) > 0 for a in lazy),
+            "the bait was paid in its honest round": self.rounds < 2 or bait in paid,
             f"the lazy validator ends with less than it started with ({shown} tokens)": all(
                 v < 0 for v in lazy_net.values()
             ),
@@ -784,7 +811,7 @@ class Demo:
             "lazy_validators": lazy,
             "lazy_slashed": lazy_slashes,
             "lazy_net": lazy_net,
-            "honeypot_trainer": next(p.address for p in self.people if p.role == "honeypot"),
+            "honeypot_trainer": bait,
             "initiator": next(p.address for p in self.people if p.role == "initiator"),
             "balances": balances,
             "checks": checks,

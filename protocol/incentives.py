@@ -8,8 +8,12 @@ submission the honest majority rejects, `h` the chance that it holds a honeypot,
 `S_v` the non-reveal slash, `S_n` the no-show slash):
 
     lazy (accepts without checking)       (1 - h)(1 - q) x cut / V  -  h x L
-    bait-aware lazy                       (1 - q) x cut / V   (rejects the bait it has seen revealed: the
-                                               task's bait is one identity, so it is never caught)
+    bait-aware lazy                       <= (1 - h)(1 - q) x cut / V  -  h x L   (rejects the trainers ever
+                                               revealed as bait: a bait trains honestly outside the secret
+                                               honeypot rounds and is revealed only once it has no honeypot
+                                               left in the task, so every honeypot comes from an unrevealed
+                                               bait and catches it at rate h, as it catches the plain lazy
+                                               validator; rejecting a spent bait's honest work forfeits)
     copy-vote, no-vote                    0   (the vote commit closes before any vote is public: nothing to
                                                copy; a validator without a vote forfeits its share)
     wrong vote                            0   (forfeits; a vote that blocks agreement withholds the round's
@@ -97,10 +101,11 @@ def validator_and_keeper_rows(t: RoundTerms) -> list[dict[str, Any]]:
         (
             "bait-aware lazy validator",
             "validator",
-            "rejects the trainers already revealed as bait, accepts everything else without checking",
-            (1 - t.cheat_rate) * t.share,
+            "rejects the trainers ever revealed as bait, accepts everything else without checking",
+            (1 - t.honeypot_rate) * (1 - t.cheat_rate) * t.share - t.honeypot_rate * lazy_slash,
             4,
-            "nothing yet: the bait is one identity for the task (a fresh bait per honeypot is not built)",
+            "the bait plan: baits train honestly except in secret honeypot rounds and are revealed only when "
+            "spent, so the honeypots catch it at rate h (an upper bound: rejecting a spent bait forfeits)",
         ),
         (
             "copy-vote validator",

@@ -262,10 +262,10 @@ def _honeypot(
     for p in people:
         p.client.transact(stakes.allocate(task_id, STAKE))
         p.client.transact(escrow.joinTask(task_id, Role.TRAINER if p in trainers else Role.VALIDATOR))
-    initiator.client.increase_time(params.start_time - initiator.client.timestamp())
     bait, salt = trainers[1], _hash("honeypot salt")
     commitment = honeypot_commitment(task_id, 0, bait.address, salt)
     bench.send("commitHoneypot", initiator, honeypots.commitHoneypot(task_id, 0, commitment))
+    initiator.client.increase_time(params.start_time - initiator.client.timestamp())
     for i, p in enumerate(trainers):
         tag = ("honeypot", i)
         p.client.transact(escrow.submitWork(task_id, 0, _hash("b", tag), CID, _hash("u", tag), CID,

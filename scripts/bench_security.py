@@ -52,12 +52,17 @@ from typing import Any
 
 OPEN = {
     "colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid",
-    "bait-aware lazy validator": "the bait is one identity per task: a fresh bait per honeypot is not built",
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
-there: a honeypot's bait forfeits a trainer's whole stake a round (600), more than the round's reward."""
-OPEN_TASK_YAML = {**OPEN, "lazy validator": "examples/task.yaml plants no honeypots (rate 0)"}
+there: a honeypot's bait forfeits a trainer's whole stake (600, up to 1,200) per honeypot, and deterring
+laziness under its terms needs h > share / (share + L) = 5 / 15, i.e. more than 200 tokens a round, twice
+the round's reward (docs/protocol.md, "What a honeypot costs the initiator")."""
+OPEN_TASK_YAML = {
+    **OPEN,
+    "lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
+    "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
+}
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -538,8 +543,9 @@ def _validators_and_keepers(
     task_file: Any, example: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """The validator and keeper strategies' expected profit per round (`protocol.incentives`) under the
-    demo's terms (its validators and lazy validator, honeypots every round) and examples/task.yaml's (4
-    validators; the honeypot rate the file sets: none), and the cartel arithmetic (`protocol.collusion`)."""
+    demo's terms (its validators and lazy validator, honeypot rate `HONEYPOT_RATE`) and
+    examples/task.yaml's (4 validators; the honeypot rate the file sets: none), and the cartel arithmetic
+    (`protocol.collusion`)."""
     from protocol.collusion import collusion_rows
     from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
     from protocol.demo import HONEYPOT_RATE, VALIDATORS

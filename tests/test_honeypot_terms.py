@@ -1,8 +1,11 @@
-"""The initiator's honeypot terms (task file `honeypots`, `--honeypot-rate`, `--honeypot-trainer`): off by
-default, a rate needs the bait's address, bad values are refused with the field named; and the rule that
-picks the validators `slashLazy` slashes from the revealed words."""
+"""The initiator's honeypot terms (task file `honeypots`, `--honeypot-rate`, `--honeypot-trainer`,
+`--honeypot-secret`): off by default, a rate needs the bait's address and the bait plan's file, bad values
+are refused with the field named; and the rule that picks the validators `slashLazy` slashes from the
+revealed words."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from eth_utils.address import to_checksum_address
@@ -24,25 +27,42 @@ def test_honeypots_are_off_unless_asked_for() -> None:
 
 
 def test_the_command_line_overrides_the_task_file() -> None:
-    task = TaskFile.model_validate({**DEMO_TASK, "honeypots": {"rate": 0.5, "trainer": BAIT}})
+    terms = {"rate": 0.5, "trainer": BAIT, "secret": "plan.json"}
+    task = TaskFile.model_validate({**DEMO_TASK, "honeypots": terms})
     assert honeypot_terms(task).enabled
-    terms = honeypot_terms(task, rate=1.0, trainer="0x" + "cd" * 20)
-    assert (terms.rate, terms.trainer) == (1.0, to_checksum_address("0x" + "cd" * 20))
+    terms = honeypot_terms(task, rate=1.0, trainer="0x" + "cd" * 20, secret=Path("other.json"))
+    assert (terms.rate, terms.baits, terms.secret) == (
+        1.0,
+        (to_checksum_address("0x" + "cd" * 20),),
+        Path("other.json"),
+    )
     assert not honeypot_terms(task, rate=0.0).enabled
 
 
+def test_a_pool_of_baits_or_one() -> None:
+    pool = ["0x" + "01" * 20, "0x" + "02" * 20]
+    task = TaskFile.model_validate(
+        {**DEMO_TASK, "honeypots": {"rate": 0.5, "trainers": pool, "secret": "plan.json"}}
+    )
+    assert honeypot_terms(task).baits == tuple(to_checksum_address(a) for a in pool)
+    assert honeypot_terms(task, trainer=BAIT).baits == (to_checksum_address(BAIT),)  # the flag replaces it
+    with pytest.raises(ValueError, match="named twice"):
+        TaskFile.model_validate({**DEMO_TASK, "honeypots": {"rate": 0.5, "trainers": [BAIT, BAIT]}})
+
+
 @pytest.mark.parametrize(
-    ("rate", "trainer", "message"),
+    ("rate", "trainer", "secret", "message"),
     [
-        (0.5, None, "a rate needs the bait's address"),
-        (1.5, BAIT, "honeypots: rate"),
-        (float("nan"), BAIT, "honeypots: rate"),
-        (0.5, "0x1234", "honeypots: trainer"),
+        (0.5, None, Path("plan.json"), "a rate needs the bait's address"),
+        (0.5, BAIT, None, "a rate needs the bait plan's file"),
+        (1.5, BAIT, Path("plan.json"), "honeypots: rate"),
+        (float("nan"), BAIT, Path("plan.json"), "honeypots: rate"),
+        (0.5, "0x1234", Path("plan.json"), "honeypots: trainer"),
     ],
 )
-def test_bad_terms_are_refused(rate: float, trainer: str | None, message: str) -> None:
+def test_bad_terms_are_refused(rate: float, trainer: str | None, secret: Path | None, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        honeypot_terms(TaskFile.model_validate(DEMO_TASK), rate=rate, trainer=trainer)
+        honeypot_terms(TaskFile.model_validate(DEMO_TASK), rate=rate, trainer=trainer, secret=secret)
 
 
 def test_the_task_file_refuses_unknown_honeypot_fields() -> None:

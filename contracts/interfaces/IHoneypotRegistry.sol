@@ -8,7 +8,7 @@ import {ITaskEscrow} from "./ITaskEscrow.sol";
 /// @notice Honeypots: known-bad submissions a task's initiator plants to catch validators that accept without
 /// checking.
 ///
-/// Before round r's submit phase closes, the initiator commits
+/// Before round r opens (during round r-1, or before the task's start for round 0), the initiator commits
 /// `commitment = keccak256(abi.encode(taskId, r, submitter, salt))` ({commitHoneypot}; at most one per round)
 /// and submits known-bad work through a trainer identity of its own (`submitter`), by the ordinary
 /// {ITaskEscrow-submitWork}. Once the round's ballot is closed (model vote over), anyone with the preimage
@@ -67,11 +67,12 @@ interface IHoneypotRegistry {
     /// @notice The task is `status`, not Active.
     error TaskNotActive(uint256 taskId, ITaskEscrow.TaskStatus status);
 
-    /// @notice The call names round `given` but the task is in round `current`.
-    error WrongRound(uint256 taskId, uint256 current, uint256 given);
+    /// @notice The task has rounds 0 to `numRounds - 1`; `round` is not one of them.
+    error NoSuchRound(uint256 taskId, uint256 round, uint256 numRounds);
 
-    /// @notice The submit phase of `round` closed at `submitEnd` (or its seed is armed); `timestamp` is now.
-    error SubmitPhaseClosed(uint256 taskId, uint256 round, uint256 submitEnd, uint256 timestamp);
+    /// @notice Round `round` has opened (the task is in round `current`, which opened or opens at
+    /// `roundStart`; `timestamp` is now): its commitment had to come before.
+    error RoundOpened(uint256 taskId, uint256 round, uint256 current, uint256 roundStart, uint256 timestamp);
 
     /// @notice `round` already has a honeypot commitment.
     error AlreadyCommitted(uint256 taskId, uint256 round);
@@ -109,8 +110,9 @@ interface IHoneypotRegistry {
     /// @notice A slash fraction outside 1..10000 basis points was given at deployment.
     error InvalidSlashBps(uint256 bps);
 
-    /// @notice Commit to a honeypot in the current round of `taskId` (its initiator only, while the round's
-    /// submit phase is open, once per round).
+    /// @notice Commit to a honeypot in round `round` of `taskId` (its initiator only, once per round, while
+    /// the task is active and `round` has not opened: a later round, or the current one before its start).
+    /// So no submission of the round exists when it is committed to.
     function commitHoneypot(uint256 taskId, uint256 round, bytes32 commitment) external;
 
     /// @notice Reveal `round`'s honeypot (permissionless) once its ballot is closed and within the window:

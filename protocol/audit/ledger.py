@@ -52,10 +52,14 @@ class Ledger(Books):
 
     @classmethod
     def replay(
-        cls, events: Iterable[ChainEvent], *, blockhash: Callable[[int], bytes | None] | None = None
+        cls,
+        events: Iterable[ChainEvent],
+        *,
+        blockhash: Callable[[int], bytes | None] | None = None,
+        blocktime: Callable[[int], int] | None = None,
     ) -> Ledger:
         """Replay `events` (in chain order) and close the last transaction."""
-        ledger = cls(blockhash=blockhash)
+        ledger = cls(blockhash=blockhash, blocktime=blocktime)
         for event in events:
             ledger.apply(event)
         ledger.finish()

@@ -93,19 +93,21 @@ class ChainReader:
         return self.target.client.call(fn, block=self.block)
 
 
-def _blockhashes(client: ChainClient) -> Callable[[int], bytes | None]:
-    cache: dict[int, bytes | None] = {}
+def _block_lookups(client: ChainClient) -> tuple[Callable[[int], bytes | None], Callable[[int], int]]:
+    """(a block's hash, None when the node has none; its timestamp), from one cache of the node's blocks."""
+    cache: dict[int, tuple[bytes | None, int]] = {}
 
-    def lookup(number: int) -> bytes | None:
+    def block(number: int) -> tuple[bytes | None, int]:
         if number not in cache:
             try:
-                block = client.w3.eth.get_block(number)
+                got = client.w3.eth.get_block(number)
             except Exception as exc:  # any failure of the node: the seed stays unverified, not "fine"
                 raise ChainError(f"cannot read block {number}: {exc}") from None
-            cache[number] = bytes(block["hash"]) if block and block.get("hash") else None
+            digest = bytes(got["hash"]) if got and got.get("hash") else None
+            cache[number] = (digest, int(got["timestamp"]) if got else 0)
         return cache[number]
 
-    return lookup
+    return (lambda n: block(n)[0]), (lambda n: block(n)[1])
 
 
 @dataclass
@@ -186,7 +188,8 @@ def check_events(
     with the contracts' balances (and `views`) at `block`."""
     times = timings if timings is not None else {}
     t = time.perf_counter()
-    ledger = Ledger.replay(events, blockhash=_blockhashes(target.client))
+    blockhash, blocktime = _block_lookups(target.client)
+    ledger = Ledger.replay(events, blockhash=blockhash, blocktime=blocktime)
     times["replay_s"] = time.perf_counter() - t
     t = time.perf_counter()
     reconcile(

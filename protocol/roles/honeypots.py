@@ -2,17 +2,20 @@
 known-bad work planted among a round's submissions so that a validator that accepts without checking is
 slashed.
 
-The bait is a trainer identity the initiator runs with a cheat that the checks always reject (the demo runs
-`trustrl train --cheat poison` with it: the update is -4 x the real one, caught whatever the seed picks by
-`update = base - theta_H`). It takes part like any trainer; its slashed stake is the honeypots' price.
+Which rounds hold a honeypot, and which bait of the pool submits it, is the bait plan's pseudo-random
+choice (`protocol.baits`): a secret file shared by this planner and its bait trainers (`trustrl train
+--bait-secret PATH --cheat poison`), which train honestly in every other round. Nothing on chain tells a
+bait from an honest trainer until a reveal.
 
 `HoneypotKeeper.step()`, one transaction per call, in the initiator's loop:
-* commit: in each round's submit phase (before it closes), once: with probability `rate` a real commitment
-  keccak(task, round, bait, salt), otherwise a decoy (a random word nobody can open), so that the rounds
-  look alike on chain; the salt and the choice are journalled *before* the transaction (a restart
-  reconciles with `honeypotOf`);
-* reveal: once the round's ballot is closed, a real honeypot whose bait submitted in that round is revealed
-  (its index read from the WorkSubmitted events);
+* commit: every round is committed to once, before it opens (during the round before it, or before the
+  task's start for round 0): keccak(task, round, bait, salt) in the plan's honeypot rounds, otherwise a
+  decoy word nobody can open, so the rounds look alike on chain; the choice, salt and word are journalled
+  *before* the transaction (a restart reconciles with `honeypotOf`, and recomputes them from the plan);
+* reveal: a real honeypot whose bait submitted is revealed once the round's ballot is closed **and** the
+  bait has no honeypot left in the task (the ballot of its last honeypot round closed, or the task ended):
+  a revealed bait is burnt, so a bait's honeypots are revealed together, when it is spent (its index read
+  from the WorkSubmitted events);
 * slash: then every validator whose revealed verdict on it is ACCEPT, when the round decided REJECT
   (`slashLazy`, once each).
 Reveals and slashes are due until the task's end plus the settlement grace (`windowEnd`): after that the
@@ -21,12 +24,12 @@ validators' allocations unlock, and what was not done is given up.
 
 from __future__ import annotations
 
-import os
-import secrets
+from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from protocol.baits import BaitPlan, RoundScope, decoy_word, honeypot_bait, honeypot_salt, schedule
 from protocol.contracts import Phase, Role, TaskStatus, Verdict, honeypot_commitment, unpack_verdicts
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
@@ -34,10 +37,14 @@ from protocol.network import TaskView
 from protocol.roles.base import Output
 from protocol.wire import bytes_to_hex, hex_to_bytes
 
-__all__ = ["RATE_SCALE", "HoneypotKeeper", "HoneypotTerms", "lazy_validators"]
+__all__ = ["HoneypotKeeper", "HoneypotTerms", "lazy_validators"]
 
-RATE_SCALE = 1_000_000
-"""A round is a real honeypot when a uniform draw in [0, RATE_SCALE) is below rate x RATE_SCALE."""
+
+def _address(value: str) -> str:
+    try:
+        return to_checksum_address(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"not an address: {value!r}") from None
 
 
 class HoneypotTerms(BaseModel):
@@ -46,24 +53,38 @@ class HoneypotTerms(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rate: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Fraction of rounds whose commitment is a real honeypot (0: no honeypots, no commitments)."""
+    """Fraction of rounds with a real honeypot (0: no honeypots, no commitments)."""
     trainer: str | None = None
-    """The bait: the address of the initiator's own trainer identity that submits known-bad work."""
+    """The bait, when there is one: the address of the initiator's own trainer identity (or `trainers`)."""
+    trainers: tuple[str, ...] = ()
+    """The bait pool: the plan picks which of them submits each honeypot."""
+    secret: Path | None = None
+    """The bait plan file (`protocol.baits`), created on first use (`--honeypot-secret`)."""
 
     @field_validator("trainer")
     @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return to_checksum_address(value)
-        except (ValueError, TypeError):
-            raise ValueError(f"not an address: {value!r}") from None
+    def _one(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+    @field_validator("trainers")
+    @classmethod
+    def _pool(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(_address(v) for v in value)
+        if len(set(out)) != len(out):
+            raise ValueError("a bait is named twice")
+        return out
+
+    @property
+    def baits(self) -> tuple[str, ...]:
+        """The bait pool: `trainers`, else the one `trainer`."""
+        if self.trainers:
+            return self.trainers
+        return (self.trainer,) if self.trainer is not None else ()
 
     @property
     def enabled(self) -> bool:
         """Whether the initiator plants honeypots."""
-        return self.rate > 0 and self.trainer is not None
+        return self.rate > 0 and bool(self.baits)
 
 
 def lazy_validators(verdict_words: dict[str, tuple[int, bool]], index: int, submissions: int) -> list[str]:
@@ -79,11 +100,11 @@ def lazy_validators(verdict_words: dict[str, tuple[int, bool]], index: int, subm
 class HoneypotKeeper:
     """Commits, reveals and slashes for one task (see the module docstring)."""
 
-    def __init__(self, view: TaskView, journal: Journal, out: Output, terms: HoneypotTerms) -> None:
+    def __init__(self, view: TaskView, journal: Journal, out: Output, plan: BaitPlan | None) -> None:
         self.view = view
         self.journal = journal
         self.out = out
-        self.terms = terms
+        self.plan = plan
         self.waiting = False
         """Whether something is still due (a reveal or a slash whose ballot has not closed yet)."""
 
@@ -91,45 +112,60 @@ class HoneypotKeeper:
     def task_id(self) -> int:
         return self.view.task_id
 
+    @property
+    def scope(self) -> RoundScope:
+        """The PRF's scope of this task."""
+        session = self.view.session
+        return RoundScope(session.chain_id, session.config.deployment.task_escrow, self.task_id)
+
     def step(self) -> bool:
         """Send the next due honeypot transaction; True if one was sent."""
         self.waiting = False
-        if not self.terms.enabled:
+        if self.plan is None or self.plan.rate == 0:
             return False
         state = self.view.state()
-        if state.status == TaskStatus.ACTIVE and self._commit(state.round):
-            return True
+        if state.status == TaskStatus.ACTIVE:
+            for round_ in (state.round, state.round + 1):
+                if round_ < self.view.config.num_rounds and self._commit(round_):
+                    return True
         for round_ in self._real_rounds():
-            if self._reveal_and_slash(round_, state.round):
+            if self._reveal_and_slash(round_):
                 return True
         self.waiting = bool(self._real_rounds())
         return False
 
     # ------------------------------------------------------------------ commit
     def _commit(self, round_: int) -> bool:
-        """Commit round `round_`'s honeypot or decoy, once, while its submit phase is open."""
+        """Commit round `round_`'s honeypot or decoy, once, before the round opens."""
+        assert self.plan is not None
         key = str(round_)
         entry = self.journal.entry("honeypot", key)
         if entry is not None and entry.is_done:
             return False
         proto = self.view.proto
         state = self.view.state()
-        if state.seed_block != 0 or self.view.now() >= state.submit_end:
-            return False
+        if round_ == state.round and self.view.now() >= state.round_start:
+            if entry is not None and proto.honeypot_of(self.task_id, round_).commitment == hex_to_bytes(
+                str(entry.data["commitment"])
+            ):  # sent before a restart
+                self.journal.done("honeypot", key, reconciled=True)
+                return True
+            self.journal.done("honeypot", key, missed="RoundOpened")
+            self.out.log(f"round {round_} opened before its honeypot commitment was sent; it has none")
+            return True
         if entry is None:
-            real = secrets.randbelow(RATE_SCALE) < round(self.terms.rate * RATE_SCALE)
-            salt = os.urandom(32)
-            assert self.terms.trainer is not None
+            bait = honeypot_bait(self.plan, self.scope, round_)
+            salt = honeypot_salt(self.plan, self.scope, round_)
             word = (
-                honeypot_commitment(self.task_id, round_, self.terms.trainer, salt)
-                if real
-                else os.urandom(32)
+                honeypot_commitment(self.task_id, round_, bait, salt)
+                if bait is not None
+                else decoy_word(self.plan, self.scope, round_)
             )
             self.journal.intent(
                 "honeypot",
                 key,
-                real=real,
-                submitter=self.terms.trainer,
+                real=bait is not None,
+                submitter=bait,
                 salt=bytes_to_hex(salt),
                 commitment=bytes_to_hex(word),
             )
@@ -145,13 +181,13 @@ class HoneypotKeeper:
             ):
                 self.journal.done("honeypot", key, reconciled=True)
                 return True
-            if exc.error in ("SubmitPhaseClosed", "WrongRound", "TaskNotActive", "AlreadyCommitted"):
+            if exc.error in ("RoundOpened", "NoSuchRound", "TaskNotActive", "AlreadyCommitted"):
                 self.journal.done("honeypot", key, missed=exc.error)
                 self.out.log(f"round {round_}: the honeypot commitment was not sent ({exc.error})")
                 return True
             raise
         self.journal.done("honeypot", key)
-        self.out.log(f"round {round_}: committed a honeypot commitment")
+        self.out.log(f"round {round_}: committed a honeypot commitment (before the round opened)")
         return True
 
     # ------------------------------------------------------------------ reveal and slash
@@ -164,8 +200,23 @@ class HoneypotKeeper:
                 rounds.append(int(entry.key))
         return sorted(rounds)
 
-    def _reveal_and_slash(self, round_: int, current: int) -> bool:
+    def _spent(self, bait: str) -> bool:
+        """Whether `bait` has no honeypot left to submit in the task: the ballot of its last honeypot round
+        closed, that round is over, or the task ended."""
+        assert self.plan is not None
+        plan = schedule(self.plan, self.scope, self.view.config.num_rounds)
+        mine = [r for r, b in plan.items() if b == bait]
+        state = self.view.state()
+        last = max(mine, default=-1)
+        return (
+            state.status != TaskStatus.ACTIVE
+            or state.round > last
+            or self.view.proto.phase_of(self.task_id, last) == Phase.CLOSED
+        )
+
+    def _reveal_and_slash(self, round_: int) -> bool:
         proto, key = self.view.proto, str(round_)
+        current = self.view.state().round
         if self.view.now() >= proto.honeypot_window_end(self.task_id):
             self.journal.done("honeypot-finished", key, expired=True)
             self.out.log(f"round {round_}: the honeypot window closed before its work was done")
@@ -188,6 +239,9 @@ class HoneypotKeeper:
         index = mine[0].index
         record = proto.honeypot_of(self.task_id, round_)
         if not record.revealed:
+            if not self._spent(bait):
+                self.waiting = True  # revealed with the bait's last honeypot: a revealed bait is burnt
+                return False
             proto.reveal_honeypot(self.task_id, round_, index, bait, salt)
             decision = proto.decisions_of(self.task_id, round_)[index]
             self.out.log(

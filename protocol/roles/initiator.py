@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from protocol.artifacts import upload_bytes, upload_json
+from protocol.baits import BaitPlan, ensure_plan
 from protocol.contracts import TaskParams, TaskStatus
 from protocol.deterrence import Deterrence, Terms, deterrence
 from protocol.display import when
@@ -49,6 +50,7 @@ __all__ = [
     "TaskFile",
     "create_task",
     "default_limits",
+    "honeypot_plan",
     "honeypot_terms",
     "load_task_file",
     "make_initial_checkpoint",
@@ -154,8 +156,8 @@ class TaskFile(_Strict):
     chain: ChainTerms
     """On-chain terms."""
     honeypots: HoneypotTerms = HoneypotTerms()
-    """The initiator's honeypots (`protocol.roles.honeypots`): off unless a rate and the bait are given.
-    Private to the initiator (not in the spec)."""
+    """The initiator's honeypots (`protocol.roles.honeypots`): off unless a rate, the bait(s) and the bait
+    plan's file are given. Private to the initiator (not in the spec)."""
 
     @field_validator("sample_rollouts", mode="before")
     @classmethod
@@ -240,25 +242,47 @@ def load_task_file(path: Path) -> TaskFile:
 
 
 def honeypot_terms(
-    task: TaskFile, *, rate: float | None = None, trainer: str | None = None
+    task: TaskFile,
+    *,
+    rate: float | None = None,
+    trainer: str | None = None,
+    secret: Path | None = None,
 ) -> HoneypotTerms:
-    """The task file's honeypot terms with the command line's `rate` and `trainer` over them; `ConfigError`
-    when the result is invalid or has a rate without a bait trainer."""
+    """The task file's honeypot terms with the command line's `rate`, `trainer` (one bait, replacing the
+    pool) and `secret` over them; `ConfigError` when the result is invalid, or has a rate without a bait
+    or without the bait plan's file."""
     values = task.honeypots.model_dump()
     if rate is not None:
         values["rate"] = rate
     if trainer is not None:
-        values["trainer"] = trainer
+        values["trainer"], values["trainers"] = trainer, ()
+    if secret is not None:
+        values["secret"] = secret
     try:
         terms = HoneypotTerms.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"honeypots: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
-    if terms.rate > 0 and terms.trainer is None:
+    if terms.rate > 0 and not terms.baits:
         raise ConfigError(
-            "honeypots: a rate needs the bait's address (honeypots.trainer or --honeypot-trainer)"
+            "honeypots: a rate needs the bait's address (honeypots.trainers, honeypots.trainer or "
+            "--honeypot-trainer)"
+        )
+    if terms.rate > 0 and terms.secret is None:
+        raise ConfigError(
+            "honeypots: a rate needs the bait plan's file, shared with the bait trainers "
+            "(honeypots.secret or --honeypot-secret PATH; created with mode 0600 when missing)"
         )
     return terms
+
+
+def honeypot_plan(terms: HoneypotTerms) -> BaitPlan | None:
+    """The bait plan of enabled terms (`protocol.baits.ensure_plan`: created when its file is missing),
+    None when the initiator plants no honeypots."""
+    if not terms.enabled:
+        return None
+    assert terms.secret is not None
+    return ensure_plan(terms.secret, terms.rate, terms.baits)
 
 
 def pretrained_parts(directory: Path) -> tuple[dict[str, bytes], Any, Any]:
@@ -533,11 +557,11 @@ class InitiatorNode(RoleNode):
         *,
         out: Output | None = None,
         wait: bool = True,
-        honeypots: HoneypotTerms | None = None,
+        honeypots: BaitPlan | None = None,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=True)
-        self.honeypots = HoneypotKeeper(self.view, self.journal, self.out, honeypots or HoneypotTerms())
+        self.honeypots = HoneypotKeeper(self.view, self.journal, self.out, honeypots)
 
     def pending(self) -> list[str]:
         """What is left of the keeper's work (any participant can do it, so nothing is lost; it only waits),

@@ -23,6 +23,10 @@ cheat library (`protocol.cheats.node_edits`): `poison-step` negates the LM head'
 trains on honestly (the step escapes re-execution unless the seed picks it), `fabricate` replaces one
 rollout per step by "answer + EOS" with reward 1 and junk proofs and trains on it, `stealthy` does both
 (the demo's cheater).
+
+`bait_plan` makes the trainer one of the initiator's honeypot baits (`protocol.baits`, `--bait-secret`): it
+cheats only in the rounds the plan picks for it (each is a honeypot the initiator committed to before the
+round opened) and trains honestly in every other round, like any paid trainer.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
+from protocol.baits import BaitPlan, RoundScope, honeypot_bait
 from protocol.cheats import NODE_CHEATS, node_edits
 from protocol.contracts import Role, TaskState, TaskStatus, WorkSubmission
 from protocol.display import duration, when
@@ -96,15 +101,29 @@ class TrainerNode(ParticipantNode):
         wait: bool = True,
         cheat: Cheat | None = None,
         keep_rounds: int = 1,
+        bait_plan: BaitPlan | None = None,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         if cheat is not None and cheat not in CHEATS:
             raise ConfigError(f"unknown cheat {cheat!r}; known: {', '.join(CHEATS)}")
+        if bait_plan is not None and self.me not in bait_plan.baits:
+            raise ConfigError(
+                f"this trainer ({self.me}) is not one of the bait plan's baits ({', '.join(bait_plan.baits)})"
+            )
         self.cheat = cheat
+        self.bait_plan = bait_plan
         self.keep_rounds = keep_rounds
         self.keeper = Keeper(
             self.view, self.journal, self.out, settle_all=False, draw_seeds=True, finalize=False
         )
+
+    def cheat_in(self, round_: int) -> Cheat | None:
+        """The cheat this trainer commits in `round_`: always its cheat, or for a bait only in the honeypot
+        rounds its plan picks for it."""
+        if self.bait_plan is None:
+            return self.cheat
+        scope = RoundScope(self.session.chain_id, self.session.config.deployment.task_escrow, self.task_id)
+        return self.cheat if honeypot_bait(self.bait_plan, scope, round_) == self.me else None
 
     # ---------------------------------------------------------------------- the loop
     def act(self, state: TaskState, from_round: int) -> bool:
@@ -168,7 +187,7 @@ class TrainerNode(ParticipantNode):
                         f"{when(state.submit_end, now)} to submit it (else the round's reward is lost)"
                     )
                 continue
-            if self.journal.is_done("states", entry.key) or self.cheat == "withhold":
+            if self.journal.is_done("states", entry.key) or self.cheat_in(round_) == "withhold":
                 continue
             margin = unavailable_margin(config.commit_duration)
             if state.seed_drawn:
@@ -221,6 +240,7 @@ class TrainerNode(ParticipantNode):
         states_dir.mkdir(parents=True)
         refs: dict[int, ArtifactRef] = {}
         steps = spec.inner.steps
+        cheat = self.cheat_in(round_)
         with self.out.progress(
             f"round {round_}: generating rollouts and training, {steps} steps", steps
         ) as advance:
@@ -231,7 +251,7 @@ class TrainerNode(ParticipantNode):
                 if j > 0:
                     advance(1)
 
-            edit_rollouts, edit_step = node_edits(self.cheat or "", env, tokenizer)
+            edit_rollouts, edit_step = node_edits(cheat or "", env, tokenizer)
             result = run_inner_loop(
                 model,
                 tokenizer,
@@ -246,12 +266,12 @@ class TrainerNode(ParticipantNode):
                 edit_step=edit_step,
             )
         records = [record_from_rollout(r) for r in result.rollouts]
-        if self.cheat == "forge-rewards":
+        if cheat == "forge-rewards":
             records = [r.model_copy(update={"reward": 1.0}) for r in records]
         delta = result.delta
-        if self.cheat in ("nan-state", "inf-state"):
-            delta = self._spoil_last_state(states_dir / f"{steps}.state", refs, weights)
-        if self.cheat == "poison":
+        if cheat in ("nan-state", "inf-state"):
+            delta = self._spoil_last_state(states_dir / f"{steps}.state", refs, weights, cheat == "nan-state")
+        if cheat == "poison":
             delta = {k: v * POISON_SCALE for k, v in delta.items()}
         update = encode_update(delta, spec.inner.compression)
         deployment = session.config.deployment
@@ -303,10 +323,12 @@ class TrainerNode(ParticipantNode):
         self.out.log(
             f"round {round_}: {len(records)} rollouts, mean reward {sum(rewards) / len(rewards):.3f}, "
             f"{result.work_units} tokens; manifest {manifest_ref.cid}"
-            + (f" [cheating: {self.cheat}]" if self.cheat else "")
+            + (f" [cheating: {cheat}]" if cheat else "")
         )
 
-    def _spoil_last_state(self, path: Path, refs: dict[int, ArtifactRef], base: dict[str, Any]) -> Any:
+    def _spoil_last_state(
+        self, path: Path, refs: dict[int, ArtifactRef], base: dict[str, Any], nan: bool
+    ) -> Any:
         """The `nan-state` / `inf-state` cheat: theta_H rewritten with a NaN / +inf as the first element of
         every tensor (and its reference updated); returns base - theta_H."""
         from trainer.checkpoint import canonical_bytes, load_tensors
@@ -314,7 +336,7 @@ class TrainerNode(ParticipantNode):
 
         tensors = {k: v.clone() for k, v in load_tensors(path.read_bytes()).items()}
         for t in tensors.values():
-            t.view(-1)[0] = float("nan") if self.cheat == "nan-state" else float("inf")
+            t.view(-1)[0] = float("nan") if nan else float("inf")
         data = canonical_bytes(tensors)
         _write_durable(path, data)
         refs[max(refs)] = artifact_ref(data)
@@ -383,7 +405,7 @@ class TrainerNode(ParticipantNode):
         sampled = sampled_rollouts(seed, self.me, spec.sample_rollouts, len(bundle.rollouts))
         steps = picked_steps(seed, self.me, spec.sample_steps, spec.inner.steps)
         needed = required_states(spec.inner, [bundle.rollouts[i].step for i in sampled], steps)
-        if self.cheat == "withhold":
+        if self.cheat_in(round_) == "withhold":
             self.journal.done("states", str(round_), uploaded=[], withheld=needed)
             self.out.log(f"round {round_}: withholding the picked states {needed} [cheating]")
             return

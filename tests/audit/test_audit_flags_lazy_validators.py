@@ -27,9 +27,11 @@ def _lines(found: list[Any]) -> str:
 def lazy_history(world: World, *, slash: bool = True) -> int:
     """A one-round task, ended and settled: trainer 3 is the initiator's bait (a honeypot), validators 4
     and 5 reject it, validator 6 accepts everything; the honeypot is revealed and (with `slash`) 6 slashed."""
-    task_id = world.setup_task(num_rounds=1)
+    task_id = world.create_task(num_rounds=1)
+    world.join(task_id, world.trainers, world.validators)
     v0, v1, lazy = world.validators
     world.initiator.commit_honeypot(task_id, 0, world.trainers[2].address, SALT)
+    world.start(task_id)
     world.submit_all(task_id, 0)
     world.draw(task_id)
     rows = {v0: [A, A, R], v1: [A, A, R], lazy: [A, A, A]}

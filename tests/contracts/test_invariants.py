@@ -102,8 +102,7 @@ POKES = ["submitWork", "drawSeed", "finalizeRound", "commitVerdicts", "revealVer
 # The HoneypotRegistry's functions and their custom errors (the `honeypot` action).
 HONEYPOT_ERRORS: dict[str, tuple[str, ...]] = {
     "commitHoneypot": (
-        "ZeroCommitment", "TaskNotActive", "NotInitiator", "WrongRound", "SubmitPhaseClosed",
-        "AlreadyCommitted",
+        "ZeroCommitment", "TaskNotActive", "NotInitiator", "NoSuchRound", "RoundOpened", "AlreadyCommitted",
     ),
     "revealHoneypot": (
         "NoHoneypot", "AlreadyRevealed", "CommitmentMismatch", "BallotNotClosed", "WindowClosed",
@@ -1043,7 +1042,7 @@ class ProtocolMachine(RuleBasedStateMachine):
                     and a not in task.seats_freed
                 ]
                 if pending and data.draw(st.integers(0, 9), label="submit now") > 0:
-                    self.honeypot_in_submit_phase(task, r, data)
+                    self.honeypot_ahead(task, r + 1, data)
                     for trainer in self.some(pending, data):
                         self.submit(task_id, r, trainer, data)
                 elif submissions == 0 and data.draw(st.integers(0, 2), label="finalise early") == 0:
@@ -1446,8 +1445,8 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ honeypots
     def honeypot(self, data: st.DataObject) -> None:
-        """A honeypot call: the initiator (or someone else) commits one in a task's current round (most
-        often while its submit phase is open, naming a trainer that has not submitted yet); anyone reveals
+        """A honeypot call: the initiator (or someone else) commits one for a task's current round or one of
+        the next two (it must precede the round's opening), naming a trainer seated in it; anyone reveals
         one (sometimes with a wrong salt or index) or slashes a validator for one. The outcome is predicted
         from the model (the decision recomputed from the reveals with `decide`), and a lazy slash must take
         exactly `lazySlashBps` of the allocation."""
@@ -1496,11 +1495,12 @@ class ProtocolMachine(RuleBasedStateMachine):
             return None
         return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
 
-    def honeypot_in_submit_phase(self, task: TaskModel, r: int, data: st.DataObject) -> None:
-        """While round `r`'s submit phase is open its initiator sometimes commits a honeypot (naming a
-        trainer that has not submitted yet)."""
+    def honeypot_ahead(self, task: TaskModel, r: int, data: st.DataObject) -> None:
+        """Before round `r` opens (in round r-1's submit phase) its initiator sometimes commits a honeypot for
+        it, or for the round after (naming a trainer seated in it). Round 0's, before the task's start, come
+        from `honeypot`."""
         if (task.task_id, r) not in self.honeypots and data.draw(st.integers(0, 3), label="plant one") == 3:
-            self.commit_honeypot(task, data)
+            self.commit_honeypot(task, data, r)
 
     def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
         """Once round `r`'s ballot has closed, its honeypot's initiator usually reveals it at once and slashes
@@ -1512,24 +1512,27 @@ class ProtocolMachine(RuleBasedStateMachine):
         for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
             self.slash_lazy(task, r, data)
 
-    def commit_honeypot(self, task: TaskModel, data: st.DataObject) -> None:
+    def commit_honeypot(self, task: TaskModel, data: st.DataObject, first: int | None = None) -> None:
+        """A commitment for round `first` (default: the current one) or, sometimes, one of the two after."""
         task_id = task.task_id
-        r = task.finalized + (data.draw(st.integers(0, 7), label="a later round") == 7)
-        rm = task.round(r)
-        pending = [t for t, first in task.trainers.items() if first <= r and t not in rm.submitters]
+        ahead = data.draw(st.integers(0, 7), label="a later round")
+        r = (task.finalized if first is None else first) + {6: 2, 7: 1}.get(ahead, 0)
+        submitted = task.rounds[r].submitters if r in task.rounds else []
+        pending = [t for t, first in task.trainers.items() if first <= r and t not in submitted]
         submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")
         salt = h("honeypot", task_id, r, submitter)
         by_initiator = data.draw(st.integers(0, 5), label="by someone else") < 5
         who = task.initiator if by_initiator else self.who(data, EVERYONE, "committer")
         zero = data.draw(st.integers(0, 9), label="zero commitment") == 9
         commitment = bytes(32) if zero else honeypot_commitment(task_id, r, submitter, salt)
-        current, submit_end, seed_block, status, _ = self._task_view(task_id)
+        (state,) = self.node.views([("task_escrow", "taskState", (task_id,))])
+        current, round_start, status = state[0], state[1], state[6]
         expect = (
             "ZeroCommitment" if zero
             else "TaskNotActive" if status != TaskStatus.ACTIVE
             else "NotInitiator" if who != task.initiator
-            else "WrongRound" if r != current
-            else "SubmitPhaseClosed" if seed_block != 0 or self.now() >= submit_end
+            else "NoSuchRound" if r >= task.params.num_rounds
+            else "RoundOpened" if r < current or (r == current and self.now() >= round_start)
             else "AlreadyCommitted" if (task_id, r) in self.honeypots
             else None
         )  # fmt: skip

@@ -30,13 +30,21 @@ SALT = h("honeypot salt")
 MAX_UINT = 2**256 - 1
 
 
+def joined_task(world: World, **overrides: object) -> int:
+    """A task joined by the three trainers and three validators, not started yet (round 0 not open)."""
+    task_id = world.create_task(**overrides)
+    world.join(task_id, world.trainers, world.validators)
+    return task_id
+
+
 def honeypot_round(world: World, rows: dict[ProtocolClient, list[Verdict]], **overrides: object) -> int:
-    """A started one-round task (unless overridden) whose initiator committed a honeypot by trainer 3 (the
-    round's third submission, index 2); the three trainers submit, the seed is drawn, the validators commit
-    and reveal `rows`, and the ballot is closed (vote deadline passed)."""
-    task_id = world.setup_task(**{"num_rounds": 1, **overrides})
+    """A one-round task (unless overridden) whose initiator committed, before the start, a honeypot by
+    trainer 3 (the round's third submission, index 2); the task starts, the three trainers submit, the seed
+    is drawn, the validators commit and reveal `rows`, and the ballot is closed (vote deadline passed)."""
+    task_id = joined_task(world, **{"num_rounds": 1, **overrides})
     bait = world.trainers[2]
     world.initiator.commit_honeypot(task_id, 0, bait.address, SALT)
+    world.start(task_id)
     world.submit_all(task_id, 0)
     world.draw(task_id)
     world.ballot(task_id, 0, rows)
@@ -156,9 +164,10 @@ def test_reveal_needs_the_preimage_and_the_submitters_index(world: World) -> Non
 
 
 def test_reveal_waits_for_the_closed_ballot(world: World) -> None:
-    task_id = world.setup_task(num_rounds=1)
+    task_id = joined_task(world, num_rounds=1)
     bait = world.trainers[2]
     world.initiator.commit_honeypot(task_id, 0, bait.address, SALT)
+    world.start(task_id)
     world.submit_all(task_id, 0)
     too_early = reverts("BallotNotClosed", taskId=task_id, round=0)
     too_early(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))  # no ballot yet
@@ -171,29 +180,48 @@ def test_reveal_waits_for_the_closed_ballot(world: World) -> None:
     world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
 
 
-def test_commit_only_by_the_initiator_in_the_open_submit_phase_once(world: World) -> None:
-    task_id = world.setup_task(num_rounds=2)
+def test_commit_only_by_the_initiator_before_the_round_opens_once(world: World) -> None:
+    task_id = joined_task(world, num_rounds=3)
     bait = world.trainers[2]
     commitment = honeypot_commitment(task_id, 0, bait.address, SALT)
     reverts("NotInitiator", caller=world.outsider.address)(
         lambda: world.outsider.commit_decoy(task_id, 0, commitment)
     )
     reverts("ZeroCommitment")(lambda: world.initiator.commit_decoy(task_id, 0, bytes(32)))
-    reverts("WrongRound", current=0, given=1)(lambda: world.initiator.commit_decoy(task_id, 1, commitment))
     reverts("TaskNotActive", status=TaskStatus.NONE)(lambda: world.initiator.commit_decoy(99, 0, commitment))
-    receipt = world.initiator.commit_decoy(task_id, 0, commitment)
+    reverts("NoSuchRound", taskId=task_id, round=3, numRounds=3)(
+        lambda: world.initiator.commit_decoy(task_id, 3, h("past the end"))
+    )
+    receipt = world.initiator.commit_decoy(task_id, 0, commitment)  # before the task's start
     assert logs(world.deployment.honeypot_registry, "HoneypotCommitted", receipt) == [
         {"taskId": task_id, "round": 0, "commitment": commitment}
     ]
     reverts("AlreadyCommitted")(lambda: world.initiator.commit_decoy(task_id, 0, h("another")))
-    world.submit_all(task_id, 0)  # every trainer submitted: the submit phase closed early
-    reverts("SubmitPhaseClosed", round=0)(lambda: world.initiator.commit_decoy(task_id, 0, h("late")))
+    world.initiator.commit_decoy(task_id, 2, h("two rounds ahead"))  # any round that has not opened
 
 
-def test_commit_after_the_submit_deadline_is_refused(world: World) -> None:
-    task_id = world.setup_task(num_rounds=2)
-    world.warp_to(world.initiator.task_state(task_id).submit_end)
-    reverts("SubmitPhaseClosed", round=0)(lambda: world.initiator.commit_decoy(task_id, 0, h("late")))
+def test_a_round_is_committed_to_before_it_opens_and_not_after(world: World) -> None:
+    task_id = joined_task(world, num_rounds=3)
+    start = world.initiator.task_config(task_id).start_time
+    world.start(task_id)  # round 0 opens at its start time: no submission yet, and still too late
+    opened = reverts("RoundOpened", taskId=task_id, round=0, current=0, roundStart=start)
+    opened(lambda: world.initiator.commit_decoy(task_id, 0, h("at the opening")))
+    world.initiator.commit_decoy(task_id, 1, h("round 1, during round 0"))
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    v0, v1, v2 = world.validators
+    world.ballot(task_id, 0, {v0: [A, A, A], v1: [A, A, A], v2: [A, A, A]})
+    world.close_ballot(task_id, 0)
+    world.outsider.finalize_round(task_id)  # round 1 opens
+    state = world.initiator.task_state(task_id)
+    assert state.round == 1
+    reverts("RoundOpened", round=1, current=1, roundStart=state.round_start)(
+        lambda: world.initiator.commit_decoy(task_id, 1, h("round 1, opened"))
+    )  # (already committed, but the opening is checked first)
+    reverts("RoundOpened", round=0, current=1, roundStart=state.round_start)(
+        lambda: world.initiator.commit_decoy(task_id, 0, h("a past round"))
+    )
+    world.initiator.commit_decoy(task_id, 2, h("round 2, during round 1"))
 
 
 def test_the_window_ends_when_the_allocations_unlock(world: World) -> None:
@@ -240,8 +268,9 @@ def test_a_lazy_validator_is_slashed_before_it_can_leave(world: World) -> None:
 
 
 def test_an_unrevealed_commitment_simply_expires(world: World) -> None:
-    task_id = world.setup_task(num_rounds=1)
+    task_id = joined_task(world, num_rounds=1)
     world.initiator.commit_decoy(task_id, 0, h("decoy"))
+    world.start(task_id)
     world.submit_all(task_id, 0, [world.trainers[0]])
     world.warp_to(world.initiator.task_state(task_id).submit_end)
     world.draw(task_id)

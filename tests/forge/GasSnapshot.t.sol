@@ -145,11 +145,11 @@ contract GasSnapshotTest is ProtocolFixture {
             escrow.joinTask(taskId, i < TRAINERS ? ITaskEscrow.Role.Trainer : ITaskEscrow.Role.Validator);
             vm.stopPrank();
         }
-        vm.warp(p.startTime);
         address bait = people[1];
         bytes32 secret = keccak256("honeypot salt");
         honeypots.commitHoneypot(taskId, 0, keccak256(abi.encode(taskId, uint256(0), bait, secret)));
         _record("commitHoneypot");
+        vm.warp(p.startTime);
         submit(people[0], taskId, 0, 1_000);
         submit(bait, taskId, 0, 1_000);
         vm.roll(block.number + 3);

@@ -1,6 +1,7 @@
-"""The HoneypotRegistry's book: each round's honeypot commitment (made in the round's submit phase, before
-its seed was armed), its reveal (the preimage hashes to the commitment, the named submission is the
-submitter's, the decision is the one recomputed from the reveals), the validators it shows to be lazy
+"""The HoneypotRegistry's book: each round's honeypot commitment (made before the round opened: during an
+earlier round, or before the task's start for round 0), its reveal (the preimage hashes to the commitment,
+the named submission is the submitter's, the decision is the one recomputed from the reveals), the
+validators it shows to be lazy
 (revealed ACCEPT on a honeypot the round decided REJECT: flagged as `lazy_validator`, slashed or not), and
 each lazy slash (only of such a validator, once, `allocation * bps / 10000` of its allocation before it,
 matching the StakeManager's Slashed event of the same transaction)."""
@@ -15,23 +16,38 @@ from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.model import HoneypotRecord
-from protocol.contracts import BPS, Verdict
+from protocol.contracts import BPS, TaskStatus, Verdict
 
 __all__ = ["HANDLERS"]
 
 
 def honeypot_committed(b: Books, e: ChainEvent) -> None:
-    """A commitment in the current round of an active task, before its seed was armed; once per round."""
-    task = b.task_of(e, int(e.args["round"]))
+    """A commitment of an active task for one of its rounds that had not opened yet (a later round than
+    the current one, or round 0 in a block before the task's start time, checked when the block times are
+    known); once per round."""
+    round_no = int(e.args["round"])
+    task = b.task_of(e, round_no)
     with b.item("honeypots"):
-        rnd = b.active_round(e, task)
-        at = b.at(e, task.id, rnd.number)
-        if rnd.armed or rnd.seed_block is not None:
-            at.flag(Kind.HONEYPOT, "honeypot commitment", "in the submit phase", "after the seed was armed")
-        if rnd.number in task.honeypots:
+        at = b.at(e, task.id, round_no)
+        if task.status != TaskStatus.ACTIVE:
+            at.flag(Kind.EVENT_ORDER, "HoneypotCommitted in a task that is not active", "ACTIVE", task.status)
+            return
+        if round_no >= task.num_rounds:
+            at.flag(Kind.HONEYPOT, "honeypot commitment", f"a round below {task.num_rounds}", round_no)
+            return
+        current = task.current_round
+        before_start = b.blocktime is None or b.blocktime(e.block) < task.param("startTime")
+        if round_no < current or (round_no == current and (current > 0 or not before_start)):
+            at.flag(
+                Kind.HONEYPOT,
+                "honeypot commitment",
+                "before its round opened",
+                f"in round {current}, after round {round_no} opened",
+            )
+        if round_no in task.honeypots:
             at.flag(Kind.HONEYPOT, "second honeypot commitment of the round", "one", "two")
             return
-        task.honeypots[rnd.number] = HoneypotRecord(bytes(e.args["commitment"]), e.tx_hash)
+        task.honeypots[round_no] = HoneypotRecord(bytes(e.args["commitment"]), e.tx_hash)
 
 
 def honeypot_revealed(b: Books, e: ChainEvent) -> None:

@@ -109,6 +109,9 @@ class Books:
     verified. `blockhash(n)`, when given, lets the seeds be checked against the chain's block hashes."""
 
     blockhash: Callable[[int], bytes | None] | None = None
+    blocktime: Callable[[int], int] | None = None
+    """A block's timestamp, when given: lets the honeypot book check that round 0's commitments precede
+    the task's start."""
     tasks: dict[int, TaskRecord] = field(default_factory=dict)
     accounts: dict[str, AccountBook] = field(default_factory=dict)
     escrowed: int = 0

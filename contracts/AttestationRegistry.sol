@@ -571,28 +571,36 @@ contract AttestationRegistry is IAttestationRegistry {
         uint256 width,
         uint256 n
     ) private pure returns (uint256 fields, uint256 weight) {
-        // slither-disable-next-line assembly the hashing loop in scratch memory: O(n x k), a few dozen gas a draw
+        // slither-disable-next-line assembly the hashing loop in scratch memory: O(n x k), unrolled by four draws a hash
         assembly ("memory-safe") {
             let buf := mload(0x40)
             mstore(buf, seed)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
                 mstore(add(buf, 0x20), i)
                 let m := 0
-                let h := 0
-                for { let d := 0 } lt(d, k) { d := add(d, 1) } {
-                    let c := and(d, 3)
-                    if iszero(c) {
-                        mstore(add(buf, 0x40), shr(2, d))
-                        h := keccak256(buf, 0x60)
-                    }
-                    let x := mod(and(shr(shl(6, c), h), 0xffffffffffffffff), total)
-                    // x - lo wraps around below lo: one comparison tests lo <= x < lo + width.
-                    m := add(m, lt(sub(x, lo), width))
+                let g := 0
+                // x - lo wraps around below lo: one comparison tests lo <= x < lo + width.
+                for {} lt(g, shr(2, k)) { g := add(g, 1) } {
+                    mstore(add(buf, 0x40), g)
+                    let h := keccak256(buf, 0x60)
+                    m := add(m, lt(sub(mod(and(h, 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(and(shr(64, h), 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(and(shr(128, h), 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(shr(192, h), total), lo), width))
                 }
-                let word := add(mults, shl(5, shr(5, i)))
-                mstore(word, or(mload(word), shl(shl(3, and(i, 31)), m)))
-                fields := or(fields, shl(shl(1, i), mul(3, gt(m, 0))))
-                weight := add(weight, m)
+                if and(k, 3) {
+                    mstore(add(buf, 0x40), g)
+                    let h := keccak256(buf, 0x60)
+                    for { let c := 0 } lt(c, and(k, 3)) { c := add(c, 1) } {
+                        m := add(m, lt(sub(mod(and(shr(shl(6, c), h), 0xffffffffffffffff), total), lo), width))
+                    }
+                }
+                if m {
+                    let word := add(mults, shl(5, shr(5, i)))
+                    mstore(word, or(mload(word), shl(shl(3, and(i, 31)), m)))
+                    fields := or(fields, shl(shl(1, i), 3))
+                    weight := add(weight, m)
+                }
             }
         }
     }
@@ -648,7 +656,7 @@ contract AttestationRegistry is IAttestationRegistry {
             uint256 shift = 0;
             for (uint256 i = start; i < end; ++i) {
                 uint256 code = (verdicts >> (2 * i)) & 3;
-                uint256 m = (mults[i >> 5] >> ((i & 31) << 3)) & 0xff;
+                uint256 m = _byteAt(mults, i);
                 // A counter never exceeds the number of reveals (<= 255), or k (<= 64) with committees, so
                 // no carry into the next one. A field without a verdict has m == 0 and adds nothing.
                 word += m << (shift + 8 * (code - 1));
@@ -657,6 +665,14 @@ contract AttestationRegistry is IAttestationRegistry {
             }
         }
         return (word, decisions);
+    }
+
+    /// @dev Byte `i` (< 128) of `mults`: word i / 32, bits 8 * (i % 32) up.
+    function _byteAt(uint256[4] memory mults, uint256 i) private pure returns (uint256 m) {
+        // slither-disable-next-line assembly a read of a fixed array without a bounds check (i < 128)
+        assembly ("memory-safe") {
+            m := and(shr(shl(3, and(i, 31)), mload(add(mults, shl(5, shr(5, i))))), 0xff)
+        }
     }
 
     /// @dev Stores the round's decisions with the marker and a stamp of the number of reveals (so every

@@ -85,7 +85,9 @@ def draw_points(seed: bytes, index: int, draws: int, total: int) -> list[int]:
     word = 0
     for d in range(draws):
         if d % 4 == 0:
-            word = int.from_bytes(keccak(encode(["bytes32", "uint256", "uint256"], [seed, index, d // 4])), "big")
+            word = int.from_bytes(
+                keccak(encode(["bytes32", "uint256", "uint256"], [seed, index, d // 4])), "big"
+            )
         points.append(((word >> (64 * (d % 4))) & _CHUNK) % total)
     return points
 
@@ -115,7 +117,9 @@ def committee(seats: Sequence[Seat], seed: bytes, index: int, draws: int, round_
     return out
 
 
-def multiplicities(seed: bytes, submissions: int, draws: int, total: int, offset: int, weight: int) -> list[int]:
+def multiplicities(
+    seed: bytes, submissions: int, draws: int, total: int, offset: int, weight: int
+) -> list[int]:
     """One validator's m_i on every submission of a round: the membership test of the contract, O(k) per
     submission, no search."""
     return [

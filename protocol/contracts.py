@@ -355,7 +355,9 @@ class TaskParams(BaseModel):
         if self.committee_draws and self.quorum > self.committee_draws:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")
         if self.committee_draws and self.min_validator_stake == 0:
-            raise ValueError("committee_draws needs a nonzero min_validator_stake (the unit of a validator's weight)")
+            raise ValueError(
+                "committee_draws needs a nonzero min_validator_stake (the unit of a validator's weight)"
+            )
         if self.spec_hash == bytes(32) or self.initial_model_hash == bytes(32):
             raise ValueError("spec_hash and initial_model_hash must not be zero")
         if self.num_rounds * self.reward_per_round > _UINT120:
@@ -1065,7 +1067,9 @@ class ProtocolClient:
         n = self.ballot_of(task_id, round_).submissions
         return [(int(words[i // 32]) >> (8 * (i % 32))) & 0xFF for i in range(n)]
 
-    def drawn_multiplicities(self, task_id: int, round_: int, validator: str | None = None) -> list[int] | None:
+    def drawn_multiplicities(
+        self, task_id: int, round_: int, validator: str | None = None
+    ) -> list[int] | None:
         """A validator's multiplicities in an opened round, computed here from the round's seed and weights
         (protocol.committees, the registry's rule); None without committees."""
         draws, seed, total = self.committee_of(task_id, round_)
@@ -1079,7 +1083,8 @@ class ProtocolClient:
 
     def weight_of(self, task_id: int, validator: str | None = None) -> tuple[int, int]:
         """(offset, weight): a validator's interval on the task's line of weights."""
-        offset, weight = self.client.call(self.registry.functions.weightOf(task_id, validator or self.address))
+        who = validator or self.address
+        offset, weight = self.client.call(self.registry.functions.weightOf(task_id, who))
         return int(offset), int(weight)
 
     def decisions_of(self, task_id: int, round_: int) -> list[Verdict]:

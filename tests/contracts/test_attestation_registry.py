@@ -535,7 +535,9 @@ def test_escrow_only_functions(
     )
     escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10, bytes(32)))
     reverts("VotingAlreadyOpen", taskId=1, round=0)(
-        lambda: escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10, bytes(32)))
+        lambda: escrow.client.transact(
+            harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10, bytes(32))
+        )
     )
 
 

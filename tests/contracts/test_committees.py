@@ -25,7 +25,9 @@ A, R, U, N = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE, Verdict.NONE
 UNIT = STAKE // 10  # the worlds' minimum validator stake: the weight unit
 
 
-def committee_task(world: World, draws: int, weights: Sequence[int], quorum: int = 1, **overrides: object) -> int:
+def committee_task(
+    world: World, draws: int, weights: Sequence[int], quorum: int = 1, **overrides: object
+) -> int:
     """A started task with committees of `draws`, joined by the three trainers and by validators 4.. with
     allocations of `weights` units, in that order."""
     task_id = world.create_task(committee_draws=draws, quorum=quorum, **overrides)
@@ -41,7 +43,9 @@ def validators(world: World, count: int) -> list[ProtocolClient]:
     return world.people[4 : 4 + count]
 
 
-def mults(world: World, task_id: int, round_: int, vs: Sequence[ProtocolClient]) -> dict[ProtocolClient, list[int]]:
+def mults(
+    world: World, task_id: int, round_: int, vs: Sequence[ProtocolClient]
+) -> dict[ProtocolClient, list[int]]:
     """Each validator's multiplicities from the contract, checked against the Python mirror."""
     out = {}
     for v in vs:
@@ -154,7 +158,7 @@ def test_weighted_tallies_decide_and_pay_per_draw(world: World) -> None:
         assert world.initiator.decisions_of(task_id, 0)[i] == decide(*counts, revealed=judged, quorum=2)
     revealed_weight = sum(sum(m[v]) for v in revealers)
     assert world.initiator.ballot_of(task_id, 0).revealed_weight == revealed_weight
-    closed, revealed, *_ = world.chain.call(registry.functions.outcome(task_id, 0))
+    _closed, revealed, *_ = world.chain.call(registry.functions.outcome(task_id, 0))
     assert revealed == revealed_weight
     # The model vote weighs each voter's draws: all revealers vote the same model.
     world.vote(task_id, 0, {v: h("m") for v in revealers})
@@ -166,7 +170,9 @@ def test_weighted_tallies_decide_and_pay_per_draw(world: World) -> None:
     _, share, _ = world.initiator.round_result_of(task_id, 0)
     for v in vs:
         (event,) = logs(
-            world.deployment.task_escrow, "ValidatorSettled", world.initiator.settle_validator(task_id, 0, v.address)
+            world.deployment.task_escrow,
+            "ValidatorSettled",
+            world.initiator.settle_validator(task_id, 0, v.address),
         )
         weight = sum(m[v])
         if weight == 0:
@@ -201,7 +207,9 @@ def test_a_validator_without_draws_owes_nothing_and_its_stake_is_released(world:
     assert share == 10**18 * 2_000 // 10_000  # the whole validator cut on the single draw
     for v in vs:
         (event,) = logs(
-            world.deployment.task_escrow, "ValidatorSettled", world.initiator.settle_validator(task_id, 0, v.address)
+            world.deployment.task_escrow,
+            "ValidatorSettled",
+            world.initiator.settle_validator(task_id, 0, v.address),
         )
         if v is drawn:
             assert (event["outcome"], event["amount"]) == (ValidatorOutcome.REWARDED, share)
@@ -233,7 +241,9 @@ def test_an_undrawn_validator_may_commit_and_reveal_zeros(world: World) -> None:
     world.initiator.finalize_round(task_id)
     for v in vs:
         (event,) = logs(
-            world.deployment.task_escrow, "ValidatorSettled", world.initiator.settle_validator(task_id, 0, v.address)
+            world.deployment.task_escrow,
+            "ValidatorSettled",
+            world.initiator.settle_validator(task_id, 0, v.address),
         )
         assert event["outcome"] == (ValidatorOutcome.REWARDED if m[v][0] else ValidatorOutcome.NOT_DRAWN)
     world.assert_solvent()

@@ -76,16 +76,20 @@ def _validator_expectation(
 ) -> tuple[ValidatorOutcome, int]:
     """(outcome, amount) the rules give a validator of a finalised round; the amount of a slash is checked
     by `_check_slash`."""
+    weight = rnd.weight(validator)
+    if weight == 0:
+        return ValidatorOutcome.NOT_DRAWN, 0
     reveal = rnd.reveals.get(validator)
     if reveal is None:
         return ValidatorOutcome.SLASHED, 0
     agreed = all(
-        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] == sub.decision for sub in rnd.submissions
+        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] in (Verdict.NONE, sub.decision)
+        for sub in rnd.submissions
     )
     vote = rnd.votes.get(validator)
     right_vote = rnd.agreed is not None and vote is not None and vote[0] == rnd.agreed[0]
     paid = agreed and right_vote
-    return (ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED), int(
+    return (ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED), weight * int(
         finalization.expected["share"]
     )
 

@@ -6,6 +6,8 @@ recomputes the draws) is clean."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from netharness import TOKENS, TRAINER_SLASH, Net, drive, events, finished, joined
 
@@ -81,3 +83,10 @@ def test_committees_check_only_their_draws_and_pay_per_draw(net: Net) -> None:
     with ArtifactStore(net.ipfs.api_url, find_timeout=5.0) as store:
         result = audit(open_target(net.anvil.rpc_url, d.addresses), task=task_id, store=store, accuracy=False)
     assert result.ok, [str(x) for x in result.discrepancies]
+    # `trustrl task status --json` lists each submission's committee with its draws.
+    done = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json", check=True)
+    status = json.loads(done.stdout)
+    assert status["committee_draws"] == DRAWS
+    (round0,) = status["rounds"]
+    want = [{v: m[i] for v, m in mults.items() if m[i]} for i in range(n)]
+    assert [c["validators"] for c in round0["committees"]] == want

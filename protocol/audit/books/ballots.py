@@ -7,7 +7,10 @@ verdict with `3 * count >= 2 * revealed` once `revealed >= quorum` (`RoundRecord
 is committed by a validator that revealed and revealed once, hashing to its commitment
 (`keccak(abi.encode(task, round, validator, modelHash, keccak(cid), salt))`); the model is agreed by the
 first hash with `votes >= quorum` and `3 * votes >= 2 * revealed`. Whether a vote was the right one is
-the re-verification's to say (`protocol.audit.reverify`: it recomputes the aggregate)."""
+the re-verification's to say (`protocol.audit.reverify`: it recomputes the aggregate). With committees
+(`committeeDraws` k > 0) the draws are recomputed from the seed and the join-time weights
+(protocol.committees): a reveal holds a verdict exactly on its validator's drawn submissions, each verdict
+counts its draws there, `revealed` is the revealed draws, and a model vote weighs its voter's draws."""
 
 from __future__ import annotations
 

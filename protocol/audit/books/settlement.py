@@ -3,9 +3,9 @@ submission (decision, reward `rate * workUnits`, slash `allocation * bps / 10000
 UNAVAILABLE) and each validator expected in the ballot (REWARDED with its share when its reveal agreed
 with every decision and it revealed a vote for the round's agreed model; FORFEITED when not, a round
 without an agreed model included; SLASHED when it never revealed; with committees, the amount is its share
-times its draws, and NOT_DRAWN, nothing, for one without a draw in the round). Each reward and each forfeit after the
-task's end must be credited in the same transaction; each slash must match the StakeManager's Slashed
-event of the same transaction."""
+times its draws, and NOT_DRAWN, nothing, for one without a draw in the round). Each reward and each
+forfeit after the task's end must be credited in the same transaction; each slash must match the
+StakeManager's Slashed event of the same transaction."""
 
 from __future__ import annotations
 

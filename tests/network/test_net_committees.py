@@ -29,7 +29,7 @@ def test_committees_check_only_their_draws_and_pay_per_draw(net: Net) -> None:
     from protocol.audit.runner import audit, open_target
     from protocol.ipfs import ArtifactStore
 
-    task_id = net.create_task(1, warm_start=True, committee_draws=DRAWS, quorum=2, commit_duration=60)
+    task_id = net.create_task(1, warm_start=True, committee_draws=DRAWS, quorum=2, commit_duration=120)
     honest = [TrainerNode(net.session(i), task_id, out=Output(f"trainer-{i}")) for i in (2, 3)]
     cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
     for i, tokens in ALLOCATIONS.items():

@@ -551,8 +551,10 @@ contract AttestationRegistry is IAttestationRegistry {
         returns (uint256[4] memory mults, uint256 fields, uint256 weight)
     {
         uint256 n = b.submissions;
+        // slither-disable-next-line incorrect-equality a count of draws (0: no committees), not a balance or a time
         if (b.draws == 0) {
             mults = [_ONES, _ONES, _ONES, _ONES];
+            // slither-disable-next-line incorrect-equality the submission count, not a balance or a time
             return (mults, n == 128 ? type(uint256).max : (1 << (2 * n)) - 1, 1);
         }
         RoundDraw memory draw = _roundDraws[taskId][round];
@@ -598,6 +600,7 @@ contract AttestationRegistry is IAttestationRegistry {
                 if m {
                     let word := add(mults, shl(5, shr(5, i)))
                     mstore(word, or(mload(word), shl(shl(3, and(i, 31)), m)))
+                    // slither-disable-next-line incorrect-shift shl(shift, value): 3 shifted left by 2i
                     fields := or(fields, shl(shl(1, i), 3))
                     weight := add(weight, m)
                 }
@@ -637,6 +640,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @dev The round's revealed weight: the revealers without committees, their draws with them.
     function _revealedWeight(Ballot memory b) private pure returns (uint256) {
+        // slither-disable-next-line incorrect-equality a count of draws (0: no committees), not a balance or a time
         return b.draws == 0 ? b.revealed : b.revealedWeight;
     }
 

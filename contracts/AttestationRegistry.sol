@@ -573,7 +573,7 @@ contract AttestationRegistry is IAttestationRegistry {
         uint256 width,
         uint256 n
     ) private pure returns (uint256 fields, uint256 weight) {
-        // slither-disable-next-line assembly the hashing loop in scratch memory: O(n x k), unrolled by four draws a hash
+        // slither-disable-next-line assembly the hashing loop in scratch memory, O(n x k), four draws a hash
         assembly ("memory-safe") {
             let buf := mload(0x40)
             mstore(buf, seed)

@@ -369,7 +369,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
         TaskState memory s = _requireFinalized(taskId, round);
         if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
-        (bool expected, bool revealed, bool agreed, uint256 weight) = _registry.validatorOutcome(taskId, round, validator);
+        (bool expected, bool revealed, bool agreed, uint256 weight) =
+            _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
         _validatorSettled[taskId][round][validator] = true;
         // Once per round with a ballot (fewer than 2^32 rounds).

@@ -77,7 +77,8 @@ library TaskRules {
         if (p.sampleRollouts == 0) revert ITaskEscrow.InvalidTaskParameter("sampleRollouts", 0);
         if (p.sampleSteps == 0) revert ITaskEscrow.InvalidTaskParameter("sampleSteps", 0);
         if (p.noShowSlashBps > _BPS) revert ITaskEscrow.InvalidTaskParameter("noShowSlashBps", p.noShowSlashBps);
-        if (p.committeeDraws > _MAX_DRAWS || (p.committeeDraws != 0 && (p.quorum > p.committeeDraws || p.minValidatorStake == 0))) {
+        bool drawsFit = p.committeeDraws == 0 || (p.quorum <= p.committeeDraws && p.minValidatorStake != 0);
+        if (p.committeeDraws > _MAX_DRAWS || !drawsFit) {
             revert ITaskEscrow.InvalidTaskParameter("committeeDraws", p.committeeDraws);
         }
         // slither-disable-next-line timestamp a start not in the past: a proposer's seconds of skew change nothing

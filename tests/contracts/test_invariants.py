@@ -1989,8 +1989,9 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
         "event SeatFreed": 5,
         "empty round finalised early: refused": 5,
         "empty round finalised early: yes": 1,
-        "settled validator NOT_DRAWN": 2,
-        "committee member drawn on 2+": 4,
+        "settled validator NOT_DRAWN": 5,  # committees: a quarter of the first run's 22, 35 and 56
+        "committee member drawn on 0": 8,
+        "committee member drawn on 1": 14,
     }
     wanted = {k: int(floor * EXAMPLES / 300) for k, floor in floors.items()}  # whole counts at any depth
     missing = {k: (stats[k], want) for k, want in wanted.items() if stats[k] < want}

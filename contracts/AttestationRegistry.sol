@@ -20,6 +20,12 @@ import {Cohort} from "./Cohort.sol";
 /// Opening a round writes the bitmap and the decision slots with markers: no slot a reveal writes is ever
 /// zero, so every reveal of a round reads and writes the same slots at the same price, whatever its place
 /// in the order (the stamp changes every decision slot at every reveal).
+///
+/// Committees (k = the task's draws > 0): per task, the line of weights (a Cohort-like counter of the
+/// weight registered, one slot with k); per validator, its interval on the line (in its record); per
+/// round, the seed and the active weight W_r (two slots, written when the round opens) and the revealed
+/// weight (in the ballot). A validator's multiplicities are recomputed from them wherever they are needed
+/// (reveal, model vote, settlement): O(submissions x k) hashing and arithmetic, no storage and no search.
 contract AttestationRegistry is IAttestationRegistry {
     // slither-disable-start timestamp
     // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
@@ -33,6 +39,10 @@ contract AttestationRegistry is IAttestationRegistry {
     uint256 private constant _DECISIONS_PER_SLOT = 64;
     uint256 private constant _DECISION_MASK = (1 << 128) - 1;
     uint256 private constant _STAMP_SHIFT = 128;
+    /// @dev A validator's weight is capped so that 255 of them sum below 2^64.
+    uint256 private constant _MAX_WEIGHT = 1 << 56;
+    /// @dev Every byte 1: the multiplicities of an active validator without committees.
+    uint256 private constant _ONES = 0x0101010101010101010101010101010101010101010101010101010101010101;
     /// @dev The low bit of every 2-bit field of a verdict or decision vector.
     uint256 private constant _LOW_BITS = 0x5555555555555555555555555555555555555555555555555555555555555555;
     /// @dev Winner slot placeholder written at task creation so the agreeing vote rewrites a nonzero slot.
@@ -43,11 +53,30 @@ contract AttestationRegistry is IAttestationRegistry {
     /// @param ballotsBefore ballots opened, when the validator joined, in the rounds before `fromRound - 1`
     /// (those rounds were finalised by then; round `fromRound - 1`, the one under way, may open its ballot
     /// after the join, so {expectedRoundsOf} looks at it separately)
+    /// @param offset, weight the validator's interval [offset, offset + weight) on the task's line of weights
     struct ValidatorRecord {
         bool registered;
         uint8 index;
         uint32 fromRound;
         uint32 ballotsBefore;
+        uint64 offset;
+        uint64 weight;
+    }
+
+    /// @notice A task's committee draws k and its line of weights, counted like a {Cohort}: `active` is the
+    /// weight of the validators whose first round is at most the current round, `pending` that of those
+    /// whose first round is `pendingFrom` (the line is kept only when k > 0).
+    struct Pool {
+        uint8 draws;
+        uint64 active;
+        uint64 pending;
+        uint32 pendingFrom;
+    }
+
+    /// @notice A round's draws: its seed and the weight W_r of the validators active in it.
+    struct RoundDraw {
+        bytes32 seed;
+        uint64 totalWeight;
     }
 
     address private immutable _escrow;
@@ -62,6 +91,8 @@ contract AttestationRegistry is IAttestationRegistry {
     mapping(uint256 taskId => mapping(address validator => ValidatorRecord)) private _validators;
     mapping(uint256 taskId => Cohort.Counter) private _cohorts;
     mapping(uint256 taskId => bytes32 modelHash) private _winners;
+    mapping(uint256 taskId => Pool) private _pools;
+    mapping(uint256 taskId => mapping(uint256 round => RoundDraw)) private _roundDraws;
 
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
     constructor(address escrow_) {
@@ -108,7 +139,8 @@ contract AttestationRegistry is IAttestationRegistry {
         }
         bytes32 stored = _words[taskId][round][msg.sender];
         if (stored == 0) revert NotCommitted(taskId, round, msg.sender);
-        uint256 bit = 1 << _validators[taskId][msg.sender].index;
+        ValidatorRecord memory v = _validators[taskId][msg.sender];
+        uint256 bit = 1 << v.index;
         uint256 bitmap = _revealedBitmaps[taskId][round];
         if (bitmap & bit != 0) revert AlreadyRevealed(taskId, round, msg.sender);
         bytes32 computed = keccak256(abi.encode(taskId, round, msg.sender, verdicts, salt));
@@ -117,10 +149,12 @@ contract AttestationRegistry is IAttestationRegistry {
 
         _words[taskId][round][msg.sender] = bytes32(verdicts);
         _revealedBitmaps[taskId][round] = bitmap | bit;
-        _storeDecisions(taskId, round, b.submissions, _count(taskId, verdicts, b), uint256(b.revealed) + 1);
-        // At most `committed` (<= 255) validators reveal.
+        uint256 weight = _tally(taskId, round, verdicts, v, b);
+        // At most `committed` (<= 255) validators reveal; with committees, at most k (<= 64) draws on each
+        // of at most 128 submissions.
         unchecked {
             b.revealed += 1;
+            if (b.draws != 0) ballot.revealedWeight = uint24(b.revealedWeight + weight);
         }
         ballot.revealed = b.revealed;
         if (b.revealed == b.committed) ballot.revealEnd = uint40(block.timestamp);
@@ -168,10 +202,7 @@ contract AttestationRegistry is IAttestationRegistry {
         bytes32 computed = _voteCommitment(taskId, round, msg.sender, modelHash, keccak256(bytes(modelCid)), salt);
         if (computed | _COMMITTED_BIT != stored) revert CommitmentMismatch(stored, computed);
 
-        bytes32 tag = _tag(modelHash);
-        votes_[msg.sender] = tag;
-        uint256 votes = _modelVotes[taskId][round][tag] + 1;
-        _modelVotes[taskId][round][tag] = votes;
+        uint256 votes = _addVote(taskId, round, modelHash, b);
         // Only validators that committed a vote (<= 255) reveal it, once each.
         unchecked {
             b.voted += 1;
@@ -189,8 +220,9 @@ contract AttestationRegistry is IAttestationRegistry {
     // ---------------------------------------------------------------- escrow
 
     /// @inheritdoc IAttestationRegistry
-    function initTask(uint256 taskId, uint256 maxSubmissions) external onlyEscrow {
+    function initTask(uint256 taskId, uint256 maxSubmissions, uint256 draws) external onlyEscrow {
         _winners[taskId] = _NO_WINNER;
+        if (draws != 0) _pools[taskId].draws = uint8(draws);
         mapping(uint256 => uint256) storage tallies = _tallies[taskId];
         for (uint256 slot = 0; slot * _PER_SLOT < maxSubmissions; ++slot) {
             tallies[slot] = _MARKER;
@@ -198,11 +230,14 @@ contract AttestationRegistry is IAttestationRegistry {
     }
 
     /// @inheritdoc IAttestationRegistry
-    function registerValidator(uint256 taskId, address validator, uint256 fromRound, uint256 maxValidators)
-        external
-        onlyEscrow
-        returns (uint256 index)
-    {
+    function registerValidator(
+        uint256 taskId,
+        address validator,
+        uint256 fromRound,
+        uint256 maxValidators,
+        uint256 allocated,
+        uint256 unit
+    ) external onlyEscrow returns (uint256 index) {
         ValidatorRecord storage record = _validators[taskId][validator];
         if (record.registered) revert AlreadyRegistered(taskId, validator);
         Cohort.Counter storage cohort = _cohorts[taskId];
@@ -222,6 +257,14 @@ contract AttestationRegistry is IAttestationRegistry {
         record.index = uint8(index);
         record.fromRound = uint32(fromRound);
         record.ballotsBefore = uint32(ballotsBefore);
+        Pool storage pool = _pools[taskId];
+        if (pool.draws != 0) {
+            uint256 weight = unit == 0 ? 1 : allocated / unit;
+            if (weight == 0) weight = 1;
+            if (weight > _MAX_WEIGHT) weight = _MAX_WEIGHT;
+            record.weight = uint64(weight);
+            record.offset = _addWeight(pool, fromRound, weight);
+        }
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -232,7 +275,8 @@ contract AttestationRegistry is IAttestationRegistry {
         uint256 quorum,
         uint256 commitDeadline,
         uint256 revealDeadline,
-        uint256 voteDeadline
+        uint256 voteDeadline,
+        bytes32 seed
     ) external onlyEscrow {
         Ballot storage ballot = _ballots[taskId][round];
         if (ballot.commitEnd != 0) revert VotingAlreadyOpen(taskId, round);
@@ -249,6 +293,13 @@ contract AttestationRegistry is IAttestationRegistry {
         ballot.submissions = uint8(submissions);
         ballot.expected = uint8(expected);
         ballot.quorum = uint8(quorum);
+        Pool memory pool = _pools[taskId];
+        if (pool.draws != 0) {
+            ballot.draws = pool.draws;
+            RoundDraw storage draw = _roundDraws[taskId][round];
+            draw.seed = seed;
+            draw.totalWeight = pool.pendingFrom <= round ? pool.active + pool.pending : pool.active;
+        }
         _revealedBitmaps[taskId][round] = _MARKER;
         mapping(uint256 => uint256) storage decided = _decided[taskId][round];
         decided[0] = _MARKER;
@@ -284,7 +335,7 @@ contract AttestationRegistry is IAttestationRegistry {
         Ballot memory b = _ballots[taskId][round];
         closed = b.commitEnd != 0 && _revealClosed(b) && _voteCommitClosed(b) && _voteClosed(b);
         if (b.agreed) winner = _winners[taskId];
-        return (closed, b.revealed, b.agreed, winner, _decisions(taskId, round, b.submissions));
+        return (closed, _revealedWeight(b), b.agreed, winner, _decisions(taskId, round, b.submissions));
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -328,19 +379,49 @@ contract AttestationRegistry is IAttestationRegistry {
     function validatorOutcome(uint256 taskId, uint256 round, address validator)
         external
         view
-        returns (bool expected, bool revealed, bool agreed, uint256 index)
+        returns (bool expected, bool revealed, bool agreed, uint256 weight)
     {
         ValidatorRecord memory v = _validators[taskId][validator];
         Ballot memory b = _ballots[taskId][round];
         expected = v.registered && v.fromRound <= round && b.commitEnd != 0;
-        revealed = expected && (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
+        if (!expected) return (false, false, false, 0);
+        (,, weight) = _committee(taskId, round, v, b);
+        revealed = (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
         if (revealed && b.agreed) {
             uint256 verdicts = uint256(_words[taskId][round][validator]);
             bytes32 vote = _votes[taskId][round][validator];
             agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions)) && vote & _COMMITTED_BIT == 0
                 && vote != 0 && _wins(_modelVotes[taskId][round][vote], b);
         }
-        index = v.index;
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function committeeOf(uint256 taskId, uint256 round)
+        external
+        view
+        returns (uint256 draws, bytes32 seed, uint256 totalWeight)
+    {
+        RoundDraw memory draw = _roundDraws[taskId][round];
+        return (_pools[taskId].draws, draw.seed, draw.totalWeight);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function weightOf(uint256 taskId, address validator) external view returns (uint256 offset, uint256 weight) {
+        ValidatorRecord memory v = _validators[taskId][validator];
+        return (v.offset, v.weight);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function multiplicitiesOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (uint256[4] memory multiplicities, uint256 weight)
+    {
+        ValidatorRecord memory v = _validators[taskId][validator];
+        Ballot memory b = _ballots[taskId][round];
+        if (v.registered && v.fromRound <= round && b.commitEnd != 0) {
+            (multiplicities,, weight) = _committee(taskId, round, v, b);
+        }
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -415,14 +496,29 @@ contract AttestationRegistry is IAttestationRegistry {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Adds `verdicts` to the task's tallies (starting them from zero at the round's first reveal),
-    /// checking that it has a verdict for every submission and nothing above, and returns every
-    /// submission's decision after this reveal. Every reveal reads and writes the same tally slots and does
-    /// the same arithmetic (the decision is computed without branches), so its gas does not depend on its
-    /// place among the round's reveals.
-    function _count(uint256 taskId, uint256 verdicts, Ballot memory b) private returns (uint256 decisions) {
+    /// @dev Checks `verdicts` against the revealer's multiplicities, counts it and stores the round's
+    /// decisions after it; returns the revealer's weight.
+    function _tally(uint256 taskId, uint256 round, uint256 verdicts, ValidatorRecord memory v, Ballot memory b)
+        private
+        returns (uint256 weight)
+    {
+        uint256[4] memory mults;
+        uint256 fields;
+        (mults, fields, weight) = _committee(taskId, round, v, b);
+        _requireWellFormed(verdicts, fields, b.submissions);
+        _storeDecisions(taskId, round, b.submissions, _count(taskId, verdicts, mults, b), uint256(b.revealed) + 1);
+    }
+
+    /// @dev Adds `verdicts` to the task's tallies, each verdict counted its multiplicity (byte i of `mults`)
+    /// times (starting them from zero at the round's first reveal), and returns every submission's decision
+    /// after this reveal. Every reveal reads and writes the same tally slots and does the same arithmetic
+    /// (the decision is computed without branches), so its gas does not depend on its place among the
+    /// round's reveals.
+    function _count(uint256 taskId, uint256 verdicts, uint256[4] memory mults, Ballot memory b)
+        private
+        returns (uint256 decisions)
+    {
         uint256 n = b.submissions;
-        _requireWellFormed(verdicts, n);
         mapping(uint256 => uint256) storage tallies = _tallies[taskId];
         bool first = b.revealed == 0;
         uint256 quorum = b.quorum;
@@ -430,42 +526,157 @@ contract AttestationRegistry is IAttestationRegistry {
         unchecked {
             for (uint256 start = 0; start < n; start += _PER_SLOT) {
                 uint256 stored = tallies[start / _PER_SLOT];
-                (uint256 word, uint256 slotDecisions) = _countSlot(first ? _MARKER : stored, verdicts, start, n, quorum);
+                (uint256 word, uint256 slotDecisions) =
+                    _countSlot(first ? _MARKER : stored, verdicts, mults, start, n, quorum);
                 tallies[start / _PER_SLOT] = word;
                 decisions |= slotDecisions;
             }
         }
     }
 
-    /// @dev Reverts unless `verdicts` holds one verdict (1..3) in every 2-bit field below `n` and nothing
-    /// above. (A shift by 256, n == 128, would yield 0 in the EVM: every field is then in use.)
-    function _requireWellFormed(uint256 verdicts, uint256 n) private pure {
-        uint256 used = n == 128 ? type(uint256).max : (1 << (2 * n)) - 1;
-        if (verdicts & ~used != 0 || (verdicts | (verdicts >> 1)) & _LOW_BITS != used & _LOW_BITS) {
+    /// @dev Reverts unless `verdicts` holds one verdict (1..3) in every 2-bit field set in `fields` (the
+    /// validator's: every field below the submission count `n`, or its drawn ones) and nothing elsewhere.
+    function _requireWellFormed(uint256 verdicts, uint256 fields, uint256 n) private pure {
+        if (verdicts & ~fields != 0 || (verdicts | (verdicts >> 1)) & _LOW_BITS != fields & _LOW_BITS) {
             revert MalformedVerdicts(verdicts, n);
         }
     }
 
+    /// @dev A validator's multiplicities in the round (byte i: m_i), the 2-bit fields where m_i > 0 (both
+    /// bits set) and the sum of the m_i. Without committees: 1 on each of the round's n submissions. (A
+    /// shift by 256, n == 128, would yield 0 in the EVM: every field is then in use.)
+    function _committee(uint256 taskId, uint256 round, ValidatorRecord memory v, Ballot memory b)
+        private
+        view
+        returns (uint256[4] memory mults, uint256 fields, uint256 weight)
+    {
+        uint256 n = b.submissions;
+        // slither-disable-next-line incorrect-equality a count of draws (0: no committees), not a balance or a time
+        if (b.draws == 0) {
+            mults = [_ONES, _ONES, _ONES, _ONES];
+            // slither-disable-next-line incorrect-equality the submission count, not a balance or a time
+            return (mults, n == 128 ? type(uint256).max : (1 << (2 * n)) - 1, 1);
+        }
+        RoundDraw memory draw = _roundDraws[taskId][round];
+        (fields, weight) = _draw(mults, draw.seed, b.draws, draw.totalWeight, v.offset, v.weight, n);
+    }
+
+    /// @dev For each submission i < n, counts the draws d < k whose point lies in [lo, lo + width): the
+    /// point is the 64-bit chunk d % 4 (the lowest first) of keccak256(abi.encode(seed, i, d / 4)), modulo
+    /// `total`. Writes m_i into byte i of `mults`; returns the fields with m_i > 0 and the sum of the m_i.
+    function _draw(
+        uint256[4] memory mults,
+        bytes32 seed,
+        uint256 k,
+        uint256 total,
+        uint256 lo,
+        uint256 width,
+        uint256 n
+    ) private pure returns (uint256 fields, uint256 weight) {
+        // slither-disable-next-line assembly the hashing loop in scratch memory, O(n x k), four draws a hash
+        assembly ("memory-safe") {
+            let buf := mload(0x40)
+            mstore(buf, seed)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(add(buf, 0x20), i)
+                let m := 0
+                let g := 0
+                // x - lo wraps around below lo: one comparison tests lo <= x < lo + width.
+                for {} lt(g, shr(2, k)) { g := add(g, 1) } {
+                    mstore(add(buf, 0x40), g)
+                    let h := keccak256(buf, 0x60)
+                    m := add(m, lt(sub(mod(and(h, 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(and(shr(64, h), 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(and(shr(128, h), 0xffffffffffffffff), total), lo), width))
+                    m := add(m, lt(sub(mod(shr(192, h), total), lo), width))
+                }
+                if and(k, 3) {
+                    mstore(add(buf, 0x40), g)
+                    let h := keccak256(buf, 0x60)
+                    for { let c := 0 } lt(c, and(k, 3)) { c := add(c, 1) } {
+                        m := add(m, lt(sub(mod(and(shr(shl(6, c), h), 0xffffffffffffffff), total), lo), width))
+                    }
+                }
+                if m {
+                    let word := add(mults, shl(5, shr(5, i)))
+                    mstore(word, or(mload(word), shl(shl(3, and(i, 31)), m)))
+                    // slither-disable-next-line incorrect-shift shl(shift, value): 3 shifted left by 2i
+                    fields := or(fields, shl(shl(1, i), 3))
+                    weight := add(weight, m)
+                }
+            }
+        }
+    }
+
+    /// @dev Appends `weight` to the task's line for a validator active from `fromRound` on (not less than
+    /// any earlier one's); returns its offset.
+    function _addWeight(Pool storage pool, uint256 fromRound, uint256 weight) private returns (uint64 offset) {
+        Pool memory p = pool;
+        if (fromRound != p.pendingFrom) {
+            p.active += p.pending;
+            p.pending = 0;
+            p.pendingFrom = uint32(fromRound);
+        }
+        offset = p.active + p.pending;
+        p.pending += uint64(weight);
+        pool.active = p.active;
+        pool.pending = p.pending;
+        pool.pendingFrom = p.pendingFrom;
+    }
+
+    /// @dev Records the caller's revealed vote for `modelHash` (its tag) and adds its weight to the hash's
+    /// votes; returns them.
+    function _addVote(uint256 taskId, uint256 round, bytes32 modelHash, Ballot memory b)
+        private
+        returns (uint256 votes)
+    {
+        bytes32 tag = _tag(modelHash);
+        _votes[taskId][round][msg.sender] = tag;
+        uint256 weight = 1;
+        if (b.draws != 0) (,, weight) = _committee(taskId, round, _validators[taskId][msg.sender], b);
+        votes = _modelVotes[taskId][round][tag] + weight;
+        _modelVotes[taskId][round][tag] = votes;
+    }
+
+    /// @dev The round's revealed weight: the revealers without committees, their draws with them.
+    function _revealedWeight(Ballot memory b) private pure returns (uint256) {
+        // slither-disable-next-line incorrect-equality a count of draws (0: no committees), not a balance or a time
+        return b.draws == 0 ? b.revealed : b.revealedWeight;
+    }
+
     /// @dev `_count` for the submissions `start ..` of one tally slot (ten of them, or up to `n`): the slot's
     /// new word and their decisions (at their places in a decision vector).
-    function _countSlot(uint256 word, uint256 verdicts, uint256 start, uint256 n, uint256 quorum)
-        private
-        pure
-        returns (uint256, uint256 decisions)
-    {
+    function _countSlot(
+        uint256 word,
+        uint256 verdicts,
+        uint256[4] memory mults,
+        uint256 start,
+        uint256 n,
+        uint256 quorum
+    ) private pure returns (uint256, uint256 decisions) {
         // Indices stay below 128 and counters below 256: nothing here can overflow.
         unchecked {
             uint256 end = start + _PER_SLOT < n ? start + _PER_SLOT : n;
             uint256 shift = 0;
             for (uint256 i = start; i < end; ++i) {
                 uint256 code = (verdicts >> (2 * i)) & 3;
-                // A counter never exceeds the number of reveals (<= 255), so no carry into the next one.
-                word += 1 << (shift + 8 * (code - 1));
+                uint256 m = _byteAt(mults, i);
+                // A counter never exceeds the number of reveals (<= 255), or k (<= 64) with committees, so
+                // no carry into the next one. A field without a verdict has m == 0 and adds nothing.
+                word += m << (shift + 8 * (code - 1));
                 decisions |= _decide(word >> shift, quorum) << (2 * i);
                 shift += _TALLY_BITS;
             }
         }
         return (word, decisions);
+    }
+
+    /// @dev Byte `i` (< 128) of `mults`: word i / 32, bits 8 * (i % 32) up.
+    function _byteAt(uint256[4] memory mults, uint256 i) private pure returns (uint256 m) {
+        // slither-disable-next-line assembly a read of a fixed array without a bounds check (i < 128)
+        assembly ("memory-safe") {
+            m := and(shr(shl(3, and(i, 31)), mload(add(mults, shl(5, shr(5, i))))), 0xff)
+        }
     }
 
     /// @dev Stores the round's decisions with the marker and a stamp of the number of reveals (so every
@@ -513,13 +724,14 @@ contract AttestationRegistry is IAttestationRegistry {
         }
     }
 
-    /// @dev Whether a verdict vector agrees with every decided outcome: no 2-bit field where the decision is
-    /// nonzero and differs from the verdict.
+    /// @dev Whether a verdict vector agrees with every decided outcome on its own fields: no 2-bit field
+    /// where the verdict and the decision are nonzero and differ.
     function _agrees(uint256 verdicts, uint256 decisions) private pure returns (bool) {
         uint256 x = verdicts ^ decisions;
         uint256 differs = (x | (x >> 1)) & _LOW_BITS;
         uint256 decided = (decisions | (decisions >> 1)) & _LOW_BITS;
-        return differs & decided == 0;
+        uint256 own = (verdicts | (verdicts >> 1)) & _LOW_BITS;
+        return differs & decided & own == 0;
     }
 
     function _hasRevealed(uint256 taskId, uint256 round, address validator) private view returns (bool) {
@@ -549,11 +761,12 @@ contract AttestationRegistry is IAttestationRegistry {
     }
 
     /// @dev Whether `votes` for one hash agree the round's model: at least the quorum and two thirds of the
-    /// validators that revealed verdicts. The vote opens after the reveals close, so `revealed` no longer
-    /// changes; votes for two hashes cannot both reach two thirds of it (each voter votes once and
-    /// `revealed >= 1` once anyone votes), so a hash that passes this test is the round's winner.
+    /// revealed weight (each voter's vote weighs its draws with committees, 1 without). The vote opens after
+    /// the reveals close, so the revealed weight no longer changes; votes for two hashes cannot both reach
+    /// two thirds of it (each voter votes once, and a hash with votes >= quorum >= 1 has a nonzero revealed
+    /// weight behind it), so a hash that passes this test is the round's winner.
     function _wins(uint256 votes, Ballot memory b) private pure returns (bool) {
-        return votes >= b.quorum && 3 * votes >= 2 * uint256(b.revealed);
+        return votes >= b.quorum && 3 * votes >= 2 * _revealedWeight(b);
     }
 
     /// @dev What a revealed vote for `modelHash` is stored and counted as: keccak256(modelHash) with the lowest

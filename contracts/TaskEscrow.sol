@@ -139,7 +139,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         for (uint256 slot = 0; slot * _WORK_PER_SLOT < params.maxTrainers; ++slot) {
             work[slot] = type(uint256).max;
         }
-        _registry.initTask(taskId, params.maxTrainers);
+        _registry.initTask(taskId, params.maxTrainers, params.committeeDraws);
         emit TaskCreated(taskId, msg.sender, params, deposit);
 
         address vault = address(_distributor);
@@ -193,7 +193,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             if (fromRound == state.round) _states[taskId].trainers = state.trainers + 1;
         } else {
             // slither-disable-next-line unused-return the validator's index matters only to the registry
-            _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators);
+            _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators, allocated, required);
         }
         emit Joined(taskId, msg.sender, role, fromRound);
     }
@@ -261,7 +261,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             config.quorum,
             commitDeadline,
             revealDeadline,
-            revealDeadline + config.voteDuration
+            revealDeadline + config.voteDuration,
+            seed
         );
         return true;
     }
@@ -368,8 +369,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
         TaskState memory s = _requireFinalized(taskId, round);
         if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
-        // slither-disable-next-line unused-return the validator's index is not needed to settle it
-        (bool expected, bool revealed, bool agreed,) = _registry.validatorOutcome(taskId, round, validator);
+        (bool expected, bool revealed, bool agreed, uint256 weight) =
+            _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
         _validatorSettled[taskId][round][validator] = true;
         // Once per round with a ballot (fewer than 2^32 rounds).
@@ -377,14 +378,20 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             _participants[taskId][validator].settledRounds += 1;
         }
 
+        if (weight == 0) {
+            // Not drawn in a committee of the round: owes nothing, earns nothing.
+            emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.NotDrawn, 0);
+            return;
+        }
         if (!revealed) {
             uint256 slashed = _slashFraction(validator, taskId, _configs[taskId].validatorSlashBps);
             emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Slashed, slashed);
             return;
         }
-        uint256 share = _results[taskId][round].validatorShare;
+        uint256 share = uint256(_results[taskId][round].validatorShare) * weight;
         Funds storage funds = _funds[taskId];
-        // The round reserved `validatorShare` for every validator that revealed.
+        // The round reserved `validatorShare` for every unit of revealed weight (one per revealer without
+        // committees, its draws with them).
         unchecked {
             funds.reserved -= uint128(share);
         }

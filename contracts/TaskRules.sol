@@ -13,6 +13,7 @@ library TaskRules {
     uint256 private constant _MAX_TRAINERS = 128;
     uint256 private constant _MAX_VALIDATORS = 255;
     uint256 private constant _MAX_SEED_DELAY = 256;
+    uint256 private constant _MAX_DRAWS = 64;
     /// @dev Times are stored as uint40; a start below half of that range leaves room for every deadline.
     uint256 private constant _MAX_START_TIME = type(uint40).max / 2;
 
@@ -76,6 +77,10 @@ library TaskRules {
         if (p.sampleRollouts == 0) revert ITaskEscrow.InvalidTaskParameter("sampleRollouts", 0);
         if (p.sampleSteps == 0) revert ITaskEscrow.InvalidTaskParameter("sampleSteps", 0);
         if (p.noShowSlashBps > _BPS) revert ITaskEscrow.InvalidTaskParameter("noShowSlashBps", p.noShowSlashBps);
+        bool drawsFit = p.committeeDraws == 0 || (p.quorum <= p.committeeDraws && p.minValidatorStake != 0);
+        if (p.committeeDraws > _MAX_DRAWS || !drawsFit) {
+            revert ITaskEscrow.InvalidTaskParameter("committeeDraws", p.committeeDraws);
+        }
         // slither-disable-next-line timestamp a start not in the past: a proposer's seconds of skew change nothing
         if (p.startTime < block.timestamp || p.startTime > _MAX_START_TIME) {
             revert ITaskEscrow.InvalidTaskParameter("startTime", p.startTime);

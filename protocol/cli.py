@@ -672,6 +672,14 @@ def task_create(
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep running as the task's keeper until it ends.")
     ] = False,
+    committee_draws: Annotated[
+        int | None,
+        typer.Option(
+            "--committee-draws",
+            help="Stake-weighted committee draws per submission (overrides chain.committee_draws; 0: every "
+            "validator judges every submission; docs/protocol.md, 'Committees').",
+        ),
+    ] = None,
     honeypot_rate: Annotated[
         float | None,
         typer.Option(
@@ -710,9 +718,12 @@ def task_create(
         honeypot_plan,
         honeypot_terms,
         load_task_file,
+        with_committee_draws,
     )
 
     task = load_task_file(task_file)  # a malformed file fails here, before anything is sent
+    if committee_draws is not None:
+        task = with_committee_draws(task, committee_draws)
     terms = honeypot_terms(task, rate=honeypot_rate, trainer=honeypot_trainer, secret=honeypot_secret)
     honeypots = honeypot_plan(terms) if follow else None
     out = _output("initiator")
@@ -761,6 +772,7 @@ def task_status(
     remaining, reserved = view.proto.funds_of(task)
     rounds = summarize_rounds(view)
     votes = _model_votes(view)
+    draws, drawn = _committees(view)
     tokens, now = session.tokens, view.now()
     if as_json:
         _print_json(
@@ -773,6 +785,7 @@ def task_status(
                 "reward_per_round": cfg.reward_per_round,
                 "remaining": remaining,
                 "reserved": reserved,
+                "committee_draws": draws,
                 "rounds": [
                     {
                         "round": r.round,
@@ -787,6 +800,11 @@ def task_status(
                         "carry": r.carry,
                         "slashed": r.slashed,
                         "model_votes": votes.get(r.round, _RoundVotes()).as_json(),
+                        "committees": [
+                            {"index": i, "validators": members} for i, members in enumerate(drawn[r.round])
+                        ]
+                        if r.round in drawn
+                        else None,
                     }
                     for r in rounds
                 ],
@@ -812,6 +830,12 @@ def task_status(
         f"{cfg.sample_steps} step(s)",
         highlight=False,
     )
+    if draws:
+        console.print(
+            f"committees: {draws} stake-weighted draws per submission (a validator judges only the "
+            "submissions it is drawn for; its verdicts, vote and pay weigh its draws)",
+            highlight=False,
+        )
     table = Table(
         "round",
         "submissions",
@@ -854,6 +878,10 @@ def task_status(
         style="dim",
         highlight=False,
     )
+    for round_no, subs in sorted(drawn.items()):
+        for i, members in enumerate(subs):
+            shown = ", ".join(f"{v} x{m}" for v, m in members.items()) or "nobody (no active validator)"
+            console.print(f"round {round_no} submission {i}: committee {shown}", highlight=False)
 
 
 @dataclass
@@ -880,6 +908,36 @@ class _RoundVotes:
             "revealed": self.votes,
             "winner": self.winner,
         }
+
+
+def _committees(view: TaskView) -> tuple[int, dict[int, list[dict[str, int]]]]:
+    """(the task's committee draws k, per round whose ballot opened: each submission's drawn validators and
+    their draws), recomputed from the round's seed and the validators' weights (protocol.committees, the
+    registry's rule); k = 0 and nothing without committees."""
+    from protocol import committees
+    from protocol.contracts import Role
+
+    proto, task = view.proto, view.task_id
+    draws, _, _ = proto.committee_of(task, 0)
+    if not draws:
+        return 0, {}
+    joins = [
+        (str(e["account"]), int(e["fromRound"]))
+        for e in view.events("task_escrow", "Joined")
+        if int(e["role"]) == Role.VALIDATOR
+    ]
+    seats = committees.line_of([(v, proto.weight_of(task, v)[1], first) for v, first in joins])
+    out: dict[int, list[dict[str, int]]] = {}
+    for e in view.events("attestation_registry", "VotingOpened"):
+        round_no, n = int(e["round"]), int(e["submissions"])
+        _, seed, total = proto.committee_of(task, round_no)
+        active = committees.active_weight(seats, round_no)
+        out[round_no] = (
+            [committees.committee(seats, seed, i, draws, round_no) for i in range(n)]
+            if total and total == active
+            else [{} for _ in range(n)]
+        )
+    return draws, out
 
 
 def _model_votes(view: TaskView) -> dict[int, _RoundVotes]:

@@ -6,14 +6,17 @@ holds at least `need(k) = ceil(2k / 3)` of the k votes, whatever the honest judg
 
 Two ways of choosing the judges are compared:
 
-* **The whole pool judges** (what the contracts do today: every validator of the task judges every
+* **The whole pool judges** (a task with `committeeDraws` = 0: every validator of the task judges every
   submission, one vote per seat). A cartel holding `c` of `V` seats decides alone iff `c >= need(V)`:
   probability 0 or 1. Seats, not stake, are counted, and a seat costs the task's minimum validator stake,
   so a cartel can split its stake over many minimum seats (up to `max_validators`): its seat share, not its
   stake share, is what matters (`sybil_seats`).
-* **A committee of k drawn by stake** from the pool with the round's seed (each seat drawn with probability
-  equal to its holder's stake share, with replacement: splitting stake over many identities changes
-  nothing). The cartel's seats are `Binomial(k, s)` for a stake share `s`, and
+* **A committee of k drawn by stake** from the pool with the round's seed (a task with `committeeDraws` =
+  k > 0, built: protocol.committees and the AttestationRegistry; each of the k draws lands on a validator
+  with probability its weight share, with replacement: splitting stake over many identities changes
+  nothing). A verdict counts its validator's draws on the submission and the decision is two thirds of the
+  revealed draws, so with every draw revealed the cartel's votes are `Binomial(k, s)` for a stake share `s`,
+  and
 
       P(decides) = sum_{j >= need(k)} C(k, j) s^j (1 - s)^(k - j).
 
@@ -107,8 +110,8 @@ def collusion_rows(
 ) -> list[dict[str, object]]:
     """For each pool: the probability that a cartel with `share` of the pool's stake decides a submission
     alone, when the whole pool judges (the contracts today: equal stakes, one vote per seat, the cartel
-    holding floor(share x pool) seats) and when a committee of k is drawn by stake (not built: the binomial
-    tail, for the committee sizes below the pool)."""
+    holding floor(share x pool) seats) and when a committee of k is drawn by stake (`committeeDraws` = k: the
+    binomial tail, for the committee sizes below the pool)."""
     rows: list[dict[str, object]] = []
     for pool in pools:
         seats = int(share * pool)
@@ -118,7 +121,7 @@ def collusion_rows(
                 "committee": pool,
                 "cartel_stake_share": share,
                 "p_decides": 1.0 if pool_capture(pool, seats) else 0.0,
-                "draw": "whole pool judges, one vote per seat (built)",
+                "draw": "whole pool judges, one vote per seat (committeeDraws = 0)",
                 "built": True,
             }
         )
@@ -130,8 +133,8 @@ def collusion_rows(
                         "committee": k,
                         "cartel_stake_share": share,
                         "p_decides": committee_capture_probability(k, share),
-                        "draw": "committee drawn by stake with the round's seed (not built)",
-                        "built": False,
+                        "draw": f"{k} draws by stake with the round's seed (committeeDraws = {k})",
+                        "built": True,
                     }
                 )
     return rows

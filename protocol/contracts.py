@@ -27,6 +27,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from protocol import committees
 from protocol.errors import ChainError, ConfigError
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 BPS = 10_000
 MAX_SUBMISSIONS = 128  # 2 bits per submission in a uint256 verdict vector
 MAX_VALIDATORS = 255
+MAX_COMMITTEE_DRAWS = 64  # TaskRules: k <= 64 (a tally counter holds a submission's k draws)
 MAX_WORK_UNITS = 2**32 - 1
 DEFAULT_UNBONDING_PERIOD = 7 * 24 * 3600
 DEFAULT_LAZY_SLASH_BPS = 2_000
@@ -125,6 +127,7 @@ class ValidatorOutcome(IntEnum):
     REWARDED = 0
     FORFEITED = 1
     SLASHED = 2
+    NOT_DRAWN = 3
 
 
 class CreditReason(IntEnum):
@@ -149,14 +152,16 @@ class Phase(IntEnum):
 # ---------------------------------------------------------------------------- rules in Python
 
 
-def pack_verdicts(verdicts: Sequence[Verdict | int]) -> int:
-    """The uint256 verdict vector: verdict i at bits [2i, 2i+2). Every entry must be a verdict (1..3)."""
+def pack_verdicts(verdicts: Sequence[Verdict | int], *, allow_none: bool = False) -> int:
+    """The uint256 verdict vector: verdict i at bits [2i, 2i+2). Every entry must be a verdict (1..3), or
+    NONE too with `allow_none` (a committee member's vector: NONE where it was not drawn)."""
     if len(verdicts) > MAX_SUBMISSIONS:
         raise ConfigError(f"at most {MAX_SUBMISSIONS} verdicts fit in a vector, got {len(verdicts)}")
     word = 0
+    allowed = (0, 1, 2, 3) if allow_none else (1, 2, 3)
     for i, verdict in enumerate(verdicts):
         code = int(verdict)
-        if code not in (1, 2, 3):
+        if code not in allowed:
             raise ConfigError(f"verdict {i} must be ACCEPT, REJECT or UNAVAILABLE, got {verdict!r}")
         word |= code << (2 * i)
     return word
@@ -334,6 +339,9 @@ class TaskParams(BaseModel):
     (0: no-shows cost nothing)."""
     max_no_shows: int = Field(default=0, ge=0, le=255)
     """Consecutive no-shows after which anyone may free the trainer's seat (0: never)."""
+    committee_draws: int = Field(default=0, ge=0, le=MAX_COMMITTEE_DRAWS)
+    """Stake-weighted committee draws per submission (0: every validator judges every submission; see
+    protocol.committees)."""
 
     @field_validator("spec_hash", "initial_model_hash", mode="before")
     @classmethod
@@ -344,6 +352,12 @@ class TaskParams(BaseModel):
     def _consistent(self) -> TaskParams:
         if self.quorum > self.max_validators:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed max_validators ({self.max_validators})")
+        if self.committee_draws and self.quorum > self.committee_draws:
+            raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")
+        if self.committee_draws and self.min_validator_stake == 0:
+            raise ValueError(
+                "committee_draws needs a nonzero min_validator_stake (the unit of a validator's weight)"
+            )
         if self.spec_hash == bytes(32) or self.initial_model_hash == bytes(32):
             raise ValueError("spec_hash and initial_model_hash must not be zero")
         if self.num_rounds * self.reward_per_round > _UINT120:
@@ -493,6 +507,10 @@ class Ballot:
     voted: int
     quorum: int
     agreed: bool
+    draws: int = 0
+    """The task's committee draws per submission (0: no committees)."""
+    revealed_weight: int = 0
+    """With committees, the draws held by the validators that revealed."""
 
 
 # ---------------------------------------------------------------------------- deployment
@@ -1022,10 +1040,52 @@ class ProtocolClient:
     ) -> tuple[bool, bool, bool]:
         """(expected, revealed, earned its share) of a validator in a round: the share is earned with verdicts
         that agree with every decided outcome and a revealed vote for the round's agreed model."""
-        expected, revealed, agreed, _ = self.client.call(
+        expected, revealed, agreed, _ = self.validator_standing(task_id, round_, validator)
+        return expected, revealed, agreed
+
+    def validator_standing(
+        self, task_id: int, round_: int, validator: str | None = None
+    ) -> tuple[bool, bool, bool, int]:
+        """`validatorOutcome`: (expected, revealed, earned its share, weight). The weight is 1 without
+        committees, its draws in the round with them (0: not drawn, nothing owed, nothing earned)."""
+        expected, revealed, agreed, weight = self.client.call(
             self.registry.functions.validatorOutcome(task_id, round_, validator or self.address)
         )
-        return bool(expected), bool(revealed), bool(agreed)
+        return bool(expected), bool(revealed), bool(agreed), int(weight)
+
+    def committee_of(self, task_id: int, round_: int) -> tuple[int, bytes, int]:
+        """(draws k, seed, active weight W_r) of a round (seed and weight 0 without committees)."""
+        draws, seed, total = self.client.call(self.registry.functions.committeeOf(task_id, round_))
+        return int(draws), bytes(seed), int(total)
+
+    def multiplicities_of(self, task_id: int, round_: int, validator: str | None = None) -> list[int]:
+        """A validator's multiplicity on each submission of a round, as the registry computes it
+        (`multiplicitiesOf`; 1 everywhere without committees, 0 everywhere when not active)."""
+        words, _ = self.client.call(
+            self.registry.functions.multiplicitiesOf(task_id, round_, validator or self.address)
+        )
+        n = self.ballot_of(task_id, round_).submissions
+        return [(int(words[i // 32]) >> (8 * (i % 32))) & 0xFF for i in range(n)]
+
+    def drawn_multiplicities(
+        self, task_id: int, round_: int, validator: str | None = None
+    ) -> list[int] | None:
+        """A validator's multiplicities in an opened round, computed here from the round's seed and weights
+        (protocol.committees, the registry's rule); None without committees."""
+        draws, seed, total = self.committee_of(task_id, round_)
+        if draws == 0:
+            return None
+        n = self.ballot_of(task_id, round_).submissions
+        offset, weight = self.weight_of(task_id, validator)
+        if total == 0 or weight == 0:
+            return [0] * n
+        return committees.multiplicities(seed, n, draws, total, offset, weight)
+
+    def weight_of(self, task_id: int, validator: str | None = None) -> tuple[int, int]:
+        """(offset, weight): a validator's interval on the task's line of weights."""
+        who = validator or self.address
+        offset, weight = self.client.call(self.registry.functions.weightOf(task_id, who))
+        return int(offset), int(weight)
 
     def decisions_of(self, task_id: int, round_: int) -> list[Verdict]:
         """The current decision on every submission of the round."""

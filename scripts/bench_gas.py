@@ -1,6 +1,6 @@
 """Gas per operation of trustrl's contracts, measured from transaction receipts on a fresh anvil.
 
-    python scripts/bench_gas.py [--json PATH] [--trainers 4] [--validators 3]
+    python scripts/bench_gas.py [--json PATH] [--trainers 4] [--validators 3] [--draws K]
 
 Deploys the protocol on its own anvil (started and stopped here) and runs a task of two full rounds:
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
@@ -13,7 +13,10 @@ Prints the largest gasUsed per operation against the project's targets (contract
 `targets` in this scenario; with more trainers, `at_128_submissions` for the calls that grow with the
 round's submissions and `targets` for the others) and writes `{"operation": gas, ...}`; exits 1 when an
 operation is over its target. `--trainers 128` measures the largest round. Gas is deterministic for a given
-sequence of transactions, so the numbers are reproducible.
+sequence of transactions, so the numbers are reproducible. `--draws K` gives the main task stake-weighted
+committees of K draws per submission (the validators' stakes are equal; each judges only its draws and
+commits NONE elsewhere; one with no draw commits an empty vector): the reveal, the model vote and the
+validator's settlement then recompute the draws, O(submissions x K).
 """
 
 from __future__ import annotations
@@ -101,11 +104,12 @@ class Bench:
         return {name: max(values) for name, values in self.gas.items()}
 
 
-def _params(start: int, trainers: int, validators: int) -> TaskParams:
+def _params(start: int, trainers: int, validators: int, draws: int = 0) -> TaskParams:
     return TaskParams(
         spec_hash=_hash("spec"), spec_cid=CID, initial_model_hash=_hash("model", 0), initial_model_cid=CID,
         num_rounds=ROUNDS, reward_per_round=10**20, validator_share_bps=2_000,
-        min_trainer_stake=STAKE // 2, min_validator_stake=STAKE // 2, quorum=min(2, validators),
+        min_trainer_stake=STAKE // 2, min_validator_stake=STAKE // 2,
+        quorum=min(2, validators, draws or validators), committee_draws=draws,
         max_trainers=trainers, max_validators=validators, submit_duration=600, commit_duration=300,
         reveal_duration=300, vote_duration=300, seed_delay=2, sample_rollouts=4, sample_steps=2,
         trainer_slash_bps=1_000, validator_slash_bps=500, max_empty_rounds=3, start_time=start,
@@ -130,7 +134,10 @@ def _round(bench: Bench, anyone: ProtocolClient, task_id: int, round_: int,
         row = [Verdict.ACCEPT] * (len(trainers) - 1) + [Verdict.REJECT]
         if v == 0 and len(trainers) > 1:
             row[0] = Verdict.REJECT
-        words.append(pack_verdicts(row))
+        drawn = anyone.drawn_multiplicities(task_id, round_, validators[v].address)
+        if drawn is not None:
+            row = [verdict if m else Verdict.NONE for verdict, m in zip(row, drawn, strict=True)]
+        words.append(pack_verdicts(row, allow_none=True))
     salts = [_hash("salt", round_, v) for v in range(len(validators))]
     for p, word, salt in zip(validators, words, salts, strict=True):
         commitment = verdict_commitment(task_id, round_, p.address, word, salt)
@@ -147,7 +154,7 @@ def _round(bench: Bench, anyone: ProtocolClient, task_id: int, round_: int,
     bench.send("finalizeRound", anyone, escrow.finalizeRound(task_id))
 
 
-def run(trainers: int, validators: int) -> dict[str, int]:
+def run(trainers: int, validators: int, draws: int = 0) -> dict[str, int]:
     """Run the scenario on a fresh anvil; returns the largest gasUsed per operation."""
     with Anvil(accounts=1 + trainers + validators) as node:
         keys = [key for _, key in node.accounts]
@@ -166,7 +173,7 @@ def run(trainers: int, validators: int) -> dict[str, int]:
         )
         bench.send("stake", people[0], stakes.stake(STAKE))  # the first staker pays for fresh totals
         bench.send_all("stake", [(p, stakes.stake(STAKE)) for p in people[1:]])
-        params = _params(deployer.timestamp() + 600, trainers, validators)
+        params = _params(deployer.timestamp() + 600, trainers, validators, draws)
         bench.send("approve", initiator, token.approve(deployment.task_escrow.address, params.deposit))
         bench.send("createTask", initiator, escrow.createTask(params.as_tuple()))
         task_id = 1
@@ -293,14 +300,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write {operation: gas} here")
     parser.add_argument("--trainers", type=int, default=4, help="trainers in the task (1..128)")
     parser.add_argument("--validators", type=int, default=3, help="validators in the task (1..255)")
+    parser.add_argument(
+        "--draws", type=int, default=0, help="committee draws per submission (0: none; 1..64)"
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.draws <= 64:
+        parser.error("--draws must be in [0, 64]")
     if not 1 <= args.trainers <= 128 or not 1 <= args.validators <= 255:
         parser.error("--trainers must be in [1, 128] and --validators in [1, 255]")
     if args.trainers + args.validators > 200:
         parser.error("at most 200 accounts in all")
-    results = run(args.trainers, args.validators)
+    results = run(args.trainers, args.validators, args.draws)
     targets = targets_for(args.trainers)
-    print(f"largest gas per operation ({args.trainers} trainers, {args.validators} validators)")
+    committees = f", committees of {args.draws}" if args.draws else ""
+    print(f"largest gas per operation ({args.trainers} trainers, {args.validators} validators{committees})")
     print(f"{'operation':<18}{'gas':>9}{'target':>9}")
     over = []
     for name in sorted(results):

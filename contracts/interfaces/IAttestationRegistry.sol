@@ -27,8 +27,19 @@ pragma solidity ^0.8.28;
 /// Payment: a validator's round share is paid ({validatorOutcome}'s `agreed`) only if its verdicts agree
 /// with every decided outcome, the round agreed on a model, and it revealed a vote for that model.
 ///
+/// Committees (the task's `committeeDraws` k > 0): validator j holds the interval [offset_j, offset_j +
+/// weight_j) of the line of weights, laid out in registration order (weight: its allocation at the join in
+/// units of the task's minimum validator stake). The validators active in round r are a prefix of that
+/// order, of total weight W_r. For submission i, draw d (0 <= d < k) is the point
+/// `x = uint64(uint256(keccak256(abi.encode(seed, i, d / 4))) >> (64 * (d % 4))) % W_r` with the round's
+/// seed; the validator whose interval holds x gets the draw, and its multiplicity m_ij on submission i is
+/// the number of draws it got. A verdict vector then carries a verdict exactly in the fields where
+/// m_ij > 0 (0 elsewhere), its verdicts count m_ij each, its model vote counts sum_i m_ij, and it is paid
+/// per draw. With k == 0 every active validator has m_ij = 1 on every submission.
+///
 /// Decision of a submission: the verdict v with `3 * count(v) >= 2 * n`, where n is the number of
-/// revealed verdicts on it, provided `n >= quorum`; otherwise undecided (0). Every reveal updates the tallies
+/// revealed verdicts on it (the revealed draws on it, with committees), provided `n >= quorum`; otherwise
+/// undecided (0). Every reveal updates the tallies
 /// and every decision: O(submissions), the same work for every reveal of the round whatever their order
 /// (so a gas limit estimated in one position holds in any other). The decisions are stored per round (64
 /// per slot): settling a submission or a validator reads them in O(1).
@@ -61,6 +72,10 @@ interface IAttestationRegistry {
     /// @param committed, revealed, voteCommitted, voted counts of validators (voted: revealed model votes)
     /// @param quorum minimum revealed votes for any decision
     /// @param agreed whether a model hash reached two thirds
+    /// @param draws the task's committee draws k per submission (0: every active validator judges every
+    /// submission with weight 1)
+    /// @param revealedWeight with draws > 0, the draws held by the validators that revealed (the sum of their
+    /// multiplicities over the round's submissions; 0 with draws == 0, where `revealed` is the weight)
     struct Ballot {
         uint40 commitEnd;
         uint40 revealEnd;
@@ -74,6 +89,8 @@ interface IAttestationRegistry {
         uint8 voted;
         uint8 quorum;
         bool agreed;
+        uint8 draws;
+        uint24 revealedWeight;
     }
 
     /// @notice Round `round` of `taskId` opened for verdicts.
@@ -114,7 +131,7 @@ interface IAttestationRegistry {
         bytes32 salt
     );
 
-    /// @notice `modelHash` reached two thirds of the revealed validators (and the quorum) with `votes`.
+    /// @notice `modelHash` reached two thirds of the revealed validators' weight (and the quorum) with `votes`.
     event ModelAgreed(uint256 indexed taskId, uint256 indexed round, bytes32 modelHash, string modelCid, uint256 votes);
 
     /// @notice Only the TaskEscrow of this deployment may call this function.
@@ -203,13 +220,21 @@ interface IAttestationRegistry {
     function voteModel(uint256 taskId, uint256 round, bytes32 modelHash, string calldata modelCid, bytes32 salt)
         external;
 
-    /// @notice Register `validator` for `taskId`, active from `fromRound` on (only the TaskEscrow).
+    /// @notice Register `validator` for `taskId`, active from `fromRound` on (only the TaskEscrow), with its
+    /// allocation to the task `allocated`: its committee weight is `allocated / unit` (at least 1, at most
+    /// 2^56), `unit` being the task's minimum validator stake (weight 1 when it is 0).
     /// @return index The validator's index within the task (join order).
-    function registerValidator(uint256 taskId, address validator, uint256 fromRound, uint256 maxValidators)
-        external
-        returns (uint256 index);
+    function registerValidator(
+        uint256 taskId,
+        address validator,
+        uint256 fromRound,
+        uint256 maxValidators,
+        uint256 allocated,
+        uint256 unit
+    ) external returns (uint256 index);
 
-    /// @notice Open the ballot of `round` with the given deadlines (only the TaskEscrow, when the seed is drawn).
+    /// @notice Open the ballot of `round` with the given deadlines and the round's seed (only the TaskEscrow,
+    /// when the seed is drawn). With committees, stores the seed and the active weight W_r.
     function openRound(
         uint256 taskId,
         uint256 round,
@@ -217,12 +242,14 @@ interface IAttestationRegistry {
         uint256 quorum,
         uint256 commitDeadline,
         uint256 revealDeadline,
-        uint256 voteDeadline
+        uint256 voteDeadline,
+        bytes32 seed
     ) external;
 
     /// @notice Prepare the task's storage (only the TaskEscrow, at task creation): the tallies of up to
-    /// `maxSubmissions` submissions, reused by every round. O(maxSubmissions), paid once by the initiator.
-    function initTask(uint256 taskId, uint256 maxSubmissions) external;
+    /// `maxSubmissions` submissions, reused by every round, and the committee draws per submission `draws`
+    /// (0: no committees). O(maxSubmissions), paid once by the initiator.
+    function initTask(uint256 taskId, uint256 maxSubmissions, uint256 draws) external;
 
     /// @notice The round's ballot; all zero if it never opened.
     function ballotOf(uint256 taskId, uint256 round) external view returns (Ballot memory);
@@ -231,7 +258,8 @@ interface IAttestationRegistry {
     function phaseOf(uint256 taskId, uint256 round) external view returns (Phase);
 
     /// @notice What the escrow needs to finalize `round`: whether the ballot is closed (the model vote is
-    /// over), the number of revealed validators, the agreed model hash if any, and the decisions (packed
+    /// over), the revealed weight (the number of revealed validators without committees, their draws with
+    /// them), the agreed model hash if any, and the decisions (packed
     /// like a verdict vector, 0 = undecided).
     /// @dev `winner` is meaningful only while `round` is the task's latest ballot (the escrow reads it when it
     /// finalizes that round); afterwards see the escrow's RoundFinalized events.
@@ -261,14 +289,34 @@ interface IAttestationRegistry {
         view
         returns (bytes32 word, bool revealed);
 
-    /// @notice How `validator` stands in `round`: active in it, revealed, earned its share, and its index
-    /// within the task. `agreed` (the share is paid) holds when it revealed verdicts that agree with every
-    /// decided outcome, the round agreed on a model, and it revealed a vote for that model; false otherwise
-    /// (a round without model agreement pays no validator its share).
+    /// @notice How `validator` stands in `round`: active in it, revealed, earned its share, and its weight
+    /// in the round. `agreed` (the share is paid) holds when it revealed verdicts that agree with every
+    /// decided outcome on its own fields, the round agreed on a model, and it revealed a vote for that
+    /// model; false otherwise (a round without model agreement pays no validator its share). `weight`: 1
+    /// without committees; with committees, its draws in the round (sum of its multiplicities; 0: it was
+    /// not drawn, owes nothing and earns nothing). 0 when not expected.
+    /// @dev With committees O(submissions x draws) (the draws are recomputed).
     function validatorOutcome(uint256 taskId, uint256 round, address validator)
         external
         view
-        returns (bool expected, bool revealed, bool agreed, uint256 index);
+        returns (bool expected, bool revealed, bool agreed, uint256 weight);
+
+    /// @notice The task's committee draws per submission (0: no committees), the seed and the active weight
+    /// W_r of `round` (both 0 without committees or before the ballot opens).
+    function committeeOf(uint256 taskId, uint256 round)
+        external
+        view
+        returns (uint256 draws, bytes32 seed, uint256 totalWeight);
+
+    /// @notice `validator`'s place on the line of weights: [offset, offset + weight).
+    function weightOf(uint256 taskId, address validator) external view returns (uint256 offset, uint256 weight);
+
+    /// @notice `validator`'s multiplicities in `round`, packed 8 bits per submission (byte i: m_i), and
+    /// their sum. Without committees, 1 on every submission for an active validator.
+    function multiplicitiesOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (uint256[4] memory multiplicities, uint256 weight);
 
     /// @notice Whether `validator` committed a model vote in `round`, and whether it revealed it (the hash
     /// it voted is in its {ModelVoted} event).

@@ -49,7 +49,8 @@ interface ITaskEscrow {
     enum ValidatorOutcome {
         Rewarded,
         Forfeited,
-        Slashed
+        Slashed,
+        NotDrawn
     }
 
     /// @notice Parameters of a new task.
@@ -74,6 +75,8 @@ interface ITaskEscrow {
     /// @param noShowSlashBps fraction of its allocation a trainer loses for each round it was active in and
     /// did not submit to (a no-show; settled by {settleNoShows}, at most the whole allocation at once)
     /// @param maxNoShows consecutive no-shows after which anyone may free the trainer's seat (0: never)
+    /// @param committeeDraws k: stake-weighted committee draws per submission (0: every validator judges
+    /// every submission; 1..64, at least `quorum`, and a nonzero `minValidatorStake`, the weight unit)
     struct TaskParams {
         bytes32 specHash;
         string specCid;
@@ -100,6 +103,7 @@ interface ITaskEscrow {
         uint64 startTime;
         uint16 noShowSlashBps;
         uint8 maxNoShows;
+        uint8 committeeDraws;
     }
 
     /// @notice The stored, immutable part of a task (the CIDs are only in TaskCreated). Fields are grouped by

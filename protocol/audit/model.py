@@ -112,6 +112,9 @@ class RoundRecord:
     voting: dict[str, int] | None = None
     """VotingOpened's counts and deadlines."""
     expected_validators: list[str] = field(default_factory=list)
+    multiplicities: dict[str, list[int]] | None = None
+    """With committees, every expected validator's draws on each submission (recomputed from the seed and
+    the weights: protocol.committees); None without."""
     commits: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     reveals: dict[str, Reveal] = field(default_factory=dict)
     vote_commits: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -141,15 +144,31 @@ class RoundRecord:
         """Work units of the submissions recomputed as accepted."""
         return sum(s.work_units for s in self.submissions if s.decision == Verdict.ACCEPT)
 
+    def weight(self, validator: str) -> int:
+        """A validator's weight in the round: 1 without committees, its draws with them."""
+        if self.multiplicities is None:
+            return 1
+        return sum(self.multiplicities.get(validator, ()))
+
+    @property
+    def revealed_weight(self) -> int:
+        """The revealers without committees, their draws with them."""
+        return sum(self.weight(v) for v in self.reveals)
+
     def recount(self, quorum: int) -> None:
-        """Recompute every submission's tally and decision from the reveals so far."""
+        """Recompute every submission's tally and decision from the reveals so far (each verdict counted its
+        validator's multiplicity on the submission with committees; the judges of a submission are then the
+        revealed draws on it)."""
         revealed = len(self.reveals)
         for sub in self.submissions:
-            counts = Counter(
-                r.verdicts[sub.index] for r in self.reveals.values() if sub.index < len(r.verdicts)
-            )
+            counts: Counter[Verdict] = Counter()
+            for r in self.reveals.values():
+                if sub.index < len(r.verdicts):
+                    m = 1 if self.multiplicities is None else self.multiplicities[r.validator][sub.index]
+                    counts[r.verdicts[sub.index]] += m
             sub.tally = (counts[Verdict.ACCEPT], counts[Verdict.REJECT], counts[Verdict.UNAVAILABLE])
-            sub.decision = decide(*sub.tally, revealed, quorum)
+            judges = revealed if self.multiplicities is None else sum(sub.tally)
+            sub.decision = decide(*sub.tally, judges, quorum)
 
 
 @dataclass
@@ -182,6 +201,8 @@ class TaskRecord:
     participants: dict[str, tuple[Role, int]] = field(default_factory=dict)
     validators: list[str] = field(default_factory=list)
     """In join order (the registry's validator index)."""
+    weights: dict[str, int] = field(default_factory=dict)
+    """With committees, each validator's weight (its allocation at the join in minimum-stake units)."""
     trainers: list[str] = field(default_factory=list)
     current_round: int = 0
     rounds: dict[int, RoundRecord] = field(default_factory=dict)
@@ -220,6 +241,11 @@ class TaskRecord:
     def param(self, name: str) -> int:
         """An integer task parameter by its Solidity name (`numRounds`, ...)."""
         return int(self.params[name])
+
+    @property
+    def draws(self) -> int:
+        """The task's committee draws per submission (0: no committees)."""
+        return int(self.params.get("committeeDraws", 0))
 
     @property
     def num_rounds(self) -> int:

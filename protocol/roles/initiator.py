@@ -102,8 +102,21 @@ class ChainTerms(_Strict):
     """Share of its allocation a trainer loses for each round it holds a seat in and does not submit to."""
     max_no_shows: int = Field(default=2, ge=0, le=255)
     """Rounds missed in a row after which a trainer's seat is freed for another (0: never)."""
+    committee_draws: int = Field(default=0, ge=0, le=64)
+    """Stake-weighted committee draws per submission (0: every validator judges every submission; k > 0:
+    a validator judges ~N x k / V submissions; at least `quorum`; docs/protocol.md, 'Committees')."""
     start_delay: int = Field(default=60, ge=0, le=30 * 24 * 3600)
     """Seconds from creation to round 0 (joins before it count for round 0)."""
+
+    @model_validator(mode="after")
+    def _committees(self) -> ChainTerms:
+        if self.committee_draws and self.quorum > self.committee_draws:
+            raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")
+        if self.committee_draws and self.min_validator_stake == 0:
+            raise ValueError(
+                "committee_draws needs a nonzero min_validator_stake (the unit of a validator's weight)"
+            )
+        return self
 
 
 class InitialModel(_Strict):
@@ -208,6 +221,17 @@ class TaskFile(_Strict):
                 "leave model out with initial.pretrained: the directory's config.json defines the policy"
             )
         return self
+
+
+def with_committee_draws(task: TaskFile, draws: int) -> TaskFile:
+    """`task` with `chain.committee_draws` set to `draws` (checked like the file's own value)."""
+    try:
+        terms = ChainTerms.model_validate({**task.chain.model_dump(), "committee_draws": draws})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "committee_draws"
+        raise ConfigError(f"--committee-draws: {where}: {err['msg']}") from None
+    return task.model_copy(update={"chain": terms})
 
 
 def load_task_file(path: Path) -> TaskFile:
@@ -454,6 +478,7 @@ def _params(
             start_time=start_time,
             no_show_slash_bps=terms.no_show_slash_bps,
             max_no_shows=terms.max_no_shows,
+            committee_draws=terms.committee_draws,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

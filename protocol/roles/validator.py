@@ -1,12 +1,14 @@
-"""The validator node: verify every submission of a round, commit and reveal the verdicts, aggregate the
+"""The validator node: verify every submission of a round it judges (all of them, or with committees only
+those it was drawn for: protocol.committees), commit and reveal the verdicts, aggregate the
 accepted updates into the next global checkpoint and vote its hash; plus upkeep (seeds, finalisation,
 its own settlement) and claims.
 
 Round r, once its seed is drawn (`step()` does one of these per call):
-* commit phase: check the submissions one by one (`protocol.verification.verify`: a verdict whatever
-  their content; missing data is waited for until `unavailable_margin` before the deadline, then
-  UNAVAILABLE), journalling each verdict; then journal the verdict vector and a fresh salt *before*
-  `commitVerdicts`, so a restart between commit and reveal can still reveal;
+* commit phase: check the submissions one by one (with committees, only those where this validator has a
+  draw; its vector carries NONE elsewhere, all NONE when it has no draw) (`protocol.verification.verify`:
+  a verdict whatever their content; missing data is waited for until `unavailable_margin` before the
+  deadline, then UNAVAILABLE), journalling each verdict; then journal the verdict vector and a fresh salt
+  *before* `commitVerdicts`, so a restart between commit and reveal can still reveal;
 * reveal phase: `revealVerdicts` with the journalled vector and salt; then publish the validation report;
 * vote commit phase: aggregate the updates the chain decided to ACCEPT
   (`protocol.verification.aggregate_accepted`: canonical bytes, identical on every honest validator and the
@@ -230,7 +232,9 @@ class ValidatorNode(ParticipantNode):
                 return False  # the event scan lags behind the ballot: next poll
             seed = proto.seed_of(self.task_id, round_)
             base_hash = proto.base_model_of(self.task_id)
-            for sub in subs:
+            drawn = proto.drawn_multiplicities(self.task_id, round_, self.me)
+            mine = [s for s in subs if drawn is None or drawn[s.index] > 0]
+            for sub in mine:
                 if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None:
                     continue
                 checked = self._check(sub, seed, base_hash, ballot.commit_end)
@@ -240,13 +244,20 @@ class ValidatorNode(ParticipantNode):
                 return True
             verdicts = [
                 Verdict(int(self.journal.entry("verdict", f"{round_}:{s.index}").data["verdict"]))  # type: ignore[union-attr]
+                if s in mine
+                else Verdict.NONE
                 for s in subs
             ]
+            if drawn is not None:
+                self.out.log(
+                    f"round {round_}: drawn for {len(mine)} of {len(subs)} submissions "
+                    f"({sum(drawn)} of {ballot.draws * len(subs)} draws)"
+                )
             salt = os.urandom(32)
             self.journal.intent(
                 "commit",
                 str(round_),
-                verdicts=pack_verdicts(verdicts),
+                verdicts=pack_verdicts(verdicts, allow_none=True),
                 salt=bytes_to_hex(salt),
                 count=len(verdicts),
             )

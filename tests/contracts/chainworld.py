@@ -195,11 +195,13 @@ class World:
         for p, row in rows.items():
             salt = h("salt", task_id, round_, p.address)
             self.salts[(task_id, round_, p.address)] = salt
-            p.commit_verdicts(task_id, round_, pack_verdicts(row), salt)
+            p.commit_verdicts(task_id, round_, pack_verdicts(row, allow_none=True), salt)
 
     def reveal(self, task_id: int, round_: int, rows: Mapping[ProtocolClient, Sequence[Verdict]]) -> None:
         for p, row in rows.items():
-            p.reveal_verdicts(task_id, round_, pack_verdicts(row), self.salts[(task_id, round_, p.address)])
+            p.reveal_verdicts(
+                task_id, round_, pack_verdicts(row, allow_none=True), self.salts[(task_id, round_, p.address)]
+            )
 
     def commit_votes(
         self, task_id: int, round_: int, votes: Mapping[ProtocolClient, bytes], cid: str = CID

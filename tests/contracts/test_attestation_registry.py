@@ -144,14 +144,11 @@ def test_reveals_update_tallies_and_decisions(world: World) -> None:
     assert world.initiator.phase_of(task_id, 0) == Phase.VOTE_COMMIT  # every committer revealed: early close
     assert v2.verdicts_of(task_id, 0) == (pack_verdicts(rows[v2]), True)
     outcomes = [world.chain.call(registry.functions.validatorOutcome(task_id, 0, v.address)) for v in rows]
-    assert outcomes == [
-        [True, True, False, 0],
-        [True, True, False, 1],
-        [True, True, False, 2],
-    ]  # no model yet
+    # The last field is the validator's weight: 1 each without committees.
+    assert outcomes == [[True, True, False, 1]] * 3  # no model yet
     world.vote(task_id, 0, {v: h("m") for v in rows})
     outcomes = [world.chain.call(registry.functions.validatorOutcome(task_id, 0, v.address)) for v in rows]
-    assert outcomes == [[True, True, False, 0], [True, True, True, 1], [True, True, False, 2]]
+    assert outcomes == [[True, True, False, 1], [True, True, True, 1], [True, True, False, 1]]
     assert v1.validator_outcome(task_id, 0) == (True, True, True)
     assert world.outsider.validator_outcome(task_id, 0) == (False, False, False)
     # Finalisation sums the work units of the accepted submissions (1000 + 2000).
@@ -521,24 +518,26 @@ def test_escrow_only_functions(
     registry = world.deployment.attestation_registry
     mallory = world.people[7]
     for fn in (
-        registry.functions.initTask(1, 8),
-        registry.functions.registerValidator(1, mallory.address, 0, 5),
-        registry.functions.openRound(1, 0, 1, 1, 10**10, 10**10, 10**10),
+        registry.functions.initTask(1, 8, 0),
+        registry.functions.registerValidator(1, mallory.address, 0, 5, 1, 1),
+        registry.functions.openRound(1, 0, 1, 1, 10**10, 10**10, 10**10, bytes(32)),
     ):
         reverts("OnlyTaskEscrow", caller=mallory.address)(partial(mallory.client.transact, fn))
     # A registry whose escrow is a plain account shows the checks the real escrow never trips.
     escrow = world.people[8]
     harness = chain.deploy(compiled["AttestationRegistry"], escrow.address)
-    escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1))
+    escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1, 1, 1))
     reverts("AlreadyRegistered", taskId=1, validator=mallory.address)(
-        lambda: escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1))
+        lambda: escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1, 1, 1))
     )
     reverts("TooManyValidators", taskId=1, maxValidators=1)(
-        lambda: escrow.client.transact(harness.functions.registerValidator(1, escrow.address, 0, 1))
+        lambda: escrow.client.transact(harness.functions.registerValidator(1, escrow.address, 0, 1, 1, 1))
     )
-    escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10))
+    escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10, bytes(32)))
     reverts("VotingAlreadyOpen", taskId=1, round=0)(
-        lambda: escrow.client.transact(harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10))
+        lambda: escrow.client.transact(
+            harness.functions.openRound(1, 0, 11, 1, 10**10, 10**10, 10**10, bytes(32))
+        )
     )
 
 

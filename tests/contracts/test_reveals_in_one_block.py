@@ -176,3 +176,58 @@ def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[Proto
     receipt = initiator.finalize_round(task)
     (finalized,) = logs(initiator.escrow, "RoundFinalized", receipt)
     assert finalized["acceptedWork"] == sum(1_000 + i for i in range(SUBMISSIONS - 1))
+
+
+def test_committee_reveals_in_one_block_all_succeed(crowd: tuple[Any, list[ProtocolClient]]) -> None:
+    """With committees of 4 each reveal recomputes its validator's draws (O(N x k)): the work depends on the
+    validator (its draws), never on its place in the block, so the estimate made before any reveal holds."""
+    chain, people = crowd
+    initiator, validators, trainers = people[0], people[1 : 1 + VALIDATORS], people[1 + VALIDATORS :]
+    params = TaskParams(
+        spec_hash=h("spec committees"), spec_cid=CID, initial_model_hash=h("model"), initial_model_cid=CID,
+        num_rounds=1, reward_per_round=10**18, validator_share_bps=2_000, min_trainer_stake=10**18,
+        min_validator_stake=10**18, quorum=2, max_trainers=SUBMISSIONS, max_validators=VALIDATORS,
+        submit_duration=600, commit_duration=300, reveal_duration=300, vote_duration=300, seed_delay=1,
+        sample_rollouts=1, sample_steps=1, trainer_slash_bps=1_000, validator_slash_bps=500,
+        max_empty_rounds=0, start_time=chain.timestamp() + 1_000, committee_draws=4,
+    )  # fmt: skip
+    task = initiator.create_task(params)
+    escrow, stakes = initiator.escrow.functions, initiator.stakes.functions
+    # Unequal stakes: weights 1 .. 5.
+    allocations = [(v, (1 + i) * 10**18) for i, v in enumerate(validators)] + [(p, 10**19) for p in trainers]
+    _wait_all([(p.client, p.client.send(stakes.allocate(task, a), gas=GAS)) for p, a in allocations])
+    for p in [*validators, *trainers]:
+        p.client.transact(escrow.joinTask(task, Role.VALIDATOR if p in validators else Role.TRAINER))
+    chain.increase_time(1_000)
+    for i, p in enumerate(trainers):
+        p.submit_work(task, 0, work((task, "committees", i), 1_000 + i))
+    if initiator.task_state(task).seed_block == 0:
+        initiator.draw_seed(task)
+    chain.mine(2)
+    assert initiator.draw_seed(task) is not None
+    words = []
+    for v in validators:
+        mine = initiator.multiplicities_of(task, 0, v.address)
+        words.append(pack_verdicts([Verdict.ACCEPT if m else Verdict.NONE for m in mine], allow_none=True))
+        v.commit_verdicts(task, 0, words[-1], h("salt", v.address))
+    fns = [
+        v.registry.functions.revealVerdicts(task, 0, word, h("salt", v.address))
+        for v, word in zip(validators, words, strict=True)
+    ]
+    estimates = [v.client.estimate_gas(fn) for v, fn in zip(validators, fns, strict=True)]
+    limits = [int(e * v.client.gas_margin) + 10_000 for v, e in zip(validators, estimates, strict=True)]
+    receipts = _one_block(
+        chain,
+        [
+            lambda v=v, fn=fn, g=g: v.client.send(fn, gas=g)
+            for v, fn, g in zip(validators, fns, limits, strict=True)
+        ],
+    )
+    assert [r["status"] for r in receipts] == [1] * VALIDATORS
+    used = [int(r["gasUsed"]) for r in receipts]
+    print("committee reveal gas in block order:", used, "estimated first:", estimates)
+    # Each reveal costs what it was estimated to cost in the first position (the last one also closes the
+    # phase: a few hundred gas).
+    assert all(abs(u - e) < 2_000 for u, e in zip(used, estimates, strict=True)), (used, estimates)
+    assert initiator.ballot_of(task, 0).revealed_weight == SUBMISSIONS * 4
+    assert initiator.decisions_of(task, 0) == [Verdict.ACCEPT] * SUBMISSIONS

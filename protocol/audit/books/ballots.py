@@ -7,7 +7,10 @@ verdict with `3 * count >= 2 * revealed` once `revealed >= quorum` (`RoundRecord
 is committed by a validator that revealed and revealed once, hashing to its commitment
 (`keccak(abi.encode(task, round, validator, modelHash, keccak(cid), salt))`); the model is agreed by the
 first hash with `votes >= quorum` and `3 * votes >= 2 * revealed`. Whether a vote was the right one is
-the re-verification's to say (`protocol.audit.reverify`: it recomputes the aggregate)."""
+the re-verification's to say (`protocol.audit.reverify`: it recomputes the aggregate). With committees
+(`committeeDraws` k > 0) the draws are recomputed from the seed and the join-time weights
+(protocol.committees): a reveal holds a verdict exactly on its validator's drawn submissions, each verdict
+counts its draws there, `revealed` is the revealed draws, and a model vote weighs its voter's draws."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from protocol import committees
 from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
@@ -89,8 +93,18 @@ def verdicts_revealed(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.COMMITMENT, f"commitment of {validator}'s reveal", committed[0], computed)
         n = len(rnd.submissions)
         codes = [Verdict((word >> (2 * i)) & 3) for i in range(min(n, MAX_SUBMISSIONS))]
-        if (n < MAX_SUBMISSIONS and word >> (2 * n)) or Verdict.NONE in codes:
-            one_each = f"one verdict (1..3) for each of {n} submissions"
+        mine = None if rnd.multiplicities is None else rnd.multiplicities.get(validator, [0] * n)
+        shaped = (
+            Verdict.NONE not in codes
+            if mine is None
+            else all((code != Verdict.NONE) == (m > 0) for code, m in zip(codes, mine, strict=True))
+        )
+        if (n < MAX_SUBMISSIONS and word >> (2 * n)) or not shaped:
+            one_each = (
+                f"one verdict (1..3) for each of {n} submissions"
+                if mine is None
+                else f"a verdict (1..3) exactly on its drawn submissions {committees.drawn_fields(mine)}"
+            )
             at.flag(Kind.COMMITMENT, f"verdict vector of {validator}", one_each, hex(word))
             return
         need, held = task.param("minValidatorStake"), b.account(validator).allocations.get(task.id, 0)
@@ -144,9 +158,9 @@ def model_voted(b: Books, e: ChainEvent) -> None:
         computed = vote_commitment(task.id, rnd.number, validator, model_hash, cid, bytes(e.args["salt"]))
         at.compare(Kind.COMMITMENT, f"commitment of {validator}'s model vote", committed[0], computed)
         rnd.votes[validator] = (model_hash, cid, e.tx_hash)
-        votes = rnd.vote_counts.get(model_hash, 0) + 1
+        votes = rnd.vote_counts.get(model_hash, 0) + rnd.weight(validator)
         rnd.vote_counts[model_hash] = votes
-        revealed = len(rnd.reveals)
+        revealed = rnd.revealed_weight
         if rnd.agreed is None and votes >= task.param("quorum") and 3 * votes >= 2 * revealed:
             rnd.agreed = (model_hash, cid, votes)
             b.expect(

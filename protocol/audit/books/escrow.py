@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from eth_utils.address import to_checksum_address
 
+from protocol import committees
 from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
@@ -90,6 +91,9 @@ def joined(b: Books, e: ChainEvent) -> None:
             )
     task.participants[account] = (Role(role), first)
     (task.trainers if role == Role.TRAINER else task.validators).append(account)
+    if role == Role.VALIDATOR and task.draws:
+        held = b.account(account).allocations.get(task.id, 0)
+        task.weights[account] = committees.weight_for(held, task.param("minValidatorStake"))
 
 
 def work_submitted(b: Books, e: ChainEvent) -> None:
@@ -182,6 +186,8 @@ def seed_drawn(b: Books, e: ChainEvent) -> None:
             at.flag(Kind.SEED, "seed of a round without submissions", "no seed", "drawn")
         rnd.seed_block, rnd.seed, rnd.seed_tx = seed_block, seed, e.tx_hash
         rnd.expected_validators = task.validators_in(rnd.number)
+        if task.draws:
+            rnd.multiplicities = committee_multiplicities(task, rnd.number, seed, len(rnd.submissions))
         b.expect(
             "VotingOpened",
             (task.id, rnd.number),
@@ -194,6 +200,19 @@ def seed_drawn(b: Books, e: ChainEvent) -> None:
             round_=rnd.number,
             subject="the ballot opened by the seed",
         )
+
+
+def committee_multiplicities(task: TaskRecord, round_no: int, seed: bytes, n: int) -> dict[str, list[int]]:
+    """Every validator's draws on the round's `n` submissions, from the seed and the line of weights in join
+    order (protocol.committees: the registry's rule)."""
+    line = committees.line_of([(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators])
+    total = committees.active_weight(line, round_no)
+    return {
+        s.validator: committees.multiplicities(seed, n, task.draws, total, s.offset, s.weight)
+        if s.from_round <= round_no and total
+        else [0] * n
+        for s in line
+    }
 
 
 def _end_after(task: TaskRecord, round_no: int, accepted: int) -> tuple[TaskStatus, int]:
@@ -221,7 +240,7 @@ def round_finalized(b: Books, e: ChainEvent) -> None:
         if rnd.submissions and rnd.seed is None:
             at.flag(Kind.EVENT_ORDER, "finalisation of a round with submissions", "after the seed", "before")
         rnd.recount(task.param("quorum"))
-        accepted, revealed = rnd.accepted_work, len(rnd.reveals)
+        accepted, revealed = rnd.accepted_work, rnd.revealed_weight
         budget = task.remaining - task.param("rewardPerRound") * (task.num_rounds - round_no - 1)
         pay = round_payout(
             budget,

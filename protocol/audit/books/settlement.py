@@ -2,9 +2,10 @@
 submission (decision, reward `rate * workUnits`, slash `allocation * bps / 10000` of a REJECT or
 UNAVAILABLE) and each validator expected in the ballot (REWARDED with its share when its reveal agreed
 with every decision and it revealed a vote for the round's agreed model; FORFEITED when not, a round
-without an agreed model included; SLASHED when it never revealed). Each reward and each forfeit after the
-task's end must be credited in the same transaction; each slash must match the StakeManager's Slashed
-event of the same transaction."""
+without an agreed model included; SLASHED when it never revealed; with committees, the amount is its share
+times its draws, and NOT_DRAWN, nothing, for one without a draw in the round). Each reward and each
+forfeit after the task's end must be credited in the same transaction; each slash must match the
+StakeManager's Slashed event of the same transaction."""
 
 from __future__ import annotations
 
@@ -76,16 +77,20 @@ def _validator_expectation(
 ) -> tuple[ValidatorOutcome, int]:
     """(outcome, amount) the rules give a validator of a finalised round; the amount of a slash is checked
     by `_check_slash`."""
+    weight = rnd.weight(validator)
+    if weight == 0:
+        return ValidatorOutcome.NOT_DRAWN, 0
     reveal = rnd.reveals.get(validator)
     if reveal is None:
         return ValidatorOutcome.SLASHED, 0
     agreed = all(
-        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] == sub.decision for sub in rnd.submissions
+        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] in (Verdict.NONE, sub.decision)
+        for sub in rnd.submissions
     )
     vote = rnd.votes.get(validator)
     right_vote = rnd.agreed is not None and vote is not None and vote[0] == rnd.agreed[0]
     paid = agreed and right_vote
-    return (ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED), int(
+    return (ValidatorOutcome.REWARDED if paid else ValidatorOutcome.FORFEITED), weight * int(
         finalization.expected["share"]
     )
 

@@ -146,6 +146,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         ),
         "settleValidator": ("UnknownTask", "RoundNotFinalized", "ValidatorAlreadySettled", "NotExpected"),
         "settleNoShows": ("UnknownTask", "NotTrainer", "NothingToSettle"),
+        "settleRound": (
+            "UnknownTask", "RoundNotFinalized", "UnknownSubmission", "NotExpected", "NothingSettled",
+        ),
         "commitVerdicts": (
             "ZeroHash", "VotingNotOpen", "CommitPhaseClosed", "NotValidator", "AlreadyCommitted",
         ),
@@ -1355,6 +1358,63 @@ class ProtocolMachine(RuleBasedStateMachine):
             else:
                 self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
 
+    def settle_round(self, data: st.DataObject) -> None:
+        """Settle part of a round in one `settleRound` (anyone may): a random list of its submission indices
+        and of its validators, settled or not, duplicates allowed, now and then an index past its last
+        submission, a validator not expected in it, a round not finalised or a task that does not exist; the
+        outcome is the one the model predicts (`settle_round_outcome`), and a success settles exactly the
+        distinct items that were not settled, in list order."""
+        who = self.who(data, EVERYONE, "settler")
+        task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+        task = self.tasks.get(task_id)
+        finalized = task.finalized if task is not None else 0
+        odd = data.draw(st.integers(0, 7), label="an item that cannot be settled") == 0
+        r = data.draw(st.integers(0, finalized if odd else max(0, finalized - 1)), label="round")
+        n = len(task.round(r).submitters) if task is not None else 0
+        top = n if odd else max(0, n - 1)
+        indices = data.draw(st.lists(st.integers(0, top), max_size=6), label="indices")
+        pool = sorted(task.validators) if task is not None else []
+        pool += [self.people[OUTSIDER]] if odd or not pool else []
+        validators = data.draw(st.lists(st.sampled_from(pool), max_size=4), label="validators")
+        expect, subs, vals = self.settle_round_outcome(task_id, r, indices, validators)
+        events = self.send(who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=expect)
+        if events is None:
+            return
+        assert [e.args["index"] for e in events if e.name == "SubmissionSettled"] == subs
+        assert [e.args["validator"] for e in events if e.name == "ValidatorSettled"] == vals
+        skipped = len(indices) + len(validators) > len(subs) + len(vals)
+        self.h.stats[f"settleRound {'skipping some' if skipped else 'every item new'}"] += 1
+
+    def settle_round_outcome(
+        self, task_id: int, r: int, indices: Sequence[int], validators: Sequence[str]
+    ) -> tuple[str | None, list[int], list[str]]:
+        """What `settleRound(task_id, r, indices, validators)` does by the contract's rule: the error it
+        reverts with (None if it succeeds), and the submissions and validators it settles, in order.
+        Submissions first, then validators, each item as the single call would, except that one settled
+        already (or earlier in the list) is skipped; an unknown index or a validator not expected in the
+        round reverts the whole batch; nothing settled reverts NothingSettled."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return "UnknownTask", [], []
+        if r >= task.finalized:
+            return "RoundNotFinalized", [], []
+        rm = task.round(r)
+        subs: list[int] = []
+        for i in indices:
+            if i >= len(rm.submitters):
+                return "UnknownSubmission", [], []
+            if i not in rm.settled_submissions and i not in subs:
+                subs.append(i)
+        vals: list[str] = []
+        for v in validators:
+            if v in rm.settled_validators or v in vals:
+                continue
+            first = task.validators.get(v)
+            if not (rm.ballot and first is not None and first <= r):
+                return "NotExpected", [], []
+            vals.append(v)
+        return ("NothingSettled" if not subs and not vals else None), subs, vals
+
     def no_shows(self, data: st.DataObject) -> None:
         """Settle a trainer's no-shows (anyone may): most often one that owes some or whose seat can be
         freed, with the outcome the model predicts (slash, seat freed, NothingToSettle, NotTrainer, or
@@ -1579,8 +1639,10 @@ class ProtocolMachine(RuleBasedStateMachine):
     def slash_lazy(self, task: TaskModel, r: int, data: st.DataObject) -> None:
         task_id = task.task_id
         hp = self.honeypots.get((task_id, r))
-        decision, verdicts = (Verdict.NONE, {}) if hp is None or not hp.revealed else (
-            self.decision_and_verdicts(task, r, hp.index)
+        decision, verdicts = (
+            (Verdict.NONE, {})
+            if hp is None or not hp.revealed
+            else (self.decision_and_verdicts(task, r, hp.index))
         )
         lazy = sorted(v for v, verdict in verdicts.items() if verdict == Verdict.ACCEPT)
         if lazy and data.draw(st.integers(0, 3), label="another one") < 3:
@@ -1770,6 +1832,9 @@ def _has_tasks(m: ProtocolMachine) -> bool:
 ACTIONS: dict[str, Action] = {
     "advance": Action(6, ProtocolMachine.advance, _has_tasks),
     "settle": Action(3, ProtocolMachine.settle, lambda m: any(t.finalized for t in m.tasks.values())),
+    "settle_round": Action(
+        2, ProtocolMachine.settle_round, lambda m: any(t.finalized for t in m.tasks.values())
+    ),
     "claim": Action(2, ProtocolMachine.claim, _always),
     "staking": Action(3, ProtocolMachine.staking, _always),
     "join_task": Action(1, ProtocolMachine.join_task, _has_tasks),

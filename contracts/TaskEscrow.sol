@@ -299,6 +299,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ITaskEscrow
+    // slither-disable-next-line reentrancy-no-eth nonReentrant; each item is written before its own calls
     function settleRound(uint256 taskId, uint256 round, uint256[] calldata indices, address[] calldata validators)
         external
         nonReentrant
@@ -318,6 +319,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     }
 
     /// @dev Settles submission `index` of finalised `round`; false (and nothing done) if it was settled.
+    // slither-disable-next-line calls-loop the deployment's own contracts, once per item of settleRound
     function _settleSubmission(uint256 taskId, uint256 round, uint256 index) private returns (bool) {
         Submission storage submission = _submissions[taskId][round][index];
         address trainer = submission.trainer;
@@ -399,6 +401,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @dev Settles `validator` for finalised `round` of a task now in `status`; false (and nothing done) if
     /// it was settled.
+    // slither-disable-next-line calls-loop the deployment's own contracts, once per item of settleRound
     function _settleValidator(uint256 taskId, uint256 round, address validator, TaskStatus status)
         private
         returns (bool)
@@ -760,6 +763,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @dev Slashes `fractionBps` of the staker's current allocation to the task (never reverts for lack
     /// of stake: the StakeManager slashes at most what is left).
+    // slither-disable-next-line calls-loop the deployment's stake manager, once per slashed item of settleRound
     function _slashFraction(address staker, uint256 taskId, uint256 fractionBps) private returns (uint256) {
         uint256 amount = _stakes.allocationOf(staker, taskId) * fractionBps / _BPS;
         return _stakes.slash(staker, taskId, amount);

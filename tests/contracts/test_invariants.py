@@ -1340,11 +1340,15 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def settle(self, data: st.DataObject) -> None:
         """Settle some or all open submissions and validators of finalised rounds (anyone may), settle one
-        again, or try one that does not exist."""
+        again, try one that does not exist, or settle part of a round in one batch (`settle_round`)."""
         who = self.who(data, EVERYONE, "settler")
         open_, done = self.unsettled(), self.unsettled(settled=True)
-        how = data.draw(st.sampled_from(["some", "some", "all", "again", "stranger"]), label="settle")
-        if how in ("some", "all") and open_:
+        how = data.draw(
+            st.sampled_from(["some", "some", "all", "again", "stranger", "batch"]), label="settle"
+        )
+        if how == "batch":
+            self.settle_round(data)
+        elif how in ("some", "all") and open_:
             self.settle_entries(open_, how, data)
         elif how == "again" and done:
             kind, task_id, r, key = data.draw(st.sampled_from(done), label="settled")
@@ -1359,23 +1363,33 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
 
     def settle_round(self, data: st.DataObject) -> None:
-        """Settle part of a round in one `settleRound` (anyone may): a random list of its submission indices
-        and of its validators, settled or not, duplicates allowed, now and then an index past its last
-        submission, a validator not expected in it, a round not finalised or a task that does not exist; the
-        outcome is the one the model predicts (`settle_round_outcome`), and a success settles exactly the
-        distinct items that were not settled, in list order."""
+        """Settle part of a round in one `settleRound` (anyone may): most often a round with something
+        open, with a random list of its submission indices and of its expected validators, settled or not,
+        duplicates allowed; 1 in 6, an index past its last submission, a validator not expected in it, a
+        round not finalised or a task that does not exist. The outcome is the one the model predicts
+        (`settle_round_outcome`), and a success settles exactly the distinct items that were not settled,
+        in list order."""
         who = self.who(data, EVERYONE, "settler")
-        task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+        odd = data.draw(st.integers(0, 5), label="an item that cannot be settled") == 0
+        open_ = sorted({(task_id, r) for _, task_id, r, _ in self.unsettled()})
+        if open_ and not odd:
+            task_id, r = data.draw(st.sampled_from(open_), label="round")
+        else:
+            task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
+            r = data.draw(
+                st.integers(0, self.tasks[task_id].finalized if task_id in self.tasks else 0), label="round"
+            )
         task = self.tasks.get(task_id)
-        finalized = task.finalized if task is not None else 0
-        odd = data.draw(st.integers(0, 7), label="an item that cannot be settled") == 0
-        r = data.draw(st.integers(0, finalized if odd else max(0, finalized - 1)), label="round")
-        n = len(task.round(r).submitters) if task is not None else 0
-        top = n if odd else max(0, n - 1)
-        indices = data.draw(st.lists(st.integers(0, top), max_size=6), label="indices")
-        pool = sorted(task.validators) if task is not None else []
-        pool += [self.people[OUTSIDER]] if odd or not pool else []
-        validators = data.draw(st.lists(st.sampled_from(pool), max_size=4), label="validators")
+        rm = task.round(r) if task is not None else None
+        n = len(rm.submitters) if rm is not None else 0
+        indices = data.draw(
+            st.lists(st.integers(0, n if odd else max(0, n - 1)), max_size=5), label="indices"
+        )
+        pool = [v for v, first in (task.validators.items() if task is not None else []) if odd or first <= r]
+        pool = sorted(pool + [self.people[OUTSIDER]] * odd) if rm is None or rm.ballot or odd else []
+        validators = (
+            data.draw(st.lists(st.sampled_from(pool), max_size=4), label="validators") if pool else []
+        )
         expect, subs, vals = self.settle_round_outcome(task_id, r, indices, validators)
         events = self.send(who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=expect)
         if events is None:
@@ -1832,9 +1846,6 @@ def _has_tasks(m: ProtocolMachine) -> bool:
 ACTIONS: dict[str, Action] = {
     "advance": Action(6, ProtocolMachine.advance, _has_tasks),
     "settle": Action(3, ProtocolMachine.settle, lambda m: any(t.finalized for t in m.tasks.values())),
-    "settle_round": Action(
-        2, ProtocolMachine.settle_round, lambda m: any(t.finalized for t in m.tasks.values())
-    ),
     "claim": Action(2, ProtocolMachine.claim, _always),
     "staking": Action(3, ProtocolMachine.staking, _always),
     "join_task": Action(1, ProtocolMachine.join_task, _has_tasks),

@@ -219,6 +219,7 @@ def gas_summary(txs: Sequence[Tx], round_ends: Sequence[int]) -> dict[str, Any]:
                 "claims": len(at_end),
                 "gas": end_gas,
                 "per_round": round(end_gas / rounds),
+                "max": max((t.gas for t in at_end), default=0),
                 "failed": sum(1 for t in at_end if not t.ok),
             },
             "max_with_end_share": round(worst),
@@ -228,7 +229,7 @@ def gas_summary(txs: Sequence[Tx], round_ends: Sequence[int]) -> dict[str, Any]:
         },
         "max_gas_by_call": {
             **{name: row["max"] for name, row in by_call.items()},
-            **({"claim": max(t.gas for t in at_end)} if at_end and "claim" not in by_call else {}),
+            **({"claim": max(t.gas for t in protocol if t.call == "claim")} if at_end else {}),
         },
         "failed_transactions": len(failed),
         "failed_by_call": {

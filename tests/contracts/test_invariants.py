@@ -1363,33 +1363,38 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
 
     def settle_round(self, data: st.DataObject) -> None:
-        """Settle part of a round in one `settleRound` (anyone may): most often a round with something
-        open, with a random list of its submission indices and of its expected validators, settled or not,
-        duplicates allowed; 1 in 6, an index past its last submission, a validator not expected in it, a
-        round not finalised or a task that does not exist. The outcome is the one the model predicts
-        (`settle_round_outcome`), and a success settles exactly the distinct items that were not settled,
-        in list order."""
+        """Settle part of a round in one `settleRound` (anyone may): a finalised round (one with something
+        open, when there is one) and lists of its submission indices and expected validators, settled or
+        not, duplicates allowed, that hold one open item when there is one; or (1 in 4) a batch that
+        cannot succeed as it is: a task that does not exist, a round not finalised, an index past the
+        round's last submission or a validator not expected in it. The outcome is the one the model
+        predicts (`settle_round_outcome`), and a success settles exactly the distinct items that were not
+        settled, in list order."""
         who = self.who(data, EVERYONE, "settler")
-        odd = data.draw(st.integers(0, 5), label="an item that cannot be settled") == 0
-        open_ = sorted({(task_id, r) for _, task_id, r, _ in self.unsettled()})
-        if open_ and not odd:
-            task_id, r = data.draw(st.sampled_from(open_), label="round")
-        else:
-            task_id = data.draw(st.sampled_from([*self.tasks, NO_TASK]), label="task")
-            r = data.draw(
-                st.integers(0, self.tasks[task_id].finalized if task_id in self.tasks else 0), label="round"
-            )
-        task = self.tasks.get(task_id)
-        rm = task.round(r) if task is not None else None
-        n = len(rm.submitters) if rm is not None else 0
-        indices = data.draw(
-            st.lists(st.integers(0, n if odd else max(0, n - 1)), max_size=5), label="indices"
-        )
-        pool = [v for v, first in (task.validators.items() if task is not None else []) if odd or first <= r]
-        pool = sorted(pool + [self.people[OUTSIDER]] * odd) if rm is None or rm.ballot or odd else []
+        entries = self.unsettled() or self.unsettled(settled=True)
+        odd = data.draw(st.sampled_from(["", "", "", "unknown task", "not finalised", "index", "stranger"]))
+        if odd == "unknown task" or not entries:
+            self.send(who, "task_escrow", "settleRound", NO_TASK, 0, [0], [], expect="UnknownTask")
+            return
+        _, task_id, r, key = data.draw(st.sampled_from(entries), label="item")
+        task = self.tasks[task_id]
+        if odd == "not finalised":
+            r = task.finalized
+        rm = task.round(r)
+        n = len(rm.submitters)
+        expected = sorted(v for v, first in task.validators.items() if first <= r) if rm.ballot else []
+        indices = data.draw(st.lists(st.integers(0, max(0, n - 1)), max_size=4), label="indices") if n else []
         validators = (
-            data.draw(st.lists(st.sampled_from(pool), max_size=4), label="validators") if pool else []
+            data.draw(st.lists(st.sampled_from(expected), max_size=3), label="validators") if expected else []
         )
+        if odd != "not finalised" and isinstance(key, int):
+            indices.insert(0, key)
+        elif odd != "not finalised":
+            validators.insert(0, key)
+        if odd == "index":
+            indices.append(n + data.draw(st.integers(0, 2), label="past the last"))
+        elif odd == "stranger":
+            validators.append(self.people[OUTSIDER])
         expect, subs, vals = self.settle_round_outcome(task_id, r, indices, validators)
         events = self.send(who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=expect)
         if events is None:

@@ -1331,9 +1331,13 @@ class ProtocolMachine(RuleBasedStateMachine):
     def settle_entries(
         self, entries: list[tuple[str, int, int, int | str]], how: str, data: st.DataObject
     ) -> None:
-        """Settle all `entries`, or some of them, each by a random account; every one must succeed."""
+        """Settle all `entries`, or some of them, each by a random account; every one must succeed. All of
+        them, half the time as the keepers do: one `settleRound` per round (`settle_batches`)."""
         if how != "all":
             entries = data.draw(st.lists(st.sampled_from(entries), min_size=1, unique=True), label="entries")
+        elif data.draw(st.booleans(), label="one settleRound a round"):
+            self.settle_batches(entries, data)
+            return
         for kind, task_id, r, key in entries:
             who = self.who(data, EVERYONE, "settler")
             self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
@@ -1403,6 +1407,25 @@ class ProtocolMachine(RuleBasedStateMachine):
         assert [e.args["validator"] for e in events if e.name == "ValidatorSettled"] == vals
         skipped = len(indices) + len(validators) > len(subs) + len(vals)
         self.h.stats[f"settleRound {'skipping some' if skipped else 'every item new'}"] += 1
+
+    def settle_batches(self, entries: list[tuple[str, int, int, int | str]], data: st.DataObject) -> None:
+        """Settle `entries` in one `settleRound` per round, each by a random account: it must settle exactly
+        them, submissions first, in the order given."""
+        rounds: dict[tuple[int, int], tuple[list[int], list[str]]] = {}
+        for _, task_id, r, key in entries:
+            indices, validators = rounds.setdefault((task_id, r), ([], []))
+            if isinstance(key, int):
+                indices.append(key)
+            else:
+                validators.append(key)
+        for (task_id, r), (indices, validators) in rounds.items():
+            who = self.who(data, EVERYONE, "settler")
+            events = self.send(
+                who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=None
+            )
+            assert events is not None
+            assert [e.args["index"] for e in events if e.name == "SubmissionSettled"] == indices
+            assert [e.args["validator"] for e in events if e.name == "ValidatorSettled"] == validators
 
     def settle_round_outcome(
         self, task_id: int, r: int, indices: Sequence[int], validators: Sequence[str]

@@ -9,7 +9,8 @@ Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time
   the protocol's transactions the way honest nodes would, without training: each trainer stakes, joins and
   submits (hashes and CIDs made up, well formed), the keeper whose turn it is
   (`protocol.roles.settle.rotation`) draws the seed and finalises, each validator commits, reveals and votes
-  (every verdict ACCEPT), then everyone settles its own part and claims. Each phase's transactions are sent
+  (every verdict ACCEPT), then the first of the round's settlers in turn settles it in one `settleRound`;
+  after the last round everyone claims once (the keepers' policy). Each phase's transactions are sent
   at once from a thread pool, so they share blocks as a real network's do. No training, no verification:
   `verify_cpu_s_per_validator_round` and `rss_mb_per_process` are null there (with the reason).
 * `processes`: the real thing. An IPFS daemon, then one OS process per role through the real CLI (`trustrl
@@ -21,7 +22,8 @@ Gas comes from the receipts of every block of the run (a transaction is attribut
 selector; status 0 = failed). `gas_per_round` counts the protocol's calls of the rounds (submit, seed,
 verdicts, vote, finalise, settle, claim), not the set-up (mint, approve, stake, createTask, allocate, join) or
 the unbonding, each in the round it serves (its `round` argument; a claim: the last round finalised before
-it; a seed or finalisation: the round in progress). Every validator checks every submission (no
+it, except the claims after the last finalisation, which are the task's `end_of_task`; a seed or
+finalisation: the round in progress). Every validator checks every submission (no
 committees yet): the verify CPU grows with N.
 
 Prints a table and writes JSON; exits 1 when a check failed (the driver: any failed transaction; the

@@ -296,10 +296,36 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @inheritdoc ITaskEscrow
     function settleSubmission(uint256 taskId, uint256 round, uint256 index) external nonReentrant {
         _requireFinalized(taskId, round);
+        if (!_settleSubmission(taskId, round, index)) revert SubmissionAlreadySettled(taskId, round, index);
+    }
+
+    /// @inheritdoc ITaskEscrow
+    // slither-disable-next-line reentrancy-no-eth nonReentrant; each item is written before its own calls
+    function settleRound(uint256 taskId, uint256 round, uint256[] calldata indices, address[] calldata validators)
+        external
+        nonReentrant
+        returns (uint256 settled)
+    {
+        TaskStatus status = _requireFinalized(taskId, round).status;
+        // At most 128 submissions and 255 validators a round are settled; duplicates are skipped.
+        unchecked {
+            for (uint256 i = 0; i < indices.length; ++i) {
+                if (_settleSubmission(taskId, round, indices[i])) ++settled;
+            }
+            for (uint256 i = 0; i < validators.length; ++i) {
+                if (_settleValidator(taskId, round, validators[i], status)) ++settled;
+            }
+        }
+        if (settled == 0) revert NothingSettled(taskId, round);
+    }
+
+    /// @dev Settles submission `index` of finalised `round`; false (and nothing done) if it was settled.
+    // slither-disable-next-line calls-loop the deployment's own contracts, once per item of settleRound
+    function _settleSubmission(uint256 taskId, uint256 round, uint256 index) private returns (bool) {
         Submission storage submission = _submissions[taskId][round][index];
         address trainer = submission.trainer;
         if (trainer == address(0)) revert UnknownSubmission(taskId, round, index);
-        if (submission.settled) revert SubmissionAlreadySettled(taskId, round, index);
+        if (submission.settled) return false;
         submission.settled = true;
         // Each submission added one when it was recorded, and is settled once.
         unchecked {
@@ -324,6 +350,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (reward != 0) {
             _distributor.credit(trainer, reward, taskId, round, IRewardDistributor.CreditReason.TrainerReward);
         }
+        return true;
     }
 
     /// @inheritdoc ITaskEscrow
@@ -367,8 +394,20 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function settleValidator(uint256 taskId, uint256 round, address validator) external nonReentrant {
-        TaskState memory s = _requireFinalized(taskId, round);
-        if (_validatorSettled[taskId][round][validator]) revert ValidatorAlreadySettled(taskId, round, validator);
+        TaskStatus status = _requireFinalized(taskId, round).status;
+        if (!_settleValidator(taskId, round, validator, status)) {
+            revert ValidatorAlreadySettled(taskId, round, validator);
+        }
+    }
+
+    /// @dev Settles `validator` for finalised `round` of a task now in `status`; false (and nothing done) if
+    /// it was settled.
+    // slither-disable-next-line calls-loop the deployment's own contracts, once per item of settleRound
+    function _settleValidator(uint256 taskId, uint256 round, address validator, TaskStatus status)
+        private
+        returns (bool)
+    {
+        if (_validatorSettled[taskId][round][validator]) return false;
         (bool expected, bool revealed, bool agreed, uint256 weight) =
             _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
@@ -381,12 +420,12 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (weight == 0) {
             // Not drawn in a committee of the round: owes nothing, earns nothing.
             emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.NotDrawn, 0);
-            return;
+            return true;
         }
         if (!revealed) {
             uint256 slashed = _slashFraction(validator, taskId, _configs[taskId].validatorSlashBps);
             emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Slashed, slashed);
-            return;
+            return true;
         }
         uint256 share = uint256(_results[taskId][round].validatorShare) * weight;
         Funds storage funds = _funds[taskId];
@@ -400,11 +439,11 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             if (share != 0) {
                 _distributor.credit(validator, share, taskId, round, IRewardDistributor.CreditReason.ValidatorReward);
             }
-            return;
+            return true;
         }
         emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Forfeited, share);
         // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
-        if (s.status == TaskStatus.Active) {
+        if (status == TaskStatus.Active) {
             // Back to the task: part of the current round's carry. Bounded by the deposit (< 2^120).
             unchecked {
                 funds.remaining += uint128(share);
@@ -415,6 +454,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
                 _configs[taskId].initiator, share, taskId, round, IRewardDistributor.CreditReason.Refund
             );
         }
+        return true;
     }
 
     // ---------------------------------------------------------------- views
@@ -730,6 +770,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @dev Slashes `fractionBps` of the staker's current allocation to the task (never reverts for lack
     /// of stake: the StakeManager slashes at most what is left).
+    // slither-disable-next-line calls-loop the deployment's stake manager, once per slashed item of settleRound
     function _slashFraction(address staker, uint256 taskId, uint256 fractionBps) private returns (uint256) {
         uint256 amount = _stakes.allocationOf(staker, taskId) * fractionBps / _BPS;
         return _stakes.slash(staker, taskId, amount);

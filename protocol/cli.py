@@ -650,6 +650,7 @@ def claim(
                 out,
                 draw_seeds=False,
                 finalize=False,
+                in_turn=False,
             )
             while keeper.step():
                 pass

@@ -881,6 +881,15 @@ class ProtocolClient:
         """Settle one validator of a finalised round."""
         return self.client.transact(self.escrow.functions.settleValidator(task_id, round_, validator))
 
+    def settle_round(
+        self, task_id: int, round_: int, indices: Sequence[int], validators: Sequence[str]
+    ) -> TxReceipt:
+        """Settle submissions `indices` and validators `validators` of a finalised round in one transaction
+        (those settled already are skipped; reverts NothingSettled when all were)."""
+        return self.client.transact(
+            self.escrow.functions.settleRound(task_id, round_, list(indices), list(validators))
+        )
+
     # -------------------------------------------------------------- attestations
     def commit_verdicts(self, task_id: int, round_: int, verdicts: int, salt: bytes) -> TxReceipt:
         """Commit to the packed `verdicts` with `salt` (keep both to reveal)."""

@@ -5,8 +5,9 @@
 Deploys the protocol on its own anvil (started and stopped here) and runs a task of two full rounds:
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
 reveals, commits a model vote and reveals it; one trainer is rejected and one validator disagrees. The
-second round is the last, so its finalisation also refunds the rest. Then everyone is settled, claims and
-unbonds. A second task measures `settleNoShows`: a squatter's seat freed after a missed round; a third the
+second round is the last, so its finalisation also refunds the rest. Then everyone is settled (round 0
+item by item, `settleSubmission` and `settleValidator`; round 1 in one `settleRound`), claims and unbonds.
+A second task measures `settleNoShows`: a squatter's seat freed after a missed round; a third the
 honeypot calls (`commitHoneypot`, `revealHoneypot`, `slashLazy`: O(1) each): the initiator's bait is rejected
 by two validators and accepted by the third, which is slashed.
 Prints the largest gasUsed per operation against the project's targets (contracts/gas-targets.json:
@@ -185,15 +186,16 @@ def run(trainers: int, validators: int, draws: int = 0) -> dict[str, int]:
 
         for round_ in range(ROUNDS):
             _round(bench, initiator, task_id, round_, trainer_ps, validator_ps)
-        for round_ in range(ROUNDS):
-            bench.send_all(
-                "settleSubmission",
-                [(initiator, escrow.settleSubmission(task_id, round_, index)) for index in range(trainers)],
-            )
-            bench.send_all(
-                "settleValidator",
-                [(initiator, escrow.settleValidator(task_id, round_, p.address)) for p in validator_ps],
-            )
+        bench.send_all(
+            "settleSubmission",
+            [(initiator, escrow.settleSubmission(task_id, 0, index)) for index in range(trainers)],
+        )
+        bench.send_all(
+            "settleValidator",
+            [(initiator, escrow.settleValidator(task_id, 0, p.address)) for p in validator_ps],
+        )
+        everyone = [p.address for p in validator_ps]
+        bench.send("settleRound", initiator, escrow.settleRound(task_id, 1, list(range(trainers)), everyone))
         bench.send_all("claim", [(p, distributor.claim()) for p in [initiator, *people] if p.credit_of() > 0])
 
         deployer.increase_time(UNBONDING)  # the settlement grace after the task's end

@@ -1,6 +1,7 @@
 """`scripts/bench_scale.py` on a real anvil at 3 trainers x 2 validators, one round, in its driver mode: every
 protocol transaction succeeds, the task completes with every submission accepted, the audit agrees, and the
-JSON has the agreed keys with gas that adds up (the per-call rows are the rounds' total). `slow`: the same
+JSON has the agreed keys with gas that adds up (the per-call rows are the rounds' total), each round settled
+in one `settleRound` and every participant claiming once, at the end. `slow`: the same
 with real role processes (2 x 2, IPFS), every check passing, the audit re-verifying every submission, and
 memory and verify CPU read from /proc."""
 
@@ -22,7 +23,7 @@ KEYS = {
 }  # fmt: skip
 ROUND_CALLS = {
     "submitWork", "drawSeed", "commitVerdicts", "revealVerdicts", "commitModelVote", "voteModel",
-    "finalizeRound", "settleSubmission", "settleValidator", "claim",
+    "finalizeRound", "settleRound",
 }  # fmt: skip
 
 
@@ -60,8 +61,13 @@ def test_the_scale_bench_drives_a_small_network_without_a_failed_transaction(tmp
     assert gas["by_call"]["submitWork"]["count_per_round"] == 3
     assert gas["by_call"]["revealVerdicts"]["count_per_round"] == 2
     assert gas["by_call"]["drawSeed"]["count_per_round"] == 1  # one keeper in turn, no race
+    assert gas["by_call"]["settleRound"]["count_per_round"] == 1  # the round's settlement, in one batch
+    # Everyone claims once, at the task's end (the initiator: its refund), not every round.
+    assert gas["end_of_task"]["claims"] == 3 + 2 + 1
+    assert gas["max_with_end_share"] == round(gas["max"] + gas["end_of_task"]["gas"] / 1)
     assert sum(row["gas_per_round"] for row in gas["by_call"].values()) == pytest.approx(gas["mean"], abs=10)
-    assert result["max_gas_by_call"] == {name: row["max"] for name, row in gas["by_call"].items()}
+    maxima = {name: row["max"] for name, row in gas["by_call"].items()}
+    assert result["max_gas_by_call"] == {**maxima, "claim": gas["end_of_task"]["max"]}
     assert 0 < gas["max"] <= gas["l2_gas_limit"]
     assert len(result["wall_s_per_round"]) == 1
     assert result["verify_cpu_s_per_validator_round"] is None
@@ -99,7 +105,7 @@ def test_the_scale_bench_runs_real_role_processes_with_every_check_passing(tmp_p
     assert all(result["checks"].values()), result["checks"]
     assert result["audit"]["ok"]
     assert result["audit"]["reverified"]
-    assert set(result["gas_per_round"]["by_call"]) >= ROUND_CALLS - {"claim"}
+    assert set(result["gas_per_round"]["by_call"]) >= ROUND_CALLS
     rss = result["rss_mb_per_process"]
     for role, count in (("initiator", 1), ("trainer", 2), ("validator", 2)):
         assert rss[role]["n"] == count

@@ -12,7 +12,7 @@ import {IAttestationRegistry} from "./IAttestationRegistry.sol";
 /// (after a deadline close, the first {drawSeed} call fixes it). {drawSeed} then stores `blockhash(seedBlock)`
 /// and opens the round's ballot in the AttestationRegistry. When the ballot is closed (model vote over),
 /// anyone calls {finalizeRound} (O(1)); each participant's share is then settled by {settleSubmission} and
-/// {settleValidator}, and claimed from the RewardDistributor.
+/// {settleValidator}, or a round's at once by {settleRound}, and claimed from the RewardDistributor.
 ///
 /// Money: a task's escrow is `remaining` (not yet assigned to any round's payouts: the reward of the
 /// rounds still to come plus the carry) and `reserved` (assigned by finalised rounds to payouts not yet
@@ -327,6 +327,10 @@ interface ITaskEscrow {
     /// @notice `validator` was not an active validator of a round that had a ballot.
     error NotExpected(uint256 taskId, uint256 round, address validator);
 
+    /// @notice {settleRound} settled nothing: every item it was given was settled already (or it was given
+    /// none).
+    error NothingSettled(uint256 taskId, uint256 round);
+
     /// @notice A transfer in delivered `received` tokens instead of `expected`; fee-on-transfer tokens are
     /// refused.
     error TokenTransferShortfall(uint256 expected, uint256 received);
@@ -398,6 +402,19 @@ interface ITaskEscrow {
     /// active but never revealed: slash `validatorSlashBps` of its allocation. Either way the validator has
     /// one unsettled round less (see {validatorUnsettledOf}, {lockedUntil}).
     function settleValidator(uint256 taskId, uint256 round, address validator) external;
+
+    /// @notice Settle, in one transaction, submissions `indices` and validators `validators` of a finalised
+    /// round (permissionless): each as {settleSubmission} and {settleValidator} would, with the same events.
+    /// An item settled already (by anyone, or earlier in the lists) is skipped, so a batch cannot be blocked
+    /// by another keeper settling part of it first; an item that cannot be settled at all reverts the batch
+    /// with the single call's error ({UnknownSubmission}, {NotExpected}); reverts {NothingSettled} when
+    /// every item was skipped. Returns how many items it settled.
+    /// @dev Each item costs its own storage (the submission, the participant, the credit); what every item
+    /// of a round shares (the task, the round's result, the escrow's funds, the other contracts) is read
+    /// cold once, and the 21k of a transaction is paid once.
+    function settleRound(uint256 taskId, uint256 round, uint256[] calldata indices, address[] calldata validators)
+        external
+        returns (uint256 settled);
 
     /// @notice The task's immutable configuration.
     function taskConfig(uint256 taskId) external view returns (TaskConfig memory);

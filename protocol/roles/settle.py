@@ -1,44 +1,58 @@
 """Settlement and the permissionless upkeep of a task: draw seeds, finalise rounds, free the seats of
 trainers that stopped submitting, settle, claim.
 
-Any participant may run a `Keeper`; validators and the initiator do (the initiator settles everything,
-the others their own part, trainers also draw seeds). Every call is only sent when the chain says it is
+Any participant may run a `Keeper`; everyone does (the initiator waits for everything to be settled,
+the others for their own part, trainers also draw seeds). Every call is only sent when the chain says it is
 due, and its gas is estimated first on the pending state, so a call that the chain, or another keeper's
 pending transaction, already made pointless reverts at the estimate and costs nothing.
 
 What is left is the race of keepers that see the same duty due and send in the same block: all but one
 revert, mined. Duties are therefore taken in turn (`rotation`): the candidates of a duty (for a seed:
 the initiator, the trainers and the validators; for a finalisation: the initiator and the validators;
-for a settlement: its owner, then the initiator) are sorted and rotated by keccak(task, round, duty), and
-the k-th in that order acts only once the duty has been due for k `slot`s (measured locally from when
-this keeper first saw it due), so the next one steps in when the designated keeper is late or gone. A
-slot is two block intervals (the median of the last 8) plus two poll intervals (2 s to 60 s): time for
-the designated keeper to notice the duty and get its transaction mined. The reverts that still happen
-when a late keeper and its fallback meet in one block (SeedAlreadyDrawn, SubmissionAlreadySettled, ...)
-are expected and ignored.
+for a round's settlement: the initiator and those with something to settle in it, its submitters and its
+validators) are sorted and rotated by keccak(task, round, duty), and the k-th in that order acts only
+once the duty has been due for k `slot`s (measured locally from when this keeper first saw it due), so
+the next one steps in when the designated keeper is late or gone. A slot is two block intervals (the
+median of the last 8) plus two poll intervals (2 s to 60 s): time for the designated keeper to notice the
+duty and get its transaction mined. The reverts that still happen when a late keeper and its fallback
+meet in one block (SeedAlreadyDrawn, NothingSettled, ...) are expected and ignored.
+
+A round is settled in one `settleRound` transaction (at most `MAX_BATCH` items each) by the keeper whose
+turn it is, for everyone: one transaction instead of one per submission and per validator, whose shared
+reads are paid once (about a quarter of the gas). Its sender pays for the round; the rotation spreads
+that duty over the round's participants.
+
+Claims: a keeper claims its account's credit once, when the task has ended and its own part is settled
+(`upkeep`), not every round: a claim costs ~45k, and it empties the credit slot, so that the next credit
+pays 20k more to fill it again. The credit is safe in the RewardDistributor meanwhile (`trustrl claim`
+takes it at any time).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from eth_utils.crypto import keccak
 
 from protocol.contracts import Phase, Role, TaskState, TaskStatus, count_no_shows
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
-from protocol.network import Session, TaskView
+from protocol.network import Session, Submission, TaskView
 from protocol.roles.base import Output
 
-__all__ = ["MAX_SLOT", "MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
+__all__ = ["MAX_BATCH", "MAX_SLOT", "MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
 
 MIN_SLOT = 2.0
 """Shortest keeper slot (seconds)."""
 
 MAX_SLOT = 60.0
 """Longest keeper slot (seconds): the k-th fallback acts at most k minutes after a duty fell due."""
+
+MAX_BATCH = 128
+"""Most submissions and validators settled by one `settleRound` transaction (~25-45k gas each)."""
 
 RACE_ERRORS = frozenset(
     {
@@ -49,6 +63,7 @@ RACE_ERRORS = frozenset(
         "SeedNotDrawn",
         "SubmissionAlreadySettled",
         "ValidatorAlreadySettled",
+        "NothingSettled",
         "NothingToClaim",
         "TaskNotActive",
         "NoSubmissions",
@@ -89,8 +104,10 @@ def rotation(task_id: int, round_: int, duty: str, candidates: Sequence[str]) ->
 
 
 class Keeper:
-    """Does the task's due upkeep. `settle_all`: settle every submission and validator (else only this
-    account's own); `draw_seeds`, `finalize`: whether to draw seeds and finalise rounds."""
+    """Does the task's due upkeep. `settle_all`: see that every submission and validator is settled (else
+    only this account's own: a round it has nothing in is left to the others); `draw_seeds`, `finalize`:
+    whether to draw seeds and finalise rounds; `in_turn`: whether settlements wait for this keeper's turn
+    (a one-shot command settles at once)."""
 
     def __init__(
         self,
@@ -101,6 +118,7 @@ class Keeper:
         settle_all: bool = False,
         draw_seeds: bool = True,
         finalize: bool = True,
+        in_turn: bool = True,
     ) -> None:
         self.view = view
         self.journal = journal
@@ -108,6 +126,7 @@ class Keeper:
         self.settle_all = settle_all
         self.draw_seeds = draw_seeds
         self.finalize = finalize
+        self.in_turn = in_turn
         self._due_since: dict[tuple[str, int], float] = {}
         self._slot: float | None = None
         self.waiting = False
@@ -212,26 +231,45 @@ class Keeper:
         return self._settle_up_to(state.round) or self._no_shows(state) or did
 
     def upkeep(self) -> bool:
-        """Send the next due upkeep transaction (`step`), else claim this account's credit; True if either
-        did something."""
-        return self.step() or claim_credit(self.view.session, self.out) > 0
+        """Send the next due upkeep transaction (`step`); else, once the task has ended and nothing of this
+        keeper's is left to settle, claim this account's credit (once a task, see the module docstring);
+        True if either did something."""
+        if self.step():
+            return True
+        if self.waiting or self.view.state().status == TaskStatus.ACTIVE:
+            return False
+        return claim_credit(self.view.session, self.out) > 0
 
     def _settle_up_to(self, end: int) -> bool:
-        """Settle what is due in the finalised rounds before `end` (one transaction per call): first what
-        this account owns, others' parts (with `settle_all`) once their owner had a slot to do it."""
+        """Settle what is due in the finalised rounds before `end` (one transaction per call): a round's
+        unsettled submissions and validators together (`settleRound`), by the keepers of the round in turn
+        (`settlers`). Without `settle_all`, a round in which this account has nothing left unsettled is
+        left to the others."""
         for round_ in range(end):
             key = f"{round_}:{'all' if self.settle_all else 'own'}"
             if self.journal.is_done("settled", key):
                 continue
-            pending = self._pending(round_)
-            if not pending:
+            indices, validators = self._pending(round_)
+            me = self.me.lower()
+            owners = [s.trainer for s in indices] + validators
+            if not owners or not (self.settle_all or any(a.lower() == me for a in owners)):
                 self.journal.done("settled", key)
                 continue
-            for owner, what, action in pending:
-                if self.my_turn(f"settle:{owner}", round_, [owner]):
-                    self._try(what, action)
-                    return True
+            order = self.settlers(round_, owners)
+            if self.in_turn and not self.my_turn("settle", round_, order):
+                continue
+            batch = [s.index for s in indices][:MAX_BATCH]
+            others = validators[: MAX_BATCH - len(batch)]
+            what = f"settled round {round_}: {len(batch)} submissions, {len(others)} validators"
+            proto = self.view.proto
+            self._try(what, functools.partial(proto.settle_round, self.view.task_id, round_, batch, others))
+            return True
         return False
+
+    def settlers(self, round_: int, owners: Sequence[str]) -> list[str]:
+        """The `rotation` of the keepers of round `round_`'s settlement: the initiator and the `owners` of
+        what is left to settle in it (its submitters and validators)."""
+        return rotation(self.view.task_id, round_, "settle", [str(self.view.created["initiator"]), *owners])
 
     def _no_shows(self, state: TaskState) -> bool:
         """Free a seat or settle no-shows (one transaction per call). While the task is active: the seat of a
@@ -271,40 +309,28 @@ class Keeper:
                 return self._try(what, lambda t=trainer: proto.settle_no_shows(view.task_id, t))
         return False
 
-    def _pending(self, round_: int) -> list[tuple[str, str, Callable[[], object]]]:
-        """The settlements of a finalised round that this keeper should still send: (owner, what, send)."""
+    def _pending(self, round_: int) -> tuple[list[Submission], list[str]]:
+        """The submissions and validators of a finalised round not settled yet (from the task's events; a
+        round without a ballot has no validator to settle)."""
         view, proto = self.view, self.view.proto
-        task = view.task_id
-        out: list[tuple[str, str, Callable[[], object]]] = []
         try:
-            _, _, had_ballot = proto.round_result_of(task, round_)
+            _, _, had_ballot = proto.round_result_of(view.task_id, round_)
         except ContractRevert:
-            return out
-        for sub in view.submissions(round_):
-            if not self.settle_all and sub.trainer != self.me:
-                continue
-            _, _, settled = proto.submission_of(task, round_, sub.index)
-            if not settled:
-                out.append(
-                    (
-                        sub.trainer,
-                        f"settled submission {sub.index} of round {round_} ({sub.trainer})",
-                        lambda i=sub.index: proto.settle_submission(task, round_, i),  # type: ignore[misc]
-                    )
-                )
-        if had_ballot:
-            for validator, first in view.participants(Role.VALIDATOR):
-                if first > round_ or (not self.settle_all and validator != self.me):
-                    continue
-                done = bool(
-                    proto.client.call(proto.escrow.functions.validatorSettled(task, round_, validator))
-                )
-                if not done:
-                    out.append(
-                        (
-                            validator,
-                            f"settled validator {validator} for round {round_}",
-                            lambda v=validator: proto.settle_validator(task, round_, v),  # type: ignore[misc]
-                        )
-                    )
-        return sorted(out, key=lambda item: item[0].lower() != self.me.lower())
+            return [], []
+        settled = {
+            int(e["index"])
+            for e in view.events("task_escrow", "SubmissionSettled")
+            if int(e["round"]) == round_
+        }
+        indices = [s for s in view.submissions(round_) if s.index not in settled]
+        if not had_ballot:
+            return indices, []
+        done = {
+            str(e["validator"]).lower()
+            for e in view.events("task_escrow", "ValidatorSettled")
+            if int(e["round"]) == round_
+        }
+        validators = [
+            v for v, first in view.participants(Role.VALIDATOR) if first <= round_ and v.lower() not in done
+        ]
+        return indices, validators

@@ -32,6 +32,7 @@ REQUIRED = {
     "claim",
     "settleSubmission",
     "settleValidator",
+    "settleRound",
 }
 
 

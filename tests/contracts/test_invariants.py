@@ -146,6 +146,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         ),
         "settleValidator": ("UnknownTask", "RoundNotFinalized", "ValidatorAlreadySettled", "NotExpected"),
         "settleNoShows": ("UnknownTask", "NotTrainer", "NothingToSettle"),
+        "settleRound": (
+            "UnknownTask", "RoundNotFinalized", "UnknownSubmission", "NotExpected", "NothingSettled",
+        ),
         "commitVerdicts": (
             "ZeroHash", "VotingNotOpen", "CommitPhaseClosed", "NotValidator", "AlreadyCommitted",
         ),
@@ -1445,20 +1448,28 @@ class ProtocolMachine(RuleBasedStateMachine):
     def settle_entries(
         self, entries: list[tuple[str, int, int, int | str]], how: str, data: st.DataObject
     ) -> None:
-        """Settle all `entries`, or some of them, each by a random account; every one must succeed."""
+        """Settle all `entries`, or some of them, each by a random account; every one must succeed. All of
+        them, half the time as the keepers do: one `settleRound` per round (`settle_batches`)."""
         if how != "all":
             entries = data.draw(st.lists(st.sampled_from(entries), min_size=1, unique=True), label="entries")
+        elif data.draw(st.booleans(), label="one settleRound a round"):
+            self.settle_batches(entries, data)
+            return
         for kind, task_id, r, key in entries:
             who = self.who(data, EVERYONE, "settler")
             self.send(who, "task_escrow", f"settle{kind}", task_id, r, key, expect=None)
 
     def settle(self, data: st.DataObject) -> None:
         """Settle some or all open submissions and validators of finalised rounds (anyone may), settle one
-        again, or try one that does not exist."""
+        again, try one that does not exist, or settle part of a round in one batch (`settle_round`)."""
         who = self.who(data, EVERYONE, "settler")
         open_, done = self.unsettled(), self.unsettled(settled=True)
-        how = data.draw(st.sampled_from(["some", "some", "all", "again", "stranger"]), label="settle")
-        if how in ("some", "all") and open_:
+        how = data.draw(
+            st.sampled_from(["some", "some", "all", "again", "stranger", "batch"]), label="settle"
+        )
+        if how == "batch":
+            self.settle_round(data)
+        elif how in ("some", "all") and open_:
             self.settle_entries(open_, how, data)
         elif how == "again" and done:
             kind, task_id, r, key = data.draw(st.sampled_from(done), label="settled")
@@ -1471,6 +1482,97 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.send(who, "task_escrow", "settleSubmission", task_id, r, 100)
             else:
                 self.send(who, "task_escrow", "settleValidator", task_id, r, self.people[OUTSIDER])
+
+    def settle_round(self, data: st.DataObject) -> None:
+        """Settle part of a round in one `settleRound` (anyone may): a finalised round (one with something
+        open, when there is one) and lists of its submission indices and expected validators, settled or
+        not, duplicates allowed, that hold one open item when there is one; or (1 in 4) a batch that
+        cannot succeed as it is: a task that does not exist, a round not finalised, an index past the
+        round's last submission or a validator not expected in it. The outcome is the one the model
+        predicts (`settle_round_outcome`), and a success settles exactly the distinct items that were not
+        settled, in list order."""
+        who = self.who(data, EVERYONE, "settler")
+        entries = self.unsettled() or self.unsettled(settled=True)
+        odd = data.draw(st.sampled_from(["", "", "", "unknown task", "not finalised", "index", "stranger"]))
+        if odd == "unknown task" or not entries:
+            self.send(who, "task_escrow", "settleRound", NO_TASK, 0, [0], [], expect="UnknownTask")
+            return
+        _, task_id, r, key = data.draw(st.sampled_from(entries), label="item")
+        task = self.tasks[task_id]
+        if odd == "not finalised":
+            r = task.finalized
+        rm = task.round(r)
+        n = len(rm.submitters)
+        expected = sorted(v for v, first in task.validators.items() if first <= r) if rm.ballot else []
+        indices = data.draw(st.lists(st.integers(0, max(0, n - 1)), max_size=4), label="indices") if n else []
+        validators = (
+            data.draw(st.lists(st.sampled_from(expected), max_size=3), label="validators") if expected else []
+        )
+        if odd != "not finalised" and isinstance(key, int):
+            indices.insert(0, key)
+        elif odd != "not finalised":
+            validators.insert(0, key)
+        if odd == "index":
+            indices.append(n + data.draw(st.integers(0, 2), label="past the last"))
+        elif odd == "stranger":
+            validators.append(self.people[OUTSIDER])
+        expect, subs, vals = self.settle_round_outcome(task_id, r, indices, validators)
+        events = self.send(who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=expect)
+        if events is None:
+            return
+        assert [e.args["index"] for e in events if e.name == "SubmissionSettled"] == subs
+        assert [e.args["validator"] for e in events if e.name == "ValidatorSettled"] == vals
+        skipped = len(indices) + len(validators) > len(subs) + len(vals)
+        self.h.stats[f"settleRound {'skipping some' if skipped else 'every item new'}"] += 1
+
+    def settle_batches(self, entries: list[tuple[str, int, int, int | str]], data: st.DataObject) -> None:
+        """Settle `entries` in one `settleRound` per round, each by a random account: it must settle exactly
+        them, submissions first, in the order given."""
+        rounds: dict[tuple[int, int], tuple[list[int], list[str]]] = {}
+        for _, task_id, r, key in entries:
+            indices, validators = rounds.setdefault((task_id, r), ([], []))
+            if isinstance(key, int):
+                indices.append(key)
+            else:
+                validators.append(key)
+        for (task_id, r), (indices, validators) in rounds.items():
+            who = self.who(data, EVERYONE, "settler")
+            events = self.send(
+                who, "task_escrow", "settleRound", task_id, r, indices, validators, expect=None
+            )
+            assert events is not None
+            assert [e.args["index"] for e in events if e.name == "SubmissionSettled"] == indices
+            assert [e.args["validator"] for e in events if e.name == "ValidatorSettled"] == validators
+
+    def settle_round_outcome(
+        self, task_id: int, r: int, indices: Sequence[int], validators: Sequence[str]
+    ) -> tuple[str | None, list[int], list[str]]:
+        """What `settleRound(task_id, r, indices, validators)` does by the contract's rule: the error it
+        reverts with (None if it succeeds), and the submissions and validators it settles, in order.
+        Submissions first, then validators, each item as the single call would, except that one settled
+        already (or earlier in the list) is skipped; an unknown index or a validator not expected in the
+        round reverts the whole batch; nothing settled reverts NothingSettled."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return "UnknownTask", [], []
+        if r >= task.finalized:
+            return "RoundNotFinalized", [], []
+        rm = task.round(r)
+        subs: list[int] = []
+        for i in indices:
+            if i >= len(rm.submitters):
+                return "UnknownSubmission", [], []
+            if i not in rm.settled_submissions and i not in subs:
+                subs.append(i)
+        vals: list[str] = []
+        for v in validators:
+            if v in rm.settled_validators or v in vals:
+                continue
+            first = task.validators.get(v)
+            if not (rm.ballot and first is not None and first <= r):
+                return "NotExpected", [], []
+            vals.append(v)
+        return ("NothingSettled" if not subs and not vals else None), subs, vals
 
     def no_shows(self, data: st.DataObject) -> None:
         """Settle a trainer's no-shows (anyone may): most often one that owes some or whose seat can be
@@ -1698,8 +1800,10 @@ class ProtocolMachine(RuleBasedStateMachine):
     def slash_lazy(self, task: TaskModel, r: int, data: st.DataObject) -> None:
         task_id = task.task_id
         hp = self.honeypots.get((task_id, r))
-        decision, verdicts = (Verdict.NONE, {}) if hp is None or not hp.revealed else (
-            self.decision_and_verdicts(task, r, hp.index)
+        decision, verdicts = (
+            (Verdict.NONE, {})
+            if hp is None or not hp.revealed
+            else (self.decision_and_verdicts(task, r, hp.index))
         )
         lazy = sorted(v for v, verdict in verdicts.items() if verdict == Verdict.ACCEPT)
         if lazy and data.draw(st.integers(0, 3), label="another one") < 3:

@@ -6,7 +6,7 @@ import {TestToken} from "../../contracts/test/TestToken.sol";
 import {ProtocolFixture} from "./utils/ProtocolFixture.sol";
 
 /// @notice The gas of every operation in scripts/bench_gas.py's scenario (4 trainers, 3 validators, two
-/// full rounds, then settlements, claims and unbonding, a squatter's seat freed in a second task, and a
+/// full rounds, then settlements (round 0 item by item, round 1 in one settleRound), claims and unbonding, a squatter's seat freed in a second task, and a
 /// honeypot committed, revealed and a lazy validator slashed in a third), as
 /// forge measures it with `--isolate` (each call its own transaction: the same gasUsed as a receipt).
 /// Asserts the targets of contracts/gas-targets.json and records the largest gas per operation in
@@ -212,17 +212,24 @@ contract GasSnapshotTest is ProtocolFixture {
         _record("finalizeRound");
     }
 
+    /// @dev Round 0 settled item by item, the last round in one settleRound (every item of it).
     function _settleAndLeave(uint256 taskId) internal {
-        for (uint256 round = 0; round < ROUNDS; ++round) {
-            for (uint256 i = 0; i < TRAINERS; ++i) {
-                escrow.settleSubmission(taskId, round, i);
-                _record("settleSubmission");
-            }
-            for (uint256 v = 0; v < VALIDATORS; ++v) {
-                escrow.settleValidator(taskId, round, people[TRAINERS + v]);
-                _record("settleValidator");
-            }
+        for (uint256 i = 0; i < TRAINERS; ++i) {
+            escrow.settleSubmission(taskId, 0, i);
+            _record("settleSubmission");
         }
+        address[] memory validators = new address[](VALIDATORS);
+        for (uint256 v = 0; v < VALIDATORS; ++v) {
+            validators[v] = people[TRAINERS + v];
+            escrow.settleValidator(taskId, 0, validators[v]);
+            _record("settleValidator");
+        }
+        uint256[] memory indices = new uint256[](TRAINERS);
+        for (uint256 i = 0; i < TRAINERS; ++i) {
+            indices[i] = i;
+        }
+        escrow.settleRound(taskId, ROUNDS - 1, indices, validators);
+        _record("settleRound");
         for (uint256 i = 0; i < people.length; ++i) {
             if (distributor.creditOf(people[i]) == 0) continue;
             vm.prank(people[i]);

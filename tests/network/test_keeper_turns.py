@@ -1,6 +1,6 @@
-"""Keepers take their duties in turn: one of them sends each seed, finalisation and settlement, so a round's
-gas is not burnt by transactions that lose a race (every participant used to send `drawSeed` and every
-validator `finalizeRound` into the same block)."""
+"""Keepers take their duties in turn: one of them sends each seed, finalisation and settlement (a round's,
+in one `settleRound`), so a round's gas is not burnt by transactions that lose a race (every participant
+used to send `drawSeed` and every validator `finalizeRound` into the same block); everyone claims once."""
 
 from __future__ import annotations
 
@@ -65,16 +65,29 @@ def test_a_round_sends_no_transaction_that_reverts(net: Net) -> None:
     w3 = net.deployer.w3
     mine = {r.me.lower() for r in roles}
     sent = Counter[str]()
+    calls = Counter[tuple[str, str]]()
     reverted = []
+    escrow, distributor = net.deployment.task_escrow, net.deployment.reward_distributor
     for number in range(first, net.deployer.block_number() + 1):
         for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
             if str(tx["from"]).lower() not in mine:
                 continue
             sent[str(tx["from"])] += 1
+            for contract in (escrow, distributor):
+                if str(tx["to"]).lower() == contract.address.lower():
+                    calls[(contract.decode_function_input(tx["input"])[0].fn_name, str(tx["from"]))] += 1
             if w3.eth.get_transaction_receipt(tx["hash"])["status"] != 1:
                 reverted.append(tx["hash"].to_0x_hex())
     assert sum(sent.values()) > 15  # joins, submissions, the seed, the ballot, finalisation, settlements
     assert reverted == []
+    # The one round is settled in one transaction, and everyone claims once, after the task ended.
+    assert sum(n for (fn, _), n in calls.items() if fn.startswith("settle")) == 1
+    assert sum(n for (fn, _), n in calls.items() if fn == "settleRound") == 1
+    claims = {who: n for (fn, who), n in calls.items() if fn == "claim"}
+    assert set(claims.values()) == {1}
+    credited = {str(e["args"]["account"]) for e in distributor.events.Credited().get_logs(from_block=first)}
+    assert set(claims) == credited
+    assert all(net.session(13).proto.credit_of(r.me) == 0 for r in roles)
 
 
 @pytest.mark.chain

@@ -60,6 +60,19 @@ def row_for(m: Sequence[int], verdicts: Sequence[Verdict]) -> list[Verdict]:
     return [v if k else N for k, v in zip(m, verdicts, strict=True)]
 
 
+def one_submission_drawn_once(
+    world: World,
+) -> tuple[int, list[ProtocolClient], dict[ProtocolClient, list[int]]]:
+    """A one-round task with k = 1 and three validators of weight 1, whose one submission's seed is drawn:
+    the task, the validators and their multiplicities (exactly one of them is drawn)."""
+    task_id = committee_task(world, 1, [1, 1, 1], num_rounds=1)
+    world.submit_all(task_id, 0, trainers=world.trainers[:1])
+    world.warp_to(world.initiator.task_state(task_id).submit_end)
+    world.draw(task_id)
+    vs = validators(world, 3)
+    return task_id, vs, mults(world, task_id, 0, vs)
+
+
 def test_weights_lay_out_a_line_and_the_draws_match_the_mirror(world: World) -> None:
     for draws, weights in ((1, [1, 1, 1]), (4, [1, 2, 3, 5]), (7, [3, 1]), (64, [1, 1, 1, 1, 1])):
         task_id = committee_task(world, draws, weights)
@@ -109,12 +122,7 @@ def test_task_rules_check_the_draws(world: World) -> None:
 
 def test_a_vector_must_judge_exactly_the_drawn_submissions(world: World) -> None:
     """k = 1, one submission: the drawn validator must carry a verdict on it, the others must not."""
-    task_id = committee_task(world, 1, [1, 1, 1], num_rounds=1)
-    world.submit_all(task_id, 0, trainers=world.trainers[:1])
-    world.warp_to(world.initiator.task_state(task_id).submit_end)
-    world.draw(task_id)
-    vs = validators(world, 3)
-    m = mults(world, task_id, 0, vs)
+    task_id, vs, m = one_submission_drawn_once(world)
     (drawn,) = [v for v in vs if m[v][0]]
     undrawn = [v for v in vs if v is not drawn]
     rows = {drawn: [N], undrawn[0]: [A], undrawn[1]: [N]}
@@ -190,12 +198,7 @@ def test_weighted_tallies_decide_and_pay_per_draw(world: World) -> None:
 def test_a_validator_without_draws_owes_nothing_and_its_stake_is_released(world: World) -> None:
     """k = 1 and one submission: exactly one validator is drawn; the two others neither commit nor are
     slashed, are settled as NOT_DRAWN and get their allocation back after the task."""
-    task_id = committee_task(world, 1, [1, 1, 1], num_rounds=1)
-    world.submit_all(task_id, 0, trainers=world.trainers[:1])
-    world.warp_to(world.initiator.task_state(task_id).submit_end)
-    world.draw(task_id)
-    vs = validators(world, 3)
-    m = mults(world, task_id, 0, vs)
+    task_id, vs, m = one_submission_drawn_once(world)
     (drawn,) = [v for v in vs if m[v][0]]
     world.ballot(task_id, 0, {drawn: [A]}, votes={drawn: h("m")})
     # A vector for an undrawn validator must be all NONE: an undrawn validator may commit zeros.
@@ -222,12 +225,7 @@ def test_a_validator_without_draws_owes_nothing_and_its_stake_is_released(world:
 def test_an_undrawn_validator_may_commit_and_reveal_zeros(world: World) -> None:
     """An undrawn validator that commits zeros closes the commit phase early with the others, weighs
     nothing in the decisions and the vote, and is settled as NOT_DRAWN."""
-    task_id = committee_task(world, 1, [1, 1, 1], num_rounds=1)
-    world.submit_all(task_id, 0, trainers=world.trainers[:1])
-    world.warp_to(world.initiator.task_state(task_id).submit_end)
-    world.draw(task_id)
-    vs = validators(world, 3)
-    m = mults(world, task_id, 0, vs)
+    task_id, vs, m = one_submission_drawn_once(world)
     rows: Mapping[ProtocolClient, list[Verdict]] = {v: [R] if m[v][0] else [N] for v in vs}
     world.commit(task_id, 0, rows)
     assert world.initiator.ballot_of(task_id, 0).commit_end == world.now()  # everyone committed

@@ -68,6 +68,15 @@ def _one_block(chain: Any, send: list[Any]) -> list[Any]:
     return receipts
 
 
+def _reveals_in_one_block(
+    chain: Any, validators: list[ProtocolClient], fns: list[Any], limits: list[int]
+) -> list[Any]:
+    """Each validator sends its call with its gas limit; all are mined in one block."""
+    calls = zip(validators, fns, limits, strict=True)
+    sends = [lambda v=v, fn=fn, g=g: v.client.send(fn, gas=g) for v, fn, g in calls]
+    return _one_block(chain, sends)
+
+
 def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[ProtocolClient]]) -> None:
     chain, people = crowd
     initiator, validators, trainers = people[0], people[1 : 1 + VALIDATORS], people[1 + VALIDATORS :]
@@ -127,13 +136,7 @@ def test_reveals_and_votes_in_one_block_all_succeed(crowd: tuple[Any, list[Proto
         int(v.client.estimate_gas(fn) * v.client.gas_margin) + 10_000
         for v, fn in zip(validators, fns, strict=True)
     ]
-    receipts = _one_block(
-        chain,
-        [
-            lambda v=v, fn=fn, g=g: v.client.send(fn, gas=g)
-            for v, fn, g in zip(validators, fns, limits, strict=True)
-        ],
-    )
+    receipts = _reveals_in_one_block(chain, validators, fns, limits)
     assert [r["status"] for r in receipts] == [1] * VALIDATORS
     used = [int(r["gasUsed"]) for r in receipts]
     # The first reveal (whose estimate everyone made) costs what the others do, to a few hundred gas (the
@@ -216,13 +219,7 @@ def test_committee_reveals_in_one_block_all_succeed(crowd: tuple[Any, list[Proto
     ]
     estimates = [v.client.estimate_gas(fn) for v, fn in zip(validators, fns, strict=True)]
     limits = [int(e * v.client.gas_margin) + 10_000 for v, e in zip(validators, estimates, strict=True)]
-    receipts = _one_block(
-        chain,
-        [
-            lambda v=v, fn=fn, g=g: v.client.send(fn, gas=g)
-            for v, fn, g in zip(validators, fns, limits, strict=True)
-        ],
-    )
+    receipts = _reveals_in_one_block(chain, validators, fns, limits)
     assert [r["status"] for r in receipts] == [1] * VALIDATORS
     used = [int(r["gasUsed"]) for r in receipts]
     print("committee reveal gas in block order:", used, "estimated first:", estimates)

@@ -1683,7 +1683,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             # A reveal most often names one not revealed yet (so that, in an ended task, some come after the
             # window closed).
             hidden = [r for r in known if not self.honeypots[(task.task_id, r)].revealed]
-            pick = hidden if hidden and what == "reveal" and data.draw(st.booleans(), label="hidden") else known
+            prefer = bool(hidden) and what == "reveal" and data.draw(st.booleans(), label="hidden")
+            pick = hidden if prefer else known
             r = data.draw(st.sampled_from(pick), label="round")
             (self.reveal_honeypot if what == "reveal" else self.slash_lazy)(task, r, data)
         else:

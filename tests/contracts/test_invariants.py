@@ -709,6 +709,7 @@ class HoneypotModel:
     revealed: bool = False
     index: int = -1
     slashed: set[str] = field(default_factory=set)
+    late: bool = False  # its initiator came back for it once its task had ended (`late_honeypot`)
 
 
 # ---------------------------------------------------------------------------- the harness
@@ -1691,6 +1692,28 @@ class ProtocolMachine(RuleBasedStateMachine):
             r = data.draw(st.integers(0, 3), label="round")
             (self.reveal_honeypot if what == "reveal" else self.slash_lazy)(task, r, data)
 
+    def late_honeypots(self) -> list[tuple[TaskModel, int]]:
+        """The honeypots of ended tasks that could still be called for, once each: revealed ones (a lazy
+        slash), and hidden ones in rounds that ran their ballot (a reveal)."""
+        return [
+            (self.tasks[t], r)
+            for (t, r), hp in sorted(self.honeypots.items())
+            if t in self.ghost.ended and t in self.tasks and not hp.late
+            and (hp.revealed or r < self.tasks[t].finalized)
+        ]
+
+    def late_honeypot(self, data: st.DataObject) -> None:
+        """The initiator of an ended task comes back for one of its honeypots, usually after the task's window
+        closed: it reveals the one it kept hidden, or slashes for a revealed one (WindowClosed unless the
+        model predicts an earlier refusal)."""
+        task, r = data.draw(st.sampled_from(self.late_honeypots()), label="late honeypot")
+        if data.draw(st.integers(0, 3), label="after the window"):
+            self.node.warp_to(max(self.now(), self._task_view(task.task_id)[4] + UNBONDING))
+        hp = self.honeypots[(task.task_id, r)]
+        hp.late, revealed = True, hp.revealed
+        self.h.stats[f"late honeypot {'slash' if revealed else 'reveal'}"] += 1
+        (self.slash_lazy if revealed else self.reveal_honeypot)(task, r, data)
+
     def _task_view(self, task_id: int) -> tuple[int, int, int, int, int]:
         """(round, submitEnd, seedBlock, status, endedAt) of a task."""
         (state,) = self.node.views([("task_escrow", "taskState", (task_id,))])
@@ -1729,9 +1752,11 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def honeypot_after_ballot(self, task: TaskModel, r: int, data: st.DataObject) -> None:
         """Once round `r`'s ballot has closed, its honeypot's initiator usually reveals it at once and slashes
-        (a lazy validator, or another to see it refused)."""
+        (a lazy validator, or another to see it refused). In a task's last round it keeps it for later one
+        time in two (so that some are still hidden when the task's window closes: `late_honeypot`)."""
         hp = self.honeypots.get((task.task_id, r))
-        if hp is None or hp.revealed or data.draw(st.integers(0, 3), label="reveal the honeypot later") == 3:
+        later = 2 if r + 1 == task.params.num_rounds else 3
+        if hp is None or hp.revealed or data.draw(st.integers(0, 3), label="keep it for later") >= later:
             return
         self.reveal_honeypot(task, r, data)
         for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
@@ -2008,6 +2033,7 @@ ACTIONS: dict[str, Action] = {
     "leave": Action(1, ProtocolMachine.leave, lambda m: bool(m.ghost.ended & set(m.tasks))),
     "no_shows": Action(1, ProtocolMachine.no_shows, _has_tasks),
     "honeypot": Action(2, ProtocolMachine.honeypot, _has_tasks),
+    "late_honeypot": Action(1, ProtocolMachine.late_honeypot, lambda m: bool(m.late_honeypots())),
 }
 
 

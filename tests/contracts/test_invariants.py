@@ -1695,12 +1695,17 @@ class ProtocolMachine(RuleBasedStateMachine):
     def late_honeypots(self) -> list[tuple[TaskModel, int]]:
         """The honeypots of ended tasks that could still be called for, once each: revealed ones (a lazy
         slash), and hidden ones in rounds that ran their ballot (a reveal)."""
+        ended = self.ghost.ended & set(self.tasks)
         return [
             (self.tasks[t], r)
             for (t, r), hp in sorted(self.honeypots.items())
-            if t in self.ghost.ended and t in self.tasks and not hp.late
-            and (hp.revealed or r < self.tasks[t].finalized)
+            if t in ended and not hp.late and (hp.revealed or self._ran_ballot(self.tasks[t], r))
         ]
+
+    @staticmethod
+    def _ran_ballot(task: TaskModel, r: int) -> bool:
+        """Whether round `r` of `task` was finalised after a ballot (its seed was drawn)."""
+        return r < task.finalized and r in task.rounds and task.rounds[r].ballot
 
     def late_honeypot(self, data: st.DataObject) -> None:
         """The initiator of an ended task comes back for one of its honeypots, usually after the task's window

@@ -226,7 +226,6 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAppealCourt
-    // slither-disable-next-line reentrancy-no-eth the deployment's own StakeManager; each appeal's state is written before its calls
     function settleJuror(uint256 taskId, uint256 round, address validator) external nonReentrant {
         RoundAppeals memory r = _rounds[taskId][round];
         if (r.appealed == 0) revert NoAppeals(taskId, round);
@@ -234,7 +233,6 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         mapping(address => bool) storage settled = _settled[taskId][round];
         if (settled[validator]) revert JurorAlreadySettled(taskId, round, validator);
         settled[validator] = true;
-        // slither-disable-next-line unused-return the verdict word and whether it was revealed
         (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
         uint256 verdicts = revealed ? uint256(word) : 0;
         for (uint256 index = 0; index < 128; ++index) {
@@ -312,6 +310,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     /// @inheritdoc IAppealCourt
     function drawsOf(uint256 taskId, uint256 round, uint256 index, address validator) external view returns (uint256) {
         Appeal memory m = _appeals[taskId][round][index];
+        // slither-disable-next-line incorrect-equality a zero seed is the not-drawn marker, not a balance
         if (m.seed == 0) return 0;
         return _multiplicity(taskId, round, index, m, validator);
     }
@@ -351,7 +350,6 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     /// was `original` (0: none revealed there): slashes it if it was drawn and silent, or if the appeal
     /// overturned the decision and its verdict (original or appeal) was on the losing side; pays it an upheld
     /// appeal's share of its winning draws.
-    // slither-disable-next-line calls-loop the deployment's own StakeManager and registry, once per appeal of the round
     function _settleOne(uint256 taskId, uint256 round, uint256 index, address validator, uint256 original) private {
         Appeal storage a = _appeals[taskId][round][index];
         Appeal memory m = a;
@@ -429,7 +427,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         view
         returns (uint256 count)
     {
+        // slither-disable-next-line unused-return the round's total weight is the appeal's own (stored at the draw)
         (uint256 lo, uint256 width,) = _registry.lineOf(taskId, round, validator);
+        // slither-disable-next-line incorrect-equality weights, not balances: 0 is "not on the line"
         if (width == 0 || m.totalWeight == 0) return 0;
         return _count(m.seed, index, _draws, m.totalWeight, lo, width);
     }
@@ -444,6 +444,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         for (uint256 g = 0; 4 * g < k; ++g) {
             uint256 h = uint256(keccak256(abi.encode(seed, index, g)));
             for (uint256 c = 0; c < 4 && 4 * g + c < k; ++c) {
+                // slither-disable-next-line weak-prng a draw from a block hash by design (docs/protocol.md "Appeals")
                 uint256 x = ((h >> (64 * c)) & type(uint64).max) % total;
                 if (x >= lo && x < lo + width) ++count;
             }

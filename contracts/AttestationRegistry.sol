@@ -765,6 +765,7 @@ contract AttestationRegistry is IAttestationRegistry {
         uint256 differs = (x | (x >> 1)) & _LOW_BITS;
         uint256 decided = (decisions | (decisions >> 1)) & _LOW_BITS;
         uint256 own = (verdicts | (verdicts >> 1)) & _LOW_BITS;
+        // slither-disable-next-line incorrect-equality bit fields, not a balance: == 0 is exact
         return differs & decided & own == 0;
     }
 

@@ -350,7 +350,7 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @inheritdoc IAttestationRegistry
     function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict) {
-        Ballot memory b = _ballots[taskId][round];
+        Ballot storage b = _ballots[taskId][round];
         if (index >= b.submissions) return Verdict.None;
         uint256 word = _decided[taskId][round][index / _DECISIONS_PER_SLOT];
         uint256 decided = (word >> (2 * (index % _DECISIONS_PER_SLOT))) & 3;

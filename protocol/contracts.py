@@ -582,7 +582,7 @@ class AppealParams(BaseModel):
     window: int = Field(default=600, gt=0)
     """Seconds after a round's ballot closed during which its decisions can be appealed; the round's
     settlement waits for it."""
-    draws: int = Field(default=100, ge=1, le=MAX_APPEAL_DRAWS)
+    draws: int = Field(default=201, ge=1, le=MAX_APPEAL_DRAWS)
     """K_a, the appeal committee's stake-weighted draws."""
     bond: int = Field(default=10**18, ge=0, le=_UINT128)
     """What an appeal posts, in token units."""

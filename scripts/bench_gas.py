@@ -65,7 +65,7 @@ SCALE_TARGETS: dict[str, int] = _TARGETS["at_128_submissions"]
 """Targets at every size up to 128 submissions (the largest round)."""
 APPEAL_TARGETS: dict[str, int] = _TARGETS["appeal_targets"]
 """The AppealCourt's calls, in the appeal scenario (`_appeal`, a deployment of its own)."""
-APPEAL_PARAMS = AppealParams(window=600, draws=100, bond=10**18, commit_duration=300, reveal_duration=300)
+APPEAL_PARAMS = AppealParams(window=600, draws=201, bond=10**18, commit_duration=300, reveal_duration=300)
 
 
 def targets_for(trainers: int) -> dict[str, int]:
@@ -305,7 +305,7 @@ def _honeypot(
 def _appeal(
     bench: Bench, deployer: ChainClient, trainer_keys: Sequence[str], validator_keys: Sequence[str]
 ) -> None:
-    """A deployment with an AppealCourt (K_a = 100 draws): a one-round task whose first two validators
+    """A deployment with an AppealCourt (K_a = 201 draws): a one-round task whose first two validators
     (one minimum stake each) reject the second trainer's honest work against the third (ten minimum
     stakes); the third appeals, every drawn validator commits and reveals (the third ACCEPT, the others
     REJECT), the appeal is decided (overturned), each validator's part settled, the round settled in one

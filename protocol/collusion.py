@@ -29,7 +29,8 @@ a given submission with probability greater than `p` (bisection over s; the tail
 validators, and its side that holds more than half of the revealed draws stands (at least ceil(K_a / 2)
 revealed; a tie upholds). A cartel keeps its wrong decision against an honest appeal with half of the
 draws, and carries a malicious appeal of a right one with more than half: `need_appeal(K_a) = ceil(K_a / 2)`
-is the least with which it wins in one direction (odd K_a: both need (K_a + 1) / 2), `P = sum_{j >= need_appeal} C(K_a, j) s^j (1-s)^(K_a-j)`
+is the least with which it wins in one direction (odd K_a: both need (K_a + 1) / 2),
+`P = sum_{j >= need_appeal} C(K_a, j) s^j (1-s)^(K_a-j)`
 (`appeal_capture_probability`; silent honest draws help the cartel only below the reveal quorum, where the
 original decision stands: counted here as every draw revealed). `appeal_stake_needed(K_a, p)` inverts it.
 """

@@ -44,6 +44,14 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _settled;
     mapping(address account => uint256 amount) private _owed;
 
+    /// @dev A validator's slashes over the appeals of a round: its allocation before them, the total slashed,
+    /// and the part the court keeps to pay the wronged trainers and the appellants.
+    struct Tally {
+        uint256 allocation;
+        uint256 slashed;
+        uint256 kept;
+    }
+
     /// @param escrow_ the deployment's TaskEscrow (its token, StakeManager and AttestationRegistry are read
     /// from it)
     /// @param window_ seconds after a round's ballot closed during which its decisions can be appealed (> 0)
@@ -235,11 +243,14 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         settled[validator] = true;
         (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
         uint256 verdicts = revealed ? uint256(word) : 0;
+        // The slashes of the round's appeals, each of what the one before left, are taken in one call.
+        Tally memory t = Tally(_stakes.allocationOf(validator, taskId), 0, 0);
         for (uint256 index = 0; index < 128; ++index) {
             if ((r.appealed >> index) & 1 == 0) continue;
-            _settleOne(taskId, round, index, validator, (verdicts >> (2 * index)) & 3);
+            _settleOne(taskId, round, index, validator, (verdicts >> (2 * index)) & 3, t);
         }
-        emit JurorRoundSettled(taskId, round, validator);
+        emit JurorRoundSettled(taskId, round, validator, t.slashed, t.kept);
+        if (t.slashed != 0) _requireExact(_stakes.seize(validator, taskId, t.slashed, t.kept), t.slashed);
     }
 
     /// @inheritdoc IAppealCourt
@@ -247,7 +258,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         amount = _owed[msg.sender];
         if (amount == 0) revert NothingToClaim(msg.sender);
         _owed[msg.sender] = 0;
-        emit Claimed(msg.sender, amount);
+        emit CourtClaimed(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
 
@@ -349,33 +360,54 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     /// @dev Settles `validator` on the (decided) appeal of submission `index`, whose original verdict from it
     /// was `original` (0: none revealed there): slashes it if it was drawn and silent, or if the appeal
     /// overturned the decision and its verdict (original or appeal) was on the losing side; pays it an upheld
-    /// appeal's share of its winning draws.
-    function _settleOne(uint256 taskId, uint256 round, uint256 index, address validator, uint256 original) private {
+    /// appeal's share of its winning draws. Slashes are added to `t` (taken by the caller in one call).
+    function _settleOne(uint256 taskId, uint256 round, uint256 index, address validator, uint256 original, Tally memory t)
+        private
+    {
         Appeal storage a = _appeals[taskId][round][index];
         Appeal memory m = a;
         uint256 weight = _multiplicity(taskId, round, index, m, validator);
         uint256 word = uint256(_jurors[taskId][round][index][validator]);
-        uint256 verdict = word <= 3 ? word : 0;
-        uint256 finalAccept = (m.original == IAttestationRegistry.Verdict.Accept) != m.overturned ? 1 : 0;
-        bool silent = weight != 0 && verdict == 0;
-        bool lost = m.overturned
-            && ((original != 0 && _isAccept(original) != finalAccept) || (verdict != 0 && _isAccept(verdict) != finalAccept));
-        if (silent || lost) {
-            _slash(taskId, round, index, validator, a, m);
-        } else if (!m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0) {
+        (bool slash, bool pay) = _judge(m, weight, word <= 3 ? word : 0, original);
+        if (slash) {
+            _slash(taskId, round, index, validator, a, m, t);
+        } else if (pay) {
             uint256 paid = weight * m.perDraw;
             _owed[validator] += paid;
             emit JurorSettled(taskId, round, index, validator, JurorOutcome.Paid, 0, 0, 0, paid);
         }
     }
 
-    /// @dev Takes `slashBps` of `validator`'s allocation: an overturned appeal's slash pays the wronged trainer
-    /// first and the appellant `rewardBps` of the rest (seized), the rest is burned (slashed).
-    // slither-disable-next-line calls-loop the deployment's own StakeManager and escrow, once per appeal of the round
-    function _slash(uint256 taskId, uint256 round, uint256 index, address validator, Appeal storage a, Appeal memory m)
+    /// @dev Whether a validator with `weight` draws, appeal `verdict` and ballot verdict `original` (0: none)
+    /// is slashed (drawn and silent, or on the losing side of an overturn) or paid (a winning draw of an
+    /// upheld appeal that pays per draw).
+    function _judge(Appeal memory m, uint256 weight, uint256 verdict, uint256 original)
         private
+        pure
+        returns (bool slash, bool pay)
     {
-        uint256 amount = _stakes.allocationOf(validator, taskId) * _slashBps / _BPS;
+        uint256 finalAccept = (m.original == IAttestationRegistry.Verdict.Accept) != m.overturned ? 1 : 0;
+        bool silent = weight != 0 && verdict == 0;
+        bool lost = m.overturned
+            && ((original != 0 && _isAccept(original) != finalAccept) || (verdict != 0 && _isAccept(verdict) != finalAccept));
+        slash = silent || lost;
+        pay = !slash && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
+    }
+
+    /// @dev Counts `slashBps` of what is left of `validator`'s allocation: an overturned appeal's slash pays
+    /// the wronged trainer first and the appellant `rewardBps` of the rest (kept by the court), the rest is
+    /// burned.
+    // slither-disable-next-line calls-loop the deployment's own escrow, once per appeal of the round
+    function _slash(
+        uint256 taskId,
+        uint256 round,
+        uint256 index,
+        address validator,
+        Appeal storage a,
+        Appeal memory m,
+        Tally memory t
+    ) private {
+        uint256 amount = (t.allocation - t.slashed) * _slashBps / _BPS;
         // slither-disable-next-line uninitialized-local 0 unless the appeal overturned a rejection
         uint256 toVictim;
         // slither-disable-next-line uninitialized-local 0 unless the appeal overturned the decision
@@ -392,11 +424,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
             }
             if (toAppellant != 0) _owed[m.appellant] += toAppellant;
         }
-        uint256 seized = toVictim + toAppellant;
+        t.slashed += amount;
+        t.kept += toVictim + toAppellant;
         emit JurorSettled(taskId, round, index, validator, JurorOutcome.Slashed, amount, toVictim, toAppellant, 0);
-        // amount <= allocation: both calls take exactly what they are asked.
-        if (seized != 0) _requireExact(_stakes.seize(validator, taskId, seized), seized);
-        if (amount > seized) _requireExact(_stakes.slash(validator, taskId, amount - seized), amount - seized);
     }
 
     /// @dev Whether the appeal overturns its decision: at least ceil(K_a / 2) draws revealed and the side

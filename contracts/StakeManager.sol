@@ -177,22 +177,33 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
-    function seize(address staker, uint256 taskId, uint256 amount) external nonReentrant returns (uint256 seized) {
+    function seize(address staker, uint256 taskId, uint256 amount, uint256 kept)
+        external
+        nonReentrant
+        returns (uint256 slashed)
+    {
         if (msg.sender != _court) revert NotSlasher(msg.sender);
         uint256 allocation = _allocations[staker][taskId];
-        seized = amount < allocation ? amount : allocation;
-        if (seized == 0) return 0;
-        // `seized <= allocation <= allocated <= bonded <= totalStake`.
+        slashed = amount < allocation ? amount : allocation;
+        if (kept > slashed) revert SeizeBeyondSlash(kept, slashed);
+        if (slashed == 0) return 0;
+        // `slashed <= allocation <= allocated <= bonded <= totalStake`.
         unchecked {
-            _allocations[staker][taskId] = allocation - seized;
+            _allocations[staker][taskId] = allocation - slashed;
             Bond storage bond = _bonds[staker];
-            bond.allocated -= uint128(seized);
-            bond.bonded -= uint128(seized);
-            _totalStake -= seized;
+            bond.allocated -= uint128(slashed);
+            bond.bonded -= uint128(slashed);
+            _totalStake -= slashed;
         }
-        emit Slashed(staker, taskId, seized);
-        emit Seized(staker, taskId, seized, msg.sender);
-        _token.safeTransfer(msg.sender, seized);
+        emit Slashed(staker, taskId, slashed);
+        emit Seized(staker, taskId, kept, msg.sender);
+        if (kept != 0) _token.safeTransfer(msg.sender, kept);
+        uint256 burn = slashed - kept;
+        if (burn != 0 && !_token.trySafeTransfer(BURN_ADDRESS, burn)) {
+            uint256 held = _unburned + burn;
+            _unburned = held;
+            emit BurnDeferred(staker, taskId, burn, held);
+        }
     }
 
     /// @inheritdoc IStakeManager

@@ -1282,7 +1282,7 @@ class ProtocolClient:
     def claim_appeal_credit(self) -> int:
         """Withdraw this account's credits at the court; the amount."""
         receipt = self.client.transact(self._court().functions.claim())
-        (event,) = _event_args(self._court(), receipt, "Claimed")
+        (event,) = _event_args(self._court(), receipt, "CourtClaimed")
         return int(event["amount"])
 
     def appeal_of(self, task_id: int, round_: int, index: int) -> Appeal:

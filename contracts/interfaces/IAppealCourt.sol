@@ -153,9 +153,15 @@ interface IAppealCourt {
         uint256 toAppellant,
         uint256 paid
     );
-    /// @notice Every appeal of the round is settled for `validator`: the escrow may now settle it.
-    event JurorRoundSettled(uint256 indexed taskId, uint256 indexed round, address indexed validator);
-    event Claimed(address indexed account, uint256 amount);
+    /// @notice Every appeal of the round is settled for `validator`: the escrow may now settle it. `slashed`
+    /// (the sum of its JurorSettled slashes) is taken from its allocation in this transaction by one
+    /// {IStakeManager-seize}, of which the court keeps `kept` (the JurorSettled credits) and the rest is
+    /// burned.
+    event JurorRoundSettled(
+        uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 slashed, uint256 kept
+    );
+    /// @notice `account` withdrew its credits at the court.
+    event CourtClaimed(address indexed account, uint256 amount);
 
     error InvalidAppealParams(
         uint256 window, uint256 draws, uint256 commitDuration, uint256 revealDuration, uint256 slashBps, uint256 rewardBps

@@ -36,7 +36,7 @@ interface IStakeManager {
     /// sent to the burn address (unless a BurnDeferred of the same slash follows).
     event Slashed(address indexed staker, uint256 indexed taskId, uint256 amount);
 
-    /// @notice The slash of `amount` just emitted as Slashed went to `to` (the AppealCourt), not to the burn
+    /// @notice `amount` of the slash just emitted as Slashed went to `to` (the AppealCourt), not to the burn
     /// address.
     event Seized(address indexed staker, uint256 indexed taskId, uint256 amount, address to);
 
@@ -67,6 +67,9 @@ interface IStakeManager {
 
     /// @notice The staker's unbonding stake is released at `releaseTime`, later than `timestamp`.
     error StillUnbonding(address staker, uint256 releaseTime, uint256 timestamp);
+
+    /// @notice A seize would keep `kept`, more than the `slashed` it takes.
+    error SeizeBeyondSlash(uint256 kept, uint256 slashed);
 
     /// @notice Only the deployment's slashers (its TaskEscrow, HoneypotRegistry and AppealCourt) may slash
     /// (and only the AppealCourt seize).
@@ -107,11 +110,12 @@ interface IStakeManager {
     /// @return slashed The amount actually slashed.
     function slash(address staker, uint256 taskId, uint256 amount) external returns (uint256 slashed);
 
-    /// @notice A slash whose tokens go to the caller instead of the burn address (Slashed, then Seized).
-    /// @dev Only the AppealCourt, which pays the wronged trainer and the appellant out of it. Takes
-    /// `min(amount, allocation)`.
-    /// @return seized The amount actually taken.
-    function seize(address staker, uint256 taskId, uint256 amount) external returns (uint256 seized);
+    /// @notice A slash of which `kept` goes to the caller and the rest to the burn address (Slashed, then
+    /// Seized with `kept`, possibly 0, then BurnDeferred if the token refuses the burn).
+    /// @dev Only the AppealCourt, which pays the wronged trainers and the appellants out of `kept`. Takes
+    /// `min(amount, allocation)`; `kept` must not exceed it (`SeizeBeyondSlash`).
+    /// @return slashed The amount actually taken.
+    function seize(address staker, uint256 taskId, uint256 amount, uint256 kept) external returns (uint256 slashed);
 
     /// @notice Send every slashed token kept because the token refused the burn to the burn address
     /// (permissionless). Reverts with {NothingToBurn} when there is none and {BurnRefused} when the token

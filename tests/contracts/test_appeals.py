@@ -112,6 +112,17 @@ def assert_court_solvent(world: World, pending_bonds: int = 0) -> None:
     world.assert_solvent()
 
 
+def assert_audit_clean(world: World, task_id: int) -> None:
+    """The auditor, replaying every event (the court's included), finds nothing: it recomputes the draws,
+    the decision, every juror's slash or pay, the settlements on the appeals' results, the balances."""
+    from protocol.audit.runner import audit, open_target
+
+    target = open_target(world.chain.rpc_url, world.deployment.addresses)
+    result = audit(target, task=task_id, store=None, gas=False, accuracy=False)
+    assert [d.line() for d in result.ledger.discrepancies] == []
+    assert result.ledger.verified["appeals"] > 0
+
+
 # ---------------------------------------------------------------- filing
 
 
@@ -315,6 +326,7 @@ def test_an_overturned_rejection_pays_the_victim_and_the_appellant_out_of_the_ca
     assert paid == to_victim
     reverts("NothingToClaim", account=victim.address)(lambda: victim.claim_appeal_credit())
     assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
 
 
 def test_an_overturned_acceptance_slashes_the_cheater_through_the_escrow(world: World) -> None:
@@ -342,6 +354,7 @@ def test_an_overturned_acceptance_slashes_the_cheater_through_the_escrow(world: 
     assert rate * p.submission_of(task_id, 0, 1)[1] > 0
     assert p.appeal_credit_of(v6.address) > PARAMS.bond  # bond back plus its reward
     assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
 
 
 def test_an_upheld_appeal_pays_the_bond_to_the_winning_draws(world: World) -> None:
@@ -370,6 +383,7 @@ def test_an_upheld_appeal_pays_the_bond_to_the_winning_draws(world: World) -> No
     world.warp_to(p.appeal_window_end(task_id, 0))
     p.settle_round(task_id, 0, [0, 1, 2], [v.address for v in world.validators])
     assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
 
 
 def test_an_appeal_nobody_answers_returns_the_bond_and_slashes_the_silent_draws(world: World) -> None:
@@ -409,7 +423,7 @@ def test_juror_settlement_needs_decided_appeals_in_the_round(world: World) -> No
 def test_only_the_court_seizes_and_its_parameters_are_checked(world: World, chain: ChainClient) -> None:
     p = world.initiator
     reverts("NotSlasher", caller=p.address)(
-        lambda: p.client.transact(p.stakes.functions.seize(p.address, 1, 1))
+        lambda: p.client.transact(p.stakes.functions.seize(p.address, 1, 1, 0))
     )
     assert p.appeal_params() == PARAMS
     compiled_court = world.deployment.appeal_court

@@ -108,7 +108,7 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     jurors = events(net, court, "JurorSettled", taskId=task_id)
     slashed_cartel = {e["validator"] for e in jurors if e["slashed"] > 0}
     assert slashed_cartel == {cartel[0].me, cartel[1].me}
-    claims = {e["account"]: int(e["amount"]) for e in events(net, court, "Claimed")}
+    claims = {e["account"]: int(e["amount"]) for e in events(net, court, "CourtClaimed")}
     rate = proto.round_result_of(task_id, 0)[0]
     owed = rate * proto.submission_of(task_id, 0, index[victim.me])[1]
     assert owed > 0

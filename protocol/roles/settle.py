@@ -280,10 +280,12 @@ class Keeper:
                 sent, open_window, held_indices, held_validators = self._appeals(round_, validators)
                 if sent:
                     return True
+                concerned = self.settle_all or self._concerned(round_, indices, validators)
                 if open_window:
-                    self.waiting = True
-                    continue
-                held = bool(held_indices) or bool(held_validators)
+                    self.waiting = self.waiting or concerned
+                    if concerned:
+                        continue
+                held = concerned and (bool(held_indices) or bool(held_validators))
                 indices = [s for s in indices if s.index not in held_indices]
                 validators = [v for v in validators if v not in held_validators]
                 self.waiting = self.waiting or held
@@ -344,6 +346,23 @@ class Keeper:
             if self._try(what, functools.partial(proto.settle_juror, task_id, round_, validator)):
                 return True, False, pending, everyone
         return False, False, pending, unsettled
+
+    def _concerned(self, round_: int, indices: Sequence[Submission], validators: Sequence[str]) -> bool:
+        """Whether this keeper's account has something in the round's settlement or its appeals to wait for:
+        an unsettled submission or validator seat of its own, an appeal it filed, or an appealed submission
+        of its own (the court pays a wronged trainer out of the jurors' slashes)."""
+        me = self.me.lower()
+        if any(s.trainer.lower() == me for s in indices) or any(v.lower() == me for v in validators):
+            return True
+        for e in self.view.events("appeal_court", "AppealFiled"):
+            if int(e["round"]) != round_:
+                continue
+            if str(e["appellant"]).lower() == me:
+                return True
+            subs = [s for s in self.view.submissions(round_) if s.index == int(e["index"])]
+            if subs and subs[0].trainer.lower() == me:
+                return True
+        return False
 
     def settlers(self, round_: int, owners: Sequence[str]) -> list[str]:
         """The `rotation` of the keepers of round `round_`'s settlement: the initiator and the `owners` of

@@ -7,7 +7,8 @@ submission with their own verification (the cartel keeps lying) and the stake-we
 both decisions. Then: the cheater is slashed by the escrow instead of paid, the victim is paid by the court
 out of the cartel's slashes instead of slashed, the cartel is slashed on both appeals and forfeits its
 shares, the honest validator is paid its share and the appellants get their bonds back with a reward;
-every token is accounted for. (Without a court the same cartel wins: test_net_colluding_majority.py.)"""
+every token is accounted for, and the audit (the court's events replayed, the work re-verified) is clean.
+(Without a court the same cartel wins: test_net_colluding_majority.py.)"""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import pytest
 from netharness import TOKENS, Net, drive, events, finished, joined
 from test_net_colluding_majority import Colluder
 
+from protocol.audit.runner import audit, open_target
 from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
+from protocol.ipfs import ArtifactStore
 from protocol.roles.base import Output, RoleNode
 from protocol.roles.initiator import InitiatorNode
 from protocol.roles.trainer import TrainerNode
@@ -117,3 +120,11 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     assert victim.view.proto.token_balance() - victim_before > owed
     assert claims[honest.me] > APPEALS.bond  # its bond back and a reward
     assert proto.token_balance(court.address) == 0  # everything the court took, it paid out
+
+    # The auditor replays the court's events too, re-verifies every submission from IPFS and agrees with the
+    # decisions as the appeals left them: nothing to report.
+    with ArtifactStore(net.ipfs.api_url, retries=1, find_timeout=1.0) as store:
+        result = audit(
+            open_target(net.anvil.rpc_url, d.addresses), task=task_id, store=store, gas=False, accuracy=False
+        )
+    assert [x.line() for x in result.discrepancies] == []

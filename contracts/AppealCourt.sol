@@ -289,7 +289,8 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         returns (uint256 fields, uint256 finals)
     {
         _requireWindowClosed(taskId, round, voteEnd);
-        RoundAppeals memory r = _rounds[taskId][round];
+        // A round without appeals costs one read (the overturned fields are read only where there are some).
+        RoundAppeals storage r = _rounds[taskId][round];
         if (r.appealed == 0) return (0, 0);
         if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
         if (!_settled[taskId][round][validator]) revert JurorUnsettled(taskId, round, validator);

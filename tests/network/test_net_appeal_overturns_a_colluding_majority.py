@@ -12,6 +12,7 @@ every token is accounted for, and the audit (the court's events replayed, the wo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,10 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     assert "already under appeal" in again.stdout + again.stderr
     proto.approve(court.address, APPEALS.bond)
     proto.appeal(task_id, 0, index[cheater.me])
+    status = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json", timeout=240)
+    assert status.returncode == 0, status.stdout + status.stderr
+    shown = {(a["index"], a["original"], a["appellant"]) for a in json.loads(status.stdout)["appeals"]}
+    assert shown == {(index[victim.me], "REJECT", victim.me), (index[cheater.me], "ACCEPT", honest.me)}
 
     def decided() -> bool:
         return len(events(net, court, "AppealDecided", taskId=task_id)) == 2

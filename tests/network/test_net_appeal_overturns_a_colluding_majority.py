@@ -82,7 +82,9 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     assert "already under appeal" in again.stdout + again.stderr
     proto.approve(court.address, APPEALS.bond)
     proto.appeal(task_id, 0, index[cheater.me])
-    status = net.cli("task", "status", str(task_id), "--network", str(net.network_file), "--json", timeout=240)
+    status = net.cli(
+        "task", "status", str(task_id), "--network", str(net.network_file), "--json", timeout=240
+    )
     assert status.returncode == 0, status.stdout + status.stderr
     shown = {(a["index"], a["original"], a["appellant"]) for a in json.loads(status.stdout)["appeals"]}
     assert shown == {(index[victim.me], "REJECT", victim.me), (index[cheater.me], "ACCEPT", honest.me)}

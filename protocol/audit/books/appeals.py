@@ -75,6 +75,17 @@ def appeal_filed(b: Books, e: ChainEvent) -> None:
     b.court_bonds += bond
 
 
+def appeal_seed_armed(b: Books, e: ChainEvent) -> None:
+    """An appeal's seed re-armed (the draw came more than 256 blocks late): only an undrawn appeal."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    _, _, appeal, at = found
+    with b.item("appeals"):
+        if appeal.seed is not None:
+            at.flag(Kind.APPEAL, "appeal seed re-armed after its draw", "an undrawn appeal", "drawn")
+
+
 def appeal_drawn(b: Books, e: ChainEvent) -> None:
     """The appeal's seed (a block hash after the filing) and the round's weight."""
     found = _appeal(b, e)
@@ -276,6 +287,7 @@ def court_claimed(b: Books, e: ChainEvent) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "AppealFiled": appeal_filed,
+    "AppealSeedArmed": appeal_seed_armed,
     "AppealDrawn": appeal_drawn,
     "AppealCommitted": appeal_committed,
     "AppealRevealed": appeal_revealed,

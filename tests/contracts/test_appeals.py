@@ -12,9 +12,12 @@ the appeal committee."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from chainworld import STAKE, World, h, logs, make_world, reverts
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from protocol.chain import ChainClient
 from protocol.contracts import (
@@ -231,7 +234,7 @@ def test_only_drawn_jurors_commit_and_reveal_within_their_phases(world: World) -
     a = world.initiator.appeal_of(task_id, 0, 1)
     # A trainer (not a validator) and an outsider hold no draw.
     for nobody in (world.trainers[0], world.outsider):
-        reverts("NotJuror", account=nobody.address)(lambda n=nobody: n.commit_appeal(task_id, 0, 1, A, salt))
+        reverts("NotJuror", account=nobody.address)(partial(nobody.commit_appeal, task_id, 0, 1, A, salt))
     court = world.deployment.appeal_court
     assert court is not None
     reverts("ZeroCommitment")(
@@ -437,7 +440,53 @@ def test_only_the_court_seizes_and_its_parameters_are_checked(world: World, chai
         AppealParams.model_construct(**{**PARAMS.model_dump(), "slash_bps": 0}),
         AppealParams.model_construct(**{**PARAMS.model_dump(), "reward_bps": BPS + 1}),
     ):
-        reverts("InvalidAppealParams")(
-            lambda b=bad: chain.deploy(art, p.escrow.address, *b.constructor_args())
-        )
+        reverts("InvalidAppealParams")(partial(chain.deploy, art, p.escrow.address, *bad.constructor_args()))
     assert compiled_court.address != ZERO_ADDRESS
+
+
+# ---------------------------------------------------------------- random outcomes
+
+
+ROWS = st.sampled_from([[A, R, A], [A, A, A], [R, A, A], [A, R, R]])
+JUROR = st.sampled_from([A, R, Verdict.UNAVAILABLE, None])  # None: silent
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.tuples(ROWS, ROWS, ROWS),
+    index=st.integers(0, 2),
+    jurors=st.tuples(JUROR, JUROR, JUROR),
+    appellant=st.sampled_from([4, 6, 7]),
+)
+def test_any_appeal_conserves_every_token_and_the_audit_recomputes_it(
+    world: World,
+    chain: ChainClient,
+    rows: tuple[list[Verdict], ...],
+    index: int,
+    jurors: tuple[Verdict | None, ...],
+    appellant: int,
+) -> None:
+    """Random ballots, an appeal of a random submission, random juror verdicts (silence included): whatever
+    the outcome, the court holds exactly the open bonds plus what it owes, every other contract balances,
+    and the auditor's replay (draws, decision, slashes, pay, settlements) finds nothing."""
+    snapshot = chain.snapshot()
+    try:
+        task_id = cartel_round(world, dict(zip((4, 5, 6), rows, strict=True)))
+        p = world.initiator
+        decided = p.decisions_of(task_id, 0)
+        if decided[index] == Verdict.NONE:
+            return
+        draws = drawn(world, task_id, index, world.people[appellant])
+        verdicts = {v: j for v, j in zip(world.validators, jurors, strict=True) if draws[v] and j is not None}
+        if verdicts:
+            judge(world, task_id, index, verdicts)
+        world.warp_to(p.appeal_of(task_id, 0, index).reveal_end)
+        p.settle_appeal(task_id, 0, index)
+        world.warp_to(p.appeal_window_end(task_id, 0))
+        for v in world.validators:
+            p.settle_juror(task_id, 0, v.address)
+        p.settle_round(task_id, 0, [0, 1, 2], [v.address for v in world.validators])
+        assert_court_solvent(world)
+        assert_audit_clean(world, task_id)
+    finally:
+        chain.revert(snapshot)

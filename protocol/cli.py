@@ -441,8 +441,26 @@ def deploy(
     ] = None,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing network file.")] = False,
+    appeals: Annotated[
+        bool,
+        typer.Option(
+            "--appeals/--no-appeals",
+            help="Deploy an AppealCourt too (docs/protocol.md \"Appeals\"): decisions can be appealed within "
+            "a window, and every round's settlement waits for it.",
+        ),
+    ] = False,
+    appeal_window: Annotated[
+        int, typer.Option(help="Seconds after a ballot closes during which it can be appealed.", min=1)
+    ] = 3600,
+    appeal_draws: Annotated[
+        int, typer.Option(help="K_a, an appeal's stake-weighted draws.", min=1, max=1024)
+    ] = 201,
+    appeal_bond: Annotated[
+        int, typer.Option(help="An appeal's bond, in the token's base units.", min=0)
+    ] = 10**18,
 ) -> None:
-    """Deploy the four contracts (and a TestToken) and write a network file for every other command."""
+    """Deploy the contracts (and a TestToken; with --appeals an AppealCourt) and write a network file for
+    every other command."""
     from protocol.chain import ChainClient
     from protocol.compile import compile_contracts
     from protocol.contracts import deploy_protocol
@@ -461,7 +479,14 @@ def deploy(
     compiled = compile_contracts()
     client = ChainClient(rpc, account, abis=[c.abi for c in compiled.values()], timeout=300)
     with console.status(f"deploying from {client.address} to chain {client.chain_id}"):
-        deployment = deploy_protocol(client, token, unbonding_period=unbonding, compiled=compiled)
+        court = None
+        if appeals:
+            from protocol.contracts import AppealParams
+
+            court = AppealParams(window=appeal_window, draws=appeal_draws, bond=appeal_bond)
+        deployment = deploy_protocol(
+            client, token, unbonding_period=unbonding, appeals=court, compiled=compiled
+        )
     config = NetworkConfig(rpc_url=rpc, deployment=deployment.addresses, ipfs_api=ipfs or DEFAULT_IPFS)
     out.write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
     console.print(f"deployed: escrow {deployment.addresses.task_escrow}; network file {out}")

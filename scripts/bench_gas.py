@@ -214,7 +214,7 @@ def run(trainers: int, validators: int, draws: int = 0) -> dict[str, int]:
             _squatter(bench, initiator, trainer_ps[0], trainer_ps[1])
         if trainers >= 2 and validators >= 3:
             _honeypot(bench, initiator, trainer_ps[:2], validator_ps[:3])
-            _appeal(bench, deployer, keys[1:3], keys[trainers : trainers + 3])
+            _appeal(bench, deployer, keys[1:3], keys[1 + trainers : 4 + trainers])
         return bench.largest()
 
 

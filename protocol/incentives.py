@@ -20,8 +20,13 @@ submission the honest majority rejects, `h` the chance that it holds a honeypot,
                                                whole cut from every validator: it earns nothing from it)
     non-reveal                            -S_v
     colluding majority (2 of 3 seats)     cut / V + pay / 2 per member: it decides every submission and can
-                                               accept its own bad work; nothing on chain answers it yet
-                                               (appeals are not built), the audit flags it
+                                               accept its own bad work; without an AppealCourt nothing on
+                                               chain answers it, the audit flags it
+    colluding pair, appealed              P x (cut / V + pay / 2) - (1 - P) x (cut / V + sigma x m): with an
+                                               AppealCourt every wrong decision is appealed (the victim or
+                                               any honest watcher), P = the chance the pair, holding a share
+                                               s of the stake, decides the appeal of K_a draws
+                                               (protocol.collusion), sigma the appeal slash, m its allocation
     early finaliser (keeper)              0   (an empty round's early finalisation reverts)
     squatter (keeper of a trainer seat)   -S_n per round held, the seat freed after `max_no_shows` rounds
 
@@ -62,6 +67,12 @@ class RoundTerms:
     cheat_rate: float = 0.0
     """q, the chance that a round holds another submission the honest majority rejects (0: the worst case
     for deterring laziness, a network of honest trainers)."""
+    appeal_draws: int = 201
+    """K_a of the deployment's AppealCourt (protocol.contracts.AppealParams' default)."""
+    appeal_slash_bps: int = 5_000
+    """The appeal's slash of a losing validator (AppealParams' default)."""
+    cartel_stake_share: float = 1 / 3
+    """The colluding pair's share of the round's validator stake (two cheap seats of three)."""
 
     @property
     def cut(self) -> float:
@@ -75,6 +86,16 @@ class RoundTerms:
     def pay(self) -> float:
         """One trainer's pay: the trainer pool over the accepted trainers."""
         return (self.reward_per_round - self.cut) / self.trainers
+
+
+def _appealed_pair(t: RoundTerms) -> float:
+    """A member's expected profit per wrong decision when it is appealed: the pair keeps it (its share and
+    half the accomplice's pay) with P(capture), else forfeits its share and loses sigma of its allocation."""
+    from protocol.collusion import appeal_capture_probability
+
+    p = appeal_capture_probability(t.appeal_draws, t.cartel_stake_share)
+    loss = t.share + t.min_validator_stake * t.appeal_slash_bps / BPS
+    return p * (t.share + t.pay / 2) - (1 - p) * loss
 
 
 def validator_and_keeper_rows(t: RoundTerms) -> list[dict[str, Any]]:
@@ -145,7 +166,17 @@ def validator_and_keeper_rows(t: RoundTerms) -> list[dict[str, Any]]:
             "two of three validators accept their own bad submission and reject honest ones",
             t.share + t.pay / 2,
             4,
-            "nothing on chain yet (appeals are not built); `trustrl audit` flags the verdicts (exit 3)",
+            "nothing on chain without an AppealCourt in the deployment (next row: with one); `trustrl audit` "
+            "flags the verdicts (exit 3)",
+        ),
+        (
+            "colluding pair, appealed (2 of 3 seats, 1/3 of the stake)",
+            "validator",
+            "two minimum-stake validators of three decide a submission wrongly; it is appealed",
+            _appealed_pair(t),
+            4,
+            f"an appeal (AppealCourt, K_a = {t.appeal_draws}): stake-weighted draws overturn it, the pair "
+            "is slashed and forfeits its shares",
         ),
         (
             "early finaliser",

@@ -29,7 +29,8 @@ from its warm start. Three honest trainers and one attacker per strategy. For ea
 Validators and keepers (`protocol.incentives`, closed form over the contracts' payment rules, each rule
 exercised by a network test): lazy, copy-vote, wrong-vote, no-vote, non-revealing, a colluding majority, an
 early finaliser and a seat squatter, with their expected profit per round under both terms; and the cartel
-arithmetic (`protocol.collusion`) as the JSON's `collusion` list.
+arithmetic (`protocol.collusion`) as the JSON's `collusion` list, and the appeals' (`appeals`: for K_a
+draws, the chance a cartel with 1/3 of the stake decides an appeal and the stake it needs for 1e-6).
 
 Targets (exit 1 when one is missed): every cheat's expected profit < 0 and damage <= 2 points; honest
 trainers 0 false rejections and a positive profit; every cross-check agrees; honest validators a positive
@@ -51,7 +52,9 @@ from pathlib import Path
 from typing import Any
 
 OPEN = {
-    "colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid",
+    "colluding majority (each of 2 of 3)": (
+        "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
+    ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
@@ -353,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from protocol.cheats import ALL_STEPS, STRATEGIES
+    from protocol.collusion import appeal_rows
     from protocol.deterrence import catch_probability, expected_profit
     from protocol.roles.initiator import load_task_file
 
@@ -527,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         "cheats": cheats + [r for r in validator_rows if not r["honest"]],
         "honest": honest_rows + [r for r in validator_rows if r["honest"]],
         "collusion": collusion,
+        "appeals": appeal_rows(),
         "open": still_open,
         "targets": targets,
         "mismatches": mismatches,
@@ -571,6 +576,8 @@ def _validators_and_keepers(
 
 
 def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str, Any]]) -> None:
+    from protocol.collusion import appeal_rows
+
     print("\nvalidators and keepers: expected profit per round (tokens; 0 = nothing earned, gas paid)")
     head = f"{'strategy':38s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
     print(head)
@@ -583,6 +590,12 @@ def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str,
     print("\ncollusion: P(a cartel with 1/3 of the stake decides a submission alone)")
     for c in collusion:
         print(f"  pool {c['pool']:3d} committee {c['committee']:3d}: {c['p_decides']:.2e}  ({c['draw']})")
+    print("appeals: P(a cartel with 1/3 of the stake decides an appeal of K_a draws)")
+    for a in appeal_rows():
+        print(
+            f"  appeal of {a['appeal_draws']:4d} draws: {a['p_captures_appeal']:.2e}  (stake needed for P > "
+            f"1e-6: {a['stake_needed_1e-6']:.1%})"
+        )
 
 
 def _print_table(cheats: list[dict], honest: list[dict], demo: dict, yaml_terms: dict) -> None:

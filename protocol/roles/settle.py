@@ -22,6 +22,15 @@ turn it is, for everyone: one transaction instead of one per submission and per 
 reads are paid once (about a quarter of the gas). Its sender pays for the round; the rotation spreads
 that duty over the round's participants.
 
+Appeals (a deployment with an AppealCourt, docs/protocol.md "Appeals"): a round is settled only once its
+appeal window has closed (`voteEnd + window`); meanwhile any keeper draws the seed of an appeal that is due
+and decides an appeal whose reveals have closed (races are ignored like the others). Once the window is
+closed, the keeper's batch leaves out the appealed submissions still pending, and the round's validators
+while any appeal of the round is pending; once every appeal of the round is decided, it settles each
+validator's part in them at the court (`settleJuror`, one transaction per validator, before the escrow can
+settle that validator), then the rest as usual. So one pending appeal holds its own submission and the
+round's validators, for at most its seed delay, commit and reveal phases, never the other submissions.
+
 Claims: a keeper claims its account's credit once, when the task has ended and its own part is settled
 (`upkeep`), not every round: a claim costs ~45k, and it empties the credit slot, so that the next credit
 pays 20k more to fill it again. The credit is safe in the RewardDistributor meanwhile (`trustrl claim`
@@ -70,25 +79,41 @@ RACE_ERRORS = frozenset(
         "WrongRound",
         "RoundNotFinalized",
         "NothingToSettle",
+        "AlreadyDrawn",
+        "AlreadyDecidedAppeal",
+        "JurorAlreadySettled",
+        "AppealOpen",
+        "AppealsPending",
+        "AppealPending",
+        "AppealWindowOpen",
     }
 )
 """Reverts that only mean another keeper acted first (or the chain moved on meanwhile)."""
 
 
 def claim_credit(session: Session, out: Output) -> int:
-    """Claim this account's whole credit if it has one; returns the amount paid (0 if none)."""
+    """Claim this account's whole credit if it has one, and what the AppealCourt owes it (a deployment with
+    appeals); returns the amount paid (0 if none)."""
     proto = session.proto
-    if proto.credit_of() == 0:
-        return 0
-    try:
-        amount = proto.claim()
-    except ContractRevert as exc:
-        if exc.error != "NothingToClaim":
-            raise
-        return 0
-    balance = proto.token_balance()
-    out.log(f"claimed {session.tokens(amount)} tokens; wallet balance {session.tokens(balance)}")
-    return amount
+    paid = 0
+    for owed, take, what in (
+        (proto.credit_of, proto.claim, "tokens"),
+        (proto.appeal_credit_of, proto.claim_appeal_credit, "tokens from the appeal court"),
+    ):
+        if what != "tokens" and not proto.appeals_enabled:
+            continue
+        if owed() == 0:
+            continue
+        try:
+            amount = take()
+        except ContractRevert as exc:
+            if exc.error != "NothingToClaim":
+                raise
+            continue
+        paid += amount
+        balance = proto.token_balance()
+        out.log(f"claimed {session.tokens(amount)} {what}; wallet balance {session.tokens(balance)}")
+    return paid
 
 
 def rotation(task_id: int, round_: int, duty: str, candidates: Sequence[str]) -> list[str]:
@@ -250,10 +275,25 @@ class Keeper:
             if self.journal.is_done("settled", key):
                 continue
             indices, validators = self._pending(round_)
+            held = False
+            if self.view.proto.appeals_enabled:
+                sent, open_window, held_indices, held_validators = self._appeals(round_, validators)
+                if sent:
+                    return True
+                concerned = self.settle_all or self._concerned(round_, indices, validators)
+                if open_window:
+                    self.waiting = self.waiting or concerned
+                    if concerned:
+                        continue
+                held = concerned and (bool(held_indices) or bool(held_validators))
+                indices = [s for s in indices if s.index not in held_indices]
+                validators = [v for v in validators if v not in held_validators]
+                self.waiting = self.waiting or held
             me = self.me.lower()
             owners = [s.trainer for s in indices] + validators
             if not owners or not (self.settle_all or any(a.lower() == me for a in owners)):
-                self.journal.done("settled", key)
+                if not held:
+                    self.journal.done("settled", key)
                 continue
             order = self.settlers(round_, owners)
             if self.in_turn and not self.my_turn("settle", round_, order):
@@ -264,6 +304,64 @@ class Keeper:
             proto = self.view.proto
             self._try(what, functools.partial(proto.settle_round, self.view.task_id, round_, batch, others))
             return True
+        return False
+
+    def _appeals(self, round_: int, validators: Sequence[str]) -> tuple[bool, bool, set[int], set[str]]:
+        """The round's appeal upkeep: draw a due appeal seed, decide an appeal whose reveals closed, settle a
+        validator's part at the court (one transaction); returns (sent one, the window is still open, the
+        indices and the validators to leave out of the batch)."""
+        view, proto = self.view, self.view.proto
+        task_id = view.task_id
+        now = view.now()
+        everyone = set(validators)
+        filed = [
+            int(e["index"]) for e in view.events("appeal_court", "AppealFiled") if int(e["round"]) == round_
+        ]
+        pending: set[int] = set()
+        for index in filed:
+            a = proto.appeal_of(task_id, round_, index)
+            if a.decided:
+                continue
+            pending.add(index)
+            if not a.drawn and proto.client.block_number() > a.seed_block:
+                what = f"drew the committee of the appeal of round {round_}, submission {index}"
+                if self._try(what, functools.partial(proto.draw_appeal, task_id, round_, index)):
+                    return True, False, pending, everyone
+            elif a.drawn and now >= a.commit_end:
+                closed = now >= a.reveal_end or a.accept_weight + a.other_weight == a.committed_weight
+                what = f"decided the appeal of round {round_}, submission {index}"
+                if closed and self._try(what, functools.partial(proto.settle_appeal, task_id, round_, index)):
+                    return True, False, pending, everyone
+        if now < proto.appeal_window_end(task_id, round_):
+            return False, True, pending, everyone
+        if pending:
+            return False, False, pending, everyone
+        if not filed:
+            return False, False, pending, set()
+        unsettled = {v for v in validators if not proto.juror_settled(task_id, round_, v)}
+        for validator in sorted(unsettled):
+            if not self.settle_all and validator.lower() != self.me.lower():
+                continue
+            what = f"settled {validator}'s part in the appeals of round {round_}"
+            if self._try(what, functools.partial(proto.settle_juror, task_id, round_, validator)):
+                return True, False, pending, everyone
+        return False, False, pending, unsettled
+
+    def _concerned(self, round_: int, indices: Sequence[Submission], validators: Sequence[str]) -> bool:
+        """Whether this keeper's account has something in the round's settlement or its appeals to wait for:
+        an unsettled submission or validator seat of its own, an appeal it filed, or an appealed submission
+        of its own (the court pays a wronged trainer out of the jurors' slashes)."""
+        me = self.me.lower()
+        if any(s.trainer.lower() == me for s in indices) or any(v.lower() == me for v in validators):
+            return True
+        for e in self.view.events("appeal_court", "AppealFiled"):
+            if int(e["round"]) != round_:
+                continue
+            if str(e["appellant"]).lower() == me:
+                return True
+            subs = [s for s in self.view.submissions(round_) if s.index == int(e["index"])]
+            if subs and subs[0].trainer.lower() == me:
+                return True
         return False
 
     def settlers(self, round_: int, owners: Sequence[str]) -> list[str]:

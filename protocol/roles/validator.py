@@ -18,6 +18,11 @@ Round r, once its seed is drawn (`step()` does one of these per call):
 * vote reveal phase: `voteModel` with the journalled hash, CID and salt. The round share is paid only to a
   validator that revealed a vote for the agreed model.
 
+Appeals (a deployment with an AppealCourt), before any other upkeep, active task or ended: for every appeal
+of the task it is drawn in (`drawsOf` > 0), it re-checks the one submission with the same verification
+(the round's seed and base), journals the verdict and a fresh salt *before* `commitAppeal`, and reveals it in
+the reveal phase (a silent juror is slashed).
+
 `Behaviour` lists the deviations a test (or `scripts/bench_security.py`) can give a validator; the honest
 one is the default.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
 
@@ -176,6 +182,123 @@ class ValidatorNode(ParticipantNode):
                 "`trustrl claim`)"
             )
         return lines
+
+    def upkeep(self) -> bool:
+        """Appeal duties first (`juror`), then the keeper's upkeep and the claim."""
+        return self.juror() or self.keeper.upkeep()
+
+    # ---------------------------------------------------------------------- appeals
+    def juror(self) -> bool:
+        """The next due action of this validator in the task's appeals: draw a due seed, commit or reveal
+        its verdict where it is drawn; True if one was taken."""
+        view, proto = self.view, self.view.proto
+        if not proto.appeals_enabled:
+            return False
+        for e in view.events("appeal_court", "AppealFiled"):
+            round_, index = int(e["round"]), int(e["index"])
+            key = f"{round_}:{index}"
+            if (
+                self.journal.is_done("appeal-reveal", key)
+                or self.journal.entry("appeal-skip", key) is not None
+            ):
+                continue
+            a = proto.appeal_of(self.task_id, round_, index)
+            if a.decided:
+                self.journal.fact("appeal-skip", key, why="decided")
+                continue
+            if not a.drawn:
+                if proto.client.block_number() > a.seed_block:
+                    return self._appeal_call(partial(proto.draw_appeal, self.task_id, round_, index))
+                continue
+            if proto.appeal_draws_of(self.task_id, round_, index, self.me) == 0:
+                self.journal.fact("appeal-skip", key, why="not drawn")
+                continue
+            word, revealed = proto.juror_of(self.task_id, round_, index, self.me)
+            if revealed:
+                self.journal.done("appeal-reveal", key, reconciled=True)
+                continue
+            now = view.now()
+            if word == bytes(32) and now < a.commit_end:
+                with self.until(a.commit_end):
+                    return self.commit_appeal(round_, index, a.commit_end)
+            if word != bytes(32) and now >= a.commit_end and now < a.reveal_end:
+                with self.until(a.reveal_end):
+                    return self.reveal_appeal(round_, index)
+        return False
+
+    def _appeal_call(self, action: Callable[[], object]) -> bool:
+        try:
+            action()
+        except ContractRevert as exc:
+            if exc.error in ("AlreadyDrawn", "SeedTooEarly"):
+                return False
+            raise
+        return True
+
+    def _round_base(self, round_: int) -> bytes:
+        """The base checkpoint hash round `round_` trained on (the initial model, or the previous round's
+        next base)."""
+        for e in self.view.events("task_escrow", "RoundFinalized"):
+            if int(e["round"]) == round_ - 1:
+                return bytes(e["nextBase"])
+        return bytes(self.view.created["initialModelHash"])
+
+    def commit_appeal(self, round_: int, index: int, commit_end: int) -> bool:
+        """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first)."""
+        key = f"{round_}:{index}"
+        pending = self.journal.entry("appeal-commit", key)
+        if pending is None:
+            subs = [s for s in self.view.submissions(round_) if s.index == index]
+            if not subs:
+                return False  # the event scan lags: next poll
+            seed = self.view.proto.seed_of(self.task_id, round_)
+            checked = self._check(subs[0], seed, self._round_base(round_), commit_end)
+            if checked is None:
+                return False
+            self.journal.intent(
+                "appeal-commit", key, verdict=int(checked.verdict), salt=bytes_to_hex(os.urandom(32))
+            )
+            pending = self.journal.entry("appeal-commit", key)
+            assert pending is not None
+            why = f": {checked.reasons[0]}" if checked.reasons else ""
+            self.out.log(f"appeal of round {round_}, submission {index}: {checked.verdict.name}{why}")
+        verdict, salt = Verdict(int(pending.data["verdict"])), hex_to_bytes(str(pending.data["salt"]))
+        try:
+            self.view.proto.commit_appeal(self.task_id, round_, index, verdict, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyCommitted":
+                self.journal.done("appeal-commit", key, reconciled=True)
+                return True
+            if exc.error == "CommitPhaseClosed":
+                self.out.log(f"appeal of round {round_}, submission {index}: the commit phase closed")
+                self.journal.fact("appeal-skip", key, why="commit closed")
+                return False
+            raise
+        self.journal.done("appeal-commit", key)
+        self.out.log(f"appeal of round {round_}, submission {index}: committed")
+        return True
+
+    def reveal_appeal(self, round_: int, index: int) -> bool:
+        """Reveal the journalled appeal verdict."""
+        key = f"{round_}:{index}"
+        entry = self.journal.entry("appeal-commit", key)
+        if entry is None:
+            self.out.status(f"appeal of round {round_}, submission {index}: the journal lost the verdict")
+            return False
+        verdict, salt = Verdict(int(entry.data["verdict"])), hex_to_bytes(str(entry.data["salt"]))
+        self.journal.intent("appeal-reveal", key)
+        try:
+            self.view.proto.reveal_appeal(self.task_id, round_, index, verdict, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyRevealed":
+                self.journal.done("appeal-reveal", key, reconciled=True)
+                return True
+            if exc.error == "RevealPhaseNotOpen":
+                return False
+            raise
+        self.journal.done("appeal-reveal", key)
+        self.out.log(f"appeal of round {round_}, submission {index}: revealed {verdict.name}")
+        return True
 
     # ---------------------------------------------------------------------- the ballot
     def ballot(self, round_: int) -> bool:

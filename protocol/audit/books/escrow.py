@@ -91,7 +91,7 @@ def joined(b: Books, e: ChainEvent) -> None:
             )
     task.participants[account] = (Role(role), first)
     (task.trainers if role == Role.TRAINER else task.validators).append(account)
-    if role == Role.VALIDATOR and task.draws:
+    if role == Role.VALIDATOR and (task.draws or b.appeal_params is not None):
         held = b.account(account).allocations.get(task.id, 0)
         task.weights[account] = committees.weight_for(held, task.param("minValidatorStake"))
 

@@ -318,8 +318,9 @@ class TaskParams(BaseModel):
     """Seconds from the seed to the commit deadline."""
     reveal_duration: int = Field(ge=1, le=2**32 - 1)
     """Seconds from the commit deadline to the reveal deadline."""
-    vote_duration: int = Field(ge=1, le=2**32 - 1)
-    """Seconds from the reveal deadline to the model-vote deadline."""
+    vote_duration: int = Field(ge=2, le=2**32 - 1)
+    """Seconds from the reveal deadline to the model-vote deadline (at least 2: the vote's commit and reveal
+    get half each)."""
     seed_delay: int = Field(ge=1, le=256)
     """Blocks between the close of submissions and the seed block."""
     sample_rollouts: int = Field(ge=1, le=2**16 - 1)

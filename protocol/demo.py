@@ -12,9 +12,14 @@ an environment variable), mints and stakes, and starts 10 OS processes through t
     trainer-1..3 trustrl train --task 1                         honest
     cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
                                                                 fabricates one rollout per step
-    validator-1..3 trustrl validate --task 1
+    validator-1..3 trustrl validate --task 1                    weight 2 each (20 tokens allocated)
     lazy         trustrl validate --task 1 --lazy               accepts everything unchecked: each revealed
-                                                                honeypot slashes it (it ends with less)
+                                                                honeypot it was drawn on slashes it (it
+                                                                ends with less); weight 1
+
+The task uses stake-weighted committees (`committee_draws`: COMMITTEE_DRAWS draws per submission over the
+validators' weights, docs/protocol.md "Committees"): a lazy validator is caught only when it is drawn on
+the honeypot, so the committee is large for this small pool (see COMMITTEE_DRAWS).
 
 While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
 held-out accuracy of the round's global checkpoint, evaluated here). When the task has completed and
@@ -105,6 +110,7 @@ DEMO_TASK: dict[str, Any] = {
         "trainer_slash_bps": 10_000,
         "validator_slash_bps": 500,
         "max_empty_rounds": 0,
+        "committee_draws": 63,
         "start_delay": 6,
     },
 }
@@ -120,6 +126,18 @@ BAIT_STAKE = 2_400 * TOKENS
 """The honeypot's bait loses up to two minimum stakes (2 x 200) per honeypot round: it stakes enough for a
 honeypot in every round (a bait that runs out of stake leaves honeypot rounds empty, in which laziness is
 paid)."""
+COMMITTEE_DRAWS: int = DEMO_TASK["chain"]["committee_draws"]
+"""k = 63 draws per submission over the weights 2, 2, 2 (the honest validators) and 1 (the lazy one): the
+lazy validator holds s = 1/7 of the weight, and a honeypot slashes it only when it is drawn on it and holds
+at most a third of its draws (decided REJECT), P = P(1 <= Bin(63, 1/7) <= 21) = 1 - 9.5e-5 per honeypot
+round: the demo's checks (the lazy validator slashed, poorer than it started) hold in all but ~1e-4 of the
+runs, even the 1-round ones. A smaller k misses more often in a pool this small (k = 12: 18% a round; equal
+weights 1, 1, 1, 1 and k = 63: 5%, the lazy third of the draws). The gas is O(N x k): 5 x 63 draws
+(docs/protocol.md, "Laziness under committees")."""
+VALIDATOR_WEIGHT = 2
+VALIDATOR_ALLOCATION = VALIDATOR_WEIGHT * DEMO_TASK["chain"]["min_validator_stake"] * TOKENS
+"""What each honest validator allocates to the task before it joins (weight 2 in units of the minimum
+validator stake); the lazy one allocates the minimum (weight 1) when it joins."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
@@ -334,12 +352,17 @@ class Demo:
             staking.append((client, client.send(approve)))
             stake = deployment.stake_manager.functions.stake(p.staked)
             staking.append((client, client.send(stake, gas=200_000)))  # no estimate: approve is not mined yet
+            if p.role == "validator":  # its weight in the committee draws (the task's id is known: 1)
+                allocate = deployment.stake_manager.functions.allocate(TASK_ID, VALIDATOR_ALLOCATION)
+                staking.append((client, client.send(allocate, gas=200_000)))
         for client, tx in staking:
             client.wait(tx)
         self.say(
             f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts (the honeypot's bait "
             f"{BAIT_MINT // TOKENS}); {len(self.people) - 1} staked {STAKE // TOKENS} (the bait "
-            f"{BAIT_STAKE // TOKENS})"
+            f"{BAIT_STAKE // TOKENS}); the honest validators allocated {VALIDATOR_ALLOCATION // TOKENS} to "
+            f"task {TASK_ID} (committees of {COMMITTEE_DRAWS} draws per submission over weights "
+            f"{', '.join([str(VALIDATOR_WEIGHT)] * VALIDATORS)} and the lazy validator's 1)"
         )
         self._monitor_key = accounts[0][1]
 

@@ -88,6 +88,7 @@ BAD_PARAMS = [
     ("commit_duration", 0, "commitDuration", 0),
     ("reveal_duration", 0, "revealDuration", 0),
     ("vote_duration", 0, "voteDuration", 0),
+    ("vote_duration", 1, "voteDuration", 1),  # the vote's reveal half would be empty
     ("seed_delay", 0, "seedDelay", 0),
     ("seed_delay", 257, "seedDelay", 257),
     ("sample_rollouts", 0, "sampleRollouts", 0),
@@ -125,7 +126,7 @@ def test_python_params_check_the_same_bounds() -> None:
         "submit_duration": 1,
         "commit_duration": 1,
         "reveal_duration": 1,
-        "vote_duration": 1,
+        "vote_duration": 2,
         "seed_delay": 1,
         "sample_rollouts": 1,
         "sample_steps": 1,
@@ -140,6 +141,8 @@ def test_python_params_check_the_same_bounds() -> None:
         TaskParams(**{**base, "quorum": 1, "max_trainers": 129})
     with pytest.raises(ValueError, match="extra"):
         TaskParams(**{**base, "quorum": 1, "colour": "blue"})
+    with pytest.raises(ValueError, match="vote_duration"):
+        TaskParams(**{**base, "quorum": 1, "vote_duration": 1})
 
 
 # ------------------------------------------------------------------------------------------ cancelTask

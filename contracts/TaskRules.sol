@@ -68,7 +68,11 @@ library TaskRules {
         if (p.maxValidators == 0 || p.maxValidators > _MAX_VALIDATORS) {
             revert ITaskEscrow.InvalidTaskParameter("maxValidators", p.maxValidators);
         }
-        if (p.quorum == 0 || p.quorum > p.maxValidators) revert ITaskEscrow.InvalidTaskParameter("quorum", p.quorum);
+        // The quorum counts revealed verdicts: validators without committees, draws with them (at most
+        // committeeDraws, below), so one validator holding many draws cannot decide alone.
+        if (p.quorum == 0 || (p.committeeDraws == 0 && p.quorum > p.maxValidators)) {
+            revert ITaskEscrow.InvalidTaskParameter("quorum", p.quorum);
+        }
         if (p.submitDuration == 0) revert ITaskEscrow.InvalidTaskParameter("submitDuration", 0);
         if (p.commitDuration == 0) revert ITaskEscrow.InvalidTaskParameter("commitDuration", 0);
         if (p.revealDuration == 0) revert ITaskEscrow.InvalidTaskParameter("revealDuration", 0);

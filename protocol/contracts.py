@@ -307,7 +307,8 @@ class TaskParams(BaseModel):
     min_validator_stake: int = Field(ge=0, le=_UINT128)
     """Allocation to the task a validator needs to join."""
     quorum: int = Field(ge=1, le=MAX_VALIDATORS)
-    """Minimum revealed verdicts for any decision."""
+    """Minimum revealed verdicts for any decision (with committees, revealed draws: at most
+    `committee_draws`, and not bounded by `max_validators`)."""
     max_trainers: int = Field(ge=1, le=MAX_SUBMISSIONS)
     """At most 128: a verdict vector has 2 bits per submission."""
     max_validators: int = Field(ge=1, le=MAX_VALIDATORS)
@@ -351,7 +352,7 @@ class TaskParams(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskParams:
-        if self.quorum > self.max_validators:
+        if not self.committee_draws and self.quorum > self.max_validators:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed max_validators ({self.max_validators})")
         if self.committee_draws and self.quorum > self.committee_draws:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")

@@ -99,7 +99,7 @@ DEMO_TASK: dict[str, Any] = {
         "validator_share_bps": 2000,
         "min_trainer_stake": 200,
         "min_validator_stake": 10,
-        "quorum": 2,
+        "quorum": 32,  # revealed draws (of 63): more than one validator's
         "max_trainers": 8,
         "max_validators": 8,
         "submit_duration": 90,
@@ -133,7 +133,11 @@ at most a third of its draws (decided REJECT), P = P(1 <= Bin(63, 1/7) <= 21) = 
 round: the demo's checks (the lazy validator slashed, poorer than it started) hold in all but ~1e-4 of the
 runs, even the 1-round ones. A smaller k misses more often in a pool this small (k = 12: 18% a round; equal
 weights 1, 1, 1, 1 and k = 63: 5%, the lazy third of the draws). The gas is O(N x k): 5 x 63 draws
-(docs/protocol.md, "Laziness under committees")."""
+(docs/protocol.md, "Laziness under committees"). The quorum counts revealed draws, 32 of 63 (as 2 of 4
+validators did without committees): more than any one validator holds (the lazy one ~9, an honest one ~18),
+so a validator alone never decides; with quorum 2, the lazy validator decided every submission of a round
+alone (the bait and the cheater ACCEPTED and paid) when the honest ones missed the commit deadline on a
+loaded machine."""
 VALIDATOR_WEIGHT = 2
 VALIDATOR_ALLOCATION = VALIDATOR_WEIGHT * DEMO_TASK["chain"]["min_validator_stake"] * TOKENS
 """What each honest validator allocates to the task before it joins (weight 2 in units of the minimum

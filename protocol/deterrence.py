@@ -42,9 +42,10 @@ which catches it the same way):
 
     E ~ (1 - h p)(1 - q p) x C s  -  h p S
 
-For a validator of small share (p ~ k s) this is s x (C - h k S) to first order: in a large pool laziness
-pays unless h x k x S > C, whatever the pool's size (`laziness_refusal`, which `trustrl task create`
-applies to a task with honeypots and committees).
+For a validator of small share (p ~ k s, and caught it forfeits the one draw it has on the honeypot) this
+is s x (C (1 - h/N) - h k S) <= s x (C - h k S) to first order: in a large pool laziness pays unless about
+h x k x S > C, whatever the pool's size (`laziness_refusal`, which `trustrl task create` applies to a task
+with honeypots and committees, checks h k S > C: any N).
 """
 
 from __future__ import annotations

@@ -78,7 +78,9 @@ class ChainTerms(_Strict):
     min_validator_stake: Decimal = Field(default=Decimal(10), ge=0)
     """Tokens a validator must allocate to the task."""
     quorum: int = Field(default=2, ge=1, le=255)
-    """Minimum revealed verdicts for any decision."""
+    """Minimum revealed verdicts for any decision (with committees, revealed draws, up to
+    `committee_draws`: one validator's draws must not reach it, or it decides alone when the others are
+    late)."""
     max_trainers: int = Field(default=16, ge=1, le=128)
     """Most trainers."""
     max_validators: int = Field(default=16, ge=1, le=255)

@@ -109,6 +109,20 @@ def test_create_task_rejects_a_start_in_the_past(world: World) -> None:
     reverts("InvalidTaskParameter", name="startTime", value=past)(lambda: raw_create(world, start_time=past))
 
 
+def test_with_committees_the_quorum_counts_draws_not_validators(world: World) -> None:
+    # 32 revealed draws of 40 with at most 8 validators: one validator holding many draws cannot decide alone.
+    task_id = world.create_task(committee_draws=40, quorum=32, max_validators=8)
+    assert world.initiator.task_config(task_id).quorum == 32
+    reverts("InvalidTaskParameter", name="committeeDraws", value=40)(
+        lambda: raw_create(world, committee_draws=40, quorum=41)
+    )
+    reverts("InvalidTaskParameter", name="quorum", value=9)(
+        lambda: raw_create(world, quorum=9, max_validators=8)
+    )
+    with pytest.raises(ValueError, match="max_validators"):
+        world.params(quorum=9, max_validators=8)
+
+
 def test_python_params_check_the_same_bounds() -> None:
     base = {
         "spec_hash": h("s"),

@@ -157,3 +157,29 @@ def test_a_task_file_needs_a_vote_of_two_seconds(tmp_path: Path) -> None:
         load_task_file(path)
     path.write_text(yaml.safe_dump({**DEMO_TASK, "chain": {**DEMO_TASK["chain"], "vote_duration": 2}}))
     assert load_task_file(path).chain.vote_duration == 2
+
+
+def test_the_bench_rows_of_the_lazy_validator() -> None:
+    from protocol.incentives import RoundTerms, validator_and_keeper_rows
+
+    def rows(**changes: object) -> dict[str, dict[str, object]]:
+        base: dict[str, object] = {
+            "reward_per_round": 100.0, "validator_share_bps": 2000, "validators": 4, "trainers": 4,
+            "min_validator_stake": 10.0, "validator_slash_bps": 500, "min_trainer_stake": 200.0,
+            "no_show_slash_bps": 500, "max_no_shows": 2, "honeypot_rate": 0.8, "lazy_slash_bps": 2000,
+        }  # fmt: skip
+        base.update(changes)
+        return {r["name"]: r for r in validator_and_keeper_rows(RoundTerms(**base))}  # type: ignore[arg-type]
+
+    whole_pool = rows()
+    assert whole_pool["lazy validator"]["expected_profit"] == pytest.approx(0.2 * 5 - 0.8 * 2)
+    demo = rows(committee_draws=63, lazy_share=1 / 7, submissions=5)
+    lazy = demo["lazy validator"]
+    assert lazy["expected_profit"] == pytest.approx(-1.028, abs=1e-3)
+    assert (lazy["deterred"], lazy["refused"], lazy["role"]) == (True, "", "validator")
+    large = demo["lazy validator, committees of 4 in a large pool"]
+    assert float(large["expected_profit"]) > 0  # laziness pays there ...
+    assert str(large["refused"]).startswith("honeypots at rate 0.8 with committees of 4 draws")  # ... refused
+    assert large["deterred"] is True
+    unplanted = rows(honeypot_rate=0.0)["lazy validator, committees of 4 in a large pool"]
+    assert (unplanted["deterred"], unplanted["refused"]) == (False, "")  # no honeypots: open, not hidden

@@ -128,7 +128,7 @@ def test_task_creation_accepts_the_demos_honeypots_and_refuses_bad_ones() -> Non
     assert VALIDATOR_WEIGHT * VALIDATORS == 6
     assert honeypot_refusal(demo, terms, lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, settlement_grace=120) == ""
     assert "settlement grace > 0" in honeypot_refusal(demo, terms, lazy_slash_bps=2000, settlement_grace=0)
-    small = _demo(committee_draws=4)
+    small = _demo(committee_draws=4, quorum=2)
     assert "chain.committee_draws to 33" in honeypot_refusal(
         small, terms, lazy_slash_bps=2000, settlement_grace=1
     )

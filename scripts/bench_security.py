@@ -633,13 +633,13 @@ def _print_lazy_committees(rows: list[dict[str, Any]]) -> None:
 
 def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str, Any]]) -> None:
     print("\nvalidators and keepers: expected profit per round (tokens; 0 = nothing earned, gas paid)")
-    head = f"{'strategy':38s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
+    head = f"{'strategy':48s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
     print(head)
     print("-" * len(head))
     for r in rows:
         refused = " (these terms are refused at task creation)" if r["refused"] else ""
         print(
-            f"{r['name']:38s} {r['role']:9s} {r['expected_profit']:8.2f} "
+            f"{r['name']:48s} {r['role']:9s} {r['expected_profit']:8.2f} "
             f"{r['expected_profit_task_yaml']:8.2f}  {r['answered_by']}{refused}"
         )
     print("\ncollusion: P(a cartel with 1/3 of the stake decides a submission alone)")

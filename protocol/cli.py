@@ -811,10 +811,12 @@ def task_create(
     threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
+    from protocol.errors import ConfigError
     from protocol.roles.initiator import (
         InitiatorNode,
         create_task,
         honeypot_plan,
+        honeypot_refusal,
         honeypot_terms,
         load_task_file,
         with_committee_draws,
@@ -833,6 +835,16 @@ def task_create(
                 network, keystore, password_env, deployment=deployment, ipfs=ipfs, home=home, threads=threads
             )
             with out.live(), _explained(session):
+                if honeypots is not None:  # checked against the deployment before anything is sent
+                    proto = session.proto
+                    refusal = honeypot_refusal(
+                        task,
+                        terms,
+                        lazy_slash_bps=proto.lazy_slash_bps(),
+                        settlement_grace=int(proto.client.call(proto.escrow.functions.settlementGrace())),
+                    )
+                    if refusal:
+                        raise ConfigError(refusal)
                 task_id = create_task(session, task, out)
             console.print(f"task {task_id}")
             if follow:

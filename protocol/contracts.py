@@ -312,7 +312,8 @@ class TaskParams(BaseModel):
     min_validator_stake: int = Field(ge=0, le=_UINT128)
     """Allocation to the task a validator needs to join."""
     quorum: int = Field(ge=1, le=MAX_VALIDATORS)
-    """Minimum revealed verdicts for any decision."""
+    """Minimum revealed verdicts for any decision (with committees, revealed draws: at most
+    `committee_draws`, and not bounded by `max_validators`)."""
     max_trainers: int = Field(ge=1, le=MAX_SUBMISSIONS)
     """At most 128: a verdict vector has 2 bits per submission."""
     max_validators: int = Field(ge=1, le=MAX_VALIDATORS)
@@ -323,8 +324,9 @@ class TaskParams(BaseModel):
     """Seconds from the seed to the commit deadline."""
     reveal_duration: int = Field(ge=1, le=2**32 - 1)
     """Seconds from the commit deadline to the reveal deadline."""
-    vote_duration: int = Field(ge=1, le=2**32 - 1)
-    """Seconds from the reveal deadline to the model-vote deadline."""
+    vote_duration: int = Field(ge=2, le=2**32 - 1)
+    """Seconds from the reveal deadline to the model-vote deadline (at least 2: the vote's commit and reveal
+    get half each)."""
     seed_delay: int = Field(ge=1, le=256)
     """Blocks between the close of submissions and the seed block."""
     sample_rollouts: int = Field(ge=1, le=2**16 - 1)
@@ -355,7 +357,7 @@ class TaskParams(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskParams:
-        if self.quorum > self.max_validators:
+        if not self.committee_draws and self.quorum > self.max_validators:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed max_validators ({self.max_validators})")
         if self.committee_draws and self.quorum > self.committee_draws:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")

@@ -36,6 +36,7 @@ from enum import StrEnum
 from functools import partial
 
 from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
+from protocol.committees import drawn_fields
 from protocol.contracts import (
     Phase,
     Role,
@@ -61,7 +62,13 @@ from protocol.wire import (
     hex_to_bytes,
 )
 
-__all__ = ["Behaviour", "ValidatorNode"]
+__all__ = ["Behaviour", "ValidatorNode", "judged"]
+
+
+def judged(drawn: list[int] | None, submissions: int) -> list[int]:
+    """The indices of the round's submissions a validator judges: all `submissions` without committees
+    (`drawn` None), else those where it has a draw (`protocol.committees.drawn_fields`)."""
+    return list(range(submissions)) if drawn is None else drawn_fields(drawn)
 
 
 class Behaviour(StrEnum):
@@ -149,16 +156,21 @@ class ValidatorNode(ParticipantNode):
             slash = f"{config.validator_slash_bps / 100:g}% of this validator's allocation is slashed"
             vote_committed = self.journal.is_done("vote-commit", str(round_))
             vote_revealed = self.journal.is_done("vote", str(round_))
-            if phase == Phase.COMMIT and not word:
-                checked = sum(
-                    1
-                    for sub in view.submissions(round_)
-                    if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None
-                )
+            drawn = (
+                proto.drawn_multiplicities(self.task_id, round_, self.me) if phase == Phase.COMMIT else None
+            )
+            mine = judged(drawn, ballot.submissions)
+            # Drawn for none of the round's submissions, it owes nothing (settled NotDrawn).
+            if phase == Phase.COMMIT and not word and mine:
+                checked = sum(1 for i in mine if self.journal.entry("verdict", f"{round_}:{i}") is not None)
+                count = f"{checked} of {len(mine)} submissions"
+                if drawn is not None:
+                    count = (
+                        f"{checked} of the {len(mine)} submissions it was drawn for, of {ballot.submissions},"
+                    )
                 lines.append(
-                    f"round {round_}'s verdicts are not committed ({checked} of {ballot.submissions} "
-                    f"submissions checked); restart before {when(ballot.commit_end, now)} or this validator "
-                    f"cannot reveal and {slash}"
+                    f"round {round_}'s verdicts are not committed ({count} checked); restart before "
+                    f"{when(ballot.commit_end, now)} or this validator cannot reveal and {slash}"
                 )
             elif phase in (Phase.COMMIT, Phase.REVEAL) and word and not revealed:
                 lines.append(
@@ -356,7 +368,8 @@ class ValidatorNode(ParticipantNode):
             seed = proto.seed_of(self.task_id, round_)
             base_hash = proto.base_model_of(self.task_id)
             drawn = proto.drawn_multiplicities(self.task_id, round_, self.me)
-            mine = [s for s in subs if drawn is None or drawn[s.index] > 0]
+            indices = set(judged(drawn, len(subs)))
+            mine = [s for s in subs if s.index in indices]
             for sub in mine:
                 if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None:
                     continue

@@ -22,7 +22,8 @@ _MAX_WORK_UNITS = 2**32 - 1
 
 
 def task_created(b: Books, e: ChainEvent) -> None:
-    """A task: the next id, deposit = numRounds * rewardPerRound, 1 <= quorum <= maxValidators."""
+    """A task: the next id, deposit = numRounds * rewardPerRound, 1 <= quorum <= maxValidators (with
+    committees, revealed draws: 1 <= quorum <= committeeDraws)."""
     a = e.args
     task_id, params = int(a["taskId"]), dict(a["params"])
     b.scope(e, task_id, None)
@@ -31,8 +32,10 @@ def task_created(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.EVENT_ORDER, "task id (one more than the last)", max(b.tasks, default=0) + 1, task_id)
         deposit = int(params["numRounds"]) * int(params["rewardPerRound"])
         at.compare(Kind.CREDIT, "deposit (numRounds * rewardPerRound)", deposit, a["deposit"])
-        if not 1 <= int(params["quorum"]) <= int(params["maxValidators"]):
-            at.flag(Kind.EVENT_ORDER, "quorum", f"1..{params['maxValidators']}", params["quorum"])
+        draws = int(params.get("committeeDraws", 0))
+        bound = draws or int(params["maxValidators"])
+        if not 1 <= int(params["quorum"]) <= bound:
+            at.flag(Kind.EVENT_ORDER, "quorum", f"1..{bound}", params["quorum"])
     task = TaskRecord(
         id=task_id,
         initiator=to_checksum_address(a["initiator"]),

@@ -95,7 +95,6 @@ contract RewardDistributor is IRewardDistributor, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IRewardDistributor
-    // slither-disable-next-line calls-loop the deployment's token, once per account paid, after every effect
     function claimFor(address[] calldata accounts) external nonReentrant returns (uint256 total) {
         uint256 n = accounts.length;
         uint256[] memory amounts = new uint256[](n);

@@ -809,7 +809,6 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     function _isValidatorSettled(uint256 taskId, uint256 round, address validator) private view returns (bool) {
         Participant storage p = _participants[taskId][validator];
-        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         return p.role == Role.Validator && (_validatorsSettled[taskId][round] >> p.validatorIndex) & 1 == 1;
     }
 

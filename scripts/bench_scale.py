@@ -2,6 +2,7 @@
 transactions, wall time per round, verify CPU per validator, memory per process.
 
     python scripts/bench_scale.py --trainers N --validators V --rounds R --json PATH [--mode driver|processes]
+        [--committee-draws K]
 
 Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time`), every transaction real:
 
@@ -9,8 +10,9 @@ Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time
   the protocol's transactions the way honest nodes would, without training: each trainer stakes, joins and
   submits (hashes and CIDs made up, well formed), the keeper whose turn it is
   (`protocol.roles.settle.rotation`) draws the seed and finalises, each validator commits, reveals and votes
-  (every verdict ACCEPT), then the first of the round's settlers in turn settles it in one `settleRound`;
-  after the last round everyone claims once (the keepers' policy). Each phase's transactions are sent
+  (every verdict ACCEPT on what it judges), then the first of the round's settlers in turn settles it in
+  one `settleRound`; after the last round the first of the "claim" rotation pays everyone in one
+  `claimFor` (the keepers' policy). Each phase's transactions are sent
   at once from a thread pool, so they share blocks as a real network's do. No training, no verification:
   `verify_cpu_s_per_validator_round` and `rss_mb_per_process` are null there (with the reason).
 * `processes`: the real thing. An IPFS daemon, then one OS process per role through the real CLI (`trustrl
@@ -20,11 +22,14 @@ Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time
 
 Gas comes from the receipts of every block of the run (a transaction is attributed to its contract function by
 selector; status 0 = failed). `gas_per_round` counts the protocol's calls of the rounds (submit, seed,
-verdicts, vote, finalise, settle, claim), not the set-up (mint, approve, stake, createTask, allocate, join) or
+verdicts, vote, finalise, settle, claim, claimFor), not the set-up (mint, approve, stake, createTask, allocate, join) or
 the unbonding, each in the round it serves (its `round` argument; a claim: the last round finalised before
 it, except the claims after the last finalisation, which are the task's `end_of_task`; a seed or
-finalisation: the round in progress). Every validator checks every submission (no
-committees yet): the verify CPU grows with N.
+finalisation: the round in progress). Without committees every validator checks every submission, so
+the verify CPU grows with N; with `--committee-draws K` (the task's `committeeDraws`) a validator checks
+the submissions it is drawn for, about N x K / V (`submissions_checked_per_validator_round`, from the
+chain's multiplicities). `meets_target`: every round's protocol gas plus its share (1 / rounds) of the
+end-of-task claims is within 20M.
 
 Prints a table and writes JSON; exits 1 when a check failed (the driver: any failed transaction; the
 processes: reverted gas >= 1% of the run's, issue 13's bound for keeper races) or the audit disagrees.

@@ -22,14 +22,14 @@ Two modes, both on a fresh anvil with 1-second blocks (the driver: `--block-time
 
 Gas comes from the receipts of every block of the run (a transaction is attributed to its contract function by
 selector; status 0 = failed). `gas_per_round` counts the protocol's calls of the rounds (submit, seed,
-verdicts, vote, finalise, settle, claim, claimFor), not the set-up (mint, approve, stake, createTask, allocate, join) or
-the unbonding, each in the round it serves (its `round` argument; a claim: the last round finalised before
-it, except the claims after the last finalisation, which are the task's `end_of_task`; a seed or
-finalisation: the round in progress). Without committees every validator checks every submission, so
-the verify CPU grows with N; with `--committee-draws K` (the task's `committeeDraws`) a validator checks
-the submissions it is drawn for, about N x K / V (`submissions_checked_per_validator_round`, from the
-chain's multiplicities). `meets_target`: every round's protocol gas plus its share (1 / rounds) of the
-end-of-task claims is within 20M.
+verdicts, vote, finalise, settle, claim, claimFor), not the set-up (mint, approve, stake, createTask,
+allocate, join) or the unbonding, each in the round it serves (its `round` argument; a claim: the last round
+finalised before it, except the claims after the last finalisation, which are the task's `end_of_task`; a seed
+or finalisation: the round in progress). Without committees every validator checks every submission, so the
+verify CPU grows with N; with `--committee-draws K` (the task's `committeeDraws`) a validator checks the
+submissions it is drawn for, about N x K / V (`submissions_checked_per_validator_round`, from the chain's
+multiplicities). `meets_target`: every round's protocol gas plus its share (1 / rounds) of the end-of-task
+claims is within 20M.
 
 Prints a table and writes JSON; exits 1 when a check failed (the driver: any failed transaction; the
 processes: reverted gas >= 1% of the run's, issue 13's bound for keeper races) or the audit disagrees.

@@ -162,6 +162,8 @@ class Keeper:
         self.in_turn = in_turn
         self._due_since: dict[tuple[str, int], float] = {}
         self._slot: float | None = None
+        self._batch_refused = False
+        """Whether a `claimFor` of this keeper's was refused (then it claims only its own credit)."""
         self.waiting = False
         """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
         keeper's work is not done although it sent nothing)."""
@@ -277,21 +279,29 @@ class Keeper:
         """The task's claims once it has ended (`end`: its round count so far; module docstring): the first
         keeper of the "claim" rotation pays everyone with credit in `claimFor` batches once every round is
         settled (or `CLAIM_WAIT` slots after it saw the task ended); the others claim their own credit
-        after `CLAIM_WAIT` slots if it is still there. True if a transaction was sent."""
+        after `CLAIM_WAIT` slots if it is still there. A batch the chain refuses (e.g. a token that will not
+        pay one of the accounts) is not retried: every keeper then claims its own. True if a transaction
+        was sent."""
         view, proto = self.view, self.view.proto
         candidates = [str(view.created["initiator"])]
         candidates += [a for role in (Role.TRAINER, Role.VALIDATOR) for a, _ in view.participants(role)]
         order = rotation(view.task_id, end, "claim", candidates)
         since = self._due_since.setdefault(("claim", end), time.monotonic())
         waited = time.monotonic() - since >= CLAIM_WAIT * self.slot
-        if order and order[0].lower() == self.me.lower():
+        if order and order[0].lower() == self.me.lower() and not self._batch_refused:
             if not waited and any(a or b for a, b in map(self._pending, range(end))):
                 self.waiting = True
                 return False
             owed = [a for a in order if proto.credit_of(a) > 0][:MAX_CLAIMS]
             if not owed:
                 return False
-            return self._try(f"paid out {len(owed)} accounts", lambda: claim_for(view.session, owed))
+            try:
+                return self._try(f"paid out {len(owed)} accounts", lambda: claim_for(view.session, owed))
+            except ContractRevert as exc:
+                self._batch_refused = True
+                self.out.log(
+                    f"claimFor of {len(owed)} accounts refused ({exc.error}): claiming only this one's"
+                )
         if proto.credit_of() == 0:
             return False
         if not waited:

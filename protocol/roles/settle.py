@@ -31,10 +31,13 @@ validator's part in them at the court (`settleJuror`, one transaction per valida
 settle that validator), then the rest as usual. So one pending appeal holds its own submission and the
 round's validators, for at most its seed delay, commit and reveal phases, never the other submissions.
 
-Claims: a keeper claims its account's credit once, when the task has ended and its own part is settled
-(`upkeep`), not every round: a claim costs ~45k, and it empties the credit slot, so that the next credit
-pays 20k more to fill it again. The credit is safe in the RewardDistributor meanwhile (`trustrl claim`
-takes it at any time).
+Claims: once a task has ended, its participants are paid out once (`upkeep`), not every round, and in
+one `claimFor` batch: the first keeper of the task's "claim" rotation (the initiator and every participant)
+pays everyone with credit once every round is settled (~16k gas an account instead of a ~47k `claim`
+each); any other keeper still credited `CLAIM_WAIT` slots after it first saw the task ended (the designated
+keeper late or gone, or a credit that arrived after its batch) claims its own. The designated keeper pays
+whoever has credit after the same wait even if something is still unsettled. The credit is safe in the
+RewardDistributor meanwhile (`trustrl claim` takes it at any time).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import time
 from collections.abc import Sequence
 
 from eth_utils.crypto import keccak
+from web3.logs import DISCARD
 
 from protocol.contracts import Phase, Role, TaskState, TaskStatus, count_no_shows
 from protocol.errors import ContractRevert
@@ -52,7 +56,18 @@ from protocol.journal import Journal
 from protocol.network import Session, Submission, TaskView
 from protocol.roles.base import Output
 
-__all__ = ["MAX_BATCH", "MAX_SLOT", "MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
+__all__ = [
+    "CLAIM_WAIT",
+    "MAX_BATCH",
+    "MAX_CLAIMS",
+    "MAX_SLOT",
+    "MIN_SLOT",
+    "RACE_ERRORS",
+    "Keeper",
+    "claim_credit",
+    "claim_for",
+    "rotation",
+]
 
 MIN_SLOT = 2.0
 """Shortest keeper slot (seconds)."""
@@ -62,6 +77,12 @@ MAX_SLOT = 60.0
 
 MAX_BATCH = 128
 """Most submissions and validators settled by one `settleRound` transaction (~25-45k gas each)."""
+
+MAX_CLAIMS = 128
+"""Most accounts paid by one `claimFor` transaction (~16k gas each)."""
+
+CLAIM_WAIT = 3
+"""Slots a keeper other than the designated one waits, once the task has ended, before claiming its own."""
 
 RACE_ERRORS = frozenset(
     {
@@ -74,6 +95,7 @@ RACE_ERRORS = frozenset(
         "ValidatorAlreadySettled",
         "NothingSettled",
         "NothingToClaim",
+        "NothingToClaimFor",
         "TaskNotActive",
         "NoSubmissions",
         "WrongRound",
@@ -116,6 +138,17 @@ def claim_credit(session: Session, out: Output) -> int:
     return paid
 
 
+def claim_for(session: Session, accounts: Sequence[str]) -> int:
+    """Pay `accounts` their whole credit in one `claimFor` (those without credit are skipped); returns the
+    amount paid."""
+    proto = session.proto
+    receipt = proto.client.transact(proto.distributor.functions.claimFor(list(accounts)))
+    return sum(
+        int(e["args"]["amount"])
+        for e in proto.distributor.events.Claimed().process_receipt(receipt, errors=DISCARD)
+    )
+
+
 def rotation(task_id: int, round_: int, duty: str, candidates: Sequence[str]) -> list[str]:
     """The order in which `candidates` (addresses) take `duty` in round `round_` of the task: sorted (by
     lower-case address, duplicates dropped), then rotated left by keccak256("task:round:duty") mod their
@@ -154,6 +187,8 @@ class Keeper:
         self.in_turn = in_turn
         self._due_since: dict[tuple[str, int], float] = {}
         self._slot: float | None = None
+        self._batch_refused = False
+        """Whether a `claimFor` of this keeper's was refused (then it claims only its own credit)."""
         self.waiting = False
         """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
         keeper's work is not done although it sent nothing)."""
@@ -257,13 +292,48 @@ class Keeper:
 
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`step`); else, once the task has ended and nothing of this
-        keeper's is left to settle, claim this account's credit (once a task, see the module docstring);
-        True if either did something."""
+        keeper's is left to settle, the claims (`claims`); True if either did something."""
         if self.step():
             return True
-        if self.waiting or self.view.state().status == TaskStatus.ACTIVE:
+        state = self.view.state()
+        if self.waiting or state.status == TaskStatus.ACTIVE:
             return False
-        return claim_credit(self.view.session, self.out) > 0
+        return self.claims(state.round)
+
+    def claims(self, end: int) -> bool:
+        """The task's claims once it has ended (`end`: its round count so far; module docstring): the first
+        keeper of the "claim" rotation pays everyone with credit in `claimFor` batches once every round is
+        settled (or `CLAIM_WAIT` slots after it saw the task ended); the others claim their own credit
+        after `CLAIM_WAIT` slots if it is still there. A batch the chain refuses (e.g. a token that will not
+        pay one of the accounts) is not retried: every keeper then claims its own. True if a transaction
+        was sent."""
+        view, proto = self.view, self.view.proto
+        candidates = [str(view.created["initiator"])]
+        candidates += [a for role in (Role.TRAINER, Role.VALIDATOR) for a, _ in view.participants(role)]
+        order = rotation(view.task_id, end, "claim", candidates)
+        since = self._due_since.setdefault(("claim", end), time.monotonic())
+        waited = time.monotonic() - since >= CLAIM_WAIT * self.slot
+        if order and order[0].lower() == self.me.lower() and not self._batch_refused:
+            if not waited and any(a or b for a, b in map(self._pending, range(end))):
+                self.waiting = True
+                return False
+            owed = [a for a in order if proto.credit_of(a) > 0][:MAX_CLAIMS]
+            if not owed:
+                return False
+            try:
+                return self._try(f"paid out {len(owed)} accounts", lambda: claim_for(view.session, owed))
+            except ContractRevert as exc:
+                self._batch_refused = True
+                self.out.log(
+                    f"claimFor of {len(owed)} accounts refused ({exc.error}): claiming only this one's"
+                )
+        # What the AppealCourt owes this account is its own to claim (no batch pays it).
+        if proto.credit_of() == 0 and not (proto.appeals_enabled and proto.appeal_credit_of() > 0):
+            return False
+        if not waited:
+            self.waiting = True
+            return False
+        return claim_credit(view.session, self.out) > 0
 
     def _settle_up_to(self, end: int) -> bool:
         """Settle what is due in the finalised rounds before `end` (one transaction per call): a round's

@@ -728,7 +728,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @dev Computes the round's budget, rate and validator share, and moves the payouts from remaining to
     /// reserved. The validators' cut comes out of the round's reward only, never out of the carry (unspent
     /// trainer pools would otherwise be taxed again every round), and only when at least `quorum` revealed:
-    /// below it nothing can be decided, and the cut rolls over. The floor divisions' dust stays in
+    /// below it nothing can be decided, and the cut rolls over. With committees the quorum counts one
+    /// submission's revealed draws, so the round's revealed weight must reach `quorum` per submission (a
+    /// lone revealer whose draws decide nothing takes no cut). The floor divisions' dust stays in
     /// remaining: it is the next round's carry.
     function _book(uint256 taskId, uint256 round, uint256 roundsAfter, Outcome memory outcome)
         private
@@ -741,7 +743,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         uint256 validatorCut;
         // `quorum >= 1`, so `revealed != 0` below. The cut is at most rewardPerRound <= budget (a round
         // never pays more than its budget, so `remaining` keeps the reward of every round still to come).
-        if (outcome.revealed >= config.quorum) {
+        uint256 quorum = config.quorum;
+        uint256 n = _states[taskId].submissions;
+        if (config.committeeDraws != 0 && n != 0) quorum *= n;
+        if (outcome.revealed >= quorum) {
             validatorCut = uint256(config.rewardPerRound) * config.validatorShareBps / _BPS;
             payout.share = validatorCut / outcome.revealed;
         }

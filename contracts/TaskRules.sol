@@ -49,6 +49,7 @@ library TaskRules {
         c.maxValidators = p.maxValidators;
         c.noShowSlashBps = p.noShowSlashBps;
         c.maxNoShows = p.maxNoShows;
+        c.committeeDraws = p.committeeDraws;
         c.specHash = p.specHash;
     }
 

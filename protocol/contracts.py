@@ -245,6 +245,13 @@ class RoundPayout:
         return self.budget - self.carry
 
 
+def cut_quorum(quorum: int, committee_draws: int, submissions: int) -> int:
+    """The revealed weight a round needs for its validator cut (`TaskEscrow._book`): `quorum` revealers, or
+    with committees `quorum` revealed draws per submission (a lone revealer whose draws decide nothing
+    takes no cut)."""
+    return quorum * submissions if committee_draws and submissions else quorum
+
+
 def round_payout(
     budget: int,
     validator_share_bps: int,
@@ -433,6 +440,7 @@ class TaskConfig:
     max_validators: int
     no_show_slash_bps: int
     max_no_shows: int
+    committee_draws: int
     spec_hash: bytes
 
 

@@ -132,6 +132,7 @@ interface ITaskEscrow {
         uint8 maxValidators;
         uint16 noShowSlashBps;
         uint8 maxNoShows;
+        uint8 committeeDraws;
         bytes32 specHash;
     }
 

@@ -13,7 +13,7 @@ from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.model import Finalization, SubmissionRecord, TaskRecord
-from protocol.contracts import CancelReason, CreditReason, Role, TaskStatus, round_payout
+from protocol.contracts import CancelReason, CreditReason, Role, TaskStatus, cut_quorum, round_payout
 
 __all__ = ["HANDLERS"]
 
@@ -251,7 +251,7 @@ def round_finalized(b: Books, e: ChainEvent) -> None:
             accepted,
             revealed,
             task.param("rewardPerRound"),
-            task.param("quorum"),
+            cut_quorum(task.param("quorum"), task.draws, len(rnd.submissions)),
         )
         next_base = rnd.agreed[0] if rnd.agreed is not None else task.base
         end, empty = _end_after(task, round_no, accepted)

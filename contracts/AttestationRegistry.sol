@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {IAppealCourt} from "./interfaces/IAppealCourt.sol";
 import {IAttestationRegistry} from "./interfaces/IAttestationRegistry.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 import {Cohort} from "./Cohort.sol";
@@ -26,6 +27,10 @@ import {Cohort} from "./Cohort.sol";
 /// round, the seed and the active weight W_r (two slots, written when the round opens) and the revealed
 /// weight (in the ballot). A validator's multiplicities are recomputed from them wherever they are needed
 /// (reveal, model vote, settlement): O(submissions x k) hashing and arithmetic, no storage and no search.
+///
+/// Appeals (a deployment with an AppealCourt): the line of weights is kept for every task (k = 0 too) and
+/// W_r stored when a round opens, for the court's draws ({lineOf}); {decisionOf} and {validatorOutcome},
+/// what the escrow settles on, consult the court (see {IAppealCourt-settledDecision}).
 contract AttestationRegistry is IAttestationRegistry {
     // slither-disable-start timestamp
     // (the phases are deadlines in block.timestamp by design: a proposer's seconds of skew move none of them
@@ -80,6 +85,7 @@ contract AttestationRegistry is IAttestationRegistry {
     }
 
     address private immutable _escrow;
+    IAppealCourt private immutable _court;
 
     mapping(uint256 taskId => mapping(uint256 round => Ballot)) private _ballots;
     mapping(uint256 taskId => mapping(uint256 round => uint256 bitmap)) private _revealedBitmaps;
@@ -95,9 +101,11 @@ contract AttestationRegistry is IAttestationRegistry {
     mapping(uint256 taskId => mapping(uint256 round => RoundDraw)) private _roundDraws;
 
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
-    constructor(address escrow_) {
+    /// @param court_ the AppealCourt (likewise; zero: a deployment without appeals)
+    constructor(address escrow_, IAppealCourt court_) {
         // slither-disable-next-line missing-zero-check computed from the deployer's nonce, checked by deploy_protocol
         _escrow = escrow_;
+        _court = court_;
     }
 
     modifier onlyEscrow() {
@@ -258,7 +266,7 @@ contract AttestationRegistry is IAttestationRegistry {
         record.fromRound = uint32(fromRound);
         record.ballotsBefore = uint32(ballotsBefore);
         Pool storage pool = _pools[taskId];
-        if (pool.draws != 0) {
+        if (pool.draws != 0 || address(_court) != address(0)) {
             uint256 weight = unit == 0 ? 1 : allocated / unit;
             if (weight == 0) weight = 1;
             if (weight > _MAX_WEIGHT) weight = _MAX_WEIGHT;
@@ -294,10 +302,12 @@ contract AttestationRegistry is IAttestationRegistry {
         ballot.expected = uint8(expected);
         ballot.quorum = uint8(quorum);
         Pool memory pool = _pools[taskId];
-        if (pool.draws != 0) {
-            ballot.draws = pool.draws;
+        if (pool.draws != 0 || address(_court) != address(0)) {
             RoundDraw storage draw = _roundDraws[taskId][round];
-            draw.seed = seed;
+            if (pool.draws != 0) {
+                ballot.draws = pool.draws;
+                draw.seed = seed;
+            }
             draw.totalWeight = pool.pendingFrom <= round ? pool.active + pool.pending : pool.active;
         }
         _revealedBitmaps[taskId][round] = _MARKER;
@@ -340,9 +350,12 @@ contract AttestationRegistry is IAttestationRegistry {
 
     /// @inheritdoc IAttestationRegistry
     function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict) {
-        if (index >= _ballots[taskId][round].submissions) return Verdict.None;
+        Ballot storage b = _ballots[taskId][round];
+        if (index >= b.submissions) return Verdict.None;
         uint256 word = _decided[taskId][round][index / _DECISIONS_PER_SLOT];
-        return Verdict((word >> (2 * (index % _DECISIONS_PER_SLOT))) & 3);
+        uint256 decided = (word >> (2 * (index % _DECISIONS_PER_SLOT))) & 3;
+        if (address(_court) == address(0)) return Verdict(decided);
+        return _court.settledDecision(taskId, round, index, decided, b.voteEnd);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -387,11 +400,16 @@ contract AttestationRegistry is IAttestationRegistry {
         if (!expected) return (false, false, false, 0);
         (,, weight) = _committee(taskId, round, v, b);
         revealed = (_revealedBitmaps[taskId][round] >> v.index) & 1 == 1;
+        uint256 decisions = _decisions(taskId, round, b.submissions);
+        if (address(_court) != address(0)) {
+            (uint256 fields, uint256 finals) = _court.validatorGate(taskId, round, validator, b.voteEnd);
+            decisions = (decisions & ~fields) | finals;
+        }
         if (revealed && b.agreed) {
             uint256 verdicts = uint256(_words[taskId][round][validator]);
             bytes32 vote = _votes[taskId][round][validator];
-            agreed = _agrees(verdicts, _decisions(taskId, round, b.submissions)) && vote & _COMMITTED_BIT == 0
-                && vote != 0 && _wins(_modelVotes[taskId][round][vote], b);
+            agreed = _agrees(verdicts, decisions) && vote & _COMMITTED_BIT == 0 && vote != 0
+                && _wins(_modelVotes[taskId][round][vote], b);
         }
     }
 
@@ -403,6 +421,22 @@ contract AttestationRegistry is IAttestationRegistry {
     {
         RoundDraw memory draw = _roundDraws[taskId][round];
         return (_pools[taskId].draws, draw.seed, draw.totalWeight);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function lineOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (uint256 offset, uint256 weight, uint256 totalWeight)
+    {
+        ValidatorRecord memory v = _validators[taskId][validator];
+        totalWeight = _roundDraws[taskId][round].totalWeight;
+        if (v.registered && v.fromRound <= round) return (v.offset, v.weight, totalWeight);
+    }
+
+    /// @inheritdoc IAttestationRegistry
+    function appealCourt() external view returns (address) {
+        return address(_court);
     }
 
     /// @inheritdoc IAttestationRegistry
@@ -731,6 +765,7 @@ contract AttestationRegistry is IAttestationRegistry {
         uint256 differs = (x | (x >> 1)) & _LOW_BITS;
         uint256 decided = (decisions | (decisions >> 1)) & _LOW_BITS;
         uint256 own = (verdicts | (verdicts >> 1)) & _LOW_BITS;
+        // slither-disable-next-line incorrect-equality bit fields, not a balance: == 0 is exact
         return differs & decided & own == 0;
     }
 

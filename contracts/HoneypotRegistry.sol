@@ -19,6 +19,8 @@ contract HoneypotRegistry is IHoneypotRegistry {
     IAttestationRegistry private immutable _registry;
     IStakeManager private immutable _stakes;
     uint256 private immutable _lazySlashBps;
+    /// @dev The escrow's settlement grace is an immutable of its own: whether it is 0, read once.
+    bool private immutable _noGrace;
 
     mapping(uint256 taskId => mapping(uint256 round => Honeypot)) private _honeypots;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _slashed;
@@ -32,11 +34,13 @@ contract HoneypotRegistry is IHoneypotRegistry {
         _registry = IAttestationRegistry(escrow_.attestationRegistry());
         _stakes = IStakeManager(escrow_.stakeManager());
         _lazySlashBps = lazySlashBps_;
+        _noGrace = escrow_.settlementGrace() == 0;
     }
 
     /// @inheritdoc IHoneypotRegistry
     function commitHoneypot(uint256 taskId, uint256 round, bytes32 commitment) external {
         if (commitment == 0) revert ZeroCommitment();
+        if (_noGrace) revert NoSettlementGrace(taskId, round);
         ITaskEscrow.TaskState memory s = _escrow.taskState(taskId);
         if (s.status != ITaskEscrow.TaskStatus.Active) revert TaskNotActive(taskId, s.status);
         ITaskEscrow.TaskConfig memory config = _escrow.taskConfig(taskId);

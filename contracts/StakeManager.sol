@@ -10,8 +10,10 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
 
 /// @title StakeManager
-/// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow and the
-/// HoneypotRegistry (the deployment's two slashers, both fixed at construction).
+/// @notice Bonded, allocated and unbonding stake; slashing to the burn address, only by the TaskEscrow, the
+/// HoneypotRegistry and the AppealCourt (the deployment's three slashers, all fixed at construction); the
+/// AppealCourt alone may also {seize} a slash (the tokens go to it, to pay the trainer an appeal found
+/// wronged and the appellant).
 /// A slash never reverts because of the token: a burn the token refuses is kept as `unburned` and retried
 /// by anyone through {flushBurn}.
 contract StakeManager is IStakeManager, ReentrancyGuardTransient {
@@ -40,6 +42,7 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     IERC20 private immutable _token;
     ITaskEscrow private immutable _escrow;
     address private immutable _honeypots;
+    address private immutable _court;
     uint256 private immutable _unbondingPeriod;
 
     mapping(address staker => Bond) private _bonds;
@@ -52,17 +55,20 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     /// @param escrow_ the TaskEscrow (its address may be computed before it is deployed)
     /// @param honeypots_ the HoneypotRegistry, the second slasher (its address may be computed before it is
     /// deployed; zero: none)
+    /// @param court_ the AppealCourt, the third slasher (likewise; zero: none)
     /// @param unbondingPeriod_ seconds between an unstake request and the withdrawal
-    constructor(IERC20 token_, ITaskEscrow escrow_, address honeypots_, uint256 unbondingPeriod_) {
+    constructor(IERC20 token_, ITaskEscrow escrow_, address honeypots_, address court_, uint256 unbondingPeriod_) {
         _token = token_;
         _escrow = escrow_;
         // slither-disable-next-line missing-zero-check zero is "no second slasher"; deploy_protocol checks the wiring
         _honeypots = honeypots_;
+        // slither-disable-next-line missing-zero-check zero is "no appeals"; deploy_protocol checks the wiring
+        _court = court_;
         _unbondingPeriod = unbondingPeriod_;
     }
 
     modifier onlySlasher() {
-        if (msg.sender != address(_escrow) && msg.sender != _honeypots) {
+        if (msg.sender != address(_escrow) && msg.sender != _honeypots && msg.sender != _court) {
             revert NotSlasher(msg.sender);
         }
         _;
@@ -171,6 +177,36 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
+    function seize(address staker, uint256 taskId, uint256 amount, uint256 kept)
+        external
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        if (msg.sender != _court) revert NotSlasher(msg.sender);
+        uint256 allocation = _allocations[staker][taskId];
+        slashed = amount < allocation ? amount : allocation;
+        if (kept > slashed) revert SeizeBeyondSlash(kept, slashed);
+        if (slashed == 0) return 0;
+        // `slashed <= allocation <= allocated <= bonded <= totalStake`.
+        unchecked {
+            _allocations[staker][taskId] = allocation - slashed;
+            Bond storage bond = _bonds[staker];
+            bond.allocated -= uint128(slashed);
+            bond.bonded -= uint128(slashed);
+            _totalStake -= slashed;
+        }
+        emit Slashed(staker, taskId, slashed);
+        emit Seized(staker, taskId, kept, msg.sender);
+        if (kept != 0) _token.safeTransfer(msg.sender, kept);
+        uint256 burn = slashed - kept;
+        if (burn != 0 && !_token.trySafeTransfer(BURN_ADDRESS, burn)) {
+            uint256 held = _unburned + burn;
+            _unburned = held;
+            emit BurnDeferred(staker, taskId, burn, held);
+        }
+    }
+
+    /// @inheritdoc IStakeManager
     function flushBurn() external nonReentrant returns (uint256 amount) {
         amount = _unburned;
         if (amount == 0) revert NothingToBurn();
@@ -224,6 +260,11 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     /// @inheritdoc IStakeManager
     function honeypotRegistry() external view returns (address) {
         return _honeypots;
+    }
+
+    /// @inheritdoc IStakeManager
+    function appealCourt() external view returns (address) {
+        return _court;
     }
 
     /// @inheritdoc IStakeManager

@@ -41,6 +41,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// settled by {settleNoShows}.
     /// @param submissions the trainer's submissions
     /// @param leftRound the round in which the trainer's seat was freed, plus one (0 while it holds it)
+    /// @param validatorIndex the validator's index in the registry (its bit in `_validatorsSettled`)
     struct Participant {
         Role role;
         uint32 fromRound;
@@ -49,6 +50,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         uint32 settledRounds;
         uint32 submissions;
         uint32 leftRound;
+        uint8 validatorIndex;
     }
 
     struct Submission {
@@ -103,7 +105,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(uint256 slot => uint256 units)) private _roundWork;
     mapping(uint256 taskId => mapping(uint256 round => RoundResult)) private _results;
     mapping(uint256 taskId => mapping(uint256 round => bytes32 seed)) private _seeds;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _validatorSettled;
+    /// @dev Bit i: the validator of registry index i (< 255) is settled for the round; one slot a round
+    /// instead of one per validator.
+    mapping(uint256 taskId => mapping(uint256 round => uint256 bits)) private _validatorsSettled;
 
     /// @param token_ the deployment's ERC20, for rewards and stakes
     /// @param stakes_, distributor_, registry_ the other contracts of the deployment (addresses may be
@@ -192,10 +196,13 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             // A join before the start is active in round 0, the current round (at most 128 trainers).
             if (fromRound == state.round) _states[taskId].trainers = state.trainers + 1;
         } else {
-            // slither-disable-next-line unused-return the validator's index matters only to the registry
-            _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators, allocated, required);
+            // The registry's index is below maxValidators <= 255.
+            participant.validatorIndex = uint8(
+                _registry.registerValidator(taskId, msg.sender, fromRound, config.maxValidators, allocated, required)
+            );
         }
         emit Joined(taskId, msg.sender, role, fromRound);
+        _distributor.open(msg.sender);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -407,15 +414,11 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         private
         returns (bool)
     {
-        if (_validatorSettled[taskId][round][validator]) return false;
+        if (_isValidatorSettled(taskId, round, validator)) return false;
         (bool expected, bool revealed, bool agreed, uint256 weight) =
             _registry.validatorOutcome(taskId, round, validator);
         if (!expected) revert NotExpected(taskId, round, validator);
-        _validatorSettled[taskId][round][validator] = true;
-        // Once per round with a ballot (fewer than 2^32 rounds).
-        unchecked {
-            _participants[taskId][validator].settledRounds += 1;
-        }
+        _markValidatorSettled(taskId, round, validator);
 
         if (weight == 0) {
             // Not drawn in a committee of the round: owes nothing, earns nothing.
@@ -518,7 +521,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function validatorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool) {
-        return _validatorSettled[taskId][round][validator];
+        return _isValidatorSettled(taskId, round, validator);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -725,7 +728,9 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// @dev Computes the round's budget, rate and validator share, and moves the payouts from remaining to
     /// reserved. The validators' cut comes out of the round's reward only, never out of the carry (unspent
     /// trainer pools would otherwise be taxed again every round), and only when at least `quorum` revealed:
-    /// below it nothing can be decided, and the cut rolls over. The floor divisions' dust stays in
+    /// below it nothing can be decided, and the cut rolls over. With committees the quorum counts one
+    /// submission's revealed draws, so the round's revealed weight must reach `quorum` per submission (a
+    /// lone revealer whose draws decide nothing takes no cut). The floor divisions' dust stays in
     /// remaining: it is the next round's carry.
     function _book(uint256 taskId, uint256 round, uint256 roundsAfter, Outcome memory outcome)
         private
@@ -738,7 +743,10 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         uint256 validatorCut;
         // `quorum >= 1`, so `revealed != 0` below. The cut is at most rewardPerRound <= budget (a round
         // never pays more than its budget, so `remaining` keeps the reward of every round still to come).
-        if (outcome.revealed >= config.quorum) {
+        uint256 quorum = config.quorum;
+        uint256 n = _states[taskId].submissions;
+        if (config.committeeDraws != 0 && n != 0) quorum *= n;
+        if (outcome.revealed >= quorum) {
             validatorCut = uint256(config.rewardPerRound) * config.validatorShareBps / _BPS;
             payout.share = validatorCut / outcome.revealed;
         }
@@ -802,6 +810,21 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (p.submittedRound > end) submitted -= 1;
         uint256 since = p.submittedRound > p.fromRound ? p.submittedRound : p.fromRound;
         return (end - p.fromRound - submitted - p.settledRounds, since < end ? end - since : 0);
+    }
+
+    function _isValidatorSettled(uint256 taskId, uint256 round, address validator) private view returns (bool) {
+        Participant storage p = _participants[taskId][validator];
+        return p.role == Role.Validator && (_validatorsSettled[taskId][round] >> p.validatorIndex) & 1 == 1;
+    }
+
+    /// @dev Sets the validator's bit of the round and counts the round settled (once per round with a
+    /// ballot: fewer than 2^32 rounds).
+    function _markValidatorSettled(uint256 taskId, uint256 round, address validator) private {
+        Participant storage p = _participants[taskId][validator];
+        _validatorsSettled[taskId][round] |= uint256(1) << p.validatorIndex;
+        unchecked {
+            p.settledRounds += 1;
+        }
     }
 
     function _requireActive(uint256 taskId, TaskStatus status) private pure {

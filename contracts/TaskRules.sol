@@ -49,6 +49,7 @@ library TaskRules {
         c.maxValidators = p.maxValidators;
         c.noShowSlashBps = p.noShowSlashBps;
         c.maxNoShows = p.maxNoShows;
+        c.committeeDraws = p.committeeDraws;
         c.specHash = p.specHash;
     }
 
@@ -68,11 +69,17 @@ library TaskRules {
         if (p.maxValidators == 0 || p.maxValidators > _MAX_VALIDATORS) {
             revert ITaskEscrow.InvalidTaskParameter("maxValidators", p.maxValidators);
         }
-        if (p.quorum == 0 || p.quorum > p.maxValidators) revert ITaskEscrow.InvalidTaskParameter("quorum", p.quorum);
+        // The quorum counts revealed verdicts: validators without committees, draws with them (at most
+        // committeeDraws, below), so one validator holding many draws cannot decide alone.
+        if (p.quorum == 0 || (p.committeeDraws == 0 && p.quorum > p.maxValidators)) {
+            revert ITaskEscrow.InvalidTaskParameter("quorum", p.quorum);
+        }
         if (p.submitDuration == 0) revert ITaskEscrow.InvalidTaskParameter("submitDuration", 0);
         if (p.commitDuration == 0) revert ITaskEscrow.InvalidTaskParameter("commitDuration", 0);
         if (p.revealDuration == 0) revert ITaskEscrow.InvalidTaskParameter("revealDuration", 0);
-        if (p.voteDuration == 0) revert ITaskEscrow.InvalidTaskParameter("voteDuration", 0);
+        // The model vote's window is split in two at the seed (commit, then reveal: ceil(voteDuration / 2)
+        // each at most); with 1 s the reveal half is empty and no round could agree on a model.
+        if (p.voteDuration < 2) revert ITaskEscrow.InvalidTaskParameter("voteDuration", p.voteDuration);
         if (p.seedDelay == 0 || p.seedDelay > _MAX_SEED_DELAY) revert ITaskEscrow.InvalidTaskParameter("seedDelay", p.seedDelay);
         if (p.sampleRollouts == 0) revert ITaskEscrow.InvalidTaskParameter("sampleRollouts", 0);
         if (p.sampleSteps == 0) revert ITaskEscrow.InvalidTaskParameter("sampleSteps", 0);

@@ -312,6 +312,21 @@ def explain_revert(exc: ContractRevert, session: Session) -> str | None:
             f"{v['account']} has {tokens(n['allocated'])} tokens allocated to task {n['taskId']}; it "
             f"requires {tokens(n['required'])} (`trustrl stake` more)"
         ),
+        "RoundNotFinalized": lambda: (
+            f"round {n['round']} of task {n['taskId']} is not finalised yet: its decisions can be appealed "
+            "once it is"
+        ),
+        "AppealWindowClosed": lambda: (
+            f"the appeal window of round {n['round']} of task {n['taskId']} closed {at('closesAt')}"
+        ),
+        "NotDecided": lambda: (
+            f"submission {n['index']} of round {n['round']} of task {n['taskId']} has no decision to appeal "
+            "(undecided, or no such submission)"
+        ),
+        "AlreadyAppealed": lambda: (
+            f"submission {n['index']} of round {n['round']} of task {n['taskId']} is already under appeal "
+            "(one appeal per submission)"
+        ),
     }
     make = sentences.get(exc.error)
     return None if make is None else make()
@@ -426,8 +441,26 @@ def deploy(
     ] = None,
     password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing network file.")] = False,
+    appeals: Annotated[
+        bool,
+        typer.Option(
+            "--appeals/--no-appeals",
+            help="Deploy an AppealCourt too (docs/protocol.md \"Appeals\"): decisions can be appealed within "
+            "a window, and every round's settlement waits for it.",
+        ),
+    ] = False,
+    appeal_window: Annotated[
+        int, typer.Option(help="Seconds after a ballot closes during which it can be appealed.", min=1)
+    ] = 3600,
+    appeal_draws: Annotated[
+        int, typer.Option(help="K_a, an appeal's stake-weighted draws.", min=1, max=1024)
+    ] = 201,
+    appeal_bond: Annotated[
+        int, typer.Option(help="An appeal's bond, in the token's base units.", min=0)
+    ] = 10**18,
 ) -> None:
-    """Deploy the four contracts (and a TestToken) and write a network file for every other command."""
+    """Deploy the contracts (and a TestToken; with --appeals an AppealCourt) and write a network file for
+    every other command."""
     from protocol.chain import ChainClient
     from protocol.compile import compile_contracts
     from protocol.contracts import deploy_protocol
@@ -446,7 +479,14 @@ def deploy(
     compiled = compile_contracts()
     client = ChainClient(rpc, account, abis=[c.abi for c in compiled.values()], timeout=300)
     with console.status(f"deploying from {client.address} to chain {client.chain_id}"):
-        deployment = deploy_protocol(client, token, unbonding_period=unbonding, compiled=compiled)
+        court = None
+        if appeals:
+            from protocol.contracts import AppealParams
+
+            court = AppealParams(window=appeal_window, draws=appeal_draws, bond=appeal_bond)
+        deployment = deploy_protocol(
+            client, token, unbonding_period=unbonding, appeals=court, compiled=compiled
+        )
     config = NetworkConfig(rpc_url=rpc, deployment=deployment.addresses, ipfs_api=ipfs or DEFAULT_IPFS)
     out.write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
     console.print(f"deployed: escrow {deployment.addresses.task_escrow}; network file {out}")
@@ -662,6 +702,64 @@ def claim(
         console.print(f"nothing to claim; wallet balance {session.tokens(balance)} tokens")
 
 
+@app.command()
+def appeal(
+    network: NetworkOpt,
+    keystore: KeystoreOpt,
+    task: TaskOpt,
+    round_: Annotated[int, typer.Option("--round", min=0, help="The finalised round of the decision.")],
+    index: Annotated[int, typer.Option("--index", min=0, help="The submission's index in the round.")],
+    deployment: DeploymentOpt = None,
+    password_env: PasswordEnvOpt = DEFAULT_PASSWORD_ENV,
+    home: HomeOpt = DEFAULT_HOME,
+    as_json: JsonOpt = False,
+) -> None:
+    """Appeal the decision on one submission (docs/protocol.md "Appeals"): posts the deployment's bond; a
+    larger stake-weighted committee re-checks it, and its majority stands (`trustrl audit` names the
+    wrong decisions worth appealing)."""
+    from protocol.errors import ConfigError
+
+    session = _session(network, keystore, password_env, deployment=deployment, home=home)
+    proto = session.proto
+    if not proto.appeals_enabled:
+        raise ConfigError("this deployment has no AppealCourt: its decisions cannot be appealed")
+    court = proto.court
+    assert court is not None
+    params = proto.appeal_params()
+    with _explained(session):
+        allowance = int(proto.client.call(proto.token.functions.allowance(proto.address, court.address)))
+        if params.bond and allowance < params.bond:
+            balance = proto.token_balance()
+            if balance < params.bond:
+                raise ConfigError(
+                    f"an appeal posts a bond of {session.tokens(params.bond)} tokens; {proto.address} holds "
+                    f"{session.tokens(balance)}"
+                )
+            proto.approve(court.address, params.bond)
+        proto.appeal(task, round_, index)
+    a = proto.appeal_of(task, round_, index)
+    if as_json:
+        _print_json(
+            {
+                "task": task,
+                "round": round_,
+                "index": index,
+                "original": a.original.name,
+                "bond": a.bond,
+                "seed_block": a.seed_block,
+                "decimals": session.decimals,
+            }
+        )
+        return
+    console.print(
+        f"appealed the {a.original.name} decision on submission {index} of round {round_} of task {task}, "
+        f"bond {session.tokens(a.bond)} tokens; {params.draws} draws are taken after block {a.seed_block}, "
+        f"then the jurors have {params.commit_duration} s to commit and {params.reveal_duration} s to "
+        "reveal (`trustrl task status` follows it; `trustrl claim` takes what the court owes you)",
+        highlight=False,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- tasks
 
 
@@ -713,10 +811,12 @@ def task_create(
     threads: ThreadsOpt = None,
 ) -> None:
     """Make the initial model, put it and the spec on IPFS, escrow the reward and create the task."""
+    from protocol.errors import ConfigError
     from protocol.roles.initiator import (
         InitiatorNode,
         create_task,
         honeypot_plan,
+        honeypot_refusal,
         honeypot_terms,
         load_task_file,
         with_committee_draws,
@@ -735,6 +835,16 @@ def task_create(
                 network, keystore, password_env, deployment=deployment, ipfs=ipfs, home=home, threads=threads
             )
             with out.live(), _explained(session):
+                if honeypots is not None:  # checked against the deployment before anything is sent
+                    proto = session.proto
+                    refusal = honeypot_refusal(
+                        task,
+                        terms,
+                        lazy_slash_bps=proto.lazy_slash_bps(),
+                        settlement_grace=int(proto.client.call(proto.escrow.functions.settlementGrace())),
+                    )
+                    if refusal:
+                        raise ConfigError(refusal)
                 task_id = create_task(session, task, out)
             console.print(f"task {task_id}")
             if follow:
@@ -774,6 +884,7 @@ def task_status(
     rounds = summarize_rounds(view)
     votes = _model_votes(view)
     draws, drawn = _committees(view)
+    appeals = _appeals(view)
     tokens, now = session.tokens, view.now()
     if as_json:
         _print_json(
@@ -787,6 +898,7 @@ def task_status(
                 "remaining": remaining,
                 "reserved": reserved,
                 "committee_draws": draws,
+                "appeals": appeals,
                 "rounds": [
                     {
                         "round": r.round,
@@ -883,6 +995,23 @@ def task_status(
         for i, members in enumerate(subs):
             shown = ", ".join(f"{v} x{m}" for v, m in members.items()) or "nobody (no active validator)"
             console.print(f"round {round_no} submission {i}: committee {shown}", highlight=False)
+    for a in appeals:
+        revealed = a["accept_weight"] + a["other_weight"]
+        if not a["decided"] and not a["drawn"]:
+            where = "committee not drawn yet"
+        elif not a["decided"]:
+            where = (
+                f"{a['committed_weight']} of {a['draws']} draws committed, {revealed} revealed; "
+                f"reveals close {when(a['reveal_end'], now)}"
+            )
+        else:
+            verdict = "OVERTURNED" if a["overturned"] else "upheld"
+            where = f"{verdict} (ACCEPT {a['accept_weight']}, other {a['other_weight']}; {a['draws']} draws)"
+        console.print(
+            f"round {a['round']} submission {a['index']}: appeal by {a['appellant']} of its "
+            f"{a['original']} decision (bond {tokens(a['bond'])}): {where}",
+            highlight=False,
+        )
 
 
 @dataclass
@@ -909,6 +1038,37 @@ class _RoundVotes:
             "revealed": self.votes,
             "winner": self.winner,
         }
+
+
+def _appeals(view: TaskView) -> list[dict[str, Any]]:
+    """The task's appeals (a deployment with an AppealCourt), each with where it stands."""
+    proto = view.proto
+    if not proto.appeals_enabled:
+        return []
+    draws = proto.appeal_params().draws
+    out = []
+    for e in view.events("appeal_court", "AppealFiled"):
+        round_, index = int(e["round"]), int(e["index"])
+        a = proto.appeal_of(view.task_id, round_, index)
+        out.append(
+            {
+                "round": round_,
+                "index": index,
+                "appellant": a.appellant,
+                "original": a.original.name,
+                "bond": a.bond,
+                "draws": draws,
+                "drawn": a.drawn,
+                "commit_end": a.commit_end,
+                "reveal_end": a.reveal_end,
+                "committed_weight": a.committed_weight,
+                "accept_weight": a.accept_weight,
+                "other_weight": a.other_weight,
+                "decided": a.decided,
+                "overturned": a.overturned,
+            }
+        )
+    return out
 
 
 def _committees(view: TaskView) -> tuple[int, dict[int, list[dict[str, int]]]]:

@@ -24,6 +24,15 @@ Two ways of choosing the judges are compared:
 
 `stake_share_needed(k, p)` inverts the binomial tail: the smallest stake share with which a cartel decides
 a given submission with probability greater than `p` (bisection over s; the tail is increasing in s).
+
+**Appeals** (the AppealCourt, built): an appeal draws K_a points by stake, with replacement, from the round's
+validators, and its side that holds more than half of the revealed draws stands (at least ceil(K_a / 2)
+revealed; a tie upholds). A cartel keeps its wrong decision against an honest appeal with half of the
+draws, and carries a malicious appeal of a right one with more than half: `need_appeal(K_a) = ceil(K_a / 2)`
+is the least with which it wins in one direction (odd K_a: both need (K_a + 1) / 2),
+`P = sum_{j >= need_appeal} C(K_a, j) s^j (1-s)^(K_a-j)`
+(`appeal_capture_probability`; silent honest draws help the cartel only below the reveal quorum, where the
+original decision stands: counted here as every draw revealed). `appeal_stake_needed(K_a, p)` inverts it.
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ import math
 from fractions import Fraction
 
 __all__ = [
+    "appeal_capture_probability",
+    "appeal_rows",
+    "appeal_stake_needed",
     "collusion_rows",
     "committee_capture_probability",
     "need",
@@ -103,6 +115,57 @@ def stake_share_needed(committee: int, p: float = 1e-6, *, tol: float = 1e-9) ->
         else:
             lo = mid
     return hi
+
+
+def need_appeal(draws: int) -> int:
+    """Draws with which a cartel decides an appeal of `draws` in its favour in at least one direction: half
+    of them, rounded up (a tie upholds the original decision)."""
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    return (draws + 1) // 2
+
+
+def appeal_capture_probability(draws: int, stake_share: float | Fraction) -> float:
+    """P(a cartel with `stake_share` of the round's stake holds need_appeal(draws) of an appeal's `draws`
+    stake-weighted draws, with replacement): the binomial tail."""
+    s = Fraction(stake_share)
+    if not 0 <= s <= 1:
+        raise ValueError(f"stake_share must be in [0, 1], got {stake_share}")
+    tail = sum(
+        (math.comb(draws, j) * s**j * (1 - s) ** (draws - j) for j in range(need_appeal(draws), draws + 1)),
+        start=Fraction(0),
+    )
+    return float(tail)
+
+
+def appeal_stake_needed(draws: int, p: float = 1e-6, *, tol: float = 1e-9) -> float:
+    """The smallest stake share s with appeal_capture_probability(draws, s) > p (bisection)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    lo, hi = 0.0, 1.0
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if appeal_capture_probability(draws, mid) > p:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def appeal_rows(
+    draws: tuple[int, ...] = (11, 31, 51, 101, 201, 301, 501), share: float = 1 / 3
+) -> list[dict[str, object]]:
+    """For each appeal size K_a: the probability that a cartel with `share` of the stake decides an appeal
+    (holds need_appeal(K_a) of its draws), and the stake share it needs for P > 1e-6."""
+    return [
+        {
+            "appeal_draws": k,
+            "cartel_stake_share": share,
+            "p_captures_appeal": appeal_capture_probability(k, share),
+            "stake_needed_1e-6": appeal_stake_needed(k),
+        }
+        for k in draws
+    ]
 
 
 def collusion_rows(

@@ -42,6 +42,8 @@ __all__ = [
     "MAX_SUBMISSIONS",
     "MAX_VALIDATORS",
     "ZERO_ADDRESS",
+    "Appeal",
+    "AppealParams",
     "Ballot",
     "CancelReason",
     "CreditReason",
@@ -52,6 +54,7 @@ __all__ = [
     "Phase",
     "ProtocolClient",
     "Role",
+    "RoundAppeals",
     "RoundPayout",
     "TaskConfig",
     "TaskParams",
@@ -60,6 +63,7 @@ __all__ = [
     "ValidatorOutcome",
     "Verdict",
     "WorkSubmission",
+    "appeal_commitment",
     "attach_protocol",
     "count_no_shows",
     "decide",
@@ -78,6 +82,7 @@ BPS = 10_000
 MAX_SUBMISSIONS = 128  # 2 bits per submission in a uint256 verdict vector
 MAX_VALIDATORS = 255
 MAX_COMMITTEE_DRAWS = 64  # TaskRules: k <= 64 (a tally counter holds a submission's k draws)
+MAX_APPEAL_DRAWS = 1024  # AppealCourt: K_a <= 1024
 MAX_WORK_UNITS = 2**32 - 1
 DEFAULT_UNBONDING_PERIOD = 7 * 24 * 3600
 DEFAULT_LAZY_SLASH_BPS = 2_000
@@ -240,6 +245,13 @@ class RoundPayout:
         return self.budget - self.carry
 
 
+def cut_quorum(quorum: int, committee_draws: int, submissions: int) -> int:
+    """The revealed weight a round needs for its validator cut (`TaskEscrow._book`): `quorum` revealers, or
+    with committees `quorum` revealed draws per submission (a lone revealer whose draws decide nothing
+    takes no cut)."""
+    return quorum * submissions if committee_draws and submissions else quorum
+
+
 def round_payout(
     budget: int,
     validator_share_bps: int,
@@ -307,7 +319,8 @@ class TaskParams(BaseModel):
     min_validator_stake: int = Field(ge=0, le=_UINT128)
     """Allocation to the task a validator needs to join."""
     quorum: int = Field(ge=1, le=MAX_VALIDATORS)
-    """Minimum revealed verdicts for any decision."""
+    """Minimum revealed verdicts for any decision (with committees, revealed draws: at most
+    `committee_draws`, and not bounded by `max_validators`)."""
     max_trainers: int = Field(ge=1, le=MAX_SUBMISSIONS)
     """At most 128: a verdict vector has 2 bits per submission."""
     max_validators: int = Field(ge=1, le=MAX_VALIDATORS)
@@ -318,8 +331,9 @@ class TaskParams(BaseModel):
     """Seconds from the seed to the commit deadline."""
     reveal_duration: int = Field(ge=1, le=2**32 - 1)
     """Seconds from the commit deadline to the reveal deadline."""
-    vote_duration: int = Field(ge=1, le=2**32 - 1)
-    """Seconds from the reveal deadline to the model-vote deadline."""
+    vote_duration: int = Field(ge=2, le=2**32 - 1)
+    """Seconds from the reveal deadline to the model-vote deadline (at least 2: the vote's commit and reveal
+    get half each)."""
     seed_delay: int = Field(ge=1, le=256)
     """Blocks between the close of submissions and the seed block."""
     sample_rollouts: int = Field(ge=1, le=2**16 - 1)
@@ -350,7 +364,7 @@ class TaskParams(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskParams:
-        if self.quorum > self.max_validators:
+        if not self.committee_draws and self.quorum > self.max_validators:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed max_validators ({self.max_validators})")
         if self.committee_draws and self.quorum > self.committee_draws:
             raise ValueError(f"quorum ({self.quorum}) cannot exceed committee_draws ({self.committee_draws})")
@@ -426,6 +440,7 @@ class TaskConfig:
     max_validators: int
     no_show_slash_bps: int
     max_no_shows: int
+    committee_draws: int
     spec_hash: bytes
 
 
@@ -492,6 +507,59 @@ class Honeypot:
 
 
 @dataclass(frozen=True)
+class Appeal:
+    """One appeal (`AppealCourt.appealOf`); `appellant` is the zero address when there is none."""
+
+    appellant: str
+    seed_block: int
+    original: Verdict
+    decided: bool
+    overturned: bool
+    seed: bytes
+    commit_end: int
+    reveal_end: int
+    total_weight: int
+    committed_weight: int
+    accept_weight: int
+    other_weight: int
+    bond: int
+    per_draw: int
+    victim_owed: int
+
+    @property
+    def filed(self) -> bool:
+        """Whether an appeal was filed."""
+        return self.appellant != ZERO_ADDRESS
+
+    @property
+    def drawn(self) -> bool:
+        """Whether its committee was drawn."""
+        return self.seed != bytes(32)
+
+
+@dataclass(frozen=True)
+class RoundAppeals:
+    """A round's appeals (`AppealCourt.roundAppealsOf`): appealed indices, pending count, overturned fields
+    and their final verdicts (packed like a decision vector)."""
+
+    appealed: list[int]
+    pending: int
+    fields: int
+    finals: int
+
+
+def appeal_commitment(task_id: int, round_: int, index: int, juror: str, verdict: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, round, index, juror, uint8 verdict, salt)), what `commitAppeal` stores."""
+    if len(salt) != 32:
+        raise ConfigError(f"salt must be 32 bytes, got {len(salt)}")
+    encoded = abi_encode(
+        ["uint256", "uint256", "uint256", "address", "uint8", "bytes32"],
+        [task_id, round_, index, to_checksum_address(juror), verdict, salt],
+    )
+    return keccak(encoded)
+
+
+@dataclass(frozen=True)
 class Ballot:
     """A round's ballot (`AttestationRegistry.ballotOf`)."""
 
@@ -516,6 +584,35 @@ class Ballot:
 # ---------------------------------------------------------------------------- deployment
 
 
+class AppealParams(BaseModel):
+    """An AppealCourt's constructor parameters (docs/protocol.md "Appeals" sizes them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(default=600, gt=0)
+    """Seconds after a round's ballot closed during which its decisions can be appealed; the round's
+    settlement waits for it."""
+    draws: int = Field(default=201, ge=1, le=MAX_APPEAL_DRAWS)
+    """K_a, the appeal committee's stake-weighted draws."""
+    bond: int = Field(default=10**18, ge=0, le=_UINT128)
+    """What an appeal posts, in token units."""
+    commit_duration: int = Field(default=120, gt=0)
+    """Seconds the drawn jurors have to commit, from the draw."""
+    reveal_duration: int = Field(default=120, gt=0)
+    """Seconds they have to reveal, after the commit phase."""
+    slash_bps: int = Field(default=5_000, ge=1, le=BPS)
+    """A silent juror's or (overturned) losing validator's slash, of its allocation."""
+    reward_bps: int = Field(default=5_000, ge=0, le=BPS)
+    """The appellant's part of an overturned appeal's slashes, after the wronged trainer's."""
+
+    def constructor_args(self) -> tuple[int, ...]:
+        """The AppealCourt constructor's arguments after the escrow."""
+        return (
+            self.window, self.draws, self.bond, self.commit_duration, self.reveal_duration, self.slash_bps,
+            self.reward_bps,
+        )  # fmt: skip
+
+
 class DeploymentAddresses(BaseModel):
     """Where a deployment lives; JSON-serialisable for the CLI and the auditor."""
 
@@ -537,6 +634,8 @@ class DeploymentAddresses(BaseModel):
     """TaskEscrow."""
     honeypot_registry: str
     """HoneypotRegistry."""
+    appeal_court: str | None = None
+    """AppealCourt (None: a deployment without appeals)."""
 
     @field_validator(
         "token",
@@ -545,9 +644,12 @@ class DeploymentAddresses(BaseModel):
         "attestation_registry",
         "task_escrow",
         "honeypot_registry",
+        "appeal_court",
     )
     @classmethod
-    def _address(cls, value: str) -> str:
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return to_checksum_address(value)
         except (ValueError, TypeError):
@@ -565,6 +667,7 @@ class Deployment:
     attestation_registry: Contract
     task_escrow: Contract
     honeypot_registry: Contract
+    appeal_court: Contract | None = None
 
     @property
     def block(self) -> int:
@@ -572,8 +675,8 @@ class Deployment:
         return self.addresses.block
 
     def contracts(self) -> dict[str, Contract]:
-        """The six contracts by role name."""
-        return {
+        """The contracts by role name (six, and the AppealCourt where there is one)."""
+        contracts = {
             "token": self.token,
             "stake_manager": self.stake_manager,
             "reward_distributor": self.reward_distributor,
@@ -581,6 +684,9 @@ class Deployment:
             "task_escrow": self.task_escrow,
             "honeypot_registry": self.honeypot_registry,
         }
+        if self.appeal_court is not None:
+            contracts["appeal_court"] = self.appeal_court
+        return contracts
 
 
 def _create_address(sender: str, nonce: int) -> str:
@@ -603,6 +709,7 @@ def deploy_protocol(
     unbonding_period: int = DEFAULT_UNBONDING_PERIOD,
     settlement_grace: int | None = None,
     lazy_slash_bps: int = DEFAULT_LAZY_SLASH_BPS,
+    appeals: AppealParams | None = None,
     compiled: dict[str, CompiledContract] | None = None,
 ) -> Deployment:
     """Deploy StakeManager, RewardDistributor, AttestationRegistry, TaskEscrow and HoneypotRegistry from
@@ -615,6 +722,8 @@ def deploy_protocol(
     verified afterwards and a mismatch raises `ChainError`. `settlement_grace` (how long allocations
     stay locked after a task ends, so late settlements can still slash) defaults to `unbonding_period`.
     `lazy_slash_bps` is the fraction of its allocation a validator loses per honeypot it accepted.
+    `appeals` deploys an AppealCourt last (the StakeManager's third slasher, consulted by the registry);
+    None: no appeals, and settlement waits for nothing.
     """
     if not 0 < lazy_slash_bps <= BPS:
         raise ConfigError(f"lazy_slash_bps must be in 1..{BPS}, got {lazy_slash_bps}")
@@ -636,15 +745,17 @@ def deploy_protocol(
     nonce = int(client.w3.eth.get_transaction_count(client.account.address, "pending"))
     escrow_address = _create_address(client.address, nonce + 3)
     honeypots_address = _create_address(client.address, nonce + 4)
+    court_address = _create_address(client.address, nonce + 5) if appeals is not None else ZERO_ADDRESS
     stakes = client.deploy(
         artifacts["StakeManager"],
         token_contract.address,
         escrow_address,
         honeypots_address,
+        court_address,
         unbonding_period,
     )
     distributor = client.deploy(artifacts["RewardDistributor"], token_contract.address, escrow_address)
-    registry = client.deploy(artifacts["AttestationRegistry"], escrow_address)
+    registry = client.deploy(artifacts["AttestationRegistry"], escrow_address, court_address)
     escrow = client.deploy(
         escrow_code,
         token_contract.address,
@@ -664,6 +775,14 @@ def deploy_protocol(
             f"HoneypotRegistry landed at {honeypots.address}, not at the precomputed {honeypots_address}: "
             "the deployer sent another transaction during the deployment; deploy again from an idle account"
         )
+    court: str | None = None
+    if appeals is not None:
+        court = client.deploy(artifacts["AppealCourt"], escrow.address, *appeals.constructor_args()).address
+        if court != court_address:
+            raise ChainError(
+                f"AppealCourt landed at {court}, not at the precomputed {court_address}: the deployer sent "
+                "another transaction during the deployment; deploy again from an idle account"
+            )
     addresses = DeploymentAddresses(
         chain_id=client.chain_id,
         block=start_block,
@@ -673,6 +792,7 @@ def deploy_protocol(
         attestation_registry=registry.address,
         task_escrow=escrow.address,
         honeypot_registry=honeypots.address,
+        appeal_court=court,
     )
     return attach_protocol(client, addresses, compiled=artifacts)
 
@@ -697,6 +817,11 @@ def attach_protocol(
         ),
         task_escrow=client.contract(artifacts["TaskEscrow"], addresses.task_escrow),
         honeypot_registry=client.contract(artifacts["HoneypotRegistry"], addresses.honeypot_registry),
+        appeal_court=(
+            None
+            if addresses.appeal_court is None
+            else client.contract(artifacts["AppealCourt"], addresses.appeal_court)
+        ),
     )
     for name in (
         "TestToken", "FeeToken", "NoReturnToken", "FalseReturnToken", "ReentrantToken", "BurnBlockToken",
@@ -717,6 +842,14 @@ def _verify_wiring(client: ChainClient, d: Deployment) -> None:
             d.addresses.honeypot_registry,
         ),
         "HoneypotRegistry.taskEscrow": (d.honeypot_registry.functions.taskEscrow(), escrow),
+        "StakeManager.appealCourt": (
+            d.stake_manager.functions.appealCourt(),
+            d.addresses.appeal_court or ZERO_ADDRESS,
+        ),
+        "AttestationRegistry.appealCourt": (
+            d.attestation_registry.functions.appealCourt(),
+            d.addresses.appeal_court or ZERO_ADDRESS,
+        ),
         "RewardDistributor.taskEscrow": (d.reward_distributor.functions.taskEscrow(), escrow),
         "RewardDistributor.token": (d.reward_distributor.functions.token(), d.addresses.token),
         "AttestationRegistry.taskEscrow": (d.attestation_registry.functions.taskEscrow(), escrow),
@@ -731,6 +864,8 @@ def _verify_wiring(client: ChainClient, d: Deployment) -> None:
         ),
         "TaskEscrow.token": (d.task_escrow.functions.token(), d.addresses.token),
     }
+    if d.appeal_court is not None:
+        expected["AppealCourt.taskEscrow"] = (d.appeal_court.functions.taskEscrow(), escrow)
     for what, (fn, want) in expected.items():
         try:
             got = to_checksum_address(client.call(fn))
@@ -761,6 +896,7 @@ class ProtocolClient:
         self.registry = deployment.attestation_registry
         self.escrow = deployment.task_escrow
         self.honeypots = deployment.honeypot_registry
+        self.court = deployment.appeal_court
 
     @property
     def address(self) -> str:
@@ -1102,6 +1238,104 @@ class ProtocolClient:
         return unpack_verdicts(
             int(self.client.call(self.registry.functions.decisionsOf(task_id, round_))), count
         )
+
+    # -------------------------------------------------------------- appeals (AppealCourt)
+    def _court(self) -> Contract:
+        if self.court is None:
+            raise ConfigError("this deployment has no AppealCourt: appeals are not enabled on it")
+        return self.court
+
+    @property
+    def appeals_enabled(self) -> bool:
+        """Whether the deployment has an AppealCourt."""
+        return self.court is not None
+
+    def appeal_params(self) -> AppealParams:
+        """The court's parameters."""
+        values = [int(v) for v in self.client.call(self._court().functions.parameters())]
+        names = ("window", "draws", "bond", "commit_duration", "reveal_duration", "slash_bps", "reward_bps")
+        return AppealParams(**dict(zip(names, values, strict=True)))
+
+    def appeal(self, task_id: int, round_: int, index: int) -> TxReceipt:
+        """File an appeal of submission `index` of finalised `round_` (approve the court for the bond)."""
+        return self.client.transact(self._court().functions.appeal(task_id, round_, index))
+
+    def draw_appeal(self, task_id: int, round_: int, index: int) -> bytes | None:
+        """Read the appeal's seed; None when it was re-armed (too late)."""
+        receipt = self.client.transact(self._court().functions.drawAppeal(task_id, round_, index))
+        events = _event_args(self._court(), receipt, "AppealDrawn")
+        return bytes(events[0]["seed"]) if events else None
+
+    def commit_appeal(
+        self, task_id: int, round_: int, index: int, verdict: Verdict, salt: bytes
+    ) -> TxReceipt:
+        """Commit a drawn juror's verdict on the appeal."""
+        commitment = appeal_commitment(task_id, round_, index, self.address, int(verdict), salt)
+        return self.client.transact(self._court().functions.commitAppeal(task_id, round_, index, commitment))
+
+    def reveal_appeal(
+        self, task_id: int, round_: int, index: int, verdict: Verdict, salt: bytes
+    ) -> TxReceipt:
+        """Reveal the committed verdict."""
+        return self.client.transact(
+            self._court().functions.revealAppeal(task_id, round_, index, int(verdict), salt)
+        )
+
+    def settle_appeal(self, task_id: int, round_: int, index: int) -> TxReceipt:
+        """Decide the appeal (after its reveals closed)."""
+        return self.client.transact(self._court().functions.settleAppeal(task_id, round_, index))
+
+    def settle_juror(self, task_id: int, round_: int, validator: str) -> TxReceipt:
+        """Settle `validator`'s part in every appeal of the round."""
+        return self.client.transact(self._court().functions.settleJuror(task_id, round_, validator))
+
+    def claim_appeal_credit(self) -> int:
+        """Withdraw this account's credits at the court; the amount."""
+        receipt = self.client.transact(self._court().functions.claim())
+        (event,) = _event_args(self._court(), receipt, "CourtClaimed")
+        return int(event["amount"])
+
+    def appeal_of(self, task_id: int, round_: int, index: int) -> Appeal:
+        """The appeal of submission `index` (appellant zero: none)."""
+        v = self.client.call(self._court().functions.appealOf(task_id, round_, index))
+        return Appeal(
+            to_checksum_address(v[0]), int(v[1]), Verdict(int(v[2])), bool(v[3]), bool(v[4]), bytes(v[5]),
+            *(int(x) for x in v[6:]),
+        )  # fmt: skip
+
+    def round_appeals(self, task_id: int, round_: int) -> RoundAppeals:
+        """The round's appeals."""
+        appealed, pending, fields, finals = self.client.call(
+            self._court().functions.roundAppealsOf(task_id, round_)
+        )
+        mask = int(appealed)
+        return RoundAppeals(
+            [i for i in range(MAX_SUBMISSIONS) if mask >> i & 1], int(pending), int(fields), int(finals)
+        )
+
+    def appeal_draws_of(self, task_id: int, round_: int, index: int, validator: str | None = None) -> int:
+        """A validator's draws in the appeal's committee (0 before the draw)."""
+        who = validator or self.address
+        return int(self.client.call(self._court().functions.drawsOf(task_id, round_, index, who)))
+
+    def juror_of(self, task_id: int, round_: int, index: int, juror: str | None = None) -> tuple[bytes, bool]:
+        """A juror's word (commitment, or its verdict once revealed) and whether it revealed."""
+        word, revealed = self.client.call(
+            self._court().functions.jurorOf(task_id, round_, index, juror or self.address)
+        )
+        return bytes(word), bool(revealed)
+
+    def juror_settled(self, task_id: int, round_: int, validator: str) -> bool:
+        """Whether the court settled `validator` for the round's appeals."""
+        return bool(self.client.call(self._court().functions.jurorSettled(task_id, round_, validator)))
+
+    def appeal_credit_of(self, account: str | None = None) -> int:
+        """What the court owes `account`."""
+        return int(self.client.call(self._court().functions.owedTo(account or self.address)))
+
+    def appeal_window_end(self, task_id: int, round_: int) -> int:
+        """When the round's appeal window closes (its ballot's vote end plus the window)."""
+        return self.ballot_of(task_id, round_).vote_end + self.appeal_params().window
 
     # -------------------------------------------------------------- honeypots (HoneypotRegistry)
     def commit_honeypot(self, task_id: int, round_: int, submitter: str, salt: bytes) -> TxReceipt:

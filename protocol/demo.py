@@ -12,9 +12,14 @@ an environment variable), mints and stakes, and starts 10 OS processes through t
     trainer-1..3 trustrl train --task 1                         honest
     cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
                                                                 fabricates one rollout per step
-    validator-1..3 trustrl validate --task 1
+    validator-1..3 trustrl validate --task 1                    weight 2 each (20 tokens allocated)
     lazy         trustrl validate --task 1 --lazy               accepts everything unchecked: each revealed
-                                                                honeypot slashes it (it ends with less)
+                                                                honeypot it was drawn on slashes it (it
+                                                                ends with less); weight 1
+
+The task uses stake-weighted committees (`committee_draws`: COMMITTEE_DRAWS draws per submission over the
+validators' weights, docs/protocol.md "Committees"): a lazy validator is caught only when it is drawn on
+the honeypot, so the committee is large for this small pool (see COMMITTEE_DRAWS).
 
 While they run, it shows a table per round (submissions accepted / rejected, rewards, slashes, and the
 held-out accuracy of the round's global checkpoint, evaluated here). When the task has completed and
@@ -94,17 +99,20 @@ DEMO_TASK: dict[str, Any] = {
         "validator_share_bps": 2000,
         "min_trainer_stake": 200,
         "min_validator_stake": 10,
-        "quorum": 2,
+        "quorum": 32,  # revealed draws (of 63): more than one validator's
         "max_trainers": 8,
         "max_validators": 8,
         "submit_duration": 90,
-        "commit_duration": 90,
+        # Verification of 5 submissions takes ~12 CPU-s, minutes on a loaded machine; the phase closes as soon
+        # as every validator committed, so a long window costs a quiet machine nothing.
+        "commit_duration": 240,
         "reveal_duration": 45,
         "vote_duration": 45,
         "seed_delay": 2,
         "trainer_slash_bps": 10_000,
         "validator_slash_bps": 500,
         "max_empty_rounds": 0,
+        "committee_draws": 63,
         "start_delay": 6,
     },
 }
@@ -120,6 +128,22 @@ BAIT_STAKE = 2_400 * TOKENS
 """The honeypot's bait loses up to two minimum stakes (2 x 200) per honeypot round: it stakes enough for a
 honeypot in every round (a bait that runs out of stake leaves honeypot rounds empty, in which laziness is
 paid)."""
+COMMITTEE_DRAWS: int = DEMO_TASK["chain"]["committee_draws"]
+"""k = 63 draws per submission over the weights 2, 2, 2 (the honest validators) and 1 (the lazy one): the
+lazy validator holds s = 1/7 of the weight, and a honeypot slashes it only when it is drawn on it and holds
+at most a third of its draws (decided REJECT), P = P(1 <= Bin(63, 1/7) <= 21) = 1 - 9.5e-5 per honeypot
+round: the demo's checks (the lazy validator slashed, poorer than it started) hold in all but ~1e-4 of the
+runs, even the 1-round ones. A smaller k misses more often in a pool this small (k = 12: 18% a round; equal
+weights 1, 1, 1, 1 and k = 63: 5%, the lazy third of the draws). The gas is O(N x k): 5 x 63 draws
+(docs/protocol.md, "Laziness under committees"). The quorum counts revealed draws, 32 of 63 (as 2 of 4
+validators did without committees): more than any one validator holds (the lazy one ~9, an honest one ~18),
+so a validator alone never decides; with quorum 2, the lazy validator decided every submission of a round
+alone (the bait and the cheater ACCEPTED and paid) when the honest ones missed the commit deadline on a
+loaded machine."""
+VALIDATOR_WEIGHT = 2
+VALIDATOR_ALLOCATION = VALIDATOR_WEIGHT * DEMO_TASK["chain"]["min_validator_stake"] * TOKENS
+"""What each honest validator allocates to the task before it joins (weight 2 in units of the minimum
+validator stake); the lazy one allocates the minimum (weight 1) when it joins."""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
@@ -132,7 +156,9 @@ initiator keeps the first random key (`protocol.baits`)."""
 BAIT_PLAN = "bait-plan.json"
 TASK_ID = 1
 STARTUP_TIMEOUT = 240.0
-ROUND_TIMEOUT = 360.0
+ROUND_TIMEOUT = 600.0
+"""Seconds a round may go without progress before the demo gives up (longer than a round's phases: 90 +
+240 + 45 + 45)."""
 WIND_DOWN_TIMEOUT = 120.0
 ACCOUNTS = 12
 CHILD_LOG_EVERY = 10
@@ -334,12 +360,17 @@ class Demo:
             staking.append((client, client.send(approve)))
             stake = deployment.stake_manager.functions.stake(p.staked)
             staking.append((client, client.send(stake, gas=200_000)))  # no estimate: approve is not mined yet
+            if p.role == "validator":  # its weight in the committee draws (the task's id is known: 1)
+                allocate = deployment.stake_manager.functions.allocate(TASK_ID, VALIDATOR_ALLOCATION)
+                staking.append((client, client.send(allocate, gas=200_000)))
         for client, tx in staking:
             client.wait(tx)
         self.say(
             f"minted {MINT // TOKENS} tokens to each of {len(self.people)} accounts (the honeypot's bait "
             f"{BAIT_MINT // TOKENS}); {len(self.people) - 1} staked {STAKE // TOKENS} (the bait "
-            f"{BAIT_STAKE // TOKENS})"
+            f"{BAIT_STAKE // TOKENS}); the honest validators allocated {VALIDATOR_ALLOCATION // TOKENS} to "
+            f"task {TASK_ID} (committees of {COMMITTEE_DRAWS} draws per submission over weights "
+            f"{', '.join([str(VALIDATOR_WEIGHT)] * VALIDATORS)} and the lazy validator's 1)"
         )
         self._monitor_key = accounts[0][1]
 

@@ -24,6 +24,28 @@ single-item cheat (k = 1, of steps or rollouts, whichever is less likely caught)
 (the factor 2 is the safety margin of docs/protocol.md; margin = inf when P = 1). `deterrence(terms)`
 computes all of it; `refusal` is the one line `trustrl task create` prints when a task falls short,
 naming the parameter to raise and to what.
+
+Laziness (docs/protocol.md, "Laziness does not pay" and "Laziness under committees"). A lazy validator
+ACCEPTs every submission it judges without checking it. The initiator's honeypots (rate h) are rejected by
+every honest verdict. Without committees (k = 0) every validator judges every submission, so a lazy one
+is caught in every honeypot round (P = 1). With committees of k draws, a validator with a share s of the
+round's weight holds M ~ Binomial(k, s) of the honeypot's draws, and the honeypot is decided REJECT (so
+`slashLazy` applies) only while the lazy draws are at most a third of them (3 (k - M) >= 2k), so
+
+    P(caught) = p(k, s) = P(1 <= M <= floor(k/3)) = sum_{m=1}^{floor(k/3)} C(k, m) s^m (1 - s)^(k - m)
+
+(0 for k <= 2: a lazy draw on the honeypot is then more than a third of its draws). Caught, it loses the
+lazy slash S and its pay of the round (it disagreed with a decided outcome). The round's validator cut C is
+split per revealed draw, C / (N k) each for N submissions, and the validator holds ~N k s draws: C s
+expected. So, per round (`lazy_profit`, exactly; q the chance of another rejected submission in the round,
+which catches it the same way):
+
+    E ~ (1 - h p)(1 - q p) x C s  -  h p S
+
+For a validator of small share (p ~ k s, and caught it forfeits the one draw it has on the honeypot) this
+is s x (C (1 - h/N) - h k S) <= s x (C - h k S) to first order: in a large pool laziness pays unless about
+h x k x S > C, whatever the pool's size (`laziness_refusal`, which `trustrl task create` applies to a task
+with honeypots and committees, checks h k S > C: any N).
 """
 
 from __future__ import annotations
@@ -34,7 +56,17 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 
-__all__ = ["BPS", "Deterrence", "Terms", "catch_probability", "deterrence", "expected_profit"]
+__all__ = [
+    "BPS",
+    "Deterrence",
+    "Terms",
+    "catch_probability",
+    "deterrence",
+    "expected_profit",
+    "laziness_refusal",
+    "lazy_catch_probability",
+    "lazy_profit",
+]
 
 BPS = 10_000
 SAFETY = 2
@@ -190,3 +222,137 @@ def _picks_needed(items: int, picked: int, deters: Callable[[Fraction], bool]) -
 
 def _fmt(amount: Decimal) -> str:
     return f"{amount.normalize():f}" if amount == amount.to_integral_value() else f"{float(amount):.4g}"
+
+
+# --------------------------------------------------------------------------------------------- laziness
+
+
+def lazy_catch_probability(draws: int, share: float) -> float:
+    """P(a lazy validator with weight share `share` is slashed for one honeypot): 1 without committees
+    (`draws` = 0: it judges every submission); with k draws, P(1 <= M <= floor(k/3)), M ~ Bin(k, share)."""
+    if draws == 0:
+        return 1.0
+    return sum(_binomial(draws, share, m) for m in range(1, draws // 3 + 1))
+
+
+def lazy_profit(
+    *,
+    cut: float,
+    share: float,
+    draws: int,
+    submissions: int,
+    honeypot_rate: float,
+    lazy_slash: float,
+    cheat_rate: float = 0.0,
+) -> float:
+    """A lazy validator's expected tokens per round (see the module docstring): `cut` the round's validator
+    cut, `share` its weight share (with `draws` = 0, 1 / the validators), `submissions` N, `lazy_slash` S.
+
+    Exactly: a round holds T rejected submissions (the honeypot with P = h, another with P = q,
+    independently); caught on any of them, it is paid nothing. Its draws on each of the N - T others are
+    k s in expectation and on a rejected one not caught E[M; M not in 1..floor(k/3)] = a, so it is paid
+    C / (N k) x ((N - T) k s (1 - p)^T + T a (1 - p)^(T - 1)), and pays h p S."""
+    p = lazy_catch_probability(draws, share)
+    loss = honeypot_rate * p * lazy_slash
+    if draws == 0:
+        return (1 - honeypot_rate) * (1 - cheat_rate) * cut * share - loss
+    n, k = max(submissions, 2), draws
+    caught_draws = sum(m * _binomial(k, share, m) for m in range(1, k // 3 + 1))
+    kept = k * share - caught_draws
+    pay = 0.0
+    for bait, p_bait in ((1, honeypot_rate), (0, 1 - honeypot_rate)):
+        for cheat, p_cheat in ((1, cheat_rate), (0, 1 - cheat_rate)):
+            t = bait + cheat
+            draws_paid = (n - t) * k * share * (1 - p) ** t + (t * kept * (1 - p) ** (t - 1) if t else 0.0)
+            pay += p_bait * p_cheat * cut / (n * k) * draws_paid
+    return pay - loss
+
+
+LAZY_SHARES = tuple(1 / n for n in range(4, 101)) + tuple(1 / n for n in (200, 500, 1_000, 10_000))
+"""The weight shares `laziness_refusal` checks a minimum-stake lazy validator at: from a quarter of the
+weight (one of four validators of equal stake) down; below, the first-order term s x (cut - h k S)."""
+MAX_DRAWS = 64
+"""TaskRules' bound on committee_draws."""
+
+
+def laziness_refusal(
+    *,
+    cut: float,
+    draws: int,
+    honeypot_rate: float,
+    min_validator_stake: float,
+    lazy_slash_bps: int,
+    submissions: int,
+) -> str:
+    """One line when honeypots at `honeypot_rate` with committees of `draws` let laziness pay (empty
+    otherwise, and without honeypots or committees): a lazy validator that allocates the minimum (slashed
+    S = `min_validator_stake` x `lazy_slash_bps` / 10000 per honeypot it is caught on) must expect a loss
+    (`lazy_profit`, rounds of `submissions`) at every weight share of `LAZY_SHARES` and, for a small share
+    s, ~ s x (cut - h k S) < 0. k <= 2 never slashes anyone. A validator holding more than a quarter of
+    the weight is left out: its draws on a honeypot are often more than a third of them (the two-thirds
+    assumption at its edge, docs/protocol.md "Laziness under committees")."""
+    h, k = honeypot_rate, draws
+    if h <= 0 or k == 0:
+        return ""
+    if k < 3:
+        return (
+            f"honeypots cannot catch a lazy validator with committee_draws = {k}: a lazy draw on a honeypot "
+            "is more than a third of its draws, so it is never decided REJECT and nobody is slashed; use "
+            "chain.committee_draws >= 3 (or 0) (docs/protocol.md, 'Laziness under committees')"
+        )
+
+    def worst(k: int, h: float, stake: float) -> tuple[float, float]:
+        slash = stake * lazy_slash_bps / BPS
+        if h * k * slash <= cut:
+            return 0.0, cut - h * k * slash
+        profits = (
+            (
+                lazy_profit(
+                    cut=cut, share=s, draws=k, submissions=submissions, honeypot_rate=h, lazy_slash=slash
+                ),
+                s,
+            )
+            for s in LAZY_SHARES
+        )
+        profit, share = max(profits)
+        return share, profit
+
+    share, profit = worst(k, h, min_validator_stake)
+    if profit < 0:
+        return ""
+    options = []
+    fixed_k = next(
+        (kk for kk in range(k + 1, MAX_DRAWS + 1) if worst(kk, h, min_validator_stake)[1] < 0), None
+    )
+    if fixed_k is not None:
+        options.append(f"chain.committee_draws to {fixed_k}")
+    fixed_h = next(
+        (r / 100 for r in range(int(h * 100) + 1, 101) if worst(k, r / 100, min_validator_stake)[1] < 0), None
+    )
+    if fixed_h is not None:
+        options.append(f"honeypots.rate to {fixed_h:g}")
+    stake = next((m for m in _doublings(min_validator_stake) if worst(k, h, m)[1] < 0), None)
+    if stake is not None:
+        options.append(f"chain.min_validator_stake to {stake:g}")
+    where = (
+        f"with a small share s of the weight it earns ~ s x (cut - rate x k x lazy slash) = s x ({cut:g} - "
+        f"{h:g} x {k} x {min_validator_stake * lazy_slash_bps / BPS:g}) > 0"
+        if share == 0
+        else f"holding {share:.3g} of the weight it expects {profit:+.3g} tokens a round (caught on a "
+        f"honeypot with P = {lazy_catch_probability(k, share):.3f})"
+    )
+    return (
+        f"honeypots at rate {h:g} with committees of {k} draws do not deter laziness: a lazy validator "
+        f"allocating the minimum is caught only when drawn on the honeypot, and {where}; raise "
+        + (" or ".join(options) if options else "the rate, the committee or the validator stake")
+        + " (docs/protocol.md, 'Laziness under committees')"
+    )
+
+
+def _doublings(start: float) -> list[float]:
+    """`start` x 1.25^i for i = 1..40, rounded to 3 significant digits (a stake to name)."""
+    return [float(f"{start * 1.25**i:.3g}") for i in range(1, 41)]
+
+
+def _binomial(n: int, p: float, m: int) -> float:
+    return math.comb(n, m) * p**m * (1 - p) ** (n - m)

@@ -38,11 +38,13 @@ from web3.contract.contract import ContractFunction
 from protocol.anvil import Anvil
 from protocol.chain import ChainClient
 from protocol.contracts import (
+    AppealParams,
     Deployment,
     ProtocolClient,
     Role,
     TaskParams,
     Verdict,
+    appeal_commitment,
     deploy_protocol,
     honeypot_commitment,
     pack_verdicts,
@@ -61,12 +63,15 @@ GROWS_WITH_SUBMISSIONS: frozenset[str] = frozenset(_TARGETS["grows_with_submissi
 decision, finalisation sums the accepted work): their default-scenario target does not hold beyond it."""
 SCALE_TARGETS: dict[str, int] = _TARGETS["at_128_submissions"]
 """Targets at every size up to 128 submissions (the largest round)."""
+APPEAL_TARGETS: dict[str, int] = _TARGETS["appeal_targets"]
+"""The AppealCourt's calls, in the appeal scenario (`_appeal`, a deployment of its own)."""
+APPEAL_PARAMS = AppealParams(window=600, draws=201, bond=10**18, commit_duration=300, reveal_duration=300)
 
 
 def targets_for(trainers: int) -> dict[str, int]:
     """The targets of a run with `trainers` trainers (one submission each per round)."""
     base = {k: v for k, v in TARGETS.items() if trainers <= 4 or k not in GROWS_WITH_SUBMISSIONS}
-    return {**base, **{k: min(v, base.get(k, v)) for k, v in SCALE_TARGETS.items()}}
+    return {**base, **{k: min(v, base.get(k, v)) for k, v in SCALE_TARGETS.items()}, **APPEAL_TARGETS}
 
 
 UNBONDING = 3_600
@@ -209,6 +214,7 @@ def run(trainers: int, validators: int, draws: int = 0) -> dict[str, int]:
             _squatter(bench, initiator, trainer_ps[0], trainer_ps[1])
         if trainers >= 2 and validators >= 3:
             _honeypot(bench, initiator, trainer_ps[:2], validator_ps[:3])
+            _appeal(bench, deployer, keys[1:3], keys[1 + trainers : 4 + trainers])
         return bench.largest()
 
 
@@ -294,6 +300,78 @@ def _honeypot(
         p.vote_model(task_id, 0, model, CID, salt)
     bench.send("revealHoneypot", initiator, honeypots.revealHoneypot(task_id, 0, 1, bait.address, salt))
     bench.send("slashLazy", initiator, honeypots.slashLazy(task_id, 0, validators[2].address))
+
+
+def _appeal(
+    bench: Bench, deployer: ChainClient, trainer_keys: Sequence[str], validator_keys: Sequence[str]
+) -> None:
+    """A deployment with an AppealCourt (K_a = 201 draws): a one-round task whose first two validators
+    (one minimum stake each) reject the second trainer's honest work against the third (ten minimum
+    stakes); the third appeals, every drawn validator commits and reveals (the third ACCEPT, the others
+    REJECT), the appeal is decided (overturned), each validator's part settled, the round settled in one
+    batch and the court's credits claimed. Records the court's calls and the settlement of a deployment
+    with appeals (`settleRound+appeals`: the registry consults the court for every item)."""
+    d = deploy_protocol(deployer, unbonding_period=UNBONDING, appeals=APPEAL_PARAMS)
+    initiator = ProtocolClient(deployer, d)
+    trainers = [initiator.as_account(deployer.with_account(k)) for k in trainer_keys]
+    validators = [initiator.as_account(deployer.with_account(k)) for k in validator_keys]
+    court = d.appeal_court
+    assert court is not None
+    escrow, stakes, token = d.task_escrow.functions, d.stake_manager.functions, d.token.functions
+    for p in [initiator, *trainers, *validators]:
+        deployer.transact(token.mint(p.address, TOKENS))
+    for p in [*trainers, *validators]:
+        p.client.transact(token.approve(d.stake_manager.address, 10 * STAKE))
+        p.client.transact(stakes.stake(10 * STAKE))
+        p.client.transact(token.approve(court.address, APPEAL_PARAMS.bond))
+    params = _params(deployer.timestamp() + 60, 2, 3).model_copy(update={"num_rounds": 1})
+    initiator.client.transact(token.approve(d.task_escrow.address, params.deposit))
+    task_id = initiator.create_task(params)
+    for p in trainers:
+        p.client.transact(stakes.allocate(task_id, STAKE))
+        p.client.transact(escrow.joinTask(task_id, Role.TRAINER))
+    for p, units in zip(validators, (1, 1, 10), strict=True):
+        p.client.transact(stakes.allocate(task_id, units * params.min_validator_stake))
+        p.client.transact(escrow.joinTask(task_id, Role.VALIDATOR))
+    deployer.increase_time(params.start_time - deployer.timestamp())
+    for i, p in enumerate(trainers):
+        tag = ("appeal", i)
+        p.client.transact(escrow.submitWork(task_id, 0, _hash("b", tag), CID, _hash("u", tag), CID,
+                                            _hash("p", tag), _hash("s", tag), 1_000))  # fmt: skip
+    deployer.mine(3)
+    initiator.draw_seed(task_id)
+    accept, reject = [Verdict.ACCEPT, Verdict.ACCEPT], [Verdict.ACCEPT, Verdict.REJECT]
+    rows = [reject, reject, accept]
+    salt, model = _hash("appeal salt"), _hash("appeal model")
+    for p, row in zip(validators, rows, strict=True):
+        p.commit_verdicts(task_id, 0, pack_verdicts(row), salt)
+    for p, row in zip(validators, rows, strict=True):
+        p.reveal_verdicts(task_id, 0, pack_verdicts(row), salt)
+    for p in validators:
+        p.commit_model_vote(task_id, 0, model, CID, salt)
+    for p in validators:
+        p.vote_model(task_id, 0, model, CID, salt)
+    initiator.finalize_round(task_id)
+    appellant = validators[2]
+    fn = court.functions
+    bench.send("appeal", appellant, fn.appeal(task_id, 0, 1))
+    deployer.mine(2)
+    bench.send("drawAppeal", appellant, fn.drawAppeal(task_id, 0, 1))
+    jurors = [p for p in validators if initiator.appeal_draws_of(task_id, 0, 1, p.address)]
+    verdicts = {p.address: Verdict.ACCEPT if p is appellant else Verdict.REJECT for p in jurors}
+    for p in jurors:
+        commitment = appeal_commitment(task_id, 0, 1, p.address, int(verdicts[p.address]), salt)
+        bench.send("commitAppeal", p, fn.commitAppeal(task_id, 0, 1, commitment))
+    for p in jurors:
+        bench.send("revealAppeal", p, fn.revealAppeal(task_id, 0, 1, int(verdicts[p.address]), salt))
+    bench.send("settleAppeal", initiator, fn.settleAppeal(task_id, 0, 1))
+    for p in validators:
+        bench.send("settleJuror", initiator, fn.settleJuror(task_id, 0, p.address))
+    deployer.increase_time(APPEAL_PARAMS.window)
+    everyone = [p.address for p in validators]
+    bench.send("settleRound+appeals", initiator, escrow.settleRound(task_id, 0, [0, 1], everyone))
+    for p in [trainers[1], appellant]:
+        bench.send("claimAppeal", p, fn.claim())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,12 @@ from its warm start. Three honest trainers and one attacker per strategy. For ea
 
 Validators and keepers (`protocol.incentives`, closed form over the contracts' payment rules, each rule
 exercised by a network test): lazy, copy-vote, wrong-vote, no-vote, non-revealing, a colluding majority, an
-early finaliser and a seat squatter, with their expected profit per round under both terms; and the cartel
-arithmetic (`protocol.collusion`) as the JSON's `collusion` list.
+early finaliser and a seat squatter, with their expected profit per round under both terms (the lazy ones
+under the demo's committees too, and with committees of 4 in a large pool, terms `trustrl task create`
+refuses: `refused`); the lazy validator's profit for committee sizes and weight shares as the JSON's
+`lazy_committees` list; the cartel arithmetic (`protocol.collusion`) as the JSON's `collusion` list, and
+the appeals' (`appeals`: for K_a draws, the chance a cartel with 1/3 of the stake decides an appeal and the
+stake it needs for 1e-6).
 
 Targets (exit 1 when one is missed): every cheat's expected profit < 0 and damage <= 2 points; honest
 trainers 0 false rejections and a positive profit; every cross-check agrees; honest validators a positive
@@ -51,7 +55,9 @@ from pathlib import Path
 from typing import Any
 
 OPEN = {
-    "colluding majority (each of 2 of 3)": "appeals are not built: a two-thirds majority is paid",
+    "colluding majority (each of 2 of 3)": (
+        "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
+    ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
@@ -62,6 +68,7 @@ OPEN_TASK_YAML = {
     **OPEN,
     "lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
+    "lazy validator, committees of 4 in a large pool": "examples/task.yaml plants no honeypots (rate 0)",
 }
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
@@ -353,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from protocol.cheats import ALL_STEPS, STRATEGIES
+    from protocol.collusion import appeal_rows
     from protocol.deterrence import catch_probability, expected_profit
     from protocol.roles.initiator import load_task_file
 
@@ -473,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         "every cross-check agrees with the composition": not mismatches,
     }
     validator_rows, collusion, validator_terms = _validators_and_keepers(setup.task_file, example)
+    lazy_committees = _lazy_under_committees(setup.task_file)
     targets.update(
         {
             "honest validators: expected profit > 0 (both terms)": all(
@@ -499,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     _print_table(cheats, honest_rows, demo, yaml_terms)
     _print_validator_table(validator_rows, collusion)
+    _print_lazy_committees(lazy_committees)
     for what, ok in targets.items():
         print(f"{'OK  ' if ok else 'MISS'} {what}")
     for m in mismatches:
@@ -527,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         "cheats": cheats + [r for r in validator_rows if not r["honest"]],
         "honest": honest_rows + [r for r in validator_rows if r["honest"]],
         "collusion": collusion,
+        "appeals": appeal_rows(),
+        "lazy_committees": lazy_committees,
         "open": still_open,
         "targets": targets,
         "mismatches": mismatches,
@@ -543,46 +555,110 @@ def _validators_and_keepers(
     task_file: Any, example: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """The validator and keeper strategies' expected profit per round (`protocol.incentives`) under the
-    demo's terms (its validators and lazy validator, honeypot rate `HONEYPOT_RATE`) and
-    examples/task.yaml's (4 validators; the honeypot rate the file sets: none), and the cartel arithmetic
-    (`protocol.collusion`)."""
+    demo's terms (its validators and lazy validator, honeypot rate `HONEYPOT_RATE`, its committees: k =
+    `COMMITTEE_DRAWS` over the weights `VALIDATOR_WEIGHT` x 3 and the lazy validator's 1, 5 submissions) and
+    examples/task.yaml's (4 validators; its committee_draws and the honeypot rate the file sets: none), and
+    the cartel arithmetic (`protocol.collusion`)."""
     from protocol.collusion import collusion_rows
     from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
-    from protocol.demo import HONEYPOT_RATE, VALIDATORS
+    from protocol.demo import HONEST_TRAINERS, HONEYPOT_RATE, VALIDATOR_WEIGHT, VALIDATORS
     from protocol.incentives import RoundTerms, validator_and_keeper_rows
 
-    def terms(task: Any, validators: int, rate: float) -> RoundTerms:
+    def terms(task: Any, validators: int, rate: float, lazy_share: float, submissions: int) -> RoundTerms:
         c = task.chain
         return RoundTerms(
             reward_per_round=float(c.reward_per_round), validator_share_bps=c.validator_share_bps,
             validators=validators, trainers=4, min_validator_stake=float(c.min_validator_stake),
             validator_slash_bps=c.validator_slash_bps, min_trainer_stake=float(c.min_trainer_stake),
             no_show_slash_bps=c.no_show_slash_bps, max_no_shows=c.max_no_shows, honeypot_rate=rate,
-            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS,
+            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, committee_draws=c.committee_draws,
+            lazy_share=lazy_share, submissions=submissions,
         )  # fmt: skip
 
-    demo_terms = terms(task_file, VALIDATORS + 1, HONEYPOT_RATE)
-    yaml_terms = terms(example, 4, example.honeypots.rate)
+    demo_share = 1 / (VALIDATORS * VALIDATOR_WEIGHT + 1)
+    demo_terms = terms(task_file, VALIDATORS + 1, HONEYPOT_RATE, demo_share, HONEST_TRAINERS + 2)
+    yaml_terms = terms(example, 4, example.honeypots.rate, 0.0, 4)
     rows = validator_and_keeper_rows(demo_terms)
     for row, other in zip(rows, validator_and_keeper_rows(yaml_terms), strict=True):
         row["expected_profit_task_yaml"] = other["expected_profit"]
         row["deterred_task_yaml"] = other["deterred"]
+        row["refused_task_yaml"] = other["refused"]
     return rows, collusion_rows(), {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
 
 
+def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
+    """The expected profit per round of a lazy validator allocating the minimum, under the demo's terms
+    (rate `HONEYPOT_RATE`, lazy slash 20% of the minimum validator stake, 5 submissions) for committees of k
+    draws and its weight shares s: where laziness pays, and whether `trustrl task create` refuses those
+    terms (`protocol.deterrence.laziness_refusal`)."""
+    from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
+    from protocol.demo import HONEST_TRAINERS, HONEYPOT_RATE
+    from protocol.deterrence import BPS, laziness_refusal, lazy_catch_probability, lazy_profit
+
+    c = task_file.chain
+    cut = float(c.reward_per_round) * c.validator_share_bps / BPS
+    slash = float(c.min_validator_stake) * DEFAULT_LAZY_SLASH_BPS / BPS
+    out = []
+    for k in (3, 4, 12, 16, 32, 63):
+        refusal = laziness_refusal(
+            cut=cut, draws=k, honeypot_rate=HONEYPOT_RATE, min_validator_stake=float(c.min_validator_stake),
+            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, submissions=HONEST_TRAINERS + 2,
+        )  # fmt: skip
+        for share in (0.01, 0.05, 1 / 7, 0.25):
+            out.append(
+                {
+                    "committee": k,
+                    "lazy_share": share,
+                    "p_caught": lazy_catch_probability(k, share),
+                    "expected_profit": lazy_profit(
+                        cut=cut,
+                        share=share,
+                        draws=k,
+                        submissions=HONEST_TRAINERS + 2,
+                        honeypot_rate=HONEYPOT_RATE,
+                        lazy_slash=slash,
+                    ),
+                    "refused": bool(refusal),
+                }
+            )
+    return out
+
+
+def _print_lazy_committees(rows: list[dict[str, Any]]) -> None:
+    print("\nlazy validator under committees, the demo's terms: expected profit per round (P caught)")
+    shares = sorted({r["lazy_share"] for r in rows})
+    print(f"{'k':>3s} " + " ".join(f"{'s = ' + format(s, '.3g'):>18s}" for s in shares) + "  task create")
+    for k in sorted({r["committee"] for r in rows}):
+        cells = {r["lazy_share"]: r for r in rows if r["committee"] == k}
+        line = " ".join(
+            f"{cells[s]['expected_profit']:8.2f} ({cells[s]['p_caught']:.3f})".rjust(18) for s in shares
+        )
+        refused = next(iter(cells.values()))["refused"]
+        print(f"{k:3d} {line}  {'refuses' if refused else 'accepts'}")
+
+
 def _print_validator_table(rows: list[dict[str, Any]], collusion: list[dict[str, Any]]) -> None:
+    from protocol.collusion import appeal_rows
+
     print("\nvalidators and keepers: expected profit per round (tokens; 0 = nothing earned, gas paid)")
-    head = f"{'strategy':38s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
+    head = f"{'strategy':48s} {'role':9s} {'E demo':>8s} {'E yaml':>8s}  answered by"
     print(head)
     print("-" * len(head))
     for r in rows:
+        refused = " (these terms are refused at task creation)" if r["refused"] else ""
         print(
-            f"{r['name']:38s} {r['role']:9s} {r['expected_profit']:8.2f} "
-            f"{r['expected_profit_task_yaml']:8.2f}  {r['answered_by']}"
+            f"{r['name']:48s} {r['role']:9s} {r['expected_profit']:8.2f} "
+            f"{r['expected_profit_task_yaml']:8.2f}  {r['answered_by']}{refused}"
         )
     print("\ncollusion: P(a cartel with 1/3 of the stake decides a submission alone)")
     for c in collusion:
         print(f"  pool {c['pool']:3d} committee {c['committee']:3d}: {c['p_decides']:.2e}  ({c['draw']})")
+    print("appeals: P(a cartel with 1/3 of the stake decides an appeal of K_a draws)")
+    for a in appeal_rows():
+        print(
+            f"  appeal of {a['appeal_draws']:4d} draws: {a['p_captures_appeal']:.2e}  (stake needed for P > "
+            f"1e-6: {a['stake_needed_1e-6']:.1%})"
+        )
 
 
 def _print_table(cheats: list[dict], honest: list[dict], demo: dict, yaml_terms: dict) -> None:

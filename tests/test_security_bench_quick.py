@@ -34,7 +34,9 @@ def test_the_quick_security_bench_meets_its_targets(tmp_path: Path) -> None:
     assert others["lazy validator"]["expected_profit"] < 0  # the demo's honeypots slash it
     assert others["non-revealing validator"]["expected_profit"] < 0
     assert others["seat squatter"]["expected_profit"] < 0
-    assert [o for o in result["open"] if "colluding" in o]  # not answered on chain: said, not hidden
+    assert [o for o in result["open"] if "colluding" in o]  # not answered without a court: said, not hidden
+    assert others["colluding pair, appealed (2 of 3 seats, 1/3 of the stake)"]["expected_profit"] < 0
+    assert {a["appeal_draws"] for a in result["appeals"]} >= {101, 201}
     for c in cheats.values():
         assert {"name", "role", "detection_probability", "expected_profit", "damage_points"} <= set(c)
         assert c["role"] == "trainer"

@@ -268,7 +268,10 @@ interface IAttestationRegistry {
         view
         returns (bool closed, uint256 revealed, bool agreed, bytes32 winner, uint256 decisions);
 
-    /// @notice The current decision on submission `index` of `round` (0 = undecided).
+    /// @notice The decision submission `index` of `round` is settled on (0 = undecided). In a deployment
+    /// with an AppealCourt it reverts while the round's appeal window is open or an appeal of the submission
+    /// is pending, and is the appeal's result once decided ({IAppealCourt-settledDecision}); the ballot's own
+    /// decisions are {decisionsOf}.
     function decisionOf(uint256 taskId, uint256 round, uint256 index) external view returns (Verdict);
 
     /// @notice All current decisions of `round`, packed like a verdict vector (0 = undecided).
@@ -295,6 +298,10 @@ interface IAttestationRegistry {
     /// model; false otherwise (a round without model agreement pays no validator its share). `weight`: 1
     /// without committees; with committees, its draws in the round (sum of its multiplicities; 0: it was
     /// not drawn, owes nothing and earns nothing). 0 when not expected.
+    /// In a deployment with an AppealCourt, `agreed` is judged against the decisions as the round's appeals
+    /// left them, and the call reverts while the round's appeal window is open, an appeal of the round is
+    /// pending, or the round has appeals and `validator` is not settled by the court
+    /// ({IAppealCourt-validatorGate}).
     /// @dev With committees O(submissions x draws) (the draws are recomputed).
     function validatorOutcome(uint256 taskId, uint256 round, address validator)
         external
@@ -307,6 +314,17 @@ interface IAttestationRegistry {
         external
         view
         returns (uint256 draws, bytes32 seed, uint256 totalWeight);
+
+    /// @notice `validator`'s place on the line of weights, [offset, offset + weight), if it is active in
+    /// `round` (else 0, 0), and the weight W_r of the validators active in it (stored when its ballot
+    /// opened, with committees or an AppealCourt; else 0): what the AppealCourt draws on.
+    function lineOf(uint256 taskId, uint256 round, address validator)
+        external
+        view
+        returns (uint256 offset, uint256 weight, uint256 totalWeight);
+
+    /// @notice The deployment's AppealCourt (zero: none).
+    function appealCourt() external view returns (address);
 
     /// @notice `validator`'s place on the line of weights: [offset, offset + weight).
     function weightOf(uint256 taskId, address validator) external view returns (uint256 offset, uint256 weight);

@@ -110,8 +110,14 @@ interface IHoneypotRegistry {
     /// @notice A slash fraction outside 1..10000 basis points was given at deployment.
     error InvalidSlashBps(uint256 bps);
 
+    /// @notice The deployment's settlement grace is 0, so no honeypot could be revealed or slashed once its
+    /// task has ended (its last round's ballot closes when the task can end): this deployment takes no
+    /// honeypot commitments (round `round` of `taskId` was refused).
+    error NoSettlementGrace(uint256 taskId, uint256 round);
+
     /// @notice Commit to a honeypot in round `round` of `taskId` (its initiator only, once per round, while
-    /// the task is active and `round` has not opened: a later round, or the current one before its start).
+    /// the task is active and `round` has not opened: a later round, or the current one before its start;
+    /// never on a deployment whose settlement grace is 0: {NoSettlementGrace}).
     /// So no submission of the round exists when it is committed to.
     function commitHoneypot(uint256 taskId, uint256 round, bytes32 commitment) external;
 

@@ -3,7 +3,8 @@ pragma solidity ^0.8.28;
 
 /// @title IRewardDistributor
 /// @notice Holds every task's escrowed reward and every account's unclaimed credit; pays credits out on
-/// `claim` (pull payment).
+/// `claim` (pull payment), or to their owners in batches on `claimFor` (anyone may send it: a keeper pays
+/// a task's participants out in one transaction instead of one each).
 ///
 /// The TaskEscrow decides: it records deposits (tokens it moved here from the initiator) and credits an
 /// account from a task's escrow (a reward, or the refund of what remains to the initiator). The invariant
@@ -36,6 +37,9 @@ interface IRewardDistributor {
     /// @notice `account` has no credit to claim.
     error NothingToClaim(address account);
 
+    /// @notice None of the `accounts` accounts of a `claimFor` batch had credit.
+    error NothingToClaimFor(uint256 accounts);
+
     /// @notice A credit of `amount` exceeds the `escrowed` total.
     error CreditExceedsEscrow(uint256 amount, uint256 escrowed);
 
@@ -43,12 +47,26 @@ interface IRewardDistributor {
     /// checked the balance delta).
     function recordDeposit(uint256 taskId, address from, uint256 amount) external;
 
+    /// @notice Write `account`'s credit slot once, before its first credit (only the TaskEscrow, when the
+    /// account joins a task; `recordDeposit` opens the depositor): crediting and claiming then rewrite a
+    /// nonzero slot. Moves no funds.
+    function open(address account) external;
+
     /// @notice Move `amount` of escrow to `account`'s credit (only the TaskEscrow).
     function credit(address account, uint256 amount, uint256 taskId, uint256 round, CreditReason reason) external;
 
     /// @notice Pay the caller all of its credit.
     /// @return amount The amount paid.
     function claim() external returns (uint256 amount);
+
+    /// @notice Pay each of `accounts` all of its credit (anyone may call; an account without credit, or
+    /// listed twice, is skipped; reverts NothingToClaimFor when none had any). Emits Claimed per account
+    /// paid, as `claim` does.
+    /// @return total The amount paid in all.
+    function claimFor(address[] calldata accounts) external returns (uint256 total);
+
+    /// @notice Whether `account`'s credit slot was opened (see `open`).
+    function isOpen(address account) external view returns (bool);
 
     /// @notice `account`'s unclaimed credit.
     function creditOf(address account) external view returns (uint256);

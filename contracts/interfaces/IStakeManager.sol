@@ -36,6 +36,10 @@ interface IStakeManager {
     /// sent to the burn address (unless a BurnDeferred of the same slash follows).
     event Slashed(address indexed staker, uint256 indexed taskId, uint256 amount);
 
+    /// @notice `amount` of the slash just emitted as Slashed went to `to` (the AppealCourt), not to the burn
+    /// address.
+    event Seized(address indexed staker, uint256 indexed taskId, uint256 amount, address to);
+
     /// @notice The token refused the transfer of the slash of `amount` (just emitted as Slashed) to the burn
     /// address; the contract keeps it, and `unburned` is now the total kept, to be burned by {flushBurn}.
     event BurnDeferred(address indexed staker, uint256 indexed taskId, uint256 amount, uint256 unburned);
@@ -64,7 +68,11 @@ interface IStakeManager {
     /// @notice The staker's unbonding stake is released at `releaseTime`, later than `timestamp`.
     error StillUnbonding(address staker, uint256 releaseTime, uint256 timestamp);
 
-    /// @notice Only the deployment's slashers (its TaskEscrow and its HoneypotRegistry) may slash.
+    /// @notice A seize would keep `kept`, more than the `slashed` it takes.
+    error SeizeBeyondSlash(uint256 kept, uint256 slashed);
+
+    /// @notice Only the deployment's slashers (its TaskEscrow, HoneypotRegistry and AppealCourt) may slash
+    /// (and only the AppealCourt seize).
     error NotSlasher(address caller);
 
     /// @notice {flushBurn} was called with nothing unburned.
@@ -96,11 +104,18 @@ interface IStakeManager {
     function deallocate(uint256 taskId, uint256 amount) external;
 
     /// @notice Slash up to `amount` of `staker`'s allocation to `taskId` to the burn address.
-    /// @dev Only the TaskEscrow and the HoneypotRegistry. Never reverts for lack of stake: it slashes `min(amount, allocation)`; nor
+    /// @dev Only the TaskEscrow, the HoneypotRegistry and the AppealCourt. Never reverts for lack of stake: it slashes `min(amount, allocation)`; nor
     /// because the token refuses the burn: the amount is then deducted all the same and kept as unburned
     /// (BurnDeferred) until {flushBurn} succeeds.
     /// @return slashed The amount actually slashed.
     function slash(address staker, uint256 taskId, uint256 amount) external returns (uint256 slashed);
+
+    /// @notice A slash of which `kept` goes to the caller and the rest to the burn address (Slashed, then
+    /// Seized with `kept`, possibly 0, then BurnDeferred if the token refuses the burn).
+    /// @dev Only the AppealCourt, which pays the wronged trainers and the appellants out of `kept`. Takes
+    /// `min(amount, allocation)`; `kept` must not exceed it (`SeizeBeyondSlash`).
+    /// @return slashed The amount actually taken.
+    function seize(address staker, uint256 taskId, uint256 amount, uint256 kept) external returns (uint256 slashed);
 
     /// @notice Send every slashed token kept because the token refused the burn to the burn address
     /// (permissionless). Reverts with {NothingToBurn} when there is none and {BurnRefused} when the token
@@ -137,6 +152,9 @@ interface IStakeManager {
 
     /// @notice The HoneypotRegistry, the second contract allowed to slash (zero: none).
     function honeypotRegistry() external view returns (address);
+
+    /// @notice The AppealCourt, the third contract allowed to slash, and the only one to seize (zero: none).
+    function appealCourt() external view returns (address);
 
     /// @notice Seconds between a stake's unstake request and its withdrawal.
     function unbondingPeriod() external view returns (uint256);

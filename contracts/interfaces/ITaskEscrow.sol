@@ -62,7 +62,8 @@ interface ITaskEscrow {
     /// @param validatorShareBps share of `rewardPerRound` (never of the carry) for the validators, in basis
     /// points; paid only in rounds where at least `quorum` validators revealed
     /// @param minTrainerStake, minValidatorStake allocation to the task required to join in each role
-    /// @param quorum minimum revealed verdicts for any decision (1..maxValidators)
+    /// @param quorum minimum revealed verdicts for any decision (1..maxValidators; with committees revealed
+    /// draws, 1..committeeDraws)
     /// @param maxTrainers at most 128 (verdict vectors have 2 bits per submission)
     /// @param maxValidators at most 255
     /// @param submitDuration, commitDuration, revealDuration, voteDuration phase lengths in seconds (> 0)
@@ -131,6 +132,7 @@ interface ITaskEscrow {
         uint8 maxValidators;
         uint16 noShowSlashBps;
         uint8 maxNoShows;
+        uint8 committeeDraws;
         bytes32 specHash;
     }
 

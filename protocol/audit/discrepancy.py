@@ -73,6 +73,9 @@ class Kind(StrEnum):
     another hash, or none (its share of the round is forfeited, or was paid for a wrong agreed model)."""
     HONEYPOT = "honeypot"
     """A honeypot commit, reveal or lazy slash the HoneypotRegistry's rules do not allow."""
+    APPEAL = "appeal"
+    """An appeal, a juror's draws, commitment or verdict, an appeal's decision or pay, or a juror's settlement
+    that the AppealCourt's rules do not give."""
     LAZY_VALIDATOR = "lazy_validator"
     """A validator revealed ACCEPT on a revealed honeypot the round decided REJECT: it accepted known-bad
     work (a participant's misbehaviour, reported whether or not `slashLazy` slashed it)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from protocol.audit.books import ballots, credits, escrow, honeypots, settlement, stake
+from protocol.audit.books import appeals, ballots, credits, escrow, honeypots, settlement, stake
 from protocol.audit.books.state import Books, Handler, OutOfPlace
 from protocol.audit.discrepancy import Kind, fmt
 from protocol.audit.events import ChainEvent
@@ -39,7 +39,7 @@ from protocol.contracts import BURN_ADDRESS, Verdict
 
 __all__ = ["BOOKS", "HANDLERS", "BalanceReader", "Ledger", "fmt", "reconcile"]
 
-BOOKS = (stake, credits, escrow, settlement, ballots, honeypots)
+BOOKS = (stake, credits, escrow, settlement, ballots, honeypots, appeals)
 """The books, one module per contract (TaskEscrow's split in two: tasks and rounds, settlements)."""
 
 HANDLERS: dict[str, Handler] = {name: handler for book in BOOKS for name, handler in book.HANDLERS.items()}
@@ -57,9 +57,11 @@ class Ledger(Books):
         *,
         blockhash: Callable[[int], bytes | None] | None = None,
         blocktime: Callable[[int], int] | None = None,
+        appeal_params: tuple[int, ...] | None = None,
     ) -> Ledger:
-        """Replay `events` (in chain order) and close the last transaction."""
-        ledger = cls(blockhash=blockhash, blocktime=blocktime)
+        """Replay `events` (in chain order) and close the last transaction; `appeal_params`: the
+        AppealCourt's `parameters()` (None: a deployment without one)."""
+        ledger = cls(blockhash=blockhash, blocktime=blocktime, appeal_params=appeal_params)
         for event in events:
             ledger.apply(event)
         ledger.finish()
@@ -159,6 +161,12 @@ def reconcile(
         ledger.escrowed + ledger.total_credits(),
         reader.token_balance(addresses["reward_distributor"]),
     )
+    if addresses.get("appeal_court"):
+        check(
+            "AppealCourt token balance (open bonds + what it owes)",
+            ledger.court_bonds + sum(ledger.court_owed.values()),
+            reader.token_balance(addresses["appeal_court"]),
+        )
     burned = reader.token_balance(BURN_ADDRESS)
     if burned < ledger.burned - ledger.unburned:
         ledger.flag(

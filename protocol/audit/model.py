@@ -19,6 +19,7 @@ from protocol.contracts import (
 
 __all__ = [
     "AccountBook",
+    "AppealRecord",
     "Finalization",
     "HoneypotRecord",
     "Reveal",
@@ -127,6 +128,8 @@ class RoundRecord:
     agreed_tx: str | None = None
     finalization: Finalization | None = None
     validator_settlements: dict[str, ValidatorSettlement] = field(default_factory=dict)
+    appeals: dict[int, AppealRecord] = field(default_factory=dict)
+    """Submission index -> its appeal (a deployment with an AppealCourt)."""
     gas_used: int = 0
     """Gas of the transactions attributed to this round."""
 
@@ -138,6 +141,13 @@ class RoundRecord:
     def decisions(self) -> list[Verdict]:
         """The recomputed decision of every submission, by index."""
         return [s.decision for s in self.submissions]
+
+    def final_decision(self, index: int) -> Verdict:
+        """A submission's decision as its appeal, if any, left it."""
+        appeal = self.appeals.get(index)
+        if appeal is not None and appeal.decided:
+            return appeal.final
+        return self.submissions[index].decision
 
     @property
     def accepted_work(self) -> int:
@@ -169,6 +179,37 @@ class RoundRecord:
             sub.tally = (counts[Verdict.ACCEPT], counts[Verdict.REJECT], counts[Verdict.UNAVAILABLE])
             judges = revealed if self.multiplicities is None else sum(sub.tally)
             sub.decision = decide(*sub.tally, judges, quorum)
+
+
+@dataclass
+class AppealRecord:
+    """One appeal (AppealCourt): filed, drawn, its jurors' commitments and verdicts, its decision."""
+
+    appellant: str
+    original: Verdict
+    bond: int
+    tx: str
+    seed: bytes | None = None
+    total_weight: int = 0
+    commits: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    """juror -> (commitment, its draws)."""
+    verdicts: dict[str, tuple[Verdict, int]] = field(default_factory=dict)
+    """juror -> (revealed verdict, its draws)."""
+    decided: bool = False
+    overturned: bool = False
+    per_draw: int = 0
+    victim_owed: int = 0
+
+    @property
+    def final(self) -> Verdict:
+        """The decision as the appeal left it (ACCEPT / REJECT when overturned)."""
+        if not self.overturned:
+            return self.original
+        return Verdict.REJECT if self.original == Verdict.ACCEPT else Verdict.ACCEPT
+
+    def draws(self, juror: str) -> int:
+        """The juror's draws as its commit (or reveal) showed them."""
+        return self.commits.get(juror, (b"", 0))[1]
 
 
 @dataclass

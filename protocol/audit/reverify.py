@@ -219,11 +219,13 @@ class _Reverifier:
         seconds: float,
     ) -> None:
         """Record the auditor's verdict on `sub` (UNAVAILABLE: `missing` names the CID) and flag what
-        disagrees with the chain, and any non-finite or absurd values, whatever the chain decided."""
+        disagrees with the chain (the ballot's decision, or its appeal's when one was decided), and any
+        non-finite or absurd values, whatever the chain decided."""
         verdict, reasons = checked.verdict, checked.reasons
         where = (task.record.id, rnd.number)
+        decided = rnd.final_decision(sub.index)  # the ballot's, or its appeal's
         self.result.submissions.append(
-            SubmissionCheck(*where, sub.index, sub.trainer, sub.decision, verdict, reasons, seconds)
+            SubmissionCheck(*where, sub.index, sub.trainer, decided, verdict, reasons, seconds)
         )
         label = f"submission {sub.index} ({sub.trainer})"
         why = "; ".join(reasons[:5]) + (f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else "")
@@ -236,26 +238,26 @@ class _Reverifier:
                 "finite values within the tensor rules",
                 "; ".join(checked.hostile[:3]),
                 sub.tx,
-                f"the chain decided {sub.decision.name}; {artifacts}",
+                f"the chain decided {decided.name}; {artifacts}",
             )
         if verdict == Verdict.UNAVAILABLE:
-            if sub.decision == Verdict.UNAVAILABLE:
+            if decided == Verdict.UNAVAILABLE:
                 self.result.verified["unavailable_confirmed"] += 1
             else:
                 self.flag(
                     Kind.UNVERIFIABLE,
                     *where,
                     label,
-                    f"its artifacts on IPFS (the chain decided {sub.decision.name})",
+                    f"its artifacts on IPFS (the chain decided {decided.name})",
                     "missing",
                     missing or sub.tx,
                     why,
                 )
-        elif sub.decision == Verdict.NONE:
+        elif decided == Verdict.NONE:
             self.result.verified["undecided_rechecked"] += 1
-        elif verdict != sub.decision:
+        elif verdict != decided:
             detail = f"re-verification says {verdict.name}" + (f": {why}" if why else "")
-            self.flag(Kind.VERDICT, *where, label, verdict, sub.decision, sub.tx, f"{detail}; {artifacts}")
+            self.flag(Kind.VERDICT, *where, label, verdict, decided, sub.tx, f"{detail}; {artifacts}")
         else:
             self.result.verified["verdicts"] += 1
 

@@ -72,6 +72,8 @@ def open_target(
     contracts = {
         role: client.contract(compiled[name], getattr(addresses, role)) for role, name in _ABI_NAMES.items()
     }
+    if addresses.appeal_court is not None:
+        contracts["appeal_court"] = client.contract(compiled["AppealCourt"], addresses.appeal_court)
     return AuditTarget(client, addresses, contracts)
 
 
@@ -189,7 +191,11 @@ def check_events(
     times = timings if timings is not None else {}
     t = time.perf_counter()
     blockhash, blocktime = _block_lookups(target.client)
-    ledger = Ledger.replay(events, blockhash=blockhash, blocktime=blocktime)
+    court = target.contracts.get("appeal_court")
+    params = (
+        None if court is None else tuple(int(v) for v in target.client.call(court.functions.parameters()))
+    )
+    ledger = Ledger.replay(events, blockhash=blockhash, blocktime=blocktime, appeal_params=params)
     times["replay_s"] = time.perf_counter() - t
     t = time.perf_counter()
     reconcile(
@@ -232,7 +238,10 @@ def audit(
         raise ConfigError(f"--to-block {end} is beyond the latest block {latest}")
     first = target.addresses.block
     say(f"reading events of blocks {first}..{end}")
-    protocol_contracts = {role: target.contracts[role] for role in PROTOCOL_CONTRACTS}
+    roles = (
+        (*PROTOCOL_CONTRACTS, "appeal_court") if "appeal_court" in target.contracts else PROTOCOL_CONTRACTS
+    )
+    protocol_contracts = {role: target.contracts[role] for role in roles}
     t = time.perf_counter()
     events = fetch_events(client, protocol_contracts, first, end, page=page)
     timings["fetch_events_s"] = time.perf_counter() - t

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from protocol.artifacts import upload_bytes, upload_json
 from protocol.baits import BaitPlan, ensure_plan
 from protocol.contracts import TaskParams, TaskStatus
-from protocol.deterrence import Deterrence, Terms, deterrence
+from protocol.deterrence import BPS, Deterrence, Terms, deterrence, laziness_refusal
 from protocol.display import when
 from protocol.errors import ConfigError
 from protocol.ipfs import canonical_json
@@ -51,6 +51,7 @@ __all__ = [
     "create_task",
     "default_limits",
     "honeypot_plan",
+    "honeypot_refusal",
     "honeypot_terms",
     "load_task_file",
     "make_initial_checkpoint",
@@ -77,7 +78,9 @@ class ChainTerms(_Strict):
     min_validator_stake: Decimal = Field(default=Decimal(10), ge=0)
     """Tokens a validator must allocate to the task."""
     quorum: int = Field(default=2, ge=1, le=255)
-    """Minimum revealed verdicts for any decision."""
+    """Minimum revealed verdicts for any decision (with committees, revealed draws, up to
+    `committee_draws`: one validator's draws must not reach it, or it decides alone when the others are
+    late)."""
     max_trainers: int = Field(default=16, ge=1, le=128)
     """Most trainers."""
     max_validators: int = Field(default=16, ge=1, le=255)
@@ -88,8 +91,8 @@ class ChainTerms(_Strict):
     """Seconds from the seed to the commit deadline (verification happens in it)."""
     reveal_duration: int = Field(default=120, ge=1)
     """Seconds of the reveal phase."""
-    vote_duration: int = Field(default=120, ge=1)
-    """Seconds of the model vote."""
+    vote_duration: int = Field(default=120, ge=2)
+    """Seconds of the model vote, at least 2: its commit and its reveal get half each (TaskRules)."""
     seed_delay: int = Field(default=2, ge=1, le=256)
     """Blocks between the close of submissions and the seed block."""
     trainer_slash_bps: int = Field(default=1_000, ge=0, le=10_000)
@@ -298,6 +301,34 @@ def honeypot_terms(
             "(honeypots.secret or --honeypot-secret PATH; created with mode 0600 when missing)"
         )
     return terms
+
+
+def honeypot_refusal(
+    task: TaskFile, terms: HoneypotTerms, *, lazy_slash_bps: int, settlement_grace: int
+) -> str:
+    """One line why a deployment (its `lazy_slash_bps` and `settlement_grace`) cannot run `task`'s
+    honeypots usefully, empty when it can or when there are none: a grace of 0 leaves no window to reveal
+    and slash once the task has ended (the registry refuses the commitments: `NoSettlementGrace`); and
+    committees under which laziness still pays (`protocol.deterrence.laziness_refusal`)."""
+    if not terms.enabled:
+        return ""
+    if settlement_grace == 0:
+        return (
+            "honeypots need a deployment with a settlement grace > 0: this one's is 0, so no honeypot could "
+            "be revealed or slashed once the task has ended (its last round's, or a bait's deferred "
+            "reveals), and the HoneypotRegistry refuses every commitment (NoSettlementGrace); deploy with a "
+            "grace (`deploy_protocol(settlement_grace=...)`, by default the unbonding period) or plant no "
+            "honeypots"
+        )
+    c = task.chain
+    return laziness_refusal(
+        cut=float(c.reward_per_round * c.validator_share_bps / BPS),
+        draws=c.committee_draws,
+        honeypot_rate=terms.rate,
+        min_validator_stake=float(c.min_validator_stake),
+        lazy_slash_bps=lazy_slash_bps,
+        submissions=c.max_trainers,
+    )
 
 
 def honeypot_plan(terms: HoneypotTerms) -> BaitPlan | None:

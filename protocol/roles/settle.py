@@ -22,10 +22,22 @@ turn it is, for everyone: one transaction instead of one per submission and per 
 reads are paid once (about a quarter of the gas). Its sender pays for the round; the rotation spreads
 that duty over the round's participants.
 
-Claims: a keeper claims its account's credit once, when the task has ended and its own part is settled
-(`upkeep`), not every round: a claim costs ~45k, and it empties the credit slot, so that the next credit
-pays 20k more to fill it again. The credit is safe in the RewardDistributor meanwhile (`trustrl claim`
-takes it at any time).
+Appeals (a deployment with an AppealCourt, docs/protocol.md "Appeals"): a round is settled only once its
+appeal window has closed (`voteEnd + window`); meanwhile any keeper draws the seed of an appeal that is due
+and decides an appeal whose reveals have closed (races are ignored like the others). Once the window is
+closed, the keeper's batch leaves out the appealed submissions still pending, and the round's validators
+while any appeal of the round is pending; once every appeal of the round is decided, it settles each
+validator's part in them at the court (`settleJuror`, one transaction per validator, before the escrow can
+settle that validator), then the rest as usual. So one pending appeal holds its own submission and the
+round's validators, for at most its seed delay, commit and reveal phases, never the other submissions.
+
+Claims: once a task has ended, its participants are paid out once (`upkeep`), not every round, and in
+one `claimFor` batch: the first keeper of the task's "claim" rotation (the initiator and every participant)
+pays everyone with credit once every round is settled (~16k gas an account instead of a ~47k `claim`
+each); any other keeper still credited `CLAIM_WAIT` slots after it first saw the task ended (the designated
+keeper late or gone, or a credit that arrived after its batch) claims its own. The designated keeper pays
+whoever has credit after the same wait even if something is still unsettled. The credit is safe in the
+RewardDistributor meanwhile (`trustrl claim` takes it at any time).
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ import time
 from collections.abc import Sequence
 
 from eth_utils.crypto import keccak
+from web3.logs import DISCARD
 
 from protocol.contracts import Phase, Role, TaskState, TaskStatus, count_no_shows
 from protocol.errors import ContractRevert
@@ -43,7 +56,18 @@ from protocol.journal import Journal
 from protocol.network import Session, Submission, TaskView
 from protocol.roles.base import Output
 
-__all__ = ["MAX_BATCH", "MAX_SLOT", "MIN_SLOT", "RACE_ERRORS", "Keeper", "claim_credit", "rotation"]
+__all__ = [
+    "CLAIM_WAIT",
+    "MAX_BATCH",
+    "MAX_CLAIMS",
+    "MAX_SLOT",
+    "MIN_SLOT",
+    "RACE_ERRORS",
+    "Keeper",
+    "claim_credit",
+    "claim_for",
+    "rotation",
+]
 
 MIN_SLOT = 2.0
 """Shortest keeper slot (seconds)."""
@@ -53,6 +77,12 @@ MAX_SLOT = 60.0
 
 MAX_BATCH = 128
 """Most submissions and validators settled by one `settleRound` transaction (~25-45k gas each)."""
+
+MAX_CLAIMS = 128
+"""Most accounts paid by one `claimFor` transaction (~16k gas each)."""
+
+CLAIM_WAIT = 3
+"""Slots a keeper other than the designated one waits, once the task has ended, before claiming its own."""
 
 RACE_ERRORS = frozenset(
     {
@@ -65,30 +95,58 @@ RACE_ERRORS = frozenset(
         "ValidatorAlreadySettled",
         "NothingSettled",
         "NothingToClaim",
+        "NothingToClaimFor",
         "TaskNotActive",
         "NoSubmissions",
         "WrongRound",
         "RoundNotFinalized",
         "NothingToSettle",
+        "AlreadyDrawn",
+        "AlreadyDecidedAppeal",
+        "JurorAlreadySettled",
+        "AppealOpen",
+        "AppealsPending",
+        "AppealPending",
+        "AppealWindowOpen",
     }
 )
 """Reverts that only mean another keeper acted first (or the chain moved on meanwhile)."""
 
 
 def claim_credit(session: Session, out: Output) -> int:
-    """Claim this account's whole credit if it has one; returns the amount paid (0 if none)."""
+    """Claim this account's whole credit if it has one, and what the AppealCourt owes it (a deployment with
+    appeals); returns the amount paid (0 if none)."""
     proto = session.proto
-    if proto.credit_of() == 0:
-        return 0
-    try:
-        amount = proto.claim()
-    except ContractRevert as exc:
-        if exc.error != "NothingToClaim":
-            raise
-        return 0
-    balance = proto.token_balance()
-    out.log(f"claimed {session.tokens(amount)} tokens; wallet balance {session.tokens(balance)}")
-    return amount
+    paid = 0
+    for owed, take, what in (
+        (proto.credit_of, proto.claim, "tokens"),
+        (proto.appeal_credit_of, proto.claim_appeal_credit, "tokens from the appeal court"),
+    ):
+        if what != "tokens" and not proto.appeals_enabled:
+            continue
+        if owed() == 0:
+            continue
+        try:
+            amount = take()
+        except ContractRevert as exc:
+            if exc.error != "NothingToClaim":
+                raise
+            continue
+        paid += amount
+        balance = proto.token_balance()
+        out.log(f"claimed {session.tokens(amount)} {what}; wallet balance {session.tokens(balance)}")
+    return paid
+
+
+def claim_for(session: Session, accounts: Sequence[str]) -> int:
+    """Pay `accounts` their whole credit in one `claimFor` (those without credit are skipped); returns the
+    amount paid."""
+    proto = session.proto
+    receipt = proto.client.transact(proto.distributor.functions.claimFor(list(accounts)))
+    return sum(
+        int(e["args"]["amount"])
+        for e in proto.distributor.events.Claimed().process_receipt(receipt, errors=DISCARD)
+    )
 
 
 def rotation(task_id: int, round_: int, duty: str, candidates: Sequence[str]) -> list[str]:
@@ -129,6 +187,8 @@ class Keeper:
         self.in_turn = in_turn
         self._due_since: dict[tuple[str, int], float] = {}
         self._slot: float | None = None
+        self._batch_refused = False
+        """Whether a `claimFor` of this keeper's was refused (then it claims only its own credit)."""
         self.waiting = False
         """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
         keeper's work is not done although it sent nothing)."""
@@ -232,13 +292,48 @@ class Keeper:
 
     def upkeep(self) -> bool:
         """Send the next due upkeep transaction (`step`); else, once the task has ended and nothing of this
-        keeper's is left to settle, claim this account's credit (once a task, see the module docstring);
-        True if either did something."""
+        keeper's is left to settle, the claims (`claims`); True if either did something."""
         if self.step():
             return True
-        if self.waiting or self.view.state().status == TaskStatus.ACTIVE:
+        state = self.view.state()
+        if self.waiting or state.status == TaskStatus.ACTIVE:
             return False
-        return claim_credit(self.view.session, self.out) > 0
+        return self.claims(state.round)
+
+    def claims(self, end: int) -> bool:
+        """The task's claims once it has ended (`end`: its round count so far; module docstring): the first
+        keeper of the "claim" rotation pays everyone with credit in `claimFor` batches once every round is
+        settled (or `CLAIM_WAIT` slots after it saw the task ended); the others claim their own credit
+        after `CLAIM_WAIT` slots if it is still there. A batch the chain refuses (e.g. a token that will not
+        pay one of the accounts) is not retried: every keeper then claims its own. True if a transaction
+        was sent."""
+        view, proto = self.view, self.view.proto
+        candidates = [str(view.created["initiator"])]
+        candidates += [a for role in (Role.TRAINER, Role.VALIDATOR) for a, _ in view.participants(role)]
+        order = rotation(view.task_id, end, "claim", candidates)
+        since = self._due_since.setdefault(("claim", end), time.monotonic())
+        waited = time.monotonic() - since >= CLAIM_WAIT * self.slot
+        if order and order[0].lower() == self.me.lower() and not self._batch_refused:
+            if not waited and any(a or b for a, b in map(self._pending, range(end))):
+                self.waiting = True
+                return False
+            owed = [a for a in order if proto.credit_of(a) > 0][:MAX_CLAIMS]
+            if not owed:
+                return False
+            try:
+                return self._try(f"paid out {len(owed)} accounts", lambda: claim_for(view.session, owed))
+            except ContractRevert as exc:
+                self._batch_refused = True
+                self.out.log(
+                    f"claimFor of {len(owed)} accounts refused ({exc.error}): claiming only this one's"
+                )
+        # What the AppealCourt owes this account is its own to claim (no batch pays it).
+        if proto.credit_of() == 0 and not (proto.appeals_enabled and proto.appeal_credit_of() > 0):
+            return False
+        if not waited:
+            self.waiting = True
+            return False
+        return claim_credit(view.session, self.out) > 0
 
     def _settle_up_to(self, end: int) -> bool:
         """Settle what is due in the finalised rounds before `end` (one transaction per call): a round's
@@ -250,10 +345,25 @@ class Keeper:
             if self.journal.is_done("settled", key):
                 continue
             indices, validators = self._pending(round_)
+            held = False
+            if self.view.proto.appeals_enabled:
+                sent, open_window, held_indices, held_validators = self._appeals(round_, validators)
+                if sent:
+                    return True
+                concerned = self.settle_all or self._concerned(round_, indices, validators)
+                if open_window:
+                    self.waiting = self.waiting or concerned
+                    if concerned:
+                        continue
+                held = concerned and (bool(held_indices) or bool(held_validators))
+                indices = [s for s in indices if s.index not in held_indices]
+                validators = [v for v in validators if v not in held_validators]
+                self.waiting = self.waiting or held
             me = self.me.lower()
             owners = [s.trainer for s in indices] + validators
             if not owners or not (self.settle_all or any(a.lower() == me for a in owners)):
-                self.journal.done("settled", key)
+                if not held:
+                    self.journal.done("settled", key)
                 continue
             order = self.settlers(round_, owners)
             if self.in_turn and not self.my_turn("settle", round_, order):
@@ -264,6 +374,64 @@ class Keeper:
             proto = self.view.proto
             self._try(what, functools.partial(proto.settle_round, self.view.task_id, round_, batch, others))
             return True
+        return False
+
+    def _appeals(self, round_: int, validators: Sequence[str]) -> tuple[bool, bool, set[int], set[str]]:
+        """The round's appeal upkeep: draw a due appeal seed, decide an appeal whose reveals closed, settle a
+        validator's part at the court (one transaction); returns (sent one, the window is still open, the
+        indices and the validators to leave out of the batch)."""
+        view, proto = self.view, self.view.proto
+        task_id = view.task_id
+        now = view.now()
+        everyone = set(validators)
+        filed = [
+            int(e["index"]) for e in view.events("appeal_court", "AppealFiled") if int(e["round"]) == round_
+        ]
+        pending: set[int] = set()
+        for index in filed:
+            a = proto.appeal_of(task_id, round_, index)
+            if a.decided:
+                continue
+            pending.add(index)
+            if not a.drawn and proto.client.block_number() > a.seed_block:
+                what = f"drew the committee of the appeal of round {round_}, submission {index}"
+                if self._try(what, functools.partial(proto.draw_appeal, task_id, round_, index)):
+                    return True, False, pending, everyone
+            elif a.drawn and now >= a.commit_end:
+                closed = now >= a.reveal_end or a.accept_weight + a.other_weight == a.committed_weight
+                what = f"decided the appeal of round {round_}, submission {index}"
+                if closed and self._try(what, functools.partial(proto.settle_appeal, task_id, round_, index)):
+                    return True, False, pending, everyone
+        if now < proto.appeal_window_end(task_id, round_):
+            return False, True, pending, everyone
+        if pending:
+            return False, False, pending, everyone
+        if not filed:
+            return False, False, pending, set()
+        unsettled = {v for v in validators if not proto.juror_settled(task_id, round_, v)}
+        for validator in sorted(unsettled):
+            if not self.settle_all and validator.lower() != self.me.lower():
+                continue
+            what = f"settled {validator}'s part in the appeals of round {round_}"
+            if self._try(what, functools.partial(proto.settle_juror, task_id, round_, validator)):
+                return True, False, pending, everyone
+        return False, False, pending, unsettled
+
+    def _concerned(self, round_: int, indices: Sequence[Submission], validators: Sequence[str]) -> bool:
+        """Whether this keeper's account has something in the round's settlement or its appeals to wait for:
+        an unsettled submission or validator seat of its own, an appeal it filed, or an appealed submission
+        of its own (the court pays a wronged trainer out of the jurors' slashes)."""
+        me = self.me.lower()
+        if any(s.trainer.lower() == me for s in indices) or any(v.lower() == me for v in validators):
+            return True
+        for e in self.view.events("appeal_court", "AppealFiled"):
+            if int(e["round"]) != round_:
+                continue
+            if str(e["appellant"]).lower() == me:
+                return True
+            subs = [s for s in self.view.submissions(round_) if s.index == int(e["index"])]
+            if subs and subs[0].trainer.lower() == me:
+                return True
         return False
 
     def settlers(self, round_: int, owners: Sequence[str]) -> list[str]:

@@ -18,6 +18,11 @@ Round r, once its seed is drawn (`step()` does one of these per call):
 * vote reveal phase: `voteModel` with the journalled hash, CID and salt. The round share is paid only to a
   validator that revealed a vote for the agreed model.
 
+Appeals (a deployment with an AppealCourt), before any other upkeep, active task or ended: for every appeal
+of the task it is drawn in (`drawsOf` > 0), it re-checks the one submission with the same verification
+(the round's seed and base), journals the verdict and a fresh salt *before* `commitAppeal`, and reveals it in
+the reveal phase (a silent juror is slashed).
+
 `Behaviour` lists the deviations a test (or `scripts/bench_security.py`) can give a validator; the honest
 one is the default.
 """
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
 
 from protocol.artifacts import ArtifactUnavailableError, upload_bytes, upload_json
+from protocol.committees import drawn_fields
 from protocol.contracts import (
     Phase,
     Role,
@@ -55,7 +62,13 @@ from protocol.wire import (
     hex_to_bytes,
 )
 
-__all__ = ["Behaviour", "ValidatorNode"]
+__all__ = ["Behaviour", "ValidatorNode", "judged"]
+
+
+def judged(drawn: list[int] | None, submissions: int) -> list[int]:
+    """The indices of the round's submissions a validator judges: all `submissions` without committees
+    (`drawn` None), else those where it has a draw (`protocol.committees.drawn_fields`)."""
+    return list(range(submissions)) if drawn is None else drawn_fields(drawn)
 
 
 class Behaviour(StrEnum):
@@ -143,16 +156,21 @@ class ValidatorNode(ParticipantNode):
             slash = f"{config.validator_slash_bps / 100:g}% of this validator's allocation is slashed"
             vote_committed = self.journal.is_done("vote-commit", str(round_))
             vote_revealed = self.journal.is_done("vote", str(round_))
-            if phase == Phase.COMMIT and not word:
-                checked = sum(
-                    1
-                    for sub in view.submissions(round_)
-                    if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None
-                )
+            drawn = (
+                proto.drawn_multiplicities(self.task_id, round_, self.me) if phase == Phase.COMMIT else None
+            )
+            mine = judged(drawn, ballot.submissions)
+            # Drawn for none of the round's submissions, it owes nothing (settled NotDrawn).
+            if phase == Phase.COMMIT and not word and mine:
+                checked = sum(1 for i in mine if self.journal.entry("verdict", f"{round_}:{i}") is not None)
+                count = f"{checked} of {len(mine)} submissions"
+                if drawn is not None:
+                    count = (
+                        f"{checked} of the {len(mine)} submissions it was drawn for, of {ballot.submissions},"
+                    )
                 lines.append(
-                    f"round {round_}'s verdicts are not committed ({checked} of {ballot.submissions} "
-                    f"submissions checked); restart before {when(ballot.commit_end, now)} or this validator "
-                    f"cannot reveal and {slash}"
+                    f"round {round_}'s verdicts are not committed ({count} checked); restart before "
+                    f"{when(ballot.commit_end, now)} or this validator cannot reveal and {slash}"
                 )
             elif phase in (Phase.COMMIT, Phase.REVEAL) and word and not revealed:
                 lines.append(
@@ -176,6 +194,123 @@ class ValidatorNode(ParticipantNode):
                 "`trustrl claim`)"
             )
         return lines
+
+    def upkeep(self) -> bool:
+        """Appeal duties first (`juror`), then the keeper's upkeep and the claim."""
+        return self.juror() or self.keeper.upkeep()
+
+    # ---------------------------------------------------------------------- appeals
+    def juror(self) -> bool:
+        """The next due action of this validator in the task's appeals: draw a due seed, commit or reveal
+        its verdict where it is drawn; True if one was taken."""
+        view, proto = self.view, self.view.proto
+        if not proto.appeals_enabled:
+            return False
+        for e in view.events("appeal_court", "AppealFiled"):
+            round_, index = int(e["round"]), int(e["index"])
+            key = f"{round_}:{index}"
+            if (
+                self.journal.is_done("appeal-reveal", key)
+                or self.journal.entry("appeal-skip", key) is not None
+            ):
+                continue
+            a = proto.appeal_of(self.task_id, round_, index)
+            if a.decided:
+                self.journal.fact("appeal-skip", key, why="decided")
+                continue
+            if not a.drawn:
+                if proto.client.block_number() > a.seed_block:
+                    return self._appeal_call(partial(proto.draw_appeal, self.task_id, round_, index))
+                continue
+            if proto.appeal_draws_of(self.task_id, round_, index, self.me) == 0:
+                self.journal.fact("appeal-skip", key, why="not drawn")
+                continue
+            word, revealed = proto.juror_of(self.task_id, round_, index, self.me)
+            if revealed:
+                self.journal.done("appeal-reveal", key, reconciled=True)
+                continue
+            now = view.now()
+            if word == bytes(32) and now < a.commit_end:
+                with self.until(a.commit_end):
+                    return self.commit_appeal(round_, index, a.commit_end)
+            if word != bytes(32) and now >= a.commit_end and now < a.reveal_end:
+                with self.until(a.reveal_end):
+                    return self.reveal_appeal(round_, index)
+        return False
+
+    def _appeal_call(self, action: Callable[[], object]) -> bool:
+        try:
+            action()
+        except ContractRevert as exc:
+            if exc.error in ("AlreadyDrawn", "SeedTooEarly"):
+                return False
+            raise
+        return True
+
+    def _round_base(self, round_: int) -> bytes:
+        """The base checkpoint hash round `round_` trained on (the initial model, or the previous round's
+        next base)."""
+        for e in self.view.events("task_escrow", "RoundFinalized"):
+            if int(e["round"]) == round_ - 1:
+                return bytes(e["nextBase"])
+        return bytes(self.view.created["initialModelHash"])
+
+    def commit_appeal(self, round_: int, index: int, commit_end: int) -> bool:
+        """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first)."""
+        key = f"{round_}:{index}"
+        pending = self.journal.entry("appeal-commit", key)
+        if pending is None:
+            subs = [s for s in self.view.submissions(round_) if s.index == index]
+            if not subs:
+                return False  # the event scan lags: next poll
+            seed = self.view.proto.seed_of(self.task_id, round_)
+            checked = self._check(subs[0], seed, self._round_base(round_), commit_end)
+            if checked is None:
+                return False
+            self.journal.intent(
+                "appeal-commit", key, verdict=int(checked.verdict), salt=bytes_to_hex(os.urandom(32))
+            )
+            pending = self.journal.entry("appeal-commit", key)
+            assert pending is not None
+            why = f": {checked.reasons[0]}" if checked.reasons else ""
+            self.out.log(f"appeal of round {round_}, submission {index}: {checked.verdict.name}{why}")
+        verdict, salt = Verdict(int(pending.data["verdict"])), hex_to_bytes(str(pending.data["salt"]))
+        try:
+            self.view.proto.commit_appeal(self.task_id, round_, index, verdict, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyCommitted":
+                self.journal.done("appeal-commit", key, reconciled=True)
+                return True
+            if exc.error == "CommitPhaseClosed":
+                self.out.log(f"appeal of round {round_}, submission {index}: the commit phase closed")
+                self.journal.fact("appeal-skip", key, why="commit closed")
+                return False
+            raise
+        self.journal.done("appeal-commit", key)
+        self.out.log(f"appeal of round {round_}, submission {index}: committed")
+        return True
+
+    def reveal_appeal(self, round_: int, index: int) -> bool:
+        """Reveal the journalled appeal verdict."""
+        key = f"{round_}:{index}"
+        entry = self.journal.entry("appeal-commit", key)
+        if entry is None:
+            self.out.status(f"appeal of round {round_}, submission {index}: the journal lost the verdict")
+            return False
+        verdict, salt = Verdict(int(entry.data["verdict"])), hex_to_bytes(str(entry.data["salt"]))
+        self.journal.intent("appeal-reveal", key)
+        try:
+            self.view.proto.reveal_appeal(self.task_id, round_, index, verdict, salt)
+        except ContractRevert as exc:
+            if exc.error == "AlreadyRevealed":
+                self.journal.done("appeal-reveal", key, reconciled=True)
+                return True
+            if exc.error == "RevealPhaseNotOpen":
+                return False
+            raise
+        self.journal.done("appeal-reveal", key)
+        self.out.log(f"appeal of round {round_}, submission {index}: revealed {verdict.name}")
+        return True
 
     # ---------------------------------------------------------------------- the ballot
     def ballot(self, round_: int) -> bool:
@@ -233,7 +368,8 @@ class ValidatorNode(ParticipantNode):
             seed = proto.seed_of(self.task_id, round_)
             base_hash = proto.base_model_of(self.task_id)
             drawn = proto.drawn_multiplicities(self.task_id, round_, self.me)
-            mine = [s for s in subs if drawn is None or drawn[s.index] > 0]
+            indices = set(judged(drawn, len(subs)))
+            mine = [s for s in subs if s.index in indices]
             for sub in mine:
                 if self.journal.entry("verdict", f"{round_}:{sub.index}") is not None:
                     continue

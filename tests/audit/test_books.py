@@ -1,5 +1,6 @@
-"""The ledger's dispatcher: every event the five protocol contracts can emit has exactly one handler, in one
-book; an event a guard finds out of place is flagged once and applies nothing more (no cascade)."""
+"""The ledger's dispatcher: every event the protocol contracts (the AppealCourt included) can emit has
+exactly one handler, in one book; an event a guard finds out of place is flagged once and applies nothing
+more (no cascade)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from protocol.audit import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.ledger import BOOKS, HANDLERS, Ledger
 
-CONTRACTS = ("StakeManager", "RewardDistributor", "AttestationRegistry", "TaskEscrow", "HoneypotRegistry")
+CONTRACTS = (
+    "StakeManager", "RewardDistributor", "AttestationRegistry", "TaskEscrow", "HoneypotRegistry",
+    "AppealCourt",
+)  # fmt: skip
 
 
 def test_every_protocol_event_has_exactly_one_handler(compiled: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 
 from protocol.contracts import (
+    AppealParams,
     Deployment,
     ProtocolClient,
     Role,
@@ -394,10 +395,14 @@ def replay(chain: ChainClient, deployment: Deployment) -> Books:
 
 
 def make_world(
-    chain: ChainClient, client_for: Callable[[int], ChainClient], token: str | None = None
+    chain: ChainClient,
+    client_for: Callable[[int], ChainClient],
+    token: str | None = None,
+    appeals: AppealParams | None = None,
 ) -> World:
-    """Deploy (with `token`, or a fresh TestToken) and fund, approve and stake accounts 1..8."""
-    deployment = deploy_protocol(chain, token, unbonding_period=UNBONDING)
+    """Deploy (with `token`, or a fresh TestToken; with an AppealCourt of `appeals`) and fund, approve and
+    stake accounts 1..8."""
+    deployment = deploy_protocol(chain, token, unbonding_period=UNBONDING, appeals=appeals)
     people = [ProtocolClient(client_for(i), deployment) for i in range(OUTSIDER + 1)]
     world = World(chain, deployment, people)
     mint = deployment.token.functions.mint

@@ -9,6 +9,7 @@ import pytest
 from chainworld import CID, COMMIT, REVEAL, SPARE, STAKE, VOTE, World, h, logs, reverts
 
 from protocol.contracts import (
+    ZERO_ADDRESS,
     Phase,
     ValidatorOutcome,
     Verdict,
@@ -525,7 +526,7 @@ def test_escrow_only_functions(
         reverts("OnlyTaskEscrow", caller=mallory.address)(partial(mallory.client.transact, fn))
     # A registry whose escrow is a plain account shows the checks the real escrow never trips.
     escrow = world.people[8]
-    harness = chain.deploy(compiled["AttestationRegistry"], escrow.address)
+    harness = chain.deploy(compiled["AttestationRegistry"], escrow.address, ZERO_ADDRESS)
     escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1, 1, 1))
     reverts("AlreadyRegistered", taskId=1, validator=mallory.address)(
         lambda: escrow.client.transact(harness.functions.registerValidator(1, mallory.address, 0, 1, 1, 1))

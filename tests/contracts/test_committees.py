@@ -245,3 +245,44 @@ def test_an_undrawn_validator_may_commit_and_reveal_zeros(world: World) -> None:
         )
         assert event["outcome"] == (ValidatorOutcome.REWARDED if m[v][0] else ValidatorOutcome.NOT_DRAWN)
     world.assert_solvent()
+
+
+def test_revealers_short_of_the_quorum_per_submission_take_no_cut(world: World) -> None:
+    """With committees the quorum counts one submission's revealed draws, so the round's validator cut needs
+    `quorum` revealed draws per submission: revealers whose draws add up to the quorum but not to quorum x N
+    (a lone revealer in a round the others missed) take no cut, which rolls over to the next round, while
+    the drawn non-revealers are slashed as ever. (The revealers are the first subset of the five weight-1
+    validators whose draws fall in [quorum, quorum x N): none exists only when one or two validators hold
+    nearly all twelve draws, P ~ 1e-5.)"""
+    quorum, n = 3, 3
+    task_id = committee_task(world, 4, [1, 1, 1, 1, 1], quorum=quorum, num_rounds=2)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    vs = validators(world, 5)
+    m = mults(world, task_id, 0, vs)
+    subsets = [[v for i, v in enumerate(vs) if bits >> i & 1] for bits in range(1, 32)]
+    revealers = next(s for s in subsets if quorum <= sum(sum(m[v]) for v in s) < quorum * n)
+    weight = sum(sum(m[v]) for v in revealers)
+    rows = {v: row_for(m[v], [A] * n) for v in revealers}
+    world.commit(task_id, 0, rows)
+    world.warp_to(world.initiator.ballot_of(task_id, 0).commit_end)
+    world.reveal(task_id, 0, rows)
+    world.vote(task_id, 0, {v: h("m") for v in revealers})
+    world.close_ballot(task_id, 0)
+    (event,) = logs(world.deployment.task_escrow, "RoundFinalized", world.initiator.finalize_round(task_id))
+    assert event["revealed"] == weight  # enough for the quorum of one submission, not of the round
+    assert event["validatorShare"] == 0
+    assert event["carry"] == event["budget"] - event["rate"] * event["acceptedWork"]
+    for v in vs:
+        (settled,) = logs(
+            world.deployment.task_escrow,
+            "ValidatorSettled",
+            world.initiator.settle_validator(task_id, 0, v.address),
+        )
+        if v in revealers:
+            assert settled["amount"] == 0, settled
+        elif sum(m[v]):
+            assert settled["outcome"] == ValidatorOutcome.SLASHED, settled
+        else:
+            assert settled["outcome"] == ValidatorOutcome.NOT_DRAWN, settled
+    world.assert_solvent()

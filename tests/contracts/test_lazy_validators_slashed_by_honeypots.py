@@ -295,6 +295,7 @@ def test_the_stake_manager_accepts_slashes_from_its_two_slashers_only(
         world.deployment.token.address,
         escrow_account.address,
         honeypot_account.address,
+        ZERO_ADDRESS,
         0,
     )
     assert chain.call(stakes.functions.honeypotRegistry()) == honeypot_account.address

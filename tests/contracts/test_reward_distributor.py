@@ -1,4 +1,5 @@
-"""RewardDistributor: deposits and credits only from the escrow, totals, pull-payment claims."""
+"""RewardDistributor: deposits and credits only from the escrow, totals, pull-payment claims (one's own,
+or a batch paid to their owners by anyone), credit slots opened before the first credit."""
 
 from __future__ import annotations
 
@@ -60,6 +61,57 @@ def test_credit_then_claim(world: World, vault: Contract) -> None:
     reverts("NothingToClaim", account=alice.address)(lambda: alice.client.transact(vault.functions.claim()))
 
 
+def test_claim_for_pays_each_account_its_credit_once(world: World, vault: Contract) -> None:
+    escrow, alice, bob, carol, keeper = (world.people[i] for i in (8, 7, 6, 5, 4))
+    escrow.client.transact(vault.functions.credit(alice.address, 120, 3, 0, CreditReason.TRAINER_REWARD))
+    escrow.client.transact(vault.functions.credit(bob.address, 30, 3, 0, CreditReason.VALIDATOR_REWARD))
+    before = {p.address: p.token_balance() for p in (alice, bob, carol, keeper)}
+    # carol has no credit and alice is listed twice: both skipped, not a revert.
+    accounts = [alice.address, carol.address, bob.address, alice.address]
+    receipt = keeper.client.transact(vault.functions.claimFor(accounts))
+    assert logs(vault, "Claimed", receipt) == [
+        {"account": alice.address, "amount": 120},
+        {"account": bob.address, "amount": 30},
+    ]
+    after = {p.address: p.token_balance() for p in (alice, bob, carol, keeper)}
+    assert {a: after[a] - before[a] for a in after} == {
+        alice.address: 120,
+        bob.address: 30,
+        carol.address: 0,
+        keeper.address: 0,
+    }
+    call = world.chain.call
+    assert [call(vault.functions.creditOf(p.address)) for p in (alice, bob)] == [0, 0]
+    assert (call(vault.functions.totalEscrowed()), call(vault.functions.totalCredits())) == (850, 0)
+    assert alice.token_balance(vault.address) == 850
+    reverts("NothingToClaimFor", accounts=2)(
+        lambda: keeper.client.transact(vault.functions.claimFor([alice.address, bob.address]))
+    )
+    reverts("NothingToClaimFor", accounts=0)(lambda: keeper.client.transact(vault.functions.claimFor([])))
+
+
+def test_opened_slots_make_first_credits_cheaper(world: World, vault: Contract) -> None:
+    """An opened account's credit slot stays written after a claim: its first credit of a task rewrites a
+    nonzero slot (~17k gas less than filling an empty one)."""
+    escrow, alice, bob = world.people[8], world.people[7], world.people[6]
+    call = world.chain.call
+    assert call(vault.functions.isOpen(world.people[0].address))  # the depositor, by recordDeposit
+    assert not call(vault.functions.isOpen(alice.address))
+    escrow.client.transact(vault.functions.open(alice.address))
+    escrow.client.transact(vault.functions.open(alice.address))  # again: nothing changes
+    assert call(vault.functions.isOpen(alice.address))
+
+    def credit(who: str, round_: int) -> int:
+        fn = vault.functions.credit(who, 10, 3, round_, CreditReason.TRAINER_REWARD)
+        return int(escrow.client.transact(fn)["gasUsed"])
+
+    opened, fresh = credit(alice.address, 0), credit(bob.address, 0)
+    assert fresh - opened > 15_000
+    alice.client.transact(vault.functions.claim())
+    assert call(vault.functions.isOpen(alice.address))
+    assert credit(alice.address, 0) == opened
+
+
 def test_credit_cannot_exceed_the_escrow(world: World, vault: Contract) -> None:
     escrow = world.people[8]
     reverts("CreditExceedsEscrow", amount=1_001, escrowed=1_000)(
@@ -76,6 +128,9 @@ def test_only_the_escrow_records_and_credits(world: World, vault: Contract) -> N
     )
     reverts("OnlyTaskEscrow", caller=mallory.address)(
         lambda: mallory.client.transact(vault.functions.credit(mallory.address, 1, 3, 0, CreditReason.REFUND))
+    )
+    reverts("OnlyTaskEscrow", caller=mallory.address)(
+        lambda: mallory.client.transact(vault.functions.open(mallory.address))
     )
 
 

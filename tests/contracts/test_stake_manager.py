@@ -146,7 +146,12 @@ def test_slash_takes_at_most_the_allocation_and_burns_it(
     # A StakeManager whose "escrow" is a plain account, to call slash directly.
     escrow_account = world.people[8]
     stakes = chain.deploy(
-        compiled["StakeManager"], world.deployment.token.address, escrow_account.address, ZERO_ADDRESS, 0
+        compiled["StakeManager"],
+        world.deployment.token.address,
+        escrow_account.address,
+        ZERO_ADDRESS,
+        ZERO_ADDRESS,
+        0,
     )
     staker = world.people[7]
     staker.approve(stakes.address, 1_000)
@@ -185,7 +190,9 @@ def test_slash_keeps_a_burn_the_token_refuses_as_unburned_until_flushed(
 ) -> None:
     token = chain.deploy(compiled["BurnBlockToken"])
     escrow_account, staker = world.people[8], world.people[7]
-    stakes = chain.deploy(compiled["StakeManager"], token.address, escrow_account.address, ZERO_ADDRESS, 0)
+    stakes = chain.deploy(
+        compiled["StakeManager"], token.address, escrow_account.address, ZERO_ADDRESS, ZERO_ADDRESS, 0
+    )
     chain.transact(token.functions.mint(staker.address, 1_000))
     staker.client.transact(token.functions.approve(stakes.address, 1_000))
     staker.client.transact(stakes.functions.stake(1_000))

@@ -88,6 +88,7 @@ BAD_PARAMS = [
     ("commit_duration", 0, "commitDuration", 0),
     ("reveal_duration", 0, "revealDuration", 0),
     ("vote_duration", 0, "voteDuration", 0),
+    ("vote_duration", 1, "voteDuration", 1),  # the vote's reveal half would be empty
     ("seed_delay", 0, "seedDelay", 0),
     ("seed_delay", 257, "seedDelay", 257),
     ("sample_rollouts", 0, "sampleRollouts", 0),
@@ -108,6 +109,20 @@ def test_create_task_rejects_a_start_in_the_past(world: World) -> None:
     reverts("InvalidTaskParameter", name="startTime", value=past)(lambda: raw_create(world, start_time=past))
 
 
+def test_with_committees_the_quorum_counts_draws_not_validators(world: World) -> None:
+    # 32 revealed draws of 40 with at most 8 validators: one validator holding many draws cannot decide alone.
+    task_id = world.create_task(committee_draws=40, quorum=32, max_validators=8)
+    assert world.initiator.task_config(task_id).quorum == 32
+    reverts("InvalidTaskParameter", name="committeeDraws", value=40)(
+        lambda: raw_create(world, committee_draws=40, quorum=41)
+    )
+    reverts("InvalidTaskParameter", name="quorum", value=9)(
+        lambda: raw_create(world, quorum=9, max_validators=8)
+    )
+    with pytest.raises(ValueError, match="max_validators"):
+        world.params(quorum=9, max_validators=8)
+
+
 def test_python_params_check_the_same_bounds() -> None:
     base = {
         "spec_hash": h("s"),
@@ -125,7 +140,7 @@ def test_python_params_check_the_same_bounds() -> None:
         "submit_duration": 1,
         "commit_duration": 1,
         "reveal_duration": 1,
-        "vote_duration": 1,
+        "vote_duration": 2,
         "seed_delay": 1,
         "sample_rollouts": 1,
         "sample_steps": 1,
@@ -140,6 +155,8 @@ def test_python_params_check_the_same_bounds() -> None:
         TaskParams(**{**base, "quorum": 1, "max_trainers": 129})
     with pytest.raises(ValueError, match="extra"):
         TaskParams(**{**base, "quorum": 1, "colour": "blue"})
+    with pytest.raises(ValueError, match="vote_duration"):
+        TaskParams(**{**base, "quorum": 1, "vote_duration": 1})
 
 
 # ------------------------------------------------------------------------------------------ cancelTask

@@ -21,7 +21,7 @@ contract ProtocolInvariantTest is ProtocolFixture {
         burnToken.setBlockBurn(false);
         deployProtocol(burnToken);
         handler = new ProtocolHandler(burnToken, stakes, distributor, registry, escrow);
-        bytes4[] memory selectors = new bytes4[](22);
+        bytes4[] memory selectors = new bytes4[](23);
         selectors[0] = ProtocolHandler.stake.selector;
         selectors[1] = ProtocolHandler.requestUnstake.selector;
         selectors[2] = ProtocolHandler.withdraw.selector;
@@ -44,6 +44,7 @@ contract ProtocolInvariantTest is ProtocolFixture {
         selectors[19] = ProtocolHandler.flushBurn.selector;
         selectors[20] = ProtocolHandler.settleNoShows.selector;
         selectors[21] = ProtocolHandler.commitModelVote.selector;
+        selectors[22] = ProtocolHandler.claimFor.selector;
         targetSelectors(address(handler), selectors);
     }
 

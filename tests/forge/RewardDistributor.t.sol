@@ -64,12 +64,34 @@ contract RewardDistributorTest is TestBase {
         _assertBooks();
     }
 
+    function testFuzz_claimFor_paysEachCreditOnceToItsOwner(uint256 deposit, uint256 a, uint256 b) public {
+        deposit = bound(deposit, 2, type(uint120).max);
+        a = bound(a, 1, deposit / 2);
+        b = bound(b, 0, deposit / 2);
+        _deposit(deposit);
+        distributor.credit(ALICE, a, 1, 0, IRewardDistributor.CreditReason.TrainerReward);
+        if (b != 0) distributor.credit(BOB, b, 1, 0, IRewardDistributor.CreditReason.ValidatorReward);
+        address[] memory accounts = new address[](3);
+        (accounts[0], accounts[1], accounts[2]) = (ALICE, BOB, ALICE);
+        vm.prank(address(0xCAFE));
+        vm.assertEq(distributor.claimFor(accounts), a + b, "every credit, once");
+        vm.assertEq(token.balanceOf(ALICE), a, "alice paid her credit");
+        vm.assertEq(token.balanceOf(BOB), b, "bob paid his credit");
+        vm.assertEq(token.balanceOf(address(0xCAFE)), 0, "the caller paid nothing");
+        vm.assertEq(distributor.totalCredits(), 0, "no credit left");
+        _assertBooks();
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.NothingToClaimFor.selector, 3));
+        distributor.claimFor(accounts);
+    }
+
     function test_onlyTheEscrowRecordsAndCredits() public {
         vm.startPrank(ALICE);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.OnlyTaskEscrow.selector, ALICE));
         distributor.recordDeposit(1, ALICE, 1);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.OnlyTaskEscrow.selector, ALICE));
         distributor.credit(ALICE, 0, 1, 0, IRewardDistributor.CreditReason.Refund);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.OnlyTaskEscrow.selector, ALICE));
+        distributor.open(ALICE);
         vm.stopPrank();
     }
 }

@@ -21,7 +21,7 @@ contract StakeManagerTest is TestBase {
     function setUp() public {
         token = new BurnBlockToken();
         token.setBlockBurn(false);
-        stakes = new StakeManager(token, ITaskEscrow(address(this)), address(0), 3_600);
+        stakes = new StakeManager(token, ITaskEscrow(address(this)), address(0), address(0), 3_600);
     }
 
     /// @notice The escrow's view that {StakeManager-deallocate} consults.

@@ -303,10 +303,14 @@ contract TaskEscrowTest is ProtocolFixture {
             h.settleSubmission(0, 0, i);
             h.settleValidator(0, 0, 2 * i + 1);
         }
-        for (uint256 i = 0; i < 6; ++i) {
+        // Actors 0-2 claim their own; a keeper (actor 0) pays actors 3 and 4 and the initiator in one batch.
+        for (uint256 i = 0; i < 3; ++i) {
             if (distributor.creditOf(h.actors(i)) != 0) h.claim(i, false);
         }
-        if (distributor.creditOf(address(h)) != 0) h.claim(0, true);
+        uint256 batch = distributor.creditOf(h.actors(3)) + distributor.creditOf(h.actors(4))
+            + distributor.creditOf(address(h));
+        if (batch != 0) h.claimFor(3, 4, 0, true);
+        if (distributor.creditOf(h.actors(5)) != 0) h.claim(5, false);
         for (uint256 i = 0; i < 6; ++i) {
             h.deallocate(i, 0, true);
         }
@@ -314,6 +318,7 @@ contract TaskEscrowTest is ProtocolFixture {
         vm.assertGe(h.calls("settleSubmission"), 1, "settled a submission");
         vm.assertGe(h.calls("settleValidator"), 1, "settled a validator");
         vm.assertGe(h.calls("claim"), 1, "claimed");
+        vm.assertEq(h.calls("claimFor"), 1, "paid a batch");
         vm.assertGe(h.calls("deallocate"), 1, "released an allocation");
         vm.assertGe(h.ghost_slashed(), 1, "slashed");
         vm.assertEq(h.ghost_lockViolations() + h.ghost_slashViolations() + h.ghost_creditViolations(), 0, "rules");

@@ -24,7 +24,7 @@ from protocol.errors import ChainError, IpfsError
 if TYPE_CHECKING:
     from protocol.anvil import Anvil
     from protocol.chain import ChainClient
-    from protocol.contracts import Deployment
+    from protocol.contracts import AppealParams, Deployment
     from protocol.ipfs_daemon import IpfsDaemon
     from protocol.network import NetworkConfig, Session, Submission, TaskView
     from protocol.roles.base import RoleNode
@@ -108,8 +108,9 @@ class Net:
     _sessions: dict[int, Session] = field(default_factory=dict)
 
     @classmethod
-    def deploy(cls, anvil: Anvil, ipfs: IpfsDaemon, files: Path) -> Net:
-        """Deploy the contracts; mint and stake 1000 tokens for every dev account but the deployer."""
+    def deploy(cls, anvil: Anvil, ipfs: IpfsDaemon, files: Path, appeals: AppealParams | None = None) -> Net:
+        """Deploy the contracts (with an AppealCourt of `appeals`); mint and stake 1000 tokens for every dev
+        account but the deployer."""
         from protocol.chain import ChainClient
         from protocol.compile import compile_contracts
         from protocol.contracts import deploy_protocol
@@ -117,7 +118,9 @@ class Net:
 
         compiled = compile_contracts()
         deployer = ChainClient(anvil.rpc_url, anvil.accounts[0][1], abis=[c.abi for c in compiled.values()])
-        deployment = deploy_protocol(deployer, unbonding_period=5, settlement_grace=1, compiled=compiled)
+        deployment = deploy_protocol(
+            deployer, unbonding_period=5, settlement_grace=1, appeals=appeals, compiled=compiled
+        )
         sent = [
             deployer.send(deployment.token.functions.mint(a, 10_000 * TOKENS)) for a, _ in anvil.accounts[1:]
         ]

@@ -13,7 +13,7 @@ from protocol.audit.books.state import Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
 from protocol.audit.model import Finalization, SubmissionRecord, TaskRecord
-from protocol.contracts import CancelReason, CreditReason, Role, TaskStatus, round_payout
+from protocol.contracts import CancelReason, CreditReason, Role, TaskStatus, cut_quorum, round_payout
 
 __all__ = ["HANDLERS"]
 
@@ -22,7 +22,8 @@ _MAX_WORK_UNITS = 2**32 - 1
 
 
 def task_created(b: Books, e: ChainEvent) -> None:
-    """A task: the next id, deposit = numRounds * rewardPerRound, 1 <= quorum <= maxValidators."""
+    """A task: the next id, deposit = numRounds * rewardPerRound, 1 <= quorum <= maxValidators (with
+    committees, revealed draws: 1 <= quorum <= committeeDraws)."""
     a = e.args
     task_id, params = int(a["taskId"]), dict(a["params"])
     b.scope(e, task_id, None)
@@ -31,8 +32,10 @@ def task_created(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.EVENT_ORDER, "task id (one more than the last)", max(b.tasks, default=0) + 1, task_id)
         deposit = int(params["numRounds"]) * int(params["rewardPerRound"])
         at.compare(Kind.CREDIT, "deposit (numRounds * rewardPerRound)", deposit, a["deposit"])
-        if not 1 <= int(params["quorum"]) <= int(params["maxValidators"]):
-            at.flag(Kind.EVENT_ORDER, "quorum", f"1..{params['maxValidators']}", params["quorum"])
+        draws = int(params.get("committeeDraws", 0))
+        bound = draws or int(params["maxValidators"])
+        if not 1 <= int(params["quorum"]) <= bound:
+            at.flag(Kind.EVENT_ORDER, "quorum", f"1..{bound}", params["quorum"])
     task = TaskRecord(
         id=task_id,
         initiator=to_checksum_address(a["initiator"]),
@@ -91,7 +94,7 @@ def joined(b: Books, e: ChainEvent) -> None:
             )
     task.participants[account] = (Role(role), first)
     (task.trainers if role == Role.TRAINER else task.validators).append(account)
-    if role == Role.VALIDATOR and task.draws:
+    if role == Role.VALIDATOR and (task.draws or b.appeal_params is not None):
         held = b.account(account).allocations.get(task.id, 0)
         task.weights[account] = committees.weight_for(held, task.param("minValidatorStake"))
 
@@ -248,7 +251,7 @@ def round_finalized(b: Books, e: ChainEvent) -> None:
             accepted,
             revealed,
             task.param("rewardPerRound"),
-            task.param("quorum"),
+            cut_quorum(task.param("quorum"), task.draws, len(rnd.submissions)),
         )
         next_base = rnd.agreed[0] if rnd.agreed is not None else task.base
         end, empty = _end_after(task, round_no, accepted)

@@ -30,6 +30,16 @@ def _check_slash(b: Books, at: At, staker: str, task_id: int, bps: int, reported
     at.compare(Kind.SLASH, f"{subject}: Slashed event amount", expected, pending.amount if pending else 0)
 
 
+def _settled_decision(rnd: RoundRecord, index: int) -> Verdict:
+    """What the escrow settles a submission on: the recomputed decision, unless its appeal overturned it
+    (an overturned acceptance settles as REJECT; an overturned rejection as NONE: the court pays it)."""
+    appeal = rnd.appeals.get(index)
+    decision = rnd.submissions[index].decision
+    if appeal is None or not appeal.overturned:
+        return decision
+    return Verdict.REJECT if decision == Verdict.ACCEPT else Verdict.NONE
+
+
 def submission_settled(b: Books, e: ChainEvent) -> None:
     """A finalised round's submission, settled once: its decision, reward and slash; its credit."""
     a = e.args
@@ -50,11 +60,14 @@ def submission_settled(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.SETTLEMENT, f"trainer of {label}", sub.trainer, to_checksum_address(a["trainer"]))
         decision = Verdict(int(a["decision"]))
         tally = f"2/3 of {len(rnd.reveals)} revealed, tally {sub.tally}"
-        at.compare(Kind.DECISION, f"decision on {label} ({tally})", sub.decision, decision)
+        want = _settled_decision(rnd, index)
+        if want != sub.decision:
+            tally += f"; its appeal overturned {sub.decision.name}"
+        at.compare(Kind.DECISION, f"decision on {label} ({tally})", want, decision)
         rate = int(finalization.expected["rate"])
-        want_reward = rate * sub.work_units if sub.decision == Verdict.ACCEPT else 0
+        want_reward = rate * sub.work_units if want == Verdict.ACCEPT else 0
         at.compare(Kind.SETTLEMENT, f"reward of {label}", want_reward, reward)
-        if sub.decision in (Verdict.REJECT, Verdict.UNAVAILABLE):
+        if want in (Verdict.REJECT, Verdict.UNAVAILABLE):
             _check_slash(b, at, sub.trainer, task.id, task.param("trainerSlashBps"), slashed, label)
         elif slashed or (sub.trainer, task.id) in b.slashes:
             at.flag(Kind.SLASH, f"slash of {label}", 0, slashed)
@@ -83,9 +96,10 @@ def _validator_expectation(
     reveal = rnd.reveals.get(validator)
     if reveal is None:
         return ValidatorOutcome.SLASHED, 0
+    finals = [rnd.final_decision(sub.index) for sub in rnd.submissions]
     agreed = all(
-        sub.decision == Verdict.NONE or reveal.verdicts[sub.index] in (Verdict.NONE, sub.decision)
-        for sub in rnd.submissions
+        final == Verdict.NONE or reveal.verdicts[sub.index] in (Verdict.NONE, final)
+        for sub, final in zip(rnd.submissions, finals, strict=True)
     )
     vote = rnd.votes.get(validator)
     right_vote = rnd.agreed is not None and vote is not None and vote[0] == rnd.agreed[0]

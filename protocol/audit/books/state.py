@@ -130,6 +130,14 @@ class Books:
     (None, None) for stakes and claims."""
     slashes: dict[tuple[str, int], PendingSlash] = field(default_factory=dict)
     """(staker, task) -> the slash of the current transaction that its settlement has yet to explain."""
+    appeal_params: tuple[int, ...] | None = None
+    """The AppealCourt's (window, draws, bond, commit, reveal, slashBps, rewardBps); None without one."""
+    court_owed: dict[str, int] = field(default_factory=dict)
+    """What the court owes each account (credited, not claimed)."""
+    court_bonds: int = 0
+    """Bonds the court holds for appeals not decided yet."""
+    juror_slashes: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    """(validator, task) -> [slashed, kept] of the JurorSettled events of the current transaction."""
     _tx: str | None = None
     _expect: list[_Expect] = field(default_factory=list)
 

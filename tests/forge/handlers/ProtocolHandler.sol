@@ -566,6 +566,39 @@ contract ProtocolHandler {
         calls["claim"]++;
     }
 
+    /// @dev A keeper's batch: two actors (possibly the same one, listed twice) and perhaps the initiator,
+    /// sent by a third actor; every account is paid exactly its credit, once, and the caller nothing more.
+    function claimFor(uint256 seedA, uint256 seedB, uint256 callerSeed, bool withInitiator) external onChainTime {
+        address[] memory accounts = new address[](withInitiator ? 3 : 2);
+        (accounts[0], accounts[1]) = (_actor(seedA), _actor(seedB));
+        if (withInitiator) accounts[2] = address(this);
+        uint256[] memory owed = new uint256[](accounts.length);
+        uint256[] memory before = new uint256[](accounts.length);
+        uint256 total;
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            before[i] = token.balanceOf(accounts[i]);
+            bool seen = false;
+            for (uint256 j = 0; j < i; ++j) {
+                if (accounts[j] == accounts[i]) seen = true;
+            }
+            if (!seen) owed[i] = distributor.creditOf(accounts[i]);
+            total += owed[i];
+        }
+        address caller = _actor(callerSeed);
+        uint256 callerBefore = token.balanceOf(caller);
+        vm.prank(caller);
+        uint256 paid = distributor.claimFor(accounts);
+        if (paid != total) ghost_creditViolations++;
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            if (owed[i] != 0 && token.balanceOf(accounts[i]) != before[i] + owed[i]) ghost_creditViolations++;
+            if (distributor.creditOf(accounts[i]) != 0) ghost_creditViolations++;
+        }
+        bool callerListed = caller == accounts[0] || caller == accounts[1];
+        if (!callerListed && token.balanceOf(caller) != callerBefore) ghost_creditViolations++;
+        ghost_claimed += paid;
+        calls["claimFor"]++;
+    }
+
     // ------------------------------------------------------------------ the world
 
     function warp(uint256 seconds_) external onChainTime {

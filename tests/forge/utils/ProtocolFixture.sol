@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
+import {IAppealCourt} from "../../../contracts/interfaces/IAppealCourt.sol";
 import {AttestationRegistry} from "../../../contracts/AttestationRegistry.sol";
 import {HoneypotRegistry} from "../../../contracts/HoneypotRegistry.sol";
 import {RewardDistributor} from "../../../contracts/RewardDistributor.sol";
@@ -39,9 +40,9 @@ abstract contract ProtocolFixture is TestBase {
         token = token_;
         address escrowAddress = createAddress(address(this), vm.getNonce(address(this)) + 3);
         address honeypotAddress = createAddress(address(this), vm.getNonce(address(this)) + 4);
-        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), honeypotAddress, UNBONDING);
+        stakes = new StakeManager(token_, ITaskEscrow(escrowAddress), honeypotAddress, address(0), UNBONDING);
         distributor = new RewardDistributor(token_, escrowAddress);
-        registry = new AttestationRegistry(escrowAddress);
+        registry = new AttestationRegistry(escrowAddress, IAppealCourt(address(0)));
         escrow = new TaskEscrow(token_, stakes, distributor, registry, UNBONDING);
         require(address(escrow) == escrowAddress, "escrow address");
         honeypots = new HoneypotRegistry(escrow, LAZY_SLASH_BPS);

@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAppealCourt} from "./interfaces/IAppealCourt.sol";
+import {IAttestationRegistry} from "./interfaces/IAttestationRegistry.sol";
+import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {ITaskEscrow} from "./interfaces/ITaskEscrow.sol";
+
+/// @title AppealCourt
+/// @notice Appeals of a round's decisions to a larger stake-weighted committee (see {IAppealCourt}). It reads
+/// the TaskEscrow and the AttestationRegistry, is the StakeManager's third slasher (and the only account that
+/// may {IStakeManager-seize} a slash instead of burning it), and holds the bonds and the credits it owes.
+contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
+    // slither-disable-start timestamp
+    // (the window and the phases are block.timestamp deadlines by design, as in the escrow and the registry)
+    using SafeERC20 for IERC20;
+
+    uint256 private constant _BPS = 10_000;
+    uint256 private constant _BLOCKHASH_WINDOW = 256;
+    uint256 private constant _MAX_DRAWS = 1024;
+    uint256 private constant _ACCEPT = uint256(IAttestationRegistry.Verdict.Accept);
+    uint256 private constant _REJECT = uint256(IAttestationRegistry.Verdict.Reject);
+
+    ITaskEscrow private immutable _escrow;
+    IAttestationRegistry private immutable _registry;
+    IStakeManager private immutable _stakes;
+    IERC20 private immutable _token;
+    uint256 private immutable _window;
+    uint256 private immutable _draws;
+    uint256 private immutable _bond;
+    uint256 private immutable _commitDuration;
+    uint256 private immutable _revealDuration;
+    uint256 private immutable _slashBps;
+    uint256 private immutable _rewardBps;
+
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => Appeal))) private _appeals;
+    mapping(uint256 taskId => mapping(uint256 round => RoundAppeals)) private _rounds;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => mapping(address => bytes32))))
+        private _jurors;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _settled;
+    mapping(address account => uint256 amount) private _owed;
+
+    /// @dev A validator's slashes over the appeals of a round: its allocation before them, the total slashed,
+    /// and the part the court keeps to pay the wronged trainers and the appellants.
+    struct Tally {
+        uint256 allocation;
+        uint256 slashed;
+        uint256 kept;
+    }
+
+    /// @param escrow_ the deployment's TaskEscrow (its token, StakeManager and AttestationRegistry are read
+    /// from it)
+    /// @param window_ seconds after a round's ballot closed during which its decisions can be appealed (> 0)
+    /// @param draws_ K_a, the appeal committee's draws (1..1024)
+    /// @param bond_ what an appeal posts, in the token
+    /// @param commitDuration_, revealDuration_ the juror phases (> 0 each)
+    /// @param slashBps_ a losing or silent juror's slash, of its allocation (1..10000)
+    /// @param rewardBps_ the appellant's part of an overturned appeal's slashes, after the wronged trainer's
+    /// (0..10000)
+    constructor(
+        ITaskEscrow escrow_,
+        uint256 window_,
+        uint256 draws_,
+        uint256 bond_,
+        uint256 commitDuration_,
+        uint256 revealDuration_,
+        uint256 slashBps_,
+        uint256 rewardBps_
+    ) {
+        if (
+            window_ == 0 || draws_ == 0 || draws_ > _MAX_DRAWS || commitDuration_ == 0 || revealDuration_ == 0
+                || slashBps_ == 0 || slashBps_ > _BPS || rewardBps_ > _BPS || bond_ > type(uint128).max
+        ) {
+            revert InvalidAppealParams(window_, draws_, commitDuration_, revealDuration_, slashBps_, rewardBps_);
+        }
+        _escrow = escrow_;
+        _registry = IAttestationRegistry(escrow_.attestationRegistry());
+        _stakes = IStakeManager(escrow_.stakeManager());
+        _token = IERC20(escrow_.token());
+        _window = window_;
+        _draws = draws_;
+        _bond = bond_;
+        _commitDuration = commitDuration_;
+        _revealDuration = revealDuration_;
+        _slashBps = slashBps_;
+        _rewardBps = rewardBps_;
+    }
+
+    // ---------------------------------------------------------------- appeals
+
+    /// @inheritdoc IAppealCourt
+    function appeal(uint256 taskId, uint256 round, uint256 index) external nonReentrant {
+        if (_escrow.taskState(taskId).round <= round) revert RoundNotFinalized(taskId, round);
+        IAttestationRegistry.Ballot memory b = _registry.ballotOf(taskId, round);
+        uint256 closesAt = uint256(b.voteEnd) + _window;
+        if (block.timestamp >= closesAt) revert AppealWindowClosed(taskId, round, closesAt, block.timestamp);
+        uint256 original = index < b.submissions ? (_registry.decisionsOf(taskId, round) >> (2 * index)) & 3 : 0;
+        if (original == 0) revert NotDecided(taskId, round, index);
+        Appeal storage a = _appeals[taskId][round][index];
+        if (a.appellant != address(0)) revert AlreadyAppealed(taskId, round, index);
+
+        a.appellant = msg.sender;
+        a.seedBlock = uint40(block.number + 1);
+        a.original = IAttestationRegistry.Verdict(original);
+        a.bond = uint128(_bond);
+        RoundAppeals storage r = _rounds[taskId][round];
+        // index < submissions <= 128; at most 128 appeals a round.
+        r.appealed |= uint128(1 << index);
+        r.pending += 1;
+        emit AppealFiled(taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, block.number + 1);
+        if (_bond != 0) _pull(_bond);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function drawAppeal(uint256 taskId, uint256 round, uint256 index) external returns (bool drawn) {
+        Appeal storage a = _appeals[taskId][round][index];
+        Appeal memory m = a;
+        if (m.appellant == address(0)) revert NoAppeal(taskId, round, index);
+        if (m.seed != 0) revert AlreadyDrawn(taskId, round, index);
+        if (block.number <= m.seedBlock) revert SeedTooEarly(m.seedBlock, block.number);
+        if (block.number - m.seedBlock > _BLOCKHASH_WINDOW) {
+            a.seedBlock = uint40(block.number + 1);
+            emit AppealSeedArmed(taskId, round, index, block.number + 1);
+            return false;
+        }
+        bytes32 seed = blockhash(m.seedBlock);
+        // slither-disable-next-line unused-return only the round's total weight is needed
+        (,, uint256 total) = _registry.lineOf(taskId, round, address(0));
+        uint256 commitEnd = block.timestamp + _commitDuration;
+        uint256 revealEnd = commitEnd + _revealDuration;
+        a.seed = seed;
+        a.totalWeight = uint64(total);
+        a.commitEnd = uint40(commitEnd);
+        a.revealEnd = uint40(revealEnd);
+        emit AppealDrawn(taskId, round, index, seed, total, commitEnd, revealEnd);
+        return true;
+    }
+
+    /// @inheritdoc IAppealCourt
+    function commitAppeal(uint256 taskId, uint256 round, uint256 index, bytes32 commitment) external {
+        if (commitment == 0) revert ZeroCommitment();
+        Appeal storage a = _appeals[taskId][round][index];
+        Appeal memory m = a;
+        if (m.seed == 0) revert NotDrawn(taskId, round, index);
+        if (block.timestamp >= m.commitEnd) {
+            revert CommitPhaseClosed(taskId, round, index, m.commitEnd, block.timestamp);
+        }
+        uint256 weight = _multiplicity(taskId, round, index, m, msg.sender);
+        if (weight == 0) revert NotJuror(taskId, round, index, msg.sender);
+        mapping(address => bytes32) storage words = _jurors[taskId][round][index];
+        if (words[msg.sender] != 0) revert AlreadyCommitted(taskId, round, index, msg.sender);
+        words[msg.sender] = commitment;
+        // The draws of the committers sum to at most K_a <= 1024.
+        m.committedWeight = uint16(m.committedWeight + weight);
+        a.committedWeight = m.committedWeight;
+        if (m.committedWeight == _draws) a.commitEnd = uint40(block.timestamp);
+        emit AppealCommitted(taskId, round, index, msg.sender, commitment, weight);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function revealAppeal(uint256 taskId, uint256 round, uint256 index, uint8 verdict, bytes32 salt) external {
+        Appeal storage a = _appeals[taskId][round][index];
+        Appeal memory m = a;
+        if (m.seed == 0) revert NotDrawn(taskId, round, index);
+        if (block.timestamp < m.commitEnd || _revealClosed(m)) {
+            revert RevealPhaseNotOpen(taskId, round, index, m.commitEnd, m.revealEnd, block.timestamp);
+        }
+        mapping(address => bytes32) storage words = _jurors[taskId][round][index];
+        bytes32 stored = words[msg.sender];
+        if (stored == 0) revert NotCommitted(taskId, round, index, msg.sender);
+        if (uint256(stored) <= 3) revert AlreadyRevealed(taskId, round, index, msg.sender);
+        if (verdict == 0 || verdict > 3) revert InvalidVerdict(verdict);
+        bytes32 computed = _commitment(taskId, round, index, msg.sender, verdict, salt);
+        if (computed != stored) revert CommitmentMismatch(stored, computed);
+        (uint256 allocated, uint256 required) = _escrow.validatorStakeOf(taskId, msg.sender);
+        if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
+
+        words[msg.sender] = bytes32(uint256(verdict));
+        uint256 weight = _multiplicity(taskId, round, index, m, msg.sender);
+        // Revealed draws are committed draws: at most K_a <= 1024.
+        if (verdict == _ACCEPT) {
+            a.acceptWeight = uint16(m.acceptWeight + weight);
+        } else {
+            a.otherWeight = uint16(m.otherWeight + weight);
+        }
+        if (m.acceptWeight + m.otherWeight + weight == m.committedWeight) a.revealEnd = uint40(block.timestamp);
+        emit AppealRevealed(taskId, round, index, msg.sender, IAttestationRegistry.Verdict(verdict), salt, weight);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function settleAppeal(uint256 taskId, uint256 round, uint256 index) external {
+        Appeal storage a = _appeals[taskId][round][index];
+        Appeal memory m = a;
+        if (m.appellant == address(0)) revert NoAppeal(taskId, round, index);
+        if (m.decided) revert AlreadyDecidedAppeal(taskId, round, index);
+        if (m.seed == 0 || block.timestamp < m.commitEnd || !_revealClosed(m)) {
+            revert AppealOpen(taskId, round, index, m.revealEnd, block.timestamp);
+        }
+        (bool overturned, uint256 winners) = _decide(m);
+        uint256 paidBack = m.bond;
+        a.decided = true;
+        a.overturned = overturned;
+        RoundAppeals storage r = _rounds[taskId][round];
+        r.pending -= 1;
+        bool originalAccept = m.original == IAttestationRegistry.Verdict.Accept;
+        uint256 finalVerdict = overturned ? (originalAccept ? _REJECT : _ACCEPT) : uint256(m.original);
+        if (overturned) {
+            r.fields |= 3 << (2 * index);
+            r.finals |= finalVerdict << (2 * index);
+            if (!originalAccept) {
+                m.victimOwed = _reward(taskId, round, index);
+                a.victimOwed = m.victimOwed;
+            }
+        } else if (winners != 0) {
+            m.perDraw = uint128(m.bond / winners);
+            a.perDraw = m.perDraw;
+            paidBack = m.bond - m.perDraw * winners;
+        }
+        if (paidBack != 0) _owed[m.appellant] += paidBack;
+        emit AppealDecided(
+            taskId,
+            round,
+            index,
+            overturned,
+            IAttestationRegistry.Verdict(finalVerdict),
+            paidBack,
+            m.perDraw,
+            m.victimOwed
+        );
+    }
+
+    /// @inheritdoc IAppealCourt
+    function settleJuror(uint256 taskId, uint256 round, address validator) external nonReentrant {
+        RoundAppeals memory r = _rounds[taskId][round];
+        if (r.appealed == 0) revert NoAppeals(taskId, round);
+        if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
+        mapping(address => bool) storage settled = _settled[taskId][round];
+        if (settled[validator]) revert JurorAlreadySettled(taskId, round, validator);
+        settled[validator] = true;
+        (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
+        uint256 verdicts = revealed ? uint256(word) : 0;
+        // The slashes of the round's appeals, each of what the one before left, are taken in one call.
+        Tally memory t = Tally(_stakes.allocationOf(validator, taskId), 0, 0);
+        for (uint256 index = 0; index < 128; ++index) {
+            if ((r.appealed >> index) & 1 == 0) continue;
+            _settleOne(taskId, round, index, validator, (verdicts >> (2 * index)) & 3, t);
+        }
+        emit JurorRoundSettled(taskId, round, validator, t.slashed, t.kept);
+        if (t.slashed != 0) _requireExact(_stakes.seize(validator, taskId, t.slashed, t.kept), t.slashed);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function claim() external nonReentrant returns (uint256 amount) {
+        amount = _owed[msg.sender];
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        _owed[msg.sender] = 0;
+        emit CourtClaimed(msg.sender, amount);
+        _token.safeTransfer(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- hooks
+
+    /// @inheritdoc IAppealCourt
+    function settledDecision(uint256 taskId, uint256 round, uint256 index, uint256 decided, uint256 voteEnd)
+        external
+        view
+        returns (IAttestationRegistry.Verdict)
+    {
+        _requireWindowClosed(taskId, round, voteEnd);
+        Appeal memory m = _appeals[taskId][round][index];
+        if (m.appellant == address(0)) return IAttestationRegistry.Verdict(decided);
+        if (!m.decided) revert AppealPending(taskId, round, index);
+        if (!m.overturned) return IAttestationRegistry.Verdict(decided);
+        // An overturned acceptance is settled as a rejection; an overturned rejection pays nothing through
+        // the escrow (the round reserved nothing for it) and slashes nothing: the court pays its trainer.
+        return m.original == IAttestationRegistry.Verdict.Accept
+            ? IAttestationRegistry.Verdict.Reject
+            : IAttestationRegistry.Verdict.None;
+    }
+
+    /// @inheritdoc IAppealCourt
+    function validatorGate(uint256 taskId, uint256 round, address validator, uint256 voteEnd)
+        external
+        view
+        returns (uint256 fields, uint256 finals)
+    {
+        _requireWindowClosed(taskId, round, voteEnd);
+        // A round without appeals costs one read (the overturned fields are read only where there are some).
+        RoundAppeals storage r = _rounds[taskId][round];
+        if (r.appealed == 0) return (0, 0);
+        if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
+        if (!_settled[taskId][round][validator]) revert JurorUnsettled(taskId, round, validator);
+        return (r.fields, r.finals);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IAppealCourt
+    function appealOf(uint256 taskId, uint256 round, uint256 index) external view returns (Appeal memory) {
+        return _appeals[taskId][round][index];
+    }
+
+    /// @inheritdoc IAppealCourt
+    function roundAppealsOf(uint256 taskId, uint256 round) external view returns (RoundAppeals memory) {
+        return _rounds[taskId][round];
+    }
+
+    /// @inheritdoc IAppealCourt
+    function jurorOf(uint256 taskId, uint256 round, uint256 index, address juror)
+        external
+        view
+        returns (bytes32 word, bool revealed)
+    {
+        word = _jurors[taskId][round][index][juror];
+        revealed = word != 0 && uint256(word) <= 3;
+    }
+
+    /// @inheritdoc IAppealCourt
+    function drawsOf(uint256 taskId, uint256 round, uint256 index, address validator) external view returns (uint256) {
+        Appeal memory m = _appeals[taskId][round][index];
+        // slither-disable-next-line incorrect-equality a zero seed is the not-drawn marker, not a balance
+        if (m.seed == 0) return 0;
+        return _multiplicity(taskId, round, index, m, validator);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function jurorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool) {
+        return _settled[taskId][round][validator];
+    }
+
+    /// @inheritdoc IAppealCourt
+    function owedTo(address account) external view returns (uint256) {
+        return _owed[account];
+    }
+
+    /// @inheritdoc IAppealCourt
+    function commitmentFor(uint256 taskId, uint256 round, uint256 index, address juror, uint8 verdict, bytes32 salt)
+        external
+        pure
+        returns (bytes32)
+    {
+        return _commitment(taskId, round, index, juror, verdict, salt);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function parameters() external view returns (uint256, uint256, uint256, uint256, uint256, uint256, uint256) {
+        return (_window, _draws, _bond, _commitDuration, _revealDuration, _slashBps, _rewardBps);
+    }
+
+    /// @inheritdoc IAppealCourt
+    function taskEscrow() external view returns (address) {
+        return address(_escrow);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Settles `validator` on the (decided) appeal of submission `index`, whose original verdict from it
+    /// was `original` (0: none revealed there): slashes it if it was drawn and silent, or if the appeal
+    /// overturned the decision and its verdict (original or appeal) was on the losing side; pays it an upheld
+    /// appeal's share of its winning draws. Slashes are added to `t` (taken by the caller in one call).
+    function _settleOne(uint256 taskId, uint256 round, uint256 index, address validator, uint256 original, Tally memory t)
+        private
+    {
+        Appeal storage a = _appeals[taskId][round][index];
+        Appeal memory m = a;
+        uint256 weight = _multiplicity(taskId, round, index, m, validator);
+        uint256 word = uint256(_jurors[taskId][round][index][validator]);
+        (bool slash, bool pay) = _judge(m, weight, word <= 3 ? word : 0, original);
+        if (slash) {
+            _slash(taskId, round, index, validator, a, m, t);
+        } else if (pay) {
+            uint256 paid = weight * m.perDraw;
+            _owed[validator] += paid;
+            emit JurorSettled(taskId, round, index, validator, JurorOutcome.Paid, 0, 0, 0, paid);
+        }
+    }
+
+    /// @dev Whether a validator with `weight` draws, appeal `verdict` and ballot verdict `original` (0: none)
+    /// is slashed (drawn and silent, or on the losing side of an overturn) or paid (a winning draw of an
+    /// upheld appeal that pays per draw).
+    function _judge(Appeal memory m, uint256 weight, uint256 verdict, uint256 original)
+        private
+        pure
+        returns (bool slash, bool pay)
+    {
+        uint256 finalAccept = (m.original == IAttestationRegistry.Verdict.Accept) != m.overturned ? 1 : 0;
+        bool silent = weight != 0 && verdict == 0;
+        bool lost = m.overturned
+            && ((original != 0 && _isAccept(original) != finalAccept) || (verdict != 0 && _isAccept(verdict) != finalAccept));
+        slash = silent || lost;
+        pay = !slash && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
+    }
+
+    /// @dev Counts `slashBps` of what is left of `validator`'s allocation: an overturned appeal's slash pays
+    /// the wronged trainer first and the appellant `rewardBps` of the rest (kept by the court), the rest is
+    /// burned.
+    // slither-disable-next-line calls-loop the deployment's own escrow, once per appeal of the round
+    function _slash(
+        uint256 taskId,
+        uint256 round,
+        uint256 index,
+        address validator,
+        Appeal storage a,
+        Appeal memory m,
+        Tally memory t
+    ) private {
+        uint256 amount = (t.allocation - t.slashed) * _slashBps / _BPS;
+        // slither-disable-next-line uninitialized-local 0 unless the appeal overturned a rejection
+        uint256 toVictim;
+        // slither-disable-next-line uninitialized-local 0 unless the appeal overturned the decision
+        uint256 toAppellant;
+        address victim;
+        if (m.overturned) {
+            toVictim = amount < m.victimOwed ? amount : m.victimOwed;
+            toAppellant = (amount - toVictim) * _rewardBps / _BPS;
+            if (toVictim != 0) {
+                a.victimOwed = uint128(m.victimOwed - toVictim);
+                // slither-disable-next-line unused-return only the trainer is needed
+                (victim,,) = _escrow.submissionOf(taskId, round, index);
+                _owed[victim] += toVictim;
+            }
+            if (toAppellant != 0) _owed[m.appellant] += toAppellant;
+        }
+        t.slashed += amount;
+        t.kept += toVictim + toAppellant;
+        emit JurorSettled(taskId, round, index, validator, JurorOutcome.Slashed, amount, toVictim, toAppellant, 0);
+    }
+
+    /// @dev Whether the appeal overturns its decision: at least ceil(K_a / 2) draws revealed and the side
+    /// opposite to the original (ACCEPT against not-ACCEPT) holds more than half of them; and, when it does
+    /// not but the quorum revealed, the winning draws that share the bond (0: the bond goes back).
+    function _decide(Appeal memory m) private view returns (bool overturned, uint256 winners) {
+        uint256 revealed = uint256(m.acceptWeight) + m.otherWeight;
+        uint256 opposite = m.original == IAttestationRegistry.Verdict.Accept ? m.otherWeight : m.acceptWeight;
+        if (2 * revealed < _draws) return (false, 0);
+        if (2 * opposite > revealed) return (true, 0);
+        return (false, revealed - opposite);
+    }
+
+    /// @dev What submission `index` would have earned accepted: the round's rate times its work units.
+    function _reward(uint256 taskId, uint256 round, uint256 index) private view returns (uint128) {
+        // slither-disable-next-line unused-return only the rate is needed
+        (uint256 rate,,) = _escrow.roundResultOf(taskId, round);
+        // slither-disable-next-line unused-return only the work units are needed
+        (, uint256 workUnits,) = _escrow.submissionOf(taskId, round, index);
+        // rate < 2^120 and workUnits < 2^32.
+        return uint128(rate * workUnits);
+    }
+
+    /// @dev `validator`'s draws on the appeal: the points of its interval on the round's line.
+    // slither-disable-next-line calls-loop the deployment's own registry
+    function _multiplicity(uint256 taskId, uint256 round, uint256 index, Appeal memory m, address validator)
+        private
+        view
+        returns (uint256 count)
+    {
+        // slither-disable-next-line unused-return the round's total weight is the appeal's own (stored at the draw)
+        (uint256 lo, uint256 width,) = _registry.lineOf(taskId, round, validator);
+        // slither-disable-next-line incorrect-equality weights, not balances: 0 is "not on the line"
+        if (width == 0 || m.totalWeight == 0) return 0;
+        return _count(m.seed, index, _draws, m.totalWeight, lo, width);
+    }
+
+    /// @dev The draws d < k whose point, the 64-bit chunk d % 4 of keccak256(abi.encode(seed, index, d / 4))
+    /// modulo `total`, lies in [lo, lo + width) (the registry's committee formula).
+    function _count(bytes32 seed, uint256 index, uint256 k, uint256 total, uint256 lo, uint256 width)
+        private
+        pure
+        returns (uint256 count)
+    {
+        for (uint256 g = 0; 4 * g < k; ++g) {
+            uint256 h = uint256(keccak256(abi.encode(seed, index, g)));
+            for (uint256 c = 0; c < 4 && 4 * g + c < k; ++c) {
+                // slither-disable-next-line weak-prng a draw from a block hash by design (docs/protocol.md "Appeals")
+                uint256 x = ((h >> (64 * c)) & type(uint64).max) % total;
+                if (x >= lo && x < lo + width) ++count;
+            }
+        }
+    }
+
+    function _requireWindowClosed(uint256 taskId, uint256 round, uint256 voteEnd) private view {
+        uint256 closesAt = voteEnd + _window;
+        if (block.timestamp < closesAt) revert AppealWindowOpen(taskId, round, closesAt, block.timestamp);
+    }
+
+    /// @dev The reveals are over: their end passed, or every committed draw revealed (once commits closed).
+    function _revealClosed(Appeal memory m) private view returns (bool) {
+        return block.timestamp >= m.revealEnd || uint256(m.acceptWeight) + m.otherWeight == m.committedWeight;
+    }
+
+    /// @dev Takes the bond from the caller; a token that delivers less is refused.
+    function _pull(uint256 amount) private {
+        uint256 before = _token.balanceOf(address(this));
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 afterwards = _token.balanceOf(address(this));
+        if (afterwards != before + amount) {
+            revert TokenTransferShortfall(amount, afterwards > before ? afterwards - before : 0);
+        }
+    }
+
+    function _requireExact(uint256 got, uint256 wanted) private pure {
+        if (got != wanted) revert TokenTransferShortfall(wanted, got);
+    }
+
+    function _isAccept(uint256 verdict) private pure returns (uint256) {
+        return verdict == _ACCEPT ? 1 : 0;
+    }
+
+    function _commitment(uint256 taskId, uint256 round, uint256 index, address juror, uint8 verdict, bytes32 salt)
+        private
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(taskId, round, index, juror, verdict, salt));
+    }
+    // slither-disable-end timestamp
+}

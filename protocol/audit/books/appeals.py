@@ -1,0 +1,299 @@
+"""The AppealCourt's book (docs/protocol.md "Appeals"): each appeal filed on a decided submission of a
+finalised round, its draw, its jurors' commitments (their draws recomputed from the seed and the round's line
+of weights: protocol.committees, the court's rule) and reveals (hashing to the commitment), its decision
+recomputed from the revealed draws (overturned iff at least ceil(K_a / 2) revealed and the opposite side holds
+more than half), what it pays back and owes; each validator's settlement (slashed when drawn and silent, or
+on the losing side of an overturn, `slashBps` of what the round's earlier appeals left; the wronged trainer
+paid first, then `rewardBps` of the rest to the appellant; paid `draws x perDraw` as a winning juror of an
+upheld appeal), the StakeManager's single Slashed/Seized of it, and the court's claims. The settlement book
+reads the appeals' results (`RoundRecord.final_decision`)."""
+
+from __future__ import annotations
+
+from eth_utils.address import to_checksum_address
+
+from protocol import committees
+from protocol.audit.books.state import At, Books, Handler
+from protocol.audit.discrepancy import Kind
+from protocol.audit.events import ChainEvent
+from protocol.audit.model import AppealRecord, RoundRecord, TaskRecord
+from protocol.contracts import BPS, Verdict, appeal_commitment
+
+__all__ = ["HANDLERS", "appeal_draws"]
+
+
+def appeal_draws(task: TaskRecord, round_no: int, index: int, seed: bytes, draws: int) -> dict[str, int]:
+    """Every validator's draws in an appeal: K_a points (the committees' formula with the appeal's seed and
+    the submission's index) on the line of the validators active in the round, in join order."""
+    line = committees.line_of([(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators])
+    total = committees.active_weight(line, round_no)
+    if total == 0:
+        return {}
+    points = committees.draw_points(seed, index, draws, total)
+    return {
+        s.validator: sum(1 for x in points if s.offset <= x < s.offset + s.weight)
+        for s in line
+        if s.from_round <= round_no
+    }
+
+
+def _appeal(b: Books, e: ChainEvent) -> tuple[TaskRecord, RoundRecord, AppealRecord, At] | None:
+    task = b.task_of(e, int(e.args["round"]))
+    at = b.at(e, task.id, int(e.args["round"]))
+    rnd = task.rounds.get(int(e.args["round"]))
+    appeal = None if rnd is None else rnd.appeals.get(int(e.args["index"]))
+    if rnd is None or appeal is None:
+        at.flag(Kind.APPEAL, f"{e.name} of an appeal never filed", "AppealFiled first", "none")
+        return None
+    return task, rnd, appeal, at
+
+
+def appeal_filed(b: Books, e: ChainEvent) -> None:
+    """An appeal of a decided submission of a finalised round, once, with the deployment's bond."""
+    a = e.args
+    round_no, index = int(a["round"]), int(a["index"])
+    task = b.task_of(e, round_no)
+    at = b.at(e, task.id, round_no)
+    bond = int(a["bond"])
+    with b.item("appeals"):
+        rnd = task.rounds.get(round_no)
+        if rnd is None or rnd.finalization is None:
+            at.flag(Kind.APPEAL, "appeal of a round not finalised", "a finalised round", "not")
+            return
+        if not 0 <= index < len(rnd.submissions) or rnd.submissions[index].decision == Verdict.NONE:
+            at.flag(Kind.APPEAL, f"appeal of submission {index}", "a decided submission", "none")
+            return
+        if index in rnd.appeals:
+            at.flag(Kind.APPEAL, f"second appeal of submission {index}", "one", "two")
+            return
+        at.compare(Kind.APPEAL, f"original decision of submission {index}", rnd.submissions[index].decision,
+                   Verdict(int(a["original"])))  # fmt: skip
+        if b.appeal_params is not None:
+            at.compare(Kind.APPEAL, f"bond of the appeal of submission {index}", b.appeal_params[2], bond)
+        rnd.appeals[index] = AppealRecord(to_checksum_address(a["appellant"]), Verdict(int(a["original"])),
+                                          bond, e.tx_hash)  # fmt: skip
+    b.court_bonds += bond
+
+
+def appeal_seed_armed(b: Books, e: ChainEvent) -> None:
+    """An appeal's seed re-armed (the draw came more than 256 blocks late): only an undrawn appeal."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    _, _, appeal, at = found
+    with b.item("appeals"):
+        if appeal.seed is not None:
+            at.flag(Kind.APPEAL, "appeal seed re-armed after its draw", "an undrawn appeal", "drawn")
+
+
+def appeal_drawn(b: Books, e: ChainEvent) -> None:
+    """The appeal's seed (a block hash after the filing) and the round's weight."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    task, _, appeal, at = found
+    with b.item("appeals"):
+        if appeal.seed is not None:
+            at.flag(Kind.APPEAL, "second draw of an appeal", "one", "two")
+        appeal.seed, appeal.total_weight = bytes(e.args["seed"]), int(e.args["totalWeight"])
+        line = committees.line_of(
+            [(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators]
+        )
+        at.compare(Kind.APPEAL, "appeal's W_r", committees.active_weight(line, int(e.args["round"])),
+                   appeal.total_weight)  # fmt: skip
+
+
+def appeal_committed(b: Books, e: ChainEvent) -> None:
+    """A juror's commitment: its draws as recomputed."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    task, _, appeal, at = found
+    juror, weight = to_checksum_address(e.args["juror"]), int(e.args["weight"])
+    with b.item("appeals"):
+        if appeal.seed is None or b.appeal_params is None:
+            at.flag(Kind.APPEAL, "juror commitment before the draw", "a drawn appeal", "not drawn")
+            return
+        draws = appeal_draws(
+            task, int(e.args["round"]), int(e.args["index"]), appeal.seed, b.appeal_params[1]
+        )
+        at.compare(Kind.APPEAL, f"draws of juror {juror}", draws.get(juror, 0), weight)
+        appeal.commits[juror] = (bytes(e.args["commitment"]), weight)
+
+
+def appeal_revealed(b: Books, e: ChainEvent) -> None:
+    """A juror's verdict: it hashes to its commitment and weighs its draws."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    task, _, appeal, at = found
+    a = e.args
+    juror, verdict = to_checksum_address(a["juror"]), Verdict(int(a["verdict"]))
+    with b.item("appeals"):
+        commitment, weight = appeal.commits.get(juror, (b"", 0))
+        computed = appeal_commitment(
+            task.id, int(a["round"]), int(a["index"]), juror, int(verdict), bytes(a["salt"])
+        )
+        at.compare(Kind.APPEAL, f"appeal reveal of {juror} (its commitment)", "0x" + commitment.hex(),
+                   "0x" + computed.hex())  # fmt: skip
+        at.compare(Kind.APPEAL, f"weight of the appeal verdict of {juror}", weight, int(a["weight"]))
+        appeal.verdicts[juror] = (verdict, weight)
+
+
+def appeal_decided(b: Books, e: ChainEvent) -> None:
+    """The decision recomputed from the revealed draws; the bond paid back, the pay per winning draw and what
+    the wronged trainer is owed."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    _, rnd, appeal, at = found
+    a = e.args
+    index = int(a["index"])
+    with b.item("appeals"):
+        if b.appeal_params is None or appeal.decided:
+            at.flag(Kind.APPEAL, "appeal decision", "one, of a deployment with a court", "another")
+            return
+        k = b.appeal_params[1]
+        accept = sum(w for v, w in appeal.verdicts.values() if v == Verdict.ACCEPT)
+        other = sum(w for v, w in appeal.verdicts.values() if v != Verdict.ACCEPT)
+        opposite = other if appeal.original == Verdict.ACCEPT else accept
+        quorum = 2 * (accept + other) >= k
+        overturned = quorum and 2 * opposite > accept + other
+        winners = accept + other - opposite if quorum and not overturned else 0
+        per_draw = appeal.bond // winners if winners else 0
+        paid_back = appeal.bond - per_draw * winners
+        victim = 0
+        if overturned and appeal.original != Verdict.ACCEPT and rnd.finalization is not None:
+            victim = int(rnd.finalization.expected["rate"]) * rnd.submissions[index].work_units
+        label = f"appeal of submission {index}"
+        at.compare(Kind.APPEAL, f"{label}: overturned", overturned, bool(a["overturned"]))
+        appeal.decided, appeal.overturned, appeal.per_draw, appeal.victim_owed = (
+            True,
+            overturned,
+            per_draw,
+            victim,
+        )
+        at.compare(Kind.APPEAL, f"{label}: final verdict", appeal.final, Verdict(int(a["finalVerdict"])))
+        at.compare(Kind.APPEAL, f"{label}: bond paid back", paid_back, int(a["paidBack"]))
+        at.compare(Kind.APPEAL, f"{label}: pay per winning draw", per_draw, int(a["perDraw"]))
+        at.compare(Kind.APPEAL, f"{label}: owed to its trainer", victim, int(a["victimOwed"]))
+    b.court_bonds -= appeal.bond
+    if int(a["paidBack"]):
+        b.court_owed[appeal.appellant] = b.court_owed.get(appeal.appellant, 0) + int(a["paidBack"])
+
+
+def juror_settled(b: Books, e: ChainEvent) -> None:
+    """A validator's part in one appeal: slashed (silent, or on the losing side of an overturn) `slashBps`
+    of what the round's earlier appeals left of its allocation, split to the wronged trainer, the appellant
+    and the burn; or paid its winning draws."""
+    found = _appeal(b, e)
+    if found is None:
+        return
+    task, rnd, appeal, at = found
+    a = e.args
+    validator, index = to_checksum_address(a["validator"]), int(a["index"])
+    slashed, to_victim, to_appellant, paid = (
+        int(a[k]) for k in ("slashed", "toVictim", "toAppellant", "paid")
+    )
+    key = (validator, task.id)
+    so_far = b.juror_slashes.setdefault(key, [0, 0])
+    with b.item("appeals"):
+        if b.appeal_params is None or not appeal.decided:
+            at.flag(Kind.APPEAL, f"juror settlement of {validator}", "a decided appeal", "undecided")
+            return
+        slash_bps, reward_bps = b.appeal_params[5], b.appeal_params[6]
+        verdict, _ = appeal.verdicts.get(validator, (Verdict.NONE, 0))
+        reveal = rnd.reveals.get(validator)
+        original = (
+            reveal.verdicts[index] if reveal is not None and index < len(reveal.verdicts) else Verdict.NONE
+        )
+        final_accept = appeal.final == Verdict.ACCEPT
+        silent = appeal.draws(validator) > 0 and verdict == Verdict.NONE
+        if appeal.seed is not None and validator not in appeal.commits:
+            drawn = appeal_draws(task, rnd.number, index, appeal.seed, b.appeal_params[1]).get(validator, 0)
+            silent = drawn > 0
+        lost = appeal.overturned and any(
+            v != Verdict.NONE and (v == Verdict.ACCEPT) != final_accept for v in (original, verdict)
+        )
+        label = f"{validator} on the appeal of submission {index}"
+        if silent or lost:
+            allocation = b.account(validator).allocations.get(task.id, 0) - so_far[0]
+            want = allocation * slash_bps // BPS
+            want_victim = min(want, appeal.victim_owed) if appeal.overturned else 0
+            want_appellant = (want - want_victim) * reward_bps // BPS if appeal.overturned else 0
+            at.compare(Kind.SLASH, f"appeal slash of {label}", want, slashed)
+            at.compare(Kind.APPEAL, f"to the wronged trainer from {label}", want_victim, to_victim)
+            at.compare(Kind.APPEAL, f"to the appellant from {label}", want_appellant, to_appellant)
+            appeal.victim_owed -= to_victim
+            so_far[0] += slashed
+            so_far[1] += to_victim + to_appellant
+            if to_victim:
+                trainer = rnd.submissions[index].trainer
+                b.court_owed[trainer] = b.court_owed.get(trainer, 0) + to_victim
+            if to_appellant:
+                b.court_owed[appeal.appellant] = b.court_owed.get(appeal.appellant, 0) + to_appellant
+        else:
+            pays = (
+                not appeal.overturned
+                and verdict != Verdict.NONE
+                and (verdict == Verdict.ACCEPT) == final_accept
+            )
+            want = appeal.draws(validator) * appeal.per_draw if pays else 0
+            at.compare(Kind.APPEAL, f"pay of {label}", want, paid)
+            if slashed:
+                at.flag(Kind.SLASH, f"appeal slash of {label}", 0, slashed)
+            b.court_owed[validator] = b.court_owed.get(validator, 0) + paid
+
+
+def juror_round_settled(b: Books, e: ChainEvent) -> None:
+    """Every appeal of the round settled for a validator: its slashes and what the court keeps are the sums
+    of its JurorSettled events of the transaction (the one Slashed and Seized that follow must match)."""
+    task = b.task_of(e, int(e.args["round"]))
+    validator = to_checksum_address(e.args["validator"])
+    at = b.at(e, task.id, int(e.args["round"]))
+    with b.item("appeals"):
+        slashed, kept = b.juror_slashes.get((validator, task.id), [0, 0])
+        at.compare(Kind.SLASH, f"appeal slashes of {validator} in the round", slashed, int(e.args["slashed"]))
+        at.compare(Kind.APPEAL, f"what the court keeps of {validator}'s slashes", kept, int(e.args["kept"]))
+
+
+def seized(b: Books, e: ChainEvent) -> None:
+    """The court's slash of a validator (the Slashed just before): the JurorRoundSettled sums; the part the
+    court keeps is not burned."""
+    task_id = int(e.args["taskId"])
+    staker, kept = to_checksum_address(e.args["staker"]), int(e.args["amount"])
+    at = b.at(e, task_id)
+    with b.item("appeals"):
+        pending = b.slashes.pop((staker, task_id), None)
+        want = b.juror_slashes.pop((staker, task_id), [0, 0])
+        at.compare(
+            Kind.SLASH, f"appeal slash of {staker} (Slashed)", want[0], pending.amount if pending else 0
+        )
+        at.compare(Kind.APPEAL, f"seized from {staker} for the court", want[1], kept)
+    b.burned -= kept
+
+
+def court_claimed(b: Books, e: ChainEvent) -> None:
+    """A withdrawal of the whole of what the court owes the account."""
+    account, amount = to_checksum_address(e.args["account"]), int(e.args["amount"])
+    at = b.at(e)
+    b.scope(e, None, None)
+    with b.item("appeals"):
+        at.compare(
+            Kind.CLAIM, f"court claim of {account} (its whole credit)", b.court_owed.get(account, 0), amount
+        )
+    b.court_owed[account] = b.court_owed.get(account, 0) - amount
+
+
+HANDLERS: dict[str, Handler] = {
+    "AppealFiled": appeal_filed,
+    "AppealSeedArmed": appeal_seed_armed,
+    "AppealDrawn": appeal_drawn,
+    "AppealCommitted": appeal_committed,
+    "AppealRevealed": appeal_revealed,
+    "AppealDecided": appeal_decided,
+    "JurorSettled": juror_settled,
+    "JurorRoundSettled": juror_round_settled,
+    "Seized": seized,
+    "CourtClaimed": court_claimed,
+}

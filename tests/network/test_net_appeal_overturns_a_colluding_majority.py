@@ -1,0 +1,137 @@
+"""The colluding majority of test_net_colluding_majority.py, on a deployment with an AppealCourt (anvil,
+js-ipfs, the role classes; the CLI for one appeal): two of three validators, one minimum stake each, accept a
+cheater's forged work and reject an honest trainer's; the third validator holds ten minimum stakes. The
+ballot counts seats, so the cartel decides; the appeals count stake. The victim appeals its rejection with
+`trustrl appeal`, the honest validator the cheater's acceptance; the validators drawn re-check the one
+submission with their own verification (the cartel keeps lying) and the stake-weighted majority overturns
+both decisions. Then: the cheater is slashed by the escrow instead of paid, the victim is paid by the court
+out of the cartel's slashes instead of slashed, the cartel is slashed on both appeals and forfeits its
+shares, the honest validator is paid its share and the appellants get their bonds back with a reward;
+every token is accounted for, and the audit (the court's events replayed, the work re-verified) is clean.
+(Without a court the same cartel wins: test_net_colluding_majority.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from netharness import TOKENS, Net, drive, events, finished, joined
+from test_net_colluding_majority import Colluder
+
+from protocol.audit.runner import audit, open_target
+from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
+from protocol.ipfs import ArtifactStore
+from protocol.roles.base import Output, RoleNode
+from protocol.roles.initiator import InitiatorNode
+from protocol.roles.trainer import TrainerNode
+from protocol.roles.validator import ValidatorNode
+
+pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
+
+APPEALS = AppealParams(
+    window=900, draws=31, bond=5 * TOKENS, commit_duration=120, reveal_duration=120, slash_bps=5_000,
+    reward_bps=5_000,
+)  # fmt: skip
+
+
+@pytest.fixture
+def appeal_net(net: Net, tmp_path: Path) -> Net:
+    """A deployment of its own, with an AppealCourt, on the network tests' anvil and IPFS."""
+    files = tmp_path / "appeal-files"
+    files.mkdir()
+    return Net.deploy(net.anvil, net.ipfs, files, appeals=APPEALS).for_test(tmp_path / "home")
+
+
+def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: Net) -> None:
+    net = appeal_net
+    d = net.deployment
+    court = d.appeal_court
+    assert court is not None
+    task_id = net.create_task(1, commit_duration=120, reveal_duration=60, vote_duration=60)
+    bystander, victim = (TrainerNode(net.session(i), task_id, out=Output(f"trainer-{i}")) for i in (2, 3))
+    cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
+    cartel = [Colluder(net.session(i), task_id, out=Output(f"colluder-{i}")) for i in (5, 6)]
+    for member in cartel:
+        member.accomplice, member.victim = cheater.me, victim.me
+    honest = ValidatorNode(net.session(7), task_id, out=Output("validator-7"))
+    min_stake = honest.view.config.min_validator_stake
+    honest.view.proto.allocate(task_id, 10 * min_stake)  # weight 10 on the line; the cartel 1 each
+    initiator = InitiatorNode(net.session(1), task_id)
+    roles: list[RoleNode] = [initiator, bystander, victim, cheater, *cartel, honest]
+    drive(roles, joined(roles[1:]), timeout=90)
+    net.warp_to_start(task_id)
+    drive(roles, lambda: bool(events(net, d.task_escrow, "RoundFinalized", taskId=task_id)), timeout=300)
+
+    index = {e["trainer"]: e["index"] for e in events(net, d.task_escrow, "WorkSubmitted", taskId=task_id)}
+    proto = honest.view.proto
+    assert proto.decisions_of(task_id, 0)[index[victim.me]] == Verdict.REJECT  # the cartel decided
+    assert proto.decisions_of(task_id, 0)[index[cheater.me]] == Verdict.ACCEPT
+    victim_before = victim.view.proto.token_balance()
+    filed = net.cli(
+        "appeal", *net.account(3), "--task", str(task_id), "--round", "0", "--index", str(index[victim.me]),
+        timeout=240,
+    )  # fmt: skip
+    assert filed.returncode == 0, filed.stdout + filed.stderr
+    assert "appealed the REJECT decision" in filed.stdout
+    again = net.cli(
+        "appeal", *net.account(3), "--task", str(task_id), "--round", "0", "--index", str(index[victim.me]),
+        timeout=240,
+    )  # fmt: skip
+    assert again.returncode != 0
+    assert "already under appeal" in again.stdout + again.stderr
+    proto.approve(court.address, APPEALS.bond)
+    proto.appeal(task_id, 0, index[cheater.me])
+    status = net.cli(
+        "task", "status", str(task_id), "--network", str(net.network_file), "--json", timeout=240
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    shown = {(a["index"], a["original"], a["appellant"]) for a in json.loads(status.stdout)["appeals"]}
+    assert shown == {(index[victim.me], "REJECT", victim.me), (index[cheater.me], "ACCEPT", honest.me)}
+
+    def decided() -> bool:
+        return len(events(net, court, "AppealDecided", taskId=task_id)) == 2
+
+    drive(roles, decided, timeout=400)
+    assert all(e["overturned"] for e in events(net, court, "AppealDecided", taskId=task_id))
+    net.deployer.increase_time(APPEALS.window)  # the window is the only thing left to wait for
+    drive(roles, finished(roles), timeout=300)
+
+    settled = {
+        e["trainer"]: (Verdict(e["decision"]), int(e["reward"]), int(e["slashed"]))
+        for e in events(net, d.task_escrow, "SubmissionSettled", taskId=task_id)
+    }
+    assert settled[victim.me] == (Verdict.NONE, 0, 0)  # paid by the court, not slashed
+    decision, reward, slashed = settled[cheater.me]
+    assert (decision, reward) == (Verdict.REJECT, 0)
+    assert slashed > 0
+    assert settled[bystander.me][0] == Verdict.ACCEPT
+    outcomes = {
+        e["validator"]: ValidatorOutcome(e["outcome"])
+        for e in events(net, d.task_escrow, "ValidatorSettled", taskId=task_id)
+    }
+    assert outcomes == {
+        cartel[0].me: ValidatorOutcome.FORFEITED,
+        cartel[1].me: ValidatorOutcome.FORFEITED,
+        honest.me: ValidatorOutcome.REWARDED,
+    }
+    jurors = events(net, court, "JurorSettled", taskId=task_id)
+    slashed_cartel = {e["validator"] for e in jurors if e["slashed"] > 0}
+    assert slashed_cartel == {cartel[0].me, cartel[1].me}
+    claims = {e["account"]: int(e["amount"]) for e in events(net, court, "CourtClaimed")}
+    rate = proto.round_result_of(task_id, 0)[0]
+    owed = rate * proto.submission_of(task_id, 0, index[victim.me])[1]
+    assert owed > 0
+    assert sum(e["toVictim"] for e in jurors) == owed  # the cartel's slashes covered what it was owed
+    assert claims[victim.me] > owed + APPEALS.bond  # its pay, its bond back and the appellant's reward
+    assert victim.view.proto.token_balance() - victim_before > owed
+    assert claims[honest.me] > APPEALS.bond  # its bond back and a reward
+    assert proto.token_balance(court.address) == 0  # everything the court took, it paid out
+
+    # The auditor replays the court's events too, re-verifies every submission from IPFS and agrees with the
+    # decisions as the appeals left them: nothing to report.
+    with ArtifactStore(net.ipfs.api_url, retries=1, find_timeout=1.0) as store:
+        result = audit(
+            open_target(net.anvil.rpc_url, d.addresses), task=task_id, store=store, gas=False, accuracy=False
+        )
+    assert [x.line() for x in result.discrepancies] == []

@@ -238,6 +238,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         RoundAppeals memory r = _rounds[taskId][round];
         if (r.appealed == 0) revert NoAppeals(taskId, round);
         if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
+        // Not before the window closed: a juror settled earlier could never be slashed for an appeal filed
+        // later in the window (a cartel's decoy appeal, decided at once, would shield it from the real one).
+        _requireWindowClosed(taskId, round, _registry.ballotOf(taskId, round).voteEnd);
         mapping(address => bool) storage settled = _settled[taskId][round];
         if (settled[validator]) revert JurorAlreadySettled(taskId, round, validator);
         settled[validator] = true;

@@ -365,9 +365,9 @@ def _appeal(
     for p in jurors:
         bench.send("revealAppeal", p, fn.revealAppeal(task_id, 0, 1, int(verdicts[p.address]), salt))
     bench.send("settleAppeal", initiator, fn.settleAppeal(task_id, 0, 1))
+    deployer.increase_time(APPEAL_PARAMS.window)  # jurors are settled once the round's window closed
     for p in validators:
         bench.send("settleJuror", initiator, fn.settleJuror(task_id, 0, p.address))
-    deployer.increase_time(APPEAL_PARAMS.window)
     everyone = [p.address for p in validators]
     bench.send("settleRound+appeals", initiator, escrow.settleRound(task_id, 0, [0, 1], everyone))
     for p in [trainers[1], appellant]:

@@ -214,7 +214,8 @@ interface IAppealCourt {
     function settleAppeal(uint256 taskId, uint256 round, uint256 index) external;
 
     /// @notice Settle `validator`'s part in every appeal of `round` (permissionless, once, after all are
-    /// decided).
+    /// decided and the round's appeal window has closed: `AppealWindowOpen` before, so that no later appeal
+    /// can find a juror already settled).
     function settleJuror(uint256 taskId, uint256 round, address validator) external;
 
     /// @notice Withdraw the caller's credits.

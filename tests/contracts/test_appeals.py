@@ -378,6 +378,7 @@ def test_an_upheld_appeal_pays_the_bond_to_the_winning_draws(world: World) -> No
     assert (decided["overturned"], decided["perDraw"]) == (False, per_draw)
     assert decided["paidBack"] == PARAMS.bond - per_draw * winners
     allocations = {v: p.allocation_of(task_id, v.address) for v in world.validators}
+    world.warp_to(p.appeal_window_end(task_id, 0))
     for v in world.validators:
         p.settle_juror(task_id, 0, v.address)
         assert p.allocation_of(task_id, v.address) == allocations[v]
@@ -401,6 +402,7 @@ def test_an_appeal_nobody_answers_returns_the_bond_and_slashes_the_silent_draws(
     assert (decided["overturned"], decided["paidBack"]) == (False, PARAMS.bond)
     burned = p.token_balance(BURN_ADDRESS)
     total = 0
+    world.warp_to(p.appeal_window_end(task_id, 0))
     for v in world.validators:
         before = p.allocation_of(task_id, v.address)
         p.settle_juror(task_id, 0, v.address)
@@ -409,6 +411,25 @@ def test_an_appeal_nobody_answers_returns_the_bond_and_slashes_the_silent_draws(
         total += cut
     assert p.token_balance(BURN_ADDRESS) - burned == total  # an upheld appeal's slashes pay nobody
     assert_court_solvent(world)
+
+
+def test_no_juror_is_settled_before_the_window_closes(world: World) -> None:
+    """A cartel's decoy: it appeals a decision it did not get wrong, lets it be upheld at once and settles
+    its members at the court before the window closes, so that the victim's appeal, filed later in the
+    window, would find them settled (never slashed, the victim never paid). Refused: `AppealWindowOpen`
+    until the window closes; the victim's appeal is still filed and decided after the decoy."""
+    task_id = cartel_round(world)
+    p = world.initiator
+    cartel, honest = world.people[4], world.people[6]
+    draws = drawn(world, task_id, 0, cartel)  # the decoy: submission 0, ACCEPT by everyone, and right
+    judge(world, task_id, 0, {v: A for v, d in draws.items() if d})
+    world.warp_to(p.appeal_of(task_id, 0, 0).reveal_end)
+    cartel.settle_appeal(task_id, 0, 0)
+    end = p.appeal_window_end(task_id, 0)
+    for v in (world.people[4], world.people[5]):
+        reverts("AppealWindowOpen", closesAt=end)(lambda v=v: cartel.settle_juror(task_id, 0, v.address))
+    drawn(world, task_id, 1, honest)  # the real appeal, later in the window
+    assert p.appeal_of(task_id, 0, 1).appellant.lower() == honest.address.lower()
 
 
 def test_juror_settlement_needs_decided_appeals_in_the_round(world: World) -> None:

@@ -68,6 +68,8 @@ class FakeDistributor:
 
 
 class FakeProto:
+    appeals_enabled = False  # a deployment without an AppealCourt: nothing owed by a court
+
     def __init__(self, chain: Chain, me: str) -> None:
         self.chain, self.address = chain, me
         self.client = FakeClient(chain)
@@ -81,6 +83,12 @@ class FakeProto:
         self.chain.credits[self.address] = 0
         self.chain.claims.append(self.address)
         return amount
+
+    def appeal_credit_of(self, account: str | None = None) -> int:
+        return 0
+
+    def claim_appeal_credit(self) -> int:
+        raise AssertionError("no AppealCourt in this deployment")
 
     def token_balance(self) -> int:
         return 0

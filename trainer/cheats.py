@@ -12,6 +12,9 @@ catch it (docs/protocol.md, "Why cheating does not pay").
                                    replay fails: the forged tokens are not what the seed's noise picks)
     quantized(weights, kind)       the weights a cheaper generator would use (bf16 or int8 per row): its
                                    rollouts carry proofs of another precision
+    poisoned_update(delta, scale)  `scale` x an honest pseudo-gradient, never equal to it (the trainer
+                                   node's `--cheat poison` and the honeypot bait built from it: the
+                                   exact update check rejects it)
     poison_direction(...)          a direction that hurts the model (EOS suppression, reversed training,
                                    a wrong-answer bias, random); `gate_tuned_scale` finds the largest
                                    multiple of it that still passes the attacker's own estimate of the
@@ -42,6 +45,7 @@ __all__ = [
     "gate_tuned_scale",
     "junk_proofs",
     "poison_direction",
+    "poisoned_update",
     "quantized",
     "scaled",
     "suppress_eos",
@@ -142,6 +146,20 @@ def poison_direction(
     if norm == 0:
         return d
     return {k: (v / norm).to(torch.float32) for k, v in d.items()}
+
+
+def poisoned_update(delta: Tensors, scale: float) -> dict[str, torch.Tensor]:
+    """`scale` x the honest pseudo-gradient `delta` (scale != 1). Where training moved no weight (every
+    group's advantage was 0, so delta = 0 and any multiple of it IS the honest update), a seeded random
+    unit direction instead: the result always differs from the honest update, so the exact update check
+    (base - theta_H) rejects it. A honeypot's bait relies on that: a bait that an honest validator would
+    accept would slash honest validators as lazy."""
+    if scale == 1.0:
+        raise ValueError("a poisoned update needs a scale other than 1")
+    out = {k: v * scale for k, v in delta.items()}
+    if any(bool(v.any()) for v in out.values()):
+        return out
+    return poison_direction("random", delta, delta, eos_id=0, wrong_token=0)
 
 
 def gate_tuned_scale(passes: Callable[[float], bool], *, limit: float, steps: int = 12) -> float:

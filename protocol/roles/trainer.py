@@ -15,14 +15,15 @@ Round r, as `step()` sees it:
 A restart resumes from the journal and the chain: a round already prepared is not retrained, a submission
 on chain is not repeated, states already uploaded are not uploaded again.
 
-`cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update (the chain
-commitments stay consistent, the update does not match base - theta_H), `forge-rewards` claims reward 1
-for every rollout, `withhold` never uploads the picked states, `nan-state` / `inf-state` write one NaN /
-+inf into every tensor of theta_H and submit the matching update base - theta_H (fp32 updates only); from the
-cheat library (`protocol.cheats.node_edits`): `poison-step` negates the LM head's EOS row after step 0 and
-trains on honestly (the step escapes re-execution unless the seed picks it), `fabricate` replaces one
-rollout per step by "answer + EOS" with reward 1 and junk proofs and trains on it, `stealthy` does both
-(the demo's cheater).
+`cheat` makes a dishonest trainer for demos and tests: `poison` submits -4x its real update
+(`trainer.cheats.poisoned_update`: a random one where training moved no weight, so it never equals the
+honest update; the chain commitments stay consistent, the update does not match base - theta_H),
+`forge-rewards` claims reward 1 for every rollout, `withhold` never uploads the picked states,
+`nan-state` / `inf-state` write one NaN / +inf into every tensor of theta_H and submit the matching update
+base - theta_H (fp32 updates only); from the cheat library (`protocol.cheats.node_edits`): `poison-step`
+negates the LM head's EOS row after step 0 and trains on honestly (the step escapes re-execution unless the
+seed picks it), `fabricate` replaces one rollout per step by "answer + EOS" with reward 1 and junk proofs and
+trains on it, `stealthy` does both (the demo's cheater).
 
 `bait_plan` makes the trainer one of the initiator's honeypot baits (`protocol.baits`, `--bait-secret`): it
 cheats only in the rounds the plan picks for it (each is a honeypot the initiator committed to before the
@@ -224,6 +225,7 @@ class TrainerNode(ParticipantNode):
     # ---------------------------------------------------------------------- 1. prepare
     def prepare(self, round_: int) -> None:
         """Train round `round_` from its base and publish the bundle, update and manifest (not the states)."""
+        from trainer.cheats import poisoned_update
         from trainer.diloco import encode_update, load_global_checkpoint
         from trainer.inner import run_inner_loop
         from trainer.model import model_from_config
@@ -272,7 +274,7 @@ class TrainerNode(ParticipantNode):
         if cheat in ("nan-state", "inf-state"):
             delta = self._spoil_last_state(states_dir / f"{steps}.state", refs, weights, cheat == "nan-state")
         if cheat == "poison":
-            delta = {k: v * POISON_SCALE for k, v in delta.items()}
+            delta = poisoned_update(delta, POISON_SCALE)
         update = encode_update(delta, spec.inner.compression)
         deployment = session.config.deployment
         common = {

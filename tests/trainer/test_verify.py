@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from trainer.cheats import poisoned_update
 from trainer.checkpoint import canonical_bytes, load_tensors, model_weights
 from trainer.config import Compression, InnerConfig, ModelConfig
 from trainer.derive import sample_seed
@@ -393,6 +394,35 @@ def test_update_consistency(setup: Setup, submission: dict[str, Any], compressio
     assert scaled.rel_l2 == pytest.approx(0.01, rel=0.2)
     assert check_update(base, state_h, b"not an update", inner).failures
     assert check_update(base, b"not a state", update, inner).failures
+
+
+@pytest.mark.parametrize(
+    "compression", [Compression(), Compression(kind="int8"), Compression(kind="int8", granularity="tensor")]
+)
+def test_a_poisoned_update_is_rejected_even_when_training_moved_nothing(
+    setup: Setup, submission: dict[str, Any], compression: Compression
+) -> None:
+    """`--cheat poison` (and the honeypot bait made from it) must never submit the honest update: where
+    every group's advantage was 0, theta_H = base and -4 x 0 would be the honest (zero) update."""
+    inner = submission["ctx"].inner.model_copy(update={"compression": compression})
+    base = submission["base"]
+    model = build_model(ModelConfig(num_layers=2), setup.tokenizer)
+    model.load_state_dict(base)
+    state_h = state_bytes(model, fresh_optimizer(model, inner.grpo))
+    zero = pseudo_gradient(base, base)
+    assert check_update(base, state_h, encode_update(zero, compression), inner).exact
+    assert (
+        check_update(
+            base, state_h, encode_update({k: -4.0 * v for k, v in zero.items()}, compression), inner
+        ).max_abs
+        == 0
+    )
+    poisoned = check_update(base, state_h, encode_update(poisoned_update(zero, -4.0), compression), inner)
+    assert not poisoned.exact
+    assert poisoned.max_abs > 0
+    gen = torch.Generator().manual_seed(2)
+    moved = {k: 1e-3 * torch.randn(v.shape, generator=gen) for k, v in zero.items()}
+    assert all(torch.equal(p, -4.0 * moved[k]) for k, p in poisoned_update(moved, -4.0).items())
 
 
 def test_honest_submission_is_accepted_and_withholding_rejected(

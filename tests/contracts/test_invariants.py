@@ -535,6 +535,7 @@ class RoundModel:
     submitters: list[str] = field(default_factory=list)
     ballot: bool = False
     truth: list[int] | None = None
+    lazy: int = 0  # validators that committed "accept everything"
     committed: set[str] = field(default_factory=set)
     revealed: set[str] = field(default_factory=set)
     verdicts: dict[str, int] = field(default_factory=dict)  # revealed verdict vectors
@@ -564,6 +565,7 @@ class TaskModel:
     seats_freed: dict[str, int] = field(default_factory=dict)  # trainer -> round its seat was freed in
     squatters: set[str] = field(default_factory=set)  # trainers that take a seat and never submit
     weights: dict[str, int] = field(default_factory=dict)  # with committees: validator -> weight
+    baited: bool = False  # `baited_task`: its validators commit the truth unless lazy
 
     def round(self, r: int) -> RoundModel:
         return self.rounds.setdefault(r, RoundModel())
@@ -907,9 +909,13 @@ class ProtocolMachine(RuleBasedStateMachine):
         return self.ghost.bonded.get(staker, 0) - self.ghost.allocated.get(staker, 0)
 
     # ------------------------------------------------------------ tasks and stakes
-    def create(self, data: st.DataObject) -> TaskModel:
+    def create(self, data: st.DataObject, **overrides: int) -> TaskModel:
+        """A task with random parameters (`overrides` fixed; the committee draws follow them)."""
         initiator = self.who(data, INITIATORS, "initiator")
         params = task_params(data, self.now())
+        if overrides:
+            params = params.model_copy(update=overrides)
+            params = params.model_copy(update={"committee_draws": committee_draws(params)})
         events = self.send(initiator, "task_escrow", "createTask", params.as_tuple(), expect=None)
         assert events is not None
         (created,) = [e for e in events if e.name == "TaskCreated"]
@@ -976,7 +982,39 @@ class ProtocolMachine(RuleBasedStateMachine):
         ACTIONS[name].run(self, data)
 
     def create_task(self, data: st.DataObject) -> None:
-        self.create(data)
+        """A task with random parameters, or (1 in 4) a baited one-round task driven to its end."""
+        if data.draw(st.integers(0, 3), label="a baited task") == 0:
+            self.baited_task(data)
+        else:
+            self.create(data)
+
+    def baited_task(self, data: st.DataObject) -> None:
+        """A one-round task with three to five validators and a honeypot committed before its start, taken
+        through its round at once. The random walk rarely brings a honeypot to a closed ballot, fewer to a
+        REJECT with a lazy revealer, and fewer still to a task that ends with one kept hidden (10 lazy
+        slashes and no `WindowClosed` in 11,364 sequences): this is what reaches them, and `late_honeypot`
+        afterwards (its task has ended)."""
+        validators = data.draw(st.integers(3, 5), label="baited validators")
+        task = self.create(data, num_rounds=1, max_validators=validators, max_trainers=3)
+        task.baited = True
+        p = task.params
+        order = data.draw(st.permutations(STAKERS), label="join order")
+        for i, index in enumerate(order[: 2 + validators]):
+            role = Role.TRAINER if i < 2 else Role.VALIDATOR
+            minimum = p.min_trainer_stake if role == Role.TRAINER else p.min_validator_stake
+            self.join(task.task_id, self.people[index], role, max(minimum, STAKE // 10), data)
+        self.commit_honeypot(task, data, 0, exact=True)
+        for _ in range(40):
+            if not self.step_round(task, data):
+                break
+        rm, hp = task.round(0), self.honeypots.get((task.task_id, 0))
+        outcome = (
+            "no honeypot" if hp is None
+            else "no bait" if self._bait_index(task, 0) is None
+            else "no ballot" if not rm.ballot
+            else f"{len(rm.revealed)} revealed, honeypot {'revealed' if hp.revealed else 'hidden'}"
+        )  # fmt: skip
+        self.h.stats[f"baited task: {outcome}"] += 1
 
     def join_task(self, data: st.DataObject) -> None:
         task = self.task(data)
@@ -1301,7 +1339,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         vector = st.lists(st.sampled_from([1, 2, 3]), min_size=n, max_size=n)
         if rm.truth is None:
             rm.truth = self.honeypot_truth(task, r, data.draw(vector, label="truth"))
-        kinds = ["truth", "flipped", "truth", "random", "truth", "malformed", "truth"]
+        honest = ["truth", "flipped", "truth", "random", "truth", "malformed", "truth"]
+        kinds = ["truth"] if task.baited else honest
         kind = data.draw(st.sampled_from(kinds), label="verdicts")
         row = list(rm.truth) if kind != "random" else data.draw(vector, label="row")
         row = self.lazy_row(task, r, data) or row
@@ -1743,9 +1782,14 @@ class ProtocolMachine(RuleBasedStateMachine):
         return truth
 
     def lazy_row(self, task: TaskModel, r: int, data: st.DataObject) -> list[int] | None:
-        """In a round with a honeypot, a validator is sometimes lazy: it accepts everything."""
-        if self._bait_index(task, r) is None or data.draw(st.integers(0, 2), label="a lazy validator") < 2:
+        """In a round with a honeypot, a validator is sometimes lazy: it accepts everything (in a baited task,
+        one at most: the others' REJECT must reach 2/3 for a lazy slash)."""
+        if self._bait_index(task, r) is None or (task.baited and task.round(r).lazy):
             return None
+        if data.draw(st.integers(0, 2), label="a lazy validator") < 2:
+            return None
+        task.round(r).lazy += 1
+        self.h.stats["lazy validator committed"] += 1
         return [int(Verdict.ACCEPT)] * len(task.round(r).submitters)
 
     def honeypot_ahead(self, task: TaskModel, r: int, data: st.DataObject) -> None:
@@ -1760,25 +1804,28 @@ class ProtocolMachine(RuleBasedStateMachine):
         (a lazy validator, or another to see it refused). In a task's last round it keeps it for later one
         time in two (so that some are still hidden when the task's window closes: `late_honeypot`)."""
         hp = self.honeypots.get((task.task_id, r))
-        later = 2 if r + 1 == task.params.num_rounds else 3
+        later = 2 if r + 1 == task.params.num_rounds and not task.baited else 3
         if hp is None or hp.revealed or data.draw(st.integers(0, 3), label="keep it for later") >= later:
             return
         self.reveal_honeypot(task, r, data)
         for _ in range(data.draw(st.integers(1, 3), label="lazy slashes")):
             self.slash_lazy(task, r, data)
 
-    def commit_honeypot(self, task: TaskModel, data: st.DataObject, first: int | None = None) -> None:
-        """A commitment for round `first` (default: the current one) or, sometimes, one of the two after."""
+    def commit_honeypot(
+        self, task: TaskModel, data: st.DataObject, first: int | None = None, exact: bool = False
+    ) -> None:
+        """A commitment for round `first` (default: the current one) or, sometimes, one of the two after;
+        `exact`: for round `first`, by the initiator, a valid commitment (the bait still random)."""
         task_id = task.task_id
-        ahead = data.draw(st.integers(0, 7), label="a later round")
+        ahead = 0 if exact else data.draw(st.integers(0, 7), label="a later round")
         r = (task.finalized if first is None else first) + {6: 2, 7: 1}.get(ahead, 0)
         submitted = task.rounds[r].submitters if r in task.rounds else []
         pending = [t for t, first in task.trainers.items() if first <= r and t not in submitted]
         submitter = data.draw(st.sampled_from(pending or [self.people[OUTSIDER]]), label="bait")
         salt = h("honeypot", task_id, r, submitter)
-        by_initiator = data.draw(st.integers(0, 5), label="by someone else") < 5
+        by_initiator = exact or data.draw(st.integers(0, 5), label="by someone else") < 5
         who = task.initiator if by_initiator else self.who(data, EVERYONE, "committer")
-        zero = data.draw(st.integers(0, 9), label="zero commitment") == 9
+        zero = not exact and data.draw(st.integers(0, 9), label="zero commitment") == 9
         commitment = bytes(32) if zero else honeypot_commitment(task_id, r, submitter, salt)
         (state,) = self.node.views([("task_escrow", "taskState", (task_id,))])
         current, round_start, status = state[0], state[1], state[6]
@@ -2038,7 +2085,7 @@ ACTIONS: dict[str, Action] = {
     "leave": Action(1, ProtocolMachine.leave, lambda m: bool(m.ghost.ended & set(m.tasks))),
     "no_shows": Action(1, ProtocolMachine.no_shows, _has_tasks),
     "honeypot": Action(2, ProtocolMachine.honeypot, _has_tasks),
-    "late_honeypot": Action(1, ProtocolMachine.late_honeypot, lambda m: bool(m.late_honeypots())),
+    "late_honeypot": Action(3, ProtocolMachine.late_honeypot, lambda m: bool(m.late_honeypots())),
 }
 
 

@@ -156,24 +156,8 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 slashed)
     {
-        uint256 allocation = _allocations[staker][taskId];
-        slashed = amount < allocation ? amount : allocation;
-        if (slashed == 0) return 0;
-        // `slashed <= allocation <= allocated <= bonded <= totalStake`.
-        unchecked {
-            _allocations[staker][taskId] = allocation - slashed;
-            Bond storage bond = _bonds[staker];
-            bond.allocated -= uint128(slashed);
-            bond.bonded -= uint128(slashed);
-            _totalStake -= slashed;
-        }
-        emit Slashed(staker, taskId, slashed);
-        // A token that refuses the burn address (a blocklist, a burn guard) must not make the slash revert.
-        if (!_token.trySafeTransfer(BURN_ADDRESS, slashed)) {
-            uint256 kept = _unburned + slashed;
-            _unburned = kept;
-            emit BurnDeferred(staker, taskId, slashed, kept);
-        }
+        slashed = _take(staker, taskId, amount);
+        if (slashed != 0) _burn(staker, taskId, slashed);
     }
 
     /// @inheritdoc IStakeManager
@@ -183,26 +167,40 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         returns (uint256 slashed)
     {
         if (msg.sender != _court) revert NotSlasher(msg.sender);
-        uint256 allocation = _allocations[staker][taskId];
-        slashed = amount < allocation ? amount : allocation;
+        slashed = _take(staker, taskId, amount);
         if (kept > slashed) revert SeizeBeyondSlash(kept, slashed);
         if (slashed == 0) return 0;
-        // `slashed <= allocation <= allocated <= bonded <= totalStake`.
-        unchecked {
-            _allocations[staker][taskId] = allocation - slashed;
-            Bond storage bond = _bonds[staker];
-            bond.allocated -= uint128(slashed);
-            bond.bonded -= uint128(slashed);
-            _totalStake -= slashed;
-        }
-        emit Slashed(staker, taskId, slashed);
         emit Seized(staker, taskId, kept, msg.sender);
         if (kept != 0) _token.safeTransfer(msg.sender, kept);
         uint256 burn = slashed - kept;
-        if (burn != 0 && !_token.trySafeTransfer(BURN_ADDRESS, burn)) {
-            uint256 held = _unburned + burn;
+        if (burn != 0) _burn(staker, taskId, burn);
+    }
+
+    /// @dev Takes min(`amount`, the allocation) of `staker`'s allocation to `taskId` out of its stake (the
+    /// allocation, `allocated`, `bonded` and the total stake all fall by it) and emits {Slashed}; nothing
+    /// when that is zero. The tokens stay here for the caller to burn or pay out.
+    function _take(address staker, uint256 taskId, uint256 amount) private returns (uint256 taken) {
+        uint256 allocation = _allocations[staker][taskId];
+        taken = amount < allocation ? amount : allocation;
+        if (taken == 0) return 0;
+        // `taken <= allocation <= allocated <= bonded <= totalStake`.
+        unchecked {
+            _allocations[staker][taskId] = allocation - taken;
+            Bond storage bond = _bonds[staker];
+            bond.allocated -= uint128(taken);
+            bond.bonded -= uint128(taken);
+            _totalStake -= taken;
+        }
+        emit Slashed(staker, taskId, taken);
+    }
+
+    /// @dev Sends `amount` to the burn address; a token that refuses it (a blocklist, a burn guard) must not
+    /// make the slash revert: the amount is then kept as `unburned` for {flushBurn} ({BurnDeferred}).
+    function _burn(address staker, uint256 taskId, uint256 amount) private {
+        if (!_token.trySafeTransfer(BURN_ADDRESS, amount)) {
+            uint256 held = _unburned + amount;
             _unburned = held;
-            emit BurnDeferred(staker, taskId, burn, held);
+            emit BurnDeferred(staker, taskId, amount, held);
         }
     }
 

@@ -38,17 +38,20 @@ original decision stands: counted here as every draw revealed). `appeal_stake_ne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
 
 __all__ = [
     "appeal_capture_probability",
     "appeal_rows",
     "appeal_stake_needed",
+    "binomial_tail",
     "collusion_rows",
     "committee_capture_probability",
     "need",
     "pool_capture",
     "pool_draw_probability",
+    "smallest_share_above",
     "stake_share_needed",
     "sybil_seats",
 ]
@@ -61,18 +64,38 @@ def need(judges: int) -> int:
     return -(-2 * judges // 3)
 
 
-def committee_capture_probability(committee: int, stake_share: float | Fraction) -> float:
-    """P(a cartel with `stake_share` of the pool's stake holds >= need(k) seats of a stake-drawn committee
-    of k, drawn with replacement): the binomial tail. Exact in rationals, returned as a float."""
+def binomial_tail(draws: int, at_least: int, stake_share: float | Fraction) -> float:
+    """P(at least `at_least` of `draws` independent draws land on a cartel with `stake_share` of the stake):
+    sum_{j >= at_least} C(draws, j) s^j (1 - s)^(draws - j). Exact in rationals, returned as a float."""
     s = Fraction(stake_share)
     if not 0 <= s <= 1:
         raise ValueError(f"stake_share must be in [0, 1], got {stake_share}")
-    k = committee
     tail = sum(
-        (math.comb(k, j) * s**j * (1 - s) ** (k - j) for j in range(need(k), k + 1)),
+        (math.comb(draws, j) * s**j * (1 - s) ** (draws - j) for j in range(at_least, draws + 1)),
         start=Fraction(0),
     )
     return float(tail)
+
+
+def smallest_share_above(capture: Callable[[float], float], p: float, tol: float) -> float:
+    """The smallest stake share s in [0, 1] with capture(s) > p, for a `capture` increasing in s: bisection
+    until the bracket is narrower than `tol`, returning its upper end."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    lo, hi = 0.0, 1.0
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if capture(mid) > p:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def committee_capture_probability(committee: int, stake_share: float | Fraction) -> float:
+    """P(a cartel with `stake_share` of the pool's stake holds >= need(k) seats of a stake-drawn committee
+    of k, drawn with replacement): the binomial tail."""
+    return binomial_tail(committee, need(committee), stake_share)
 
 
 def pool_draw_probability(pool: int, cartel_seats: int, committee: int) -> float:
@@ -105,16 +128,7 @@ def sybil_seats(cartel_stake: float, min_stake: float, honest_seats: int, max_va
 
 def stake_share_needed(committee: int, p: float = 1e-6, *, tol: float = 1e-9) -> float:
     """The smallest stake share s with committee_capture_probability(committee, s) > p (bisection)."""
-    if not 0 < p < 1:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    lo, hi = 0.0, 1.0
-    while hi - lo > tol:
-        mid = (lo + hi) / 2
-        if committee_capture_probability(committee, mid) > p:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_share_above(lambda s: committee_capture_probability(committee, s), p, tol)
 
 
 def need_appeal(draws: int) -> int:
@@ -128,28 +142,12 @@ def need_appeal(draws: int) -> int:
 def appeal_capture_probability(draws: int, stake_share: float | Fraction) -> float:
     """P(a cartel with `stake_share` of the round's stake holds need_appeal(draws) of an appeal's `draws`
     stake-weighted draws, with replacement): the binomial tail."""
-    s = Fraction(stake_share)
-    if not 0 <= s <= 1:
-        raise ValueError(f"stake_share must be in [0, 1], got {stake_share}")
-    tail = sum(
-        (math.comb(draws, j) * s**j * (1 - s) ** (draws - j) for j in range(need_appeal(draws), draws + 1)),
-        start=Fraction(0),
-    )
-    return float(tail)
+    return binomial_tail(draws, need_appeal(draws), stake_share)
 
 
 def appeal_stake_needed(draws: int, p: float = 1e-6, *, tol: float = 1e-9) -> float:
     """The smallest stake share s with appeal_capture_probability(draws, s) > p (bisection)."""
-    if not 0 < p < 1:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    lo, hi = 0.0, 1.0
-    while hi - lo > tol:
-        mid = (lo + hi) / 2
-        if appeal_capture_probability(draws, mid) > p:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_share_above(lambda s: appeal_capture_probability(draws, s), p, tol)
 
 
 def appeal_rows(

@@ -6,18 +6,20 @@ Deploys the protocol on its own anvil (started and stopped here) and runs a task
 every trainer submits (the last one closes the phase), the seed is drawn, every validator commits,
 reveals, commits a model vote and reveals it; one trainer is rejected and one validator disagrees. The
 second round is the last, so its finalisation also refunds the rest. Then everyone is settled (round 0
-item by item, `settleSubmission` and `settleValidator`; round 1 in one `settleRound`), claims and unbonds.
+item by item, `settleSubmission` and `settleValidator`, and its credits paid in one `claimFor` to every
+participant; round 1 in one `settleRound`), claims and unbonds.
 A second task measures `settleNoShows`: a squatter's seat freed after a missed round; a third the
 honeypot calls (`commitHoneypot`, `revealHoneypot`, `slashLazy`: O(1) each): the initiator's bait is rejected
 by two validators and accepted by the third, which is slashed.
 Prints the largest gasUsed per operation against the project's targets (contracts/gas-targets.json:
 `targets` in this scenario; with more trainers, `at_128_submissions` for the calls that grow with the
-round's submissions and `targets` for the others) and writes `{"operation": gas, ...}`; exits 1 when an
-operation is over its target. `--trainers 128` measures the largest round. Gas is deterministic for a given
-sequence of transactions, so the numbers are reproducible. `--draws K` gives the main task stake-weighted
-committees of K draws per submission (the validators' stakes are equal; each judges only its draws and
-commits NONE elsewhere; one with no draw commits an empty vector): the reveal, the model vote and the
-validator's settlement then recompute the draws, O(submissions x K).
+round's submissions and `targets` for the others; `claimFor`: `per_account_targets`) and writes
+`{"operation": gas, ...}`; exits 1 when an operation is over its target. `--trainers 128` measures the
+largest round. Gas is deterministic for a given sequence of transactions, so the numbers are reproducible.
+`--draws K` gives the main task stake-weighted committees of K draws per submission (the validators' stakes
+are equal; each judges only its draws and commits NONE elsewhere; one with no draw commits an empty
+vector): the reveal, the model vote and the validator's settlement then recompute the draws,
+O(submissions x K).
 """
 
 from __future__ import annotations
@@ -63,15 +65,31 @@ GROWS_WITH_SUBMISSIONS: frozenset[str] = frozenset(_TARGETS["grows_with_submissi
 decision, finalisation sums the accepted work): their default-scenario target does not hold beyond it."""
 SCALE_TARGETS: dict[str, int] = _TARGETS["at_128_submissions"]
 """Targets at every size up to 128 submissions (the largest round)."""
+PER_ACCOUNT_TARGETS: dict[str, dict[str, int]] = {
+    k: v for k, v in _TARGETS["per_account_targets"].items() if k != "about"
+}
+"""Calls that pay a batch of accounts (`claimFor`): gas <= `base` + `per_account` x the batch's accounts."""
 APPEAL_TARGETS: dict[str, int] = _TARGETS["appeal_targets"]
 """The AppealCourt's calls, in the appeal scenario (`_appeal`, a deployment of its own)."""
 APPEAL_PARAMS = AppealParams(window=600, draws=201, bond=10**18, commit_duration=300, reveal_duration=300)
 
 
-def targets_for(trainers: int) -> dict[str, int]:
-    """The targets of a run with `trainers` trainers (one submission each per round)."""
+def batch_target(call: str, accounts: int) -> int:
+    """The target of a `call` that pays a batch of `accounts` (PER_ACCOUNT_TARGETS)."""
+    target = PER_ACCOUNT_TARGETS[call]
+    return target["base"] + target["per_account"] * accounts
+
+
+def targets_for(trainers: int, validators: int = 3) -> dict[str, int]:
+    """The targets of a run with `trainers` trainers (one submission each per round) and `validators`
+    validators (the scenario's `claimFor` pays all of them)."""
     base = {k: v for k, v in TARGETS.items() if trainers <= 4 or k not in GROWS_WITH_SUBMISSIONS}
-    return {**base, **{k: min(v, base.get(k, v)) for k, v in SCALE_TARGETS.items()}, **APPEAL_TARGETS}
+    return {
+        **base,
+        **{k: min(v, base.get(k, v)) for k, v in SCALE_TARGETS.items()},
+        "claimFor": batch_target("claimFor", trainers + validators),
+        **APPEAL_TARGETS,
+    }
 
 
 UNBONDING = 3_600
@@ -199,6 +217,9 @@ def run(trainers: int, validators: int, draws: int = 0) -> dict[str, int]:
             "settleValidator",
             [(initiator, escrow.settleValidator(task_id, 0, p.address)) for p in validator_ps],
         )
+        # Round 0's credits paid in one batch to every participant, as a keeper does (the accounts stay
+        # open: the settlement and the claims below cost what they would without it).
+        bench.send("claimFor", initiator, distributor.claimFor([p.address for p in people]))
         everyone = [p.address for p in validator_ps]
         bench.send("settleRound", initiator, escrow.settleRound(task_id, 1, list(range(trainers)), everyone))
         bench.send_all("claim", [(p, distributor.claim()) for p in [initiator, *people] if p.credit_of() > 0])
@@ -391,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.trainers + args.validators > 200:
         parser.error("at most 200 accounts in all")
     results = run(args.trainers, args.validators, args.draws)
-    targets = targets_for(args.trainers)
+    targets = targets_for(args.trainers, args.validators)
     committees = f", committees of {args.draws}" if args.draws else ""
     print(f"largest gas per operation ({args.trainers} trainers, {args.validators} validators{committees})")
     print(f"{'operation':<18}{'gas':>9}{'target':>9}")

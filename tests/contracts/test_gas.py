@@ -30,6 +30,7 @@ REQUIRED = {
     "voteModel",
     "finalizeRound",
     "claim",
+    "claimFor",
     "settleSubmission",
     "settleValidator",
     "settleRound",

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from protocol.artifacts import ArtifactUnavailableError
+from protocol.contracts import ValidatorOutcome, Verdict
 from protocol.errors import ChainError, IpfsError
+from protocol.roles.base import Output
+from protocol.roles.initiator import InitiatorNode
+from protocol.roles.trainer import TrainerNode
+from protocol.roles.validator import ValidatorNode
+from protocol.verification import Checked
 
 if TYPE_CHECKING:
     from protocol.anvil import Anvil
@@ -268,6 +274,56 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+class Colluder(ValidatorNode):
+    """A cartel member: ACCEPTs its accomplice unchecked, REJECTs its victim unchecked, checks the rest."""
+
+    accomplice = ""
+    victim = ""
+
+    def _check(self, sub: Submission, seed: bytes, base_hash: bytes, commit_end: int) -> Checked | None:
+        if sub.trainer == self.accomplice:
+            return Checked(Verdict.ACCEPT, ["the cartel's accomplice"])
+        if sub.trainer == self.victim:
+            return Checked(Verdict.REJECT, ["the cartel's victim"])
+        return super()._check(sub, seed, base_hash, commit_end)
+
+
+@dataclass
+class ColludingMajority:
+    """A one-round task's cast: dev account 1 initiates; 2 (the bystander) and 3 (the victim) train
+    honestly, 4 (the cheater) forges its rewards; 5 and 6 collude (accept the cheater, reject the victim,
+    check the rest), 7 validates honestly."""
+
+    initiator: InitiatorNode
+    bystander: TrainerNode
+    victim: TrainerNode
+    cheater: TrainerNode
+    cartel: list[Colluder]
+    honest: ValidatorNode
+
+    @classmethod
+    def cast(cls, net: Net, task_id: int) -> ColludingMajority:
+        """The roles of `task_id` on `net`, not yet started."""
+        cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
+        victim = TrainerNode(net.session(3), task_id, out=Output("trainer-3"))
+        cartel = [Colluder(net.session(i), task_id, out=Output(f"colluder-{i}")) for i in (5, 6)]
+        for member in cartel:
+            member.accomplice, member.victim = cheater.me, victim.me
+        return cls(
+            initiator=InitiatorNode(net.session(1), task_id),
+            bystander=TrainerNode(net.session(2), task_id, out=Output("trainer-2")),
+            victim=victim,
+            cheater=cheater,
+            cartel=cartel,
+            honest=ValidatorNode(net.session(7), task_id, out=Output("validator-7")),
+        )
+
+    @property
+    def roles(self) -> list[RoleNode]:
+        """Every role, the initiator first."""
+        return [self.initiator, self.bystander, self.victim, self.cheater, *self.cartel, self.honest]
+
+
 TRANSIENT = (ChainError, IpfsError, ArtifactUnavailableError)
 
 
@@ -311,6 +367,22 @@ def events(net: Net, contract: Any, name: str, **filters: Any) -> list[dict[str,
         dict(e["args"])
         for e in net.deployer.get_logs(contract, name, net.deployment.addresses.block, **filters)
     ]
+
+
+def submissions_settled(net: Net, task_id: int) -> dict[str, tuple[Verdict, int, int]]:
+    """Each trainer's settled submission of `task_id`: (decision, reward, slashed), from SubmissionSettled."""
+    return {
+        e["trainer"]: (Verdict(e["decision"]), int(e["reward"]), int(e["slashed"]))
+        for e in events(net, net.deployment.task_escrow, "SubmissionSettled", taskId=task_id)
+    }
+
+
+def validators_settled(net: Net, task_id: int) -> dict[str, ValidatorOutcome]:
+    """Each settled validator's outcome in `task_id`, from ValidatorSettled."""
+    return {
+        e["validator"]: ValidatorOutcome(e["outcome"])
+        for e in events(net, net.deployment.task_escrow, "ValidatorSettled", taskId=task_id)
+    }
 
 
 def any_update_moves(view: TaskView, subs: Sequence[Submission]) -> bool:

@@ -16,16 +16,21 @@ import json
 from pathlib import Path
 
 import pytest
-from netharness import TOKENS, Net, drive, events, finished, joined
-from test_net_colluding_majority import Colluder
+from netharness import (
+    TOKENS,
+    ColludingMajority,
+    Net,
+    drive,
+    events,
+    finished,
+    joined,
+    submissions_settled,
+    validators_settled,
+)
 
 from protocol.audit.runner import audit, open_target
 from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
 from protocol.ipfs import ArtifactStore
-from protocol.roles.base import Output, RoleNode
-from protocol.roles.initiator import InitiatorNode
-from protocol.roles.trainer import TrainerNode
-from protocol.roles.validator import ValidatorNode
 
 pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
 
@@ -49,16 +54,12 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     court = d.appeal_court
     assert court is not None
     task_id = net.create_task(1, commit_duration=120, reveal_duration=60, vote_duration=60)
-    bystander, victim = (TrainerNode(net.session(i), task_id, out=Output(f"trainer-{i}")) for i in (2, 3))
-    cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
-    cartel = [Colluder(net.session(i), task_id, out=Output(f"colluder-{i}")) for i in (5, 6)]
-    for member in cartel:
-        member.accomplice, member.victim = cheater.me, victim.me
-    honest = ValidatorNode(net.session(7), task_id, out=Output("validator-7"))
+    cast = ColludingMajority.cast(net, task_id)
+    bystander, victim, cheater = cast.bystander, cast.victim, cast.cheater
+    cartel, honest = cast.cartel, cast.honest
     min_stake = honest.view.config.min_validator_stake
     honest.view.proto.allocate(task_id, 10 * min_stake)  # weight 10 on the line; the cartel 1 each
-    initiator = InitiatorNode(net.session(1), task_id)
-    roles: list[RoleNode] = [initiator, bystander, victim, cheater, *cartel, honest]
+    roles = cast.roles
     drive(roles, joined(roles[1:]), timeout=90)
     net.warp_to_start(task_id)
     drive(roles, lambda: bool(events(net, d.task_escrow, "RoundFinalized", taskId=task_id)), timeout=300)
@@ -97,20 +98,13 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     net.deployer.increase_time(APPEALS.window)  # the window is the only thing left to wait for
     drive(roles, finished(roles), timeout=300)
 
-    settled = {
-        e["trainer"]: (Verdict(e["decision"]), int(e["reward"]), int(e["slashed"]))
-        for e in events(net, d.task_escrow, "SubmissionSettled", taskId=task_id)
-    }
+    settled = submissions_settled(net, task_id)
     assert settled[victim.me] == (Verdict.NONE, 0, 0)  # paid by the court, not slashed
     decision, reward, slashed = settled[cheater.me]
     assert (decision, reward) == (Verdict.REJECT, 0)
     assert slashed > 0
     assert settled[bystander.me][0] == Verdict.ACCEPT
-    outcomes = {
-        e["validator"]: ValidatorOutcome(e["outcome"])
-        for e in events(net, d.task_escrow, "ValidatorSettled", taskId=task_id)
-    }
-    assert outcomes == {
+    assert validators_settled(net, task_id) == {
         cartel[0].me: ValidatorOutcome.FORFEITED,
         cartel[1].me: ValidatorOutcome.FORFEITED,
         honest.me: ValidatorOutcome.REWARDED,

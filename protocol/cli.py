@@ -1192,14 +1192,12 @@ def train(
     """Run a trainer node: join the task, train every round, submit, upload the picked states, claim."""
     from protocol.baits import load_plan
     from protocol.errors import ConfigError
-    from protocol.roles.trainer import CHEATS
+    from protocol.roles.trainer import BAIT_CHEATS, CHEATS, bait_cheat_error
 
     if cheat is not None and cheat not in CHEATS:
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
-    if bait_secret is not None and cheat is None:
-        raise ConfigError(
-            "--bait-secret needs --cheat: the known-bad work the bait submits in its honeypot rounds"
-        )
+    if bait_secret is not None and cheat not in BAIT_CHEATS:
+        raise ConfigError(bait_cheat_error(cheat))
     plan = load_plan(bait_secret) if bait_secret is not None else None  # fails before anything is sent
 
     def make(session: Session, out: Output) -> RoleNode:

@@ -837,11 +837,15 @@ def task_create(
             with out.live(), _explained(session):
                 if honeypots is not None:  # checked against the deployment before anything is sent
                     proto = session.proto
+                    court = proto.appeal_params() if proto.appeals_enabled else None
                     refusal = honeypot_refusal(
                         task,
                         terms,
                         lazy_slash_bps=proto.lazy_slash_bps(),
                         settlement_grace=int(proto.client.call(proto.escrow.functions.settlementGrace())),
+                        appeal_span=0
+                        if court is None
+                        else court.window + court.commit_duration + court.reveal_duration,
                     )
                     if refusal:
                         raise ConfigError(refusal)

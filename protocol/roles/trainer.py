@@ -305,10 +305,8 @@ class TrainerNode(ParticipantNode):
         if cheat == "poison":
             delta = poisoned_update(delta, POISON_SCALE, seed=self._poison_seed(round_))
         if cheat is not None and self.bait_plan is not None:  # a honeypot round: consent to its reveal
-            write_consent(
-                self.bait_plan, self._scope, session.config.deployment.honeypot_registry, round_,
-                session.client.account,
-            )
+            registry = session.config.deployment.honeypot_registry
+            write_consent(self.bait_plan, self._scope, registry, round_, session.client.account)
         update = encode_update(delta, spec.inner.compression)
         deployment = session.config.deployment
         common = {

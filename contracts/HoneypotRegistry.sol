@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IAttestationRegistry} from "./interfaces/IAttestationRegistry.sol";
 import {IHoneypotRegistry} from "./interfaces/IHoneypotRegistry.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
@@ -21,6 +22,8 @@ contract HoneypotRegistry is IHoneypotRegistry {
     uint256 private immutable _lazySlashBps;
     /// @dev The escrow's settlement grace is an immutable of its own: whether it is 0, read once.
     bool private immutable _noGrace;
+    /// @dev Whether the AttestationRegistry has an AppealCourt (an immutable of its own), read once.
+    bool private immutable _hasCourt;
 
     mapping(uint256 taskId => mapping(uint256 round => Honeypot)) private _honeypots;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _slashed;
@@ -35,6 +38,7 @@ contract HoneypotRegistry is IHoneypotRegistry {
         _stakes = IStakeManager(escrow_.stakeManager());
         _lazySlashBps = lazySlashBps_;
         _noGrace = escrow_.settlementGrace() == 0;
+        _hasCourt = _registry.appealCourt() != address(0);
     }
 
     /// @inheritdoc IHoneypotRegistry
@@ -61,19 +65,28 @@ contract HoneypotRegistry is IHoneypotRegistry {
     function revealHoneypot(uint256 taskId, uint256 round, uint256 index, address submitter, bytes32 salt)
         external
     {
-        Honeypot storage honeypot = _honeypots[taskId][round];
-        _requireOpening(taskId, round, honeypot.commitment, honeypot.revealed, submitter, salt);
-        uint256 decisions = _requireWindow(taskId, round);
-        // slither-disable-next-line unused-return only the submission's trainer is compared
-        (address trainer,,) = _escrow.submissionOf(taskId, round, index);
-        if (trainer != submitter || submitter == address(0)) {
-            revert NotTheSubmitter(taskId, round, index, trainer, submitter);
+        if (msg.sender != submitter) revert NoConsent(taskId, round, submitter, msg.sender);
+        _reveal(taskId, round, index, submitter, salt);
+    }
+
+    /// @inheritdoc IHoneypotRegistry
+    function revealHoneypotFor(
+        uint256 taskId,
+        uint256 round,
+        uint256 index,
+        address submitter,
+        bytes32 salt,
+        bytes calldata consent
+    ) external {
+        // EIP-191 personal message of the 32-byte digest (OpenZeppelin's MessageHashUtils.toEthSignedMessageHash)
+        bytes32 digest =
+            keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", consentDigest(taskId, round, salt)));
+        // slither-disable-next-line unused-return the error's argument adds nothing to the signer and the error
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, consent);
+        if (failure != ECDSA.RecoverError.NoError || signer != submitter) {
+            revert NoConsent(taskId, round, submitter, signer);
         }
-        honeypot.submitter = submitter;
-        // A submission index is below 128 (maxTrainers): a submission by `submitter` was found at it.
-        honeypot.index = uint8(index);
-        honeypot.revealed = true;
-        emit HoneypotRevealed(taskId, round, index, submitter, salt, _verdictAt(decisions, index));
+        _reveal(taskId, round, index, submitter, salt);
     }
 
     /// @inheritdoc IHoneypotRegistry
@@ -81,6 +94,12 @@ contract HoneypotRegistry is IHoneypotRegistry {
         Honeypot memory h = _honeypots[taskId][round];
         if (!h.revealed) revert NotRevealed(taskId, round);
         IAttestationRegistry.Verdict decision = _verdictAt(_requireWindow(taskId, round), h.index);
+        // With a court, the ballot's REJECT must also be the settled decision (this call reverts while the
+        // round's appeal window is open or an appeal of the honeypot is pending); the raw REJECT is required as
+        // well, so a court majority (> 1/2, weaker than the ballot's 2/3) cannot turn an ACCEPT into a slash.
+        if (decision == IAttestationRegistry.Verdict.Reject && _hasCourt) {
+            decision = _registry.decisionOf(taskId, round, h.index);
+        }
         if (decision != IAttestationRegistry.Verdict.Reject) revert HoneypotNotRejected(taskId, round, decision);
         (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
         IAttestationRegistry.Verdict verdict =
@@ -121,6 +140,11 @@ contract HoneypotRegistry is IHoneypotRegistry {
     }
 
     /// @inheritdoc IHoneypotRegistry
+    function consentDigest(uint256 taskId, uint256 round, bytes32 salt) public view returns (bytes32) {
+        return keccak256(abi.encode(block.chainid, address(this), taskId, round, salt));
+    }
+
+    /// @inheritdoc IHoneypotRegistry
     function lazySlashBps() external view returns (uint256) {
         return _lazySlashBps;
     }
@@ -128,6 +152,23 @@ contract HoneypotRegistry is IHoneypotRegistry {
     /// @inheritdoc IHoneypotRegistry
     function taskEscrow() external view returns (address) {
         return address(_escrow);
+    }
+
+    /// @dev Opens round `round`'s honeypot at submission `index` (the submitter's consent was checked).
+    function _reveal(uint256 taskId, uint256 round, uint256 index, address submitter, bytes32 salt) private {
+        Honeypot storage honeypot = _honeypots[taskId][round];
+        _requireOpening(taskId, round, honeypot.commitment, honeypot.revealed, submitter, salt);
+        uint256 decisions = _requireWindow(taskId, round);
+        // slither-disable-next-line unused-return only the submission's trainer is compared
+        (address trainer,,) = _escrow.submissionOf(taskId, round, index);
+        if (trainer != submitter || submitter == address(0)) {
+            revert NotTheSubmitter(taskId, round, index, trainer, submitter);
+        }
+        honeypot.submitter = submitter;
+        // A submission index is below 128 (maxTrainers): a submission by `submitter` was found at it.
+        honeypot.index = uint8(index);
+        honeypot.revealed = true;
+        emit HoneypotRevealed(taskId, round, index, submitter, salt, _verdictAt(decisions, index));
     }
 
     /// @dev Reverts unless the round has an unrevealed `commitment` that (`submitter`, `salt`) opens.

@@ -14,6 +14,12 @@ So each round is a honeypot with probability h, independently, and nobody withou
 (HMAC is a PRF). In every other round a bait trains honestly (it is an ordinary, paid trainer). The
 commitment's salt and the decoy word of a round without a honeypot are derived from the key as well
 (labels "salt" and "decoy"), so a planner that lost its journal still opens what it committed.
+
+Consent: the HoneypotRegistry reveals a honeypot only with its bait's consent (an initiator could otherwise
+name an honest trainer whose good work a cartel rejected). A bait signs `honeypot_consent_digest` of each of
+its honeypot rounds when it submits there and writes the signature next to the plan file
+(`<plan>.consents/<chain>-<task>-<round>.sig`, mode 0600); the planner reads it when it reveals. The signature
+names the chain, the registry, the task, the round and the salt, so it opens that one honeypot only.
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
+from protocol.contracts import honeypot_consent_digest
 from protocol.errors import ConfigError
 
 __all__ = [
@@ -40,7 +49,9 @@ __all__ = [
     "honeypot_bait",
     "honeypot_salt",
     "load_plan",
+    "read_consent",
     "schedule",
+    "write_consent",
 ]
 
 _SCALE = 2**64
@@ -54,6 +65,8 @@ class BaitPlan:
     key: bytes
     rate: float
     baits: tuple[str, ...]
+    path: Path | None = field(default=None, compare=False)
+    """The plan's file (its baits' consents lie beside it), when it was read from or written to one."""
 
     def __post_init__(self) -> None:
         if len(self.key) != 32:
@@ -135,7 +148,7 @@ def create_plan(
         f.write(_encode(plan))
         f.flush()
         os.fsync(f.fileno())
-    return plan
+    return BaitPlan(plan.key, plan.rate, plan.baits, Path(path))
 
 
 def load_plan(path: Path) -> BaitPlan:
@@ -162,7 +175,7 @@ def load_plan(path: Path) -> BaitPlan:
         baits = data["baits"]
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not isinstance(baits, list):
             raise TypeError("rate must be a number and baits a list")
-        return BaitPlan(key, float(rate), tuple(to_checksum_address(b) for b in baits))
+        return BaitPlan(key, float(rate), tuple(to_checksum_address(b) for b in baits), Path(path))
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"the bait plan {path} is malformed: {exc}") from None
 
@@ -181,3 +194,45 @@ def ensure_plan(path: Path, rate: float, baits: list[str] | tuple[str, ...]) -> 
             f"terms say rate {rate} and baits {', '.join(want)}: use another file or the plan's terms"
         )
     return plan
+
+
+# ---------------------------------------------------------------------- consents
+def _consent_file(plan: BaitPlan, scope: RoundScope, round_: int) -> Path:
+    if plan.path is None:
+        raise ConfigError("this bait plan has no file: its baits' consents lie beside the plan's file")
+    name = f"{scope.chain_id}-{scope.task_id}-{round_}.sig"
+    return plan.path.with_name(plan.path.name + ".consents") / name
+
+
+def write_consent(
+    plan: BaitPlan, scope: RoundScope, registry: str, round_: int, account: LocalAccount
+) -> bytes:
+    """The bait `account` consents to the reveal of round `round_`'s honeypot: its signature of
+    `honeypot_consent_digest` (EIP-191), written beside the plan (mode 0600, atomically) and returned."""
+    salt = honeypot_salt(plan, scope, round_)
+    digest = honeypot_consent_digest(scope.chain_id, registry, scope.task_id, round_, salt)
+    signature = bytes(account.sign_message(encode_defunct(primitive=digest)).signature)
+    target = _consent_file(plan, scope, round_)
+    try:
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(signature.hex().encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the bait's consent {target}: {exc.strerror or exc}") from None
+    return signature
+
+
+def read_consent(plan: BaitPlan, scope: RoundScope, round_: int) -> bytes | None:
+    """The bait's consent to the reveal of round `round_`'s honeypot (65 bytes), or None while it has not
+    written one (a malformed file counts as none: the registry would refuse it)."""
+    try:
+        raw = _consent_file(plan, scope, round_).read_text().strip()
+        signature = bytes.fromhex(raw)
+    except (OSError, ValueError):
+        return None
+    return signature if len(signature) == 65 else None

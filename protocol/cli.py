@@ -837,11 +837,15 @@ def task_create(
             with out.live(), _explained(session):
                 if honeypots is not None:  # checked against the deployment before anything is sent
                     proto = session.proto
+                    court = proto.appeal_params() if proto.appeals_enabled else None
                     refusal = honeypot_refusal(
                         task,
                         terms,
                         lazy_slash_bps=proto.lazy_slash_bps(),
                         settlement_grace=int(proto.client.call(proto.escrow.functions.settlementGrace())),
+                        appeal_span=0
+                        if court is None
+                        else court.window + court.commit_duration + court.reveal_duration,
                     )
                     if refusal:
                         raise ConfigError(refusal)
@@ -1192,14 +1196,12 @@ def train(
     """Run a trainer node: join the task, train every round, submit, upload the picked states, claim."""
     from protocol.baits import load_plan
     from protocol.errors import ConfigError
-    from protocol.roles.trainer import CHEATS
+    from protocol.roles.trainer import BAIT_CHEATS, CHEATS, bait_cheat_error
 
     if cheat is not None and cheat not in CHEATS:
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
-    if bait_secret is not None and cheat is None:
-        raise ConfigError(
-            "--bait-secret needs --cheat: the known-bad work the bait submits in its honeypot rounds"
-        )
+    if bait_secret is not None and cheat not in BAIT_CHEATS:
+        raise ConfigError(bait_cheat_error(cheat))
     plan = load_plan(bait_secret) if bait_secret is not None else None  # fails before anything is sent
 
     def make(session: Session, out: Output) -> RoleNode:

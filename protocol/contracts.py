@@ -69,6 +69,7 @@ __all__ = [
     "decide",
     "deploy_protocol",
     "honeypot_commitment",
+    "honeypot_consent_digest",
     "no_show_slash",
     "pack_verdicts",
     "round_payout",
@@ -200,6 +201,18 @@ def vote_commitment(
     encoded = abi_encode(
         ["uint256", "uint256", "address", "bytes32", "bytes32", "bytes32"],
         [task_id, round_, to_checksum_address(validator), model_hash, keccak(model_cid.encode()), salt],
+    )
+    return keccak(encoded)
+
+
+def honeypot_consent_digest(chain_id: int, registry: str, task_id: int, round_: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(chainid, registry, taskId, round, salt)): what a bait signs (EIP-191 personal
+    message) so that `revealHoneypotFor` may name it as round `round_`'s honeypot (`consentDigest`)."""
+    if len(salt) != 32:
+        raise ConfigError(f"salt must be 32 bytes, got {len(salt)}")
+    encoded = abi_encode(
+        ["uint256", "address", "uint256", "uint256", "bytes32"],
+        [chain_id, to_checksum_address(registry), task_id, round_, salt],
     )
     return keccak(encoded)
 
@@ -1348,12 +1361,14 @@ class ProtocolClient:
         return self.client.transact(self.honeypots.functions.commitHoneypot(task_id, round_, commitment))
 
     def reveal_honeypot(
-        self, task_id: int, round_: int, index: int, submitter: str, salt: bytes
+        self, task_id: int, round_: int, index: int, submitter: str, salt: bytes, consent: bytes | None = None
     ) -> TxReceipt:
-        """Reveal `round_`'s honeypot: submission `index`, by `submitter` (after the ballot closed)."""
-        return self.client.transact(
-            self.honeypots.functions.revealHoneypot(task_id, round_, index, submitter, salt)
-        )
+        """Reveal `round_`'s honeypot: submission `index`, by `submitter` (after the ballot closed), sent by
+        `submitter` itself, or with `consent`, its signature over `honeypot_consent_digest`."""
+        fns = self.honeypots.functions
+        if consent is None:
+            return self.client.transact(fns.revealHoneypot(task_id, round_, index, submitter, salt))
+        return self.client.transact(fns.revealHoneypotFor(task_id, round_, index, submitter, salt, consent))
 
     def slash_lazy(self, task_id: int, round_: int, validator: str) -> int:
         """Slash `validator` for accepting `round_`'s rejected honeypot; the amount slashed."""

@@ -5,7 +5,7 @@ contracts, turns anvil dev accounts into encrypted keystores (the password trave
 an environment variable), mints and stakes, and starts 10 OS processes through the real CLI:
 
     initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow;
-                 --honeypot-secret bait-plan.json               honeypots at rate 0.8, picked by the plan)
+                 --honeypot-secret bait-plan.json               honeypots at rate 0.9, picked by the plan)
     honeypot     trustrl train --task 1 --bait-secret           the initiator's bait: known-bad work (-4 x
                  bait-plan.json --cheat poison                  its update, always rejected) in the plan's
                                                                 honeypot rounds, honest (paid) otherwise
@@ -147,10 +147,12 @@ validator stake); the lazy one allocates the minimum (weight 1) when it joins.""
 KEYSTORE_SCRYPT_N = 1 << 14  # throwaway demo keys: a cheap KDF keeps 8 process starts quick
 HONEST_TRAINERS = 3
 VALIDATORS = 3
-HONEYPOT_RATE = 0.8
+HONEYPOT_RATE = 0.9
 """The demo's honeypot rate h (docs/protocol.md, "Laziness does not pay"): with its validators' share of 5
-tokens a round and a lazy slash of 2, laziness loses money for h > 5/7. The demo's bait plan is drawn
-until it puts the honeypots in every round but the last (4 of 5 at the default length, the expected count),
+tokens a round and a lazy slash of 2, laziness loses money per round for h > 5/7; over the whole task (the
+slashes compound and take at most the allocation) a lazy validator with a quarter of the weight still
+profits at h = 0.8 over 5 rounds, so `task create` needs h >= 0.9 for up to 10 rounds. The demo's bait
+plan is drawn until it puts the honeypots in every round but the last (4 of 5 at the default length),
 so that each run shows the bait cheating and, in the last round, training honestly and paid; a real
 initiator keeps the first random key (`protocol.baits`)."""
 BAIT_PLAN = "bait-plan.json"

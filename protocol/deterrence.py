@@ -45,7 +45,19 @@ which catches it the same way):
 For a validator of small share (p ~ k s, and caught it forfeits the one draw it has on the honeypot) this
 is s x (C (1 - h/N) - h k S) <= s x (C - h k S) to first order: in a large pool laziness pays unless about
 h x k x S > C, whatever the pool's size (`laziness_refusal`, which `trustrl task create` applies to a task
-with honeypots and committees, checks h k S > C: any N).
+with honeypots, checks h k S > C: any N).
+
+Over the whole task (R = num_rounds rounds) the slashes compound and are capped by the allocation A: each
+takes a fraction b = lazy_slash_bps / 10000 of what is left, and a bait's honeypots are revealed together,
+late, so a lazy validator keeps judging (and being paid) meanwhile. Caught on N ~ Bin(R, h p) honeypots it
+loses A (1 - (1 - b)^N), in expectation A (1 - (1 - h p b)^R) <= R h p S, while its pay grows linearly:
+
+    E_task = R x pay  -  A (1 - (1 - h p b)^R)          pay = E + h p S, the round's pay without the slash
+
+(its shrinking allocation would also shrink its later pay: left out, in the lazy validator's favour). For
+R = 1 this is E; for a long task the cap binds and laziness pays whenever pay > 0 unless A is large enough.
+`laziness_refusal` requires E_task < 0 at every checked share (without committees, at the largest, a
+quarter of the weight: its pay grows with its share and every honeypot catches it).
 """
 
 from __future__ import annotations
@@ -66,6 +78,7 @@ __all__ = [
     "laziness_refusal",
     "lazy_catch_probability",
     "lazy_profit",
+    "lazy_task_profit",
 ]
 
 BPS = 10_000
@@ -275,6 +288,30 @@ MAX_DRAWS = 64
 """TaskRules' bound on committee_draws."""
 
 
+def lazy_task_profit(
+    *,
+    cut: float,
+    share: float,
+    draws: int,
+    submissions: int,
+    honeypot_rate: float,
+    allocation: float,
+    lazy_slash_bps: int,
+    num_rounds: int,
+) -> float:
+    """A lazy validator's expected tokens over a task of `num_rounds` rounds, allocating `allocation` (see
+    the module docstring): R x its round's pay, less A (1 - (1 - h p b)^R), the expected compounding slashes
+    capped by the allocation."""
+    b = lazy_slash_bps / BPS
+    p = lazy_catch_probability(draws, share)
+    h = honeypot_rate
+    per_round = lazy_profit(
+        cut=cut, share=share, draws=draws, submissions=submissions, honeypot_rate=h, lazy_slash=allocation * b
+    )
+    pay = per_round + h * p * allocation * b
+    return num_rounds * pay - allocation * (1 - (1 - h * p * b) ** num_rounds)
+
+
 def laziness_refusal(
     *,
     cut: float,
@@ -283,18 +320,20 @@ def laziness_refusal(
     min_validator_stake: float,
     lazy_slash_bps: int,
     submissions: int,
+    num_rounds: int,
 ) -> str:
-    """One line when honeypots at `honeypot_rate` with committees of `draws` let laziness pay (empty
-    otherwise, and without honeypots or committees): a lazy validator that allocates the minimum (slashed
-    S = `min_validator_stake` x `lazy_slash_bps` / 10000 per honeypot it is caught on) must expect a loss
-    (`lazy_profit`, rounds of `submissions`) at every weight share of `LAZY_SHARES` and, for a small share
-    s, ~ s x (cut - h k S) < 0. k <= 2 never slashes anyone. A validator holding more than a quarter of
-    the weight is left out: its draws on a honeypot are often more than a third of them (the two-thirds
-    assumption at its edge, docs/protocol.md "Laziness under committees")."""
+    """One line when honeypots at `honeypot_rate` (with committees of `draws`, or none: 0) let laziness pay
+    over a task of `num_rounds` rounds (empty otherwise, and without honeypots): a lazy validator that
+    allocates the minimum (slashed `lazy_slash_bps` of what is left of it per honeypot it is caught on) must
+    expect a loss over the task (`lazy_task_profit`, rounds of `submissions`) at every weight share of
+    `LAZY_SHARES` and, for a small share s, ~ s x (cut - h k S) < 0. k <= 2 never slashes anyone. A
+    validator holding more than a quarter of the weight is left out: under committees its draws on a
+    honeypot are often more than a third of them (the two-thirds assumption at its edge, docs/protocol.md
+    "Laziness under committees"); without committees it is the check's worst case, a quarter."""
     h, k = honeypot_rate, draws
-    if h <= 0 or k == 0:
+    if h <= 0:
         return ""
-    if k < 3:
+    if 0 < k < 3:
         return (
             f"honeypots cannot catch a lazy validator with committee_draws = {k}: a lazy draw on a honeypot "
             "is more than a third of its draws, so it is never decided REJECT and nobody is slashed; use "
@@ -303,16 +342,24 @@ def laziness_refusal(
 
     def worst(k: int, h: float, stake: float) -> tuple[float, float]:
         slash = stake * lazy_slash_bps / BPS
-        if h * k * slash <= cut:
+        if k > 0 and h * k * slash <= cut:
             return 0.0, cut - h * k * slash
+        shares = LAZY_SHARES if k > 0 else LAZY_SHARES[:1]
         profits = (
             (
-                lazy_profit(
-                    cut=cut, share=s, draws=k, submissions=submissions, honeypot_rate=h, lazy_slash=slash
+                lazy_task_profit(
+                    cut=cut,
+                    share=s,
+                    draws=k,
+                    submissions=submissions,
+                    honeypot_rate=h,
+                    allocation=stake,
+                    lazy_slash_bps=lazy_slash_bps,
+                    num_rounds=num_rounds,
                 ),
                 s,
             )
-            for s in LAZY_SHARES
+            for s in shares
         )
         profit, share = max(profits)
         return share, profit
@@ -322,7 +369,7 @@ def laziness_refusal(
         return ""
     options = []
     fixed_k = next(
-        (kk for kk in range(k + 1, MAX_DRAWS + 1) if worst(kk, h, min_validator_stake)[1] < 0), None
+        (kk for kk in range(max(k + 1, 3), MAX_DRAWS + 1) if worst(kk, h, min_validator_stake)[1] < 0), None
     )
     if fixed_k is not None:
         options.append(f"chain.committee_draws to {fixed_k}")
@@ -334,16 +381,18 @@ def laziness_refusal(
     stake = next((m for m in _doublings(min_validator_stake) if worst(k, h, m)[1] < 0), None)
     if stake is not None:
         options.append(f"chain.min_validator_stake to {stake:g}")
+    committees = f"with committees of {k} draws" if k else "without committees"
     where = (
         f"with a small share s of the weight it earns ~ s x (cut - rate x k x lazy slash) = s x ({cut:g} - "
         f"{h:g} x {k} x {min_validator_stake * lazy_slash_bps / BPS:g}) > 0"
         if share == 0
-        else f"holding {share:.3g} of the weight it expects {profit:+.3g} tokens a round (caught on a "
-        f"honeypot with P = {lazy_catch_probability(k, share):.3f})"
+        else f"holding {share:.3g} of the weight it expects {profit:+.3g} tokens over the task's "
+        f"{num_rounds} rounds (caught on a honeypot with P = {lazy_catch_probability(k, share):.3f}; its "
+        "slashes compound and take at most its allocation)"
     )
     return (
-        f"honeypots at rate {h:g} with committees of {k} draws do not deter laziness: a lazy validator "
-        f"allocating the minimum is caught only when drawn on the honeypot, and {where}; raise "
+        f"honeypots at rate {h:g} {committees} do not deter laziness: a lazy validator allocating the "
+        f"minimum is caught only on a rejected honeypot it judged, and {where}; raise "
         + (" or ".join(options) if options else "the rate, the committee or the validator stake")
         + " (docs/protocol.md, 'Laziness under committees')"
     )

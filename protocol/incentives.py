@@ -84,6 +84,8 @@ class RoundTerms:
     """With committees, the lazy validator's share of the round's weight (0: 1 / `validators`)."""
     submissions: int = 0
     """N, submissions a round (0: `trainers`)."""
+    num_rounds: int = 1
+    """R, the task's rounds (`laziness_refusal` checks the whole task: slashes compound, capped)."""
 
     @property
     def cut(self) -> float:
@@ -121,6 +123,7 @@ class RoundTerms:
             min_validator_stake=self.min_validator_stake,
             lazy_slash_bps=self.lazy_slash_bps,
             submissions=self.submissions or self.trainers,
+            num_rounds=self.num_rounds,
         )
 
     @property

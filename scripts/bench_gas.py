@@ -319,7 +319,7 @@ def _honeypot(
         p.commit_model_vote(task_id, 0, model, CID, salt)
     for p in validators:
         p.vote_model(task_id, 0, model, CID, salt)
-    bench.send("revealHoneypot", initiator, honeypots.revealHoneypot(task_id, 0, 1, bait.address, salt))
+    bench.send("revealHoneypot", bait, honeypots.revealHoneypot(task_id, 0, 1, bait.address, salt))
     bench.send("slashLazy", initiator, honeypots.slashLazy(task_id, 0, validators[2].address))
 
 

@@ -572,7 +572,7 @@ def _validators_and_keepers(
             validator_slash_bps=c.validator_slash_bps, min_trainer_stake=float(c.min_trainer_stake),
             no_show_slash_bps=c.no_show_slash_bps, max_no_shows=c.max_no_shows, honeypot_rate=rate,
             lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, committee_draws=c.committee_draws,
-            lazy_share=lazy_share, submissions=submissions,
+            lazy_share=lazy_share, submissions=submissions, num_rounds=c.num_rounds,
         )  # fmt: skip
 
     demo_share = 1 / (VALIDATORS * VALIDATOR_WEIGHT + 1)
@@ -602,7 +602,7 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
     for k in (3, 4, 12, 16, 32, 63):
         refusal = laziness_refusal(
             cut=cut, draws=k, honeypot_rate=HONEYPOT_RATE, min_validator_stake=float(c.min_validator_stake),
-            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, submissions=HONEST_TRAINERS + 2,
+            lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, submissions=HONEST_TRAINERS + 2, num_rounds=c.num_rounds,
         )  # fmt: skip
         for share in (0.01, 0.05, 1 / 7, 0.25):
             out.append(

@@ -8,6 +8,7 @@ raising it to that is accepted), and accepts the demo's terms."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from protocol import committees
 from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
 from protocol.demo import BAIT_PLAN, DEMO_TASK, HONEYPOT_RATE, VALIDATOR_WEIGHT, VALIDATORS
-from protocol.deterrence import laziness_refusal, lazy_catch_probability, lazy_profit
+from protocol.deterrence import laziness_refusal, lazy_catch_probability, lazy_profit, lazy_task_profit
 from protocol.errors import ConfigError
 from protocol.roles.initiator import TaskFile, honeypot_refusal, honeypot_terms, load_task_file
 
@@ -80,10 +81,11 @@ def test_a_small_lazy_validator_earns_about_s_times_cut_minus_hks() -> None:
         assert got < s * (20 - 0.8 * draws * 2)
 
 
-def _refusal(draws: int, rate: float = 0.8, stake: float = 10) -> str:
+def _refusal(draws: int, rate: float = 0.8, stake: float = 10, rounds: int = 1) -> str:
     return laziness_refusal(
-        cut=20, draws=draws, honeypot_rate=rate, min_validator_stake=stake, lazy_slash_bps=2000, submissions=5
-    )
+        cut=20, draws=draws, honeypot_rate=rate, min_validator_stake=stake, lazy_slash_bps=2000,
+        submissions=5, num_rounds=rounds,
+    )  # fmt: skip
 
 
 def test_committees_that_let_laziness_pay_are_refused_with_what_to_raise() -> None:
@@ -129,7 +131,7 @@ def test_task_creation_accepts_the_demos_honeypots_and_refuses_bad_ones() -> Non
     assert honeypot_refusal(demo, terms, lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, settlement_grace=120) == ""
     assert "settlement grace > 0" in honeypot_refusal(demo, terms, lazy_slash_bps=2000, settlement_grace=0)
     small = _demo(committee_draws=4, quorum=2)
-    assert "chain.committee_draws to 33" in honeypot_refusal(
+    assert "chain.committee_draws to 21" in honeypot_refusal(
         small, terms, lazy_slash_bps=2000, settlement_grace=1
     )
     off = honeypot_terms(small)  # no honeypots: no refusal
@@ -183,3 +185,72 @@ def test_the_bench_rows_of_the_lazy_validator() -> None:
     assert large["deterred"] is True
     unplanted = rows(honeypot_rate=0.0)["lazy validator, committees of 4 in a large pool"]
     assert (unplanted["deterred"], unplanted["refused"]) == (False, "")  # no honeypots: open, not hidden
+
+
+def test_over_the_task_the_slashes_compound_and_are_capped_by_the_allocation() -> None:
+    # E_task = R x pay - A (1 - (1 - h p b)^R): the expectation over N ~ Bin(R, h p) caught honeypots of
+    # A (1 - (1 - b)^N), what a bait's honeypots revealed together take from allocation A.
+    cut, share, h, stake, bps = 20.0, 0.25, 0.8, 10.0, 2000
+    b = bps / 10_000
+    for rounds in (1, 4, 10, 40):
+        got = lazy_task_profit(
+            cut=cut, share=share, draws=0, submissions=5, honeypot_rate=h, allocation=stake,
+            lazy_slash_bps=bps, num_rounds=rounds,
+        )  # fmt: skip
+        pay = (1 - h) * cut * share
+        taken = sum(
+            math.comb(rounds, n) * h**n * (1 - h) ** (rounds - n) * stake * (1 - (1 - b) ** n)
+            for n in range(rounds + 1)
+        )
+        assert got == pytest.approx(rounds * pay - taken)
+        assert taken <= stake
+    per_round = lazy_profit(
+        cut=cut, share=share, draws=0, submissions=5, honeypot_rate=h, lazy_slash=stake * b
+    )
+    assert per_round == pytest.approx(-0.6)  # the per-round model says laziness loses ...
+    assert lazy_task_profit(
+        cut=cut, share=share, draws=0, submissions=5, honeypot_rate=h, allocation=stake, lazy_slash_bps=bps,
+        num_rounds=1,
+    ) == pytest.approx(per_round)  # fmt: skip
+    assert lazy_task_profit(
+        cut=cut, share=share, draws=0, submissions=5, honeypot_rate=h, allocation=stake, lazy_slash_bps=bps,
+        num_rounds=10,
+    ) > 0  # fmt: skip  # ... but over 10 rounds the capped slashes lose to the linear pay
+
+
+def test_without_committees_laziness_is_checked_too_and_over_the_task() -> None:
+    # Before: k = 0 was never checked. examples/task.yaml's terms (cut 20, S = 10) with honeypots at 0.05.
+    line = laziness_refusal(
+        cut=20, draws=0, honeypot_rate=0.05, min_validator_stake=50, lazy_slash_bps=2000, submissions=16,
+        num_rounds=8,
+    )  # fmt: skip
+    assert line.startswith("honeypots at rate 0.05 without committees do not deter laziness"), line
+    assert _refusal(0, rounds=1) == ""  # (1 - 0.8) x 20 / 4 - 0.8 x 2 < 0 per round
+    line = _refusal(0, rounds=10)
+    assert "over the task's 10 rounds" in line, line
+    for option in ("honeypots.rate", "chain.min_validator_stake"):
+        found = re.search(option.replace(".", r"\.") + r" to ([\d.]+)", line)
+        assert found is not None, line
+        fixed = float(found.group(1))
+        if option == "honeypots.rate":
+            assert _refusal(0, rate=fixed, rounds=10) == ""
+        else:
+            assert _refusal(0, stake=fixed, rounds=10) == ""
+
+
+def test_with_a_court_the_grace_must_outlast_an_appeal() -> None:
+    # slashLazy waits for the court's settled decision: a grace within the appeal window + an appeal's
+    # commit and reveal would let the last round's honeypot expire unslashed.
+    terms = honeypot_terms(_demo(), rate=HONEYPOT_RATE, trainer=BAIT, secret=Path(BAIT_PLAN))
+    span = 600 + 120 + 120
+    for grace in (1, span):
+        line = honeypot_refusal(
+            _demo(), terms, lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, settlement_grace=grace, appeal_span=span
+        )
+        assert line.startswith("honeypots need a settlement grace longer than the AppealCourt's"), line
+    assert (
+        honeypot_refusal(
+            _demo(), terms, lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, settlement_grace=span + 1, appeal_span=span
+        )
+        == ""
+    )

@@ -148,18 +148,19 @@ def poison_direction(
     return {k: (v / norm).to(torch.float32) for k, v in d.items()}
 
 
-def poisoned_update(delta: Tensors, scale: float) -> dict[str, torch.Tensor]:
+def poisoned_update(delta: Tensors, scale: float, *, seed: int) -> dict[str, torch.Tensor]:
     """`scale` x the honest pseudo-gradient `delta` (scale != 1). Where training moved no weight (every
-    group's advantage was 0, so delta = 0 and any multiple of it IS the honest update), a seeded random
-    unit direction instead: the result always differs from the honest update, so the exact update check
-    (base - theta_H) rejects it. A honeypot's bait relies on that: a bait that an honest validator would
-    accept would slash honest validators as lazy."""
+    group's advantage was 0, so delta = 0 and any multiple of it IS the honest update), a random unit
+    direction seeded by `seed` instead (the caller's per-submission seed, so two such updates differ and a
+    validator cannot recognise one by its bytes): the result always differs from the honest update, so the
+    exact update check (base - theta_H) rejects it. A honeypot's bait relies on that: a bait that honest
+    validators accept is decided ACCEPT, so no lazy validator is slashed and the bait is paid."""
     if scale == 1.0:
         raise ValueError("a poisoned update needs a scale other than 1")
     out = {k: v * scale for k, v in delta.items()}
     if any(bool(v.any()) for v in out.values()):
         return out
-    return poison_direction("random", delta, delta, eos_id=0, wrong_token=0)
+    return poison_direction("random", delta, delta, eos_id=0, wrong_token=0, seed=seed)
 
 
 def gate_tuned_scale(passes: Callable[[float], bool], *, limit: float, steps: int = 12) -> float:

@@ -11,12 +11,20 @@ import {ITaskEscrow} from "./ITaskEscrow.sol";
 /// Before round r opens (during round r-1, or before the task's start for round 0), the initiator commits
 /// `commitment = keccak256(abi.encode(taskId, r, submitter, salt))` ({commitHoneypot}; at most one per round)
 /// and submits known-bad work through a trainer identity of its own (`submitter`), by the ordinary
-/// {ITaskEscrow-submitWork}. Once the round's ballot is closed (model vote over), anyone with the preimage
-/// reveals it ({revealHoneypot}, naming the submission's index). Then {slashLazy} (permissionless, once per
-/// validator and honeypot) slashes `lazySlashBps` of a validator's allocation to the task if and only if
-/// the honeypot's decision is REJECT (two thirds of the revealed verdicts judged it bad, so an initiator
-/// cannot frame honest validators by calling good work a honeypot) and that validator's revealed verdict on
-/// it is ACCEPT (UNAVAILABLE is never slashed).
+/// {ITaskEscrow-submitWork}. Once the round's ballot is closed (model vote over), the preimage is revealed
+/// ({revealHoneypot}, naming the submission's index) with the submitter's consent: sent by the submitter
+/// itself, or by anyone with the submitter's signature over {consentDigest} ({revealHoneypotFor}). So the
+/// initiator can name only a trainer that agreed to be its bait, never an honest trainer whose good work a
+/// cartel rejected. Then {slashLazy} (permissionless, once per validator and honeypot) slashes
+/// `lazySlashBps` of a validator's allocation to the task if and only if the honeypot's ballot decision is
+/// REJECT, where the deployment has an AppealCourt the court-settled decision is REJECT too (the appeal
+/// window closed, no appeal of it pending, none overturned it), and that validator's revealed verdict on it
+/// is ACCEPT (UNAVAILABLE is never slashed).
+///
+/// Trust: a REJECT is a two-thirds vote, not a proof. A cartel holding two thirds of the honeypot's weight
+/// (or draws) can reject the initiator's own bait even when it submitted good work, and the honest validators
+/// that accepted it are then slashed unless someone appeals within the round's appeal window (the reveal may
+/// come after it). Without an AppealCourt nothing on chain protects an honest minority from such a cartel.
 ///
 /// Window: reveals and lazy slashes are open while the task is active and, after it ended, until its end
 /// plus the deployment's settlement grace ({ITaskEscrow-settlementGrace}) — exactly the time during which a
@@ -107,6 +115,10 @@ interface IHoneypotRegistry {
     /// @notice `validator` was already slashed for `round`'s honeypot.
     error AlreadySlashed(uint256 taskId, uint256 round, address validator);
 
+    /// @notice The reveal of `round`'s honeypot by `submitter` lacks its consent: `signer` (the sender, or the
+    /// signature's signer, 0 for a malformed signature) is not `submitter`.
+    error NoConsent(uint256 taskId, uint256 round, address submitter, address signer);
+
     /// @notice A slash fraction outside 1..10000 basis points was given at deployment.
     error InvalidSlashBps(uint256 bps);
 
@@ -121,14 +133,31 @@ interface IHoneypotRegistry {
     /// So no submission of the round exists when it is committed to.
     function commitHoneypot(uint256 taskId, uint256 round, bytes32 commitment) external;
 
-    /// @notice Reveal `round`'s honeypot (permissionless) once its ballot is closed and within the window:
-    /// `keccak256(abi.encode(taskId, round, submitter, salt))` must be the commitment and submission `index`
-    /// of the round must be `submitter`'s (the index is not known when committing: order of arrival).
+    /// @notice Reveal `round`'s honeypot, sent by `submitter` itself, once its ballot is closed and within the
+    /// window: `keccak256(abi.encode(taskId, round, submitter, salt))` must be the commitment and submission
+    /// `index` of the round must be `submitter`'s (the index is not known when committing: order of arrival).
     function revealHoneypot(uint256 taskId, uint256 round, uint256 index, address submitter, bytes32 salt)
         external;
 
+    /// @notice {revealHoneypot} sent by anyone, with `consent`: `submitter`'s 65-byte ECDSA signature of the
+    /// EIP-191 personal message {consentDigest}`(taskId, round, salt)`.
+    function revealHoneypotFor(
+        uint256 taskId,
+        uint256 round,
+        uint256 index,
+        address submitter,
+        bytes32 salt,
+        bytes calldata consent
+    ) external;
+
+    /// @notice What a bait signs to consent to the reveal of `round`'s honeypot:
+    /// `keccak256(abi.encode(block.chainid, address(this), taskId, round, salt))`.
+    function consentDigest(uint256 taskId, uint256 round, bytes32 salt) external view returns (bytes32);
+
     /// @notice Slash `lazySlashBps` of `validator`'s allocation to `taskId` (permissionless, once per validator
-    /// and honeypot, within the window) when `round`'s revealed honeypot was decided REJECT and `validator`
+    /// and honeypot, within the window) when `round`'s revealed honeypot was decided REJECT (with an
+    /// AppealCourt: by the ballot and by the court, so this reverts like {IAttestationRegistry-decisionOf}
+    /// while the round's appeal window is open or an appeal of the honeypot is pending) and `validator`
     /// revealed ACCEPT on it.
     /// @return slashed The amount slashed (less than asked only if the allocation is smaller).
     function slashLazy(uint256 taskId, uint256 round, address validator) external returns (uint256 slashed);

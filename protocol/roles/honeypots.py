@@ -15,9 +15,13 @@ bait from an honest trainer until a reveal.
 * reveal: a real honeypot whose bait submitted is revealed once the round's ballot is closed **and** the
   bait has no honeypot left in the task (the ballot of its last honeypot round closed, or the task ended):
   a revealed bait is burnt, so a bait's honeypots are revealed together, when it is spent (its index read
-  from the WorkSubmitted events);
+  from the WorkSubmitted events). The registry needs the bait's consent: the bait's signature, which it
+  writes beside the plan file when it submits the honeypot (`protocol.baits.write_consent`); without it
+  the reveal waits (and, past the window, is given up: nobody is slashed);
 * slash: then every validator whose revealed verdict on it is ACCEPT, when the round decided REJECT
-  (`slashLazy`, once each).
+  (`slashLazy`, once each). With an AppealCourt the court-settled decision must be REJECT as well: while
+  the round's appeal window is open or an appeal of the honeypot is pending (`AppealWindowOpen`,
+  `AppealPending`) the slash waits; a REJECT the court overturned slashes nobody.
 Reveals and slashes are due until the task's end plus the settlement grace (`windowEnd`): after that the
 validators' allocations unlock, and what was not done is given up.
 """
@@ -29,7 +33,15 @@ from pathlib import Path
 from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from protocol.baits import BaitPlan, RoundScope, decoy_word, honeypot_bait, honeypot_salt, schedule
+from protocol.baits import (
+    BaitPlan,
+    RoundScope,
+    decoy_word,
+    honeypot_bait,
+    honeypot_salt,
+    read_consent,
+    schedule,
+)
 from protocol.contracts import Phase, Role, TaskStatus, Verdict, honeypot_commitment, unpack_verdicts
 from protocol.errors import ContractRevert
 from protocol.journal import Journal
@@ -37,7 +49,10 @@ from protocol.network import TaskView
 from protocol.roles.base import Output
 from protocol.wire import bytes_to_hex, hex_to_bytes
 
-__all__ = ["HoneypotKeeper", "HoneypotTerms", "lazy_validators"]
+__all__ = ["NOT_YET", "HoneypotKeeper", "HoneypotTerms", "lazy_validators"]
+
+NOT_YET = ("AppealWindowOpen", "AppealPending")
+"""`slashLazy`'s reverts (from the court's settled decision) that mean "later", not "never"."""
 
 
 def _address(value: str) -> str:
@@ -242,7 +257,14 @@ class HoneypotKeeper:
             if not self._spent(bait):
                 self.waiting = True  # revealed with the bait's last honeypot: a revealed bait is burnt
                 return False
-            proto.reveal_honeypot(self.task_id, round_, index, bait, salt)
+            consent = None
+            if bait != proto.address:
+                assert self.plan is not None
+                consent = read_consent(self.plan, self.scope, round_)
+                if consent is None:  # the bait has not written it (yet)
+                    self.waiting = True
+                    return False
+            proto.reveal_honeypot(self.task_id, round_, index, bait, salt, consent)
             decision = proto.decisions_of(self.task_id, round_)[index]
             self.out.log(
                 f"round {round_}: revealed the honeypot (submission {index}, decided {decision.name})"
@@ -265,6 +287,13 @@ class HoneypotKeeper:
             except ContractRevert as exc:
                 if exc.error == "AlreadySlashed":  # another caller was first
                     return True
+                if exc.error in NOT_YET:  # the round's appeal window or an appeal of the honeypot
+                    self.waiting = True
+                    return False
+                if exc.error == "HoneypotNotRejected":  # the court overturned the REJECT
+                    self.journal.done("honeypot-finished", key, decision="overturned")
+                    self.out.log(f"round {round_}: the court overturned the honeypot's REJECT; no slash")
+                    return False
                 raise
             self.out.log(
                 f"round {round_}: slashed {self.view.session.tokens(slashed)} tokens of validator "

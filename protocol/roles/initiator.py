@@ -304,12 +304,20 @@ def honeypot_terms(
 
 
 def honeypot_refusal(
-    task: TaskFile, terms: HoneypotTerms, *, lazy_slash_bps: int, settlement_grace: int
+    task: TaskFile,
+    terms: HoneypotTerms,
+    *,
+    lazy_slash_bps: int,
+    settlement_grace: int,
+    appeal_span: int = 0,
 ) -> str:
-    """One line why a deployment (its `lazy_slash_bps` and `settlement_grace`) cannot run `task`'s
+    """One line why a deployment (its `lazy_slash_bps`, `settlement_grace` and, with an AppealCourt,
+    `appeal_span` = its appeal window + an appeal's commit and reveal durations) cannot run `task`'s
     honeypots usefully, empty when it can or when there are none: a grace of 0 leaves no window to reveal
-    and slash once the task has ended (the registry refuses the commitments: `NoSettlementGrace`); and
-    committees under which laziness still pays (`protocol.deterrence.laziness_refusal`)."""
+    and slash once the task has ended (the registry refuses the commitments: `NoSettlementGrace`); a grace
+    not above the appeal span lets the last round's honeypot expire before the court settles its REJECT
+    (`slashLazy` waits for it: a safe failure, nobody is slashed, but the last honeypots deter nothing);
+    and terms under which laziness still pays (`protocol.deterrence.laziness_refusal`)."""
     if not terms.enabled:
         return ""
     if settlement_grace == 0:
@@ -320,6 +328,13 @@ def honeypot_refusal(
             "grace (`deploy_protocol(settlement_grace=...)`, by default the unbonding period) or plant no "
             "honeypots"
         )
+    if settlement_grace <= appeal_span:
+        return (
+            f"honeypots need a settlement grace longer than the AppealCourt's window plus an appeal's commit "
+            f"and reveal ({appeal_span} s): this deployment's is {settlement_grace} s, so the last round's "
+            "honeypot would expire before the court settles its REJECT (slashLazy waits for that) and a lazy "
+            "validator would go unslashed; deploy with a longer grace or plant no honeypots"
+        )
     c = task.chain
     return laziness_refusal(
         cut=float(c.reward_per_round * c.validator_share_bps / BPS),
@@ -328,6 +343,7 @@ def honeypot_refusal(
         min_validator_stake=float(c.min_validator_stake),
         lazy_slash_bps=lazy_slash_bps,
         submissions=c.max_trainers,
+        num_rounds=c.num_rounds,
     )
 
 

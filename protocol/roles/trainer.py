@@ -27,11 +27,16 @@ trains on it, `stealthy` does both (the demo's cheater).
 
 `bait_plan` makes the trainer one of the initiator's honeypot baits (`protocol.baits`, `--bait-secret`): it
 cheats only in the rounds the plan picks for it (each is a honeypot the initiator committed to before the
-round opened) and trains honestly in every other round, like any paid trainer.
+round opened) and trains honestly in every other round, like any paid trainer. Its cheat must be `poison`
+(`BAIT_CHEATS`): the only one the exact update check rejects every time, whatever the round's data (another
+cheat can pass, or crash the bait, and a honeypot its honest validators accept catches nobody). In each
+honeypot round it signs its consent to the reveal (`protocol.baits.write_consent`), without which the
+registry refuses to name it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -47,7 +52,7 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
-from protocol.baits import BaitPlan, RoundScope, honeypot_bait
+from protocol.baits import BaitPlan, RoundScope, honeypot_bait, write_consent
 from protocol.cheats import NODE_CHEATS, node_edits
 from protocol.contracts import Role, TaskState, TaskStatus, WorkSubmission
 from protocol.display import duration, when
@@ -68,13 +73,25 @@ from protocol.wire import (
     sampled_rollouts,
 )
 
-__all__ = ["CHEATS", "Cheat", "TrainerNode"]
+__all__ = ["BAIT_CHEATS", "CHEATS", "Cheat", "TrainerNode", "bait_cheat_error"]
 
 Cheat = Literal[
     "poison", "forge-rewards", "withhold", "nan-state", "inf-state", "poison-step", "fabricate", "stealthy"
 ]
 CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state", *NODE_CHEATS)
 POISON_SCALE = -4.0
+BAIT_CHEATS: tuple[str, ...] = ("poison",)
+"""The cheats a honeypot bait may commit: those the exact update check rejects every time."""
+
+
+def bait_cheat_error(cheat: str | None) -> str:
+    """Why a bait with cheat `cheat` is refused."""
+    return (
+        f"a bait (--bait-secret) must cheat with {' or '.join(f'--cheat {c}' for c in BAIT_CHEATS)}, not "
+        f"{'no cheat' if cheat is None else repr(cheat)}: only that one is rejected by an exact check "
+        "every time (another can be accepted, or crash the bait, and a honeypot its honest validators "
+        "accept catches nobody)"
+    )
 
 
 def _write_durable(path: Path, data: bytes) -> None:
@@ -111,6 +128,8 @@ class TrainerNode(ParticipantNode):
             raise ConfigError(
                 f"this trainer ({self.me}) is not one of the bait plan's baits ({', '.join(bait_plan.baits)})"
             )
+        if bait_plan is not None and cheat not in BAIT_CHEATS:
+            raise ConfigError(bait_cheat_error(cheat))
         self.cheat = cheat
         self.bait_plan = bait_plan
         self.keep_rounds = keep_rounds
@@ -123,8 +142,18 @@ class TrainerNode(ParticipantNode):
         rounds its plan picks for it."""
         if self.bait_plan is None:
             return self.cheat
-        scope = RoundScope(self.session.chain_id, self.session.config.deployment.task_escrow, self.task_id)
-        return self.cheat if honeypot_bait(self.bait_plan, scope, round_) == self.me else None
+        return self.cheat if honeypot_bait(self.bait_plan, self._scope, round_) == self.me else None
+
+    @property
+    def _scope(self) -> RoundScope:
+        return RoundScope(self.session.chain_id, self.session.config.deployment.task_escrow, self.task_id)
+
+    def _poison_seed(self, round_: int) -> int:
+        """The seed of a poisoned update's fallback direction: distinct per (chain, escrow, task, round,
+        trainer), so no two poisoned updates share their bytes."""
+        scope = self._scope
+        text = f"trustrl poison|{scope.chain_id}|{scope.escrow}|{scope.task_id}|{round_}|{self.me}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
     # ---------------------------------------------------------------------- the loop
     def act(self, state: TaskState, from_round: int) -> bool:
@@ -274,7 +303,10 @@ class TrainerNode(ParticipantNode):
         if cheat in ("nan-state", "inf-state"):
             delta = self._spoil_last_state(states_dir / f"{steps}.state", refs, weights, cheat == "nan-state")
         if cheat == "poison":
-            delta = poisoned_update(delta, POISON_SCALE)
+            delta = poisoned_update(delta, POISON_SCALE, seed=self._poison_seed(round_))
+        if cheat is not None and self.bait_plan is not None:  # a honeypot round: consent to its reveal
+            registry = session.config.deployment.honeypot_registry
+            write_consent(self.bait_plan, self._scope, registry, round_, session.client.account)
         update = encode_update(delta, spec.inner.compression)
         deployment = session.config.deployment
         common = {

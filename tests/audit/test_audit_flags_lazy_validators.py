@@ -37,7 +37,7 @@ def lazy_history(world: World, *, slash: bool = True) -> int:
     rows = {v0: [A, A, R], v1: [A, A, R], lazy: [A, A, A]}
     world.ballot(task_id, 0, rows, {v: h("model 1") for v in rows})
     world.close_ballot(task_id, 0)
-    world.outsider.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)  # the bait consents
     if slash:
         world.outsider.slash_lazy(task_id, 0, lazy.address)
     world.outsider.finalize_round(task_id)

@@ -1,7 +1,7 @@
-"""HoneypotRegistry: an initiator's committed known-bad submission, revealed after the ballot, slashes exactly
-the validators that revealed ACCEPT on it, when (and only when) the round decided REJECT; every branch of
-commit, reveal and slashLazy, the window that ends when the validators' allocations unlock, and the
-StakeManager's two slashers."""
+"""HoneypotRegistry: an initiator's committed known-bad submission, revealed after the ballot with its bait's
+consent, slashes exactly the validators that revealed ACCEPT on it, when (and only when) the round decided
+REJECT; every branch of commit, reveal and slashLazy, the window that ends when the validators' allocations
+unlock, and the StakeManager's two slashers (with a court: test_honeypots_wait_for_the_appeal_court)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from chainworld import STAKE, UNBONDING, World, h, logs, reverts
+from eth_account.messages import encode_defunct
 
 from protocol.contracts import (
     BPS,
@@ -17,6 +18,7 @@ from protocol.contracts import (
     TaskStatus,
     Verdict,
     honeypot_commitment,
+    honeypot_consent_digest,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +54,13 @@ def honeypot_round(world: World, rows: dict[ProtocolClient, list[Verdict]], **ov
     return task_id
 
 
+def consent(world: World, signer: ProtocolClient, task_id: int, round_: int, salt: bytes = SALT) -> bytes:
+    """`signer`'s signature consenting to the reveal of `round_`'s honeypot (what a bait writes)."""
+    registry = world.deployment.honeypot_registry.address
+    digest = honeypot_consent_digest(world.chain.chain_id, registry, task_id, round_, salt)
+    return bytes(signer.client.account.sign_message(encode_defunct(primitive=digest)).signature)
+
+
 def lazy_rows(world: World, lazy: Verdict = A) -> dict[ProtocolClient, list[Verdict]]:
     """Two honest validators reject the honeypot (index 2); the third gives it `lazy`."""
     v0, v1, v2 = world.validators
@@ -63,7 +72,8 @@ def test_a_validator_that_accepted_a_rejected_honeypot_is_slashed_once(world: Wo
     v0, v1, lazy = world.validators
     bait = world.trainers[2]
     honeypots = world.deployment.honeypot_registry
-    receipt = world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    signature = consent(world, bait, task_id, 0)
+    receipt = world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT, signature)
     assert logs(honeypots, "HoneypotRevealed", receipt) == [
         {"taskId": task_id, "round": 0, "index": 2, "submitter": bait.address, "salt": SALT, "decision": R}
     ]
@@ -101,7 +111,7 @@ def test_a_validator_that_accepted_a_rejected_honeypot_is_slashed_once(world: Wo
 def test_unavailable_is_never_slashed(world: World) -> None:
     task_id = honeypot_round(world, lazy_rows(world, lazy=U))
     lazy = world.validators[2]
-    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     reverts("NotLazy", validator=lazy.address, verdict=U)(
         lambda: world.outsider.slash_lazy(task_id, 0, lazy.address)
     )
@@ -111,7 +121,7 @@ def test_unavailable_is_never_slashed(world: World) -> None:
 def test_a_validator_that_did_not_reveal_is_not_lazy(world: World) -> None:
     v0, v1, silent = world.validators
     task_id = honeypot_round(world, {v0: [A, A, R], v1: [A, A, R]})
-    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     # (it is slashed by the escrow for not revealing, not here)
     reverts("NotLazy", validator=silent.address, verdict=Verdict.NONE)(
         lambda: world.outsider.slash_lazy(task_id, 0, silent.address)
@@ -122,7 +132,7 @@ def test_an_initiator_cannot_frame_validators_with_good_work(world: World) -> No
     # The "honeypot" was accepted by two thirds: the round says it was good work, so nobody is slashed.
     v0, v1, v2 = world.validators
     task_id = honeypot_round(world, {v0: [A, A, A], v1: [A, A, A], v2: [A, A, R]})
-    receipt = world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    receipt = world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     assert logs(world.deployment.honeypot_registry, "HoneypotRevealed", receipt)[0]["decision"] == A
     for v in (v0, v1):
         reverts("HoneypotNotRejected", decision=A)(
@@ -134,7 +144,7 @@ def test_an_initiator_cannot_frame_validators_with_good_work(world: World) -> No
 def test_an_undecided_honeypot_slashes_nobody(world: World) -> None:
     v0, v1, v2 = world.validators
     task_id = honeypot_round(world, {v0: [A, A, R], v1: [A, A, A], v2: [A, A, U]})
-    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     reverts("HoneypotNotRejected", decision=Verdict.NONE)(
         lambda: world.outsider.slash_lazy(task_id, 0, v1.address)
     )
@@ -147,20 +157,51 @@ def test_reveal_needs_the_preimage_and_the_submitters_index(world: World) -> Non
     wrong = h("wrong salt")
     reverts(
         "CommitmentMismatch", committed=stored, computed=honeypot_commitment(task_id, 0, bait.address, wrong)
-    )(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, wrong))
+    )(lambda: bait.reveal_honeypot(task_id, 0, 2, bait.address, wrong))
     reverts("CommitmentMismatch", committed=stored)(
-        lambda: world.outsider.reveal_honeypot(task_id, 0, 0, other.address, SALT)
+        lambda: other.reveal_honeypot(task_id, 0, 0, other.address, SALT)
     )
     reverts("NotTheSubmitter", index=0, trainer=other.address, submitter=bait.address)(
-        lambda: world.outsider.reveal_honeypot(task_id, 0, 0, bait.address, SALT)
+        lambda: bait.reveal_honeypot(task_id, 0, 0, bait.address, SALT)
     )
     reverts("NotTheSubmitter", index=7, trainer=ZERO_ADDRESS)(
-        lambda: world.outsider.reveal_honeypot(task_id, 0, 7, bait.address, SALT)
+        lambda: bait.reveal_honeypot(task_id, 0, 7, bait.address, SALT)
     )
     reverts("NotRevealed")(lambda: world.outsider.slash_lazy(task_id, 0, world.validators[2].address))
-    reverts("NoHoneypot", round=1)(lambda: world.outsider.reveal_honeypot(task_id, 1, 2, bait.address, SALT))
-    world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
-    reverts("AlreadyRevealed")(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+    reverts("NoHoneypot", round=1)(lambda: bait.reveal_honeypot(task_id, 1, 2, bait.address, SALT))
+    bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    reverts("AlreadyRevealed")(lambda: bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+
+
+def test_a_reveal_needs_the_named_trainers_consent(world: World) -> None:
+    # The initiator committed to trainer 3's submission; trainer 3 never agreed to be a bait: nobody else can
+    # name it (a cartel's REJECT of an honest trainer's work cannot be turned into a honeypot).
+    task_id = honeypot_round(world, lazy_rows(world))
+    bait, other = world.trainers[2], world.trainers[0]
+    p = world.initiator
+    for sender in (p, world.outsider, other):
+        reverts("NoConsent", taskId=task_id, round=0, submitter=bait.address, signer=sender.address)(
+            lambda sender=sender: sender.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+        )
+    for elsewhere in (consent(world, bait, task_id + 1, 0), consent(world, bait, task_id, 1)):
+        reverts("NoConsent", submitter=bait.address)(  # the bait's consent to another honeypot
+            lambda elsewhere=elsewhere: p.reveal_honeypot(task_id, 0, 2, bait.address, SALT, elsewhere)
+        )
+    reverts("NoConsent", submitter=bait.address, signer=ZERO_ADDRESS)(
+        lambda: p.reveal_honeypot(task_id, 0, 2, bait.address, SALT, b"\x01" * 64)
+    )
+    reverts("NoConsent", submitter=bait.address, signer=p.address)(  # signed by the initiator
+        lambda: p.reveal_honeypot(task_id, 0, 2, bait.address, SALT, consent(world, p, task_id, 0))
+    )
+    assert not p.honeypot_of(task_id, 0).revealed
+    p.reveal_honeypot(task_id, 0, 2, bait.address, SALT, consent(world, bait, task_id, 0))
+    assert p.honeypot_of(task_id, 0).revealed
+
+
+def test_the_consent_digest_helper_matches_the_contract(world: World) -> None:
+    registry = world.deployment.honeypot_registry
+    call = world.chain.call(registry.functions.consentDigest(4, 2, SALT))
+    assert bytes(call) == honeypot_consent_digest(world.chain.chain_id, registry.address, 4, 2, SALT)
 
 
 def test_reveal_waits_for_the_closed_ballot(world: World) -> None:
@@ -170,14 +211,14 @@ def test_reveal_waits_for_the_closed_ballot(world: World) -> None:
     world.start(task_id)
     world.submit_all(task_id, 0)
     too_early = reverts("BallotNotClosed", taskId=task_id, round=0)
-    too_early(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))  # no ballot yet
+    too_early(lambda: bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT))  # no ballot yet
     world.draw(task_id)
     rows = lazy_rows(world)
     world.commit(task_id, 0, rows)
     world.reveal(task_id, 0, rows)  # all revealed: the vote phase is open
-    too_early(lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
+    too_early(lambda: bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
     world.close_ballot(task_id, 0)
-    world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
+    bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
 
 
 def test_commit_only_by_the_initiator_before_the_round_opens_once(world: World) -> None:
@@ -238,16 +279,14 @@ def test_the_window_ends_when_the_allocations_unlock(world: World) -> None:
     assert lazy.locked_until(task_id) == end  # the lazy validator cannot leave before the window closes
     world.warp_to(end)
     bait = world.trainers[2]
-    reverts("WindowClosed", windowEnd=end)(
-        lambda: world.outsider.reveal_honeypot(task_id, 0, 2, bait.address, SALT)
-    )
+    reverts("WindowClosed", windowEnd=end)(lambda: bait.reveal_honeypot(task_id, 0, 2, bait.address, SALT))
     lazy.deallocate(task_id, lazy.allocation_of(task_id))
 
 
 def test_a_revealed_honeypot_cannot_slash_after_the_window(world: World) -> None:
     task_id = honeypot_round(world, lazy_rows(world))
     lazy = world.validators[2]
-    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     world.outsider.finalize_round(task_id)
     end = world.initiator.task_state(task_id).ended_at + UNBONDING
     world.warp_to(end)
@@ -262,7 +301,7 @@ def test_a_lazy_validator_is_slashed_before_it_can_leave(world: World) -> None:
     world.outsider.settle_validator(task_id, 0, lazy.address)
     end = world.initiator.task_state(task_id).ended_at + UNBONDING
     reverts("AllocationLocked", lockedUntil=end)(lambda: lazy.deallocate(task_id, 1))
-    world.initiator.reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
+    world.trainers[2].reveal_honeypot(task_id, 0, 2, world.trainers[2].address, SALT)
     assert world.outsider.slash_lazy(task_id, 0, lazy.address) > 0
     world.assert_solvent()
 

@@ -168,6 +168,7 @@ contract GasSnapshotTest is ProtocolFixture {
         for (uint256 v = 0; v < VALIDATORS; ++v) {
             revealVote(people[TRAINERS + v], taskId, 0, keccak256("honeypot model"));
         }
+        vm.prank(bait); // the bait consents by sending its own reveal
         honeypots.revealHoneypot(taskId, 0, 1, bait, secret);
         _record("revealHoneypot");
         honeypots.slashLazy(taskId, 0, people[TRAINERS + VALIDATORS - 1]);

@@ -2,10 +2,11 @@
 classes, and the bait cannot be told from an honest trainer before the reveal: the initiator's bait plan
 (a 0600 secret file, `protocol.baits`) picks round 1 of 3 as the only honeypot round; the bait trainer
 reads the same file, trains honestly (and is paid) in rounds 0 and 2 and submits known-bad work in round 1
-(a NaN state, rejected whatever its rewards: `--cheat poison` of an update that saw no reward signal is
-honest work). The initiator commits every round before it opens (a decoy for rounds 0 and 2). Two honest
-validators reject the bait in round 1, the lazy one (`Behaviour.LAZY`) accepts everything unchecked; after
-round 1's ballot the initiator reveals the honeypot and slashes the lazy validator. The honest validators
+(`--cheat poison`, the only cheat a bait may use: the exact update check rejects it every time), with its
+signed consent to the reveal beside the plan. The initiator commits every round before it opens (a decoy
+for rounds 0 and 2). Two honest validators reject the bait in round 1, the lazy one (`Behaviour.LAZY`)
+accepts everything unchecked; after round 1's ballot the initiator reveals the honeypot (with the bait's
+consent) and slashes the lazy validator. The honest validators
 and trainers are never slashed, and the audit flags exactly the lazy one."""
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def test_a_lazy_validator_is_slashed_by_a_honeypot_and_the_honest_ones_are_not(
     scope = RoundScope(bait_session.chain_id, net.deployment.addresses.task_escrow, task_id)
     secret = plan_with_honeypot_in_round_1(tmp_path, scope, bait_session.client.address)
     plan: BaitPlan = load_plan(secret)  # the same file for the initiator and its bait
-    bait = TrainerNode(bait_session, task_id, out=Output("bait"), cheat="nan-state", bait_plan=plan)
-    assert [bait.cheat_in(r) for r in range(ROUNDS)] == [None, "nan-state", None]
+    bait = TrainerNode(bait_session, task_id, out=Output("bait"), cheat="poison", bait_plan=plan)
+    assert [bait.cheat_in(r) for r in range(ROUNDS)] == [None, "poison", None]
     honest = TrainerNode(net.session(3), task_id, out=Output("trainer"))
     validators = [ValidatorNode(net.session(i), task_id, out=Output(f"validator-{i}")) for i in (4, 5)]
     lazy = ValidatorNode(net.session(6), task_id, out=Output("lazy"), behaviour=Behaviour.LAZY)

@@ -417,12 +417,14 @@ def test_a_poisoned_update_is_rejected_even_when_training_moved_nothing(
         ).max_abs
         == 0
     )
-    poisoned = check_update(base, state_h, encode_update(poisoned_update(zero, -4.0), compression), inner)
+    poisoned = check_update(
+        base, state_h, encode_update(poisoned_update(zero, -4.0, seed=1), compression), inner
+    )
     assert not poisoned.exact
     assert poisoned.max_abs > 0
     gen = torch.Generator().manual_seed(2)
     moved = {k: 1e-3 * torch.randn(v.shape, generator=gen) for k, v in zero.items()}
-    assert all(torch.equal(p, -4.0 * moved[k]) for k, p in poisoned_update(moved, -4.0).items())
+    assert all(torch.equal(p, -4.0 * moved[k]) for k, p in poisoned_update(moved, -4.0, seed=1).items())
 
 
 def test_honest_submission_is_accepted_and_withholding_rejected(

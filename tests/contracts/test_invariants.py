@@ -106,7 +106,7 @@ HONEYPOT_ERRORS: dict[str, tuple[str, ...]] = {
         "ZeroCommitment", "TaskNotActive", "NotInitiator", "NoSuchRound", "RoundOpened", "AlreadyCommitted",
     ),
     "revealHoneypot": (
-        "NoHoneypot", "AlreadyRevealed", "CommitmentMismatch", "BallotNotClosed", "WindowClosed",
+        "NoConsent", "NoHoneypot", "AlreadyRevealed", "CommitmentMismatch", "BallotNotClosed", "WindowClosed",
         "NotTheSubmitter",
     ),
     "slashLazy": (
@@ -1852,8 +1852,13 @@ class ProtocolMachine(RuleBasedStateMachine):
             index = data.draw(st.sampled_from([index + 1, 127]), label="index")
         salt = h("wrong") if wrong_salt or hp is None else hp.salt
         (phase,) = self.node.views([("attestation_registry", "phaseOf", (task_id, r))])[0]
+        # The bait reveals its own honeypot (its consent); 1 in 8 someone else tries. (`revealHoneypotFor`,
+        # with the bait's signature, is the contract tests'.)
+        other = data.draw(st.integers(0, 7), label="revealed by another") == 7
+        revealer = self.who(data, EVERYONE, "revealer") if other else submitter
         expect = (
-            "NoHoneypot" if hp is None
+            "NoConsent" if revealer != submitter
+            else "NoHoneypot" if hp is None
             else "AlreadyRevealed" if hp.revealed
             else "CommitmentMismatch" if wrong_salt
             else "BallotNotClosed" if phase != Phase.CLOSED
@@ -1861,7 +1866,6 @@ class ProtocolMachine(RuleBasedStateMachine):
             else "NotTheSubmitter" if index >= len(submitters) or submitters[index] != submitter
             else None
         )  # fmt: skip
-        revealer = self.who(data, EVERYONE, "revealer")
         args = (task_id, r, index, submitter, salt)
         events = self.send(revealer, "honeypot_registry", "revealHoneypot", *args, expect=expect)
         if events and hp is not None:

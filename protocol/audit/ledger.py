@@ -83,8 +83,10 @@ class Ledger(Books):
             return  # flagged by a guard: nothing more of this event applies
 
     def finish(self) -> None:
-        """Close the last transaction: report what it should have emitted and did not."""
+        """Close the last transaction (report what it should have emitted and did not), then flag the lazy
+        validators of the honeypots whose REJECT stood."""
         self.close_tx()
+        honeypots.flag_lazy(self)
 
     def total_stake(self) -> int:
         """Bonded + unbonding stake of every account: what the StakeManager owes."""

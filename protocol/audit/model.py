@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocol.audit.events import ChainEvent
 from protocol.contracts import (
     CreditReason,
     Role,
@@ -224,6 +225,8 @@ class HoneypotRecord:
     reveal_tx: str | None = None
     lazy: list[str] = field(default_factory=list)
     """Validators whose revealed verdict on it was ACCEPT while the round decided REJECT."""
+    reveal_event: ChainEvent | None = None
+    """The reveal: where the lazy flags point once the appeals are known (`flag_lazy`)."""
     slashed: dict[str, int] = field(default_factory=dict)
     """validator -> the amount slashLazy took from it."""
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 from chainworld import STAKE, World, h, make_world, reverts
 
+from protocol.audit import Kind
+from protocol.audit.runner import audit, open_target
 from protocol.contracts import AppealParams, ProtocolClient, Verdict
 
 if TYPE_CHECKING:
@@ -89,6 +91,13 @@ def appeal_and_judge(world: World, task_id: int, verdict_of: Callable[[ProtocolC
         v.reveal_appeal(task_id, 0, BAIT, verdict, h("appeal salt", v.address))
 
 
+def lazy_flags(world: World, task_id: int) -> list[str]:
+    """The auditor's `lazy_validator` flags of the task (their subjects)."""
+    target = open_target(world.chain.rpc_url, world.deployment.addresses)
+    result = audit(target, task=task_id, gas=False, accuracy=False)
+    return [d.subject for d in result.discrepancies if d.kind == Kind.LAZY_VALIDATOR]
+
+
 def test_a_rejection_the_court_overturned_slashes_nobody(world: World) -> None:
     # The cartel (4, 5) rejects the bait's good work, honest 6 accepts it; the court overturns the REJECT.
     task_id, _ = honeypot_round(world, {4: [A, R, A], 5: [A, R, A], 6: [A, A, A]})
@@ -110,6 +119,7 @@ def test_a_rejection_the_court_overturned_slashes_nobody(world: World) -> None:
     )
     assert p.allocation_of(task_id, v6.address) == before
     assert not p.lazy_slashed(task_id, 0, v6.address)
+    assert lazy_flags(world, task_id) == []  # nor does the auditor call the acceptor lazy
 
 
 def test_an_acceptance_the_court_overturned_slashes_nobody(world: World) -> None:
@@ -143,3 +153,5 @@ def test_a_rejection_that_stands_slashes_the_acceptor_once_the_window_closed(wor
     slashed = world.outsider.slash_lazy(task_id, 0, v6.address)
     assert slashed == before * p.lazy_slash_bps() // 10_000 > 0
     assert p.allocation_of(task_id, v6.address) == before - slashed
+    (flag,) = lazy_flags(world, task_id)
+    assert v6.address in flag

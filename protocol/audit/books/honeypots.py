@@ -1,10 +1,10 @@
 """The HoneypotRegistry's book: each round's honeypot commitment (made before the round opened: during an
 earlier round, or before the task's start for round 0), its reveal (the preimage hashes to the commitment,
 the named submission is the submitter's, the decision is the one recomputed from the reveals), the
-validators it shows to be lazy
-(revealed ACCEPT on a honeypot the round decided REJECT: flagged as `lazy_validator`, slashed or not), and
-each lazy slash (only of such a validator, once, `allocation * bps / 10000` of its allocation before it,
-matching the StakeManager's Slashed event of the same transaction)."""
+validators it shows to be lazy (revealed ACCEPT on a honeypot the round decided REJECT, unless an appeal
+overturned that REJECT: flagged as `lazy_validator` once the history is replayed, slashed or not), and
+each lazy slash (only of such a validator, once, of a REJECT that stood, `allocation * bps / 10000` of its
+allocation before it, matching the StakeManager's Slashed event of the same transaction)."""
 
 from __future__ import annotations
 
@@ -78,17 +78,32 @@ def honeypot_revealed(b: Books, e: ChainEvent) -> None:
         decision = Verdict(int(a["decision"]))
         at.compare(Kind.DECISION, f"decision on honeypot submission {index}", sub.decision, decision)
         hp.index, hp.submitter, hp.decision, hp.reveal_tx = index, submitter, sub.decision, e.tx_hash
+        hp.reveal_event = e
     if sub.decision != Verdict.REJECT:
         return
-    for validator, reveal in rnd.reveals.items():
-        if reveal.verdicts[index] == Verdict.ACCEPT:
-            hp.lazy.append(validator)
-            at.flag(
-                Kind.LAZY_VALIDATOR,
-                f"validator {validator}'s verdict on honeypot submission {index} (known-bad work)",
-                Verdict.REJECT,
-                Verdict.ACCEPT,
-            )
+    hp.lazy = [v for v, reveal in rnd.reveals.items() if reveal.verdicts[index] == Verdict.ACCEPT]
+
+
+def flag_lazy(b: Books) -> None:
+    """Once the whole history is replayed: every validator that revealed ACCEPT on a honeypot whose REJECT
+    stood (the ballot's, and the court's where an appeal decided it) is flagged `lazy_validator`. A REJECT
+    that an appeal overturned shows nobody lazy: the acceptors were right (HoneypotRegistry refuses to slash
+    them)."""
+    for task in b.tasks.values():
+        for round_no, hp in sorted(task.honeypots.items()):
+            rnd = task.rounds.get(round_no)
+            if hp.reveal_event is None or hp.index is None or rnd is None:
+                continue
+            if rnd.final_decision(hp.index) != Verdict.REJECT:
+                continue
+            at = b.at(hp.reveal_event, task.id, round_no)
+            for validator in hp.lazy:
+                at.flag(
+                    Kind.LAZY_VALIDATOR,
+                    f"validator {validator}'s verdict on honeypot submission {hp.index} (known-bad work)",
+                    Verdict.REJECT,
+                    Verdict.ACCEPT,
+                )
 
 
 def lazy_slashed(b: Books, e: ChainEvent) -> None:
@@ -111,6 +126,10 @@ def lazy_slashed(b: Books, e: ChainEvent) -> None:
             return
         if validator in hp.slashed:
             at.flag(Kind.HONEYPOT, f"second lazy slash of {validator}", "one", "two")
+            return
+        rnd = task.rounds.get(round_no)
+        if hp.index is not None and rnd is not None and rnd.final_decision(hp.index) != Verdict.REJECT:
+            at.flag(Kind.HONEYPOT, f"lazy slash of {validator}", "a REJECT the court upheld", "overturned")
             return
         before = pending.allocation_before if pending else b.account(validator).allocations.get(task.id, 0)
         expected = min(before * bps // BPS, before)

@@ -227,9 +227,6 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
             revert AppealOpen(taskId, round, index, m.revealEnd, block.timestamp);
         }
         (bool overturned, uint256 winners) = _decide(m);
-        uint256 paidBack = m.bond;
-        // slither-disable-next-line uninitialized-local 0 unless the reveal quorum failed
-        uint256 burned;
         a.decided = true;
         a.overturned = overturned;
         RoundAppeals storage r = _rounds[taskId][round];
@@ -243,16 +240,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
                 m.victimOwed = _reward(taskId, round, index);
                 a.victimOwed = m.victimOwed;
             }
-        } else if (winners != 0) {
-            m.perDraw = uint128(m.bond / winners);
-            a.perDraw = m.perDraw;
-            paidBack = m.bond - m.perDraw * winners;
-        } else if (_noQuorum(m.acceptWeight, m.otherWeight)) {
-            // Without the quorum the appellant gets back only the revealed draws' share of its bond: a flood
-            // of appeals nobody can answer in time costs its filer the unanswered share (docs/protocol.md).
-            paidBack = m.bond * (uint256(m.acceptWeight) + m.otherWeight) / _draws;
-            burned = m.bond - paidBack;
         }
+        (uint256 paidBack, uint256 burned) = _bondOutcome(m, overturned, winners);
+        if (m.perDraw != 0) a.perDraw = m.perDraw;
         if (paidBack != 0) _owed[m.appellant] += paidBack;
         emit AppealDecided(
             taskId,
@@ -485,6 +475,25 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         return (false, revealed - opposite);
     }
 
+    /// @dev Where the bond goes: overturned, back to the appellant; upheld with the quorum, `perDraw` (set in
+    /// `m`) to each winning draw and the dust back; without the quorum, the revealed draws' share
+    /// `bond x revealed / K_a` back and the rest burned (a flood of appeals nobody can answer in time costs
+    /// its filer the unanswered share: docs/protocol.md "Appeals").
+    function _bondOutcome(Appeal memory m, bool overturned, uint256 winners)
+        private
+        view
+        returns (uint256 paidBack, uint256 burned)
+    {
+        paidBack = m.bond;
+        if (overturned) return (paidBack, 0);
+        if (winners != 0) {
+            m.perDraw = uint128(m.bond / winners);
+            return (m.bond - m.perDraw * winners, 0);
+        }
+        paidBack = m.bond * (uint256(m.acceptWeight) + m.otherWeight) / _draws;
+        burned = m.bond - paidBack;
+    }
+
     /// @dev What submission `index` would have earned accepted, its acceptance diluting the others: with P
     /// the round's trainer pool `rewardPerRound - rewardPerRound * validatorShareBps / 10000` (the carry not
     /// counted: the escrow keeps neither the budget nor the accepted work), A = P / rate the accepted work it
@@ -497,9 +506,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         (, uint256 workUnits,) = _escrow.submissionOf(taskId, round, index);
         ITaskEscrow.TaskConfig memory c = _escrow.taskConfig(taskId);
         uint256 pool = uint256(c.rewardPerRound) - uint256(c.rewardPerRound) * c.validatorShareBps / _BPS;
-        // slither-disable-next-line incorrect-equality a rate, not a balance: 0 is "nothing accepted"
         uint256 implied = rate == 0 ? 0 : pool / rate;
-        // slither-disable-next-line incorrect-equality work units, not a balance
         if (implied + workUnits == 0) return 0;
         // pool < 2^128 and workUnits < 2^32.
         uint256 owed = pool * workUnits / (implied + workUnits);

@@ -13,8 +13,12 @@ trainer of a round that accepted nothing, a juror below the minimum stake, a zer
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import pytest
 from chainworld import STAKE, World, h, logs, make_world, reverts
@@ -708,3 +712,25 @@ def test_any_appeal_conserves_every_token_and_the_audit_recomputes_it(
         assert_audit_clean(world, task_id)
     finally:
         chain.revert(snapshot)
+
+
+@pytest.mark.slow
+def test_128_appeals_settle_in_batches_each_under_its_target(tmp_path: Path) -> None:
+    """Finding 2 at scale: 128 appeals of one round at K_a = 201 (scripts/bench_gas.py --appeals 128, its
+    own anvil): every validator is settled in the keeper's batches, several of them, each under the
+    `appeal_targets_at_128_appeals` target, and the other court calls keep their one-appeal targets."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "gas.json"
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "bench_gas.py"), "--appeals", "128", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1_800,  # ~4 min on an idle machine
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    gas = json.loads(out.read_text())
+    targets = json.loads((root / "contracts" / "gas-targets.json").read_text())
+    assert gas["settleJuror"] <= targets["appeal_targets_at_128_appeals"]["settleJuror"] == JUROR_BATCH_GAS
+    assert gas["settleJuror"] > 10 * targets["appeal_targets"]["settleJuror"]  # a batch of many indices
+    assert "batches of 37, 37, 37, 17 indices" in done.stdout

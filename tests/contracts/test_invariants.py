@@ -2234,35 +2234,55 @@ class AppealMachine(RuleBasedStateMachine):
         p = self.world.people[who]
         self.call("appeal", lambda: p.appeal(self.task_id, 0, index))
 
-    @rule(index=st.integers(0, 2))
-    def draw(self, index: int) -> None:
+    def pick(self, data: st.DataObject) -> int:
+        """An index to act on: mostly one already appealed (the court's paths), sometimes any."""
+        filed = [i for i in range(3) if self.world.initiator.appeal_of(self.task_id, 0, i).filed]
+        if filed and data.draw(st.integers(0, 3), label="stray") != 0:
+            return data.draw(st.sampled_from(filed), label="index")
+        return data.draw(st.integers(0, 2), label="index")
+
+    @rule(data=st.data())
+    def draw(self, data: st.DataObject) -> None:
+        index = self.pick(data)
         self.chain.mine(2)
         self.call("drawAppeal", lambda: self.world.initiator.draw_appeal(self.task_id, 0, index))
 
-    @rule(index=st.integers(0, 2), juror=st.integers(0, 2),
-          verdict=st.sampled_from([Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE]))  # fmt: skip
-    def commit(self, index: int, juror: int, verdict: Verdict) -> None:
-        v = self.world.validators[juror]
+    @rule(data=st.data())
+    def commit(self, data: st.DataObject) -> None:
+        """Each validator (drawn or not) commits a random verdict on the index, or stays silent."""
+        index = self.pick(data)
         attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
-        salt = h("invariant appeal salt", index, juror, attempt)
-        if self.call("commitAppeal", lambda: v.commit_appeal(self.task_id, 0, index, verdict, salt)):
-            self.salts[(index, v.address, attempt)] = (verdict, salt)
+        for juror, v in enumerate(self.world.validators):
+            verdict = data.draw(st.sampled_from([None, Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE]))
+            if verdict is None:
+                continue
+            salt = h("invariant appeal salt", index, juror, attempt)
+            if self.call("commitAppeal", lambda v=v, verdict=verdict, salt=salt: v.commit_appeal(
+                    self.task_id, 0, index, verdict, salt)):  # fmt: skip
+                self.salts[(index, v.address, attempt)] = (verdict, salt)
 
-    @rule(index=st.integers(0, 2), juror=st.integers(0, 2), lie=st.booleans())
-    def reveal(self, index: int, juror: int, lie: bool) -> None:
-        v = self.world.validators[juror]
+    @rule(data=st.data())
+    def reveal(self, data: st.DataObject) -> None:
+        """Each validator reveals its verdict on the index (or a lie: CommitmentMismatch), or stays silent."""
+        index = self.pick(data)
         attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
-        verdict, salt = self.salts.get((index, v.address, attempt), (Verdict.ACCEPT, h("no commit")))
-        if lie:
-            verdict = Verdict.REJECT if verdict == Verdict.ACCEPT else Verdict.ACCEPT
-        self.call("revealAppeal", lambda: v.reveal_appeal(self.task_id, 0, index, verdict, salt))
+        for v in self.world.validators:
+            how = data.draw(st.sampled_from(["reveal", "reveal", "silent", "lie"]), label="reveal")
+            if how == "silent":
+                continue
+            verdict, salt = self.salts.get((index, v.address, attempt), (Verdict.ACCEPT, h("no commit")))
+            if how == "lie":
+                verdict = Verdict.REJECT if verdict == Verdict.ACCEPT else Verdict.ACCEPT
+            self.call("revealAppeal", lambda v=v, verdict=verdict, salt=salt: v.reveal_appeal(
+                self.task_id, 0, index, verdict, salt))  # fmt: skip
 
-    @rule(seconds=st.sampled_from([30, 250, 1_100]))
+    @rule(seconds=st.sampled_from([30, 250, 250, 1_100]))
     def warp(self, seconds: int) -> None:
         self.chain.increase_time(seconds)
 
-    @rule(index=st.integers(0, 2))
-    def settle_appeal(self, index: int) -> None:
+    @rule(data=st.data())
+    def settle_appeal(self, data: st.DataObject) -> None:
+        index = self.pick(data)
         self.call("settleAppeal", lambda: self.world.initiator.settle_appeal(self.task_id, 0, index))
 
     @rule(juror=st.integers(0, 2), indices=st.sets(st.integers(0, 2), min_size=1))

@@ -734,3 +734,58 @@ def test_128_appeals_settle_in_batches_each_under_its_target(tmp_path: Path) -> 
     assert gas["settleJuror"] <= targets["appeal_targets_at_128_appeals"]["settleJuror"] == JUROR_BATCH_GAS
     assert gas["settleJuror"] > 10 * targets["appeal_targets"]["settleJuror"]  # a batch of many indices
     assert "batches of 37, 37, 37, 17 indices" in done.stdout
+
+
+def test_trustrl_appeal_finalises_the_round_first(
+    world: World, accounts: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """Finding 9: nobody finalised the round (the task's last, say) and its window runs from the ballot's
+    close: `trustrl appeal` finalises it, then files the appeal."""
+    from typer.testing import CliRunner
+
+    from protocol.chain import save_keystore_account
+    from protocol.cli import app
+    from protocol.network import NetworkConfig
+
+    task_id = world.create_task(num_rounds=2, quorum=2)
+    v4, v5, v6 = world.validators
+    world.join(task_id, world.trainers)
+    world.join(task_id, validators=[v4, v5], allocation=MIN)
+    world.join(task_id, validators=[v6], allocation=10 * MIN)
+    world.start(task_id)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    rows = {v4: [A, R, A], v5: [A, R, A], v6: [A, A, A]}
+    world.ballot(task_id, 0, rows, {v: MODEL for v in rows})
+    world.close_ballot(task_id, 0)
+    p = world.initiator
+    assert p.task_state(task_id).round == 0  # not finalised
+    network = tmp_path / "network.json"
+    config = NetworkConfig(
+        rpc_url=world.chain.rpc_url, deployment=world.deployment.addresses, ipfs_api="http://127.0.0.1:9"
+    )
+    network.write_text(config.model_dump_json())
+    keystore = tmp_path / "key.json"
+    save_keystore_account(accounts[7][1], keystore, "pw", iterations=1 << 10)
+    result = CliRunner().invoke(
+        app,
+        [
+            "appeal",
+            "--network",
+            str(network),
+            "--keystore",
+            str(keystore),
+            "--task",
+            str(task_id),
+            "--round",
+            "0",
+            "--index",
+            "1",
+            "--home",
+            str(tmp_path / "home"),
+        ],
+        env={"TRUSTRL_PASSWORD": "pw"},
+    )
+    assert result.exit_code == 0, result.output
+    assert p.task_state(task_id).round == 1
+    assert p.appeal_of(task_id, 0, 1).appellant.lower() == accounts[7][0].lower()

@@ -1051,13 +1051,14 @@ def _appeals(view: TaskView) -> list[dict[str, Any]]:
         return []
     draws = proto.appeal_params().draws
     out = []
-    for e in view.events("appeal_court", "AppealFiled"):
-        round_, index = int(e["round"]), int(e["index"])
+    filed = {(int(e["round"]), int(e["index"])): None for e in view.events("appeal_court", "AppealFiled")}
+    for round_, index in filed:  # the latest attempt of each appealed decision
         a = proto.appeal_of(view.task_id, round_, index)
         out.append(
             {
                 "round": round_,
                 "index": index,
+                "attempt": a.attempt,
                 "appellant": a.appellant,
                 "original": a.original.name,
                 "bond": a.bond,

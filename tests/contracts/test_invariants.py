@@ -2150,6 +2150,7 @@ def test_random_sequences_keep_the_books_balanced(world: World) -> None:
 
 APPEAL_EXAMPLES = int(os.environ.get("TRUSTRL_APPEAL_INVARIANT_EXAMPLES", str(max(10, EXAMPLES // 10))))
 APPEAL_STEPS = 16
+DRAWS_OF_THE_COURT = 48  # K_a of the machine's court
 _A, _R = Verdict.ACCEPT, Verdict.REJECT
 APPEAL_ROWS = [[_A, _R, _A], [_A, _A, _A], [_R, _A, _A], [_A, _R, _R]]
 # The court's calls and the settlement calls that consult it, with the custom errors each may revert with.
@@ -2243,14 +2244,18 @@ class AppealMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def draw(self, data: st.DataObject) -> None:
-        index = self.pick(data)
+        self.draw_index(self.pick(data))
+
+    def draw_index(self, index: int) -> None:
         self.chain.mine(2)
         self.call("drawAppeal", lambda: self.world.initiator.draw_appeal(self.task_id, 0, index))
 
     @rule(data=st.data())
     def commit(self, data: st.DataObject) -> None:
+        self.commit_index(self.pick(data), data)
+
+    def commit_index(self, index: int, data: st.DataObject) -> None:
         """Each validator (drawn or not) commits a random verdict on the index, or stays silent."""
-        index = self.pick(data)
         attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
         for juror, v in enumerate(self.world.validators):
             verdict = data.draw(st.sampled_from([None, Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE]))
@@ -2263,8 +2268,10 @@ class AppealMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def reveal(self, data: st.DataObject) -> None:
+        self.reveal_index(self.pick(data), data)
+
+    def reveal_index(self, index: int, data: st.DataObject) -> None:
         """Each validator reveals its verdict on the index (or a lie: CommitmentMismatch), or stays silent."""
-        index = self.pick(data)
         attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
         for v in self.world.validators:
             how = data.draw(st.sampled_from(["reveal", "reveal", "silent", "lie"]), label="reveal")
@@ -2275,6 +2282,43 @@ class AppealMachine(RuleBasedStateMachine):
                 verdict = Verdict.REJECT if verdict == Verdict.ACCEPT else Verdict.ACCEPT
             self.call("revealAppeal", lambda v=v, verdict=verdict, salt=salt: v.reveal_appeal(
                 self.task_id, 0, index, verdict, salt))  # fmt: skip
+
+    @rule(data=st.data(), who=st.sampled_from([4, 6, 7]))
+    def whole_appeal(self, data: st.DataObject, who: int) -> None:
+        """One appeal from filing to decision in one step (the fine-grained rules interleave the same calls):
+        filed by `who`, drawn, every validator committing a random verdict or staying silent and revealing it
+        or not, then decided once the reveals closed."""
+        p, index = self.world.initiator, data.draw(st.integers(0, 2), label="index")
+        if not self.call("appeal", lambda: self.world.people[who].appeal(self.task_id, 0, index)):
+            return
+        self.draw_index(index)
+        self.commit_index(index, data)
+        a = p.appeal_of(self.task_id, 0, index)
+        if a.drawn and a.committed_weight < DRAWS_OF_THE_COURT:
+            self.world.warp_to(a.commit_end)
+        self.reveal_index(index, data)
+        self.world.warp_to(p.appeal_of(self.task_id, 0, index).reveal_end)
+        self.call("settleAppeal", lambda: p.settle_appeal(self.task_id, 0, index))
+
+    @rule(data=st.data())
+    def settle_everyone(self, data: st.DataObject) -> None:
+        """Past the window: every validator settled at the court in random batches, then the round, then
+        every claim."""
+        p = self.world.initiator
+        self.world.warp_to(p.appeal_window_end(self.task_id, 0))
+        appealed = p.round_appeals(self.task_id, 0).appealed
+        for v in self.world.validators:
+            left = list(appealed)
+            while left:
+                batch = data.draw(st.sets(st.sampled_from(left), min_size=1), label="batch")
+                if not self.call(
+                    "settleJuror", lambda v=v, b=batch: p.settle_juror(self.task_id, 0, v.address, sorted(b))
+                ):
+                    break
+                left = [i for i in left if i not in batch]
+        self.settle_round()
+        for q in self.world.people[2:8]:
+            self.call("claim", q.claim_appeal_credit)
 
     @rule(seconds=st.sampled_from([30, 250, 250, 1_100]))
     def warp(self, seconds: int) -> None:
@@ -2337,8 +2381,16 @@ def test_random_appeal_sequences_keep_the_court_solvent(chain: Any, client_for: 
 
     from protocol.contracts import AppealParams
 
-    params = AppealParams(window=1_000, draws=48, bond=10**18, commit_duration=200, reveal_duration=200,
-                          slash_bps=5_000, reward_bps=4_000, silence_bps=1_000)  # fmt: skip
+    params = AppealParams(
+        window=1_000,
+        draws=DRAWS_OF_THE_COURT,
+        bond=10**18,
+        commit_duration=200,
+        reveal_duration=200,
+        slash_bps=5_000,
+        reward_bps=4_000,
+        silence_bps=1_000,
+    )
     world = make_world(chain, client_for, appeals=params)
     court = world.deployment.appeal_court
     assert court is not None

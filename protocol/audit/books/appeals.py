@@ -208,7 +208,8 @@ def appeal_decided(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.APPEAL, f"{label}: pay per winning draw", per_draw, int(a["perDraw"]))
         at.compare(Kind.APPEAL, f"{label}: owed to its trainer", victim, int(a["victimOwed"]))
         at.compare(Kind.APPEAL, f"{label}: bond burned (no quorum)", burned, int(a["burned"]))
-    b.court_bonds -= appeal.bond
+    # The winning draws' shares stay in the court until each juror is settled (`juror_settled` moves them).
+    b.court_bonds -= appeal.bond - per_draw * winners
     b.burned += int(a["burned"])
     if int(a["paidBack"]):
         b.court_owed[appeal.appellant] = b.court_owed.get(appeal.appellant, 0) + int(a["paidBack"])
@@ -284,6 +285,7 @@ def juror_settled(b: Books, e: ChainEvent) -> None:
             if slashed:
                 at.flag(Kind.SLASH, f"appeal slash of {label}", 0, slashed)
             b.court_owed[validator] = b.court_owed.get(validator, 0) + paid
+            b.court_bonds -= paid
 
 
 def juror_round_settled(b: Books, e: ChainEvent) -> None:

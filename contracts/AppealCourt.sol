@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IAppealCourt} from "./interfaces/IAppealCourt.sol";
@@ -24,6 +25,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     uint256 private constant _MAX_DRAWS = 1024;
     uint256 private constant _ACCEPT = uint256(IAttestationRegistry.Verdict.Accept);
     uint256 private constant _REJECT = uint256(IAttestationRegistry.Verdict.Reject);
+    address private constant _BURN = 0x000000000000000000000000000000000000dEaD;
 
     ITaskEscrow private immutable _escrow;
     IAttestationRegistry private immutable _registry;
@@ -36,12 +38,13 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     uint256 private immutable _revealDuration;
     uint256 private immutable _slashBps;
     uint256 private immutable _rewardBps;
+    uint256 private immutable _silenceBps;
 
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => Appeal))) private _appeals;
     mapping(uint256 taskId => mapping(uint256 round => RoundAppeals)) private _rounds;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 index => mapping(address => bytes32))))
         private _jurors;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => bool))) private _settled;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address validator => JurorRound))) private _settled;
     mapping(address account => uint256 amount) private _owed;
 
     /// @dev A validator's slashes over the appeals of a round: its allocation before them, the total slashed,
@@ -50,17 +53,27 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         uint256 allocation;
         uint256 slashed;
         uint256 kept;
+        bool silenceDue;
+        bool silenced;
+    }
+
+    /// @dev A validator's settlement over a round's appeals: the appealed indices already settled, and
+    /// whether its silence was slashed (at most once a round).
+    struct JurorRound {
+        uint128 settled;
+        bool silenceSlashed;
     }
 
     /// @param escrow_ the deployment's TaskEscrow (its token, StakeManager and AttestationRegistry are read
     /// from it)
     /// @param window_ seconds after a round's ballot closed during which its decisions can be appealed (> 0)
     /// @param draws_ K_a, the appeal committee's draws (1..1024)
-    /// @param bond_ what an appeal posts, in the token
+    /// @param bond_ what an appeal posts, in the token (> 0)
     /// @param commitDuration_, revealDuration_ the juror phases (> 0 each)
-    /// @param slashBps_ a losing or silent juror's slash, of its allocation (1..10000)
+    /// @param slashBps_ a losing validator's slash per overturned appeal, of its allocation (1..10000)
     /// @param rewardBps_ the appellant's part of an overturned appeal's slashes, after the wronged trainer's
     /// (0..10000)
+    /// @param silenceBps_ a drawn juror's slash for silence, at most once a round, of its allocation (1..10000)
     constructor(
         ITaskEscrow escrow_,
         uint256 window_,
@@ -69,14 +82,18 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         uint256 commitDuration_,
         uint256 revealDuration_,
         uint256 slashBps_,
-        uint256 rewardBps_
+        uint256 rewardBps_,
+        uint256 silenceBps_
     ) {
         if (
             window_ == 0 || draws_ == 0 || draws_ > _MAX_DRAWS || commitDuration_ == 0 || revealDuration_ == 0
-                || slashBps_ == 0 || slashBps_ > _BPS || rewardBps_ > _BPS || bond_ > type(uint128).max
+                || slashBps_ == 0 || slashBps_ > _BPS || rewardBps_ > _BPS || silenceBps_ == 0 || silenceBps_ > _BPS
         ) {
-            revert InvalidAppealParams(window_, draws_, commitDuration_, revealDuration_, slashBps_, rewardBps_);
+            revert InvalidAppealParams(
+                window_, draws_, commitDuration_, revealDuration_, slashBps_, rewardBps_, silenceBps_
+            );
         }
+        if (bond_ == 0 || bond_ > type(uint128).max) revert InvalidBond(bond_);
         _escrow = escrow_;
         _registry = IAttestationRegistry(escrow_.attestationRegistry());
         _stakes = IStakeManager(escrow_.stakeManager());
@@ -88,6 +105,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         _revealDuration = revealDuration_;
         _slashBps = slashBps_;
         _rewardBps = rewardBps_;
+        _silenceBps = silenceBps_;
     }
 
     // ---------------------------------------------------------------- appeals
@@ -101,18 +119,26 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         uint256 original = index < b.submissions ? (_registry.decisionsOf(taskId, round) >> (2 * index)) & 3 : 0;
         if (original == 0) revert NotDecided(taskId, round, index);
         Appeal storage a = _appeals[taskId][round][index];
-        if (a.appellant != address(0)) revert AlreadyAppealed(taskId, round, index);
-
+        // slither-disable-next-line uninitialized-local 0 for the first appeal of the decision
+        uint8 attempt;
+        if (a.appellant != address(0)) {
+            // A decision is appealed once, unless its appeal ended without the reveal quorum (then it was not
+            // judged, and a new appeal draws a new committee; its silent jurors are not slashed for it).
+            if (!a.decided || !_noQuorum(a.acceptWeight, a.otherWeight)) revert AlreadyAppealed(taskId, round, index);
+            attempt = a.attempt + 1;
+            delete _appeals[taskId][round][index];
+        }
         a.appellant = msg.sender;
         a.seedBlock = uint40(block.number + 1);
         a.original = IAttestationRegistry.Verdict(original);
         a.bond = uint128(_bond);
+        a.attempt = attempt;
         RoundAppeals storage r = _rounds[taskId][round];
         // index < submissions <= 128; at most 128 appeals a round.
         r.appealed |= uint128(1 << index);
         r.pending += 1;
         emit AppealFiled(taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, block.number + 1);
-        if (_bond != 0) _pull(_bond);
+        _pull(_bond);
     }
 
     /// @inheritdoc IAppealCourt
@@ -151,7 +177,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         }
         uint256 weight = _multiplicity(taskId, round, index, m, msg.sender);
         if (weight == 0) revert NotJuror(taskId, round, index, msg.sender);
-        mapping(address => bytes32) storage words = _jurors[taskId][round][index];
+        mapping(address => bytes32) storage words = _jurors[taskId][round][_slot(index, m.attempt)];
         if (words[msg.sender] != 0) revert AlreadyCommitted(taskId, round, index, msg.sender);
         words[msg.sender] = commitment;
         // The draws of the committers sum to at most K_a <= 1024.
@@ -169,7 +195,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         if (block.timestamp < m.commitEnd || _revealClosed(m)) {
             revert RevealPhaseNotOpen(taskId, round, index, m.commitEnd, m.revealEnd, block.timestamp);
         }
-        mapping(address => bytes32) storage words = _jurors[taskId][round][index];
+        mapping(address => bytes32) storage words = _jurors[taskId][round][_slot(index, m.attempt)];
         bytes32 stored = words[msg.sender];
         if (stored == 0) revert NotCommitted(taskId, round, index, msg.sender);
         if (uint256(stored) <= 3) revert AlreadyRevealed(taskId, round, index, msg.sender);
@@ -192,7 +218,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAppealCourt
-    function settleAppeal(uint256 taskId, uint256 round, uint256 index) external {
+    function settleAppeal(uint256 taskId, uint256 round, uint256 index) external nonReentrant {
         Appeal storage a = _appeals[taskId][round][index];
         Appeal memory m = a;
         if (m.appellant == address(0)) revert NoAppeal(taskId, round, index);
@@ -201,7 +227,6 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
             revert AppealOpen(taskId, round, index, m.revealEnd, block.timestamp);
         }
         (bool overturned, uint256 winners) = _decide(m);
-        uint256 paidBack = m.bond;
         a.decided = true;
         a.overturned = overturned;
         RoundAppeals storage r = _rounds[taskId][round];
@@ -215,11 +240,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
                 m.victimOwed = _reward(taskId, round, index);
                 a.victimOwed = m.victimOwed;
             }
-        } else if (winners != 0) {
-            m.perDraw = uint128(m.bond / winners);
-            a.perDraw = m.perDraw;
-            paidBack = m.bond - m.perDraw * winners;
         }
+        (uint256 paidBack, uint256 burned) = _bondOutcome(m, overturned, winners);
+        if (m.perDraw != 0) a.perDraw = m.perDraw;
         if (paidBack != 0) _owed[m.appellant] += paidBack;
         emit AppealDecided(
             taskId,
@@ -229,29 +252,23 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
             IAttestationRegistry.Verdict(finalVerdict),
             paidBack,
             m.perDraw,
-            m.victimOwed
+            m.victimOwed,
+            burned
         );
+        if (burned != 0 && !_token.trySafeTransfer(_BURN, burned)) _owed[_BURN] += burned;
     }
 
     /// @inheritdoc IAppealCourt
-    function settleJuror(uint256 taskId, uint256 round, address validator) external nonReentrant {
-        RoundAppeals memory r = _rounds[taskId][round];
-        if (r.appealed == 0) revert NoAppeals(taskId, round);
-        if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
-        // Not before the window closed: a juror settled earlier could never be slashed for an appeal filed
-        // later in the window (a cartel's decoy appeal, decided at once, would shield it from the real one).
-        _requireWindowClosed(taskId, round, _registry.ballotOf(taskId, round).voteEnd);
-        mapping(address => bool) storage settled = _settled[taskId][round];
-        if (settled[validator]) revert JurorAlreadySettled(taskId, round, validator);
-        settled[validator] = true;
+    function settleJuror(uint256 taskId, uint256 round, address validator, uint256 indices) external nonReentrant {
+        JurorRound storage j = _settled[taskId][round][validator];
+        Tally memory t = _openBatch(taskId, round, validator, indices, j);
         (bytes32 word, bool revealed) = _registry.verdictsOf(taskId, round, validator);
         uint256 verdicts = revealed ? uint256(word) : 0;
-        // The slashes of the round's appeals, each of what the one before left, are taken in one call.
-        Tally memory t = Tally(_stakes.allocationOf(validator, taskId), 0, 0);
         for (uint256 index = 0; index < 128; ++index) {
-            if ((r.appealed >> index) & 1 == 0) continue;
+            if ((indices >> index) & 1 == 0) continue;
             _settleOne(taskId, round, index, validator, (verdicts >> (2 * index)) & 3, t);
         }
+        if (t.silenced) j.silenceSlashed = true;
         emit JurorRoundSettled(taskId, round, validator, t.slashed, t.kept);
         if (t.slashed != 0) _requireExact(_stakes.seize(validator, taskId, t.slashed, t.kept), t.slashed);
     }
@@ -296,7 +313,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         RoundAppeals storage r = _rounds[taskId][round];
         if (r.appealed == 0) return (0, 0);
         if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
-        if (!_settled[taskId][round][validator]) revert JurorUnsettled(taskId, round, validator);
+        if (_settled[taskId][round][validator].settled != r.appealed) revert JurorUnsettled(taskId, round, validator);
         return (r.fields, r.finals);
     }
 
@@ -318,7 +335,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         view
         returns (bytes32 word, bool revealed)
     {
-        word = _jurors[taskId][round][index][juror];
+        word = _jurors[taskId][round][_slot(index, _appeals[taskId][round][index].attempt)][juror];
         revealed = word != 0 && uint256(word) <= 3;
     }
 
@@ -332,7 +349,12 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
 
     /// @inheritdoc IAppealCourt
     function jurorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool) {
-        return _settled[taskId][round][validator];
+        return _settled[taskId][round][validator].settled == _rounds[taskId][round].appealed;
+    }
+
+    /// @inheritdoc IAppealCourt
+    function jurorSettledIndices(uint256 taskId, uint256 round, address validator) external view returns (uint256) {
+        return _settled[taskId][round][validator].settled;
     }
 
     /// @inheritdoc IAppealCourt
@@ -350,8 +372,12 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAppealCourt
-    function parameters() external view returns (uint256, uint256, uint256, uint256, uint256, uint256, uint256) {
-        return (_window, _draws, _bond, _commitDuration, _revealDuration, _slashBps, _rewardBps);
+    function parameters()
+        external
+        view
+        returns (uint256, uint256, uint256, uint256, uint256, uint256, uint256, uint256)
+    {
+        return (_window, _draws, _bond, _commitDuration, _revealDuration, _slashBps, _rewardBps, _silenceBps);
     }
 
     /// @inheritdoc IAppealCourt
@@ -362,19 +388,24 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     // ---------------------------------------------------------------- internals
 
     /// @dev Settles `validator` on the (decided) appeal of submission `index`, whose original verdict from it
-    /// was `original` (0: none revealed there): slashes it if it was drawn and silent, or if the appeal
-    /// overturned the decision and its verdict (original or appeal) was on the losing side; pays it an upheld
-    /// appeal's share of its winning draws. Slashes are added to `t` (taken by the caller in one call).
+    /// was `original` (0: none revealed there): slashes it `slashBps` if the appeal overturned the decision
+    /// and its verdict (original or appeal) was on the losing side, or `silenceBps` if it was drawn and silent
+    /// and its silence is still due (once a round, `t.silenceDue`); pays it an upheld appeal's share of its
+    /// winning draws. Slashes are added to `t` (taken by the caller in one call).
     function _settleOne(uint256 taskId, uint256 round, uint256 index, address validator, uint256 original, Tally memory t)
         private
     {
         Appeal storage a = _appeals[taskId][round][index];
         Appeal memory m = a;
         uint256 weight = _multiplicity(taskId, round, index, m, validator);
-        uint256 word = uint256(_jurors[taskId][round][index][validator]);
-        (bool slash, bool pay) = _judge(m, weight, word <= 3 ? word : 0, original);
-        if (slash) {
-            _slash(taskId, round, index, validator, a, m, t);
+        uint256 word = uint256(_jurors[taskId][round][_slot(index, m.attempt)][validator]);
+        (bool lost, bool silent, bool pay) = _judge(m, weight, word <= 3 ? word : 0, original);
+        if (lost) {
+            _slash(taskId, round, index, validator, a, m, t, _slashBps);
+        } else if (silent && t.silenceDue) {
+            t.silenceDue = false;
+            t.silenced = true;
+            _slash(taskId, round, index, validator, a, m, t, _silenceBps);
         } else if (pay) {
             uint256 paid = weight * m.perDraw;
             _owed[validator] += paid;
@@ -383,22 +414,21 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     }
 
     /// @dev Whether a validator with `weight` draws, appeal `verdict` and ballot verdict `original` (0: none)
-    /// is slashed (drawn and silent, or on the losing side of an overturn) or paid (a winning draw of an
-    /// upheld appeal that pays per draw).
+    /// lost (on the losing side of an overturn), was silent (drawn, no verdict) or is paid (a winning draw of
+    /// an upheld appeal that pays per draw).
     function _judge(Appeal memory m, uint256 weight, uint256 verdict, uint256 original)
         private
         pure
-        returns (bool slash, bool pay)
+        returns (bool lost, bool silent, bool pay)
     {
         uint256 finalAccept = (m.original == IAttestationRegistry.Verdict.Accept) != m.overturned ? 1 : 0;
-        bool silent = weight != 0 && verdict == 0;
-        bool lost = m.overturned
+        silent = weight != 0 && verdict == 0;
+        lost = m.overturned
             && ((original != 0 && _isAccept(original) != finalAccept) || (verdict != 0 && _isAccept(verdict) != finalAccept));
-        slash = silent || lost;
-        pay = !slash && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
+        pay = !lost && !silent && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
     }
 
-    /// @dev Counts `slashBps` of what is left of `validator`'s allocation: an overturned appeal's slash pays
+    /// @dev Counts `bps` of what is left of `validator`'s allocation: an overturned appeal's slash pays
     /// the wronged trainer first and the appellant `rewardBps` of the rest (kept by the court), the rest is
     /// burned.
     // slither-disable-next-line calls-loop the deployment's own escrow, once per appeal of the round
@@ -409,9 +439,10 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         address validator,
         Appeal storage a,
         Appeal memory m,
-        Tally memory t
+        Tally memory t,
+        uint256 bps
     ) private {
-        uint256 amount = (t.allocation - t.slashed) * _slashBps / _BPS;
+        uint256 amount = (t.allocation - t.slashed) * bps / _BPS;
         // slither-disable-next-line uninitialized-local 0 unless the appeal overturned a rejection
         uint256 toVictim;
         // slither-disable-next-line uninitialized-local 0 unless the appeal overturned the decision
@@ -444,14 +475,43 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         return (false, revealed - opposite);
     }
 
-    /// @dev What submission `index` would have earned accepted: the round's rate times its work units.
+    /// @dev Where the bond goes: overturned, back to the appellant; upheld with the quorum, `perDraw` (set in
+    /// `m`) to each winning draw and the dust back; without the quorum, the revealed draws' share
+    /// `bond x revealed / K_a` back and the rest burned (a flood of appeals nobody can answer in time costs
+    /// its filer the unanswered share: docs/protocol.md "Appeals").
+    function _bondOutcome(Appeal memory m, bool overturned, uint256 winners)
+        private
+        view
+        returns (uint256 paidBack, uint256 burned)
+    {
+        paidBack = m.bond;
+        if (overturned) return (paidBack, 0);
+        if (winners != 0) {
+            m.perDraw = uint128(m.bond / winners);
+            return (m.bond - m.perDraw * winners, 0);
+        }
+        paidBack = m.bond * (uint256(m.acceptWeight) + m.otherWeight) / _draws;
+        burned = m.bond - paidBack;
+    }
+
+    /// @dev What submission `index` would have earned accepted, its acceptance diluting the others: with P
+    /// the round's trainer pool `rewardPerRound - rewardPerRound * validatorShareBps / 10000` (the carry not
+    /// counted: the escrow keeps neither the budget nor the accepted work), A = P / rate the accepted work it
+    /// implies (0 when the round accepted nothing: rate 0) and w the submission's work units,
+    /// `P * w / (A + w)`, and never more than `rate * w` when rate > 0 (so at most P, whatever w claims).
     function _reward(uint256 taskId, uint256 round, uint256 index) private view returns (uint128) {
         // slither-disable-next-line unused-return only the rate is needed
         (uint256 rate,,) = _escrow.roundResultOf(taskId, round);
         // slither-disable-next-line unused-return only the work units are needed
         (, uint256 workUnits,) = _escrow.submissionOf(taskId, round, index);
-        // rate < 2^120 and workUnits < 2^32.
-        return uint128(rate * workUnits);
+        ITaskEscrow.TaskConfig memory c = _escrow.taskConfig(taskId);
+        uint256 pool = uint256(c.rewardPerRound) - uint256(c.rewardPerRound) * c.validatorShareBps / _BPS;
+        uint256 implied = rate == 0 ? 0 : pool / rate;
+        if (implied + workUnits == 0) return 0;
+        // pool < 2^128 and workUnits < 2^32.
+        uint256 owed = pool * workUnits / (implied + workUnits);
+        if (rate != 0 && rate * workUnits < owed) owed = rate * workUnits;
+        return SafeCast.toUint128(owed);
     }
 
     /// @dev `validator`'s draws on the appeal: the points of its interval on the round's line.
@@ -483,6 +543,39 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
                 if (x >= lo && x < lo + width) ++count;
             }
         }
+    }
+
+    /// @dev Checks a batch of `settleJuror` (every appeal of the round decided, its window closed, `indices` a
+    /// non-empty subset of the appealed ones none of which is settled for `validator`), marks it settled,
+    /// and opens the validator's tally: its allocation now, and whether its silence is still due (once a
+    /// round, and not below the minimum stake, where the juror could not reveal).
+    function _openBatch(uint256 taskId, uint256 round, address validator, uint256 indices, JurorRound storage j)
+        private
+        returns (Tally memory t)
+    {
+        RoundAppeals memory r = _rounds[taskId][round];
+        if (r.appealed == 0) revert NoAppeals(taskId, round);
+        if (r.pending != 0) revert AppealsPending(taskId, round, r.pending);
+        // Not before the window closed: a juror settled earlier could never be slashed for an appeal filed
+        // later in the window (a cartel's decoy appeal, decided at once, would shield it from the real one).
+        _requireWindowClosed(taskId, round, _registry.ballotOf(taskId, round).voteEnd);
+        if (indices == 0 || indices & ~uint256(r.appealed) != 0) revert NotAppealedIndices(taskId, round, indices);
+        JurorRound memory done = j;
+        if (indices & done.settled != 0) revert JurorAlreadySettled(taskId, round, validator);
+        // `indices` is a subset of `appealed` (checked above): it fits 128 bits.
+        j.settled = done.settled | uint128(indices);
+        (uint256 allocation, uint256 required) = _escrow.validatorStakeOf(taskId, validator);
+        t = Tally(allocation, 0, 0, !done.silenceSlashed && allocation >= required, false);
+    }
+
+    /// @dev The appeal ended without the reveal quorum: fewer than ceil(K_a / 2) draws revealed.
+    function _noQuorum(uint256 acceptWeight, uint256 otherWeight) private view returns (bool) {
+        return 2 * (acceptWeight + otherWeight) < _draws;
+    }
+
+    /// @dev Where the jurors' words of an appeal's attempt live (index < 128).
+    function _slot(uint256 index, uint256 attempt) private pure returns (uint256) {
+        return index + 128 * attempt;
     }
 
     function _requireWindowClosed(uint256 taskId, uint256 round, uint256 voteEnd) private view {

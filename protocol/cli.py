@@ -456,7 +456,7 @@ def deploy(
         int, typer.Option(help="K_a, an appeal's stake-weighted draws.", min=1, max=1024)
     ] = 201,
     appeal_bond: Annotated[
-        int, typer.Option(help="An appeal's bond, in the token's base units.", min=0)
+        int, typer.Option(help="An appeal's bond, in the token's base units.", min=1)
     ] = 10**18,
 ) -> None:
     """Deploy the contracts (and a TestToken; with --appeals an AppealCourt) and write a network file for
@@ -716,7 +716,7 @@ def appeal(
 ) -> None:
     """Appeal the decision on one submission (docs/protocol.md "Appeals"): posts the deployment's bond; a
     larger stake-weighted committee re-checks it, and its majority stands (`trustrl audit` names the
-    wrong decisions worth appealing)."""
+    wrong decisions worth appealing). Finalises the round first when nobody has yet."""
     from protocol.errors import ConfigError
 
     session = _session(network, keystore, password_env, deployment=deployment, home=home)
@@ -728,7 +728,7 @@ def appeal(
     params = proto.appeal_params()
     with _explained(session):
         allowance = int(proto.client.call(proto.token.functions.allowance(proto.address, court.address)))
-        if params.bond and allowance < params.bond:
+        if allowance < params.bond:
             balance = proto.token_balance()
             if balance < params.bond:
                 raise ConfigError(
@@ -736,6 +736,10 @@ def appeal(
                     f"{session.tokens(balance)}"
                 )
             proto.approve(court.address, params.bond)
+        if proto.task_state(task).round == round_:
+            # The window runs from the ballot's close, but a round is appealed once finalised: finalise it
+            # first (nothing presses anyone to finalise a task's last round).
+            proto.finalize_round(task)
         proto.appeal(task, round_, index)
     a = proto.appeal_of(task, round_, index)
     if as_json:
@@ -1051,13 +1055,14 @@ def _appeals(view: TaskView) -> list[dict[str, Any]]:
         return []
     draws = proto.appeal_params().draws
     out = []
-    for e in view.events("appeal_court", "AppealFiled"):
-        round_, index = int(e["round"]), int(e["index"])
+    filed = {(int(e["round"]), int(e["index"])): None for e in view.events("appeal_court", "AppealFiled")}
+    for round_, index in filed:  # the latest attempt of each appealed decision
         a = proto.appeal_of(view.task_id, round_, index)
         out.append(
             {
                 "round": round_,
                 "index": index,
+                "attempt": a.attempt,
                 "appellant": a.appellant,
                 "original": a.original.name,
                 "bond": a.bond,

@@ -70,6 +70,7 @@ __all__ = [
     "deploy_protocol",
     "honeypot_commitment",
     "honeypot_consent_digest",
+    "index_mask",
     "no_show_slash",
     "pack_verdicts",
     "round_payout",
@@ -528,6 +529,7 @@ class Appeal:
     original: Verdict
     decided: bool
     overturned: bool
+    attempt: int
     seed: bytes
     commit_end: int
     reveal_end: int
@@ -559,6 +561,16 @@ class RoundAppeals:
     pending: int
     fields: int
     finals: int
+
+
+def index_mask(indices: Sequence[int]) -> int:
+    """The bitmask of submission `indices` (bit i: index i), as `settleJuror` takes a batch."""
+    mask = 0
+    for i in indices:
+        if not 0 <= i < MAX_SUBMISSIONS:
+            raise ConfigError(f"submission index {i} outside [0, {MAX_SUBMISSIONS})")
+        mask |= 1 << i
+    return mask
 
 
 def appeal_commitment(task_id: int, round_: int, index: int, juror: str, verdict: int, salt: bytes) -> bytes:
@@ -607,22 +619,26 @@ class AppealParams(BaseModel):
     settlement waits for it."""
     draws: int = Field(default=201, ge=1, le=MAX_APPEAL_DRAWS)
     """K_a, the appeal committee's stake-weighted draws."""
-    bond: int = Field(default=10**18, ge=0, le=_UINT128)
-    """What an appeal posts, in token units."""
+    bond: int = Field(default=10**18, gt=0, le=_UINT128)
+    """What an appeal posts, in token units (> 0: a free appeal would be free spam, and an upheld one
+    would pay its jurors nothing for the re-verification)."""
     commit_duration: int = Field(default=120, gt=0)
     """Seconds the drawn jurors have to commit, from the draw."""
     reveal_duration: int = Field(default=120, gt=0)
     """Seconds they have to reveal, after the commit phase."""
     slash_bps: int = Field(default=5_000, ge=1, le=BPS)
-    """A silent juror's or (overturned) losing validator's slash, of its allocation."""
+    """A losing validator's slash per overturned appeal, of what is left of its allocation."""
     reward_bps: int = Field(default=5_000, ge=0, le=BPS)
     """The appellant's part of an overturned appeal's slashes, after the wronged trainer's."""
+    silence_bps: int = Field(default=500, ge=1, le=BPS)
+    """A drawn juror's slash for not revealing, of its allocation: once a round, however many appeals of
+    the round it was silent in (a missed ballot reveal's rate by default)."""
 
     def constructor_args(self) -> tuple[int, ...]:
         """The AppealCourt constructor's arguments after the escrow."""
         return (
             self.window, self.draws, self.bond, self.commit_duration, self.reveal_duration, self.slash_bps,
-            self.reward_bps,
+            self.reward_bps, self.silence_bps,
         )  # fmt: skip
 
 
@@ -1266,7 +1282,8 @@ class ProtocolClient:
     def appeal_params(self) -> AppealParams:
         """The court's parameters."""
         values = [int(v) for v in self.client.call(self._court().functions.parameters())]
-        names = ("window", "draws", "bond", "commit_duration", "reveal_duration", "slash_bps", "reward_bps")
+        names = ("window", "draws", "bond", "commit_duration", "reveal_duration", "slash_bps", "reward_bps",
+                 "silence_bps")  # fmt: skip
         return AppealParams(**dict(zip(names, values, strict=True)))
 
     def appeal(self, task_id: int, round_: int, index: int) -> TxReceipt:
@@ -1298,9 +1315,21 @@ class ProtocolClient:
         """Decide the appeal (after its reveals closed)."""
         return self.client.transact(self._court().functions.settleAppeal(task_id, round_, index))
 
-    def settle_juror(self, task_id: int, round_: int, validator: str) -> TxReceipt:
-        """Settle `validator`'s part in every appeal of the round."""
-        return self.client.transact(self._court().functions.settleJuror(task_id, round_, validator))
+    def settle_juror(
+        self, task_id: int, round_: int, validator: str, indices: Sequence[int] | None = None
+    ) -> TxReceipt:
+        """Settle `validator`'s part in the round's appeals of `indices` (a batch; None: every appealed
+        index not settled for it yet, in one transaction)."""
+        if indices is None:
+            done = set(self.juror_settled_indices(task_id, round_, validator))
+            indices = [i for i in self.round_appeals(task_id, round_).appealed if i not in done]
+        mask = index_mask(indices)
+        return self.client.transact(self._court().functions.settleJuror(task_id, round_, validator, mask))
+
+    def juror_settled_indices(self, task_id: int, round_: int, validator: str) -> list[int]:
+        """The round's appealed indices already settled for `validator`."""
+        mask = int(self.client.call(self._court().functions.jurorSettledIndices(task_id, round_, validator)))
+        return [i for i in range(MAX_SUBMISSIONS) if mask >> i & 1]
 
     def claim_appeal_credit(self) -> int:
         """Withdraw this account's credits at the court; the amount."""
@@ -1312,8 +1341,8 @@ class ProtocolClient:
         """The appeal of submission `index` (appellant zero: none)."""
         v = self.client.call(self._court().functions.appealOf(task_id, round_, index))
         return Appeal(
-            to_checksum_address(v[0]), int(v[1]), Verdict(int(v[2])), bool(v[3]), bool(v[4]), bytes(v[5]),
-            *(int(x) for x in v[6:]),
+            to_checksum_address(v[0]), int(v[1]), Verdict(int(v[2])), bool(v[3]), bool(v[4]), int(v[5]),
+            bytes(v[6]), *(int(x) for x in v[7:]),
         )  # fmt: skip
 
     def round_appeals(self, task_id: int, round_: int) -> RoundAppeals:

@@ -49,10 +49,12 @@ from protocol.contracts import (
     appeal_commitment,
     deploy_protocol,
     honeypot_commitment,
+    index_mask,
     pack_verdicts,
     verdict_commitment,
     vote_commitment,
 )
+from protocol.roles.settle import juror_batches
 
 # Hard targets (gas) of the project, kept in one file for this script, tests/contracts/test_gas.py and the
 # forge gas snapshot; Prime Intellect's submitWork costs ~239k and claim ~87k.
@@ -71,6 +73,9 @@ PER_ACCOUNT_TARGETS: dict[str, dict[str, int]] = {
 """Calls that pay a batch of accounts (`claimFor`): gas <= `base` + `per_account` x the batch's accounts."""
 APPEAL_TARGETS: dict[str, int] = _TARGETS["appeal_targets"]
 """The AppealCourt's calls, in the appeal scenario (`_appeal`, a deployment of its own)."""
+SCALE_APPEAL_TARGETS: dict[str, int] = _TARGETS["appeal_targets_at_128_appeals"]
+"""The court's calls with 128 appeals in one round (`--appeals 128`): settleJuror per batch of the keeper's
+(`juror_batches`), the others as in the one-appeal scenario."""
 APPEAL_PARAMS = AppealParams(window=600, draws=201, bond=10**18, commit_duration=300, reveal_duration=300)
 
 
@@ -324,14 +329,20 @@ def _honeypot(
 
 
 def _appeal(
-    bench: Bench, deployer: ChainClient, trainer_keys: Sequence[str], validator_keys: Sequence[str]
-) -> None:
+    bench: Bench,
+    deployer: ChainClient,
+    trainer_keys: Sequence[str],
+    validator_keys: Sequence[str],
+    appeals: int = 1,
+) -> list[list[int]]:
     """A deployment with an AppealCourt (K_a = 201 draws): a one-round task whose first two validators
-    (one minimum stake each) reject the second trainer's honest work against the third (ten minimum
-    stakes); the third appeals, every drawn validator commits and reveals (the third ACCEPT, the others
-    REJECT), the appeal is decided (overturned), each validator's part settled, the round settled in one
-    batch and the court's credits claimed. Records the court's calls and the settlement of a deployment
-    with appeals (`settleRound+appeals`: the registry consults the court for every item)."""
+    (one minimum stake each) reject every trainer's honest work but the first's against the third (ten
+    minimum stakes); the third appeals the last `appeals` submissions, every drawn validator commits and
+    reveals (the third ACCEPT, the others REJECT), each appeal is decided (overturned, or upheld for the
+    first submission), each validator's part settled in the batches the keeper sends
+    (`protocol.roles.settle.juror_batches`), the round settled in one batch and the court's credits
+    claimed. Records the court's calls and the settlement of a deployment with appeals
+    (`settleRound+appeals`: the registry consults the court for every item); returns the batches."""
     d = deploy_protocol(deployer, unbonding_period=UNBONDING, appeals=APPEAL_PARAMS)
     initiator = ProtocolClient(deployer, d)
     trainers = [initiator.as_account(deployer.with_account(k)) for k in trainer_keys]
@@ -339,17 +350,20 @@ def _appeal(
     court = d.appeal_court
     assert court is not None
     escrow, stakes, token = d.task_escrow.functions, d.stake_manager.functions, d.token.functions
-    for p in [initiator, *trainers, *validators]:
-        deployer.transact(token.mint(p.address, TOKENS))
-    for p in [*trainers, *validators]:
-        p.client.transact(token.approve(d.stake_manager.address, 10 * STAKE))
-        p.client.transact(stakes.stake(10 * STAKE))
-        p.client.transact(token.approve(court.address, APPEAL_PARAMS.bond))
-    params = _params(deployer.timestamp() + 60, 2, 3).model_copy(update={"num_rounds": 1})
+    bench.send_all(
+        "mint", [(initiator, token.mint(p.address, TOKENS)) for p in [initiator, *trainers, *validators]]
+    )
+    everyone_ = [*trainers, *validators]
+    bench.send_all("approve", [(p, token.approve(d.stake_manager.address, 10 * STAKE)) for p in everyone_])
+    bench.send_all("stake", [(p, stakes.stake(10 * STAKE)) for p in everyone_])
+    bench.send_all(
+        "approve", [(p, token.approve(court.address, appeals * APPEAL_PARAMS.bond)) for p in everyone_]
+    )
+    params = _params(deployer.timestamp() + 60, len(trainers), 3).model_copy(update={"num_rounds": 1})
     initiator.client.transact(token.approve(d.task_escrow.address, params.deposit))
     task_id = initiator.create_task(params)
+    bench.send_all("allocate", [(p, stakes.allocate(task_id, STAKE)) for p in trainers])
     for p in trainers:
-        p.client.transact(stakes.allocate(task_id, STAKE))
         p.client.transact(escrow.joinTask(task_id, Role.TRAINER))
     for p, units in zip(validators, (1, 1, 10), strict=True):
         p.client.transact(stakes.allocate(task_id, units * params.min_validator_stake))
@@ -361,7 +375,8 @@ def _appeal(
                                             _hash("p", tag), _hash("s", tag), 1_000))  # fmt: skip
     deployer.mine(3)
     initiator.draw_seed(task_id)
-    accept, reject = [Verdict.ACCEPT, Verdict.ACCEPT], [Verdict.ACCEPT, Verdict.REJECT]
+    n = len(trainers)
+    accept, reject = [Verdict.ACCEPT] * n, [Verdict.ACCEPT] + [Verdict.REJECT] * (n - 1)
     rows = [reject, reject, accept]
     salt, model = _hash("appeal salt"), _hash("appeal model")
     for p, row in zip(validators, rows, strict=True):
@@ -375,24 +390,46 @@ def _appeal(
     initiator.finalize_round(task_id)
     appellant = validators[2]
     fn = court.functions
-    bench.send("appeal", appellant, fn.appeal(task_id, 0, 1))
-    deployer.mine(2)
-    bench.send("drawAppeal", appellant, fn.drawAppeal(task_id, 0, 1))
-    jurors = [p for p in validators if initiator.appeal_draws_of(task_id, 0, 1, p.address)]
-    verdicts = {p.address: Verdict.ACCEPT if p is appellant else Verdict.REJECT for p in jurors}
-    for p in jurors:
-        commitment = appeal_commitment(task_id, 0, 1, p.address, int(verdicts[p.address]), salt)
-        bench.send("commitAppeal", p, fn.commitAppeal(task_id, 0, 1, commitment))
-    for p in jurors:
-        bench.send("revealAppeal", p, fn.revealAppeal(task_id, 0, 1, int(verdicts[p.address]), salt))
-    bench.send("settleAppeal", initiator, fn.settleAppeal(task_id, 0, 1))
+    indices = list(range(n))[-appeals:]
+    for index in indices:  # each drawn within 256 blocks of its filing
+        bench.send("appeal", appellant, fn.appeal(task_id, 0, index))
+        deployer.mine(2)
+        bench.send("drawAppeal", appellant, fn.drawAppeal(task_id, 0, index))
+        jurors = [p for p in validators if initiator.appeal_draws_of(task_id, 0, index, p.address)]
+        verdicts = {p.address: Verdict.ACCEPT if p is appellant else Verdict.REJECT for p in jurors}
+        for p in jurors:
+            commitment = appeal_commitment(task_id, 0, index, p.address, int(verdicts[p.address]), salt)
+            bench.send("commitAppeal", p, fn.commitAppeal(task_id, 0, index, commitment))
+        for p in jurors:
+            bench.send("revealAppeal", p, fn.revealAppeal(task_id, 0, index, int(verdicts[p.address]), salt))
+        bench.send("settleAppeal", initiator, fn.settleAppeal(task_id, 0, index))
     deployer.increase_time(APPEAL_PARAMS.window)  # jurors are settled once the round's window closed
+    batches = juror_batches(indices, APPEAL_PARAMS.draws)
     for p in validators:
-        bench.send("settleJuror", initiator, fn.settleJuror(task_id, 0, p.address))
+        for batch in batches:
+            receipt = bench.send(
+                "settleJuror", initiator, fn.settleJuror(task_id, 0, p.address, index_mask(batch))
+            )
+            bench.gas["settleJuror/index"].append(int(receipt["gasUsed"]) // len(batch))
     everyone = [p.address for p in validators]
-    bench.send("settleRound+appeals", initiator, escrow.settleRound(task_id, 0, [0, 1], everyone))
-    for p in [trainers[1], appellant]:
-        bench.send("claimAppeal", p, fn.claim())
+    bench.send("settleRound+appeals", initiator, escrow.settleRound(task_id, 0, list(range(n)), everyone))
+    for p in {*(trainers[i] for i in indices if i != 0), appellant}:
+        if initiator.appeal_credit_of(p.address):
+            bench.send("claimAppeal", p, fn.claim())
+    return batches
+
+
+def run_appeals(appeals: int) -> tuple[dict[str, int], list[list[int]]]:
+    """The appeal scenario alone with `appeals` appeals of one round (max(2, appeals) trainers), on a fresh
+    anvil; the largest gasUsed per operation (the appeal calls only) and the settleJuror batches."""
+    trainers = max(2, appeals)
+    with Anvil(accounts=1 + trainers + 3) as node:
+        keys = [key for _, key in node.accounts]
+        deployer = ChainClient(node.rpc_url, keys[0])
+        bench = Bench(deploy_protocol(deployer, unbonding_period=UNBONDING))
+        batches = _appeal(bench, deployer, keys[1 : 1 + trainers], keys[1 + trainers : 4 + trainers], appeals)
+        names = {*APPEAL_TARGETS, *SCALE_APPEAL_TARGETS, "settleJuror/index"}
+        return {k: v for k, v in bench.largest().items() if k in names}, batches
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,7 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--draws", type=int, default=0, help="committee draws per submission (0: none; 1..64)"
     )
+    parser.add_argument(
+        "--appeals",
+        type=int,
+        default=0,
+        help="run only the appeal scenario, with this many appeals of one round (1..128; 0: the full run)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.appeals <= 128:
+        parser.error("--appeals must be in [0, 128]")
+    if args.appeals:
+        return _report_appeals(args.appeals, args.json)
     if not 0 <= args.draws <= 64:
         parser.error("--draws must be in [0, 64]")
     if not 1 <= args.trainers <= 128 or not 1 <= args.validators <= 255:
@@ -412,9 +459,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.trainers + args.validators > 200:
         parser.error("at most 200 accounts in all")
     results = run(args.trainers, args.validators, args.draws)
-    targets = targets_for(args.trainers, args.validators)
     committees = f", committees of {args.draws}" if args.draws else ""
     print(f"largest gas per operation ({args.trainers} trainers, {args.validators} validators{committees})")
+    return _table(results, targets_for(args.trainers, args.validators), args.json)
+
+
+def _report_appeals(appeals: int, json_path: Path | None) -> int:
+    """The appeal scenario alone: its table against the appeal targets (at 128 appeals' for more than one)."""
+    results, batches = run_appeals(appeals)
+    targets = {**APPEAL_TARGETS, **(SCALE_APPEAL_TARGETS if appeals > 1 else {})}
+    sizes = ", ".join(str(len(b)) for b in batches)
+    print(f"largest gas per operation ({appeals} appeals of one round, K_a = {APPEAL_PARAMS.draws}; "
+          f"settleJuror in batches of {sizes} indices, per validator)")  # fmt: skip
+    return _table(results, targets, json_path)
+
+
+def _table(results: dict[str, int], targets: dict[str, int], json_path: Path | None) -> int:
+    """Print the table, write the JSON; 1 when a target is missed."""
     print(f"{'operation':<18}{'gas':>9}{'target':>9}")
     over = []
     for name in sorted(results):
@@ -423,9 +484,9 @@ def main(argv: list[str] | None = None) -> int:
         if mark == "  OVER":
             over.append(name)
         print(f"{name:<18}{results[name]:>9}{target or '':>9}{mark}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     if over:
         print("over target: " + ", ".join(over), file=sys.stderr)
         return 1

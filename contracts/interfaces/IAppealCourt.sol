@@ -28,17 +28,22 @@ import {IAttestationRegistry} from "./IAttestationRegistry.sol";
 /// `ceil(K_a / 2)` draws revealed and the side opposite to the original holds more than half of the
 /// revealed weight. Overturned: the bond goes back to the appellant; the submission settles as REJECT
 /// when it had been accepted (the escrow slashes the trainer) and as undecided (no escrow pay, no slash)
-/// when it had been rejected, its trainer being paid the round's `rate x workUnits` by the court out of
-/// the losers' slashes. Upheld with the quorum: the bond is split per winning revealed draw (floor; the
-/// dust back to the appellant). Upheld without it: the bond goes back.
+/// when it had been rejected, its trainer being owed by the court, out of the losers' slashes, what it
+/// would have earned accepted (diluted and capped: see `_reward`). Upheld with the quorum: the bond is
+/// split per winning revealed draw (floor; the dust back to the appellant). Without the quorum: the
+/// appellant gets back only the revealed draws' share of the bond (`bond x revealed / K_a`), the rest is
+/// burned, and the decision may be appealed again (a new attempt, a new committee).
 ///
-/// Jurors ({settleJuror}, once per validator and round, after every appeal of the round is decided, and
-/// before the escrow can settle that validator for the round): for each appeal of the round, a validator
-/// loses `slashBps` of its allocation if it was drawn and did not reveal, or, when the appeal overturned the
-/// decision, if its revealed verdict (original or appeal) was on the losing side. A slash of an overturned
-/// appeal pays the trainer it wronged first (up to what it is owed), then `rewardBps` of the rest to the
-/// appellant (the StakeManager's {IStakeManager-seize}); the rest is burned. A winning juror of an upheld
-/// appeal is credited its draws times the bond's share per draw. Credits are claimed with {claim}.
+/// Jurors ({settleJuror}, per validator and round, in batches of appealed indices, after every appeal of
+/// the round is decided and its window closed, and before the escrow can settle that validator for the
+/// round): for each appeal of the batch, a validator loses `slashBps` of what is left of its allocation
+/// when the appeal overturned the decision and its revealed verdict (original or appeal) was on the losing
+/// side; a drawn juror that did not reveal loses `silenceBps`, once a round whatever the number of appeals
+/// it was silent in, and never while its allocation is below the task's minimum stake (where it could not
+/// reveal). A slash of an overturned appeal pays the trainer it wronged first (up to what it is owed),
+/// then `rewardBps` of the rest to the appellant (the StakeManager's {IStakeManager-seize}); the rest is
+/// burned. A winning juror of an upheld appeal is credited its draws times the bond's share per draw.
+/// Credits are claimed with {claim}.
 ///
 /// Hooks. The AttestationRegistry's `decisionOf` (what the escrow settles a submission on) and
 /// `validatorOutcome` (what it settles a validator on) consult {settledDecision} and {validatorGate}: they
@@ -50,6 +55,7 @@ interface IAppealCourt {
     /// @param original the decision appealed
     /// @param decided whether {settleAppeal} ran
     /// @param overturned whether the appeal overturned the decision
+    /// @param attempt how many appeals of the decision ended without the reveal quorum before this one
     /// @param seed the draw's seed (0 until drawn)
     /// @param commitEnd, revealEnd the phases' ends (deadline, or the early close); 0 until drawn
     /// @param totalWeight W_r, the weight of the round's validators
@@ -63,6 +69,7 @@ interface IAppealCourt {
         IAttestationRegistry.Verdict original;
         bool decided;
         bool overturned;
+        uint8 attempt;
         bytes32 seed;
         uint40 commitEnd;
         uint40 revealEnd;
@@ -128,8 +135,10 @@ interface IAppealCourt {
         bytes32 salt,
         uint256 weight
     );
-    /// @notice The appeal was decided (the revealed weights are in {appealOf}). `paidBack` went back to the appellant; `perDraw` is an upheld appeal's
-    /// pay per winning draw; `victimOwed` what the wronged trainer of an overturned rejection is owed.
+    /// @notice The appeal was decided (the revealed weights are in {appealOf}). `paidBack` went back to the
+    /// appellant; `perDraw` is an upheld appeal's pay per winning draw; `victimOwed` what the wronged trainer
+    /// of an overturned rejection is owed; `burned` the unrevealed draws' share of the bond of an appeal that
+    /// missed the reveal quorum.
     event AppealDecided(
         uint256 indexed taskId,
         uint256 indexed round,
@@ -138,7 +147,8 @@ interface IAppealCourt {
         IAttestationRegistry.Verdict finalVerdict,
         uint256 paidBack,
         uint256 perDraw,
-        uint256 victimOwed
+        uint256 victimOwed,
+        uint256 burned
     );
     /// @notice `validator`'s part in the appeal was settled: `slashed` taken from its allocation, of which
     /// `toVictim` and `toAppellant` were credited (the rest burned); or `paid` credited to it.
@@ -153,10 +163,10 @@ interface IAppealCourt {
         uint256 toAppellant,
         uint256 paid
     );
-    /// @notice Every appeal of the round is settled for `validator`: the escrow may now settle it. `slashed`
-    /// (the sum of its JurorSettled slashes) is taken from its allocation in this transaction by one
-    /// {IStakeManager-seize}, of which the court keeps `kept` (the JurorSettled credits) and the rest is
-    /// burned.
+    /// @notice A batch of the round's appeals was settled for `validator` (once every appealed index is,
+    /// the escrow may settle it: {jurorSettled}). `slashed` (the sum of the batch's JurorSettled slashes) is
+    /// taken from its allocation in this transaction by one {IStakeManager-seize}, of which the court keeps
+    /// `kept` (the JurorSettled credits) and the rest is burned.
     event JurorRoundSettled(
         uint256 indexed taskId, uint256 indexed round, address indexed validator, uint256 slashed, uint256 kept
     );
@@ -164,8 +174,16 @@ interface IAppealCourt {
     event CourtClaimed(address indexed account, uint256 amount);
 
     error InvalidAppealParams(
-        uint256 window, uint256 draws, uint256 commitDuration, uint256 revealDuration, uint256 slashBps, uint256 rewardBps
+        uint256 window,
+        uint256 draws,
+        uint256 commitDuration,
+        uint256 revealDuration,
+        uint256 slashBps,
+        uint256 rewardBps,
+        uint256 silenceBps
     );
+    error InvalidBond(uint256 bond);
+    error NotAppealedIndices(uint256 taskId, uint256 round, uint256 indices);
     error RoundNotFinalized(uint256 taskId, uint256 round);
     error NotDecided(uint256 taskId, uint256 round, uint256 index);
     error AppealWindowClosed(uint256 taskId, uint256 round, uint256 closesAt, uint256 timestamp);
@@ -213,10 +231,13 @@ interface IAppealCourt {
     /// @notice Decide the appeal once its reveals closed (permissionless, once).
     function settleAppeal(uint256 taskId, uint256 round, uint256 index) external;
 
-    /// @notice Settle `validator`'s part in every appeal of `round` (permissionless, once, after all are
-    /// decided and the round's appeal window has closed: `AppealWindowOpen` before, so that no later appeal
-    /// can find a juror already settled).
-    function settleJuror(uint256 taskId, uint256 round, address validator) external;
+    /// @notice Settle `validator`'s part in the appeals of `round` whose indices are the set bits of
+    /// `indices` (a batch: a subset of the appealed indices, none settled for it yet; `NotAppealedIndices`,
+    /// `JurorAlreadySettled`), permissionless, after every appeal of the round is decided and the round's
+    /// appeal window has closed (`AppealWindowOpen` before, so that no later appeal can find a juror already
+    /// settled). Its cost is O(batch x K_a): a keeper splits the appealed indices into batches that fit its
+    /// gas budget. The validator is settled for the round once every appealed index is.
+    function settleJuror(uint256 taskId, uint256 round, address validator, uint256 indices) external;
 
     /// @notice Withdraw the caller's credits.
     function claim() external returns (uint256 amount);
@@ -247,13 +268,19 @@ interface IAppealCourt {
         returns (bytes32 word, bool revealed);
     /// @notice `validator`'s draws in the appeal's committee (0 before the draw).
     function drawsOf(uint256 taskId, uint256 round, uint256 index, address validator) external view returns (uint256);
+    /// @notice Whether every appealed index of the round is settled for `validator`.
     function jurorSettled(uint256 taskId, uint256 round, address validator) external view returns (bool);
+    /// @notice The appealed indices already settled for `validator` (bit i: index i).
+    function jurorSettledIndices(uint256 taskId, uint256 round, address validator) external view returns (uint256);
     function owedTo(address account) external view returns (uint256);
     function commitmentFor(uint256 taskId, uint256 round, uint256 index, address juror, uint8 verdict, bytes32 salt)
         external
         pure
         returns (bytes32);
-    /// @notice (window, draws K_a, bond, commitDuration, revealDuration, slashBps, rewardBps)
-    function parameters() external view returns (uint256, uint256, uint256, uint256, uint256, uint256, uint256);
+    /// @notice (window, draws K_a, bond, commitDuration, revealDuration, slashBps, rewardBps, silenceBps)
+    function parameters()
+        external
+        view
+        returns (uint256, uint256, uint256, uint256, uint256, uint256, uint256, uint256);
     function taskEscrow() external view returns (address);
 }

@@ -200,6 +200,8 @@ class AppealRecord:
     overturned: bool = False
     per_draw: int = 0
     victim_owed: int = 0
+    silenced: set[str] = field(default_factory=set)
+    """Jurors slashed for their silence in this appeal (at most once a round each)."""
 
     @property
     def final(self) -> Verdict:

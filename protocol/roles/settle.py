@@ -27,8 +27,9 @@ appeal window has closed (`voteEnd + window`); meanwhile any keeper draws the se
 and decides an appeal whose reveals have closed (races are ignored like the others). Once the window is
 closed, the keeper's batch leaves out the appealed submissions still pending, and the round's validators
 while any appeal of the round is pending; once every appeal of the round is decided, it settles each
-validator's part in them at the court (`settleJuror`, one transaction per validator, before the escrow can
-settle that validator), then the rest as usual. So one pending appeal holds its own submission and the
+validator's part in them at the court (`settleJuror`, before the escrow can settle that validator: per
+validator, batches of appealed indices, each sized by `juror_batches` to fit `JUROR_BATCH_GAS`), then the
+rest as usual. So one pending appeal holds its own submission and the
 round's validators, for at most its seed delay, commit and reveal phases, never the other submissions.
 
 Claims: once a task has ended, its participants are paid out once (`upkeep`), not every round, and in
@@ -58,6 +59,7 @@ from protocol.roles.base import Output
 
 __all__ = [
     "CLAIM_WAIT",
+    "JUROR_BATCH_GAS",
     "MAX_BATCH",
     "MAX_CLAIMS",
     "MAX_SLOT",
@@ -66,6 +68,8 @@ __all__ = [
     "Keeper",
     "claim_credit",
     "claim_for",
+    "juror_batch_gas",
+    "juror_batches",
     "rotation",
 ]
 
@@ -77,6 +81,39 @@ MAX_SLOT = 60.0
 
 MAX_BATCH = 128
 """Most submissions and validators settled by one `settleRound` transaction (~25-45k gas each)."""
+
+JUROR_BATCH_GAS = 8_000_000
+"""The keeper's gas budget for one `settleJuror` batch (well under a 30M block, and under the 16.7M
+per-transaction cap of EIP-7825): the appealed indices are split into batches whose `juror_batch_gas`
+estimate fits it."""
+
+JUROR_BASE_GAS = 160_000
+"""`settleJuror`'s cost outside its loop (the checks, the registry and escrow reads, the seize): about 154k
+measured (scripts/bench_gas.py --appeals 1 and 128, K_a = 201: 357k for one index, 7.86M for 38), rounded
+up."""
+
+JUROR_INDEX_GAS = 50_000
+"""Per appealed index of a batch, beyond the draws: the appeal's slots, the registry's `lineOf`, and the
+costliest outcome (a slash that pays the wronged trainer and the appellant); with `JUROR_DRAW_GAS`, about
+203k an index measured at K_a = 201, estimated 211k."""
+
+JUROR_DRAW_GAS = 800
+"""Per draw K_a of each appealed index (the juror's multiplicity is recomputed by hashing, ~0.75k a draw),
+rounded up."""
+
+
+def juror_batch_gas(indices: int, draws: int) -> int:
+    """An upper estimate of a `settleJuror` batch of `indices` appealed indices with K_a = `draws`:
+    `JUROR_BASE_GAS + indices * (JUROR_INDEX_GAS + JUROR_DRAW_GAS * draws)`."""
+    return JUROR_BASE_GAS + indices * (JUROR_INDEX_GAS + JUROR_DRAW_GAS * draws)
+
+
+def juror_batches(indices: Sequence[int], draws: int, budget: int = JUROR_BATCH_GAS) -> list[list[int]]:
+    """`indices` (ascending) split into consecutive batches of the largest size whose `juror_batch_gas`
+    fits `budget` (at least one index a batch, whatever the budget)."""
+    per_batch = max(1, (budget - JUROR_BASE_GAS) // (JUROR_INDEX_GAS + JUROR_DRAW_GAS * draws))
+    ordered = sorted(indices)
+    return [ordered[i : i + per_batch] for i in range(0, len(ordered), per_batch)]
 
 MAX_CLAIMS = 128
 """Most accounts paid by one `claimFor` transaction (~16k gas each)."""
@@ -189,6 +226,8 @@ class Keeper:
         self._slot: float | None = None
         self._batch_refused = False
         """Whether a `claimFor` of this keeper's was refused (then it claims only its own credit)."""
+        self._juror_draws: int | None = None
+        """The court's K_a, read once (it sizes the `settleJuror` batches)."""
         self.waiting = False
         """Whether the last `step` left a due duty to a keeper before this one in its turn (so the
         keeper's work is not done although it sent nothing)."""
@@ -409,11 +448,22 @@ class Keeper:
         if not filed:
             return False, False, pending, set()
         unsettled = {v for v in validators if not proto.juror_settled(task_id, round_, v)}
+        appealed = proto.round_appeals(task_id, round_).appealed if unsettled else []
         for validator in sorted(unsettled):
             if not self.settle_all and validator.lower() != self.me.lower():
                 continue
-            what = f"settled {validator}'s part in the appeals of round {round_}"
-            if self._try(what, functools.partial(proto.settle_juror, task_id, round_, validator)):
+            done = set(proto.juror_settled_indices(task_id, round_, validator))
+            left = [i for i in appealed if i not in done]
+            if not left:
+                continue
+            if self._juror_draws is None:
+                self._juror_draws = proto.appeal_params().draws
+            batch = juror_batches(left, self._juror_draws)[0]
+            what = (
+                f"settled {validator}'s part in {len(batch)} of the {len(left)} appeals of round {round_} "
+                "left to it"
+            )
+            if self._try(what, functools.partial(proto.settle_juror, task_id, round_, validator, batch)):
                 return True, False, pending, everyone
         return False, False, pending, unsettled
 

@@ -71,6 +71,12 @@ def judged(drawn: list[int] | None, submissions: int) -> list[int]:
     return list(range(submissions)) if drawn is None else drawn_fields(drawn)
 
 
+
+def appeal_key(round_: int, index: int, attempt: int) -> str:
+    """The journal key of an appeal attempt: `round:index`, with `:attempt` after the first (a decision whose
+    appeal missed the reveal quorum may be appealed again, with a new committee)."""
+    return f"{round_}:{index}" + (f":{attempt}" if attempt else "")
+
 class Behaviour(StrEnum):
     """How a validator behaves: honest, or one deviation (in its verdicts or in the model vote)."""
 
@@ -206,16 +212,19 @@ class ValidatorNode(ParticipantNode):
         view, proto = self.view, self.view.proto
         if not proto.appeals_enabled:
             return False
+        attempts: dict[tuple[int, int], int] = {}
         for e in view.events("appeal_court", "AppealFiled"):
             round_, index = int(e["round"]), int(e["index"])
-            key = f"{round_}:{index}"
+            attempt = attempts.get((round_, index), 0)
+            attempts[(round_, index)] = attempt + 1
+            key = appeal_key(round_, index, attempt)
             if (
                 self.journal.is_done("appeal-reveal", key)
                 or self.journal.entry("appeal-skip", key) is not None
             ):
                 continue
             a = proto.appeal_of(self.task_id, round_, index)
-            if a.decided:
+            if a.decided or a.attempt != attempt:  # decided, or replaced by a later attempt (no quorum)
                 self.journal.fact("appeal-skip", key, why="decided")
                 continue
             if not a.drawn:
@@ -232,10 +241,10 @@ class ValidatorNode(ParticipantNode):
             now = view.now()
             if word == bytes(32) and now < a.commit_end:
                 with self.until(a.commit_end):
-                    return self.commit_appeal(round_, index, a.commit_end)
+                    return self.commit_appeal(round_, index, a.commit_end, key)
             if word != bytes(32) and now >= a.commit_end and now < a.reveal_end:
                 with self.until(a.reveal_end):
-                    return self.reveal_appeal(round_, index)
+                    return self.reveal_appeal(round_, index, key)
         return False
 
     def _appeal_call(self, action: Callable[[], object]) -> bool:
@@ -255,9 +264,9 @@ class ValidatorNode(ParticipantNode):
                 return bytes(e["nextBase"])
         return bytes(self.view.created["initialModelHash"])
 
-    def commit_appeal(self, round_: int, index: int, commit_end: int) -> bool:
-        """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first)."""
-        key = f"{round_}:{index}"
+    def commit_appeal(self, round_: int, index: int, commit_end: int, key: str) -> bool:
+        """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first,
+        under the appeal attempt's journal `key`)."""
         pending = self.journal.entry("appeal-commit", key)
         if pending is None:
             subs = [s for s in self.view.submissions(round_) if s.index == index]
@@ -290,9 +299,8 @@ class ValidatorNode(ParticipantNode):
         self.out.log(f"appeal of round {round_}, submission {index}: committed")
         return True
 
-    def reveal_appeal(self, round_: int, index: int) -> bool:
-        """Reveal the journalled appeal verdict."""
-        key = f"{round_}:{index}"
+    def reveal_appeal(self, round_: int, index: int, key: str) -> bool:
+        """Reveal the appeal verdict journalled under `key`."""
         entry = self.journal.entry("appeal-commit", key)
         if entry is None:
             self.out.status(f"appeal of round {round_}, submission {index}: the journal lost the verdict")

@@ -28,6 +28,7 @@ from netharness import (
     validators_settled,
 )
 
+from protocol.audit.books.appeals import appeal_reward
 from protocol.audit.runner import audit, open_target
 from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
 from protocol.ipfs import ArtifactStore
@@ -114,8 +115,10 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     assert slashed_cartel == {cartel[0].me, cartel[1].me}
     claims = {e["account"]: int(e["amount"]) for e in events(net, court, "CourtClaimed")}
     rate = proto.round_result_of(task_id, 0)[0]
-    owed = rate * proto.submission_of(task_id, 0, index[victim.me])[1]
-    assert owed > 0
+    config = proto.task_config(task_id)
+    work_units = proto.submission_of(task_id, 0, index[victim.me])[1]
+    owed = appeal_reward(rate, work_units, config.reward_per_round, config.validator_share_bps)
+    assert 0 < owed <= rate * work_units  # what it would have earned accepted, diluting the others
     assert sum(e["toVictim"] for e in jurors) == owed  # the cartel's slashes covered what it was owed
     assert claims[victim.me] > owed + APPEALS.bond  # its pay, its bond back and the appellant's reward
     assert victim.view.proto.token_balance() - victim_before > owed

@@ -2,11 +2,13 @@
 finalised round, its draw, its jurors' commitments (their draws recomputed from the seed and the round's line
 of weights: protocol.committees, the court's rule) and reveals (hashing to the commitment), its decision
 recomputed from the revealed draws (overturned iff at least ceil(K_a / 2) revealed and the opposite side holds
-more than half), what it pays back and owes; each validator's settlement (slashed when drawn and silent, or
-on the losing side of an overturn, `slashBps` of what the round's earlier appeals left; the wronged trainer
-paid first, then `rewardBps` of the rest to the appellant; paid `draws x perDraw` as a winning juror of an
-upheld appeal), the StakeManager's single Slashed/Seized of it, and the court's claims. The settlement book
-reads the appeals' results (`RoundRecord.final_decision`)."""
+more than half), what it pays back (without the quorum only the revealed draws' share, the rest burned;
+the decision may then be appealed again) and owes; each validator's settlement, in batches of appealed
+indices (on the losing side of an overturn `slashBps` of what the round's earlier slashes left; drawn and
+silent `silenceBps`, once a round and not below the minimum stake; the wronged trainer paid first, then
+`rewardBps` of the rest to the appellant; paid `draws x perDraw` as a winning juror of an upheld appeal),
+the StakeManager's single Slashed/Seized of each batch, and the court's claims. The settlement book reads
+the appeals' results (`RoundRecord.final_decision`)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,32 @@ from protocol.audit.events import ChainEvent
 from protocol.audit.model import AppealRecord, RoundRecord, TaskRecord
 from protocol.contracts import BPS, Verdict, appeal_commitment
 
-__all__ = ["HANDLERS", "appeal_draws"]
+__all__ = ["HANDLERS", "appeal_draws", "appeal_reward"]
+
+
+def appeal_reward(rate: int, work_units: int, reward_per_round: int, validator_share_bps: int) -> int:
+    """What the trainer of an overturned rejection is owed (the court's `_reward`): with P the round's trainer
+    pool `rewardPerRound - rewardPerRound * validatorShareBps // 10000` (the carry not counted) and
+    A = P // rate the accepted work it implies (0 when the round accepted nothing), `P * w // (A + w)`, and
+    never more than `rate * w` when rate > 0: the submission's acceptance dilutes the others', and no
+    declared `w` makes it more than P."""
+    pool = reward_per_round - reward_per_round * validator_share_bps // BPS
+    implied = pool // rate if rate else 0
+    if implied + work_units == 0:
+        return 0
+    owed = pool * work_units // (implied + work_units)
+    return min(owed, rate * work_units) if rate else owed
+
+
+def _line(task: TaskRecord) -> list[committees.Seat]:
+    """The task's line of validator weights, in join order (the registry's `lineOf`)."""
+    return committees.line_of([(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators])
 
 
 def appeal_draws(task: TaskRecord, round_no: int, index: int, seed: bytes, draws: int) -> dict[str, int]:
     """Every validator's draws in an appeal: K_a points (the committees' formula with the appeal's seed and
     the submission's index) on the line of the validators active in the round, in join order."""
-    line = committees.line_of([(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators])
+    line = _line(task)
     total = committees.active_weight(line, round_no)
     if total == 0:
         return {}
@@ -35,6 +56,12 @@ def appeal_draws(task: TaskRecord, round_no: int, index: int, seed: bytes, draws
         for s in line
         if s.from_round <= round_no
     }
+
+
+def _no_quorum(b: Books, appeal: AppealRecord) -> bool:
+    """The appeal's reveals missed the quorum: fewer than ceil(K_a / 2) draws revealed."""
+    k = b.appeal_params[1] if b.appeal_params is not None else 0
+    return 2 * sum(w for _, w in appeal.verdicts.values()) < k
 
 
 def _appeal(b: Books, e: ChainEvent) -> tuple[TaskRecord, RoundRecord, AppealRecord, At] | None:
@@ -63,8 +90,9 @@ def appeal_filed(b: Books, e: ChainEvent) -> None:
         if not 0 <= index < len(rnd.submissions) or rnd.submissions[index].decision == Verdict.NONE:
             at.flag(Kind.APPEAL, f"appeal of submission {index}", "a decided submission", "none")
             return
-        if index in rnd.appeals:
-            at.flag(Kind.APPEAL, f"second appeal of submission {index}", "one", "two")
+        previous = rnd.appeals.get(index)
+        if previous is not None and not (previous.decided and _no_quorum(b, previous)):
+            at.flag(Kind.APPEAL, f"second appeal of submission {index}", "one, or one a failed quorum", "two")
             return
         at.compare(Kind.APPEAL, f"original decision of submission {index}", rnd.submissions[index].decision,
                    Verdict(int(a["original"])))  # fmt: skip
@@ -96,10 +124,7 @@ def appeal_drawn(b: Books, e: ChainEvent) -> None:
         if appeal.seed is not None:
             at.flag(Kind.APPEAL, "second draw of an appeal", "one", "two")
         appeal.seed, appeal.total_weight = bytes(e.args["seed"]), int(e.args["totalWeight"])
-        line = committees.line_of(
-            [(v, task.weights.get(v, 1), task.participants[v][1]) for v in task.validators]
-        )
-        at.compare(Kind.APPEAL, "appeal's W_r", committees.active_weight(line, int(e.args["round"])),
+        at.compare(Kind.APPEAL, "appeal's W_r", committees.active_weight(_line(task), int(e.args["round"])),
                    appeal.total_weight)  # fmt: skip
 
 
@@ -146,7 +171,7 @@ def appeal_decided(b: Books, e: ChainEvent) -> None:
     found = _appeal(b, e)
     if found is None:
         return
-    _, rnd, appeal, at = found
+    task, rnd, appeal, at = found
     a = e.args
     index = int(a["index"])
     with b.item("appeals"):
@@ -157,14 +182,19 @@ def appeal_decided(b: Books, e: ChainEvent) -> None:
         accept = sum(w for v, w in appeal.verdicts.values() if v == Verdict.ACCEPT)
         other = sum(w for v, w in appeal.verdicts.values() if v != Verdict.ACCEPT)
         opposite = other if appeal.original == Verdict.ACCEPT else accept
-        quorum = 2 * (accept + other) >= k
+        quorum = not _no_quorum(b, appeal)
         overturned = quorum and 2 * opposite > accept + other
         winners = accept + other - opposite if quorum and not overturned else 0
         per_draw = appeal.bond // winners if winners else 0
         paid_back = appeal.bond - per_draw * winners
+        burned = 0 if quorum else appeal.bond - appeal.bond * (accept + other) // k
+        paid_back -= burned
         victim = 0
         if overturned and appeal.original != Verdict.ACCEPT and rnd.finalization is not None:
-            victim = int(rnd.finalization.expected["rate"]) * rnd.submissions[index].work_units
+            victim = appeal_reward(
+                int(rnd.finalization.expected["rate"]), rnd.submissions[index].work_units,
+                int(task.params["rewardPerRound"]), int(task.params["validatorShareBps"]),
+            )  # fmt: skip
         label = f"appeal of submission {index}"
         at.compare(Kind.APPEAL, f"{label}: overturned", overturned, bool(a["overturned"]))
         appeal.decided, appeal.overturned, appeal.per_draw, appeal.victim_owed = (
@@ -177,15 +207,19 @@ def appeal_decided(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.APPEAL, f"{label}: bond paid back", paid_back, int(a["paidBack"]))
         at.compare(Kind.APPEAL, f"{label}: pay per winning draw", per_draw, int(a["perDraw"]))
         at.compare(Kind.APPEAL, f"{label}: owed to its trainer", victim, int(a["victimOwed"]))
-    b.court_bonds -= appeal.bond
+        at.compare(Kind.APPEAL, f"{label}: bond burned (no quorum)", burned, int(a["burned"]))
+    # The winning draws' shares stay in the court until each juror is settled (`juror_settled` moves them).
+    b.court_bonds -= appeal.bond - per_draw * winners
+    b.burned += int(a["burned"])
     if int(a["paidBack"]):
         b.court_owed[appeal.appellant] = b.court_owed.get(appeal.appellant, 0) + int(a["paidBack"])
 
 
 def juror_settled(b: Books, e: ChainEvent) -> None:
-    """A validator's part in one appeal: slashed (silent, or on the losing side of an overturn) `slashBps`
-    of what the round's earlier appeals left of its allocation, split to the wronged trainer, the appellant
-    and the burn; or paid its winning draws."""
+    """A validator's part in one appeal: slashed `slashBps` on the losing side of an overturn, or
+    `silenceBps` drawn and silent (once a round, and not below the task's minimum stake), of what the round's
+    earlier slashes left of its allocation, split to the wronged trainer, the appellant and the burn; or
+    paid its winning draws."""
     found = _appeal(b, e)
     if found is None:
         return
@@ -216,9 +250,17 @@ def juror_settled(b: Books, e: ChainEvent) -> None:
             v != Verdict.NONE and (v == Verdict.ACCEPT) != final_accept for v in (original, verdict)
         )
         label = f"{validator} on the appeal of submission {index}"
-        if silent or lost:
-            allocation = b.account(validator).allocations.get(task.id, 0) - so_far[0]
-            want = allocation * slash_bps // BPS
+        batch_start = b.account(validator).allocations.get(task.id, 0)  # the court reads it once a batch
+        allocation = batch_start - so_far[0]
+        silence_due = (
+            silent
+            and not any(validator in x.silenced for x in rnd.appeals.values())
+            and batch_start >= int(task.params["minValidatorStake"])
+        )
+        if lost or silence_due:
+            if not lost:
+                appeal.silenced.add(validator)
+            want = allocation * (slash_bps if lost else b.appeal_params[7]) // BPS
             want_victim = min(want, appeal.victim_owed) if appeal.overturned else 0
             want_appellant = (want - want_victim) * reward_bps // BPS if appeal.overturned else 0
             at.compare(Kind.SLASH, f"appeal slash of {label}", want, slashed)
@@ -243,6 +285,7 @@ def juror_settled(b: Books, e: ChainEvent) -> None:
             if slashed:
                 at.flag(Kind.SLASH, f"appeal slash of {label}", 0, slashed)
             b.court_owed[validator] = b.court_owed.get(validator, 0) + paid
+            b.court_bonds -= paid
 
 
 def juror_round_settled(b: Books, e: ChainEvent) -> None:

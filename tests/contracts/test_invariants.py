@@ -181,6 +181,8 @@ UNREACHED: dict[str, str] = {
     "event BurnFlushed": "nothing is ever unburned with the TestToken (test_adversarial_tokens.py)",
     "event Approval": "every approval is given before the snapshot that each example starts from",
     "ok flushBurn": "nothing is ever unburned with the TestToken (test_adversarial_tokens.py)",
+    "event Seized": "only an AppealCourt seizes stake, and this machine's deployment has none "
+    "(test_appeals.py and the appeal machine below deploy one)",
 }
 
 

@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 UNBONDING = 3_600
 TOKENS = 10**24
 STAKE = 10**21
+COURT = AppealParams(
+    window=1_000,
+    draws=48,
+    bond=10**18,
+    commit_duration=200,
+    reveal_duration=200,
+    slash_bps=5_000,
+    reward_bps=4_000,
+    silence_bps=1_000,
+)
+"""The test deployments' AppealCourt: short phases, 48 draws, a bond of one token."""
 REWARD = 10**18
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 SUBMIT, COMMIT, REVEAL, VOTE = 600, 300, 300, 300

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from chainworld import STAKE, World, h, logs, make_world, reverts
+from chainworld import COURT, STAKE, World, h, logs, make_world, reverts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -43,16 +43,7 @@ from protocol.roles.settle import JUROR_BATCH_GAS, juror_batch_gas, juror_batche
 pytestmark = pytest.mark.chain
 
 A, R = Verdict.ACCEPT, Verdict.REJECT
-PARAMS = AppealParams(
-    window=1_000,
-    draws=48,
-    bond=10**18,
-    commit_duration=200,
-    reveal_duration=200,
-    slash_bps=5_000,
-    reward_bps=4_000,
-    silence_bps=1_000,
-)
+PARAMS = COURT
 MIN = STAKE // 10
 MODEL = h("model", 1)
 
@@ -72,9 +63,9 @@ def PARAMS_COURT(world: World) -> str:  # noqa: N802 - reads as the court's addr
     return str(court.address)
 
 
-def cartel_round(world: World, rows: dict[int, list[Verdict]] | None = None) -> int:
+def cartel_round(world: World, rows: dict[int, list[Verdict]] | None = None, finalize: bool = True) -> int:
     """A task whose round 0 is decided by the cartel (4, 5: [A, R, A]) against the honest 6 ([A, A, A]):
-    the honest trainer 2 (index 1) rejected. Finalised; the appeal window open."""
+    the honest trainer 2 (index 1) rejected. Finalised (unless not `finalize`); the appeal window open."""
     task_id = world.create_task(num_rounds=2, quorum=2)
     v4, v5, v6 = world.validators
     world.join(task_id, world.trainers)
@@ -89,7 +80,8 @@ def cartel_round(world: World, rows: dict[int, list[Verdict]] | None = None) -> 
         task_id, 0, {people[i]: row for i, row in verdicts.items()}, {people[i]: MODEL for i in verdicts}
     )
     world.close_ballot(task_id, 0)
-    world.initiator.finalize_round(task_id)
+    if finalize:
+        world.initiator.finalize_round(task_id)
     return task_id
 
 
@@ -747,17 +739,7 @@ def test_trustrl_appeal_finalises_the_round_first(
     from protocol.cli import app
     from protocol.network import NetworkConfig
 
-    task_id = world.create_task(num_rounds=2, quorum=2)
-    v4, v5, v6 = world.validators
-    world.join(task_id, world.trainers)
-    world.join(task_id, validators=[v4, v5], allocation=MIN)
-    world.join(task_id, validators=[v6], allocation=10 * MIN)
-    world.start(task_id)
-    world.submit_all(task_id, 0)
-    world.draw(task_id)
-    rows = {v4: [A, R, A], v5: [A, R, A], v6: [A, A, A]}
-    world.ballot(task_id, 0, rows, {v: MODEL for v in rows})
-    world.close_ballot(task_id, 0)
+    task_id = cartel_round(world, finalize=False)
     p = world.initiator
     assert p.task_state(task_id).round == 0  # not finalised
     network = tmp_path / "network.json"

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import STAKE, World, h, make_world, reverts
+from chainworld import COURT, STAKE, World, h, make_world, reverts
 
 from protocol.audit import Kind
 from protocol.audit.runner import audit, open_target
-from protocol.contracts import AppealParams, ProtocolClient, Verdict
+from protocol.contracts import ProtocolClient, Verdict
 
 if TYPE_CHECKING:
     from protocol.chain import ChainClient
@@ -23,15 +23,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.chain
 
 A, R = Verdict.ACCEPT, Verdict.REJECT
-PARAMS = AppealParams(
-    window=1_000,
-    draws=48,
-    bond=10**18,
-    commit_duration=200,
-    reveal_duration=200,
-    slash_bps=5_000,
-    reward_bps=4_000,
-)
+PARAMS = COURT
 MIN = STAKE // 10
 MODEL = h("model", 1)
 SALT = h("bait salt")

@@ -2447,20 +2447,9 @@ class AppealMachine(RuleBasedStateMachine):
 
 
 def test_random_appeal_sequences_keep_the_court_solvent(chain: Any, client_for: Callable[[int], Any]) -> None:
-    from chainworld import make_world
+    from chainworld import COURT, make_world
 
-    from protocol.contracts import AppealParams
-
-    params = AppealParams(
-        window=1_000,
-        draws=DRAWS_OF_THE_COURT,
-        bond=10**18,
-        commit_duration=200,
-        reveal_duration=200,
-        slash_bps=5_000,
-        reward_bps=4_000,
-        silence_bps=1_000,
-    )
+    params = COURT.model_copy(update={"draws": DRAWS_OF_THE_COURT})
     world = make_world(chain, client_for, appeals=params)
     court = world.deployment.appeal_court
     assert court is not None

@@ -264,7 +264,11 @@ class HoneypotKeeper:
                 if consent is None:  # the bait has not written it (yet)
                     self.waiting = True
                     return False
-            proto.reveal_honeypot(self.task_id, round_, index, bait, salt, consent)
+            try:
+                proto.reveal_honeypot(self.task_id, round_, index, bait, salt, consent)
+            except ContractRevert as exc:
+                if exc.error != "AlreadyRevealed":  # the bait (or anyone with its consent) was first
+                    raise
             decision = proto.decisions_of(self.task_id, round_)[index]
             self.out.log(
                 f"round {round_}: revealed the honeypot (submission {index}, decided {decision.name})"

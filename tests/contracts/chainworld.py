@@ -424,3 +424,15 @@ def make_world(
         p.approve(deployment.stake_manager.address, 2**256 - 1)
         p.stake(STAKE)
     return world
+
+
+def judge_appeal(world: World, task_id: int, index: int, verdicts: Mapping[ProtocolClient, Verdict]) -> None:
+    """Round 0's appeal of `index`: the jurors commit and reveal their `verdicts` (past the commit deadline
+    when someone stays silent)."""
+    for v, verdict in verdicts.items():
+        v.commit_appeal(task_id, 0, index, verdict, h("appeal salt", v.address))
+    a = world.initiator.appeal_of(task_id, 0, index)
+    if a.committed_weight < COURT.draws:
+        world.warp_to(a.commit_end)
+    for v, verdict in verdicts.items():
+        v.reveal_appeal(task_id, 0, index, verdict, h("appeal salt", v.address))

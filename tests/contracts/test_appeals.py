@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from chainworld import COURT, STAKE, World, h, logs, make_world, reverts
+from chainworld import COURT, STAKE, World, h, judge_appeal, logs, make_world, reverts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -93,17 +93,6 @@ def drawn(world: World, task_id: int, index: int, appellant: ProtocolClient) -> 
     draws = {v: appellant.appeal_draws_of(task_id, 0, index, v.address) for v in world.validators}
     assert sum(draws.values()) == PARAMS.draws
     return draws
-
-
-def judge(world: World, task_id: int, index: int, verdicts: dict[ProtocolClient, Verdict]) -> None:
-    """Commit and reveal the jurors' `verdicts` (moving past the commit deadline when someone is silent)."""
-    for v, verdict in verdicts.items():
-        v.commit_appeal(task_id, 0, index, verdict, h("appeal salt", v.address))
-    a = world.initiator.appeal_of(task_id, 0, index)
-    if a.committed_weight < PARAMS.draws:
-        world.warp_to(a.commit_end)
-    for v, verdict in verdicts.items():
-        v.reveal_appeal(task_id, 0, index, verdict, h("appeal salt", v.address))
 
 
 def court_balance(world: World) -> int:
@@ -279,7 +268,7 @@ def test_an_overturned_rejection_pays_the_victim_and_the_appellant_out_of_the_ca
     appellant = world.people[7]  # a staker that is not even a validator of the task
     draws = drawn(world, task_id, 1, appellant)
     assert draws[v6] * 2 > PARAMS.draws, draws  # P(the cartel's 2/12 of the weight holds half) < 1e-4
-    judge(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
     receipt = appellant.settle_appeal(task_id, 0, 1)
     (decided,) = logs(world.deployment.appeal_court, "AppealDecided", receipt)
     rate, _, _ = p.round_result_of(task_id, 0)
@@ -346,7 +335,7 @@ def test_an_overturned_acceptance_slashes_the_cheater_through_the_escrow(world: 
     cheater = world.trainers[1]
     draws = drawn(world, task_id, 1, v6)
     assert draws[v6] * 2 > PARAMS.draws, draws
-    judge(world, task_id, 1, {v: (A if v in (v4, v5) else R) for v, d in draws.items() if d})
+    judge_appeal(world, task_id, 1, {v: (A if v in (v4, v5) else R) for v, d in draws.items() if d})
     v6.settle_appeal(task_id, 0, 1)
     assert p.appeal_of(task_id, 0, 1).victim_owed == 0
     world.warp_to(p.appeal_window_end(task_id, 0))
@@ -377,7 +366,7 @@ def test_an_upheld_appeal_pays_the_bond_to_the_winning_draws(world: World) -> No
     dissenter = next((v for v in (v4, v5) if draws[v]), None)
     if dissenter is not None:
         jurors[dissenter] = R  # outvoted: neither paid nor slashed
-    judge(world, task_id, 0, jurors)
+    judge_appeal(world, task_id, 0, jurors)
     receipt = appellant.settle_appeal(task_id, 0, 0)
     (decided,) = logs(world.deployment.appeal_court, "AppealDecided", receipt)
     winners = sum(d for v, d in draws.items() if jurors.get(v) == A)
@@ -439,7 +428,7 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
     draws = drawn(world, task_id, 1, cartel_appellant)  # the cartel pre-empts the honest appeal
     revealer = max((v4, v5), key=lambda v: draws[v])
     assert 0 < 2 * draws[revealer] < PARAMS.draws, draws
-    judge(world, task_id, 1, {revealer: R})
+    judge_appeal(world, task_id, 1, {revealer: R})
     world.warp_to(p.appeal_of(task_id, 0, 1).reveal_end)
     receipt = p.settle_appeal(task_id, 0, 1)
     (decided,) = logs(world.deployment.appeal_court, "AppealDecided", receipt)
@@ -460,7 +449,7 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
     honest.draw_appeal(task_id, 0, 1)
     redraws = {v: p.appeal_draws_of(task_id, 0, 1, v.address) for v in world.validators}
     assert redraws[v6] * 2 > PARAMS.draws, redraws
-    judge(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in redraws.items() if d})
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in redraws.items() if d})
     honest.settle_appeal(task_id, 0, 1)
     assert p.appeal_of(task_id, 0, 1).overturned
     reverts("AlreadyAppealed", index=1)(lambda: honest.appeal(task_id, 0, 1))  # judged: final
@@ -503,11 +492,11 @@ def test_a_juror_below_the_minimum_stake_is_not_slashed_for_silence(world: World
     v4, v5, v6 = world.validators
     honest = world.people[7]
     overturn = drawn(world, task_id, 1, honest)
-    judge(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
     honest.settle_appeal(task_id, 0, 1)
     other = drawn(world, task_id, 0, honest)
     silent = next(v for v in (v4, v5) if other[v])
-    judge(world, task_id, 0, {v6: A})
+    judge_appeal(world, task_id, 0, {v6: A})
     world.warp_to(p.appeal_of(task_id, 0, 0).reveal_end)
     honest.settle_appeal(task_id, 0, 0)
     world.warp_to(p.appeal_window_end(task_id, 0))
@@ -532,7 +521,7 @@ def test_no_juror_is_settled_before_the_window_closes(world: World) -> None:
     p = world.initiator
     cartel, honest = world.people[4], world.people[6]
     draws = drawn(world, task_id, 0, cartel)  # the decoy: submission 0, ACCEPT by everyone, and right
-    judge(world, task_id, 0, {v: A for v, d in draws.items() if d})
+    judge_appeal(world, task_id, 0, {v: A for v, d in draws.items() if d})
     world.warp_to(p.appeal_of(task_id, 0, 0).reveal_end)
     cartel.settle_appeal(task_id, 0, 0)
     end = p.appeal_window_end(task_id, 0)
@@ -596,7 +585,7 @@ def test_an_overturned_rejection_in_a_round_that_accepted_nothing_owes_the_train
     assert p.round_result_of(task_id, 0)[0] == 0
     appellant = world.people[7]
     draws = drawn(world, task_id, 1, appellant)
-    judge(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
     receipt = appellant.settle_appeal(task_id, 0, 1)
     (decided,) = logs(world.deployment.appeal_court, "AppealDecided", receipt)
     config = p.task_config(task_id)
@@ -693,7 +682,7 @@ def test_any_appeal_conserves_every_token_and_the_audit_recomputes_it(
         draws = drawn(world, task_id, index, world.people[appellant])
         verdicts = {v: j for v, j in zip(world.validators, jurors, strict=True) if draws[v] and j is not None}
         if verdicts:
-            judge(world, task_id, index, verdicts)
+            judge_appeal(world, task_id, index, verdicts)
         world.warp_to(p.appeal_of(task_id, 0, index).reveal_end)
         p.settle_appeal(task_id, 0, index)
         world.warp_to(p.appeal_window_end(task_id, 0))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from chainworld import COURT, STAKE, World, h, make_world, reverts
+from chainworld import COURT, STAKE, World, h, judge_appeal, make_world, reverts
 
 from protocol.audit import Kind
 from protocol.audit.runner import audit, open_target
@@ -73,14 +73,7 @@ def appeal_and_judge(world: World, task_id: int, verdict_of: Callable[[ProtocolC
     assert appellant.draw_appeal(task_id, 0, BAIT) is not None
     draws = {v: appellant.appeal_draws_of(task_id, 0, BAIT, v.address) for v in world.validators}
     assert draws[world.validators[2]] * 2 > PARAMS.draws, draws  # validator 6 decides the appeal
-    jury = {v: verdict_of(v) for v, d in draws.items() if d}
-    for v, verdict in jury.items():
-        v.commit_appeal(task_id, 0, BAIT, verdict, h("appeal salt", v.address))
-    a = world.initiator.appeal_of(task_id, 0, BAIT)
-    if a.committed_weight < PARAMS.draws:
-        world.warp_to(a.commit_end)
-    for v, verdict in jury.items():
-        v.reveal_appeal(task_id, 0, BAIT, verdict, h("appeal salt", v.address))
+    judge_appeal(world, task_id, BAIT, {v: verdict_of(v) for v, d in draws.items() if d})
 
 
 def lazy_flags(world: World, task_id: int) -> list[str]:

@@ -302,8 +302,8 @@ class ColludingMajority:
     honest: ValidatorNode
 
     @classmethod
-    def cast(cls, net: Net, task_id: int) -> ColludingMajority:
-        """The roles of `task_id` on `net`, not yet started."""
+    def cast(cls, net: Net, task_id: int, *, auto_appeal: bool = True) -> ColludingMajority:
+        """The roles of `task_id` on `net`, not yet started (`auto_appeal`: the honest validator's)."""
         cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
         victim = TrainerNode(net.session(3), task_id, out=Output("trainer-3"))
         cartel = [Colluder(net.session(i), task_id, out=Output(f"colluder-{i}")) for i in (5, 6)]
@@ -315,7 +315,7 @@ class ColludingMajority:
             victim=victim,
             cheater=cheater,
             cartel=cartel,
-            honest=ValidatorNode(net.session(7), task_id, out=Output("validator-7")),
+            honest=ValidatorNode(net.session(7), task_id, out=Output("validator-7"), auto_appeal=auto_appeal),
         )
 
     @property

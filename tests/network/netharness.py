@@ -114,9 +114,16 @@ class Net:
     _sessions: dict[int, Session] = field(default_factory=dict)
 
     @classmethod
-    def deploy(cls, anvil: Anvil, ipfs: IpfsDaemon, files: Path, appeals: AppealParams | None = None) -> Net:
-        """Deploy the contracts (with an AppealCourt of `appeals`); mint and stake 1000 tokens for every dev
-        account but the deployer."""
+    def deploy(
+        cls,
+        anvil: Anvil,
+        ipfs: IpfsDaemon,
+        files: Path,
+        appeals: AppealParams | None = None,
+        settlement_grace: int = 1,
+    ) -> Net:
+        """Deploy the contracts (with an AppealCourt of `appeals`, and `settlement_grace`); mint and stake
+        1000 tokens for every dev account but the deployer."""
         from protocol.chain import ChainClient
         from protocol.compile import compile_contracts
         from protocol.contracts import deploy_protocol
@@ -125,7 +132,11 @@ class Net:
         compiled = compile_contracts()
         deployer = ChainClient(anvil.rpc_url, anvil.accounts[0][1], abis=[c.abi for c in compiled.values()])
         deployment = deploy_protocol(
-            deployer, unbonding_period=5, settlement_grace=1, appeals=appeals, compiled=compiled
+            deployer,
+            unbonding_period=5,
+            settlement_grace=settlement_grace,
+            appeals=appeals,
+            compiled=compiled,
         )
         sent = [
             deployer.send(deployment.token.functions.mint(a, 10_000 * TOKENS)) for a, _ in anvil.accounts[1:]

@@ -1262,6 +1262,15 @@ def validate(
             "checking it (honeypots slash it).",
         ),
     ] = False,
+    auto_appeal: Annotated[
+        bool,
+        typer.Option(
+            "--auto-appeal/--no-auto-appeal",
+            help="On a deployment with an AppealCourt, appeal (posting the bond) every decided decision that "
+            "contradicts this validator's own checked verdict, within the round's appeal window "
+            '(docs/protocol.md "Who appeals").',
+        ),
+    ] = True,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
 
@@ -1270,7 +1279,7 @@ def validate(
         from protocol.roles.validator import Behaviour, ValidatorNode
 
         behaviour = Behaviour.LAZY if lazy else Behaviour.HONEST
-        return ValidatorNode(session, task, out=out, wait=wait, behaviour=behaviour)
+        return ValidatorNode(session, task, out=out, wait=wait, behaviour=behaviour, auto_appeal=auto_appeal)
 
     _run_node(
         "validator",

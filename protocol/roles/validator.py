@@ -52,6 +52,7 @@ from protocol.errors import ContractRevert, IpfsError
 from protocol.network import Session, Submission
 from protocol.roles.base import Output, ParticipantNode, top_up, unavailable_margin
 from protocol.roles.settle import Keeper
+from protocol.roles.watch import Watch
 from protocol.verification import Checked, Fetch, TaskContext, aggregate_accepted, verify
 from protocol.wire import (
     AcceptedUpdate,
@@ -113,10 +114,16 @@ class ValidatorNode(ParticipantNode):
         wait: bool = True,
         unavailable_margin: float | None = None,
         behaviour: Behaviour = Behaviour.HONEST,
+        auto_appeal: bool = True,
     ) -> None:
         super().__init__(session, task_id, out=out, wait=wait)
         self.behaviour = behaviour
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
+        # A lazy validator's verdicts are unchecked: it has nothing to appeal on (protocol.roles.watch).
+        self.watch = Watch(
+            self.view.proto, task_id, self.journal, self.out, tokens=session.tokens,
+            enabled=auto_appeal and behaviour is not Behaviour.LAZY,
+        )  # fmt: skip
         self.unavailable_margin = unavailable_margin
         self._task: TaskContext | None = None
 
@@ -202,8 +209,9 @@ class ValidatorNode(ParticipantNode):
         return lines
 
     def upkeep(self) -> bool:
-        """Appeal duties first (`juror`), then the keeper's upkeep and the claim."""
-        return self.juror() or self.keeper.upkeep()
+        """Appeal duties first (`juror`), then its own appeals of wrong decisions (`watch`), then the keeper's
+        upkeep and the claim."""
+        return self.juror() or self.watch.step() or self.keeper.upkeep()
 
     # ---------------------------------------------------------------------- appeals
     def juror(self) -> bool:

@@ -114,9 +114,16 @@ class Net:
     _sessions: dict[int, Session] = field(default_factory=dict)
 
     @classmethod
-    def deploy(cls, anvil: Anvil, ipfs: IpfsDaemon, files: Path, appeals: AppealParams | None = None) -> Net:
-        """Deploy the contracts (with an AppealCourt of `appeals`); mint and stake 1000 tokens for every dev
-        account but the deployer."""
+    def deploy(
+        cls,
+        anvil: Anvil,
+        ipfs: IpfsDaemon,
+        files: Path,
+        appeals: AppealParams | None = None,
+        settlement_grace: int = 1,
+    ) -> Net:
+        """Deploy the contracts (with an AppealCourt of `appeals`, and `settlement_grace`); mint and stake
+        1000 tokens for every dev account but the deployer."""
         from protocol.chain import ChainClient
         from protocol.compile import compile_contracts
         from protocol.contracts import deploy_protocol
@@ -125,7 +132,11 @@ class Net:
         compiled = compile_contracts()
         deployer = ChainClient(anvil.rpc_url, anvil.accounts[0][1], abis=[c.abi for c in compiled.values()])
         deployment = deploy_protocol(
-            deployer, unbonding_period=5, settlement_grace=1, appeals=appeals, compiled=compiled
+            deployer,
+            unbonding_period=5,
+            settlement_grace=settlement_grace,
+            appeals=appeals,
+            compiled=compiled,
         )
         sent = [
             deployer.send(deployment.token.functions.mint(a, 10_000 * TOKENS)) for a, _ in anvil.accounts[1:]
@@ -302,8 +313,8 @@ class ColludingMajority:
     honest: ValidatorNode
 
     @classmethod
-    def cast(cls, net: Net, task_id: int) -> ColludingMajority:
-        """The roles of `task_id` on `net`, not yet started."""
+    def cast(cls, net: Net, task_id: int, *, auto_appeal: bool = True) -> ColludingMajority:
+        """The roles of `task_id` on `net`, not yet started (`auto_appeal`: the honest validator's)."""
         cheater = TrainerNode(net.session(4), task_id, out=Output("cheater"), cheat="forge-rewards")
         victim = TrainerNode(net.session(3), task_id, out=Output("trainer-3"))
         cartel = [Colluder(net.session(i), task_id, out=Output(f"colluder-{i}")) for i in (5, 6)]
@@ -315,7 +326,7 @@ class ColludingMajority:
             victim=victim,
             cheater=cheater,
             cartel=cartel,
-            honest=ValidatorNode(net.session(7), task_id, out=Output("validator-7")),
+            honest=ValidatorNode(net.session(7), task_id, out=Output("validator-7"), auto_appeal=auto_appeal),
         )
 
     @property

@@ -55,7 +55,7 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     court = d.appeal_court
     assert court is not None
     task_id = net.create_task(1, commit_duration=120, reveal_duration=60, vote_duration=60)
-    cast = ColludingMajority.cast(net, task_id)
+    cast = ColludingMajority.cast(net, task_id, auto_appeal=False)  # the appeals here are filed by hand
     bystander, victim, cheater = cast.bystander, cast.victim, cast.cheater
     cartel, honest = cast.cartel, cast.honest
     min_stake = honest.view.config.min_validator_stake

@@ -93,6 +93,9 @@ class Behaviour(StrEnum):
     """Commits an honest model vote and never reveals it."""
     LAZY = "lazy"
     """ACCEPTs every submission without fetching or checking it (the initiator's honeypots slash it)."""
+    SEMI_LAZY = "semi_lazy"
+    """Runs only the cheap checks (`protocol.verification.SEMI_LAZY`): rejects a `poison` honeypot, accepts
+    the `every-step` and `every-rollout` ones (and is slashed for them)."""
 
 
 class ValidatorNode(ParticipantNode):
@@ -425,6 +428,7 @@ class ValidatorNode(ParticipantNode):
 
     def _check(self, sub: Submission, seed: bytes, base_hash: bytes, commit_end: int) -> Checked | None:
         """Check one submission; None while an artifact is missing and the deadline is not near."""
+        from protocol.verification import FULL, SEMI_LAZY
         from trainer.diloco import load_global_checkpoint
 
         if self.behaviour is Behaviour.LAZY:
@@ -436,7 +440,8 @@ class ValidatorNode(ParticipantNode):
                 base, _ = load_global_checkpoint(
                     self.view.checkpoint(base_hash), max_bytes=self.view.spec.limits.checkpoint
                 )
-                checked = verify(self.fetch, self.task, sub, seed, base_hash, base)
+                profile = SEMI_LAZY if self.behaviour is Behaviour.SEMI_LAZY else FULL
+                checked = verify(self.fetch, self.task, sub, seed, base_hash, base, profile)
                 adv(1)
             return checked
         except ArtifactUnavailableError as exc:

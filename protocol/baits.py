@@ -47,6 +47,7 @@ from protocol.errors import ConfigError
 
 __all__ = [
     "BAIT_DEFECTS",
+    "EXPENSIVE_DEFECTS",
     "BaitPlan",
     "RoundScope",
     "create_plan",
@@ -70,6 +71,8 @@ caught with P = 1 by one check class every honest validator runs identically on 
 docs/protocol.md, "Laziness does not pay"): the update equation, the re-execution of the picked steps, the
 sampling replay of the sampled rollouts. A validator that skips the last two (`--semi-lazy`) is caught on
 2 of 3 honeypots."""
+EXPENSIVE_DEFECTS: tuple[str, ...] = ("every-step", "every-rollout")
+"""The defects only the expensive checks (re-execution, replay) see: the semi-lazy validator accepts them."""
 
 
 @dataclass(frozen=True)

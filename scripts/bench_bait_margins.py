@@ -20,7 +20,8 @@ rollout, seed and thread count:
   rollouts, with how many of each rollout's tokens are not the sampler's pick, and TOPLOC's failures (0:
   only the sampling replay can see it).
 
-The honest trainer's worst statistics stand beside them (how far below the thresholds honest work is).
+The honest trainer's worst statistics stand beside them (how far below the thresholds honest work is),
+and the process CPU time of one honest submission's check by the full and the semi-lazy profile.
 Targets (exit 1 when one is missed): every defect REJECTed at both thread counts for every seed, with a
 margin >= 50 over its threshold (poison: any difference); the honest trainer ACCEPTed; the SEMI_LAZY
 profile REJECTs poison and ACCEPTs every-step and every-rollout.
@@ -152,14 +153,18 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {"defect": name, "seed": i}
             for threads in (1, 2):
                 torch.set_num_threads(threads)
+                t0 = time.process_time()
                 checked = verify(fetch, task, sub.commitment, seed, base_hash, weights)
+                row[f"full_cpu_s_{threads}"] = time.process_time() - t0
                 assert checked.report is not None, checked.reasons
                 row[f"threads_{threads}"] = {
                     "verdict": checked.verdict.name,
                     **_stats(checked.report, checked.reasons),
                 }
             torch.set_num_threads(1)
+            t0 = time.process_time()
             semi = verify(fetch, task, sub.commitment, seed, base_hash, weights, SEMI_LAZY)
+            row["semi_lazy_cpu_s"] = time.process_time() - t0
             row["semi_lazy"] = semi.verdict.name
             rows.append(row)
             print(f"  {name:14s} seed {i}: {json.dumps(row, default=str)[:400]}", flush=True)
@@ -193,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             "step_rel_max": worst("honest", "step_rel_max", max),
             "gap_max": worst("honest", "gap_max", max),
         },
+    }
+    honest_rows = [r for r in rows if r["defect"] == "honest"]
+    summary["cpu"] = {
+        "full_s": sum(r["full_cpu_s_1"] for r in honest_rows) / len(honest_rows),
+        "semi_lazy_s": sum(r["semi_lazy_cpu_s"] for r in honest_rows) / len(honest_rows),
     }
     for defect in DEFECT_STRATEGIES:
         s = summary[defect]
@@ -229,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{defect:14s} {s['statistic']:62s} {s['worst']:10.4g} {s['threshold']:10.4g} {s['margin']:10.4g}"
         )
     print(f"honest worst: {json.dumps(summary['honest'])}")
+    cost = summary["cpu"]
+    print(
+        f"CPU per honest submission, 1 thread (process time): full {cost['full_s']:.2f} s, semi-lazy "
+        f"{cost['semi_lazy_s']:.2f} s (saves {1 - cost['semi_lazy_s'] / cost['full_s']:.0%})"
+    )
     for what, ok in targets.items():
         print(f"{'OK  ' if ok else 'MISS'} {what}")
     if args.json:

@@ -2,10 +2,11 @@
 replay, no re-execution, no quality gate) is slashed by a honeypot whose rotated defect needs an expensive
 check, and not by one the cheap checks see, on a real anvil and IPFS with the role classes (the set-up of
 test_net_lazy_validator_slashed_by_honeypot.py). The bait plan (`protocol.baits`) puts honeypots in rounds 1
-and 2 of 3, with the defect (label "defect") `every-step` or `every-rollout` in round 1 and `poison` in round
-2; the bait runs `--cheat bait` and trains honestly in round 0. Two honest validators reject both
-honeypots; the semi-lazy one accepts round 1's and rejects round 2's, so it alone is slashed, once, for
-round 1. The audit flags exactly it."""
+and 2 of 3, with the defect (label "defect") `every-rollout` in round 1 (the node's most involved defect;
+`every-step` is the other one only an expensive check sees) and `poison` in round 2; the bait runs
+`--cheat bait` and trains honestly in round 0. Two honest validators reject both honeypots; the semi-lazy
+one accepts round 1's and rejects round 2's, so it alone is slashed, once, for round 1. The audit flags
+exactly it."""
 
 from __future__ import annotations
 
@@ -36,15 +37,18 @@ pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
 ROUNDS = 3
 
 
+EXPENSIVE = "every-rollout"
+
+
 def plan_with_expensive_then_cheap_honeypots(directory: Path, scope: RoundScope, bait: str) -> Path:
-    """A bait plan file (rate 1/2) whose honeypots are rounds 1 (a defect only an expensive check sees) and
-    2 (`poison`): fresh plans are drawn until one does (1 in 36)."""
+    """A bait plan file (rate 1/2) whose honeypots are rounds 1 (`EXPENSIVE`, a defect only an expensive
+    check sees) and 2 (`poison`): fresh plans are drawn until one does (1 in 72)."""
     for attempt in range(1000):
         path = directory / f"plan-{attempt}.json"
         plan = create_plan(path, 0.5, [bait])
         if (
             schedule(plan, scope, ROUNDS) == {1: bait, 2: bait}
-            and honeypot_defect(plan, scope, 1) in EXPENSIVE_DEFECTS
+            and honeypot_defect(plan, scope, 1) == EXPENSIVE
             and honeypot_defect(plan, scope, 2) == "poison"
         ):
             return path
@@ -61,8 +65,8 @@ def test_a_semi_lazy_validator_is_slashed_by_a_honeypot_only_an_expensive_check_
     secret = plan_with_expensive_then_cheap_honeypots(tmp_path, scope, bait_session.client.address)
     plan: BaitPlan = load_plan(secret)
     bait = TrainerNode(bait_session, task_id, out=Output("bait"), cheat="bait", bait_plan=plan)
-    expensive = honeypot_defect(plan, scope, 1)
-    assert [bait.cheat_in(r) for r in range(ROUNDS)] == [None, expensive, "poison"]
+    assert EXPENSIVE in EXPENSIVE_DEFECTS
+    assert [bait.cheat_in(r) for r in range(ROUNDS)] == [None, EXPENSIVE, "poison"]
     honest = TrainerNode(net.session(3), task_id, out=Output("trainer"))
     validators = [ValidatorNode(net.session(i), task_id, out=Output(f"validator-{i}")) for i in (4, 5)]
     semi = ValidatorNode(net.session(6), task_id, out=Output("semi-lazy"), behaviour=Behaviour.SEMI_LAZY)
@@ -77,9 +81,9 @@ def test_a_semi_lazy_validator_is_slashed_by_a_honeypot_only_an_expensive_check_
     assert sorted((e["round"], e["submitter"], Verdict(e["decision"])) for e in revealed) == [
         (1, bait.me, Verdict.REJECT),
         (2, bait.me, Verdict.REJECT),
-    ], expensive
+    ]
     lazy_slashes = events(net, d.honeypot_registry, "LazySlashed", taskId=task_id)
-    assert [(e["round"], e["validator"]) for e in lazy_slashes] == [(1, semi.me)], expensive
+    assert [(e["round"], e["validator"]) for e in lazy_slashes] == [(1, semi.me)]
     slashed = {e["staker"] for e in events(net, d.stake_manager, "Slashed", taskId=task_id)}
     assert semi.me in slashed
     assert not slashed & {honest.me, *(v.me for v in validators)}

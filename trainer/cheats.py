@@ -133,17 +133,15 @@ def off_sample(
 ) -> Rollout:
     """`rollout` with its first completion token replaced by the ordinary token (not EOS, not special)
     that its own sampler scores lowest at that position (score = logits/T + the rollout's Gumbel noise,
-    `trainer.sampling`), the rest of the completion kept (a lone EOS becomes that token and EOS), the
-    reward recomputed and the proofs rebuilt from a prefill of the forged tokens on `model` (the weights
-    that should have generated it). So every cheap check and TOPLOC pass, and the sampling replay fails at
-    token 0 by the gap between the best and the worst score, far above any float noise."""
+    `trainer.sampling`), the rest of the completion kept (a lone EOS becomes that token and EOS, or that
+    token alone where max_new_tokens is 1), the reward recomputed and the proofs rebuilt from a prefill
+    of the forged tokens on `model` (the weights that should have generated it). So every cheap check and
+    TOPLOC pass, and the sampling replay fails at token 0 by the gap between the best and the worst score,
+    far above any float noise."""
     from trainer.rollout import reward_of
     from trainer.sampling import gumbel_noise, scores
 
     eos = tokenizer.eos_token_id
-    rest = tuple(rollout.completion_ids[1:]) or (eos,)
-    if len(rest) + 1 > max_new_tokens:
-        raise ValueError(f"an off-sample lone EOS needs max_new_tokens >= 2, not {max_new_tokens}")
     model.eval()
     with torch.no_grad():
         _, logits = prefill_hidden(model, rollout.prompt_ids, (eos,))
@@ -151,7 +149,9 @@ def off_sample(
         s = scores(logits[0], gumbel_noise(seed, max_new_tokens, vocab)[0], temperature)
         banned = [t for t in {eos, *tokenizer.all_special_ids} if t is not None and 0 <= t < vocab]
         s[banned] = float("inf")
-        ids = (int(s.argmin()), *rest)
+        ids = (int(s.argmin()), *rollout.completion_ids[1:])
+        if ids[-1] != eos and len(ids) < max_new_tokens:
+            ids = (*ids, eos)  # a lone EOS replaced: terminate again
         hidden, _ = prefill_hidden(model, rollout.prompt_ids, ids)
     return dataclasses.replace(
         rollout,

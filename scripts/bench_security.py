@@ -58,6 +58,11 @@ OPEN = {
     "colluding majority (each of 2 of 3)": (
         "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
     ),
+    "semi-lazy validator": (
+        "negative per round but positive over the demo's task (expected_task_profit): with poison in the "
+        "rotation a honeypot catches it with P = 2/3, and task creation checks laziness at the rate h, "
+        "not h x 2/3 (docs/protocol.md, 'The semi-lazy validator')"
+    ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
@@ -596,7 +601,8 @@ def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
     honeypots whose defect the cheap checks see (`poison`) like an honest validator and accepts the others
     like a lazy one, so it is the lazy validator of the lazy row under the honeypot rate h x e / d (e of the
     d rotated defects need an expensive check, `protocol.baits`). Also its expected profit over the whole
-    task (`protocol.deterrence.lazy_task_profit`, the slashes compounding), at its share."""
+    task (`protocol.deterrence.lazy_task_profit`, the slashes compounding), at its share; it is deterred
+    only when both are negative."""
     from dataclasses import replace
 
     from protocol.baits import BAIT_DEFECTS, EXPENSIVE_DEFECTS
@@ -628,8 +634,8 @@ def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
         "answered_by": f"rotated bait defects (protocol.baits): {len(EXPENSIVE_DEFECTS)} of "
         f"{len(BAIT_DEFECTS)} need an expensive check, so it is caught at rate h x {caught:.3g}",
         "honest": False,
-        "deterred": profit < 0,
-        "deterred_task_yaml": profit_yaml < 0,
+        "deterred": profit < 0 and task_profit(semi[0]) < 0,
+        "deterred_task_yaml": profit_yaml < 0 and task_profit(semi[1]) < 0,
         "refused": "",
         "refused_task_yaml": "",
     }

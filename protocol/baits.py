@@ -6,14 +6,19 @@ mode 0600: a 32-byte key, the honeypot rate h and the bait pool. The initiator's
 (`protocol.roles.honeypots`) and each bait trainer (`trustrl train --bait-secret`) read the same file and
 agree without talking, and a restart recomputes the same choices:
 
-    u = HMAC-SHA256(key, "trustrl honeypot" | chain id | escrow | task | round)
+    u = HMAC-SHA256(key, "trustrl honeypot" | "round" | chain id | escrow | task | round)
     round r holds a honeypot  iff  u[0:8] (big-endian) < h x 2^64
     its bait                  =    baits[u[8:16] mod len(baits)]
+    its defect                =    BAIT_DEFECTS[HMAC(key, ... "defect" ...)[0:8] mod len(BAIT_DEFECTS)]
 
 So each round is a honeypot with probability h, independently, and nobody without the key can tell which
-(HMAC is a PRF). In every other round a bait trains honestly (it is an ordinary, paid trainer). The
-commitment's salt and the decoy word of a round without a honeypot are derived from the key as well
-(labels "salt" and "decoy"), so a planner that lost its journal still opens what it committed.
+(HMAC is a PRF). The defect rotates the same way (`honeypot_defect`): `poison` fails the update equation
+(the cheapest check), `every-step` fails the re-execution of whichever steps the seed picks, and
+`every-rollout` fails the sampling replay of whichever rollouts it picks (`protocol.cheats`), so a
+validator that skips a class of checks cannot know whether this honeypot needs it. In every other round a
+bait trains honestly (it is an ordinary, paid trainer). The commitment's salt and the decoy word of a
+round without a honeypot are derived from the key as well (labels "salt" and "decoy"), so a planner that
+lost its journal still opens what it committed.
 
 Consent: the HoneypotRegistry reveals a honeypot only with its bait's consent (an initiator could otherwise
 name an honest trainer whose good work a cartel rejected). A bait signs `honeypot_consent_digest` of each of
@@ -41,12 +46,15 @@ from protocol.contracts import honeypot_consent_digest
 from protocol.errors import ConfigError
 
 __all__ = [
+    "BAIT_DEFECTS",
+    "EXPENSIVE_DEFECTS",
     "BaitPlan",
     "RoundScope",
     "create_plan",
     "decoy_word",
     "ensure_plan",
     "honeypot_bait",
+    "honeypot_defect",
     "honeypot_salt",
     "load_plan",
     "read_consent",
@@ -56,6 +64,15 @@ __all__ = [
 
 _SCALE = 2**64
 _MAGIC = b"trustrl honeypot"
+
+BAIT_DEFECTS: tuple[str, ...] = ("poison", "every-step", "every-rollout")
+"""The defects a bait's honeypot rotates through, each the trainer node's `--cheat` of that name and each
+caught with P = 1 by one check class every honest validator runs identically on any hardware (their margins:
+docs/protocol.md, "Laziness does not pay"): the update equation, the re-execution of the picked steps, the
+sampling replay of the sampled rollouts. A validator that skips the last two (`--semi-lazy`) is caught on
+2 of 3 honeypots."""
+EXPENSIVE_DEFECTS: tuple[str, ...] = ("every-step", "every-rollout")
+"""The defects only the expensive checks (re-execution, replay) see: the semi-lazy validator accepts them."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,13 @@ def honeypot_bait(plan: BaitPlan, scope: RoundScope, round_: int) -> str | None:
     if int.from_bytes(u[:8], "big") >= round(plan.rate * _SCALE):
         return None
     return plan.baits[int.from_bytes(u[8:16], "big") % len(plan.baits)]
+
+
+def honeypot_defect(plan: BaitPlan, scope: RoundScope, round_: int) -> str:
+    """The defect of round `round_`'s honeypot (`BAIT_DEFECTS`, uniform by the PRF's label "defect",
+    independent of the rounds' and the baits' choice); defined for every round, used in the honeypot ones."""
+    u = _prf(plan, b"defect", scope, round_)
+    return BAIT_DEFECTS[int.from_bytes(u[:8], "big") % len(BAIT_DEFECTS)]
 
 
 def honeypot_salt(plan: BaitPlan, scope: RoundScope, round_: int) -> bytes:

@@ -1185,16 +1185,18 @@ def train(
         typer.Option(
             hidden=True,
             help="A dishonest trainer for demos and tests: poison | forge-rewards | withhold | nan-state | "
-            "inf-state | poison-step | fabricate | stealthy (protocol.roles.trainer).",
+            "inf-state | poison-step | fabricate | stealthy | every-step | every-rollout, or with "
+            "--bait-secret: bait (the plan rotates poison, every-step, every-rollout) "
+            "(protocol.roles.trainer).",
         ),
     ] = None,
     bait_secret: Annotated[
         Path | None,
         typer.Option(
             "--bait-secret",
-            help="Run as one of the initiator's honeypot baits: the --cheat only in the honeypot rounds that "
-            "this bait plan (the initiator's --honeypot-secret file) picks for this trainer, honest "
-            "training in every other round.",
+            help="Run as one of the initiator's honeypot baits: the --cheat (bait: the defect the plan "
+            "picks per honeypot) only in the honeypot rounds that this bait plan (the initiator's "
+            "--honeypot-secret file) picks for this trainer, honest training in every other round.",
         ),
     ] = None,
 ) -> None:
@@ -1205,7 +1207,7 @@ def train(
 
     if cheat is not None and cheat not in CHEATS:
         raise ConfigError(f"unknown --cheat {cheat!r}; known: {', '.join(CHEATS)}")
-    if bait_secret is not None and cheat not in BAIT_CHEATS:
+    if (bait_secret is not None and cheat not in BAIT_CHEATS) or (bait_secret is None and cheat == "bait"):
         raise ConfigError(bait_cheat_error(cheat))
     plan = load_plan(bait_secret) if bait_secret is not None else None  # fails before anything is sent
 
@@ -1271,14 +1273,26 @@ def validate(
             '(docs/protocol.md "Who appeals").',
         ),
     ] = True,
+    semi_lazy: Annotated[
+        bool,
+        typer.Option(
+            "--semi-lazy",
+            help="A dishonest validator for demos and tests: run only the cheap checks (no replay, no "
+            "re-execution, no quality gate); the rotated honeypots slash it on 2 of 3.",
+        ),
+    ] = False,
 ) -> None:
     """Run a validator node: join, verify every submission, commit-reveal verdicts, vote the next model."""
+    from protocol.errors import ConfigError
+
+    if lazy and semi_lazy:
+        raise ConfigError("--lazy and --semi-lazy exclude each other: choose one")
 
     def make(session: Session, out: Output) -> RoleNode:
         _require_task(session, task, wait)
         from protocol.roles.validator import Behaviour, ValidatorNode
 
-        behaviour = Behaviour.LAZY if lazy else Behaviour.HONEST
+        behaviour = Behaviour.LAZY if lazy else Behaviour.SEMI_LAZY if semi_lazy else Behaviour.HONEST
         return ValidatorNode(session, task, out=out, wait=wait, behaviour=behaviour, auto_appeal=auto_appeal)
 
     _run_node(

@@ -1,6 +1,6 @@
 """One submission's verification and one round's aggregate, for validators and auditors alike.
 
-`verify(fetch, task, sub, seed, base)`, from the chain's commitments to a verdict:
+`verify(fetch, task, sub, seed, base, profile=FULL)`, from the chain's commitments to a verdict:
 
     1. manifest = fetch(updateCid, updateHash)   an UpdateManifest that describes this submission
                                                  (`manifest_problems`: chain, escrow, task, round,
@@ -13,6 +13,13 @@
        reasons  = decide(report, spec.verify) + the work-units rule (workUnits = the rollouts a bundle holds)
     6. the quality gate (`trainer.quality`): base - update must predict the reference answers of the
        round's seed-derived problems no worse than the base by more than `spec.verify.max_quality_drop`
+
+`profile` says which checks run. An honest validator runs `FULL`. `SEMI_LAZY` is a dishonest validator's
+(`trustrl validate --semi-lazy`, to measure what honeypots catch): it runs only the cheap checks (the
+manifest and bundle rules, the tensor rules, every rollout's prompt, reward, termination and proof count,
+theta_0 and the update equation, on theta_0 and theta_H alone) and skips the expensive ones (TOPLOC and
+sampling replay of the rollouts, re-execution of the picked steps, the quality gate), which are most of
+the CPU: docs/protocol.md, "Laziness does not pay".
 
 Anything wrong with what the trainer published (too large, other bytes, malformed, inconsistent,
 non-finite or absurd tensors, data the checks cannot digest) is a REJECT with its reasons. Missing data
@@ -67,7 +74,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_ERRORS",
+    "FULL",
+    "SEMI_LAZY",
     "Aggregate",
+    "CheckProfile",
     "Checked",
     "Fetch",
     "TaskContext",
@@ -85,6 +95,25 @@ CONTENT_ERRORS = (TrustrlError, ValueError, RuntimeError, ArithmeticError, Looku
 """What checking a stranger's data may raise: the project's refusals and what torch, pydantic and json
 raise on data they cannot digest. Not running out of memory (the checker's problem, not the trainer's),
 nor errors only a bug raises (TypeError, ...)."""
+
+
+@dataclass(frozen=True)
+class CheckProfile:
+    """Which of the expensive checks a validator runs (the cheap ones always run)."""
+
+    name: str
+    replay: bool = True
+    """TOPLOC and sampling replay of the sampled rollouts."""
+    reexecute: bool = True
+    """Re-execution of the picked steps."""
+    quality: bool = True
+    """The quality gate."""
+
+
+FULL = CheckProfile("full")
+"""Every check: what an honest validator and the auditor run."""
+SEMI_LAZY = CheckProfile("semi-lazy", replay=False, reexecute=False, quality=False)
+"""The cheap checks only (a dishonest validator's, for measurements and tests)."""
 
 
 @dataclass
@@ -199,13 +228,15 @@ def verify(
     seed: bytes,
     base_hash: bytes,
     base: Mapping[str, torch.Tensor],
+    profile: CheckProfile = FULL,
 ) -> Checked:
     """ACCEPT or REJECT one submission of a round with seed `seed` and base checkpoint `base_hash` (whose
-    weights are `base`); see the module docstring. Raises `ArtifactUnavailableError` for missing data."""
+    weights are `base`) by the checks of `profile`; see the module docstring. Raises
+    `ArtifactUnavailableError` for missing data."""
     import torch
 
     try:
-        return _verify(fetch, task, sub, seed, base_hash, base)
+        return _verify(fetch, task, sub, seed, base_hash, base, profile)
     except (ArtifactUnavailableError, MemoryError, torch.OutOfMemoryError):
         raise
     except CONTENT_ERRORS as exc:
@@ -219,6 +250,7 @@ def _verify(
     seed: bytes,
     base_hash: bytes,
     base: Mapping[str, torch.Tensor],
+    profile: CheckProfile,
 ) -> Checked:
     from trainer.verify import SubmissionContext, decide, verify_submission
 
@@ -245,6 +277,8 @@ def _verify(
         update = _fetch_ref(fetch, manifest.update, limits.update, f"update {label}")
         sampled = sampled_rollouts(seed, sub.trainer, spec.sample_rollouts, len(bundle.rollouts))
         steps = picked_steps(seed, sub.trainer, spec.sample_steps, spec.inner.steps)
+        sampled = sampled if profile.replay else []
+        steps = steps if profile.reexecute else []
         needed = required_states(spec.inner, [bundle.rollouts[i].step for i in sampled], steps)
         states = {
             j: _fetch_ref(fetch, manifest.states[j], limits.state, f"training state {j} {label}")
@@ -271,7 +305,7 @@ def _verify(
             f"workUnits {sub.work_units} on chain, but a submission holds {bundle_size(spec.inner)} rollouts"
         )
     summary = json.loads(report.model_dump_json())
-    quality = quality_gate(task, seed, base_hash, base, update)
+    quality = quality_gate(task, seed, base_hash, base, update) if profile.quality else None
     if quality is not None:
         summary["quality"] = quality.model_dump()
         limit = spec.verify.max_quality_drop

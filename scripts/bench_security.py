@@ -58,6 +58,11 @@ OPEN = {
     "colluding majority (each of 2 of 3)": (
         "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
     ),
+    "semi-lazy validator": (
+        "negative per round but positive over the demo's task (expected_task_profit): with poison in the "
+        "rotation a honeypot catches it with P = 2/3, and task creation checks laziness at the rate h, "
+        "not h x 2/3 (docs/protocol.md, 'The semi-lazy validator')"
+    ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
 written (`open`), left out of the exit status. examples/task.yaml plants no honeypots, so laziness is paid
@@ -69,7 +74,10 @@ OPEN_TASK_YAML = {
     "lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "lazy validator, committees of 4 in a large pool": "examples/task.yaml plants no honeypots (rate 0)",
+    "semi-lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
 }
+
+SEMI_LAZY_ROW = "semi-lazy validator"
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -583,7 +591,54 @@ def _validators_and_keepers(
         row["expected_profit_task_yaml"] = other["expected_profit"]
         row["deterred_task_yaml"] = other["deterred"]
         row["refused_task_yaml"] = other["refused"]
+    at = next(i for i, r in enumerate(rows) if r["name"] == "lazy validator") + 1
+    rows.insert(at, _semi_lazy_row(demo_terms, yaml_terms))
     return rows, collusion_rows(), {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
+
+
+def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
+    """The semi-lazy validator (`trustrl validate --semi-lazy`: the cheap checks only): it rejects the
+    honeypots whose defect the cheap checks see (`poison`) like an honest validator and accepts the others
+    like a lazy one, so it is the lazy validator of the lazy row under the honeypot rate h x e / d (e of the
+    d rotated defects need an expensive check, `protocol.baits`). Also its expected profit over the whole
+    task (`protocol.deterrence.lazy_task_profit`, the slashes compounding), at its share; it is deterred
+    only when both are negative."""
+    from dataclasses import replace
+
+    from protocol.baits import BAIT_DEFECTS, EXPENSIVE_DEFECTS
+    from protocol.deterrence import lazy_task_profit
+
+    caught = len(EXPENSIVE_DEFECTS) / len(BAIT_DEFECTS)
+
+    def task_profit(t: Any) -> float:
+        return lazy_task_profit(
+            cut=t.cut, share=t.lazy_share or 1 / t.validators, draws=t.committee_draws,
+            submissions=t.submissions or t.trainers, honeypot_rate=t.honeypot_rate,
+            allocation=t.min_validator_stake, lazy_slash_bps=t.lazy_slash_bps, num_rounds=t.num_rounds,
+        )  # fmt: skip
+
+    semi = [replace(t, honeypot_rate=t.honeypot_rate * caught) for t in (demo, yaml)]
+    profit, profit_yaml = (t.lazy for t in semi)
+    return {
+        "name": SEMI_LAZY_ROW,
+        "role": "validator",
+        "description": "runs only the cheap checks (tensor rules, prompts, rewards, proof counts, theta_0, "
+        "the update equation) and skips TOPLOC and sampling replay, re-execution and the quality gate: "
+        "rejects the poison honeypots, accepts the every-step and every-rollout ones",
+        "expected_profit": profit,
+        "expected_profit_task_yaml": profit_yaml,
+        "expected_task_profit": task_profit(semi[0]),
+        "expected_task_profit_task_yaml": task_profit(semi[1]),
+        "p_caught_per_honeypot": caught,
+        "transactions": 4,
+        "answered_by": f"rotated bait defects (protocol.baits): {len(EXPENSIVE_DEFECTS)} of "
+        f"{len(BAIT_DEFECTS)} need an expensive check, so it is caught at rate h x {caught:.3g}",
+        "honest": False,
+        "deterred": profit < 0 and task_profit(semi[0]) < 0,
+        "deterred_task_yaml": profit_yaml < 0 and task_profit(semi[1]) < 0,
+        "refused": "",
+        "refused_task_yaml": "",
+    }
 
 
 def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:

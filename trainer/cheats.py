@@ -15,6 +15,13 @@ catch it (docs/protocol.md, "Why cheating does not pay").
     poisoned_update(delta, scale)  `scale` x an honest pseudo-gradient, never equal to it (the trainer
                                    node's `--cheat poison` and the honeypot bait built from it: the
                                    exact update check rejects it)
+    perturbed_step(model, j, size) theta_{j+1}: the first weight of every trained tensor moved by
+                                   (-1)^j x size after the honest step (a bait's `every-step` defect:
+                                   re-execution of any step fails by size / lr, the update stays base -
+                                   theta_H)
+    off_sample(rollout, ...)       the first completion token replaced by the one the rollout's own
+                                   sampler ranks last, proofs rebuilt, reward recomputed (a bait's
+                                   `every-rollout` defect: only the sampling replay fails)
     poison_direction(...)          a direction that hurts the model (EOS suppression, reversed training,
                                    a wrong-answer bias, random); `gate_tuned_scale` finds the largest
                                    multiple of it that still passes the attacker's own estimate of the
@@ -44,6 +51,8 @@ __all__ = [
     "fabricated",
     "gate_tuned_scale",
     "junk_proofs",
+    "off_sample",
+    "perturbed_step",
     "poison_direction",
     "poisoned_update",
     "quantized",
@@ -97,6 +106,60 @@ def fabricated(
     else:
         proof_bytes = junk_proofs(len(ids), bytes(rollout.prompt_ids) + bytes([rollout.g % 256]))
     return dataclasses.replace(rollout, completion_ids=ids, reward=1.0, proofs=proof_bytes, finished=True)
+
+
+def perturbed_step(model: PreTrainedModel, j: int, size: float) -> None:
+    """After training step j: add (-1)^j x `size` to the first element of every trained tensor, in place.
+
+    The committed theta_{j+1} then differs from what re-executing step j from theta_j gives by `size` in
+    those elements, whatever the data (by at least `size` minus the step's own rounding), so re-execution
+    fails on every step the seed may pick; the alternating sign keeps the weights near the honest ones
+    (theta_H is within `size` of honest training's), and the update is still base - theta_H."""
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad and param.numel():
+                param.view(-1)[0] += size if j % 2 == 0 else -size
+
+
+def off_sample(
+    rollout: Rollout,
+    env: Environment,
+    tokenizer: PreTrainedTokenizerBase,
+    model: PreTrainedModel,
+    *,
+    seed: bytes,
+    max_new_tokens: int,
+    temperature: float,
+) -> Rollout:
+    """`rollout` with its first completion token replaced by the ordinary token (not EOS, not special)
+    that its own sampler scores lowest at that position (score = logits/T + the rollout's Gumbel noise,
+    `trainer.sampling`), the rest of the completion kept (a lone EOS becomes that token and EOS, or that
+    token alone where max_new_tokens is 1), the reward recomputed and the proofs rebuilt from a prefill
+    of the forged tokens on `model` (the weights that should have generated it). So every cheap check and
+    TOPLOC pass, and the sampling replay fails at token 0 by the gap between the best and the worst score,
+    far above any float noise."""
+    from trainer.rollout import reward_of
+    from trainer.sampling import gumbel_noise, scores
+
+    eos = tokenizer.eos_token_id
+    model.eval()
+    with torch.no_grad():
+        _, logits = prefill_hidden(model, rollout.prompt_ids, (eos,))
+        vocab = logits.shape[-1]
+        s = scores(logits[0], gumbel_noise(seed, max_new_tokens, vocab)[0], temperature)
+        banned = [t for t in {eos, *tokenizer.all_special_ids} if t is not None and 0 <= t < vocab]
+        s[banned] = float("inf")
+        ids = (int(s.argmin()), *rollout.completion_ids[1:])
+        if ids[-1] != eos and len(ids) < max_new_tokens:
+            ids = (*ids, eos)  # a lone EOS replaced: terminate again
+        hidden, _ = prefill_hidden(model, rollout.prompt_ids, ids)
+    return dataclasses.replace(
+        rollout,
+        completion_ids=ids,
+        reward=reward_of(env, tokenizer, rollout.prompt_ids, ids),
+        proofs=tuple(build_proofs(hidden)),
+        finished=ids[-1] == eos,
+    )
 
 
 def quantized(weights: Tensors, kind: Literal["bf16", "int8"]) -> dict[str, torch.Tensor]:

@@ -27,8 +27,12 @@ trains on it, `stealthy` does both (the demo's cheater).
 
 `bait_plan` makes the trainer one of the initiator's honeypot baits (`protocol.baits`, `--bait-secret`): it
 cheats only in the rounds the plan picks for it (each is a honeypot the initiator committed to before the
-round opened) and trains honestly in every other round, like any paid trainer. Its cheat must be `poison`
-(`BAIT_CHEATS`): the only one the exact update check rejects every time, whatever the round's data (another
+round opened) and trains honestly in every other round, like any paid trainer. With `cheat="bait"` its
+defect in each honeypot round is the one the plan's PRF picks (`protocol.baits.honeypot_defect`: `poison`,
+`every-step` or `every-rollout`, so that a validator skipping the expensive checks cannot tell which
+honeypot needs them); a fixed `--cheat` from `BAIT_DEFECTS` is allowed too (`poison` was the only one
+before). Every other cheat is refused (`BAIT_CHEATS`): each defect is one that an exact check, run the
+same by every honest validator on any hardware, rejects every time whatever the round's data (another
 cheat can pass, or crash the bait, and a honeypot its honest validators accept catches nobody). In each
 honeypot round it signs its consent to the reveal (`protocol.baits.write_consent`), without which the
 registry refuses to name it.
@@ -40,7 +44,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from protocol.artifacts import (
     artifact_ref,
@@ -52,8 +56,8 @@ from protocol.artifacts import (
     upload_bytes,
     upload_json,
 )
-from protocol.baits import BaitPlan, RoundScope, honeypot_bait, write_consent
-from protocol.cheats import NODE_CHEATS, node_edits
+from protocol.baits import BAIT_DEFECTS, BaitPlan, RoundScope, honeypot_bait, honeypot_defect, write_consent
+from protocol.cheats import NODE_CHEATS, RoundWork, node_edits
 from protocol.contracts import Role, TaskState, TaskStatus, WorkSubmission
 from protocol.display import duration, when
 from protocol.errors import ConfigError, ContractRevert
@@ -76,21 +80,39 @@ from protocol.wire import (
 __all__ = ["BAIT_CHEATS", "CHEATS", "Cheat", "TrainerNode", "bait_cheat_error"]
 
 Cheat = Literal[
-    "poison", "forge-rewards", "withhold", "nan-state", "inf-state", "poison-step", "fabricate", "stealthy"
+    "poison",
+    "forge-rewards",
+    "withhold",
+    "nan-state",
+    "inf-state",
+    "poison-step",
+    "fabricate",
+    "stealthy",
+    "every-step",
+    "every-rollout",
+    "bait",
 ]
-CHEATS: tuple[str, ...] = ("poison", "forge-rewards", "withhold", "nan-state", "inf-state", *NODE_CHEATS)
+BAIT = "bait"
+"""A bait's cheat that rotates its defect per honeypot by the plan (`protocol.baits.honeypot_defect`)."""
+CHEATS: tuple[str, ...] = (
+    "poison", "forge-rewards", "withhold", "nan-state", "inf-state", *NODE_CHEATS, BAIT
+)  # fmt: skip
 POISON_SCALE = -4.0
-BAIT_CHEATS: tuple[str, ...] = ("poison",)
-"""The cheats a honeypot bait may commit: those the exact update check rejects every time."""
+BAIT_CHEATS: tuple[str, ...] = (BAIT, *BAIT_DEFECTS)
+"""The cheats a honeypot bait may commit: the plan's rotation, or one of its defects, each rejected by an
+exact check every time."""
 
 
 def bait_cheat_error(cheat: str | None) -> str:
-    """Why a bait with cheat `cheat` is refused."""
+    """Why a bait with cheat `cheat` (or a non-bait with `--cheat bait`) is refused."""
+    if cheat == BAIT:
+        return "--cheat bait rotates a honeypot bait's defects: it needs the bait plan (--bait-secret)"
     return (
         f"a bait (--bait-secret) must cheat with {' or '.join(f'--cheat {c}' for c in BAIT_CHEATS)}, not "
-        f"{'no cheat' if cheat is None else repr(cheat)}: only that one is rejected by an exact check "
+        f"{'no cheat' if cheat is None else repr(cheat)}: only those are rejected by an exact check "
         "every time (another can be accepted, or crash the bait, and a honeypot its honest validators "
-        "accept catches nobody)"
+        "accept catches nobody); --cheat bait rotates them per honeypot by the plan (--cheat poison was "
+        "the only one before)"
     )
 
 
@@ -128,7 +150,7 @@ class TrainerNode(ParticipantNode):
             raise ConfigError(
                 f"this trainer ({self.me}) is not one of the bait plan's baits ({', '.join(bait_plan.baits)})"
             )
-        if bait_plan is not None and cheat not in BAIT_CHEATS:
+        if (bait_plan is not None and cheat not in BAIT_CHEATS) or (bait_plan is None and cheat == BAIT):
             raise ConfigError(bait_cheat_error(cheat))
         self.cheat = cheat
         self.bait_plan = bait_plan
@@ -139,10 +161,14 @@ class TrainerNode(ParticipantNode):
 
     def cheat_in(self, round_: int) -> Cheat | None:
         """The cheat this trainer commits in `round_`: always its cheat, or for a bait only in the honeypot
-        rounds its plan picks for it."""
+        rounds its plan picks for it (with `bait`, the defect the plan picks for the round)."""
         if self.bait_plan is None:
             return self.cheat
-        return self.cheat if honeypot_bait(self.bait_plan, self._scope, round_) == self.me else None
+        if honeypot_bait(self.bait_plan, self._scope, round_) != self.me:
+            return None
+        if self.cheat == BAIT:
+            return cast(Cheat, honeypot_defect(self.bait_plan, self._scope, round_))
+        return self.cheat
 
     @property
     def _scope(self) -> RoundScope:
@@ -282,7 +308,8 @@ class TrainerNode(ParticipantNode):
                 if j > 0:
                     advance(1)
 
-            edit_rollouts, edit_step = node_edits(cheat or "", env, tokenizer)
+            work = RoundWork(hf, spec.inner, weights, self.task_id, round_, self.me)
+            edit_rollouts, edit_step = node_edits(cheat or "", env, tokenizer, work)
             result = run_inner_loop(
                 model,
                 tokenizer,

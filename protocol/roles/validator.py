@@ -94,6 +94,9 @@ class Behaviour(StrEnum):
     """Commits an honest model vote and never reveals it."""
     LAZY = "lazy"
     """ACCEPTs every submission without fetching or checking it (the initiator's honeypots slash it)."""
+    SEMI_LAZY = "semi_lazy"
+    """Runs only the cheap checks (`protocol.verification.SEMI_LAZY`): rejects a `poison` honeypot, accepts
+    the `every-step` and `every-rollout` ones (and is slashed for them)."""
 
 
 class ValidatorNode(ParticipantNode):
@@ -119,10 +122,10 @@ class ValidatorNode(ParticipantNode):
         super().__init__(session, task_id, out=out, wait=wait)
         self.behaviour = behaviour
         self.keeper = Keeper(self.view, self.journal, self.out, settle_all=False)
-        # A lazy validator's verdicts are unchecked: it has nothing to appeal on (protocol.roles.watch).
+        # Only checked verdicts are worth a bond: a lazy or semi-lazy validator appeals nothing.
         self.watch = Watch(
             self.view.proto, task_id, self.journal, self.out, tokens=session.tokens,
-            enabled=auto_appeal and behaviour is not Behaviour.LAZY,
+            enabled=auto_appeal and behaviour is Behaviour.HONEST,
         )  # fmt: skip
         self.unavailable_margin = unavailable_margin
         self._task: TaskContext | None = None
@@ -433,6 +436,7 @@ class ValidatorNode(ParticipantNode):
 
     def _check(self, sub: Submission, seed: bytes, base_hash: bytes, commit_end: int) -> Checked | None:
         """Check one submission; None while an artifact is missing and the deadline is not near."""
+        from protocol.verification import FULL, SEMI_LAZY
         from trainer.diloco import load_global_checkpoint
 
         if self.behaviour is Behaviour.LAZY:
@@ -444,7 +448,8 @@ class ValidatorNode(ParticipantNode):
                 base, _ = load_global_checkpoint(
                     self.view.checkpoint(base_hash), max_bytes=self.view.spec.limits.checkpoint
                 )
-                checked = verify(self.fetch, self.task, sub, seed, base_hash, base)
+                profile = SEMI_LAZY if self.behaviour is Behaviour.SEMI_LAZY else FULL
+                checked = verify(self.fetch, self.task, sub, seed, base_hash, base, profile)
                 adv(1)
             return checked
         except ArtifactUnavailableError as exc:

@@ -64,6 +64,8 @@ CAUGHT_BY: dict[str, str | tuple[str, ...]] = {
     "gate-tuned-reverse": "step 3:",
     "gate-tuned-wrong-answer": "step 3:",
     "gate-tuned-random": "step 3:",
+    "every-step": ("step 0:", "step 1:", "step 2:", "step 3:"),
+    "every-rollout": "sampling",
 }
 
 

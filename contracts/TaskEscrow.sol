@@ -482,7 +482,6 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
     /// while the task is active; once it has ended (its `remaining` refunded by then), credited to the
     /// initiator with reason Refund.
     function _release(uint256 taskId, uint256 round, uint256 amount, TaskStatus status) private {
-        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
         if (status != TaskStatus.Active) {
             _pay(taskId, round, _configs[taskId].initiator, amount, IRewardDistributor.CreditReason.Refund);
             return;

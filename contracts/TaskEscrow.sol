@@ -302,8 +302,8 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
 
     /// @inheritdoc ITaskEscrow
     function settleSubmission(uint256 taskId, uint256 round, uint256 index) external nonReentrant {
-        _requireFinalized(taskId, round);
-        if (!_settleSubmission(taskId, round, index)) revert SubmissionAlreadySettled(taskId, round, index);
+        TaskStatus status = _requireFinalized(taskId, round).status;
+        if (!_settleSubmission(taskId, round, index, status)) revert SubmissionAlreadySettled(taskId, round, index);
     }
 
     /// @inheritdoc ITaskEscrow
@@ -317,7 +317,7 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         // At most 128 submissions and 255 validators a round are settled; duplicates are skipped.
         unchecked {
             for (uint256 i = 0; i < indices.length; ++i) {
-                if (_settleSubmission(taskId, round, indices[i])) ++settled;
+                if (_settleSubmission(taskId, round, indices[i], status)) ++settled;
             }
             for (uint256 i = 0; i < validators.length; ++i) {
                 if (_settleValidator(taskId, round, validators[i], status)) ++settled;
@@ -326,9 +326,15 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         if (settled == 0) revert NothingSettled(taskId, round);
     }
 
-    /// @dev Settles submission `index` of finalised `round`; false (and nothing done) if it was settled.
+    /// @dev Settles submission `index` of finalised `round` of a task now in `status`; false (and nothing
+    /// done) if it was settled. The round reserved `rate * workUnits` for it if its ballot accepted it: paid
+    /// to the trainer when that ACCEPT is the settled decision; released ({_release}) when an appeal
+    /// overturned it.
     // slither-disable-next-line calls-loop the deployment's own contracts, once per item of settleRound
-    function _settleSubmission(uint256 taskId, uint256 round, uint256 index) private returns (bool) {
+    function _settleSubmission(uint256 taskId, uint256 round, uint256 index, TaskStatus status)
+        private
+        returns (bool)
+    {
         Submission storage submission = _submissions[taskId][round][index];
         address trainer = submission.trainer;
         if (trainer == address(0)) revert UnknownSubmission(taskId, round, index);
@@ -340,22 +346,33 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
         }
 
         IAttestationRegistry.Verdict decision = _registry.decisionOf(taskId, round, index);
-        // slither-disable-next-line uninitialized-local 0 unless the submission was accepted
-        uint256 reward;
+        bool accepted = decision == IAttestationRegistry.Verdict.Accept;
+        // slither-disable-next-line uninitialized-local 0 unless the ballot accepted the submission
+        uint256 reserved;
         // slither-disable-next-line uninitialized-local 0 unless the submission was rejected or unavailable
         uint256 slashed;
-        if (decision == IAttestationRegistry.Verdict.Accept) {
-            reward = uint256(_results[taskId][round].rate) * submission.workUnits;
-            // The round reserved `rate * workUnits` for every accepted submission.
-            unchecked {
-                _funds[taskId].reserved -= uint128(reward);
-            }
-        } else if (decision != IAttestationRegistry.Verdict.None) {
+        // The round reserved the reward of every submission its ballot accepted. A settled REJECT may be an
+        // acceptance the court overturned ({IAppealCourt-settledDecision}): only then is the ballot's own
+        // decision read (a settled NONE or UNAVAILABLE never is one).
+        if (
+            accepted
+                || (
+                    decision == IAttestationRegistry.Verdict.Reject
+                        && (_registry.decisionsOf(taskId, round) >> (2 * index)) & 3
+                            == uint256(IAttestationRegistry.Verdict.Accept)
+                )
+        ) {
+            reserved = uint256(_results[taskId][round].rate) * submission.workUnits;
+        }
+        if (!accepted && decision != IAttestationRegistry.Verdict.None) {
             slashed = _slashFraction(trainer, taskId, _configs[taskId].trainerSlashBps);
         }
-        emit SubmissionSettled(taskId, round, index, trainer, decision, reward, slashed);
-        if (reward != 0) {
-            _distributor.credit(trainer, reward, taskId, round, IRewardDistributor.CreditReason.TrainerReward);
+        emit SubmissionSettled(taskId, round, index, trainer, decision, accepted ? reserved : 0, slashed);
+        if (accepted) {
+            _pay(taskId, round, trainer, reserved, IRewardDistributor.CreditReason.TrainerReward);
+        } else if (reserved != 0) {
+            emit RewardReleased(taskId, round, index, reserved);
+            _release(taskId, round, reserved, status);
         }
         return true;
     }
@@ -430,34 +447,51 @@ contract TaskEscrow is ITaskEscrow, ReentrancyGuardTransient {
             emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Slashed, slashed);
             return true;
         }
-        uint256 share = uint256(_results[taskId][round].validatorShare) * weight;
-        Funds storage funds = _funds[taskId];
         // The round reserved `validatorShare` for every unit of revealed weight (one per revealer without
         // committees, its draws with them).
-        unchecked {
-            funds.reserved -= uint128(share);
-        }
+        uint256 share = uint256(_results[taskId][round].validatorShare) * weight;
         if (agreed) {
             emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Rewarded, share);
-            if (share != 0) {
-                _distributor.credit(validator, share, taskId, round, IRewardDistributor.CreditReason.ValidatorReward);
-            }
+            _pay(taskId, round, validator, share, IRewardDistributor.CreditReason.ValidatorReward);
             return true;
         }
         emit ValidatorSettled(taskId, round, validator, ValidatorOutcome.Forfeited, share);
-        // slither-disable-next-line incorrect-equality an enum, not a balance: == is exact
-        if (status == TaskStatus.Active) {
-            // Back to the task: part of the current round's carry. Bounded by the deposit (< 2^120).
-            unchecked {
-                funds.remaining += uint128(share);
-            }
-        } else if (share != 0) {
-            // The task has ended: the share goes to the initiator (Credited with reason Refund).
-            _distributor.credit(
-                _configs[taskId].initiator, share, taskId, round, IRewardDistributor.CreditReason.Refund
-            );
-        }
+        _release(taskId, round, share, status);
         return true;
+    }
+
+    /// @dev Pays `amount`, reserved by finalised `round`, out of the task's reserve: credited to `account`
+    /// for `reason` (nothing when 0).
+    // slither-disable-next-line calls-loop the deployment's distributor, once per paid item of settleRound
+    function _pay(
+        uint256 taskId,
+        uint256 round,
+        address account,
+        uint256 amount,
+        IRewardDistributor.CreditReason reason
+    ) private {
+        // Reserved by the round: no underflow.
+        unchecked {
+            _funds[taskId].reserved -= uint128(amount);
+        }
+        if (amount != 0) _distributor.credit(account, amount, taskId, round, reason);
+    }
+
+    /// @dev Takes `amount`, reserved by finalised `round` and owed to nobody, out of the reserve of a task
+    /// now in `status`: back to `remaining` (part of the current round's carry: it funds the rounds to come)
+    /// while the task is active; once it has ended (its `remaining` refunded by then), credited to the
+    /// initiator with reason Refund.
+    function _release(uint256 taskId, uint256 round, uint256 amount, TaskStatus status) private {
+        if (status != TaskStatus.Active) {
+            _pay(taskId, round, _configs[taskId].initiator, amount, IRewardDistributor.CreditReason.Refund);
+            return;
+        }
+        Funds storage funds = _funds[taskId];
+        // Reserved by the round; remaining + reserved never exceed the deposit (< 2^120).
+        unchecked {
+            funds.reserved -= uint128(amount);
+            funds.remaining += uint128(amount);
+        }
     }
 
     // ---------------------------------------------------------------- views

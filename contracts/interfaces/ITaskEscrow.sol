@@ -216,6 +216,12 @@ interface ITaskEscrow {
         uint256 slashed
     );
 
+    /// @notice The reward `amount` (`rate * workUnits`) that `round` reserved for submission `index`, which
+    /// its ballot accepted and an appeal overturned, left the reserve (in the transaction of the
+    /// submission's SubmissionSettled): back to `remaining`, i.e. the carry that funds the rounds to come,
+    /// while the task is active; credited to the initiator with reason Refund once it has ended.
+    event RewardReleased(uint256 indexed taskId, uint256 indexed round, uint256 indexed index, uint256 amount);
+
     /// @notice `validator`'s part in `round` was settled: Rewarded (`amount` credited from the reserve),
     /// Forfeited (its share `amount` left the reserve: back to `remaining`, i.e. the carry, while the task
     /// is active; credited to the initiator with reason Refund once it has ended), or Slashed (`amount`
@@ -385,8 +391,10 @@ interface ITaskEscrow {
     /// @dev One read per eight submissions (the accepted work); otherwise O(1).
     function finalizeRound(uint256 taskId) external;
 
-    /// @notice Settle submission `index` of a finalised round (permissionless, once): ACCEPT credits
-    /// `rate * workUnits` to the trainer, REJECT or UNAVAILABLE slashes `trainerSlashBps` of its allocation.
+    /// @notice Settle submission `index` of a finalised round (permissionless, once) on its settled decision
+    /// ({IAttestationRegistry-decisionOf}): ACCEPT credits `rate * workUnits` to the trainer, REJECT or
+    /// UNAVAILABLE slashes `trainerSlashBps` of its allocation. An ACCEPT of the ballot that an appeal
+    /// overturned also releases the `rate * workUnits` the round reserved for it ({RewardReleased}).
     /// Either way the trainer has one unsettled submission less (see {lockedUntil}).
     function settleSubmission(uint256 taskId, uint256 round, uint256 index) external;
 

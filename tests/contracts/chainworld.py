@@ -334,7 +334,7 @@ _EVENTS = {
     "reward_distributor": ("Deposited", "Credited", "Claimed"),
     "task_escrow": (
         "TaskCreated", "RoundFinalized", "SubmissionSettled", "ValidatorSettled", "TaskCompleted",
-        "TaskCancelled", "Refunded",
+        "TaskCancelled", "Refunded", "RewardReleased",
     ),
 }  # fmt: skip
 
@@ -397,6 +397,9 @@ def replay(chain: ChainClient, deployment: Deployment) -> Books:
             back = (
                 e["amount"] if e["outcome"] == ValidatorOutcome.FORFEITED and e["taskId"] not in ended else 0
             )
+            add_funds(e["taskId"], remaining=back, reserved=-e["amount"])
+        elif name == "RewardReleased":
+            back = e["amount"] if e["taskId"] not in ended else 0
             add_funds(e["taskId"], remaining=back, reserved=-e["amount"])
         elif name in ("TaskCompleted", "TaskCancelled"):
             ended.add(e["taskId"])

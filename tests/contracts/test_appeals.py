@@ -342,15 +342,17 @@ def test_an_overturned_acceptance_slashes_the_cheater_through_the_escrow(world: 
     for v in world.validators:
         p.settle_juror(task_id, 0, v.address)
     allocation = p.allocation_of(task_id, cheater.address)
-    _, reserved_before = p.funds_of(task_id)
+    remaining_before, reserved_before = p.funds_of(task_id)
     rate, _, _ = p.round_result_of(task_id, 0)
     receipt = p.settle_submission(task_id, 0, 1)
     (settled,) = logs(p.escrow, "SubmissionSettled", receipt)
     trainer_slash = allocation * p.task_config(task_id).trainer_slash_bps // BPS
     assert (settled["decision"], settled["reward"], settled["slashed"]) == (R, 0, trainer_slash)
-    # The round reserved the cheater's pay; it stays reserved (docs/protocol.md "Appeals": a known limit).
-    assert p.funds_of(task_id)[1] == reserved_before
-    assert rate * p.submission_of(task_id, 0, 1)[1] > 0
+    # The round reserved the cheater's pay: released back to the active task (its next round's carry).
+    released = rate * p.submission_of(task_id, 0, 1)[1]
+    assert released > 0
+    assert [e["amount"] for e in logs(p.escrow, "RewardReleased", receipt)] == [released]
+    assert p.funds_of(task_id) == (remaining_before + released, reserved_before - released)
     assert p.appeal_credit_of(v6.address) > PARAMS.bond  # bond back plus its reward
     assert_court_solvent(world)
     assert_audit_clean(world, task_id)

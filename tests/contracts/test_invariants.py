@@ -183,6 +183,8 @@ UNREACHED: dict[str, str] = {
     "ok flushBurn": "nothing is ever unburned with the TestToken (test_adversarial_tokens.py)",
     "event Seized": "only an AppealCourt seizes stake, and this machine's deployment has none "
     "(test_appeals.py and the appeal machine below deploy one)",
+    "event RewardReleased": "only an acceptance the AppealCourt overturned releases its reward, and this "
+    "machine's deployment has none (test_overturned_acceptance_releases_its_reward.py, the appeal machine)",
 }
 
 

@@ -5,7 +5,10 @@ with every decision and it revealed a vote for the round's agreed model; FORFEIT
 without an agreed model included; SLASHED when it never revealed; with committees, the amount is its share
 times its draws, and NOT_DRAWN, nothing, for one without a draw in the round). Each reward and each
 forfeit after the task's end must be credited in the same transaction; each slash must match the
-StakeManager's Slashed event of the same transaction."""
+StakeManager's Slashed event of the same transaction. A submission whose ballot accepted it and whose
+appeal overturned that must release, in the same transaction (RewardReleased), the `rate * workUnits` the
+round reserved for it: back to `remaining` while the task is active, credited to the initiator (reason
+Refund) once it has ended."""
 
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ def submission_settled(b: Books, e: ChainEvent) -> None:
     task = b.task_of(e, round_no)
     at = b.at(e, task.id, round_no)
     reward, slashed = int(a["reward"]), int(a["slashed"])
+    released = 0
     with b.item("settlements"):
         rnd, finalization = b.finalized_round(e, task)
         if not 0 <= index < len(rnd.submissions):
@@ -66,6 +70,8 @@ def submission_settled(b: Books, e: ChainEvent) -> None:
         at.compare(Kind.DECISION, f"decision on {label} ({tally})", want, decision)
         rate = int(finalization.expected["rate"])
         want_reward = rate * sub.work_units if want == Verdict.ACCEPT else 0
+        if sub.decision == Verdict.ACCEPT and want != Verdict.ACCEPT:
+            released = rate * sub.work_units
         at.compare(Kind.SETTLEMENT, f"reward of {label}", want_reward, reward)
         if want in (Verdict.REJECT, Verdict.UNAVAILABLE):
             _check_slash(b, at, sub.trainer, task.id, task.param("trainerSlashBps"), slashed, label)
@@ -82,6 +88,38 @@ def submission_settled(b: Books, e: ChainEvent) -> None:
             task=task.id,
             round_=round_no,
             subject=f"reward of submission {index}",
+        )
+    if released:
+        b.expect(
+            "RewardReleased",
+            (task.id, round_no, index),
+            {"amount": released},
+            task=task.id,
+            round_=round_no,
+            subject=f"reward reserved for submission {index}, whose acceptance was overturned",
+        )
+
+
+def reward_released(b: Books, e: ChainEvent) -> None:
+    """The reward a round reserved for a submission whose acceptance an appeal overturned, called for by
+    that submission's settlement, leaves the reserve: back to `remaining` while the task is active (it
+    funds the rounds to come), credited to the initiator with reason Refund once it has ended."""
+    a = e.args
+    round_no, amount = int(a["round"]), int(a["amount"])
+    task = b.task_of(e, round_no)
+    with b.item("settlements"):
+        b.take(e, Kind.SETTLEMENT)
+    task.reserved -= amount
+    if task.status == TaskStatus.ACTIVE:
+        task.remaining += amount
+    else:
+        b.expect(
+            "Credited",
+            (task.initiator, task.id, round_no, CreditReason.REFUND),
+            {"amount": amount},
+            task=task.id,
+            round_=round_no,
+            subject=f"released reward of submission {int(a['index'])} after the task ended",
         )
 
 
@@ -190,6 +228,7 @@ def no_shows_settled(b: Books, e: ChainEvent) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "NoShowsSettled": no_shows_settled,
+    "RewardReleased": reward_released,
     "SubmissionSettled": submission_settled,
     "ValidatorSettled": validator_settled,
 }

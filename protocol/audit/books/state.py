@@ -38,6 +38,7 @@ _MISSING_KIND = {
     "ModelAgreed": Kind.MODEL_AGREEMENT,
     "VotingOpened": Kind.VOTING,
     "Deposited": Kind.CREDIT,
+    "RewardReleased": Kind.SETTLEMENT,
 }
 """The kind of discrepancy when an expected event never came (EVENT_ORDER for the others)."""
 
@@ -75,6 +76,8 @@ def _expect_key(event: ChainEvent) -> tuple[Any, ...]:
         return (a["account"], a["taskId"], a["round"], a["reason"])
     if event.name in ("ModelAgreed", "VotingOpened"):
         return (a["taskId"], a["round"])
+    if event.name == "RewardReleased":
+        return (a["taskId"], a["round"], a["index"])
     return (a["taskId"],)
 
 

@@ -58,10 +58,11 @@ OPEN = {
     "colluding majority (each of 2 of 3)": (
         "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
     ),
-    "semi-lazy validator": (
-        "negative per round but positive over the demo's task (expected_task_profit): with poison in the "
-        "rotation a honeypot catches it with P = 2/3, and task creation checks laziness at the rate h, "
-        "not h x 2/3 (docs/protocol.md, 'The semi-lazy validator')"
+    "validator skipping one expensive check": (
+        "a honeypot's defect needs one of the two expensive check classes (protocol.baits.ROTATION), so a "
+        "validator skipping one is caught on half of them, at rate h/2: positive under the demo's terms; "
+        "lazySlashBps >= 40% (a deployment constant, 20% today) would deter it (docs/protocol.md, 'The "
+        "semi-lazy validator')"
     ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
@@ -75,9 +76,11 @@ OPEN_TASK_YAML = {
     "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "lazy validator, committees of 4 in a large pool": "examples/task.yaml plants no honeypots (rate 0)",
     "semi-lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
+    "validator skipping one expensive check": "examples/task.yaml plants no honeypots (rate 0)",
 }
 
 SEMI_LAZY_ROW = "semi-lazy validator"
+PARTIAL_ROW = "validator skipping one expensive check"
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -592,23 +595,41 @@ def _validators_and_keepers(
         row["deterred_task_yaml"] = other["deterred"]
         row["refused_task_yaml"] = other["refused"]
     at = next(i for i, r in enumerate(rows) if r["name"] == "lazy validator") + 1
-    rows.insert(at, _semi_lazy_row(demo_terms, yaml_terms))
+    rows[at:at] = _partial_checker_rows(demo_terms, yaml_terms)
     return rows, collusion_rows(), {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
 
 
-def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
-    """The semi-lazy validator (`trustrl validate --semi-lazy`: the cheap checks only): it rejects the
-    honeypots whose defect the cheap checks see (`poison`) like an honest validator and accepts the others
-    like a lazy one, so it is the lazy validator of the lazy row under the honeypot rate h x e / d (e of the
-    d rotated defects need an expensive check, `protocol.baits`). Also its expected profit over the whole
-    task (`protocol.deterrence.lazy_task_profit`, the slashes compounding), at its share; it is deterred
-    only when both are negative."""
+def _partial_checker_rows(demo: Any, yaml: Any) -> list[dict[str, Any]]:
+    """The validators that skip some expensive checks (`protocol.baits.ROTATION`: a honeypot's defect is one
+    of them, uniformly): the semi-lazy validator (`trustrl validate --semi-lazy`) skips every one and is
+    caught on every honeypot, one that skips one class (replay or re-execution) on 1 / len(ROTATION) of
+    them. Each is the lazy validator of the lazy row under the honeypot rate h x caught, per round and over
+    the whole task (`protocol.deterrence.lazy_task_profit`, the slashes compounding, at its share); it is
+    deterred only when both are negative."""
+    from protocol.baits import ROTATION
+
+    one = 1 / len(ROTATION)
+    return [
+        _partial_checker_row(
+            demo, yaml, SEMI_LAZY_ROW, 1.0,
+            "runs only the cheap checks (tensor rules, prompts, rewards, proof counts, theta_0, the update "
+            "equation) and skips TOPLOC and sampling replay, re-execution and the quality gate: accepts "
+            "every rotated honeypot (every-step, every-rollout)",
+        ),
+        _partial_checker_row(
+            demo, yaml, PARTIAL_ROW, one,
+            "runs every check but one expensive class (the sampling replay, 56% of the CPU, or the "
+            "re-execution of the picked steps, 27%): accepts the honeypots whose defect that class sees",
+        ),
+    ]  # fmt: skip
+
+
+def _partial_checker_row(demo: Any, yaml: Any, name: str, caught: float, description: str) -> dict[str, Any]:
+    """One row of `_partial_checker_rows`: caught on a share `caught` of the honeypots."""
     from dataclasses import replace
 
-    from protocol.baits import BAIT_DEFECTS, EXPENSIVE_DEFECTS
+    from protocol.baits import ROTATION
     from protocol.deterrence import lazy_task_profit
-
-    caught = len(EXPENSIVE_DEFECTS) / len(BAIT_DEFECTS)
 
     def task_profit(t: Any) -> float:
         return lazy_task_profit(
@@ -620,19 +641,17 @@ def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
     semi = [replace(t, honeypot_rate=t.honeypot_rate * caught) for t in (demo, yaml)]
     profit, profit_yaml = (t.lazy for t in semi)
     return {
-        "name": SEMI_LAZY_ROW,
+        "name": name,
         "role": "validator",
-        "description": "runs only the cheap checks (tensor rules, prompts, rewards, proof counts, theta_0, "
-        "the update equation) and skips TOPLOC and sampling replay, re-execution and the quality gate: "
-        "rejects the poison honeypots, accepts the every-step and every-rollout ones",
+        "description": description,
         "expected_profit": profit,
         "expected_profit_task_yaml": profit_yaml,
         "expected_task_profit": task_profit(semi[0]),
         "expected_task_profit_task_yaml": task_profit(semi[1]),
         "p_caught_per_honeypot": caught,
         "transactions": 4,
-        "answered_by": f"rotated bait defects (protocol.baits): {len(EXPENSIVE_DEFECTS)} of "
-        f"{len(BAIT_DEFECTS)} need an expensive check, so it is caught at rate h x {caught:.3g}",
+        "answered_by": f"rotated bait defects (protocol.baits.ROTATION: {', '.join(ROTATION)}), so it is "
+        f"caught at rate h x {caught:.3g}",
         "honest": False,
         "deterred": profit < 0 and task_profit(semi[0]) < 0,
         "deterred_task_yaml": profit_yaml < 0 and task_profit(semi[1]) < 0,

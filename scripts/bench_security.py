@@ -54,15 +54,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+SEMI_LAZY_ROW = "semi-lazy validator"
+PARTIAL_ROW = "validator skipping one expensive check"
+
 OPEN = {
     "colluding majority (each of 2 of 3)": (
         "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
-    ),
-    "validator skipping one expensive check": (
-        "a honeypot's defect needs one of the two expensive check classes (protocol.baits.ROTATION), so a "
-        "validator skipping one is caught on half of them, at rate h/2: positive under the demo's terms; "
-        "lazySlashBps >= 40% (a deployment constant, 20% today) would deter it (docs/protocol.md, 'The "
-        "semi-lazy validator')"
     ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
@@ -75,12 +72,9 @@ OPEN_TASK_YAML = {
     "lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "lazy validator, committees of 4 in a large pool": "examples/task.yaml plants no honeypots (rate 0)",
-    "semi-lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
-    "validator skipping one expensive check": "examples/task.yaml plants no honeypots (rate 0)",
+    SEMI_LAZY_ROW: "examples/task.yaml plants no honeypots (rate 0)",
+    PARTIAL_ROW: "examples/task.yaml plants no honeypots (rate 0)",
 }
-
-SEMI_LAZY_ROW = "semi-lazy validator"
-PARTIAL_ROW = "validator skipping one expensive check"
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -605,7 +599,9 @@ def _partial_checker_rows(demo: Any, yaml: Any) -> list[dict[str, Any]]:
     caught on every honeypot, one that skips one class (replay or re-execution) on 1 / len(ROTATION) of
     them. Each is the lazy validator of the lazy row under the honeypot rate h x caught, per round and over
     the whole task (`protocol.deterrence.lazy_task_profit`, the slashes compounding, at its share); it is
-    deterred only when both are negative."""
+    deterred when both are negative, or when `trustrl task create` refuses the terms for it
+    (`protocol.deterrence.laziness_refusal` with catch = caught: `refused`; task creation checks the one
+    skipping one class, `protocol.roles.initiator.honeypot_refusal`)."""
     from protocol.baits import ROTATION
 
     one = 1 / len(ROTATION)
@@ -629,7 +625,7 @@ def _partial_checker_row(demo: Any, yaml: Any, name: str, caught: float, descrip
     from dataclasses import replace
 
     from protocol.baits import ROTATION
-    from protocol.deterrence import lazy_task_profit
+    from protocol.deterrence import laziness_refusal, lazy_task_profit
 
     def task_profit(t: Any) -> float:
         return lazy_task_profit(
@@ -638,8 +634,16 @@ def _partial_checker_row(demo: Any, yaml: Any, name: str, caught: float, descrip
             allocation=t.min_validator_stake, lazy_slash_bps=t.lazy_slash_bps, num_rounds=t.num_rounds,
         )  # fmt: skip
 
+    def refusal(t: Any) -> str:
+        return laziness_refusal(
+            cut=t.cut, draws=t.committee_draws, honeypot_rate=t.honeypot_rate,
+            min_validator_stake=t.min_validator_stake, lazy_slash_bps=t.lazy_slash_bps,
+            submissions=t.submissions or t.trainers, num_rounds=t.num_rounds, catch=caught,
+        )  # fmt: skip
+
     semi = [replace(t, honeypot_rate=t.honeypot_rate * caught) for t in (demo, yaml)]
     profit, profit_yaml = (t.lazy for t in semi)
+    refused, refused_yaml = refusal(demo), refusal(yaml)
     return {
         "name": name,
         "role": "validator",
@@ -653,10 +657,10 @@ def _partial_checker_row(demo: Any, yaml: Any, name: str, caught: float, descrip
         "answered_by": f"rotated bait defects (protocol.baits.ROTATION: {', '.join(ROTATION)}), so it is "
         f"caught at rate h x {caught:.3g}",
         "honest": False,
-        "deterred": profit < 0 and task_profit(semi[0]) < 0,
-        "deterred_task_yaml": profit_yaml < 0 and task_profit(semi[1]) < 0,
-        "refused": "",
-        "refused_task_yaml": "",
+        "deterred": (profit < 0 and task_profit(semi[0]) < 0) or bool(refused),
+        "deterred_task_yaml": (profit_yaml < 0 and task_profit(semi[1]) < 0) or bool(refused_yaml),
+        "refused": refused,
+        "refused_task_yaml": refused_yaml,
     }
 
 

@@ -668,7 +668,9 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
     """The expected profit per round of a lazy validator allocating the minimum, under the demo's terms
     (rate `HONEYPOT_RATE`, lazy slash 20% of the minimum validator stake, 5 submissions) for committees of k
     draws and its weight shares s: where laziness pays, and whether `trustrl task create` refuses those
-    terms (`protocol.deterrence.laziness_refusal`)."""
+    terms (`protocol.deterrence.laziness_refusal` for the validator skipping one expensive check class, as
+    `protocol.roles.initiator.honeypot_refusal` checks)."""
+    from protocol.baits import ROTATION
     from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
     from protocol.demo import HONEST_TRAINERS, HONEYPOT_RATE
     from protocol.deterrence import BPS, laziness_refusal, lazy_catch_probability, lazy_profit
@@ -681,6 +683,7 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
         refusal = laziness_refusal(
             cut=cut, draws=k, honeypot_rate=HONEYPOT_RATE, min_validator_stake=float(c.min_validator_stake),
             lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, submissions=HONEST_TRAINERS + 2, num_rounds=c.num_rounds,
+            catch=1 / len(ROTATION),
         )  # fmt: skip
         for share in (0.01, 0.05, 1 / 7, 0.25):
             out.append(
@@ -703,7 +706,10 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
 
 
 def _print_lazy_committees(rows: list[dict[str, Any]]) -> None:
-    print("\nlazy validator under committees, the demo's terms: expected profit per round (P caught)")
+    print(
+        "\nlazy validator under committees, the demo's terms: expected profit per round (P caught); task "
+        "create checks the validator skipping one expensive check class (rate h / 2)"
+    )
     shares = sorted({r["lazy_share"] for r in rows})
     print(f"{'k':>3s} " + " ".join(f"{'s = ' + format(s, '.3g'):>18s}" for s in shares) + "  task create")
     for k in sorted({r["committee"] for r in rows}):

@@ -84,7 +84,8 @@ def test_the_rotation_is_the_expensive_defects_only() -> None:
     # poison (the cheap update equation) would spare the validator that runs the cheap checks alone on a
     # share of the honeypots, and catches nobody the expensive defects miss
     assert set(ROTATION) == set(EXPENSIVE_DEFECTS)
-    assert "poison" in BAIT_DEFECTS and "poison" not in ROTATION
+    assert "poison" in BAIT_DEFECTS
+    assert "poison" not in ROTATION
 
 
 def test_a_bait_may_rotate_or_fix_a_defect_and_nothing_else() -> None:

@@ -9,13 +9,16 @@ agree without talking, and a restart recomputes the same choices:
     u = HMAC-SHA256(key, "trustrl honeypot" | "round" | chain id | escrow | task | round)
     round r holds a honeypot  iff  u[0:8] (big-endian) < h x 2^64
     its bait                  =    baits[u[8:16] mod len(baits)]
-    its defect                =    BAIT_DEFECTS[HMAC(key, ... "defect" ...)[0:8] mod len(BAIT_DEFECTS)]
+    its defect                =    ROTATION[HMAC(key, ... "defect" ...)[0:8] mod len(ROTATION)]
 
 So each round is a honeypot with probability h, independently, and nobody without the key can tell which
-(HMAC is a PRF). The defect rotates the same way (`honeypot_defect`): `poison` fails the update equation
-(the cheapest check), `every-step` fails the re-execution of whichever steps the seed picks, and
-`every-rollout` fails the sampling replay of whichever rollouts it picks (`protocol.cheats`), so a
-validator that skips a class of checks cannot know whether this honeypot needs it. In every other round a
+(HMAC is a PRF). The defect rotates the same way (`honeypot_defect`) over the defects only an expensive
+check sees: `every-step` fails the re-execution of whichever steps the seed picks, and `every-rollout` fails
+the sampling replay of whichever rollouts it picks (`protocol.cheats`), so a validator that skips both is
+caught on every honeypot, like a lazy one, and one that skips either cannot know whether this honeypot
+needs it (caught on half). `poison` (the update equation, the cheapest check) is not rotated: it would
+catch only the fully lazy validator, which the two others catch too, and it would spare the validator that
+runs the cheap checks alone on a third of the honeypots. In every other round a
 bait trains honestly (it is an ordinary, paid trainer). The commitment's salt and the decoy word of a
 round without a honeypot are derived from the key as well (labels "salt" and "decoy"), so a planner that
 lost its journal still opens what it committed.
@@ -48,6 +51,7 @@ from protocol.errors import ConfigError
 __all__ = [
     "BAIT_DEFECTS",
     "EXPENSIVE_DEFECTS",
+    "ROTATION",
     "BaitPlan",
     "RoundScope",
     "create_plan",
@@ -66,13 +70,16 @@ _SCALE = 2**64
 _MAGIC = b"trustrl honeypot"
 
 BAIT_DEFECTS: tuple[str, ...] = ("poison", "every-step", "every-rollout")
-"""The defects a bait's honeypot rotates through, each the trainer node's `--cheat` of that name and each
-caught with P = 1 by one check class every honest validator runs identically on any hardware (their margins:
-docs/protocol.md, "Laziness does not pay"): the update equation, the re-execution of the picked steps, the
-sampling replay of the sampled rollouts. A validator that skips the last two (`--semi-lazy`) is caught on
-2 of 3 honeypots."""
+"""The defects a bait may use, each the trainer node's `--cheat` of that name and each caught with P = 1 by
+one check class every honest validator runs identically on any hardware (their margins: docs/protocol.md,
+"Laziness does not pay"): the update equation, the re-execution of the picked steps, the sampling replay of
+the sampled rollouts. A bait may fix one of them (`--cheat poison`) or rotate `ROTATION` (`--cheat bait`)."""
 EXPENSIVE_DEFECTS: tuple[str, ...] = ("every-step", "every-rollout")
 """The defects only the expensive checks (re-execution, replay) see: the semi-lazy validator accepts them."""
+ROTATION: tuple[str, ...] = EXPENSIVE_DEFECTS
+"""What `--cheat bait` rotates through, one defect per expensive check class: a validator that skips k of
+the len(ROTATION) classes is caught on k / len(ROTATION) of the honeypots (the semi-lazy one, skipping
+both, on every one; `poison` is left out because it catches nobody the others miss)."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +134,10 @@ def honeypot_bait(plan: BaitPlan, scope: RoundScope, round_: int) -> str | None:
 
 
 def honeypot_defect(plan: BaitPlan, scope: RoundScope, round_: int) -> str:
-    """The defect of round `round_`'s honeypot (`BAIT_DEFECTS`, uniform by the PRF's label "defect",
+    """The defect of round `round_`'s honeypot (`ROTATION`, uniform by the PRF's label "defect",
     independent of the rounds' and the baits' choice); defined for every round, used in the honeypot ones."""
     u = _prf(plan, b"defect", scope, round_)
-    return BAIT_DEFECTS[int.from_bytes(u[:8], "big") % len(BAIT_DEFECTS)]
+    return ROTATION[int.from_bytes(u[:8], "big") % len(ROTATION)]
 
 
 def honeypot_salt(plan: BaitPlan, scope: RoundScope, round_: int) -> bytes:

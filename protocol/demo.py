@@ -6,13 +6,15 @@ an environment variable), mints and stakes, and starts 10 OS processes through t
 
     initiator    trustrl task create demo-task.yaml --follow    (warm start, spec + model to IPFS, escrow;
                  --honeypot-secret bait-plan.json               honeypots at rate 0.9, picked by the plan)
-    honeypot     trustrl train --task 1 --bait-secret           the initiator's bait: known-bad work (-4 x
-                 bait-plan.json --cheat poison                  its update, always rejected) in the plan's
-                                                                honeypot rounds, honest (paid) otherwise
+    honeypot     trustrl train --task 1 --bait-secret           the initiator's bait: known-bad work in the
+                 bait-plan.json --cheat bait                    plan's honeypot rounds, its defect rotated
+                                                                by the plan (every step or every rollout
+                                                                wrong: always rejected), honest (paid)
+                                                                otherwise
     trainer-1..3 trustrl train --task 1                         honest
     cheater      trustrl train --task 1 --cheat stealthy        poisons step 0 (the seed may not pick it) and
                                                                 fabricates one rollout per step
-    validator-1..3 trustrl validate --task 1                    weight 2 each (20 tokens allocated)
+    validator-1..3 trustrl validate --task 1                    weight 2 each (100 tokens allocated)
     lazy         trustrl validate --task 1 --lazy               accepts everything unchecked: each revealed
                                                                 honeypot it was drawn on slashes it (it
                                                                 ends with less); weight 1
@@ -98,7 +100,7 @@ DEMO_TASK: dict[str, Any] = {
         "reward_per_round": 100,
         "validator_share_bps": 2000,
         "min_trainer_stake": 200,
-        "min_validator_stake": 10,
+        "min_validator_stake": 50,  # see HONEYPOT_RATE
         "quorum": 32,  # revealed draws (of 63): more than one validator's
         "max_trainers": 8,
         "max_validators": 8,
@@ -149,9 +151,13 @@ HONEST_TRAINERS = 3
 VALIDATORS = 3
 HONEYPOT_RATE = 0.9
 """The demo's honeypot rate h (docs/protocol.md, "Laziness does not pay"): with its validators' share of 5
-tokens a round and a lazy slash of 2, laziness loses money per round for h > 5/7; over the whole task (the
-slashes compound and take at most the allocation) a lazy validator with a quarter of the weight still
-profits at h = 0.8 over 5 rounds, so `task create` needs h >= 0.9 for up to 10 rounds. The demo's bait
+tokens a round and a lazy slash of 10 (20% of the minimum validator stake, 50), laziness loses money per
+round for h > 5/15. The bait (`--cheat bait`) rotates its defect over the two expensive check classes
+(`protocol.baits.ROTATION`), so a validator that skips one of them is caught on half of the honeypots, at
+rate h/2, and `task create` checks that one over the whole task (the slashes compound and take at most the
+allocation; with committees of 63 at every weight share up to a quarter): at the stake of 50 it needs
+h >= 0.78 for 5 rounds and accepts h = 0.9 for up to 10 (a stake of 40 only up to 5 rounds; at 10 the
+partial checker would expect +4.10 tokens over the demo's task, "The partial checker"). The demo's bait
 plan is drawn until it puts the honeypots in every round but the last (4 of 5 at the default length),
 so that each run shows the bait cheating and, in the last round, training honestly and paid; a real
 initiator keeps the first random key (`protocol.baits`)."""
@@ -441,7 +447,7 @@ class Demo:
                 if p.role == "cheater":
                     args += ["--cheat", "stealthy"]
                 if p.role == "honeypot":
-                    args += ["--bait-secret", str(plan), "--cheat", "poison"]
+                    args += ["--bait-secret", str(plan), "--cheat", "bait"]
             p.log = logs / f"{p.name}.log"
             with open(p.log, "wb") as log:
                 p.proc = subprocess.Popen(

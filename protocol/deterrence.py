@@ -58,6 +58,11 @@ loses A (1 - (1 - b)^N), in expectation A (1 - (1 - h p b)^R) <= R h p S, while 
 R = 1 this is E; for a long task the cap binds and laziness pays whenever pay > 0 unless A is large enough.
 `laziness_refusal` requires E_task < 0 at every checked share (without committees, at the largest, a
 quarter of the weight: its pay grows with its share and every honeypot catches it).
+
+A partial checker skips the checks some bait defects need and is caught only on the other honeypots, a
+share `catch` of them: it is the lazy validator above under the rate h x catch (`laziness_refusal(...,
+catch=)`; `trustrl task create` checks catch = 1 / len(protocol.baits.ROTATION), the validator that skips
+one expensive check class, which deters the lazy one too).
 """
 
 from __future__ import annotations
@@ -321,6 +326,7 @@ def laziness_refusal(
     lazy_slash_bps: int,
     submissions: int,
     num_rounds: int,
+    catch: float = 1.0,
 ) -> str:
     """One line when honeypots at `honeypot_rate` (with committees of `draws`, or none: 0) let laziness pay
     over a task of `num_rounds` rounds (empty otherwise, and without honeypots): a lazy validator that
@@ -329,7 +335,15 @@ def laziness_refusal(
     `LAZY_SHARES` and, for a small share s, ~ s x (cut - h k S) < 0. k <= 2 never slashes anyone. A
     validator holding more than a quarter of the weight is left out: under committees its draws on a
     honeypot are often more than a third of them (the two-thirds assumption at its edge, docs/protocol.md
-    "Laziness under committees"); without committees it is the check's worst case, a quarter."""
+    "Laziness under committees"); without committees it is the check's worst case, a quarter.
+
+    `catch` is the share of the honeypots that catch the validator considered (1: the lazy one; a validator
+    that skips the checks some bait defects need is caught on the others only, docs/protocol.md "The partial
+    checker"): it meets honeypots at the rate h x catch, and the suggestions (the rate h to set, capped at 1,
+    the committee draws, the stake) are for that validator. A validator caught on a smaller share gains at
+    least as much, so deterring it deters every one caught more often."""
+    if not 0 < catch <= 1:  # also refuses NaN
+        raise ValueError(f"catch is a share of the honeypots in (0, 1], not {catch!r}")
     h, k = honeypot_rate, draws
     if h <= 0:
         return ""
@@ -364,37 +378,51 @@ def laziness_refusal(
         profit, share = max(profits)
         return share, profit
 
-    share, profit = worst(k, h, min_validator_stake)
+    met = h * catch
+    share, profit = worst(k, met, min_validator_stake)
     if profit < 0:
         return ""
     options = []
     fixed_k = next(
-        (kk for kk in range(max(k + 1, 3), MAX_DRAWS + 1) if worst(kk, h, min_validator_stake)[1] < 0), None
+        (kk for kk in range(max(k + 1, 3), MAX_DRAWS + 1) if worst(kk, met, min_validator_stake)[1] < 0), None
     )
     if fixed_k is not None:
         options.append(f"chain.committee_draws to {fixed_k}")
     fixed_h = next(
-        (r / 100 for r in range(int(h * 100) + 1, 101) if worst(k, r / 100, min_validator_stake)[1] < 0), None
+        (
+            r / 100
+            for r in range(int(h * 100) + 1, 101)
+            if worst(k, r / 100 * catch, min_validator_stake)[1] < 0
+        ),
+        None,
     )
     if fixed_h is not None:
         options.append(f"honeypots.rate to {fixed_h:g}")
-    stake = next((m for m in _doublings(min_validator_stake) if worst(k, h, m)[1] < 0), None)
+    stake = next((m for m in _doublings(min_validator_stake) if worst(k, met, m)[1] < 0), None)
     if stake is not None:
         options.append(f"chain.min_validator_stake to {stake:g}")
     committees = f"with committees of {k} draws" if k else "without committees"
+    rate = f"{h:g} x {catch:.3g}" if catch < 1 else f"{h:g}"
     where = (
         f"with a small share s of the weight it earns ~ s x (cut - rate x k x lazy slash) = s x ({cut:g} - "
-        f"{h:g} x {k} x {min_validator_stake * lazy_slash_bps / BPS:g}) > 0"
+        f"{rate} x {k} x {min_validator_stake * lazy_slash_bps / BPS:g}) > 0"
         if share == 0
         else f"holding {share:.3g} of the weight it expects {profit:+.3g} tokens over the task's "
         f"{num_rounds} rounds (caught on a honeypot with P = {lazy_catch_probability(k, share):.3f}; its "
         "slashes compound and take at most its allocation)"
     )
+    who = (
+        "a lazy validator allocating the minimum is caught only on a rejected honeypot it judged"
+        if catch >= 1
+        else f"a validator allocating the minimum that skips the checks some honeypots' defects need is "
+        f"caught only on a rejected honeypot it judged whose defect it checks, {catch:.3g} of them (rate "
+        f"{rate} = {met:.3g})"
+    )
+    section = "Laziness under committees" if catch >= 1 else "The partial checker"
     return (
-        f"honeypots at rate {h:g} {committees} do not deter laziness: a lazy validator allocating the "
-        f"minimum is caught only on a rejected honeypot it judged, and {where}; raise "
+        f"honeypots at rate {h:g} {committees} do not deter laziness: {who}, and {where}; raise "
         + (" or ".join(options) if options else "the rate, the committee or the validator stake")
-        + " (docs/protocol.md, 'Laziness under committees')"
+        + f" (docs/protocol.md, '{section}')"
     )
 
 

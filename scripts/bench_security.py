@@ -54,14 +54,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+SEMI_LAZY_ROW = "semi-lazy validator"
+PARTIAL_ROW = "validator skipping one expensive check"
+
 OPEN = {
     "colluding majority (each of 2 of 3)": (
         "a deployment without an AppealCourt: a two-thirds majority is paid (with one: the appealed row)"
-    ),
-    "semi-lazy validator": (
-        "negative per round but positive over the demo's task (expected_task_profit): with poison in the "
-        "rotation a honeypot catches it with P = 2/3, and task creation checks laziness at the rate h, "
-        "not h x 2/3 (docs/protocol.md, 'The semi-lazy validator')"
     ),
 }
 """Validator strategies the design does not answer yet, per the terms they are measured under: printed and
@@ -74,10 +72,9 @@ OPEN_TASK_YAML = {
     "lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "bait-aware lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
     "lazy validator, committees of 4 in a large pool": "examples/task.yaml plants no honeypots (rate 0)",
-    "semi-lazy validator": "examples/task.yaml plants no honeypots (rate 0)",
+    SEMI_LAZY_ROW: "examples/task.yaml plants no honeypots (rate 0)",
+    PARTIAL_ROW: "examples/task.yaml plants no honeypots (rate 0)",
 }
-
-SEMI_LAZY_ROW = "semi-lazy validator"
 
 QUICK = ("honest", "nan-state", "poisoned-step", "fabricated-rollouts", "gate-tuned-reverse")
 
@@ -592,23 +589,43 @@ def _validators_and_keepers(
         row["deterred_task_yaml"] = other["deterred"]
         row["refused_task_yaml"] = other["refused"]
     at = next(i for i, r in enumerate(rows) if r["name"] == "lazy validator") + 1
-    rows.insert(at, _semi_lazy_row(demo_terms, yaml_terms))
+    rows[at:at] = _partial_checker_rows(demo_terms, yaml_terms)
     return rows, collusion_rows(), {"demo": vars(demo_terms), "task_yaml": vars(yaml_terms)}
 
 
-def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
-    """The semi-lazy validator (`trustrl validate --semi-lazy`: the cheap checks only): it rejects the
-    honeypots whose defect the cheap checks see (`poison`) like an honest validator and accepts the others
-    like a lazy one, so it is the lazy validator of the lazy row under the honeypot rate h x e / d (e of the
-    d rotated defects need an expensive check, `protocol.baits`). Also its expected profit over the whole
-    task (`protocol.deterrence.lazy_task_profit`, the slashes compounding), at its share; it is deterred
-    only when both are negative."""
+def _partial_checker_rows(demo: Any, yaml: Any) -> list[dict[str, Any]]:
+    """The validators that skip some expensive checks (`protocol.baits.ROTATION`: a honeypot's defect is one
+    of them, uniformly): the semi-lazy validator (`trustrl validate --semi-lazy`) skips every one and is
+    caught on every honeypot, one that skips one class (replay or re-execution) on 1 / len(ROTATION) of
+    them. Each is the lazy validator of the lazy row under the honeypot rate h x caught, per round and over
+    the whole task (`protocol.deterrence.lazy_task_profit`, the slashes compounding, at its share); it is
+    deterred when both are negative, or when `trustrl task create` refuses the terms for it
+    (`protocol.deterrence.laziness_refusal` with catch = caught: `refused`; task creation checks the one
+    skipping one class, `protocol.roles.initiator.honeypot_refusal`)."""
+    from protocol.baits import ROTATION
+
+    one = 1 / len(ROTATION)
+    return [
+        _partial_checker_row(
+            demo, yaml, SEMI_LAZY_ROW, 1.0,
+            "runs only the cheap checks (tensor rules, prompts, rewards, proof counts, theta_0, the update "
+            "equation) and skips TOPLOC and sampling replay, re-execution and the quality gate: accepts "
+            "every rotated honeypot (every-step, every-rollout)",
+        ),
+        _partial_checker_row(
+            demo, yaml, PARTIAL_ROW, one,
+            "runs every check but one expensive class (the sampling replay, 56% of the CPU, or the "
+            "re-execution of the picked steps, 27%): accepts the honeypots whose defect that class sees",
+        ),
+    ]  # fmt: skip
+
+
+def _partial_checker_row(demo: Any, yaml: Any, name: str, caught: float, description: str) -> dict[str, Any]:
+    """One row of `_partial_checker_rows`: caught on a share `caught` of the honeypots."""
     from dataclasses import replace
 
-    from protocol.baits import BAIT_DEFECTS, EXPENSIVE_DEFECTS
-    from protocol.deterrence import lazy_task_profit
-
-    caught = len(EXPENSIVE_DEFECTS) / len(BAIT_DEFECTS)
+    from protocol.baits import ROTATION
+    from protocol.deterrence import laziness_refusal, lazy_task_profit
 
     def task_profit(t: Any) -> float:
         return lazy_task_profit(
@@ -617,27 +634,33 @@ def _semi_lazy_row(demo: Any, yaml: Any) -> dict[str, Any]:
             allocation=t.min_validator_stake, lazy_slash_bps=t.lazy_slash_bps, num_rounds=t.num_rounds,
         )  # fmt: skip
 
+    def refusal(t: Any) -> str:
+        return laziness_refusal(
+            cut=t.cut, draws=t.committee_draws, honeypot_rate=t.honeypot_rate,
+            min_validator_stake=t.min_validator_stake, lazy_slash_bps=t.lazy_slash_bps,
+            submissions=t.submissions or t.trainers, num_rounds=t.num_rounds, catch=caught,
+        )  # fmt: skip
+
     semi = [replace(t, honeypot_rate=t.honeypot_rate * caught) for t in (demo, yaml)]
     profit, profit_yaml = (t.lazy for t in semi)
+    refused, refused_yaml = refusal(demo), refusal(yaml)
     return {
-        "name": SEMI_LAZY_ROW,
+        "name": name,
         "role": "validator",
-        "description": "runs only the cheap checks (tensor rules, prompts, rewards, proof counts, theta_0, "
-        "the update equation) and skips TOPLOC and sampling replay, re-execution and the quality gate: "
-        "rejects the poison honeypots, accepts the every-step and every-rollout ones",
+        "description": description,
         "expected_profit": profit,
         "expected_profit_task_yaml": profit_yaml,
         "expected_task_profit": task_profit(semi[0]),
         "expected_task_profit_task_yaml": task_profit(semi[1]),
         "p_caught_per_honeypot": caught,
         "transactions": 4,
-        "answered_by": f"rotated bait defects (protocol.baits): {len(EXPENSIVE_DEFECTS)} of "
-        f"{len(BAIT_DEFECTS)} need an expensive check, so it is caught at rate h x {caught:.3g}",
+        "answered_by": f"rotated bait defects (protocol.baits.ROTATION: {', '.join(ROTATION)}), so it is "
+        f"caught at rate h x {caught:.3g}",
         "honest": False,
-        "deterred": profit < 0 and task_profit(semi[0]) < 0,
-        "deterred_task_yaml": profit_yaml < 0 and task_profit(semi[1]) < 0,
-        "refused": "",
-        "refused_task_yaml": "",
+        "deterred": (profit < 0 and task_profit(semi[0]) < 0) or bool(refused),
+        "deterred_task_yaml": (profit_yaml < 0 and task_profit(semi[1]) < 0) or bool(refused_yaml),
+        "refused": refused,
+        "refused_task_yaml": refused_yaml,
     }
 
 
@@ -645,7 +668,9 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
     """The expected profit per round of a lazy validator allocating the minimum, under the demo's terms
     (rate `HONEYPOT_RATE`, lazy slash 20% of the minimum validator stake, 5 submissions) for committees of k
     draws and its weight shares s: where laziness pays, and whether `trustrl task create` refuses those
-    terms (`protocol.deterrence.laziness_refusal`)."""
+    terms (`protocol.deterrence.laziness_refusal` for the validator skipping one expensive check class, as
+    `protocol.roles.initiator.honeypot_refusal` checks)."""
+    from protocol.baits import ROTATION
     from protocol.contracts import DEFAULT_LAZY_SLASH_BPS
     from protocol.demo import HONEST_TRAINERS, HONEYPOT_RATE
     from protocol.deterrence import BPS, laziness_refusal, lazy_catch_probability, lazy_profit
@@ -658,6 +683,7 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
         refusal = laziness_refusal(
             cut=cut, draws=k, honeypot_rate=HONEYPOT_RATE, min_validator_stake=float(c.min_validator_stake),
             lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, submissions=HONEST_TRAINERS + 2, num_rounds=c.num_rounds,
+            catch=1 / len(ROTATION),
         )  # fmt: skip
         for share in (0.01, 0.05, 1 / 7, 0.25):
             out.append(
@@ -680,7 +706,10 @@ def _lazy_under_committees(task_file: Any) -> list[dict[str, Any]]:
 
 
 def _print_lazy_committees(rows: list[dict[str, Any]]) -> None:
-    print("\nlazy validator under committees, the demo's terms: expected profit per round (P caught)")
+    print(
+        "\nlazy validator under committees, the demo's terms: expected profit per round (P caught); task "
+        "create checks the validator skipping one expensive check class (rate h / 2)"
+    )
     shares = sorted({r["lazy_share"] for r in rows})
     print(f"{'k':>3s} " + " ".join(f"{'s = ' + format(s, '.3g'):>18s}" for s in shares) + "  task create")
     for k in sorted({r["committee"] for r in rows}):

@@ -1,6 +1,7 @@
 """A bait's defect per honeypot (`protocol.baits.honeypot_defect`): a deterministic pseudo-random function
 of the plan's key and (chain, escrow, task, round) under its own HMAC label ("defect"), so it is independent
-of which rounds hold a honeypot and of their bait; every defect is used about equally; the trainer node's
+of which rounds hold a honeypot and of their bait; every defect of the rotation (the expensive ones) is used
+about equally; the trainer node's
 `--cheat bait` takes it, and `--cheat bait` without a plan is refused with one line."""
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
-from protocol.baits import BAIT_DEFECTS, BaitPlan, RoundScope, honeypot_bait, honeypot_defect, honeypot_salt
+from protocol.baits import (
+    BAIT_DEFECTS,
+    EXPENSIVE_DEFECTS,
+    ROTATION,
+    BaitPlan,
+    RoundScope,
+    honeypot_bait,
+    honeypot_defect,
+    honeypot_salt,
+)
 from protocol.cli import app
 from protocol.errors import ConfigError
 from protocol.roles.trainer import BAIT_CHEATS, CHEATS, bait_cheat_error
@@ -35,14 +45,14 @@ def test_the_defect_is_deterministic_and_depends_on_key_and_scope() -> None:
     assert defects == [honeypot_defect(plan(), SCOPE, r) for r in range(64)]
     assert defects != [honeypot_defect(plan(b"x" * 32), SCOPE, r) for r in range(64)]
     assert defects != [honeypot_defect(plan(), RoundScope(31337, SCOPE.escrow, 8), r) for r in range(64)]
-    assert set(defects) <= set(BAIT_DEFECTS)
+    assert set(defects) <= set(ROTATION)
 
 
 def test_every_defect_is_used_about_equally() -> None:
     counts = Counter(honeypot_defect(plan(), SCOPE, r) for r in range(ROUNDS))
-    third = ROUNDS / len(BAIT_DEFECTS)
-    assert set(counts) == set(BAIT_DEFECTS)
-    assert all(abs(n - third) < 5 * math.sqrt(third) for n in counts.values()), counts
+    share = ROUNDS / len(ROTATION)
+    assert set(counts) == set(ROTATION)
+    assert all(abs(n - share) < 5 * math.sqrt(share) for n in counts.values()), counts
 
 
 def test_the_defect_has_its_own_label_independent_of_the_round_choice() -> None:
@@ -50,9 +60,9 @@ def test_the_defect_has_its_own_label_independent_of_the_round_choice() -> None:
     joint = Counter(
         (honeypot_bait(p, SCOPE, r) is not None, honeypot_defect(p, SCOPE, r)) for r in range(ROUNDS)
     )
-    assert len(joint) == 2 * len(BAIT_DEFECTS)  # every defect in honeypot rounds and in the others
-    sixth = ROUNDS / (2 * len(BAIT_DEFECTS))
-    assert all(abs(n - sixth) < 5 * math.sqrt(sixth) for n in joint.values()), joint
+    assert len(joint) == 2 * len(ROTATION)  # every defect in honeypot rounds and in the others
+    quarter = ROUNDS / (2 * len(ROTATION))
+    assert all(abs(n - quarter) < 5 * math.sqrt(quarter) for n in joint.values()), joint
     # the label is "defect": neither the round's word nor its salt decides it
     for r in range(32):
         message = b"|".join(
@@ -66,8 +76,16 @@ def test_the_defect_has_its_own_label_independent_of_the_round_choice() -> None:
             )
         )
         u = hmac.new(p.key, message, hashlib.sha256).digest()
-        assert honeypot_defect(p, SCOPE, r) == BAIT_DEFECTS[int.from_bytes(u[:8], "big") % 3]
+        assert honeypot_defect(p, SCOPE, r) == ROTATION[int.from_bytes(u[:8], "big") % len(ROTATION)]
         assert u != honeypot_salt(p, SCOPE, r)
+
+
+def test_the_rotation_is_the_expensive_defects_only() -> None:
+    # poison (the cheap update equation) would spare the validator that runs the cheap checks alone on a
+    # share of the honeypots, and catches nobody the expensive defects miss
+    assert set(ROTATION) == set(EXPENSIVE_DEFECTS)
+    assert "poison" in BAIT_DEFECTS
+    assert "poison" not in ROTATION
 
 
 def test_a_bait_may_rotate_or_fix_a_defect_and_nothing_else() -> None:

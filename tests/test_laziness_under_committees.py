@@ -131,9 +131,11 @@ def test_task_creation_accepts_the_demos_honeypots_and_refuses_bad_ones() -> Non
     assert honeypot_refusal(demo, terms, lazy_slash_bps=DEFAULT_LAZY_SLASH_BPS, settlement_grace=120) == ""
     assert "settlement grace > 0" in honeypot_refusal(demo, terms, lazy_slash_bps=2000, settlement_grace=0)
     small = _demo(committee_draws=4, quorum=2)
-    assert "chain.committee_draws to 21" in honeypot_refusal(
-        small, terms, lazy_slash_bps=2000, settlement_grace=1
-    )
+    line = honeypot_refusal(small, terms, lazy_slash_bps=2000, settlement_grace=1)
+    draws = re.search(r"chain\.committee_draws to (\d+)", line)
+    assert draws is not None, line
+    fixed = _demo(committee_draws=int(draws.group(1)), quorum=2)
+    assert honeypot_refusal(fixed, terms, lazy_slash_bps=2000, settlement_grace=1) == ""
     off = honeypot_terms(small)  # no honeypots: no refusal
     assert honeypot_refusal(small, off, lazy_slash_bps=2000, settlement_grace=0) == ""
     # examples/task.yaml with honeypots at 0.2 would not deter laziness under any committee

@@ -4,7 +4,8 @@ slashed.
 
 Which rounds hold a honeypot, and which bait of the pool submits it, is the bait plan's pseudo-random
 choice (`protocol.baits`): a secret file shared by this planner and its bait trainers (`trustrl train
---bait-secret PATH --cheat poison`), which train honestly in every other round. Nothing on chain tells a
+--bait-secret PATH --cheat bait`, the defect rotated by the plan over the expensive checks' defects, or one
+of `protocol.baits.BAIT_DEFECTS` fixed), which train honestly in every other round. Nothing on chain tells a
 bait from an honest trainer until a reveal.
 
 `HoneypotKeeper.step()`, one transaction per call, in the initiator's loop:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from protocol.artifacts import upload_bytes, upload_json
-from protocol.baits import BaitPlan, ensure_plan
+from protocol.baits import ROTATION, BaitPlan, ensure_plan
 from protocol.contracts import TaskParams, TaskStatus
 from protocol.deterrence import BPS, Deterrence, Terms, deterrence, laziness_refusal
 from protocol.display import when
@@ -317,7 +317,10 @@ def honeypot_refusal(
     and slash once the task has ended (the registry refuses the commitments: `NoSettlementGrace`); a grace
     not above the appeal span lets the last round's honeypot expire before the court settles its REJECT
     (`slashLazy` waits for it: a safe failure, nobody is slashed, but the last honeypots deter nothing);
-    and terms under which laziness still pays (`protocol.deterrence.laziness_refusal`)."""
+    and terms under which laziness still pays (`protocol.deterrence.laziness_refusal`) for the validator
+    that skips one expensive check class: a honeypot's defect rotates over `protocol.baits.ROTATION`, one
+    defect per class, so it is caught on 1 / len(ROTATION) of the honeypots (catch), and terms that deter
+    it deter the lazy and the semi-lazy validator, caught on every one."""
     if not terms.enabled:
         return ""
     if settlement_grace == 0:
@@ -344,6 +347,7 @@ def honeypot_refusal(
         lazy_slash_bps=lazy_slash_bps,
         submissions=c.max_trainers,
         num_rounds=c.num_rounds,
+        catch=1 / len(ROTATION),
     )
 
 

@@ -28,11 +28,11 @@ trains on it, `stealthy` does both (the demo's cheater).
 `bait_plan` makes the trainer one of the initiator's honeypot baits (`protocol.baits`, `--bait-secret`): it
 cheats only in the rounds the plan picks for it (each is a honeypot the initiator committed to before the
 round opened) and trains honestly in every other round, like any paid trainer. With `cheat="bait"` its
-defect in each honeypot round is the one the plan's PRF picks (`protocol.baits.honeypot_defect`: `poison`,
-`every-step` or `every-rollout`, so that a validator skipping the expensive checks cannot tell which
-honeypot needs them); a fixed `--cheat` from `BAIT_DEFECTS` is allowed too (`poison` was the only one
-before). Every other cheat is refused (`BAIT_CHEATS`): each defect is one that an exact check, run the
-same by every honest validator on any hardware, rejects every time whatever the round's data (another
+defect in each honeypot round is the one the plan's PRF picks (`protocol.baits.honeypot_defect`:
+`every-step` or `every-rollout`, so that a validator skipping an expensive check cannot tell which honeypot
+needs it); a fixed `--cheat` from `BAIT_DEFECTS` is allowed too (`poison` was the only one before). Every
+other cheat is refused (`BAIT_CHEATS`): each defect is one that an exact check, run the same by every honest
+validator on any hardware, rejects every time whatever the round's data (another
 cheat can pass, or crash the bait, and a honeypot its honest validators accept catches nobody). In each
 honeypot round it signs its consent to the reveal (`protocol.baits.write_consent`), without which the
 registry refuses to name it.

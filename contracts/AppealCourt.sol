@@ -227,14 +227,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         (uint256 allocated, uint256 required) = _escrow.validatorStakeOf(taskId, msg.sender);
         if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
 
-        // A juror silent in an earlier attempt (the same committee: it was drawn there too) keeps that silence
-        // in its word, verdict + 4, for {settleJuror}: silence is due in every attempt, whatever its outcome.
-        uint256 word = verdict;
-        if (m.attempt != 0) {
-            uint256 before = uint256(_jurors[taskId][round][_slot(index, m.attempt - 1)][msg.sender]);
-            if (before == 0 || before > 3) word += _SILENT_BEFORE;
-        }
-        words[msg.sender] = bytes32(word);
+        words[msg.sender] = bytes32(_revealedWord(taskId, round, index, m.attempt, verdict));
         uint256 weight = _multiplicity(taskId, round, index, m, msg.sender);
         // Revealed draws are committed draws: at most K_a <= 1024.
         if (verdict == _ACCEPT) {
@@ -600,11 +593,23 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         (uint256 allocation, uint256 required) = _escrow.validatorStakeOf(taskId, validator);
         // Below the minimum at the round's first batch (where it could not reveal): exempt from the silence
         // slash in every batch, and only then (a batch's own slashes do not exempt it from a later one's).
-        // slither-disable-next-line incorrect-equality a bitmask, not a balance: 0 is "no batch yet"
         bool exempt = done.settled == 0 ? allocation < required : done.belowMinimum;
         // `indices` is a subset of `appealed` (checked above): it fits 128 bits.
         _settled[taskId][round][validator] = JurorRound(done.settled | uint128(indices), done.silenceSlashed, exempt);
         t = Tally(allocation, 0, 0, !done.silenceSlashed && !exempt, false);
+    }
+
+    /// @dev A juror's word once it revealed `verdict` in `attempt`: the verdict, + 4 when it was silent in an
+    /// earlier attempt (before the same committee, where it was drawn too: its word in the previous attempt is
+    /// not a verdict, or carries that silence), for {settleJuror}: silence is due whatever an attempt's outcome.
+    function _revealedWord(uint256 taskId, uint256 round, uint256 index, uint256 attempt, uint256 verdict)
+        private
+        view
+        returns (uint256)
+    {
+        if (attempt == 0) return verdict;
+        uint256 before = uint256(_jurors[taskId][round][_slot(index, attempt - 1)][msg.sender]);
+        return before == 0 || before > 3 ? verdict + _SILENT_BEFORE : verdict;
     }
 
     /// @dev The appeal ended without the reveal quorum: fewer than ceil(K_a / 2) draws revealed.

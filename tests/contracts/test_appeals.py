@@ -613,6 +613,56 @@ def test_a_batch_that_slashes_a_juror_below_the_minimum_does_not_spare_its_silen
     assert_audit_clean(world, task_id)
 
 
+def test_a_juror_below_the_minimum_stake_while_an_appeal_runs_is_not_slashed_for_silence(
+    world: World,
+) -> None:
+    """Finding 8: a cartel juror slashed below the minimum by round 0's overturned appeal is drawn in an
+    appeal of round 1 (its draw weight is its join-time allocation) but cannot reveal there (StakeTooLow):
+    its silence costs nothing, in every batch of the round."""
+    task_id = cartel_round(world)
+    p = world.initiator
+    v4, v5, v6 = world.validators
+    honest = world.people[7]
+    overturn = drawn(world, task_id, 1, honest)
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
+    honest.settle_appeal(task_id, 0, 1)
+    world.submit_all(task_id, 1)
+    world.draw(task_id)
+    world.ballot(
+        task_id, 1, {v: [A, A, A] for v in world.validators}, {v: h("model", 2) for v in world.validators}
+    )
+    world.close_ballot(task_id, 1)
+    p.finalize_round(task_id)
+    world.warp_to(p.appeal_window_end(task_id, 0))
+    for v in world.validators:
+        p.settle_juror(task_id, 0, v.address)
+    assert all(p.allocation_of(task_id, v.address) < MIN for v in (v4, v5))
+    assert world.now() < p.appeal_window_end(task_id, 1)
+    honest.appeal(task_id, 1, 0)
+    world.chain.mine(2)
+    honest.draw_appeal(task_id, 1, 0)
+    draws = {v: p.appeal_draws_of(task_id, 1, 0, v.address) for v in world.validators}
+    below = [v for v in (v4, v5) if draws[v]]
+    assert below, draws
+    assert draws[v6], draws
+    salt = h("round 1 appeal salt")
+    for v in [*below, v6]:
+        v.commit_appeal(task_id, 1, 0, A, salt)
+    world.warp_to(p.appeal_of(task_id, 1, 0).commit_end)
+    v6.reveal_appeal(task_id, 1, 0, A, salt)
+    for v in below:
+        reverts("StakeTooLow")(lambda v=v: v.reveal_appeal(task_id, 1, 0, A, salt))
+    world.warp_to(p.appeal_of(task_id, 1, 0).reveal_end)
+    honest.settle_appeal(task_id, 1, 0)
+    world.warp_to(p.appeal_window_end(task_id, 1))
+    for v in world.validators:
+        before = p.allocation_of(task_id, v.address)
+        p.settle_juror(task_id, 1, v.address)
+        assert p.allocation_of(task_id, v.address) == before, v.address
+    assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
+
+
 def test_no_juror_is_settled_before_the_window_closes(world: World) -> None:
     """A cartel's decoy: it appeals a decision it did not get wrong, lets it be upheld at once and settles
     its members at the court before the window closes, so that the victim's appeal, filed later in the

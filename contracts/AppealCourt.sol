@@ -124,8 +124,11 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         uint256 original = index < b.submissions ? (_registry.decisionsOf(taskId, round) >> (2 * index)) & 3 : 0;
         if (original == 0) revert NotDecided(taskId, round, index);
         Appeal storage a = _appeals[taskId][round][index];
-        Appeal memory previous = a;
-        if (previous.appellant != address(0)) {
+        bool again = a.appellant != address(0);
+        // slither-disable-next-line uninitialized-local read only for a new attempt
+        Appeal memory previous;
+        if (again) {
+            previous = a;
             // A decision is appealed once, unless its appeal ended without the reveal quorum: then it was not
             // judged, and a new attempt goes before the same committee (the first attempt's seed and W_r, so
             // that silence cannot re-draw it), whose phases open now.
@@ -141,7 +144,7 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         // index < submissions <= 128; at most 128 appeals a round.
         r.appealed |= uint128(1 << index);
         r.pending += 1;
-        if (previous.appellant == address(0)) {
+        if (!again) {
             a.seedBlock = uint40(block.number + 1);
             emit AppealFiled(
                 taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, block.number + 1

@@ -9,7 +9,10 @@ The cartel (validators 4 and 5) holds one minimum stake each, the honest validat
 draws are stake-weighted, so the cartel's two seats out of three (which decide the ballot) weigh 2/12 of
 the appeal committee. The review's findings (issue 12) each have a test here: settleJuror in batches,
 silence slashed once a round, a failed quorum costing its appellant, a new appeal after it, the wronged
-trainer of a round that accepted nothing, a juror below the minimum stake, a zero bond."""
+trainer of a round that accepted nothing, a juror below the minimum stake, a zero bond; and the second
+review's: a new attempt meets the same committee (a 40% cartel's silence re-draws nothing and loses its
+bonds), silence in a replaced attempt is slashed once, and a batch that slashes a juror below the minimum
+does not spare its silence in a later batch."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from protocol.audit.books.appeals import appeal_reward
+from protocol.audit.events import ChainEvent
 from protocol.chain import ChainClient
 from protocol.contracts import (
     BPS,
@@ -459,9 +464,9 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
 
     # The second attempt: the same seed and committee, drawn at the filing; the jurors' words of the first
     # do not carry over.
-    receipt = honest.appeal(task_id, 0, 1)
-    (filed,) = logs(world.deployment.appeal_court, "AppealFiled", receipt)
-    (redrawn,) = logs(world.deployment.appeal_court, "AppealDrawn", receipt)
+    refiled = honest.appeal(task_id, 0, 1)
+    (filed,) = logs(world.deployment.appeal_court, "AppealFiled", refiled)
+    (redrawn,) = logs(world.deployment.appeal_court, "AppealDrawn", refiled)
     a = p.appeal_of(task_id, 0, 1)
     assert (a.attempt, a.decided, a.appellant.lower()) == (1, False, honest.address.lower())
     assert (a.seed, a.total_weight, a.seed_block) == (first.seed, first.total_weight, first.seed_block)
@@ -480,6 +485,29 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
     p.settle_juror(task_id, 0, v6.address)
     assert p.allocation_of(task_id, v6.address) == before - before * PARAMS.silence_bps // BPS
     settle_all(world, task_id)
+    # The auditor holds a new attempt to the first attempt's committee: a forged second draw is named.
+    lines = audit_with(world, lambda e: _forged_seed(e, int(refiled["blockNumber"])))
+    assert any("attempt 1 of the appeal of submission 1: the first attempt's seed" in x for x in lines), lines
+
+
+def _forged_seed(e: ChainEvent, block: int) -> ChainEvent:
+    """The new attempt's AppealDrawn (in `block`) with another seed."""
+    if e.name != "AppealDrawn" or e.block != block:
+        return e
+    return replace(e, args={**e.args, "seed": h("another seed")})
+
+
+def audit_with(world: World, edit: Callable[[ChainEvent], ChainEvent]) -> list[str]:
+    """The auditor's discrepancies over the deployment's events, each passed through `edit` first."""
+    from protocol.audit.events import PROTOCOL_CONTRACTS, fetch_events
+    from protocol.audit.runner import check_events, open_target
+
+    target = open_target(world.chain.rpc_url, world.deployment.addresses)
+    roles = (*PROTOCOL_CONTRACTS, "appeal_court")
+    end = world.chain.block_number()
+    events = fetch_events(target.client, {r: target.contracts[r] for r in roles}, target.addresses.block, end)
+    ledger = check_events(target, [edit(e) for e in events], end, views=False)
+    return [d.line() for d in ledger.discrepancies]
 
 
 def test_silence_is_slashed_once_a_round_whatever_the_appeals_and_batches(world: World) -> None:

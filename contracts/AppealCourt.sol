@@ -25,6 +25,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
     uint256 private constant _MAX_DRAWS = 1024;
     uint256 private constant _ACCEPT = uint256(IAttestationRegistry.Verdict.Accept);
     uint256 private constant _REJECT = uint256(IAttestationRegistry.Verdict.Reject);
+    /// @dev A revealed juror word is its verdict (1..3), + 4 when it was silent in an earlier attempt.
+    uint256 private constant _SILENT_BEFORE = 4;
+    uint256 private constant _MAX_WORD = 7;
     address private constant _BURN = 0x000000000000000000000000000000000000dEaD;
 
     ITaskEscrow private immutable _escrow;
@@ -57,11 +60,13 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         bool silenced;
     }
 
-    /// @dev A validator's settlement over a round's appeals: the appealed indices already settled, and
-    /// whether its silence was slashed (at most once a round).
+    /// @dev A validator's settlement over a round's appeals: the appealed indices already settled, whether
+    /// its silence was slashed (at most once a round), and whether its allocation was below the task's
+    /// minimum stake at the round's first batch (then its silence is never slashed in the round).
     struct JurorRound {
         uint128 settled;
         bool silenceSlashed;
+        bool belowMinimum;
     }
 
     /// @param escrow_ the deployment's TaskEscrow (its token, StakeManager and AttestationRegistry are read
@@ -119,25 +124,45 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         uint256 original = index < b.submissions ? (_registry.decisionsOf(taskId, round) >> (2 * index)) & 3 : 0;
         if (original == 0) revert NotDecided(taskId, round, index);
         Appeal storage a = _appeals[taskId][round][index];
-        // slither-disable-next-line uninitialized-local 0 for the first appeal of the decision
-        uint8 attempt;
-        if (a.appellant != address(0)) {
-            // A decision is appealed once, unless its appeal ended without the reveal quorum (then it was not
-            // judged, and a new appeal draws a new committee; its silent jurors are not slashed for it).
-            if (!a.decided || !_noQuorum(a.acceptWeight, a.otherWeight)) revert AlreadyAppealed(taskId, round, index);
-            attempt = a.attempt + 1;
+        bool again = a.appellant != address(0);
+        // slither-disable-next-line uninitialized-local read only for a new attempt
+        Appeal memory previous;
+        if (again) {
+            previous = a;
+            // A decision is appealed once, unless its appeal ended without the reveal quorum: then it was not
+            // judged, and a new attempt goes before the same committee (the first attempt's seed and W_r, so
+            // that silence cannot re-draw it), whose phases open now.
+            if (!previous.decided || !_noQuorum(previous.acceptWeight, previous.otherWeight)) {
+                revert AlreadyAppealed(taskId, round, index);
+            }
             delete _appeals[taskId][round][index];
         }
         a.appellant = msg.sender;
-        a.seedBlock = uint40(block.number + 1);
         a.original = IAttestationRegistry.Verdict(original);
         a.bond = uint128(_bond);
-        a.attempt = attempt;
         RoundAppeals storage r = _rounds[taskId][round];
         // index < submissions <= 128; at most 128 appeals a round.
         r.appealed |= uint128(1 << index);
         r.pending += 1;
-        emit AppealFiled(taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, block.number + 1);
+        if (!again) {
+            a.seedBlock = uint40(block.number + 1);
+            emit AppealFiled(
+                taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, block.number + 1
+            );
+        } else {
+            uint256 commitEnd = block.timestamp + _commitDuration;
+            uint256 revealEnd = commitEnd + _revealDuration;
+            a.seedBlock = previous.seedBlock;
+            a.attempt = previous.attempt + 1;
+            a.seed = previous.seed;
+            a.totalWeight = previous.totalWeight;
+            a.commitEnd = uint40(commitEnd);
+            a.revealEnd = uint40(revealEnd);
+            emit AppealFiled(
+                taskId, round, index, msg.sender, IAttestationRegistry.Verdict(original), _bond, previous.seedBlock
+            );
+            emit AppealDrawn(taskId, round, index, previous.seed, previous.totalWeight, commitEnd, revealEnd);
+        }
         _pull(_bond);
     }
 
@@ -198,14 +223,14 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         mapping(address => bytes32) storage words = _jurors[taskId][round][_slot(index, m.attempt)];
         bytes32 stored = words[msg.sender];
         if (stored == 0) revert NotCommitted(taskId, round, index, msg.sender);
-        if (uint256(stored) <= 3) revert AlreadyRevealed(taskId, round, index, msg.sender);
+        if (uint256(stored) <= _MAX_WORD) revert AlreadyRevealed(taskId, round, index, msg.sender);
         if (verdict == 0 || verdict > 3) revert InvalidVerdict(verdict);
         bytes32 computed = _commitment(taskId, round, index, msg.sender, verdict, salt);
         if (computed != stored) revert CommitmentMismatch(stored, computed);
         (uint256 allocated, uint256 required) = _escrow.validatorStakeOf(taskId, msg.sender);
         if (allocated < required) revert StakeTooLow(taskId, msg.sender, allocated, required);
 
-        words[msg.sender] = bytes32(uint256(verdict));
+        words[msg.sender] = bytes32(_revealedWord(taskId, round, index, m.attempt, verdict));
         uint256 weight = _multiplicity(taskId, round, index, m, msg.sender);
         // Revealed draws are committed draws: at most K_a <= 1024.
         if (verdict == _ACCEPT) {
@@ -336,7 +361,8 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         returns (bytes32 word, bool revealed)
     {
         word = _jurors[taskId][round][_slot(index, _appeals[taskId][round][index].attempt)][juror];
-        revealed = word != 0 && uint256(word) <= 3;
+        revealed = word != 0 && uint256(word) <= _MAX_WORD;
+        if (revealed) word = bytes32(uint256(word) & 3);
     }
 
     /// @inheritdoc IAppealCourt
@@ -399,33 +425,38 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         Appeal memory m = a;
         uint256 weight = _multiplicity(taskId, round, index, m, validator);
         uint256 word = uint256(_jurors[taskId][round][_slot(index, m.attempt)][validator]);
-        (bool lost, bool silent, bool pay) = _judge(m, weight, word <= 3 ? word : 0, original);
+        if (word > _MAX_WORD) word = 0;
+        (bool lost, bool silent, bool pay) = _judge(m, weight, word & 3, original, word > 3);
         if (lost) {
             _slash(taskId, round, index, validator, a, m, t, _slashBps);
-        } else if (silent && t.silenceDue) {
+            return;
+        }
+        if (silent && t.silenceDue) {
             t.silenceDue = false;
             t.silenced = true;
             _slash(taskId, round, index, validator, a, m, t, _silenceBps);
-        } else if (pay) {
+        }
+        if (pay) {
             uint256 paid = weight * m.perDraw;
             _owed[validator] += paid;
             emit JurorSettled(taskId, round, index, validator, JurorOutcome.Paid, 0, 0, 0, paid);
         }
     }
 
-    /// @dev Whether a validator with `weight` draws, appeal `verdict` and ballot verdict `original` (0: none)
-    /// lost (on the losing side of an overturn), was silent (drawn, no verdict) or is paid (a winning draw of
-    /// an upheld appeal that pays per draw).
-    function _judge(Appeal memory m, uint256 weight, uint256 verdict, uint256 original)
+    /// @dev Whether a validator with `weight` draws, appeal `verdict` (0: none in the last attempt), ballot
+    /// verdict `original` (0: none) and `silentBefore` (silent in an earlier attempt, before the same
+    /// committee) lost (on the losing side of an overturn), was silent (drawn, and no verdict in some attempt)
+    /// or is paid (a winning draw of an upheld appeal that pays per draw; silent before or not).
+    function _judge(Appeal memory m, uint256 weight, uint256 verdict, uint256 original, bool silentBefore)
         private
         pure
         returns (bool lost, bool silent, bool pay)
     {
         uint256 finalAccept = (m.original == IAttestationRegistry.Verdict.Accept) != m.overturned ? 1 : 0;
-        silent = weight != 0 && verdict == 0;
+        silent = weight != 0 && (verdict == 0 || silentBefore);
         lost = m.overturned
             && ((original != 0 && _isAccept(original) != finalAccept) || (verdict != 0 && _isAccept(verdict) != finalAccept));
-        pay = !lost && !silent && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
+        pay = !lost && !m.overturned && verdict != 0 && _isAccept(verdict) == finalAccept && m.perDraw != 0;
     }
 
     /// @dev Counts `bps` of what is left of `validator`'s allocation: an overturned appeal's slash pays
@@ -562,10 +593,26 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
         if (indices == 0 || indices & ~uint256(r.appealed) != 0) revert NotAppealedIndices(taskId, round, indices);
         JurorRound memory done = j;
         if (indices & done.settled != 0) revert JurorAlreadySettled(taskId, round, validator);
-        // `indices` is a subset of `appealed` (checked above): it fits 128 bits.
-        j.settled = done.settled | uint128(indices);
         (uint256 allocation, uint256 required) = _escrow.validatorStakeOf(taskId, validator);
-        t = Tally(allocation, 0, 0, !done.silenceSlashed && allocation >= required, false);
+        // Below the minimum at the round's first batch (where it could not reveal): exempt from the silence
+        // slash in every batch, and only then (a batch's own slashes do not exempt it from a later one's).
+        bool exempt = done.settled == 0 ? allocation < required : done.belowMinimum;
+        // `indices` is a subset of `appealed` (checked above): it fits 128 bits.
+        _settled[taskId][round][validator] = JurorRound(done.settled | uint128(indices), done.silenceSlashed, exempt);
+        t = Tally(allocation, 0, 0, !done.silenceSlashed && !exempt, false);
+    }
+
+    /// @dev A juror's word once it revealed `verdict` in `attempt`: the verdict, + 4 when it was silent in an
+    /// earlier attempt (before the same committee, where it was drawn too: its word in the previous attempt is
+    /// not a verdict, or carries that silence), for {settleJuror}: silence is due whatever an attempt's outcome.
+    function _revealedWord(uint256 taskId, uint256 round, uint256 index, uint256 attempt, uint256 verdict)
+        private
+        view
+        returns (uint256)
+    {
+        if (attempt == 0) return verdict;
+        uint256 before = uint256(_jurors[taskId][round][_slot(index, attempt - 1)][msg.sender]);
+        return before == 0 || before > 3 ? verdict + _SILENT_BEFORE : verdict;
     }
 
     /// @dev The appeal ended without the reveal quorum: fewer than ceil(K_a / 2) draws revealed.

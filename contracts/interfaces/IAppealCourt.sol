@@ -32,15 +32,18 @@ import {IAttestationRegistry} from "./IAttestationRegistry.sol";
 /// would have earned accepted (diluted and capped: see `_reward`). Upheld with the quorum: the bond is
 /// split per winning revealed draw (floor; the dust back to the appellant). Without the quorum: the
 /// appellant gets back only the revealed draws' share of the bond (`bond x revealed / K_a`), the rest is
-/// burned, and the decision may be appealed again (a new attempt, a new committee).
+/// burned, and the decision may be appealed again: a new attempt ({appeal}), before the same committee (the
+/// first attempt's seed and W_r: silence cannot re-draw it), whose phases open at the filing (its
+/// AppealDrawn comes from {appeal}, and {drawAppeal} answers `AlreadyDrawn`).
 ///
 /// Jurors ({settleJuror}, per validator and round, in batches of appealed indices, after every appeal of
 /// the round is decided and its window closed, and before the escrow can settle that validator for the
 /// round): for each appeal of the batch, a validator loses `slashBps` of what is left of its allocation
 /// when the appeal overturned the decision and its revealed verdict (original or appeal) was on the losing
-/// side; a drawn juror that did not reveal loses `silenceBps`, once a round whatever the number of appeals
-/// it was silent in, and never while its allocation is below the task's minimum stake (where it could not
-/// reveal). A slash of an overturned appeal pays the trainer it wronged first (up to what it is owed),
+/// side; a drawn juror that did not reveal in some attempt of an appeal (the last or one it replaced, whatever
+/// that attempt's outcome) loses `silenceBps`, once a round whatever the number of appeals and attempts it
+/// was silent in, and never when its allocation was below the task's minimum stake at its first batch of the
+/// round (where it could not reveal); it is still paid a winning draw of the last attempt. A slash of an overturned appeal pays the trainer it wronged first (up to what it is owed),
 /// then `rewardBps` of the rest to the appellant (the StakeManager's {IStakeManager-seize}); the rest is
 /// burned. A winning juror of an upheld appeal is credited its draws times the bond's share per draw.
 /// Credits are claimed with {claim}.
@@ -56,9 +59,9 @@ interface IAppealCourt {
     /// @param decided whether {settleAppeal} ran
     /// @param overturned whether the appeal overturned the decision
     /// @param attempt how many appeals of the decision ended without the reveal quorum before this one
-    /// @param seed the draw's seed (0 until drawn)
+    /// @param seed the draw's seed (0 until drawn; a new attempt keeps the first attempt's, and `seedBlock`)
     /// @param commitEnd, revealEnd the phases' ends (deadline, or the early close); 0 until drawn
-    /// @param totalWeight W_r, the weight of the round's validators
+    /// @param totalWeight W_r, the weight of the round's validators (a new attempt keeps the first's)
     /// @param committedWeight, acceptWeight, otherWeight draws committed, revealed ACCEPT, revealed otherwise
     /// @param bond the bond posted
     /// @param perDraw an upheld appeal's pay per winning draw
@@ -216,7 +219,8 @@ interface IAppealCourt {
     error NothingToClaim(address account);
 
     /// @notice Appeal the decision on submission `index` of finalised `round` (within the window), posting the
-    /// bond (approve the court first).
+    /// bond (approve the court first). A new attempt (the last one missed the reveal quorum) is drawn at once,
+    /// with the first attempt's seed: AppealFiled (its `seedBlock` the first's) then AppealDrawn.
     function appeal(uint256 taskId, uint256 round, uint256 index) external;
 
     /// @notice Read the appeal's seed (after its seed block); false (and re-armed) if more than 256 blocks late.
@@ -261,7 +265,7 @@ interface IAppealCourt {
 
     function appealOf(uint256 taskId, uint256 round, uint256 index) external view returns (Appeal memory);
     function roundAppealsOf(uint256 taskId, uint256 round) external view returns (RoundAppeals memory);
-    /// @notice `juror`'s word on the appeal: its commitment, or its verdict (1..3) once revealed.
+    /// @notice `juror`'s word on the appeal's last attempt: its commitment, or its verdict (1..3) once revealed.
     function jurorOf(uint256 taskId, uint256 round, uint256 index, address juror)
         external
         view

@@ -202,6 +202,12 @@ class AppealRecord:
     victim_owed: int = 0
     silenced: set[str] = field(default_factory=set)
     """Jurors slashed for their silence in this appeal (at most once a round each)."""
+    attempt: int = 0
+    """How many attempts of the decision's appeal missed the reveal quorum before this one."""
+    committee: tuple[bytes, int] | None = None
+    """A new attempt's committee: the first attempt's seed and W_r, which its draw must keep."""
+    silent_before: set[str] = field(default_factory=set)
+    """Jurors drawn and silent in an attempt this one replaced (the same committee)."""
 
     @property
     def final(self) -> Verdict:

@@ -75,7 +75,7 @@ def judged(drawn: list[int] | None, submissions: int) -> list[int]:
 
 def appeal_key(round_: int, index: int, attempt: int) -> str:
     """The journal key of an appeal attempt: `round:index`, with `:attempt` after the first (a decision whose
-    appeal missed the reveal quorum may be appealed again, with a new committee)."""
+    appeal missed the reveal quorum may be appealed again, before the same committee)."""
     return f"{round_}:{index}" + (f":{attempt}" if attempt else "")
 
 class Behaviour(StrEnum):
@@ -251,8 +251,9 @@ class ValidatorNode(ParticipantNode):
                 continue
             now = view.now()
             if word == bytes(32) and now < a.commit_end:
+                earlier = [appeal_key(round_, index, k) for k in range(attempt)]
                 with self.until(a.commit_end):
-                    return self.commit_appeal(round_, index, a.commit_end, key)
+                    return self.commit_appeal(round_, index, a.commit_end, key, earlier)
             if word != bytes(32) and now >= a.commit_end and now < a.reveal_end:
                 with self.until(a.reveal_end):
                     return self.reveal_appeal(round_, index, key)
@@ -275,10 +276,21 @@ class ValidatorNode(ParticipantNode):
                 return bytes(e["nextBase"])
         return bytes(self.view.created["initialModelHash"])
 
-    def commit_appeal(self, round_: int, index: int, commit_end: int, key: str) -> bool:
+    def commit_appeal(
+        self, round_: int, index: int, commit_end: int, key: str, earlier: list[str] | None = None
+    ) -> bool:
         """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first,
-        under the appeal attempt's journal `key`)."""
+        under the appeal attempt's journal `key`). A new attempt (`earlier`: the journal keys of the attempts
+        it replaces) commits the verdict journalled for the latest earlier one, with a fresh salt: the same
+        submission, seed and base, so no re-verification (a flood of re-filings does not multiply the work
+        of the jurors, which face the same committee)."""
         pending = self.journal.entry("appeal-commit", key)
+        known = [e for e in (self.journal.entry("appeal-commit", k) for k in earlier or []) if e is not None]
+        if pending is None and known:
+            verdict = int(known[-1].data["verdict"])
+            self.journal.intent("appeal-commit", key, verdict=verdict, salt=bytes_to_hex(os.urandom(32)))
+            pending = self.journal.entry("appeal-commit", key)
+            assert pending is not None
         if pending is None:
             subs = [s for s in self.view.submissions(round_) if s.index == index]
             if not subs:

@@ -9,7 +9,10 @@ The cartel (validators 4 and 5) holds one minimum stake each, the honest validat
 draws are stake-weighted, so the cartel's two seats out of three (which decide the ballot) weigh 2/12 of
 the appeal committee. The review's findings (issue 12) each have a test here: settleJuror in batches,
 silence slashed once a round, a failed quorum costing its appellant, a new appeal after it, the wronged
-trainer of a round that accepted nothing, a juror below the minimum stake, a zero bond."""
+trainer of a round that accepted nothing, a juror below the minimum stake, a zero bond; and the second
+review's: a new attempt meets the same committee (a 40% cartel's silence re-draws nothing and loses its
+bonds), silence in a replaced attempt is slashed once, and a batch that slashes a juror below the minimum
+does not spare its silence in a later batch."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from protocol.audit.books.appeals import appeal_reward
+from protocol.audit.events import ChainEvent
 from protocol.chain import ChainClient
 from protocol.contracts import (
     BPS,
@@ -116,6 +121,20 @@ def assert_audit_clean(world: World, task_id: int) -> None:
     result = audit(target, task=task_id, store=None, gas=False, accuracy=False)
     assert [d.line() for d in result.ledger.discrepancies] == []
     assert result.ledger.verified["appeals"] > 0
+
+
+def settle_all(world: World, task_id: int, validators: list[ProtocolClient] | None = None) -> None:
+    """After the round's appeals are decided: past the window, every validator's part at the court, the
+    round at the escrow; the court and every contract solvent, the audit clean."""
+    p = world.initiator
+    everyone = world.validators if validators is None else validators
+    world.warp_to(p.appeal_window_end(task_id, 0))
+    for v in everyone:
+        if not p.juror_settled(task_id, 0, v.address):
+            p.settle_juror(task_id, 0, v.address)
+    p.settle_round(task_id, 0, [0, 1, 2], [v.address for v in everyone])
+    assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
 
 
 # ---------------------------------------------------------------- filing
@@ -422,12 +441,15 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
 ) -> None:
     """Finding 3(b) and 4: the honest juror stays silent, one cartel juror reveals: no quorum. The appellant
     gets back `bond x revealed / K_a`, the rest is burned, and the rejection can be appealed again: a new
-    attempt with a new committee, which overturns it."""
+    attempt before the same committee, drawn by the filing itself, which overturns it. The honest juror's
+    silence in the replaced attempt costs it `silenceBps` once, and it is still paid nothing more or less
+    than its side's outcome (here an overturn: no pay, no loss)."""
     task_id = cartel_round(world)
     p = world.initiator
     v4, v5, v6 = world.validators
     cartel_appellant, honest = world.people[4], world.people[7]
     draws = drawn(world, task_id, 1, cartel_appellant)  # the cartel pre-empts the honest appeal
+    first = p.appeal_of(task_id, 0, 1)
     revealer = max((v4, v5), key=lambda v: draws[v])
     assert 0 < 2 * draws[revealer] < PARAMS.draws, draws
     judge_appeal(world, task_id, 1, {revealer: R})
@@ -442,25 +464,52 @@ def test_a_failed_quorum_returns_only_the_revealed_draws_share_and_the_decision_
     )
     assert p.appeal_credit_of(cartel_appellant.address) == back
 
-    # The second attempt: a new seed, the jurors' words of the first do not carry over.
-    receipt = honest.appeal(task_id, 0, 1)
+    # The second attempt: the same seed and committee, drawn at the filing; the jurors' words of the first
+    # do not carry over.
+    refiled = honest.appeal(task_id, 0, 1)
+    (filed,) = logs(world.deployment.appeal_court, "AppealFiled", refiled)
+    (redrawn,) = logs(world.deployment.appeal_court, "AppealDrawn", refiled)
     a = p.appeal_of(task_id, 0, 1)
     assert (a.attempt, a.decided, a.appellant.lower()) == (1, False, honest.address.lower())
+    assert (a.seed, a.total_weight, a.seed_block) == (first.seed, first.total_weight, first.seed_block)
+    assert (bytes(redrawn["seed"]), filed["seedBlock"]) == (first.seed, first.seed_block)
+    assert a.commit_end == world.now() + PARAMS.commit_duration
     assert p.juror_of(task_id, 0, 1, revealer.address) == (bytes(32), False)
-    world.chain.mine(2)
-    honest.draw_appeal(task_id, 0, 1)
-    redraws = {v: p.appeal_draws_of(task_id, 0, 1, v.address) for v in world.validators}
-    assert redraws[v6] * 2 > PARAMS.draws, redraws
-    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in redraws.items() if d})
+    reverts("AlreadyDrawn", index=1)(lambda: honest.draw_appeal(task_id, 0, 1))
+    assert {v: p.appeal_draws_of(task_id, 0, 1, v.address) for v in world.validators} == draws
+    assert draws[v6] * 2 > PARAMS.draws, draws
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
     honest.settle_appeal(task_id, 0, 1)
     assert p.appeal_of(task_id, 0, 1).overturned
     reverts("AlreadyAppealed", index=1)(lambda: honest.appeal(task_id, 0, 1))  # judged: final
     world.warp_to(p.appeal_window_end(task_id, 0))
-    for v in world.validators:
-        p.settle_juror(task_id, 0, v.address)
-    p.settle_round(task_id, 0, [0, 1, 2], [v.address for v in world.validators])
-    assert_court_solvent(world)
-    assert_audit_clean(world, task_id)
+    before = p.allocation_of(task_id, v6.address)
+    p.settle_juror(task_id, 0, v6.address)
+    assert p.allocation_of(task_id, v6.address) == before - before * PARAMS.silence_bps // BPS
+    settle_all(world, task_id)
+    # The auditor holds a new attempt to the first attempt's committee: a forged second draw is named.
+    lines = audit_with(world, lambda e: _forged_seed(e, int(refiled["blockNumber"])))
+    assert any("attempt 1 of the appeal of submission 1: the first attempt's seed" in x for x in lines), lines
+
+
+def _forged_seed(e: ChainEvent, block: int) -> ChainEvent:
+    """The new attempt's AppealDrawn (in `block`) with another seed."""
+    if e.name != "AppealDrawn" or e.block != block:
+        return e
+    return replace(e, args={**e.args, "seed": h("another seed")})
+
+
+def audit_with(world: World, edit: Callable[[ChainEvent], ChainEvent]) -> list[str]:
+    """The auditor's discrepancies over the deployment's events, each passed through `edit` first."""
+    from protocol.audit.events import PROTOCOL_CONTRACTS, fetch_events
+    from protocol.audit.runner import check_events, open_target
+
+    target = open_target(world.chain.rpc_url, world.deployment.addresses)
+    roles = (*PROTOCOL_CONTRACTS, "appeal_court")
+    end = world.chain.block_number()
+    events = fetch_events(target.client, {r: target.contracts[r] for r in roles}, target.addresses.block, end)
+    ledger = check_events(target, [edit(e) for e in events], end, views=False)
+    return [d.line() for d in ledger.discrepancies]
 
 
 def test_silence_is_slashed_once_a_round_whatever_the_appeals_and_batches(world: World) -> None:
@@ -486,9 +535,91 @@ def test_silence_is_slashed_once_a_round_whatever_the_appeals_and_batches(world:
     assert_audit_clean(world, task_id)
 
 
-def test_a_juror_below_the_minimum_stake_is_not_slashed_for_silence(world: World) -> None:
-    """Finding 8: a cartel juror, slashed below the minimum by the overturn of its rejection (a batch
-    before), cannot reveal on the other appeal it was drawn in: its silence there costs nothing."""
+def test_a_cartel_silent_before_a_committee_it_does_not_like_meets_it_again_and_loses_its_bonds(
+    world: World,
+) -> None:
+    """Finding 1 of the second review (re-drawing by silence): a cartel with 40% of the stake (4 and 5, two
+    minimum stakes each, against 6 and 7, three each) appeals a correct REJECT. Its committee does not
+    favour it (at most half of the draws), and one honest juror is offline, so its silence keeps the appeal
+    from the reveal quorum. It re-files at once: the new attempt meets the same committee (the first
+    attempt's seed, the same draws per juror), the honest jurors reveal, and the appeal is upheld. The cartel
+    lost the unrevealed share of its first bond and the whole of its second, and each member `silenceBps`
+    of its allocation (once) for the silence; the offline honest juror pays the same silence rate and is
+    paid its winning draws."""
+    v4, v5, v6 = world.validators
+    v7 = world.people[7]
+    k = PARAMS.draws
+    task_id = world.create_task(num_rounds=2, quorum=2)
+    world.join(task_id, world.trainers)
+    world.join(task_id, validators=[v4, v5], allocation=2 * MIN)
+    world.join(task_id, validators=[v6, v7], allocation=3 * MIN)
+    world.start(task_id)
+    world.submit_all(task_id, 0)
+    world.draw(task_id)
+    rows = {v4: [A, A, A], v5: [R, R, R], v6: [R, R, R], v7: [R, R, R]}
+    world.ballot(task_id, 0, rows, {v: MODEL for v in rows})
+    world.close_ballot(task_id, 0)
+    p = world.initiator
+    p.finalize_round(task_id)
+    assert p.decisions_of(task_id, 0) == [R, R, R]
+    everyone = [v4, v5, v6, v7]
+    found, lapsed = None, []
+    for index in range(3):  # a committee that favours the cartel (about 6% at K_a = 48) is let lapse
+        v4.appeal(task_id, 0, index)
+        world.chain.mine(2)
+        v4.draw_appeal(task_id, 0, index)
+        draws = {v: p.appeal_draws_of(task_id, 0, index, v.address) for v in everyone}
+        if 2 * (draws[v4] + draws[v5]) <= k and 0 < 2 * draws[v6] < k and draws[v7]:
+            found = index, draws
+            break
+        lapsed.append(index)
+    assert found is not None
+    index, draws = found
+    first = p.appeal_of(task_id, 0, index)
+    judge_appeal(world, task_id, index, {v6: R})  # 7 is offline, the cartel silent
+    world.warp_to(p.appeal_of(task_id, 0, index).reveal_end)
+    v5.settle_appeal(task_id, 0, index)
+    back = PARAMS.bond * draws[v6] // k
+    assert p.appeal_credit_of(v4.address) == back  # the rest of the first bond burned
+
+    v5.appeal(task_id, 0, index)  # the second attempt: the same committee, drawn by the filing
+    again = p.appeal_of(task_id, 0, index)
+    assert (again.attempt, again.seed, again.total_weight) == (1, first.seed, first.total_weight)
+    assert {v: p.appeal_draws_of(task_id, 0, index, v.address) for v in everyone} == draws
+    reverts("AlreadyDrawn", index=index)(lambda: v5.draw_appeal(task_id, 0, index))
+    judge_appeal(world, task_id, index, {v: (A if v in (v4, v5) else R) for v in everyone if draws[v]})
+    receipt = v5.settle_appeal(task_id, 0, index)
+    (decided,) = logs(world.deployment.appeal_court, "AppealDecided", receipt)
+    winners = draws[v6] + draws[v7]
+    per_draw = PARAMS.bond // winners
+    assert (decided["overturned"], decided["perDraw"]) == (False, per_draw)
+    assert p.appeal_credit_of(v5.address) == PARAMS.bond - per_draw * winners  # the second bond: dust back
+    reverts("AlreadyAppealed", index=index)(lambda: v4.appeal(task_id, 0, index))
+    for i in lapsed:
+        world.warp_to(p.appeal_of(task_id, 0, i).reveal_end)
+        p.settle_appeal(task_id, 0, i)
+    for i in range(index + 1, 3):  # the other submissions' appeals, untouched by the cartel
+        assert p.appeal_of(task_id, 0, i).appellant == ZERO_ADDRESS
+    world.warp_to(p.appeal_window_end(task_id, 0))
+    before = {v: p.allocation_of(task_id, v.address) for v in everyone}
+    credit7 = p.appeal_credit_of(v7.address)
+    for v in everyone:
+        p.settle_juror(task_id, 0, v.address)
+    for v in (v4, v5, v7):  # silent in an attempt: `silenceBps` once (the cartel's members drawn in it)
+        cut = before[v] * PARAMS.silence_bps // BPS if draws[v] else 0
+        assert p.allocation_of(task_id, v.address) == before[v] - cut, v.address
+    assert p.appeal_credit_of(v7.address) - credit7 == draws[v7] * per_draw
+    if index == 0:  # no lapsed appeal: 6 revealed in every attempt it was drawn in
+        assert p.allocation_of(task_id, v6.address) == before[v6]
+    settle_all(world, task_id, everyone)
+
+
+def test_a_batch_that_slashes_a_juror_below_the_minimum_does_not_spare_its_silence_in_a_later_batch(
+    world: World,
+) -> None:
+    """Finding 3 of the second review: a cartel juror, slashed below the minimum by the overturn of its
+    rejection in a first batch, was at the minimum while the other appeal it was drawn in ran (it could
+    have revealed there): its silence there is slashed in a later batch, as in one batch of both."""
     task_id = cartel_round(world)
     p = world.initiator
     v4, v5, v6 = world.validators
@@ -504,12 +635,63 @@ def test_a_juror_below_the_minimum_stake_is_not_slashed_for_silence(world: World
     world.warp_to(p.appeal_window_end(task_id, 0))
     p.settle_juror(task_id, 0, silent.address, [1])
     left = p.allocation_of(task_id, silent.address)
-    assert left < MIN  # slashed below the minimum stake: it could no longer reveal
+    assert left < MIN  # slashed below the minimum stake by the first batch
     p.settle_juror(task_id, 0, silent.address, [0])
-    assert p.allocation_of(task_id, silent.address) == left
+    assert p.allocation_of(task_id, silent.address) == left - left * PARAMS.silence_bps // BPS
     for v in world.validators:
         if v is not silent:
             p.settle_juror(task_id, 0, v.address)
+    assert_court_solvent(world)
+    assert_audit_clean(world, task_id)
+
+
+def test_a_juror_below_the_minimum_stake_while_an_appeal_runs_is_not_slashed_for_silence(
+    world: World,
+) -> None:
+    """Finding 8: a cartel juror slashed below the minimum by round 0's overturned appeal is drawn in an
+    appeal of round 1 (its draw weight is its join-time allocation) but cannot reveal there (StakeTooLow):
+    its silence costs nothing, in every batch of the round."""
+    task_id = cartel_round(world)
+    p = world.initiator
+    v4, v5, v6 = world.validators
+    honest = world.people[7]
+    overturn = drawn(world, task_id, 1, honest)
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
+    honest.settle_appeal(task_id, 0, 1)
+    world.warp_to(world.now() + 400)  # round 1's window must outlast round 0's (inside its submit phase)
+    world.submit_all(task_id, 1)
+    world.draw(task_id)
+    world.ballot(
+        task_id, 1, {v: [A, A, A] for v in world.validators}, {v: h("model", 2) for v in world.validators}
+    )
+    world.close_ballot(task_id, 1)
+    p.finalize_round(task_id)
+    world.warp_to(p.appeal_window_end(task_id, 0))
+    for v in world.validators:
+        p.settle_juror(task_id, 0, v.address)
+    assert all(p.allocation_of(task_id, v.address) < MIN for v in (v4, v5))
+    assert world.now() < p.appeal_window_end(task_id, 1)
+    honest.appeal(task_id, 1, 0)
+    world.chain.mine(2)
+    honest.draw_appeal(task_id, 1, 0)
+    draws = {v: p.appeal_draws_of(task_id, 1, 0, v.address) for v in world.validators}
+    below = [v for v in (v4, v5) if draws[v]]
+    assert below, draws
+    assert draws[v6], draws
+    salt = h("round 1 appeal salt")
+    for v in [*below, v6]:
+        v.commit_appeal(task_id, 1, 0, A, salt)
+    world.warp_to(p.appeal_of(task_id, 1, 0).commit_end)
+    v6.reveal_appeal(task_id, 1, 0, A, salt)
+    for v in below:
+        reverts("StakeTooLow")(lambda v=v: v.reveal_appeal(task_id, 1, 0, A, salt))
+    world.warp_to(p.appeal_of(task_id, 1, 0).reveal_end)
+    honest.settle_appeal(task_id, 1, 0)
+    world.warp_to(p.appeal_window_end(task_id, 1))
+    for v in world.validators:
+        before = p.allocation_of(task_id, v.address)
+        p.settle_juror(task_id, 1, v.address)
+        assert p.allocation_of(task_id, v.address) == before, v.address
     assert_court_solvent(world)
     assert_audit_clean(world, task_id)
 
@@ -687,12 +869,7 @@ def test_any_appeal_conserves_every_token_and_the_audit_recomputes_it(
             judge_appeal(world, task_id, index, verdicts)
         world.warp_to(p.appeal_of(task_id, 0, index).reveal_end)
         p.settle_appeal(task_id, 0, index)
-        world.warp_to(p.appeal_window_end(task_id, 0))
-        for v in world.validators:
-            p.settle_juror(task_id, 0, v.address)
-        p.settle_round(task_id, 0, [0, 1, 2], [v.address for v in world.validators])
-        assert_court_solvent(world)
-        assert_audit_clean(world, task_id)
+        settle_all(world, task_id)
     finally:
         chain.revert(snapshot)
 

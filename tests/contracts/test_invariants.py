@@ -2234,9 +2234,11 @@ APPEAL_ALLOWED: dict[str, frozenset[str]] = {
 class AppealMachine(RuleBasedStateMachine):
     """Random sequences over an AppealCourt's calls on one round decided by a cartel (validators 4 and 5,
     one minimum stake each) against an honest validator (6, ten), with random ballots: appeals by random
-    accounts (AlreadyAppealed, and new attempts after a failed quorum), draws, commits and reveals of
-    random drawn and undrawn jurors (silence included), time, decisions, `settleJuror` batches of random
-    subsets, the round's settlement and the court's claims. After every step: the court holds exactly the
+    accounts (AlreadyAppealed, and new attempts after a failed quorum, each of which must meet the first
+    attempt's committee: its seed, W_r and draws per juror), draws, commits and reveals of random drawn and
+    undrawn jurors (silence included), time, decisions, `settleJuror` batches of random subsets, the round's
+    settlement and the court's claims, steered toward decided appeals (a step on an undrawn appeal draws it
+    first, reveals and decisions mostly come past their phase). After every step: the court holds exactly the
     open bonds plus every credit it owes (the burn address's, where the token refused a burn, included),
     every token of the deployment is where it was or explained (the total over every holder is constant),
     and the other contracts balance (`World.assert_solvent`); at the end the auditor's replay of every
@@ -2254,6 +2256,8 @@ class AppealMachine(RuleBasedStateMachine):
         type(self).snapshot = self.chain.snapshot()
         self.task_id = 0
         self.salts: dict[tuple[int, str, int], tuple[Verdict, bytes]] = {}
+        self.committees: dict[int, tuple[bytes, int, dict[str, int]]] = {}
+        self.filed: set[int] = set()
 
     def call(self, fn: str, action: Callable[[], object]) -> bool:
         """Run one transaction; a revert must be one of the custom errors `fn` may raise."""
@@ -2287,12 +2291,35 @@ class AppealMachine(RuleBasedStateMachine):
 
     @rule(index=st.integers(0, 3), who=st.sampled_from([4, 6, 7]))
     def appeal(self, index: int, who: int) -> None:
+        self.file(index, who)
+
+    def file(self, index: int, who: int) -> bool:
+        """`who` appeals the index; a new attempt (after a failed quorum) must meet the first attempt's
+        committee: its seed and W_r, drawn by the filing, and the same draws per juror."""
         p = self.world.people[who]
-        self.call("appeal", lambda: p.appeal(self.task_id, 0, index))
+        if not self.call("appeal", lambda: p.appeal(self.task_id, 0, index)):
+            return False
+        self.filed.add(index)
+        a = self.world.initiator.appeal_of(self.task_id, 0, index)
+        if a.attempt:
+            self.stats["new attempts"] += 1
+            seed, total, draws = self.committees[index]
+            assert (a.seed, a.total_weight, a.drawn) == (seed, total, True)
+            assert self.draws_of(index) == draws
+        return True
+
+    def draws_of(self, index: int) -> dict[str, int]:
+        p = self.world.initiator
+        return {
+            v.address: p.appeal_draws_of(self.task_id, 0, index, v.address) for v in self.world.validators
+        }
 
     def pick(self, data: st.DataObject) -> int:
-        """An index to act on: mostly one already appealed (the court's paths), sometimes any."""
-        filed = [i for i in range(3) if self.world.initiator.appeal_of(self.task_id, 0, i).filed]
+        """An index to act on: mostly one already appealed (the court's paths), sometimes any; while none is,
+        one is filed first (so that the steps reach the court's paths rather than NotDrawn or NoAppeal)."""
+        if not self.filed and data.draw(st.integers(0, 3), label="file first") != 0:
+            self.file(data.draw(st.integers(0, 2), label="index"), data.draw(st.sampled_from([4, 6, 7])))
+        filed = sorted(self.filed)
         if filed and data.draw(st.integers(0, 3), label="stray") != 0:
             return data.draw(st.sampled_from(filed), label="index")
         return data.draw(st.integers(0, 2), label="index")
@@ -2303,14 +2330,29 @@ class AppealMachine(RuleBasedStateMachine):
 
     def draw_index(self, index: int) -> None:
         self.chain.mine(2)
-        self.call("drawAppeal", lambda: self.world.initiator.draw_appeal(self.task_id, 0, index))
+        p = self.world.initiator
+        if self.call("drawAppeal", lambda: p.draw_appeal(self.task_id, 0, index)):
+            a = p.appeal_of(self.task_id, 0, index)
+            if a.drawn:
+                assert a.attempt == 0
+                self.committees[index] = (a.seed, a.total_weight, self.draws_of(index))
 
     @rule(data=st.data())
     def commit(self, data: st.DataObject) -> None:
         self.commit_index(self.pick(data), data)
 
+    def drawn_now(self, index: int) -> bool:
+        """Draws the index's appeal first where it is filed and not drawn (steering toward decisions);
+        whether it is drawn."""
+        a = self.world.initiator.appeal_of(self.task_id, 0, index)
+        if a.filed and not a.drawn:
+            self.draw_index(index)
+            a = self.world.initiator.appeal_of(self.task_id, 0, index)
+        return a.drawn
+
     def commit_index(self, index: int, data: st.DataObject) -> None:
         """Each validator (drawn or not) commits a random verdict on the index, or stays silent."""
+        self.drawn_now(index)
         attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
         for juror, v in enumerate(self.world.validators):
             verdict = data.draw(st.sampled_from([None, Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE]))
@@ -2326,8 +2368,12 @@ class AppealMachine(RuleBasedStateMachine):
         self.reveal_index(self.pick(data), data)
 
     def reveal_index(self, index: int, data: st.DataObject) -> None:
-        """Each validator reveals its verdict on the index (or a lie: CommitmentMismatch), or stays silent."""
-        attempt = self.world.initiator.appeal_of(self.task_id, 0, index).attempt
+        """Each validator reveals its verdict on the index (or a lie: CommitmentMismatch), or stays silent;
+        mostly past the commit phase first (steering toward decisions)."""
+        a = self.world.initiator.appeal_of(self.task_id, 0, index)
+        if self.drawn_now(index) and data.draw(st.integers(0, 3), label="to the reveals") != 0:
+            self.world.warp_to(self.world.initiator.appeal_of(self.task_id, 0, index).commit_end)
+        attempt = a.attempt
         for v in self.world.validators:
             how = data.draw(st.sampled_from(["reveal", "reveal", "silent", "lie"]), label="reveal")
             if how == "silent":
@@ -2342,24 +2388,37 @@ class AppealMachine(RuleBasedStateMachine):
     def whole_appeal(self, data: st.DataObject, who: int) -> None:
         """One appeal from filing to decision in one step (the fine-grained rules interleave the same calls):
         filed by `who`, drawn, every validator committing a random verdict or staying silent and revealing it
-        or not, then decided once the reveals closed."""
+        or not, then decided once the reveals closed; after a failed quorum, mostly filed again (a new
+        attempt, before the same committee) and run the same way, up to three attempts."""
         p, index = self.world.initiator, data.draw(st.integers(0, 2), label="index")
-        if not self.call("appeal", lambda: self.world.people[who].appeal(self.task_id, 0, index)):
-            return
-        self.draw_index(index)
-        self.commit_index(index, data)
-        a = p.appeal_of(self.task_id, 0, index)
-        if a.drawn and a.committed_weight < DRAWS_OF_THE_COURT:
-            self.world.warp_to(a.commit_end)
-        self.reveal_index(index, data)
-        self.world.warp_to(p.appeal_of(self.task_id, 0, index).reveal_end)
-        self.call("settleAppeal", lambda: p.settle_appeal(self.task_id, 0, index))
+        for attempt in range(3):
+            if attempt and data.draw(st.integers(0, 3), label="again") == 0:
+                return
+            if not self.file(index, who):
+                return
+            self.draw_index(index)
+            self.commit_index(index, data)
+            a = p.appeal_of(self.task_id, 0, index)
+            if a.drawn and a.committed_weight < DRAWS_OF_THE_COURT:
+                self.world.warp_to(a.commit_end)
+            self.reveal_index(index, data)
+            self.world.warp_to(p.appeal_of(self.task_id, 0, index).reveal_end)
+            if not self.call("settleAppeal", lambda: p.settle_appeal(self.task_id, 0, index)):
+                return
+            a = p.appeal_of(self.task_id, 0, index)
+            if 2 * (a.accept_weight + a.other_weight) >= DRAWS_OF_THE_COURT:
+                return
+            self.stats["failed quorums"] += 1
 
     @rule(data=st.data())
     def settle_everyone(self, data: st.DataObject) -> None:
-        """Past the window: every validator settled at the court in random batches, then the round, then
-        every claim."""
+        """Every appeal still open decided (drawn first, past its reveals); past the window: every validator
+        settled at the court in random batches, then the round, then every claim."""
         p = self.world.initiator
+        for index in sorted(self.filed):
+            if self.drawn_now(index) and not p.appeal_of(self.task_id, 0, index).decided:
+                self.world.warp_to(p.appeal_of(self.task_id, 0, index).reveal_end)
+                self.call("settleAppeal", lambda index=index: p.settle_appeal(self.task_id, 0, index))
         self.world.warp_to(p.appeal_window_end(self.task_id, 0))
         appealed = p.round_appeals(self.task_id, 0).appealed
         for v in self.world.validators:
@@ -2375,14 +2434,19 @@ class AppealMachine(RuleBasedStateMachine):
         for q in self.world.people[2:8]:
             self.call("claim", q.claim_appeal_credit)
 
-    @rule(seconds=st.sampled_from([30, 250, 250, 1_100]))
+    @rule(seconds=st.sampled_from([30, 120, 250, 250, 1_100]))
     def warp(self, seconds: int) -> None:
         self.chain.increase_time(seconds)
 
     @rule(data=st.data())
     def settle_appeal(self, data: st.DataObject) -> None:
-        index = self.pick(data)
-        self.call("settleAppeal", lambda: self.world.initiator.settle_appeal(self.task_id, 0, index))
+        """Decide an appeal, mostly past its reveals first (steering toward decisions)."""
+        p, index = self.world.initiator, self.pick(data)
+        self.drawn_now(index)
+        a = p.appeal_of(self.task_id, 0, index)
+        if a.drawn and not a.decided and data.draw(st.integers(0, 3), label="to the end") != 0:
+            self.world.warp_to(a.reveal_end)
+        self.call("settleAppeal", lambda: p.settle_appeal(self.task_id, 0, index))
 
     @rule(juror=st.integers(0, 2), indices=st.sets(st.integers(0, 2), min_size=1))
     def settle_juror(self, juror: int, indices: set[int]) -> None:

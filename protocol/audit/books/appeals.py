@@ -3,9 +3,11 @@ finalised round, its draw, its jurors' commitments (their draws recomputed from 
 of weights: protocol.committees, the court's rule) and reveals (hashing to the commitment), its decision
 recomputed from the revealed draws (overturned iff at least ceil(K_a / 2) revealed and the opposite side holds
 more than half), what it pays back (without the quorum only the revealed draws' share, the rest burned;
-the decision may then be appealed again) and owes; each validator's settlement, in batches of appealed
-indices (on the losing side of an overturn `slashBps` of what the round's earlier slashes left; drawn and
-silent `silenceBps`, once a round and not below the minimum stake; the wronged trainer paid first, then
+the decision may then be appealed again, before the same committee: a new attempt keeps the first's seed
+and W_r) and owes; each validator's settlement, in batches of appealed indices (on the losing side of an
+overturn `slashBps` of what the round's earlier slashes left; drawn and silent in some attempt
+`silenceBps`, once a round and not when below the minimum stake at its first batch of the round; the
+wronged trainer paid first, then
 `rewardBps` of the rest to the appellant; paid `draws x perDraw` as a winning juror of an upheld appeal),
 the StakeManager's single Slashed/Seized of each batch, and the court's claims. The settlement book reads
 the appeals' results (`RoundRecord.final_decision`)."""
@@ -98,9 +100,22 @@ def appeal_filed(b: Books, e: ChainEvent) -> None:
                    Verdict(int(a["original"])))  # fmt: skip
         if b.appeal_params is not None:
             at.compare(Kind.APPEAL, f"bond of the appeal of submission {index}", b.appeal_params[2], bond)
-        rnd.appeals[index] = AppealRecord(to_checksum_address(a["appellant"]), Verdict(int(a["original"])),
-                                          bond, e.tx_hash)  # fmt: skip
+        appellant = to_checksum_address(a["appellant"])
+        record = AppealRecord(appellant, Verdict(int(a["original"])), bond, e.tx_hash)
+        if previous is not None:
+            record.attempt = previous.attempt + 1
+            record.committee = (previous.seed or b"", previous.total_weight)
+            record.silent_before = previous.silent_before | _silent(b, task, round_no, index, previous)
+        rnd.appeals[index] = record
     b.court_bonds += bond
+
+
+def _silent(b: Books, task: TaskRecord, round_no: int, index: int, appeal: AppealRecord) -> set[str]:
+    """The jurors drawn in the appeal's attempt that did not reveal in it."""
+    if appeal.seed is None or b.appeal_params is None:
+        return set()
+    draws = appeal_draws(task, round_no, index, appeal.seed, b.appeal_params[1])
+    return {v for v, d in draws.items() if d and v not in appeal.verdicts}
 
 
 def appeal_seed_armed(b: Books, e: ChainEvent) -> None:
@@ -115,7 +130,8 @@ def appeal_seed_armed(b: Books, e: ChainEvent) -> None:
 
 
 def appeal_drawn(b: Books, e: ChainEvent) -> None:
-    """The appeal's seed (a block hash after the filing) and the round's weight."""
+    """The appeal's seed (a block hash after the filing) and the round's weight; a new attempt's (drawn by
+    its filing) the first attempt's, so that silence cannot re-draw the committee."""
     found = _appeal(b, e)
     if found is None:
         return
@@ -126,6 +142,12 @@ def appeal_drawn(b: Books, e: ChainEvent) -> None:
         appeal.seed, appeal.total_weight = bytes(e.args["seed"]), int(e.args["totalWeight"])
         at.compare(Kind.APPEAL, "appeal's W_r", committees.active_weight(_line(task), int(e.args["round"])),
                    appeal.total_weight)  # fmt: skip
+        if appeal.committee is not None:
+            kept_seed, kept_weight = appeal.committee
+            label = f"attempt {appeal.attempt} of the appeal of submission {int(e.args['index'])}"
+            at.compare(Kind.APPEAL, f"{label}: the first attempt's seed", "0x" + kept_seed.hex(),
+                       "0x" + appeal.seed.hex())  # fmt: skip
+            at.compare(Kind.APPEAL, f"{label}: the first attempt's W_r", kept_weight, appeal.total_weight)
 
 
 def appeal_committed(b: Books, e: ChainEvent) -> None:
@@ -246,16 +268,19 @@ def juror_settled(b: Books, e: ChainEvent) -> None:
         if appeal.seed is not None and validator not in appeal.commits:
             drawn = appeal_draws(task, rnd.number, index, appeal.seed, b.appeal_params[1]).get(validator, 0)
             silent = drawn > 0
+        silent = silent or validator in appeal.silent_before
         lost = appeal.overturned and any(
             v != Verdict.NONE and (v == Verdict.ACCEPT) != final_accept for v in (original, verdict)
         )
         label = f"{validator} on the appeal of submission {index}"
         batch_start = b.account(validator).allocations.get(task.id, 0)  # the court reads it once a batch
         allocation = batch_start - so_far[0]
+        exempt = _exempt(b, task, rnd.number, validator, batch_start)
         silence_due = (
             silent
+            and not lost
             and not any(validator in x.silenced for x in rnd.appeals.values())
-            and batch_start >= int(task.params["minValidatorStake"])
+            and not exempt
         )
         if lost or silence_due:
             if not lost:
@@ -288,12 +313,20 @@ def juror_settled(b: Books, e: ChainEvent) -> None:
             b.court_bonds -= paid
 
 
+def _exempt(b: Books, task: TaskRecord, round_no: int, validator: str, batch_start: int) -> bool:
+    """Whether `validator` was below the task's minimum stake at its first juror batch of the round
+    (`batch_start`: its allocation at the batch being read), as the court records it then."""
+    below = batch_start < int(task.params["minValidatorStake"])
+    return b.juror_exempt.setdefault((validator, task.id, round_no), below)
+
+
 def juror_round_settled(b: Books, e: ChainEvent) -> None:
-    """Every appeal of the round settled for a validator: its slashes and what the court keeps are the sums
-    of its JurorSettled events of the transaction (the one Slashed and Seized that follow must match)."""
+    """A batch of the round's appeals settled for a validator: its slashes and what the court keeps are the
+    sums of its JurorSettled events of the transaction (the one Slashed and Seized that follow must match)."""
     task = b.task_of(e, int(e.args["round"]))
     validator = to_checksum_address(e.args["validator"])
     at = b.at(e, task.id, int(e.args["round"]))
+    _exempt(b, task, int(e.args["round"]), validator, b.account(validator).allocations.get(task.id, 0))
     with b.item("appeals"):
         slashed, kept = b.juror_slashes.get((validator, task.id), [0, 0])
         at.compare(Kind.SLASH, f"appeal slashes of {validator} in the round", slashed, int(e.args["slashed"]))

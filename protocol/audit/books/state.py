@@ -141,6 +141,9 @@ class Books:
     """Bonds the court holds for appeals not decided yet."""
     juror_slashes: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     """(validator, task) -> [slashed, kept] of the JurorSettled events of the current transaction."""
+    juror_exempt: dict[tuple[str, int, int], bool] = field(default_factory=dict)
+    """(validator, task, round) -> below the minimum stake at its first juror batch of the round (then never
+    slashed for silence in the round)."""
     _tx: str | None = None
     _expect: list[_Expect] = field(default_factory=list)
 

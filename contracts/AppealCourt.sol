@@ -193,7 +193,9 @@ contract AppealCourt is IAppealCourt, ReentrancyGuardTransient {
 
     /// @inheritdoc IAppealCourt
     function commitAppeal(uint256 taskId, uint256 round, uint256 index, bytes32 commitment) external {
-        if (commitment == 0) revert ZeroCommitment();
+        // 0 is "not committed" and 1..7 are revealed words: a commitment among them would be read as a
+        // reveal (no silence slash, a winner's share no bond backs; found by review).
+        if (uint256(commitment) <= _MAX_WORD) revert InvalidCommitment(commitment);
         Appeal storage a = _appeals[taskId][round][index];
         Appeal memory m = a;
         if (m.seed == 0) revert NotDrawn(taskId, round, index);

@@ -199,7 +199,9 @@ interface IAppealCourt {
     error NotDrawn(uint256 taskId, uint256 round, uint256 index);
     error CommitPhaseClosed(uint256 taskId, uint256 round, uint256 index, uint256 commitEnd, uint256 timestamp);
     error NotJuror(uint256 taskId, uint256 round, uint256 index, address account);
-    error ZeroCommitment();
+    /// @notice A juror commitment must be above 7: the words 1..7 are revealed verdicts (the verdict, and 4 for
+    /// a silence in an earlier attempt), so a commitment among them would read as revealed.
+    error InvalidCommitment(bytes32 commitment);
     error AlreadyCommitted(uint256 taskId, uint256 round, uint256 index, address juror);
     error RevealPhaseNotOpen(
         uint256 taskId, uint256 round, uint256 index, uint256 opensAt, uint256 closesAt, uint256 timestamp

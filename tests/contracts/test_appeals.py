@@ -248,9 +248,12 @@ def test_only_drawn_jurors_commit_and_reveal_within_their_phases(world: World) -
         reverts("NotJuror", account=nobody.address)(partial(nobody.commit_appeal, task_id, 0, 1, A, salt))
     court = world.deployment.appeal_court
     assert court is not None
-    reverts("ZeroCommitment")(
-        lambda: v6.client.transact(court.functions.commitAppeal(task_id, 0, 1, bytes(32)))
-    )
+    # 0 is "not committed" and 1..7 are revealed words (verdict, + 4 for an earlier silence): a commitment
+    # among them would read as a reveal, sparing its juror the silence slash and paying it unbacked shares.
+    for word in (w.to_bytes(32, "big") for w in range(8)):
+        reverts("InvalidCommitment", commitment=word)(
+            lambda word=word: v6.client.transact(court.functions.commitAppeal(task_id, 0, 1, word))
+        )
     juror = next(v for v in (v6, v4, v5) if world.initiator.appeal_draws_of(task_id, 0, 1, v.address))
     juror.commit_appeal(task_id, 0, 1, A, salt)
     reverts("AlreadyCommitted", juror=juror.address)(lambda: juror.commit_appeal(task_id, 0, 1, A, salt))

@@ -2358,6 +2358,15 @@ class AppealMachine(RuleBasedStateMachine):
             verdict = data.draw(st.sampled_from([None, Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE]))
             if verdict is None:
                 continue
+            if data.draw(st.integers(0, 11), label="a revealed word as commitment") == 0:
+                # 1..7 read as revealed verdicts: the court must refuse them as commitments, always
+                word = data.draw(st.integers(1, 7), label="word").to_bytes(32, "big")
+                court = self.world.deployment.appeal_court
+                assert court is not None
+                with pytest.raises(ContractRevert) as refused:
+                    v.client.transact(court.functions.commitAppeal(self.task_id, 0, index, word))
+                assert refused.value.error == "InvalidCommitment", refused.value
+                self.stats["revert commitAppeal InvalidCommitment"] += 1
             salt = h("invariant appeal salt", index, juror, attempt)
             if self.call("commitAppeal", lambda v=v, verdict=verdict, salt=salt: v.commit_appeal(
                     self.task_id, 0, index, verdict, salt)):  # fmt: skip

@@ -281,14 +281,16 @@ class ValidatorNode(ParticipantNode):
     ) -> bool:
         """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first,
         under the appeal attempt's journal `key`). A new attempt (`earlier`: the journal keys of the attempts
-        it replaces) commits the verdict journalled for the latest earlier one, with a fresh salt: the same
-        submission, seed and base, so no re-verification (a flood of re-filings does not multiply the work
-        of the jurors, which face the same committee)."""
+        it replaces) commits the verdict journalled for the latest earlier one, with a fresh salt, when that
+        verdict was ACCEPT or REJECT: the same submission, seed and base, so no re-verification (a flood of
+        re-filings does not multiply the work of the jurors, which face the same committee). An earlier
+        UNAVAILABLE is checked again: it says what this node could fetch then (perhaps during an outage of
+        its own IPFS node), not what the submission is, and the data may be served now."""
         pending = self.journal.entry("appeal-commit", key)
         known = [e for e in (self.journal.entry("appeal-commit", k) for k in earlier or []) if e is not None]
-        if pending is None and known:
-            verdict = int(known[-1].data["verdict"])
-            self.journal.intent("appeal-commit", key, verdict=verdict, salt=bytes_to_hex(os.urandom(32)))
+        reused = Verdict(int(known[-1].data["verdict"])) if known else Verdict.NONE
+        if pending is None and reused in (Verdict.ACCEPT, Verdict.REJECT):
+            self.journal.intent("appeal-commit", key, verdict=int(reused), salt=bytes_to_hex(os.urandom(32)))
             pending = self.journal.entry("appeal-commit", key)
             assert pending is not None
         if pending is None:

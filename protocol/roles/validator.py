@@ -325,12 +325,22 @@ class ValidatorNode(ParticipantNode):
         return True
 
     def reveal_appeal(self, round_: int, index: int, key: str) -> bool:
-        """Reveal the appeal verdict journalled under `key`."""
+        """Reveal the appeal verdict journalled under `key`, first topping the allocation up to the task's
+        minimum as the ballot's reveal does (`top_up`: the court refuses a juror below it, `StakeTooLow`, and
+        the next ballot reveal would top it up anyway, losing its exemption from the silence slash)."""
         entry = self.journal.entry("appeal-commit", key)
         if entry is None:
             self.out.status(f"appeal of round {round_}, submission {index}: the journal lost the verdict")
             return False
         verdict, salt = Verdict(int(entry.data["verdict"])), hex_to_bytes(str(entry.data["salt"]))
+        if not top_up(
+            self.view,
+            self.view.config.min_validator_stake,
+            self.journal,
+            self.out,
+            f"appeal of round {round_}, submission {index}",
+        ):
+            return False
         self.journal.intent("appeal-reveal", key)
         try:
             self.view.proto.reveal_appeal(self.task_id, round_, index, verdict, salt)

@@ -11,13 +11,17 @@ where this validator's verdict (revealed on chain and journalled by its own chec
   is ACCEPT.
 Never on its own UNAVAILABLE or NONE (it did not see the work), never REJECT against UNAVAILABLE (the same
 side for the court: nothing to overturn). A decision under appeal (anyone's) or overturned is skipped; one
-whose appeal was decided without being overturned is tried once more as the next attempt (the contract
-takes it only when that appeal missed its reveal quorum: `AlreadyAppealed` otherwise, which ends it).
+whose first appeal was decided without being overturned is tried once more, as attempt 1 (the contract
+takes it only when that appeal missed its reveal quorum: `AlreadyAppealed` otherwise, which ends it), and
+never after (`LAST_AUTO_ATTEMPT`): each attempt goes before the same committee, so a silent blocker that
+starved two starves every retry, each failed attempt costs more than half a bond, and the count is a uint8.
 
 Filing (`Watch.step`, one appeal a call): with a wallet holding the court's bond (else one log line, and
 it looks again on later calls), approve the court when its allowance is short, journal the intent
 (`auto-appeal`, key `r:i:attempt`) *before* `appeal`, done after. `AlreadyAppealed` and
-`AppealWindowClosed` mean someone else was first or the window passed: done, not an error. A restart
+`AppealWindowClosed` mean someone else was first or the window passed: done, not an error. Any other
+revert of `appeal` (a Panic included) ends that attempt too, logged: re-raised, it would recur on every
+upkeep and starve the keeper's. A restart
 reconciles an open intent with `appealOf` (the attempt filed: done), else files it again under the same
 key; so nothing is filed twice. A round is dropped from the watch (`auto-appeal-round` done) once its window
 closed, or once finalised without a contradiction or without this validator's reveal.
@@ -34,10 +38,13 @@ from protocol.errors import ContractRevert
 from protocol.journal import Journal
 from protocol.roles.base import Output
 
-__all__ = ["Case", "Standing", "Watch", "contradicts", "standing_of", "to_appeal"]
+__all__ = ["LAST_AUTO_ATTEMPT", "Case", "Standing", "Watch", "contradicts", "standing_of", "to_appeal"]
 
 DONE_REVERTS = ("AlreadyAppealed", "AppealWindowClosed")
 """The court's refusals that end an auto appeal: someone appealed first, or the window closed."""
+
+LAST_AUTO_ATTEMPT = 1
+"""The last attempt the watch files: a decision's first appeal, and one more after it missed its quorum."""
 
 
 class Standing(StrEnum):
@@ -100,8 +107,9 @@ def to_appeal(
 ) -> list[Case]:
     """The cases of one round this validator appeals now: the round is finalised and its window open (`now <
     window_end`), the decision `contradicts` its verdict, it stands unappealed or after a decided appeal that
-    did not overturn it (`Standing.NONE`, `Standing.STANDS`), and this attempt's `Case.key` is not in
-    `tried` (the attempts it already filed or saw refused)."""
+    did not overturn it (`Standing.NONE`, `Standing.STANDS`) with the attempt to file at most
+    `LAST_AUTO_ATTEMPT`, and this attempt's `Case.key` is not in `tried` (the attempts it already filed or
+    saw refused)."""
     if not finalised or now >= window_end:
         return []
     return [
@@ -109,6 +117,7 @@ def to_appeal(
         for c in cases
         if contradicts(c.mine, c.decision)
         and c.standing in (Standing.NONE, Standing.STANDS)
+        and c.attempt <= LAST_AUTO_ATTEMPT
         and c.key not in tried
     ]
 
@@ -262,7 +271,9 @@ class Watch:
                 # Mined and reverted, yet not when replayed on its parent block: another appeal of the
                 # decision came first in that block. The next call sees it pending and reconciles the intent.
                 return True
-            raise
+            self.journal.done(self.ACTION, key, refused=exc.error)
+            self.out.log(f"did not appeal {what}: the court refused it unexpectedly ({exc}); not retried")
+            return exc.tx is not None
         self.journal.done(self.ACTION, key)
         self.out.log(f"appealed {what}: bond {self.tokens(bond)} tokens")
         return True

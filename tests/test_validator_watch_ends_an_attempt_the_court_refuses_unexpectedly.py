@@ -15,7 +15,7 @@ from protocol.errors import ChainError, ContractRevert
 from protocol.roles.watch import Watch
 
 A, R = Verdict.ACCEPT, Verdict.REJECT
-FACTS = [{"verdict": int(A), "reasons": [], "margin": 0.0, "exact": False}]
+FACTS = [{"verdict": int(A), "reasons": [], "margin": 0.0, "exact": False}]  # a clear ACCEPT
 
 
 @pytest.mark.parametrize(

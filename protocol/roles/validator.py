@@ -510,8 +510,14 @@ class ValidatorNode(ParticipantNode):
             report=checked.report,
         )
         (rdir / f"verdict-{sub.index}.json").write_text(item.model_dump_json())
+        # The margin and whether a failure was exact: the watch appeals only on a clear margin.
         self.journal.fact(
-            "verdict", f"{round_}:{sub.index}", verdict=int(checked.verdict), reasons=checked.reasons[:3]
+            "verdict",
+            f"{round_}:{sub.index}",
+            verdict=int(checked.verdict),
+            reasons=checked.reasons[:3],
+            margin=checked.margin,
+            exact=checked.exact,
         )
         why = f": {checked.reasons[0]}" if checked.reasons else ""
         more = f" (+{len(checked.reasons) - 1} more)" if len(checked.reasons) > 1 else ""

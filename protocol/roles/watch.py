@@ -8,7 +8,13 @@ where this validator's verdict (revealed on chain and journalled by its own chec
   found the work right, so a not-ACCEPT decision slashes a trainer whose work was served and right; and the
   jurors re-check the same seed-picked artifacts, which its own IPFS node now holds too);
 * it revealed REJECT (every REJECT of `protocol.verification.verify` names a failed check) and the decision
-  is ACCEPT.
+  is ACCEPT;
+and only when its verdict has a clear margin (`clear_margin`, from the `margin` and `exact` its check
+journalled): a REJECT from a check no tolerance excuses or from a tolerance metric at least `CLEAR_MARGIN`
+times its limit, an ACCEPT whose every tolerance metric stayed within 1 / `CLEAR_MARGIN` of its limit. A
+submission on a tolerance's edge splits honest validators on different hardware, and an appeal of it
+before a court with another hardware mix would slash the honest other side. A contradiction without a
+clear margin is logged once and left to an appeal by hand.
 Never on its own UNAVAILABLE or NONE (it did not see the work), never REJECT against UNAVAILABLE (the same
 side for the court: nothing to overturn). A decision under appeal (anyone's) or overturned is skipped; one
 whose first appeal was decided without being overturned is tried once more, as attempt 1 (the contract
@@ -29,7 +35,7 @@ closed, or once finalised without a contradiction or without this validator's re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,10 +44,23 @@ from protocol.errors import ContractRevert
 from protocol.journal import Journal
 from protocol.roles.base import Output
 
-__all__ = ["LAST_AUTO_ATTEMPT", "Case", "Standing", "Watch", "contradicts", "standing_of", "to_appeal"]
+__all__ = [
+    "CLEAR_MARGIN",
+    "LAST_AUTO_ATTEMPT",
+    "Case",
+    "Standing",
+    "Watch",
+    "clear_margin",
+    "contradicts",
+    "standing_of",
+    "to_appeal",
+]
 
 DONE_REVERTS = ("AlreadyAppealed", "AppealWindowClosed")
 """The court's refusals that end an auto appeal: someone appealed first, or the window closed."""
+
+CLEAR_MARGIN = 4.0
+"""How far from a tolerance's limit (a factor) a verdict must be for the watch to appeal on it."""
 
 LAST_AUTO_ATTEMPT = 1
 """The last attempt the watch files: a decision's first appeal, and one more after it missed its quorum."""
@@ -88,6 +107,21 @@ def contradicts(mine: Verdict, decision: Verdict) -> bool:
         return decision in (Verdict.REJECT, Verdict.UNAVAILABLE)
     if mine == Verdict.REJECT:
         return decision == Verdict.ACCEPT
+    return False
+
+
+def clear_margin(mine: Verdict, fact: Mapping[str, object]) -> bool:
+    """Whether this validator's verdict `mine`, with the `verdict` journal fact of its check, is clear of
+    every tolerance's edge: a REJECT with an exact failure (`exact`) or a `margin` (the largest metric /
+    limit over its tolerance checks) of at least `CLEAR_MARGIN`; an ACCEPT with a `margin` of at most
+    1 / `CLEAR_MARGIN`. False otherwise, and for a fact without them (an older journal, an unchecked
+    verdict)."""
+    margin = fact.get("margin")
+    ratio = float(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None
+    if mine == Verdict.REJECT:
+        return fact.get("exact") is True or (ratio is not None and ratio >= CLEAR_MARGIN)
+    if mine == Verdict.ACCEPT:
+        return ratio is not None and ratio <= 1 / CLEAR_MARGIN
     return False
 
 
@@ -209,10 +243,20 @@ class Watch:
         for index, (shown, decision) in enumerate(zip(revealed_verdicts, decisions, strict=True)):
             entry = self.journal.entry("verdict", f"{round_}:{index}")
             mine = shown if entry is not None and int(entry.data["verdict"]) == shown else Verdict.NONE
-            if contradicts(mine, decision):
+            if not contradicts(mine, decision):
+                continue
+            assert entry is not None
+            if clear_margin(mine, entry.data):
                 contradicted.append((index, mine, decision))
+            else:
+                self.out.log(
+                    f"not appealing the {decision.name} decision on submission {index} of round {round_}: "
+                    f"this validator's {mine.name} has no clear margin over the tolerances (other hardware "
+                    f"may judge otherwise); an appeal by hand: trustrl appeal --task {task_id} --round "
+                    f"{round_} --index {index}"
+                )
         if not contradicted:
-            self.journal.done(self.ROUND, str(round_), why="no contradiction")
+            self.journal.done(self.ROUND, str(round_), why="no clear contradiction")
             return None
         kept = _Round(proto.appeal_window_end(task_id, round_), contradicted)
         self._rounds[round_] = kept

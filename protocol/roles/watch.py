@@ -27,10 +27,10 @@ it looks again on later calls), approve the court when its allowance is short, j
 (`auto-appeal`, key `r:i:attempt`) *before* `appeal`, done after. `AlreadyAppealed` and
 `AppealWindowClosed` mean someone else was first or the window passed: done, not an error. Any other
 revert of `appeal` (a Panic included) ends that attempt too, logged: re-raised, it would recur on every
-upkeep and starve the keeper's. A restart
-reconciles an open intent with `appealOf` (the attempt filed: done), else files it again under the same
-key; so nothing is filed twice. A round is dropped from the watch (`auto-appeal-round` done) once its window
-closed, or once finalised without a contradiction or without this validator's reveal.
+upkeep and starve the keeper's. A restart reconciles an open intent with `appealOf` (the attempt filed:
+done), else files it again under the same key; so nothing is filed twice. A round is dropped from the watch
+(`auto-appeal-round` done) once its window closed, or once finalised without a clear contradiction or
+without this validator's reveal.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ through its disk cache).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,11 +71,14 @@ from trainer.errors import TrainerError, TrustrlError
 if TYPE_CHECKING:
     import torch
 
+    from trainer.config import VerifyThresholds
     from trainer.quality import QualityCheck
+    from trainer.verify import SubmissionReport
 
 __all__ = [
     "CONTENT_ERRORS",
     "FULL",
+    "MARGIN_CAP",
     "SEMI_LAZY",
     "Aggregate",
     "CheckProfile",
@@ -82,9 +86,12 @@ __all__ = [
     "Fetch",
     "TaskContext",
     "aggregate_accepted",
+    "exact_failure",
     "fetch_manifest",
+    "limit_ratio",
     "policy_of",
     "quality_gate",
+    "tolerance_margin",
     "verify",
 ]
 
@@ -199,10 +206,16 @@ class Checked:
     """Non-finite or absurd values met in the artifacts."""
     verify_s: float = 0.0
     """Seconds spent in the re-checks."""
+    margin: float | None = None
+    """`tolerance_margin`: the largest metric / limit over the tolerance checks that ran (None: they did
+    not run, the verdict came before them or without them)."""
+    exact: bool = False
+    """Whether a check no tolerance excuses failed (`exact_failure`, the manifest and bundle rules, the
+    work-units rule, unreadable or malformed data)."""
 
 
 def _reject(*reasons: str) -> Checked:
-    return Checked(Verdict.REJECT, list(reasons))
+    return Checked(Verdict.REJECT, list(reasons), exact=True)
 
 
 def _fetch_ref(fetch: Fetch, ref: ArtifactRef, limit: int, what: str) -> bytes:
@@ -320,7 +333,78 @@ def _verify(
         summary,
         list(report.hostile),
         time.perf_counter() - started,
+        margin=tolerance_margin(report, spec.verify, quality),
+        exact=exact_failure(report) or sub.work_units != bundle_size(spec.inner),
     )
+
+
+MARGIN_CAP = 1e9
+"""The largest `tolerance_margin` (an infinite or NaN ratio reads as it, and a journal's JSON holds it)."""
+
+
+def limit_ratio(value: float, limit: float) -> float:
+    """How far `value` is toward the limit of a tolerance check `value <= limit`, in units of the limit:
+    0 for value <= 0, value / limit otherwise; `MARGIN_CAP` for a NaN or infinite value, or any value
+    above 0 under a zero limit (outside it by any factor)."""
+    if math.isnan(value):
+        return MARGIN_CAP
+    if value <= 0:
+        return 0.0
+    if limit <= 0:
+        return MARGIN_CAP
+    return min(value / limit, MARGIN_CAP)
+
+
+def tolerance_margin(
+    report: SubmissionReport, thresholds: VerifyThresholds, quality: QualityCheck | None
+) -> float:
+    """The largest `limit_ratio` over the tolerance checks `report` (and the quality gate's `quality`)
+    measured: each replay's sampling gap, each TOPLOC chunk's four statistics against their limits scaled
+    to its points (as `trainer.toploc.ChunkStats.failures` scales them), each re-executed step's four
+    distances, the update's max |difference| and the quality drop; 0 when none was measured. Below 1 every
+    tolerance passed; how far below or above says whether other hardware could have judged otherwise."""
+    from trainer.toploc import TOPK
+
+    t, tl = thresholds, thresholds.toploc
+    ratios = [limit_ratio(report.update.max_abs, t.max_update_abs)]
+    for rep in report.replays:
+        ratios.append(limit_ratio(rep.max_gap, t.max_sampling_gap))
+        for c in rep.proof.chunks if rep.proof is not None else ():
+            scale = c.n_points / TOPK
+            ratios += [
+                limit_ratio(c.exp_mismatches, math.floor(tl.max_exp_mismatches * scale)),
+                limit_ratio(c.sign_mismatches, math.floor(tl.max_sign_mismatches * scale)),
+                limit_ratio(c.mant_err_mean, tl.max_mant_err_mean),
+                limit_ratio(c.mant_err_median, tl.max_mant_err_median),
+            ]
+    for s in report.steps:
+        ratios += [
+            limit_ratio(s.rel_l2, t.max_step_rel),
+            limit_ratio(s.max_abs_lr, t.max_step_lr),
+            limit_ratio(s.moment_rel, t.max_step_moments),
+            limit_ratio(s.adam_ulps, t.max_step_ulps),
+        ]
+    if quality is not None:
+        ratios.append(limit_ratio(quality.drop, t.max_quality_drop))
+    return max(ratios)
+
+
+def exact_failure(report: SubmissionReport) -> bool:
+    """Whether `report` holds a failure no tolerance excuses: missing or unusable artifacts, the bundle's
+    coverage, a rollout's prompt, tokens, proof count or reward, a rollout that cannot be replayed or whose
+    replay is not finite, malformed or missing TOPLOC proofs, a step that cannot be re-executed or whose
+    AdamW step counts differ, theta_0, an unreadable update."""
+    if report.failures or report.bundle.failures or report.initial_state.failures or report.update.failures:
+        return True
+    if any(c.failures for c in report.rollouts) or any(s.failures for s in report.steps):
+        return True
+    for rep in report.replays:
+        proof = rep.proof
+        if rep.failures or (proof is not None and (proof.format_errors or not proof.hidden_finite)):
+            return True
+        if proof is not None and len(proof.chunks) != proof.expected_proofs:
+            return True
+    return False
 
 
 def quality_gate(

@@ -1,6 +1,6 @@
 """The watch's decision function (protocol.roles.watch): which decided decisions a validator appeals by
-itself. Every (own verdict, decision) pair, the appeal window's edges, each standing at the court, and the
-attempts it already filed."""
+itself. Every (own verdict, decision) pair, the appeal window's edges, each standing at the court, the
+attempts it already filed, and the last attempt it files (the second)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from protocol.contracts import ZERO_ADDRESS, Appeal, Verdict
-from protocol.roles.watch import Case, Standing, contradicts, standing_of, to_appeal
+from protocol.roles.watch import LAST_AUTO_ATTEMPT, Case, Standing, contradicts, standing_of, to_appeal
 
 A, R, U, N = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE, Verdict.NONE
 
@@ -59,6 +59,21 @@ def test_an_attempt_already_tried_is_not_filed_again() -> None:
     # takes it only when that appeal missed its quorum).
     assert to_appeal([again], finalised=True, now=0, window_end=1, tried={"2:0"}) == [again]
     assert to_appeal([again], finalised=True, now=0, window_end=1, tried={"2:0", "2:1"}) == []
+
+
+@pytest.mark.parametrize("attempt", [2, 3, 36, 254, 255])
+def test_no_attempt_after_the_second(attempt: int) -> None:
+    # Each attempt goes before the same committee: a silent blocker that starved attempts 0 and 1 starves
+    # every retry, each at more than half a bond; attempt 255 would overflow the court's uint8 count.
+    assert LAST_AUTO_ATTEMPT == 1
+    case = Case(2, A, R, Standing.STANDS, attempt)
+    assert to_appeal([case], finalised=True, now=0, window_end=1, tried=()) == []
+
+
+def test_a_second_attempt_after_someone_elses_first() -> None:
+    # Attempt 0 was someone else's and missed its quorum: the watch files attempt 1, its only one.
+    case = Case(2, R, A, Standing.STANDS, 1)
+    assert to_appeal([case], finalised=True, now=0, window_end=1, tried=()) == [case]
 
 
 def test_several_decisions_of_a_round_keep_their_order() -> None:

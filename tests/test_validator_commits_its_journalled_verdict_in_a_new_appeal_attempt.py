@@ -1,8 +1,8 @@
 """A new attempt of an appeal (the last one missed the reveal quorum) meets the same committee on the same
 submission, seed and base: the validator commits the verdict it journalled for the attempt before, with a
-fresh salt, without re-verifying (a flood of re-filings does not multiply a juror's work); a first attempt,
-with nothing journalled, verifies. The chain is a small fake here: tests/contracts/test_appeals.py plays the
-attempts on the real court."""
+fresh salt, without re-verifying (a flood of re-filings does not multiply a juror's work), when that verdict
+was ACCEPT or REJECT; an earlier UNAVAILABLE, and a first attempt with nothing journalled, verify. The chain
+is a small fake here: tests/contracts/test_appeals.py plays the attempts on the real court."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from protocol.contracts import Verdict
 from protocol.journal import Journal
 from protocol.roles.validator import ValidatorNode, appeal_key
+from protocol.verification import Checked
 from protocol.wire import hex_to_bytes
 
 OLD_SALT = "0x" + "ab" * 32
@@ -58,3 +59,22 @@ def test_a_first_attempt_verifies_the_submission(tmp_path: Path) -> None:
     assert not node.commit_appeal(0, 1, 5_000, appeal_key(0, 1, 0), [])  # the event scan lags: nothing yet
     assert checked == ["submissions"]
     assert proto.commits == []
+
+
+
+def test_an_earlier_unavailable_is_checked_again(tmp_path: Path) -> None:
+    # UNAVAILABLE says what this node could fetch then (an outage of its own IPFS node near the deadline),
+    # not what the submission is: committed again, it would side against jurors who now fetch the data.
+    node, proto, checked = _node(tmp_path)
+    sub = SimpleNamespace(index=1)
+    node.view.submissions = lambda round_: checked.append("submissions") or [sub]  # type: ignore[method-assign]
+    proto.seed_of = lambda task_id, round_: b"seed"  # type: ignore[attr-defined]
+    node._round_base = lambda round_: b"base"  # type: ignore[method-assign]
+    node._check = lambda s, seed, base, end: Checked(Verdict.ACCEPT)  # type: ignore[method-assign]
+    first, second = appeal_key(0, 1, 0), appeal_key(0, 1, 1)
+    node.journal.intent("appeal-commit", first, verdict=int(Verdict.UNAVAILABLE), salt=OLD_SALT)
+    node.journal.done("appeal-commit", first)
+    assert node.commit_appeal(0, 1, 5_000, second, [first])
+    assert checked == ["submissions"]  # verified again, not reused
+    ((_, _, verdict, _),) = proto.commits
+    assert verdict == Verdict.ACCEPT

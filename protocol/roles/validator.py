@@ -281,14 +281,16 @@ class ValidatorNode(ParticipantNode):
     ) -> bool:
         """Re-check submission `index` of `round_` and commit the verdict (journalled with its salt first,
         under the appeal attempt's journal `key`). A new attempt (`earlier`: the journal keys of the attempts
-        it replaces) commits the verdict journalled for the latest earlier one, with a fresh salt: the same
-        submission, seed and base, so no re-verification (a flood of re-filings does not multiply the work
-        of the jurors, which face the same committee)."""
+        it replaces) commits the verdict journalled for the latest earlier one, with a fresh salt, when that
+        verdict was ACCEPT or REJECT: the same submission, seed and base, so no re-verification (a flood of
+        re-filings does not multiply the work of the jurors, which face the same committee). An earlier
+        UNAVAILABLE is checked again: it says what this node could fetch then (perhaps during an outage of
+        its own IPFS node), not what the submission is, and the data may be served now."""
         pending = self.journal.entry("appeal-commit", key)
         known = [e for e in (self.journal.entry("appeal-commit", k) for k in earlier or []) if e is not None]
-        if pending is None and known:
-            verdict = int(known[-1].data["verdict"])
-            self.journal.intent("appeal-commit", key, verdict=verdict, salt=bytes_to_hex(os.urandom(32)))
+        reused = Verdict(int(known[-1].data["verdict"])) if known else Verdict.NONE
+        if pending is None and reused in (Verdict.ACCEPT, Verdict.REJECT):
+            self.journal.intent("appeal-commit", key, verdict=int(reused), salt=bytes_to_hex(os.urandom(32)))
             pending = self.journal.entry("appeal-commit", key)
             assert pending is not None
         if pending is None:
@@ -323,12 +325,22 @@ class ValidatorNode(ParticipantNode):
         return True
 
     def reveal_appeal(self, round_: int, index: int, key: str) -> bool:
-        """Reveal the appeal verdict journalled under `key`."""
+        """Reveal the appeal verdict journalled under `key`, first topping the allocation up to the task's
+        minimum as the ballot's reveal does (`top_up`: the court refuses a juror below it, `StakeTooLow`, and
+        the next ballot reveal would top it up anyway, losing its exemption from the silence slash)."""
         entry = self.journal.entry("appeal-commit", key)
         if entry is None:
             self.out.status(f"appeal of round {round_}, submission {index}: the journal lost the verdict")
             return False
         verdict, salt = Verdict(int(entry.data["verdict"])), hex_to_bytes(str(entry.data["salt"]))
+        if not top_up(
+            self.view,
+            self.view.config.min_validator_stake,
+            self.journal,
+            self.out,
+            f"appeal of round {round_}, submission {index}",
+        ):
+            return False
         self.journal.intent("appeal-reveal", key)
         try:
             self.view.proto.reveal_appeal(self.task_id, round_, index, verdict, salt)
@@ -498,8 +510,14 @@ class ValidatorNode(ParticipantNode):
             report=checked.report,
         )
         (rdir / f"verdict-{sub.index}.json").write_text(item.model_dump_json())
+        # The margin and whether a failure was exact: the watch appeals only on a clear margin.
         self.journal.fact(
-            "verdict", f"{round_}:{sub.index}", verdict=int(checked.verdict), reasons=checked.reasons[:3]
+            "verdict",
+            f"{round_}:{sub.index}",
+            verdict=int(checked.verdict),
+            reasons=checked.reasons[:3],
+            margin=checked.margin,
+            exact=checked.exact,
         )
         why = f": {checked.reasons[0]}" if checked.reasons else ""
         more = f" (+{len(checked.reasons) - 1} more)" if len(checked.reasons) > 1 else ""

@@ -8,24 +8,34 @@ where this validator's verdict (revealed on chain and journalled by its own chec
   found the work right, so a not-ACCEPT decision slashes a trainer whose work was served and right; and the
   jurors re-check the same seed-picked artifacts, which its own IPFS node now holds too);
 * it revealed REJECT (every REJECT of `protocol.verification.verify` names a failed check) and the decision
-  is ACCEPT.
+  is ACCEPT;
+and only when its verdict has a clear margin (`clear_margin`, from the `margin` and `exact` its check
+journalled): a REJECT from a check no tolerance excuses or from a tolerance metric at least `CLEAR_MARGIN`
+times its limit, an ACCEPT whose every tolerance metric stayed within 1 / `CLEAR_MARGIN` of its limit. A
+submission on a tolerance's edge splits honest validators on different hardware, and an appeal of it
+before a court with another hardware mix would slash the honest other side. A contradiction without a
+clear margin is logged once and left to an appeal by hand.
 Never on its own UNAVAILABLE or NONE (it did not see the work), never REJECT against UNAVAILABLE (the same
 side for the court: nothing to overturn). A decision under appeal (anyone's) or overturned is skipped; one
-whose appeal was decided without being overturned is tried once more as the next attempt (the contract
-takes it only when that appeal missed its reveal quorum: `AlreadyAppealed` otherwise, which ends it).
+whose first appeal was decided without being overturned is tried once more, as attempt 1 (the contract
+takes it only when that appeal missed its reveal quorum: `AlreadyAppealed` otherwise, which ends it), and
+never after (`LAST_AUTO_ATTEMPT`): each attempt goes before the same committee, so a silent blocker that
+starved two starves every retry, each failed attempt costs more than half a bond, and the count is a uint8.
 
 Filing (`Watch.step`, one appeal a call): with a wallet holding the court's bond (else one log line, and
 it looks again on later calls), approve the court when its allowance is short, journal the intent
 (`auto-appeal`, key `r:i:attempt`) *before* `appeal`, done after. `AlreadyAppealed` and
-`AppealWindowClosed` mean someone else was first or the window passed: done, not an error. A restart
-reconciles an open intent with `appealOf` (the attempt filed: done), else files it again under the same
-key; so nothing is filed twice. A round is dropped from the watch (`auto-appeal-round` done) once its window
-closed, or once finalised without a contradiction or without this validator's reveal.
+`AppealWindowClosed` mean someone else was first or the window passed: done, not an error. Any other
+revert of `appeal` (a Panic included) ends that attempt too, logged: re-raised, it would recur on every
+upkeep and starve the keeper's. A restart reconciles an open intent with `appealOf` (the attempt filed:
+done), else files it again under the same key; so nothing is filed twice. A round is dropped from the watch
+(`auto-appeal-round` done) once its window closed, or once finalised without a clear contradiction or
+without this validator's reveal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,10 +44,26 @@ from protocol.errors import ContractRevert
 from protocol.journal import Journal
 from protocol.roles.base import Output
 
-__all__ = ["Case", "Standing", "Watch", "contradicts", "standing_of", "to_appeal"]
+__all__ = [
+    "CLEAR_MARGIN",
+    "LAST_AUTO_ATTEMPT",
+    "Case",
+    "Standing",
+    "Watch",
+    "clear_margin",
+    "contradicts",
+    "standing_of",
+    "to_appeal",
+]
 
 DONE_REVERTS = ("AlreadyAppealed", "AppealWindowClosed")
 """The court's refusals that end an auto appeal: someone appealed first, or the window closed."""
+
+CLEAR_MARGIN = 4.0
+"""How far from a tolerance's limit (a factor) a verdict must be for the watch to appeal on it."""
+
+LAST_AUTO_ATTEMPT = 1
+"""The last attempt the watch files: a decision's first appeal, and one more after it missed its quorum."""
 
 
 class Standing(StrEnum):
@@ -84,6 +110,21 @@ def contradicts(mine: Verdict, decision: Verdict) -> bool:
     return False
 
 
+def clear_margin(mine: Verdict, fact: Mapping[str, object]) -> bool:
+    """Whether this validator's verdict `mine`, with the `verdict` journal fact of its check, is clear of
+    every tolerance's edge: a REJECT with an exact failure (`exact`) or a `margin` (the largest metric /
+    limit over its tolerance checks) of at least `CLEAR_MARGIN`; an ACCEPT with a `margin` of at most
+    1 / `CLEAR_MARGIN`. False otherwise, and for a fact without them (an older journal, an unchecked
+    verdict)."""
+    margin = fact.get("margin")
+    ratio = float(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None
+    if mine == Verdict.REJECT:
+        return fact.get("exact") is True or (ratio is not None and ratio >= CLEAR_MARGIN)
+    if mine == Verdict.ACCEPT:
+        return ratio is not None and ratio <= 1 / CLEAR_MARGIN
+    return False
+
+
 def standing_of(appeal: Appeal) -> tuple[Standing, int]:
     """A decision's `Standing` from its `appealOf`, and the attempt a new appeal of it would be."""
     if not appeal.filed:
@@ -100,8 +141,9 @@ def to_appeal(
 ) -> list[Case]:
     """The cases of one round this validator appeals now: the round is finalised and its window open (`now <
     window_end`), the decision `contradicts` its verdict, it stands unappealed or after a decided appeal that
-    did not overturn it (`Standing.NONE`, `Standing.STANDS`), and this attempt's `Case.key` is not in
-    `tried` (the attempts it already filed or saw refused)."""
+    did not overturn it (`Standing.NONE`, `Standing.STANDS`) with the attempt to file at most
+    `LAST_AUTO_ATTEMPT`, and this attempt's `Case.key` is not in `tried` (the attempts it already filed or
+    saw refused)."""
     if not finalised or now >= window_end:
         return []
     return [
@@ -109,6 +151,7 @@ def to_appeal(
         for c in cases
         if contradicts(c.mine, c.decision)
         and c.standing in (Standing.NONE, Standing.STANDS)
+        and c.attempt <= LAST_AUTO_ATTEMPT
         and c.key not in tried
     ]
 
@@ -200,10 +243,20 @@ class Watch:
         for index, (shown, decision) in enumerate(zip(revealed_verdicts, decisions, strict=True)):
             entry = self.journal.entry("verdict", f"{round_}:{index}")
             mine = shown if entry is not None and int(entry.data["verdict"]) == shown else Verdict.NONE
-            if contradicts(mine, decision):
+            if not contradicts(mine, decision):
+                continue
+            assert entry is not None
+            if clear_margin(mine, entry.data):
                 contradicted.append((index, mine, decision))
+            else:
+                self.out.log(
+                    f"not appealing the {decision.name} decision on submission {index} of round {round_}: "
+                    f"this validator's {mine.name} has no clear margin over the tolerances (other hardware "
+                    f"may judge otherwise); an appeal by hand: trustrl appeal --task {task_id} --round "
+                    f"{round_} --index {index}"
+                )
         if not contradicted:
-            self.journal.done(self.ROUND, str(round_), why="no contradiction")
+            self.journal.done(self.ROUND, str(round_), why="no clear contradiction")
             return None
         kept = _Round(proto.appeal_window_end(task_id, round_), contradicted)
         self._rounds[round_] = kept
@@ -262,7 +315,9 @@ class Watch:
                 # Mined and reverted, yet not when replayed on its parent block: another appeal of the
                 # decision came first in that block. The next call sees it pending and reconciles the intent.
                 return True
-            raise
+            self.journal.done(self.ACTION, key, refused=exc.error)
+            self.out.log(f"did not appeal {what}: the court refused it unexpectedly ({exc}); not retried")
+            return exc.tx is not None
         self.journal.done(self.ACTION, key)
         self.out.log(f"appealed {what}: bond {self.tokens(bond)} tokens")
         return True

@@ -1,9 +1,10 @@
 """A validator's watch (protocol.roles.watch.Watch, the class its node runs) appeals by itself, on a real
-anvil with an AppealCourt: every decided decision that contradicts the verdict it revealed and journalled,
-once, within the round's window, when its wallet holds the bond. The honeypot residual of docs/protocol.md
-("A REJECT is a vote, not a proof"): a cartel rejects the initiator's own bait when it submits good work,
-the honest acceptor's watch appeals, the court overturns and `slashLazy` then refuses to slash it. And the
-journal: a restart files an intent that never left once, and reconciles one that did."""
+anvil with an AppealCourt: every decided decision that contradicts the verdict it revealed and journalled
+(with a clear margin), once, within the round's window, when its wallet holds the bond. The honeypot
+residual of docs/protocol.md ("A REJECT is a vote, not a proof"): a cartel rejects the initiator's own bait
+when it submits good work, the honest acceptor's watch appeals, the court overturns and `slashLazy` then
+refuses to slash it. And the journal: a restart files an intent that never left once, and reconciles one
+that did."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ MIN = STAKE // 10
 MODEL = h("model", 1)
 BAIT = 1
 """The bait's index: trainer 2 of 3 submits second."""
+CLEAR: dict[Verdict, dict[str, object]] = {
+    A: {"margin": 0.0, "exact": False},
+    R: {"margin": None, "exact": True},
+    U: {"margin": None, "exact": False},
+}
+"""What a validator's check journals with a verdict clear of every tolerance's edge (`clear_margin`)."""
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +82,12 @@ def watch_of(
     p: ProtocolClient, task_id: int, journal: Path, verdicts: Sequence[Verdict] = (), **kwargs: object
 ) -> tuple[Watch, io.StringIO]:
     """`p`'s watch over `task_id` with the journal at `journal`, which holds `p`'s round-0 `verdicts` as its
-    validator node journals them (`verdict` facts); and what it logs."""
+    validator node journals them (`verdict` facts), each with a clear margin (an ACCEPT bit-exact on every
+    tolerance, a REJECT on an exact check); and what it logs."""
     j = Journal(journal)
     for index, verdict in enumerate(verdicts):
         if j.entry("verdict", f"0:{index}") is None:
-            j.fact("verdict", f"0:{index}", verdict=int(verdict), reasons=[])
+            j.fact("verdict", f"0:{index}", verdict=int(verdict), reasons=[], **CLEAR[verdict])
     log = io.StringIO()
     return Watch(p, task_id, j, Output("watch", stream=log), **kwargs), log  # type: ignore[arg-type]
 

@@ -18,7 +18,7 @@ from protocol.contracts import Verdict
 from protocol.journal import Journal
 from protocol.network import Submission
 from protocol.roles.validator import ValidatorNode
-from protocol.roles.watch import CLEAR_MARGIN, Watch, clear_margin
+from protocol.roles.watch import ACCEPT_MARGIN, CLEAR_MARGIN, Watch, clear_margin
 from protocol.verification import Checked
 
 A, R, U, N = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE, Verdict.NONE
@@ -34,8 +34,9 @@ A, R, U, N = Verdict.ACCEPT, Verdict.REJECT, Verdict.UNAVAILABLE, Verdict.NONE
         (R, {"margin": CLEAR_MARGIN - 0.01, "exact": False}, False),
         (R, {"margin": 17 / 16, "exact": False}, False),  # one ulp over max_step_ulps
         (A, {"margin": 0.0, "exact": False}, True),  # bit-exact on every tolerance
-        (A, {"margin": 1 / CLEAR_MARGIN, "exact": False}, True),
-        (A, {"margin": 1 / CLEAR_MARGIN + 0.01, "exact": False}, False),
+        (A, {"margin": 0.095 / 0.3, "exact": False}, True),  # the quality gate's honest worst measured
+        (A, {"margin": ACCEPT_MARGIN, "exact": False}, True),
+        (A, {"margin": ACCEPT_MARGIN + 0.01, "exact": False}, False),
         (A, {"margin": 0.95, "exact": False}, False),  # accepted on a tolerance's edge
         (A, {"margin": None, "exact": False}, False),  # not checked (a lazy ACCEPT)
         (A, {"exact": False, "margin": True}, False),  # not a number

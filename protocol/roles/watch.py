@@ -11,7 +11,7 @@ where this validator's verdict (revealed on chain and journalled by its own chec
   is ACCEPT;
 and only when its verdict has a clear margin (`clear_margin`, from the `margin` and `exact` its check
 journalled): a REJECT from a check no tolerance excuses or from a tolerance metric at least `CLEAR_MARGIN`
-times its limit, an ACCEPT whose every tolerance metric stayed within 1 / `CLEAR_MARGIN` of its limit. A
+times its limit, an ACCEPT whose every tolerance metric stayed within `ACCEPT_MARGIN` of its limit. A
 submission on a tolerance's edge splits honest validators on different hardware, and an appeal of it
 before a court with another hardware mix would slash the honest other side. A contradiction without a
 clear margin is logged once and left to an appeal by hand.
@@ -45,6 +45,7 @@ from protocol.journal import Journal
 from protocol.roles.base import Output
 
 __all__ = [
+    "ACCEPT_MARGIN",
     "CLEAR_MARGIN",
     "LAST_AUTO_ATTEMPT",
     "Case",
@@ -60,7 +61,13 @@ DONE_REVERTS = ("AlreadyAppealed", "AppealWindowClosed")
 """The court's refusals that end an auto appeal: someone appealed first, or the window closed."""
 
 CLEAR_MARGIN = 4.0
-"""How far from a tolerance's limit (a factor) a verdict must be for the watch to appeal on it."""
+"""How far past a tolerance's limit (a factor) a REJECT must be for the watch to appeal on it."""
+
+ACCEPT_MARGIN = 0.5
+"""The largest metric / limit of an ACCEPT the watch appeals on: every tolerance metric within half of its
+limit, so another machine would have to double one to reject. Not a quarter: the quality gate's honest
+worst measured is 0.095 of 0.3 (docs/protocol.md, "Bounded damage"), and an honest acceptor of such work
+(a bait's good work a cartel rejected, say) must still be defended."""
 
 LAST_AUTO_ATTEMPT = 1
 """The last attempt the watch files: a decision's first appeal, and one more after it missed its quorum."""
@@ -114,14 +121,14 @@ def clear_margin(mine: Verdict, fact: Mapping[str, object]) -> bool:
     """Whether this validator's verdict `mine`, with the `verdict` journal fact of its check, is clear of
     every tolerance's edge: a REJECT with an exact failure (`exact`) or a `margin` (the largest metric /
     limit over its tolerance checks) of at least `CLEAR_MARGIN`; an ACCEPT with a `margin` of at most
-    1 / `CLEAR_MARGIN`. False otherwise, and for a fact without them (an older journal, an unchecked
+    `ACCEPT_MARGIN`. False otherwise, and for a fact without them (an older journal, an unchecked
     verdict)."""
     margin = fact.get("margin")
     ratio = float(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None
     if mine == Verdict.REJECT:
         return fact.get("exact") is True or (ratio is not None and ratio >= CLEAR_MARGIN)
     if mine == Verdict.ACCEPT:
-        return ratio is not None and ratio <= 1 / CLEAR_MARGIN
+        return ratio is not None and ratio <= ACCEPT_MARGIN
     return False
 
 

@@ -17,7 +17,7 @@ from eth_utils.address import to_checksum_address
 from protocol.audit.books.state import At, Books, Handler
 from protocol.audit.discrepancy import Kind
 from protocol.audit.events import ChainEvent
-from protocol.audit.model import Finalization, RoundRecord, ValidatorSettlement
+from protocol.audit.model import Finalization, RoundRecord, TaskRecord, ValidatorSettlement
 from protocol.contracts import BPS, CreditReason, Role, TaskStatus, ValidatorOutcome, Verdict
 
 __all__ = ["HANDLERS"]
@@ -109,18 +109,7 @@ def reward_released(b: Books, e: ChainEvent) -> None:
     task = b.task_of(e, round_no)
     with b.item("settlements"):
         b.take(e, Kind.SETTLEMENT)
-    task.reserved -= amount
-    if task.status == TaskStatus.ACTIVE:
-        task.remaining += amount
-    else:
-        b.expect(
-            "Credited",
-            (task.initiator, task.id, round_no, CreditReason.REFUND),
-            {"amount": amount},
-            task=task.id,
-            round_=round_no,
-            subject=f"released reward of submission {int(a['index'])} after the task ended",
-        )
+    _release(b, task, round_no, amount, f"released reward of submission {int(a['index'])}")
 
 
 def _validator_expectation(
@@ -191,18 +180,24 @@ def validator_settled(b: Books, e: ChainEvent) -> None:
                 subject=f"share of {validator}",
             )
     elif outcome == ValidatorOutcome.FORFEITED:
-        task.reserved -= amount
-        if task.status == TaskStatus.ACTIVE:
-            task.remaining += amount
-        elif amount:
-            b.expect(
-                "Credited",
-                (task.initiator, task.id, round_no, CreditReason.REFUND),
-                {"amount": amount},
-                task=task.id,
-                round_=round_no,
-                subject=f"forfeited share of {validator} after the task ended",
-            )
+        _release(b, task, round_no, amount, f"forfeited share of {validator}")
+
+
+def _release(b: Books, task: TaskRecord, round_no: int, amount: int, what: str) -> None:
+    """`amount` leaves the task's reserve (the escrow's `_release`): back to `remaining` while the task is
+    active, else credited to the initiator as a Refund (unless 0)."""
+    task.reserved -= amount
+    if task.status == TaskStatus.ACTIVE:
+        task.remaining += amount
+    elif amount:
+        b.expect(
+            "Credited",
+            (task.initiator, task.id, round_no, CreditReason.REFUND),
+            {"amount": amount},
+            task=task.id,
+            round_=round_no,
+            subject=f"{what} after the task ended",
+        )
 
 
 def no_shows_settled(b: Books, e: ChainEvent) -> None:

@@ -100,6 +100,15 @@ def drawn(world: World, task_id: int, index: int, appellant: ProtocolClient) -> 
     return draws
 
 
+def overturn_cartel_rejection(world: World, task_id: int, appellant: ProtocolClient) -> None:
+    """`appellant` appeals the cartel's (v4, v5) rejection of submission 1 of round 0; its drawn jurors
+    judge as they did (the cartel REJECT, the rest ACCEPT), and the overturn is decided."""
+    v4, v5, _ = world.validators
+    draws = drawn(world, task_id, 1, appellant)
+    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in draws.items() if d})
+    appellant.settle_appeal(task_id, 0, 1)
+
+
 def court_balance(world: World) -> int:
     return world.initiator.token_balance(PARAMS_COURT(world))
 
@@ -627,9 +636,7 @@ def test_a_batch_that_slashes_a_juror_below_the_minimum_does_not_spare_its_silen
     p = world.initiator
     v4, v5, v6 = world.validators
     honest = world.people[7]
-    overturn = drawn(world, task_id, 1, honest)
-    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
-    honest.settle_appeal(task_id, 0, 1)
+    overturn_cartel_rejection(world, task_id, honest)
     other = drawn(world, task_id, 0, honest)
     silent = next(v for v in (v4, v5) if other[v])
     judge_appeal(world, task_id, 0, {v6: A})
@@ -658,9 +665,7 @@ def test_a_juror_below_the_minimum_stake_while_an_appeal_runs_is_not_slashed_for
     p = world.initiator
     v4, v5, v6 = world.validators
     honest = world.people[7]
-    overturn = drawn(world, task_id, 1, honest)
-    judge_appeal(world, task_id, 1, {v: (R if v in (v4, v5) else A) for v, d in overturn.items() if d})
-    honest.settle_appeal(task_id, 0, 1)
+    overturn_cartel_rejection(world, task_id, honest)
     world.warp_to(world.now() + 400)  # round 1's window must outlast round 0's (inside its submit phase)
     world.submit_all(task_id, 1)
     world.draw(task_id)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from protocol.artifacts import ArtifactUnavailableError
-from protocol.contracts import ValidatorOutcome, Verdict
+from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
 from protocol.errors import ChainError, IpfsError
 from protocol.roles.base import Output
 from protocol.roles.initiator import InitiatorNode
@@ -30,7 +30,7 @@ from protocol.verification import Checked
 if TYPE_CHECKING:
     from protocol.anvil import Anvil
     from protocol.chain import ChainClient
-    from protocol.contracts import AppealParams, Deployment
+    from protocol.contracts import Deployment
     from protocol.ipfs_daemon import IpfsDaemon
     from protocol.network import NetworkConfig, Session, Submission, TaskView
     from protocol.roles.base import RoleNode
@@ -40,6 +40,11 @@ BLOCK_TIME = 0.25
 NUM_ACCOUNTS = 24
 TOKENS = 10**18
 PASSWORD = "network-tests"
+COURT = AppealParams(
+    window=900, draws=31, bond=5 * TOKENS, commit_duration=120, reveal_duration=120, slash_bps=5_000,
+    reward_bps=5_000,
+)  # fmt: skip
+"""The network tests' AppealCourt (`Net.own_deployment(..., appeals=COURT)`)."""
 REPO = Path(__file__).resolve().parents[2]
 
 WARMSTART = {
@@ -164,6 +169,17 @@ class Net:
         )
         (files / "network.json").write_text(config.model_dump_json(indent=2))
         return cls(anvil, ipfs, deployer, deployment, config, files, files / "home")
+
+    def own_deployment(
+        self, directory: Path, appeals: AppealParams | None = None, settlement_grace: int = 1
+    ) -> Net:
+        """A deployment of the test's own (with an AppealCourt of `appeals`, and `settlement_grace`) on this
+        one's anvil and IPFS, its files and home under `directory`."""
+        files = directory / "own-deployment"
+        files.mkdir()
+        return Net.deploy(self.anvil, self.ipfs, files, appeals, settlement_grace).for_test(
+            directory / "home"
+        )
 
     def for_test(self, home: Path) -> Net:
         """The same deployment with its own home directory (journals, caches) and fresh sessions."""

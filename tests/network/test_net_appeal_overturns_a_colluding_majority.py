@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from netharness import (
-    TOKENS,
+    COURT,
     ColludingMajority,
     Net,
     drive,
@@ -30,23 +30,16 @@ from netharness import (
 
 from protocol.audit.books.appeals import appeal_reward
 from protocol.audit.runner import audit, open_target
-from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
+from protocol.contracts import ValidatorOutcome, Verdict
 from protocol.ipfs import ArtifactStore
 
 pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
-
-APPEALS = AppealParams(
-    window=900, draws=31, bond=5 * TOKENS, commit_duration=120, reveal_duration=120, slash_bps=5_000,
-    reward_bps=5_000,
-)  # fmt: skip
 
 
 @pytest.fixture
 def appeal_net(net: Net, tmp_path: Path) -> Net:
     """A deployment of its own, with an AppealCourt, on the network tests' anvil and IPFS."""
-    files = tmp_path / "appeal-files"
-    files.mkdir()
-    return Net.deploy(net.anvil, net.ipfs, files, appeals=APPEALS).for_test(tmp_path / "home")
+    return net.own_deployment(tmp_path, appeals=COURT)
 
 
 def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: Net) -> None:
@@ -82,7 +75,7 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     )  # fmt: skip
     assert again.returncode != 0
     assert "already under appeal" in again.stdout + again.stderr
-    proto.approve(court.address, APPEALS.bond)
+    proto.approve(court.address, COURT.bond)
     proto.appeal(task_id, 0, index[cheater.me])
     status = net.cli(
         "task", "status", str(task_id), "--network", str(net.network_file), "--json", timeout=240
@@ -96,7 +89,7 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
 
     drive(roles, decided, timeout=400)
     assert all(e["overturned"] for e in events(net, court, "AppealDecided", taskId=task_id))
-    net.deployer.increase_time(APPEALS.window)  # the window is the only thing left to wait for
+    net.deployer.increase_time(COURT.window)  # the window is the only thing left to wait for
     drive(roles, finished(roles), timeout=300)
 
     settled = submissions_settled(net, task_id)
@@ -120,9 +113,9 @@ def test_appeals_overturn_a_colluding_majority_and_the_cartel_pays(appeal_net: N
     owed = appeal_reward(rate, work_units, config.reward_per_round, config.validator_share_bps)
     assert 0 < owed <= rate * work_units  # what it would have earned accepted, diluting the others
     assert sum(e["toVictim"] for e in jurors) == owed  # the cartel's slashes covered what it was owed
-    assert claims[victim.me] > owed + APPEALS.bond  # its pay, its bond back and the appellant's reward
+    assert claims[victim.me] > owed + COURT.bond  # its pay, its bond back and the appellant's reward
     assert victim.view.proto.token_balance() - victim_before > owed
-    assert claims[honest.me] > APPEALS.bond  # its bond back and a reward
+    assert claims[honest.me] > COURT.bond  # its bond back and a reward
     assert proto.token_balance(court.address) == 0  # everything the court took, it paid out
 
     # The auditor replays the court's events too, re-verifies every submission from IPFS and agrees with the

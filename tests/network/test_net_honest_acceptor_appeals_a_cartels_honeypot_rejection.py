@@ -13,31 +13,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from netharness import TOKENS, ColludingMajority, Net, drive, events, finished, joined
+from netharness import COURT, ColludingMajority, Net, drive, events, finished, joined
 
 from protocol.baits import RoundScope, create_plan, load_plan, schedule, write_consent
-from protocol.contracts import AppealParams, Verdict
+from protocol.contracts import Verdict
 from protocol.roles.base import Output
 from protocol.roles.initiator import InitiatorNode
 
 pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
 
-APPEALS = AppealParams(
-    window=900, draws=31, bond=5 * TOKENS, commit_duration=120, reveal_duration=120, slash_bps=5_000,
-    reward_bps=5_000,
-)  # fmt: skip
-GRACE = 2 * (APPEALS.window + APPEALS.commit_duration + APPEALS.reveal_duration)
+GRACE = 2 * (COURT.window + COURT.commit_duration + COURT.reveal_duration)
 """Longer than an appeal (`task create` refuses honeypots otherwise): the slash can wait for the court."""
 
 
 @pytest.fixture
 def appeal_net(net: Net, tmp_path: Path) -> Net:
     """A deployment of its own, with an AppealCourt and the grace, on the network tests' anvil and IPFS."""
-    files = tmp_path / "appeal-files"
-    files.mkdir()
-    return Net.deploy(net.anvil, net.ipfs, files, appeals=APPEALS, settlement_grace=GRACE).for_test(
-        tmp_path / "home"
-    )
+    return net.own_deployment(tmp_path, appeals=COURT, settlement_grace=GRACE)
 
 
 def plan_with_honeypot_in_round_0(directory: Path, scope: RoundScope, bait: str) -> Path:
@@ -84,7 +76,7 @@ def test_the_acceptor_of_good_bait_work_appeals_the_cartel_and_is_not_slashed(
     assert (index[bait.me], honest.me) in filed  # by the honest node, unprompted
     assert proto.appeal_of(task_id, 0, index[bait.me]).overturned
     assert not events(net, d.honeypot_registry, "LazySlashed", taskId=task_id)
-    net.deployer.increase_time(APPEALS.window)  # the window closes: the initiator may try its slash
+    net.deployer.increase_time(COURT.window)  # the window closes: the initiator may try its slash
     drive(roles, finished(roles), timeout=300)
 
     revealed = events(net, d.honeypot_registry, "HoneypotRevealed", taskId=task_id)

@@ -45,9 +45,7 @@ loaded machine: the initiator found "the honeypot window closed" in a CI run).""
 @pytest.fixture
 def graced_net(net: Net, tmp_path: Path) -> Net:
     """A deployment of its own with `GRACE`, on the network tests' anvil and IPFS."""
-    files = tmp_path / "graced-files"
-    files.mkdir()
-    return Net.deploy(net.anvil, net.ipfs, files, settlement_grace=GRACE).for_test(tmp_path / "home")
+    return net.own_deployment(tmp_path, settlement_grace=GRACE)
 
 
 def plan_with_both_rotated_defects(directory: Path, scope: RoundScope, bait: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from netharness import (
-    TOKENS,
+    COURT,
     ColludingMajority,
     Net,
     drive,
@@ -24,25 +24,18 @@ from netharness import (
 )
 
 from protocol.audit.books.appeals import appeal_reward
-from protocol.contracts import AppealParams, ValidatorOutcome, Verdict
+from protocol.contracts import ValidatorOutcome, Verdict
 from protocol.roles.base import Output
 from protocol.roles.validator import ValidatorNode
 from protocol.roles.watch import Watch
 
 pytestmark = [pytest.mark.chain, pytest.mark.ipfs, pytest.mark.slow]
 
-APPEALS = AppealParams(
-    window=900, draws=31, bond=5 * TOKENS, commit_duration=120, reveal_duration=120, slash_bps=5_000,
-    reward_bps=5_000,
-)  # fmt: skip
-
 
 @pytest.fixture
 def appeal_net(net: Net, tmp_path: Path) -> Net:
     """A deployment of its own, with an AppealCourt, on the network tests' anvil and IPFS."""
-    files = tmp_path / "appeal-files"
-    files.mkdir()
-    return Net.deploy(net.anvil, net.ipfs, files, appeals=APPEALS).for_test(tmp_path / "home")
+    return net.own_deployment(tmp_path, appeals=COURT)
 
 
 def test_the_honest_validator_appeals_the_cartels_decisions_by_itself(appeal_net: Net) -> None:
@@ -86,7 +79,7 @@ def test_the_honest_validator_appeals_the_cartels_decisions_by_itself(appeal_net
 
     drive(roles, decided, timeout=400)
     assert all(e["overturned"] for e in events(net, court, "AppealDecided", taskId=task_id))
-    net.deployer.increase_time(APPEALS.window)  # the window is the only thing left to wait for
+    net.deployer.increase_time(COURT.window)  # the window is the only thing left to wait for
     drive(roles, finished(roles), timeout=300)
     assert len(events(net, court, "AppealFiled", taskId=task_id)) == 2  # nothing more once overturned
 
@@ -110,5 +103,5 @@ def test_the_honest_validator_appeals_the_cartels_decisions_by_itself(appeal_net
     assert 0 < owed <= rate * work_units
     assert sum(e["toVictim"] for e in jurors) == owed
     assert claims[victim.me] == owed  # the victim did nothing: the court paid it what it was owed
-    assert claims[honest.me] > 2 * APPEALS.bond  # both bonds back and the appellant's rewards
+    assert claims[honest.me] > 2 * COURT.bond  # both bonds back and the appellant's rewards
     assert proto.token_balance(court.address) == 0

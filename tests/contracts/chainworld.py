@@ -413,9 +413,10 @@ def make_world(
     client_for: Callable[[int], ChainClient],
     token: str | None = None,
     appeals: AppealParams | None = None,
+    approve_court: bool = False,
 ) -> World:
     """Deploy (with `token`, or a fresh TestToken; with an AppealCourt of `appeals`) and fund, approve and
-    stake accounts 1..8."""
+    stake accounts 1..8 (and, with `approve_court`, let the court pull their bonds)."""
     deployment = deploy_protocol(chain, token, unbonding_period=UNBONDING, appeals=appeals)
     people = [ProtocolClient(client_for(i), deployment) for i in range(OUTSIDER + 1)]
     world = World(chain, deployment, people)
@@ -426,6 +427,9 @@ def make_world(
     for p in people[1:OUTSIDER]:
         p.approve(deployment.stake_manager.address, 2**256 - 1)
         p.stake(STAKE)
+        if approve_court:
+            assert deployment.appeal_court is not None
+            p.approve(deployment.appeal_court.address, 2**256 - 1)
     return world
 
 

@@ -56,10 +56,7 @@ MODEL = h("model", 1)
 @pytest.fixture(scope="module")
 def world(chain: ChainClient, client_for: Callable[[int], ChainClient]) -> World:
     """A deployment with an AppealCourt (overrides conftest's)."""
-    w = make_world(chain, client_for, appeals=PARAMS)
-    for p in w.people[1:9]:
-        p.approve(PARAMS_COURT(w), 2**256 - 1)
-    return w
+    return make_world(chain, client_for, appeals=PARAMS, approve_court=True)
 
 
 def PARAMS_COURT(world: World) -> str:  # noqa: N802 - reads as the court's address

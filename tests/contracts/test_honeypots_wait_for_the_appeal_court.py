@@ -34,12 +34,7 @@ BAIT = 1
 @pytest.fixture(scope="module")
 def world(chain: ChainClient, client_for: Callable[[int], ChainClient]) -> World:
     """A deployment with an AppealCourt (overrides conftest's)."""
-    w = make_world(chain, client_for, appeals=PARAMS)
-    court = w.deployment.appeal_court
-    assert court is not None
-    for p in w.people[1:9]:
-        p.approve(str(court.address), 2**256 - 1)
-    return w
+    return make_world(chain, client_for, appeals=PARAMS, approve_court=True)
 
 
 def honeypot_round(world: World, rows: dict[int, list[Verdict]]) -> tuple[int, ProtocolClient]:

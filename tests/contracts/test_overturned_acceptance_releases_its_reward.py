@@ -33,12 +33,7 @@ the honest validator 6 (ten minimum stakes): the ballot accepts indices 0 and 1 
 @pytest.fixture(scope="module")
 def world(chain: ChainClient, client_for: Callable[[int], ChainClient]) -> World:
     """A deployment with an AppealCourt (overrides conftest's)."""
-    w = make_world(chain, client_for, appeals=COURT)
-    court = w.deployment.appeal_court
-    assert court is not None
-    for p in w.people[1:9]:
-        p.approve(court.address, 2**256 - 1)
-    return w
+    return make_world(chain, client_for, appeals=COURT, approve_court=True)
 
 
 def decided_round(world: World, num_rounds: int, rows: dict[int, list[Verdict]]) -> int:
